@@ -1,0 +1,37 @@
+# Every routine step. `make demo` and `make test` do all set-up on a fresh clone.
+PY      := .venv/bin/python
+VENV    := .venv/.installed
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: setup demo test test-fast lint synth bench clean
+
+setup: $(VENV)
+
+$(VENV): requirements.txt pyproject.toml
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet --upgrade pip
+	.venv/bin/pip install --quiet -r requirements.txt
+	.venv/bin/pip install --quiet --no-deps -e .
+	touch $(VENV)
+
+demo: $(VENV)
+	.venv/bin/fanout local examples/specs/years.json
+
+test: $(VENV) lint
+	$(PY) -m pytest -n 2 -q
+
+test-fast: $(VENV)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(VENV)
+	.venv/bin/ruff check .
+	.venv/bin/mypy fanout lambdas
+
+synth: $(VENV)
+	npx --yes cdk synth --quiet
+
+bench: $(VENV)
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf .venv cdk.out node_modules

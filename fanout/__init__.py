@@ -1,0 +1,1 @@
+"""fanout: run one container many times in parallel on AWS Fargate."""

@@ -1,0 +1,114 @@
+"""Environment of each Lambda function, as a model.
+
+The CDK stack sets exactly these variables on each function (tests compare the two), and
+each handler reads its model once, lazily, on first invocation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fanout.config import JobConfig, Limits
+
+E = TypeVar("E", bound="FunctionEnv")
+
+
+class FunctionEnv(BaseModel):
+    """Base: fields are read from upper-case environment variables of the same name."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def from_env(cls: type[E], environ: Mapping[str, str] | None = None) -> E:
+        source = os.environ if environ is None else environ
+        return cls.model_validate({k.lower(): v for k, v in source.items()
+                                   if k.lower() in cls.model_fields})
+
+    @classmethod
+    def variable_names(cls) -> set[str]:
+        """The variables a function of this kind needs (what the stack must set)."""
+        return {name.upper() for name in cls.model_fields}
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+class JobRuntime(BaseModel):
+    """What the Launch function needs of a job: where and how to start its task."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_definition: str
+    container: str
+
+
+class ExpandEnv(FunctionEnv):
+    fanout_table: str
+    fanout_bucket: str
+    #: The jobs of the deployment (JSON), for defaults and templates.
+    fanout_jobs: dict[str, JobConfig]
+    fanout_limits: Limits
+
+    _jobs = field_validator("fanout_jobs", "fanout_limits", mode="before")(
+        classmethod(lambda cls, v: _json(v))
+    )
+
+
+class LaunchEnv(FunctionEnv):
+    fanout_table: str
+    fanout_cluster: str
+    #: job name -> task definition ARN and container name (JSON).
+    fanout_task_definitions: dict[str, JobRuntime]
+    fanout_subnets: str = Field(description="comma-separated subnet ids")
+    fanout_security_groups: str = Field(description="comma-separated security group ids")
+    fanout_assign_public_ip: Literal["ENABLED", "DISABLED"] = "ENABLED"
+
+    _defs = field_validator("fanout_task_definitions", mode="before")(
+        classmethod(lambda cls, v: _json(v))
+    )
+
+    @property
+    def subnets(self) -> list[str]:
+        return [s for s in self.fanout_subnets.split(",") if s]
+
+    @property
+    def security_groups(self) -> list[str]:
+        return [s for s in self.fanout_security_groups.split(",") if s]
+
+
+class RecordEnv(FunctionEnv):
+    fanout_table: str
+    fanout_cluster: str
+
+
+class FinalizeEnv(FunctionEnv):
+    fanout_table: str
+    fanout_cluster: str
+    fanout_topic_arn: str
+
+
+class ReconcileEnv(FunctionEnv):
+    fanout_table: str
+    fanout_cluster: str
+
+
+class AbortEnv(FunctionEnv):
+    fanout_table: str
+    fanout_cluster: str
+
+
+#: Function name (as the stack and the local mode call it) -> its env model.
+FUNCTION_ENVS: dict[str, type[FunctionEnv]] = {
+    "expand": ExpandEnv,
+    "launch": LaunchEnv,
+    "record": RecordEnv,
+    "finalize": FinalizeEnv,
+    "reconcile": ReconcileEnv,
+    "abort": AbortEnv,
+}
