@@ -52,6 +52,12 @@ class ConfigError(FanoutInputError):
     what = "fanout config"
 
 
+class UsageError(FanoutInputError):
+    """A command-line argument that cannot be used (the CLI exits 2)."""
+
+    what = "argument"
+
+
 def dotted(loc: Iterable[int | str], prefix: str = "") -> str:
     """``("params", "year", "range", "stop")`` -> ``params.year.range.stop``; ints as ``[i]``."""
     out = prefix
@@ -82,7 +88,8 @@ def problems_from(exc: ValidationError, prefix: str = "") -> list[Problem]:
 
 
 def _is_union_tag(part: int | str) -> bool:
-    # Pydantic names the union member it tried ("list[int]", "literal['a','b']", "function-after[...]").
+    # Pydantic names the union member it tried:
+    # "list[int]", "literal['a','b']", "function-after[...]".
     return isinstance(part, str) and (
         "[" in part or part.startswith(("function-", "literal", "axis:"))
     )
