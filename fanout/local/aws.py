@@ -1,0 +1,119 @@
+"""moto in process, with the two places the local mode takes over: Lambda invoke and ECS tasks.
+
+moto's ECS ignores ``clientToken`` and cannot run anything, so the ECS task calls are
+answered by :class:`~fanout.local.fargate.EmulatedFargate`; every other ECS call stays
+moto's. moto's Lambda (without Docker) only echoes, so ``Invoke`` runs the real handler.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fanout.local.fargate import EcsError, EmulatedFargate
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+MOTO_CONFIG: dict[str, Any] = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+
+#: Set so that no call can reach a real AWS account, whatever the user's shell holds.
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+_CLEARED = ("AWS_PROFILE", "AWS_ENDPOINT_URL")
+#: moto's Logs backend is not safe for concurrent writers.
+_LOGS_LOCK = threading.Lock()
+
+
+def _ecs_handlers(fargate: EmulatedFargate) -> dict[str, Callable[[Any], Any]]:
+    from moto.core.exceptions import JsonRESTError
+    from moto.core.responses import ActionResult
+
+    def call(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[Any], Any]:
+        def handler(response: Any) -> Any:
+            params = json.loads(response.body or "{}")
+            try:
+                return ActionResult(fn(params))
+            except EcsError as exc:
+                raise JsonRESTError(exc.code, exc.message) from None
+
+        return handler
+
+    return {
+        "run_task": call(fargate.run_task),
+        "describe_tasks": call(
+            lambda p: fargate.describe_tasks(p.get("cluster", ""), p.get("tasks", []))
+        ),
+        "stop_task": call(
+            lambda p: fargate.stop_task(p.get("cluster", ""), p["task"], p.get("reason"))
+        ),
+        "list_tasks": call(fargate.list_tasks),
+    }
+
+
+@contextmanager
+def emulated_aws() -> Iterator[None]:
+    """moto for every service, credentials that reach nothing real."""
+    from moto import mock_aws
+
+    saved = {k: os.environ.get(k) for k in (*FAKE_ENV, *_CLEARED)}
+    os.environ.update(FAKE_ENV)
+    for key in _CLEARED:
+        os.environ.pop(key, None)
+    try:
+        with mock_aws(config=MOTO_CONFIG):  # type: ignore[call-overload]
+            yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterator[None]:
+    """Route ECS task calls to ``fargate`` and Lambda invokes to ``invoke`` (inside moto)."""
+    from moto.awslambda_simple.models import lambda_simple_backends
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    backend = lambda_simple_backends[ACCOUNT][REGION]
+    backend.invoke = invoke  # type: ignore[method-assign]
+    originals = {name: getattr(EC2ContainerServiceResponse, name)
+                 for name in ("run_task", "describe_tasks", "stop_task", "list_tasks")}
+    for name, handler in _ecs_handlers(fargate).items():
+        setattr(EC2ContainerServiceResponse, name, handler)
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(EC2ContainerServiceResponse, name, original)
+        del backend.invoke
+
+
+def write_logs(group: str, stream: str, events: list[tuple[int, str]]) -> None:
+    """Append lines to a log stream of the emulated CloudWatch Logs (made on first use)."""
+    from moto.logs.models import logs_backends
+
+    backend = logs_backends[ACCOUNT][REGION]
+    with _LOGS_LOCK:
+        log_group = backend.groups.get(group)
+        if log_group is None:
+            backend.create_log_group(group, {})
+            log_group = backend.groups[group]
+        if stream not in log_group.streams:
+            backend.create_log_stream(group, stream)
+        backend.put_log_events(group, stream,
+                               [{"timestamp": t, "message": m} for t, m in events])

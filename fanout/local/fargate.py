@@ -1,0 +1,481 @@
+"""An emulated Fargate: each task a local process, its output in the emulated CloudWatch Logs.
+
+It answers the ECS calls the control plane makes (RunTask, DescribeTasks, StopTask,
+ListTasks) in ECS's own shapes, keeps ECS's promises that moto does not (``clientToken``
+idempotency for 24 hours, stop codes, container exit codes) and publishes "ECS Task State
+Change" events the way ECS does: one per state change, ``detail.version`` growing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fanout.local.faults import Dice, Faults
+
+#: How long ECS keeps a clientToken (AWS: 24 hours).
+CLIENT_TOKEN_TTL_SECONDS = 24 * 3600
+CAPACITY_REASON = (
+    "Capacity is unavailable at this time. Please try again later or in a different "
+    "availability zone"
+)
+SPOT_REASON = "Your Spot Task was interrupted."
+
+
+class EcsError(Exception):
+    """An ECS API error: ``code`` is what boto3 shows as ``Error.Code``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """What the emulation needs of a task definition of the template."""
+
+    arn: str
+    family: str
+    container: str
+    #: What runs in place of the image's entrypoint (the job's ``local_command``).
+    local_command: Sequence[str]
+    environment: Mapping[str, str] = field(default_factory=dict)
+    log_group: str | None = None
+    stream_prefix: str | None = None
+    image: str = ""
+    cpu: str = "256"
+    memory: str = "512"
+
+
+class LaunchRate:
+    """Fargate's launch rate limit as a token bucket (burst, then ``per_second``)."""
+
+    def __init__(self, burst: int, per_second: float) -> None:
+        self.burst = burst
+        self.per_second = per_second
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_second)
+            self._at = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+LogSink = Callable[[str, str, list[tuple[int, str]]], None]
+EventSink = Callable[[dict[str, Any]], None]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class Task:
+    """One emulated task and its process."""
+
+    arn: str
+    id: str
+    definition: TaskDefinition
+    cluster_arn: str
+    started_by: str
+    group: str
+    capacity_provider: str
+    overrides: dict[str, Any]
+    tags: list[dict[str, str]]
+    command: list[str]
+    environment: dict[str, str]
+    created_at: datetime
+    last_status: str = "PROVISIONING"
+    desired_status: str = "RUNNING"
+    started_at: datetime | None = None
+    stopping_at: datetime | None = None
+    stopped_at: datetime | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    exit_code: int | None = None
+    container_reason: str | None = None
+    version: int = 1
+    process: subprocess.Popen[bytes] | None = None
+    #: Why the emulation (not the program) is ending the task, once it is.
+    ending: tuple[str, str] | None = None
+
+    @property
+    def log_stream(self) -> str | None:
+        if not self.definition.stream_prefix:
+            return None
+        return f"{self.definition.stream_prefix}/{self.definition.container}/{self.id}"
+
+    def describe(self) -> dict[str, Any]:
+        """The task as DescribeTasks shows it."""
+        container: dict[str, Any] = {
+            "containerArn": self.arn.replace(":task/", ":container/")
+            + f"/{self.definition.container}",
+            "taskArn": self.arn,
+            "name": self.definition.container,
+            "image": self.definition.image,
+            "lastStatus": self.last_status,
+            "cpu": "0",
+        }
+        if self.exit_code is not None:
+            container["exitCode"] = self.exit_code
+        if self.container_reason:
+            container["reason"] = self.container_reason
+        task: dict[str, Any] = {
+            "taskArn": self.arn,
+            "clusterArn": self.cluster_arn,
+            "taskDefinitionArn": self.definition.arn,
+            "lastStatus": self.last_status,
+            "desiredStatus": self.desired_status,
+            "launchType": "FARGATE",
+            "capacityProviderName": self.capacity_provider,
+            "platformVersion": "1.4.0",
+            "cpu": self.definition.cpu,
+            "memory": self.definition.memory,
+            "startedBy": self.started_by,
+            "group": self.group,
+            "overrides": self.overrides,
+            "containers": [container],
+            "tags": self.tags,
+            "version": self.version,
+            "createdAt": self.created_at,
+            "connectivity": "CONNECTED",
+            "availabilityZone": "us-east-1a",
+        }
+        for key, value in (
+            ("startedAt", self.started_at),
+            ("stoppingAt", self.stopping_at),
+            ("stoppedAt", self.stopped_at),
+            ("stopCode", self.stop_code),
+            ("stoppedReason", self.stopped_reason),
+        ):
+            if value is not None:
+                task[key] = value
+        return task
+
+
+class EmulatedFargate:
+    """RunTask / DescribeTasks / StopTask / ListTasks on local processes."""
+
+    def __init__(
+        self,
+        *,
+        region: str,
+        account: str,
+        cluster_arn: str,
+        task_definitions: Mapping[str, TaskDefinition],
+        publish: EventSink,
+        write_logs: LogSink,
+        faults: Faults | None = None,
+        dice: Dice | None = None,
+        launch_rate: LaunchRate | None = None,
+        cwd: str | Path | None = None,
+        stop_grace_seconds: float = 2.0,
+        docker: bool = False,
+    ) -> None:
+        self.region = region
+        self.account = account
+        self.cluster_arn = cluster_arn
+        self.cluster_name = cluster_arn.rsplit("/", 1)[-1]
+        self.task_definitions = dict(task_definitions)
+        self.publish = publish
+        self.write_logs = write_logs
+        self.dice = dice or Dice(faults or Faults())
+        self.launch_rate = launch_rate
+        self.cwd = str(cwd) if cwd else None
+        self.stop_grace_seconds = stop_grace_seconds
+        self.docker = docker
+        self.tasks: dict[str, Task] = {}
+        self._tokens: dict[str, tuple[float, list[str]]] = {}
+        self._lock = threading.RLock()
+        self._watchers: list[threading.Thread] = []
+        #: Every task ever started, for counting launches per item in the tests.
+        self.launches = 0
+
+    # --- the ECS API -------------------------------------------------------------------
+
+    def run_task(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """RunTask: ``params`` as the API takes them; returns ``{"tasks", "failures"}``."""
+        token = params.get("clientToken")
+        if token is not None and not 1 <= len(str(token)) <= 64:
+            raise EcsError("InvalidParameterException", "clientToken must be 1 to 64 characters")
+        with self._lock:
+            if token:
+                known = self._tokens.get(str(token))
+                if known and time.monotonic() - known[0] < CLIENT_TOKEN_TTL_SECONDS:
+                    return {"tasks": [self.tasks[a].describe() for a in known[1]], "failures": []}
+            if self.launch_rate and not self.launch_rate.take():
+                raise EcsError("ThrottlingException", "Rate exceeded")
+            if self.dice.roll("throttle"):
+                raise EcsError("ThrottlingException", "Rate exceeded")
+            definition = self._definition(str(params.get("taskDefinition", "")))
+            cluster = str(params.get("cluster") or "default")
+            if cluster not in (self.cluster_arn, self.cluster_name):
+                raise EcsError("ClusterNotFoundException", f"Cluster not found: {cluster}")
+            provider = _capacity_provider(params)
+            if self.dice.roll("capacity"):
+                return {"tasks": [], "failures": [{"reason": CAPACITY_REASON}]}
+            count = int(params.get("count") or 1)
+            arns = [self._start(definition, params, provider) for _ in range(count)]
+            if token:
+                self._tokens[str(token)] = (time.monotonic(), arns)
+            return {"tasks": [self.tasks[a].describe() for a in arns], "failures": []}
+
+    def describe_tasks(self, cluster: str, task_ids: Sequence[str]) -> dict[str, Any]:
+        tasks, failures = [], []
+        with self._lock:
+            for ref in task_ids:
+                task = self._find(ref)
+                if task is None:
+                    failures.append({"arn": ref, "reason": "MISSING"})
+                else:
+                    tasks.append(task.describe())
+        return {"tasks": tasks, "failures": failures}
+
+    def stop_task(self, cluster: str, task_ref: str, reason: str | None) -> dict[str, Any]:
+        with self._lock:
+            task = self._find(task_ref)
+            if task is None:
+                raise EcsError("InvalidParameterException", "The referenced task was not found.")
+            self._end(task, "UserInitiated", reason or "Task stopped by user")
+            return {"task": task.describe()}
+
+    def list_tasks(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        wanted = params.get("desiredStatus", "RUNNING")
+        started_by = params.get("startedBy")
+        with self._lock:
+            arns = [
+                t.arn for t in self.tasks.values()
+                if t.desired_status == wanted and (not started_by or t.started_by == started_by)
+            ]
+        return {"taskArns": arns}
+
+    # --- what the local mode asks of it -------------------------------------------------
+
+    def running(self) -> list[Task]:
+        with self._lock:
+            return [t for t in self.tasks.values() if t.last_status != "STOPPED"]
+
+    def live_processes(self) -> list[int]:
+        """Process ids of task processes that have not exited."""
+        with self._lock:
+            procs = [t.process for t in self.tasks.values() if t.process is not None]
+        return [p.pid for p in procs if p.poll() is None]
+
+    def stop_all(self, reason: str) -> None:
+        """Stop every task still running (the last line of defence on the way out)."""
+        for task in self.running():
+            with self._lock:
+                self._end(task, "UserInitiated", reason)
+
+    def wait_stopped(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running() and not self.live_processes():
+                return True
+            time.sleep(0.05)
+        return not self.running() and not self.live_processes()
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _definition(self, ref: str) -> TaskDefinition:
+        for definition in self.task_definitions.values():
+            if ref in (definition.arn, definition.family) or ref.startswith(
+                definition.family + ":"
+            ):
+                return definition
+        raise EcsError("ClientException", f"Unable to describe task definition {ref!r}.")
+
+    def _find(self, ref: str) -> Task | None:
+        if ref in self.tasks:
+            return self.tasks[ref]
+        task_id = ref.rsplit("/", 1)[-1]
+        return next((t for t in self.tasks.values() if t.id == task_id), None)
+
+    def _start(self, definition: TaskDefinition, params: Mapping[str, Any], provider: str) -> str:
+        task_id = uuid.uuid4().hex
+        arn = f"arn:aws:ecs:{self.region}:{self.account}:task/{self.cluster_name}/{task_id}"
+        overrides = dict(params.get("overrides") or {})
+        container_override: dict[str, Any] = next(
+            (c for c in overrides.get("containerOverrides", [])
+             if c.get("name") == definition.container),
+            {},
+        )
+        command = list(container_override.get("command") or [])
+        environment = dict(definition.environment)
+        environment.update(
+            {e["name"]: e["value"] for e in container_override.get("environment", [])}
+        )
+        task = Task(
+            arn=arn,
+            id=task_id,
+            definition=definition,
+            cluster_arn=self.cluster_arn,
+            started_by=str(params.get("startedBy") or ""),
+            group=str(params.get("group") or f"family:{definition.family}"),
+            capacity_provider=provider,
+            overrides=overrides,
+            tags=list(params.get("tags") or []),
+            command=command,
+            environment=environment,
+            created_at=_now(),
+        )
+        self.tasks[arn] = task
+        self.launches += 1
+        self._publish(task)
+        watcher = threading.Thread(target=self._run, args=(task,), daemon=True,
+                                   name=f"task-{task_id[:8]}")
+        self._watchers.append(watcher)
+        watcher.start()
+        return arn
+
+    def _argv(self, task: Task) -> list[str]:
+        if not self.docker:
+            return [*task.definition.local_command, *task.command]
+        env_args = [arg for k, v in task.environment.items() for arg in ("-e", f"{k}={v}")]
+        return ["docker", "run", "--rm", "--name", f"fanout-{task.id}", *env_args,
+                task.definition.image, *task.command]
+
+    def _run(self, task: Task) -> None:
+        """Start the task's process, copy its output to the log stream, settle the task."""
+        env = {**os.environ, **task.environment}
+        try:
+            process = subprocess.Popen(
+                self._argv(task), cwd=self.cwd, env=env, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        except OSError as exc:
+            with self._lock:
+                task.exit_code = None
+                task.container_reason = f"CannotStartContainerError: {exc}"
+                self._settle(task, "TaskFailedToStart", f"CannotStartContainerError: {exc}")
+            return
+        with self._lock:
+            task.process = process
+            if task.ending is None:
+                task.last_status = "RUNNING"
+                task.started_at = _now()
+                task.version += 1
+                self._publish(task)
+            else:  # stopped before it started
+                self._signal(process, signal.SIGKILL)
+        if task.capacity_provider == "FARGATE_SPOT" and self.dice.roll("spot"):
+            spot = threading.Timer(self.dice.uniform(0.0, 0.05), self._interrupt, args=(task,))
+            spot.daemon = True
+            spot.start()
+        self._copy_output(task, process)
+        returncode = process.wait()
+        with self._lock:
+            if task.ending is None:
+                task.exit_code = returncode if returncode >= 0 else 128 - returncode
+                self._settle(task, "EssentialContainerExited", "Essential container in task exited")
+            else:
+                code, reason = task.ending
+                if code != "SpotInterruption":
+                    task.exit_code = returncode if returncode >= 0 else 128 - returncode
+                self._settle(task, code, reason)
+
+    def _copy_output(self, task: Task, process: subprocess.Popen[bytes]) -> None:
+        stream = task.log_stream
+        assert process.stdout is not None
+        batch: list[tuple[int, str]] = []
+        for raw in process.stdout:
+            batch.append((int(time.time() * 1000), raw.decode("utf-8", "replace").rstrip("\n")))
+            if len(batch) >= 50 and stream and task.definition.log_group:
+                self.write_logs(task.definition.log_group, stream, batch)
+                batch = []
+        if batch and stream and task.definition.log_group:
+            self.write_logs(task.definition.log_group, stream, batch)
+
+    def _interrupt(self, task: Task) -> None:
+        with self._lock:
+            self._end(task, "SpotInterruption", SPOT_REASON)
+
+    def _end(self, task: Task, code: str, reason: str) -> None:
+        """Ask a task to stop (lock held): SIGTERM now, SIGKILL after the grace period."""
+        if task.last_status == "STOPPED" or task.ending is not None:
+            return
+        task.ending = (code, reason)
+        task.desired_status = "STOPPED"
+        task.stopping_at = _now()
+        task.version += 1
+        process = task.process
+        if process is None:
+            return  # _run kills it as soon as it exists
+        self._signal(process, signal.SIGTERM)
+        kill = threading.Timer(self.stop_grace_seconds, self._signal,
+                               args=(process, signal.SIGKILL))
+        kill.daemon = True
+        kill.start()
+
+    @staticmethod
+    def _signal(process: subprocess.Popen[bytes], sig: int) -> None:
+        if process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+
+    def _settle(self, task: Task, stop_code: str, reason: str) -> None:
+        task.last_status = "STOPPED"
+        task.desired_status = "STOPPED"
+        task.stop_code = stop_code
+        task.stopped_reason = reason
+        task.stopping_at = task.stopping_at or _now()
+        task.stopped_at = _now()
+        task.version += 1
+        self._publish(task)
+
+    def _publish(self, task: Task) -> None:
+        self.publish(task_state_change_event(task, self.region, self.account))
+
+
+def _capacity_provider(params: Mapping[str, Any]) -> str:
+    strategy = params.get("capacityProviderStrategy") or []
+    if strategy:
+        best = max(strategy, key=lambda s: (int(s.get("base", 0)), int(s.get("weight", 0))))
+        return str(best.get("capacityProvider", "FARGATE"))
+    return "FARGATE"
+
+
+def task_state_change_event(task: Task, region: str, account: str) -> dict[str, Any]:
+    """An "ECS Task State Change" event as EventBridge delivers it."""
+    detail = task.describe()
+    detail.pop("tags", None)  # events do not carry tags
+    for key in ("createdAt", "startedAt", "stoppingAt", "stoppedAt"):
+        if key in detail:
+            detail[key] = _iso(detail[key])
+    detail["updatedAt"] = _iso(_now())
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "ECS Task State Change",
+        "source": "aws.ecs",
+        "account": account,
+        "time": _iso(_now()),
+        "region": region,
+        "resources": [task.arn],
+        "detail": detail,
+    }

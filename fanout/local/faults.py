@@ -1,0 +1,107 @@
+"""Fault injection for the local mode: what Fargate and EventBridge really do, on demand.
+
+``--faults throttle=0.3,capacity=0.1,seed=7`` makes 30% of RunTask calls throttled, 10%
+refused for capacity, and the dice reproducible. Each fault is rolled independently.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, fields
+
+from fanout.errors import FanoutInputError, Problem
+
+
+class FaultsError(FanoutInputError):
+    """A ``--faults`` value that cannot be used."""
+
+    what = "--faults"
+
+
+@dataclass(frozen=True)
+class Faults:
+    """The fraction (0..1) of opportunities at which each fault strikes."""
+
+    #: RunTask raises ThrottlingException.
+    throttle: float = 0.0
+    #: RunTask answers "Capacity is unavailable at this time" (a failure, no task).
+    capacity: float = 0.0
+    #: A task on FARGATE_SPOT is stopped by a Spot interruption shortly after it starts.
+    spot: float = 0.0
+    #: An ECS Task State Change event is never delivered.
+    lose_event: float = 0.0
+    #: An ECS Task State Change event is delivered twice, the copy possibly late.
+    duplicate_event: float = 0.0
+    #: The launch function dies after its RunTask went through.
+    launch_crash: float = 0.0
+    seed: int | None = None
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.name != "seed"]
+
+    @classmethod
+    def parse(cls, text: str | None) -> Faults:
+        """``name=fraction`` pairs and ``seed=N``, comma-separated; every bad pair is named."""
+        if not text:
+            return cls()
+        values: dict[str, float] = {}
+        seed: int | None = None
+        problems: list[Problem] = []
+        for pair in (p.strip() for p in text.split(",")):
+            if not pair:
+                continue
+            name, sep, raw = pair.partition("=")
+            name = name.strip()
+            if not sep:
+                problems.append(Problem(name, "give name=value"))
+            elif name == "seed":
+                try:
+                    seed = int(raw)
+                except ValueError:
+                    problems.append(Problem("seed", f"{raw!r} is not an integer"))
+            elif name not in cls.names():
+                problems.append(Problem(
+                    name, f"unknown fault (faults: {', '.join(cls.names())}, seed)"
+                ))
+            else:
+                try:
+                    fraction = float(raw)
+                except ValueError:
+                    fraction = -1.0
+                if not 0.0 <= fraction <= 1.0:
+                    problems.append(Problem(name, f"{raw!r} is not a fraction between 0 and 1"))
+                else:
+                    values[name] = fraction
+        if problems:
+            raise FaultsError(problems)
+        return cls(seed=seed, **values)
+
+    @property
+    def any(self) -> bool:
+        return any(getattr(self, name) > 0 for name in self.names())
+
+
+class Dice:
+    """Thread-safe, seedable rolls against the configured fractions."""
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+        self._random = random.Random(faults.seed)
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = dict.fromkeys(Faults.names(), 0)
+
+    def roll(self, name: str) -> bool:
+        fraction: float = getattr(self.faults, name)
+        if fraction <= 0:
+            return False
+        with self._lock:
+            hit = self._random.random() < fraction
+            if hit:
+                self.counts[name] += 1
+        return hit
+
+    def uniform(self, low: float, high: float) -> float:
+        with self._lock:
+            return self._random.uniform(low, high)

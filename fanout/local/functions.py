@@ -1,0 +1,193 @@
+"""The stack's Lambda functions, run in process: handler from the template, env from the template.
+
+:meth:`Functions.moto_invoke` stands in for moto's Lambda backend, so the state machine's
+``lambda:invoke`` tasks run the real handlers; an exception becomes a function error whose
+``errorType`` is the exception's class name, as the Python runtime reports it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, redirect_stdout, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from fanout.local.faults import Dice
+
+Handler = Callable[[Any, Any], Any]
+
+
+class FunctionError(Exception):
+    """A function's invocation failed; ``error_type`` is what Step Functions sees."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Function:
+    """A Lambda function of the template."""
+
+    logical_id: str
+    name: str
+    arn: str
+    #: ``module.attribute`` as the template's ``Handler`` says (``lambdas.launch.handler``).
+    handler: str
+    environment: Mapping[str, str] = field(default_factory=dict)
+    memory_mb: int = 128
+    timeout_seconds: int = 30
+
+    @property
+    def kind(self) -> str:
+        """The module name (``launch``): how the local mode tells the functions apart."""
+        module = self.handler.rsplit(".", 1)[0]
+        return module.rsplit(".", 1)[-1]
+
+
+@dataclass
+class LambdaContext:
+    """What a handler reads of its context (Powertools' ``inject_lambda_context`` included)."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    timeout_seconds: int = 30
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout_seconds * 1000
+
+
+class Functions:
+    """Finds a function by name or ARN and runs its handler in this process."""
+
+    def __init__(self, functions: list[Function], dice: Dice) -> None:
+        self.functions = functions
+        self.dice = dice
+        self._by_ref: dict[str, Function] = {}
+        for fn in functions:
+            for ref in (fn.name, fn.arn, fn.logical_id):
+                self._by_ref[ref] = fn
+        self._handlers: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+        self.invocations: dict[str, int] = {fn.kind: 0 for fn in functions}
+        self.crashes = 0
+
+    def find(self, ref: str) -> Function:
+        found = self._by_ref.get(ref) or self._by_ref.get(ref.split(":function:")[-1].split(":")[0])
+        if found is None:
+            raise FunctionError("ResourceNotFoundException", f"Function not found: {ref}")
+        return found
+
+    def by_kind(self, kind: str) -> Function:
+        for fn in self.functions:
+            if fn.kind == kind:
+                return fn
+        raise KeyError(f"no {kind} function in the template")
+
+    def load(self) -> None:
+        """Import every handler now, with its loggers bound to stderr (stdout is the CLI's)."""
+        with redirect_stdout(sys.stderr):
+            for fn in self.functions:
+                self._handler(fn)
+
+    def _handler(self, fn: Function) -> Handler:
+        with self._lock:
+            if fn.handler not in self._handlers:
+                module_name, _, attribute = fn.handler.rpartition(".")
+                module = importlib.import_module(module_name)
+                self._handlers[fn.handler] = getattr(module, attribute)
+            return self._handlers[fn.handler]
+
+    def invoke(self, ref: str, payload: Any) -> Any:
+        """Run the function's handler on ``payload``; a failure raises :class:`FunctionError`."""
+        fn = self.find(ref)
+        handler = self._handler(fn)
+        context = LambdaContext(fn.name, fn.arn, fn.memory_mb,
+                                log_group_name=f"/aws/lambda/{fn.name}",
+                                timeout_seconds=fn.timeout_seconds)
+        self.invocations[fn.kind] = self.invocations.get(fn.kind, 0) + 1
+        try:
+            result = handler(payload, context)
+        except Exception as exc:
+            raise FunctionError(type(exc).__name__, str(exc)) from exc
+        if fn.kind == "launch" and self.dice.roll("launch_crash"):
+            # The function's process dies after RunTask went through: what Lambda reports.
+            self.crashes += 1
+            raise FunctionError("Runtime.ExitError",
+                                "RequestId: local Error: Runtime exited with error: signal: killed")
+        return result
+
+    def moto_invoke(
+        self,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: dict[str, str],
+    ) -> bytes:
+        """moto's ``LambdaBackend.invoke`` signature: the answer as bytes, errors flagged."""
+        text = body.decode() if isinstance(body, bytes) else (body or "{}")
+        payload = json.loads(text) if text else {}
+        invocation_type = (headers or {}).get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation_type == "Event":
+            threading.Thread(target=self._invoke_quietly, args=(function_name, payload),
+                             daemon=True).start()
+            return b""
+        try:
+            result = self.invoke(function_name, payload)
+        except FunctionError as exc:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            stack = traceback.format_exception(exc.__cause__) if exc.__cause__ else []
+            return json.dumps({"errorType": exc.error_type, "errorMessage": exc.message,
+                               "stackTrace": stack}).encode()
+        return json.dumps(result, default=str).encode()
+
+    def _invoke_quietly(self, ref: str, payload: Any) -> None:
+        with suppress(FunctionError):
+            self.invoke(ref, payload)
+
+
+def shared_environment(functions: list[Function]) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """The variables every function agrees on, and those whose values differ between them.
+
+    Handlers read ``os.environ`` and run side by side in one process, so the local mode
+    sets one environment: a variable two functions give different values cannot be set.
+    """
+    merged: dict[str, str] = {}
+    conflicts: dict[str, set[str]] = {}
+    for fn in functions:
+        for name, value in fn.environment.items():
+            if name in merged and merged[name] != value:
+                conflicts.setdefault(name, {merged[name]}).add(value)
+            merged.setdefault(name, value)
+    for name in conflicts:
+        merged.pop(name)
+    return merged, conflicts
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set ``values`` in ``os.environ`` for the duration, then put back what was there."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
