@@ -1,0 +1,183 @@
+"""The task launcher: RunTask, DescribeTasks, StopTask and finding a task by its identity.
+
+:class:`EcsLauncher` is the boto3 form; errors come back as the control plane's names
+(:mod:`fanout.runtime.errors`) so the state machine can tell throttling and missing
+capacity (retried, attempts untouched) from a launch refused for good.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fanout.schema import STARTED_BY
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+
+#: DescribeTasks takes at most this many tasks per call.
+DESCRIBE_BATCH = 100
+TAG_RUN, TAG_ITEM, TAG_ATTEMPT = "fanout:run", "fanout:item", "fanout:attempt"
+
+_THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException",
+               "RequestLimitExceeded"}
+_CAPACITY_WORDS = ("capacity is unavailable", "insufficient capacity", "no capacity",
+                   "capacity unavailable")
+
+
+def client_token(run_id: str, index: int, attempt: int, capacity: str | None = None) -> str:
+    """Deterministic per attempt (48 hex chars; RunTask allows 64).
+
+    A fall-back launch on on-demand Fargate after Spot capacity ran out is a different
+    request, so it gets its own token (suffix ``|FARGATE``).
+    """
+    key = f"{run_id}|{index}|{attempt}" + (f"|{capacity}" if capacity else "")
+    return hashlib.sha256(key.encode()).hexdigest()[:48]
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    run_id: str
+    index: int
+    attempt: int
+    task_definition: str
+    container: str
+    command: list[str]
+    environment: dict[str, str]
+    capacity: str  # FARGATE or FARGATE_SPOT
+    client_token: str
+    subnets: list[str] = field(default_factory=list)
+    security_groups: list[str] = field(default_factory=list)
+    assign_public_ip: str = "ENABLED"
+
+    def overrides(self) -> dict[str, Any]:
+        from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_RUN_ID
+
+        env = {**self.environment, TASK_ENV_RUN_ID: self.run_id,
+               TASK_ENV_ITEM_INDEX: str(self.index), TASK_ENV_ATTEMPT: str(self.attempt)}
+        return {"containerOverrides": [{
+            "name": self.container,
+            "command": list(self.command),
+            "environment": [{"name": k, "value": v} for k, v in env.items()],
+        }]}
+
+    def tags(self) -> list[dict[str, str]]:
+        return [{"key": TAG_RUN, "value": self.run_id},
+                {"key": TAG_ITEM, "value": str(self.index)},
+                {"key": TAG_ATTEMPT, "value": str(self.attempt)}]
+
+
+class LaunchError(Exception):
+    """RunTask did not start a task. ``kind``: throttled, capacity or refused."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class TaskLauncher(Protocol):
+    def run_task(self, request: LaunchRequest) -> str:
+        """Start the task; returns its ARN or raises :class:`LaunchError`."""
+        ...
+
+    def describe_tasks(self, task_arns: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """ARN -> task description (as in the ECS API) for those that exist."""
+        ...
+
+    def stop_task(self, task_arn: str, reason: str) -> None: ...
+
+    def find_task(self, run_id: str, index: int, attempt: int) -> str | None:
+        """The task started for this attempt, found by ``startedBy`` and tags, if any."""
+        ...
+
+
+def _batches(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+class EcsLauncher:
+    def __init__(self, cluster: str, client: ECSClient | None = None) -> None:
+        self.cluster = cluster
+        self._client = client
+
+    @property
+    def client(self) -> ECSClient:
+        if self._client is None:
+            from fanout.runtime.clients import client
+
+            self._client = client("ecs")
+        return self._client
+
+    def run_task(self, request: LaunchRequest) -> str:
+        from botocore.exceptions import ClientError
+
+        try:
+            kwargs: dict[str, Any] = {
+                "cluster": self.cluster,
+                "taskDefinition": request.task_definition,
+                "count": 1,
+                "capacityProviderStrategy": [{"capacityProvider": request.capacity,
+                                              "weight": 1}],
+                "networkConfiguration": {"awsvpcConfiguration": {
+                    "subnets": request.subnets,
+                    "securityGroups": request.security_groups,
+                    "assignPublicIp": request.assign_public_ip,
+                }},
+                "overrides": request.overrides(),
+                "startedBy": STARTED_BY,
+                "tags": request.tags(),
+                "enableECSManagedTags": True,
+                "propagateTags": "TASK_DEFINITION",
+                "clientToken": request.client_token,
+            }
+            response = self.client.run_task(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            message = exc.response.get("Error", {}).get("Message", str(exc))
+            if code in _THROTTLING:
+                raise LaunchError("throttled", message) from exc
+            if _is_capacity(message):
+                raise LaunchError("capacity", message) from exc
+            raise LaunchError("refused", f"{code}: {message}") from exc
+        tasks = response.get("tasks", [])
+        if tasks:
+            return tasks[0]["taskArn"]
+        reasons = "; ".join(f"{f.get('arn', '')} {f.get('reason', '')}".strip()
+                            for f in response.get("failures", [])) or "no task and no reason"
+        if _is_capacity(reasons):
+            raise LaunchError("capacity", reasons)
+        raise LaunchError("refused", reasons)
+
+    def describe_tasks(self, task_arns: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for batch in _batches(list(task_arns), DESCRIBE_BATCH):
+            response = self.client.describe_tasks(cluster=self.cluster, tasks=list(batch),
+                                                  include=["TAGS"])
+            for task in response.get("tasks", []):
+                found[task["taskArn"]] = dict(task)
+        return found
+
+    def stop_task(self, task_arn: str, reason: str) -> None:
+        self.client.stop_task(cluster=self.cluster, task=task_arn, reason=reason[:255])
+
+    def find_task(self, run_id: str, index: int, attempt: int) -> str | None:
+        want = {TAG_RUN: run_id, TAG_ITEM: str(index), TAG_ATTEMPT: str(attempt)}
+        arns: list[str] = []
+        for status in ("RUNNING", "STOPPED"):
+            paginator = self.client.get_paginator("list_tasks")
+            for page in paginator.paginate(cluster=self.cluster, startedBy=STARTED_BY,
+                                           desiredStatus=status):
+                arns.extend(page.get("taskArns", []))
+        for arn, task in self.describe_tasks(arns).items():
+            tags = {t.get("key"): t.get("value") for t in task.get("tags", [])}
+            if all(tags.get(k) == v for k, v in want.items()):
+                return arn
+        return None
+
+
+def _is_capacity(message: str) -> bool:
+    lower = message.lower()
+    return any(word in lower for word in _CAPACITY_WORDS)

@@ -1,0 +1,1 @@
+"""The control plane's logic: one module per function (what ``lambdas/`` calls)."""

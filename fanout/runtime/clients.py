@@ -1,0 +1,30 @@
+"""boto3 clients made on first use (never at import), one per service, resettable for tests.
+
+boto3 honours ``AWS_ENDPOINT_URL``, which is how the local mode points them at moto.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def client(service: str) -> Any:
+    with _lock:
+        if service not in _clients:
+            import boto3
+
+            _clients[service] = boto3.client(service)  # type: ignore[call-overload]
+        return _clients[service]
+
+
+def reset_clients() -> None:
+    """Forget every cached client and env model (tests and the local mode call this)."""
+    with _lock:
+        _clients.clear()
+    from fanout.runtime import context
+
+    context.reset()

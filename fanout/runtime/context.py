@@ -1,0 +1,47 @@
+"""What each function talks to, built once per process from its env model (lazily)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from fanout.settings import FunctionEnv
+
+E = TypeVar("E", bound=FunctionEnv)
+_cache: dict[Any, Any] = {}
+
+
+def env(model: type[E]) -> E:
+    if model not in _cache:
+        _cache[model] = model.from_env()
+    value: E = _cache[model]
+    return value
+
+
+def records(table: str) -> Any:
+    key = ("records", table)
+    if key not in _cache:
+        from fanout.records import DynamoRecords
+
+        _cache[key] = DynamoRecords(table)
+    return _cache[key]
+
+
+def launcher(cluster: str) -> Any:
+    key = ("launcher", cluster)
+    if key not in _cache:
+        from fanout.ecs import EcsLauncher
+
+        _cache[key] = EcsLauncher(cluster)
+    return _cache[key]
+
+
+def callbacks() -> Any:
+    if "callbacks" not in _cache:
+        from fanout.runtime.callbacks import StepFunctionsCallbacks
+
+        _cache["callbacks"] = StepFunctionsCallbacks()
+    return _cache["callbacks"]
+
+
+def reset() -> None:
+    _cache.clear()

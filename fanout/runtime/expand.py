@@ -1,0 +1,153 @@
+"""Expand: validate and expand the spec, write the items manifest and the run record.
+
+A bad spec writes a REJECTED run record and raises ``Fanout.InvalidRunSpec`` whose message
+names every bad field; nothing else is written and nothing is launched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from fanout.config import FanoutConfig
+from fanout.errors import Problem, SpecError
+from fanout.records import RecordsStore, RunRecord
+from fanout.runtime import errors
+from fanout.runtime.clock import Clock, iso, parse, utcnow
+from fanout.schema import MANIFEST_KEY
+from fanout.settings import ExpandEnv
+
+#: S3 multipart parts must be at least 5 MiB (but the last).
+PART_SIZE = 8 * 1024 * 1024
+
+
+class ExpandInput(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    spec: Any = None
+    run_id: str
+    execution_arn: str = ""
+    start_time: str | None = None
+
+
+class ExpandOutput(BaseModel):
+    """The state the Distributed Map reads (docs/decisions/0001)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    job: str
+    total: int
+    bucket: str
+    manifest_key: str
+    max_concurrency: int
+    tolerated_failure_percent: float
+    timeout_seconds: int
+    callback_timeout_seconds: int
+
+
+def config_of(env: ExpandEnv) -> FanoutConfig:
+    return FanoutConfig(jobs=env.fanout_jobs, limits=env.fanout_limits)
+
+
+def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any,
+           clock: Clock = utcnow) -> ExpandOutput:
+    from fanout.expand import plan_run, read_items
+    from fanout.spec import parse_spec
+
+    config = config_of(env)
+    started = parse(request.start_time) if request.start_time else clock()
+    raw = request.spec
+    try:
+        spec = parse_spec(raw, config)
+        items = None
+        if spec.items_from:
+            fmt = spec.source_format()
+            assert fmt is not None
+            items = read_items(_read_s3(s3, spec.items_from), fmt)
+        logical_time = spec.logical_time or started
+        plan = plan_run(spec, config, run_id=request.run_id, logical_time=logical_time,
+                        items=items)
+    except SpecError as exc:
+        _reject(store, request, raw, started, exc)
+        raise errors.InvalidRunSpec(exc.message) from None
+
+    key = MANIFEST_KEY.format(run_id=request.run_id)
+    write_manifest(s3, env.fanout_bucket, key, plan.json_lines())
+    settings = plan.settings
+    run = RunRecord(
+        run_id=request.run_id, job=spec.job, status="RUNNING", started_at=iso(started),
+        total=plan.count, spec=raw, settings=json.loads(settings.model_dump_json()),
+        trigger=spec.trigger, logical_time=iso(plan.logical_time),
+        execution_arn=request.execution_arn, parent_run=spec.parent_run,
+    )
+    store.create_run(run)  # False on a retried Expand: the record is already the same run
+    return ExpandOutput(
+        run_id=request.run_id, job=spec.job, total=plan.count, bucket=env.fanout_bucket,
+        manifest_key=key, max_concurrency=settings.max_concurrency,
+        tolerated_failure_percent=settings.tolerated_failure_percent,
+        timeout_seconds=settings.timeout_seconds,
+        callback_timeout_seconds=(settings.timeout_seconds
+                                  + env.fanout_limits.callback_grace_seconds),
+    )
+
+
+def _reject(store: RecordsStore, request: ExpandInput, raw: Any, started: datetime,
+            exc: SpecError) -> None:
+    job = raw.get("job") if isinstance(raw, dict) else None
+    store.create_run(RunRecord(
+        run_id=request.run_id, job=str(job) if isinstance(job, str) and job else "-",
+        status="REJECTED", started_at=iso(started), spec=raw if isinstance(raw, dict) else {},
+        trigger=str(raw.get("trigger", "console")) if isinstance(raw, dict) else "console",
+        execution_arn=request.execution_arn, summary=exc.message,
+        problems=[str(p) for p in exc.problems], finished_at=iso(started),
+    ))
+
+
+def _read_s3(s3: Any, uri: str) -> bytes:
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    try:
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:  # botocore's NoSuchKey/AccessDenied: the spec names a bad object
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        raise SpecError([Problem("items_from", f"cannot read {uri} ({code})")]) from None
+    return body
+
+
+def _chunks(lines: Iterable[str], size: int) -> Iterator[bytes]:
+    """The JSON array ``[line,line,...]`` in parts of at least ``size`` bytes (last smaller)."""
+    buffer = bytearray(b"[")
+    first = True
+    for line in lines:
+        if not first:
+            buffer += b","
+        buffer += line.encode()
+        first = False
+        if len(buffer) >= size:
+            yield bytes(buffer)
+            buffer.clear()
+    buffer += b"]"
+    yield bytes(buffer)
+
+
+def write_manifest(s3: Any, bucket: str, key: str, lines: Iterable[str],
+                   part_size: int = PART_SIZE) -> int:
+    """Stream the items into a JSON array object with a multipart upload; returns parts."""
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key,
+                                        ContentType="application/json")
+    parts = []
+    try:
+        for number, chunk in enumerate(_chunks(lines, part_size), start=1):
+            done = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
+                                  PartNumber=number, Body=chunk)
+            parts.append({"PartNumber": number, "ETag": done["ETag"]})
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
+                                     MultipartUpload={"Parts": parts})
+    except BaseException:
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+        raise
+    return len(parts)

@@ -1,0 +1,142 @@
+"""Finalize: settle what the map left open, decide the run's status, tell the people.
+
+The "nothing lost" sweep runs first: an item never launched (the map failed or was cut
+short) ends ABORTED; an item whose launch failed for good, FAILED; an item with a task
+still running has that task stopped and ends ABORTED. After it, run totals equal the
+count of item states, and every item is terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from fanout.ecs import TaskLauncher
+from fanout.records import TERMINAL, ItemStatus, RecordsStore, RunRecord, RunStatus
+from fanout.runtime.callbacks import TaskCallbacks
+from fanout.runtime.classify import ABORT_REASON, Decision, StopClass
+from fanout.runtime.clock import Clock, iso, utcnow
+from fanout.runtime.settle import final_stop, settle
+
+#: Failed items listed by index in the summary and the notification.
+LISTED = 20
+
+
+class FinalizeInput(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    run_id: str
+    outcome: dict[str, Any] = {}
+
+
+def sweep(run: RunRecord, *, store: RecordsStore, launcher: TaskLauncher,
+          callbacks: TaskCallbacks, reason: str, clock: Clock = utcnow) -> dict[str, int]:
+    """Make every item of ``run`` terminal; returns how many of each were settled."""
+    settled = {"stopped": 0, "aborted": 0, "failed": 0}
+    aborted = Decision("fail", "ABORTED", "Fanout.ItemAborted", reason)
+    for attempt in store.open_attempts(run.run_id):
+        if attempt.task_arn:
+            launcher.stop_task(attempt.task_arn, f"{ABORT_REASON}: {reason}")
+            settled["stopped"] += 1
+        stop = final_stop(StopClass.ABORTED, reason)
+        if settle(store, callbacks, run, attempt, stop, stopped_at=iso(clock()),
+                  decision=aborted) == "fail":
+            settled["aborted"] += 1
+    seen: set[int] = set()
+    for item in store.items(run.run_id):
+        seen.add(item.index)
+        if item.status in TERMINAL or item.open_attempt is not None:
+            continue
+        status: ItemStatus = "FAILED" if _launch_failed(store, run, item.index) else "ABORTED"
+        if store.settle_item(run.run_id, item.index, status, reason):
+            settled[status.lower()] += 1
+    for index in range(run.total):
+        if index not in seen and store.settle_item(run.run_id, index, "ABORTED",
+                                                   f"never launched: {reason}"):
+            settled["aborted"] += 1
+    return settled
+
+
+def _launch_failed(store: RecordsStore, run: RunRecord, index: int) -> bool:
+    attempts = store.attempts(run.run_id, index)
+    return bool(attempts) and attempts[-1].stop_class is not None \
+        and attempts[-1].stop_class.endswith(":launch_refused")
+
+
+def console_url(execution_arn: str) -> str:
+    if not execution_arn:
+        return ""
+    region = execution_arn.split(":")[3]
+    return (f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+            f"#/v2/executions/details/{execution_arn}")
+
+
+def run_status(run: RunRecord, map_error: Any) -> RunStatus:
+    failed = run.total - run.count("SUCCEEDED")
+    tolerated = float(run.settings.get("tolerated_failure_percent", 0))
+    if run.total and failed * 100 > tolerated * run.total:
+        return "FAILED"
+    if map_error and failed:
+        return "FAILED"
+    return "SUCCEEDED"
+
+
+def summary_of(run: RunRecord, status: str, failed_items: list[dict[str, Any]]) -> str:
+    t = run.totals()
+    text = (f"run {run.run_id} of job {run.job} {status}: {t['succeeded']} of {t['total']} "
+            f"items succeeded, {t['failed']} failed, {t['timed_out']} timed out, "
+            f"{t['aborted']} aborted")
+    if failed_items:
+        listed = ", ".join(f"{i['index']} ({i['status']})" for i in failed_items[:LISTED])
+        more = len(failed_items) - LISTED
+        text += f"; failed items: {listed}" + (f" and {more} more" if more > 0 else "")
+    return text
+
+
+def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLauncher,
+             callbacks: TaskCallbacks, sns: Any, topic_arn: str, ttl_days: int = 90,
+             clock: Clock = utcnow) -> dict[str, Any]:
+    run = store.get_run(request.run_id)
+    if run is None:
+        raise ValueError(f"no run record for {request.run_id}")
+    map_error = request.outcome.get("map_error")
+    if run.status == "RUNNING":
+        why = "the run's map ended early" if map_error else "the run finished"
+        sweep(run, store=store, launcher=launcher, callbacks=callbacks, reason=why, clock=clock)
+        run = store.get_run(run.run_id) or run
+        failed_items = _failed_items(store, run)
+        status = run_status(run, map_error)
+        summary = summary_of(run, status, failed_items)
+        now = clock()
+        expires = int((now + timedelta(days=ttl_days)).timestamp())
+        if store.finish_run(run.run_id, status, iso(now), summary, expires):
+            store.set_expiry(run.run_id, expires)
+            _notify(sns, topic_arn, run, status, summary, failed_items)
+        run = store.get_run(run.run_id) or run
+    else:
+        failed_items = _failed_items(store, run)
+    status = run.status
+    summary = run.summary or summary_of(run, status, failed_items)
+    return {"status": status, "summary": summary, "run_id": run.run_id, "job": run.job,
+            **run.totals(), "failed_items": failed_items[:LISTED],
+            "console_url": console_url(run.execution_arn)}
+
+
+def _failed_items(store: RecordsStore, run: RunRecord) -> list[dict[str, Any]]:
+    return [{"index": i.index, "status": i.status, "exit_code": i.exit_code,
+             "params": i.params}
+            for i in store.items(run.run_id) if i.status in ("FAILED", "TIMED_OUT", "ABORTED")]
+
+
+def _notify(sns: Any, topic_arn: str, run: RunRecord, status: str, summary: str,
+            failed_items: list[dict[str, Any]]) -> None:
+    if not topic_arn:
+        return
+    message = {"run_id": run.run_id, "job": run.job, "status": status, "summary": summary,
+               "totals": run.totals(), "failed_items": failed_items[:LISTED],
+               "console_url": console_url(run.execution_arn)}
+    sns.publish(TopicArn=topic_arn, Subject=f"fanout run {run.run_id} {status}"[:100],
+                Message=json.dumps(message, indent=2, default=str))

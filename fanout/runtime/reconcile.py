@@ -1,0 +1,85 @@
+"""Reconcile (scheduled): settle attempts whose STOPPED event never came; enforce timeouts.
+
+Open attempts come from the sparse ``open_attempts`` index. Those with a task are
+described in batches of 100: a STOPPED task is settled as Record would; a task past its
+deadline is stopped and its attempt ends TIMED_OUT (or is retried, by the policy); a task
+ECS no longer knows is settled as lost (an infrastructure failure). An attempt without a
+task whose launch lease has expired (Launch died after RunTask) is looked up by
+``startedBy`` and tags: found, it is adopted; not found, it is settled as lost so the
+state machine launches again.
+"""
+
+from __future__ import annotations
+
+from fanout.ecs import TaskLauncher
+from fanout.records import AttemptRecord, RecordsStore
+from fanout.runtime.callbacks import TaskCallbacks
+from fanout.runtime.classify import TIMEOUT_REASON, StopClass
+from fanout.runtime.clock import Clock, iso, parse, utcnow
+from fanout.runtime.record import record_stop
+from fanout.runtime.settle import final_stop, settle
+
+#: An attempt younger than this is left alone (its events may be on their way).
+SETTLE_AFTER_SECONDS = 60
+
+
+def reconcile(*, store: RecordsStore, launcher: TaskLauncher, callbacks: TaskCallbacks,
+              clock: Clock = utcnow) -> dict[str, int]:
+    now = clock()
+    counts = {"open": 0, "settled": 0, "timed_out": 0, "lost": 0, "adopted": 0}
+    with_task: dict[str, AttemptRecord] = {}
+    for attempt in store.open_attempts():
+        counts["open"] += 1
+        if attempt.task_arn:
+            with_task[attempt.task_arn] = attempt
+        elif _lease_expired(attempt, iso(now)):
+            arn = launcher.find_task(attempt.run_id, attempt.index, attempt.attempt)
+            if arn:
+                store.attach_task(attempt.run_id, attempt.index, attempt.attempt, arn, iso(now))
+                fresh = store.get_attempt(attempt.run_id, attempt.index, attempt.attempt)
+                if fresh is not None and fresh.task_arn:
+                    with_task[arn] = fresh
+                counts["adopted"] += 1
+            elif _settle_lost(store, callbacks, attempt, "the launch died before a task "
+                              "was recorded and none was found", clock):
+                counts["lost"] += 1
+    described = launcher.describe_tasks(list(with_task)) if with_task else {}
+    for arn, attempt in with_task.items():
+        task = described.get(arn)
+        if task is None:
+            if _age(attempt, iso(now)) > SETTLE_AFTER_SECONDS and _settle_lost(
+                    store, callbacks, attempt, "ECS no longer knows the task", clock):
+                counts["lost"] += 1
+            continue
+        if task.get("lastStatus") == "STOPPED":
+            result = record_stop(task, store=store, callbacks=callbacks, clock=clock)
+            counts["settled"] += result.get("result") in ("success", "retry", "fail")
+        elif attempt.deadline and attempt.deadline < iso(now):
+            launcher.stop_task(arn, f"{TIMEOUT_REASON} after the run's timeout")
+            run = store.get_run(attempt.run_id)
+            if run is not None:
+                stop = final_stop(StopClass.TIMEOUT, f"{TIMEOUT_REASON} at {attempt.deadline}")
+                settle(store, callbacks, run, attempt, stop, stopped_at=iso(now))
+                counts["timed_out"] += 1
+    return counts
+
+
+def _lease_expired(attempt: AttemptRecord, now: str) -> bool:
+    lease = attempt.launch_lease_until
+    return lease is not None and lease < now
+
+
+def _age(attempt: AttemptRecord, now: str) -> float:
+    begun = attempt.started_at or attempt.created_at
+    return (parse(now) - parse(begun)).total_seconds() if begun else 0.0
+
+
+def _settle_lost(store: RecordsStore, callbacks: TaskCallbacks, attempt: AttemptRecord,
+                 reason: str, clock: Clock) -> bool:
+    run = store.get_run(attempt.run_id)
+    if run is None:
+        return False
+    stop = final_stop(StopClass.LOST, reason)
+    return settle(store, callbacks, run, attempt, stop, stopped_at=iso(clock())) in (
+        "retry", "fail")
+

@@ -1,0 +1,107 @@
+"""Record: an ECS task stopped; classify it, write the attempt, answer the item's token."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from fanout.records import AttemptRecord, RecordsStore
+from fanout.runtime.callbacks import TaskCallbacks
+from fanout.runtime.classify import classify
+from fanout.runtime.clock import Clock, iso, utcnow
+from fanout.runtime.settle import heal, settle
+from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_RUN_ID
+
+log = logging.getLogger(__name__)
+
+
+class TaskStateChange(BaseModel):
+    """The parts of an EventBridge "ECS Task State Change" event that Record reads."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = ""
+    detail_type: str = ""
+    detail: dict[str, Any]
+
+    @classmethod
+    def parse(cls, event: dict[str, Any]) -> TaskStateChange:
+        return cls.model_validate({**event, "detail_type": event.get("detail-type", "")})
+
+
+def identity(task: dict[str, Any]) -> tuple[str, int, int] | None:
+    """Run id, item index and attempt from the FANOUT_* environment in the task's overrides."""
+    for override in (task.get("overrides") or {}).get("containerOverrides", []):
+        env = {e.get("name"): e.get("value") for e in override.get("environment", [])}
+        if {TASK_ENV_RUN_ID, TASK_ENV_ITEM_INDEX, TASK_ENV_ATTEMPT} <= set(env):
+            try:
+                return (str(env[TASK_ENV_RUN_ID]), int(str(env[TASK_ENV_ITEM_INDEX])),
+                        int(str(env[TASK_ENV_ATTEMPT])))
+            except ValueError:
+                return None
+    return None
+
+
+def container_name(task: dict[str, Any]) -> str | None:
+    for override in (task.get("overrides") or {}).get("containerOverrides", []):
+        if override.get("name"):
+            return str(override["name"])
+    return None
+
+
+def find_attempt(store: RecordsStore, task: dict[str, Any]) -> AttemptRecord | None:
+    arn = str(task.get("taskArn", ""))
+    where = store.find_task(arn) if arn else None
+    if where is None:
+        where = identity(task)
+    if where is None:
+        return None
+    attempt = store.get_attempt(*where)
+    if attempt is not None and attempt.task_arn is None and arn:
+        # Launch died after RunTask: the event is how the task's ARN is learnt.
+        store.attach_task(*where, arn, str(task.get("startedAt") or attempt.started_at or ""))
+        attempt = store.get_attempt(*where)
+    return attempt
+
+
+def _iso(value: Any, default: str) -> str:
+    if value is None or value == "":
+        return default
+    if isinstance(value, str):
+        return value
+    return iso(value)  # DescribeTasks through boto3 gives datetimes
+
+
+def record_stop(task: dict[str, Any], *, store: RecordsStore, callbacks: TaskCallbacks,
+                clock: Clock = utcnow) -> dict[str, Any]:
+    """Settle the attempt of a STOPPED task (an event's ``detail`` or a DescribeTasks task)."""
+    arn = str(task.get("taskArn", ""))
+    if task.get("lastStatus") != "STOPPED":
+        return {"task_arn": arn, "result": "not stopped"}
+    attempt = find_attempt(store, task)
+    if attempt is None:
+        log.warning("no attempt for task %s", arn)
+        return {"task_arn": arn, "result": "unknown task"}
+    version = task.get("version")
+    version = int(version) if version is not None else None
+    where = {"task_arn": arn, "run_id": attempt.run_id, "index": attempt.index,
+             "attempt": attempt.attempt}
+    if not attempt.is_open:
+        return {**where, "result": heal(store, callbacks, attempt, version)}
+    run = store.get_run(attempt.run_id)
+    if run is None:
+        return {**where, "result": "unknown run"}
+    container = container_name(task)
+    stop = classify(task, container)
+    task_id = arn.rsplit("/", 1)[-1]
+    result = settle(
+        store, callbacks, run, attempt, stop,
+        stopped_at=_iso(task.get("stoppedAt"), iso(clock())),
+        started_at=_iso(task.get("startedAt"), attempt.started_at or iso(clock())),
+        version=version,
+        log_stream=f"ecs/{container}/{task_id}" if container else None,
+    )
+    return {**where, "result": result, "class": stop.stop_class.value,
+            "exit_code": stop.exit_code}

@@ -1,0 +1,93 @@
+"""Closing an attempt and answering its token: shared by Record, Reconcile, Finalize, Abort.
+
+The attempt's result and the answer owed are written first (one transaction with the
+item and the run's counters), the token is answered after. If the answer is lost (a
+crash in between), the next event or Reconcile finds the attempt closed but unanswered
+and answers it then: write once, answer at least once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fanout.policy import Capacity, RetryPolicy
+from fanout.records import AttemptRecord, RecordsStore, RunRecord, Settlement
+from fanout.runtime.callbacks import TaskCallbacks
+from fanout.runtime.classify import Decision, Stop, StopClass, decide
+from fanout.runtime.clock import parse
+
+log = logging.getLogger(__name__)
+
+
+def policy_of(run: RunRecord) -> tuple[RetryPolicy, Capacity]:
+    settings = run.settings
+    return (RetryPolicy.model_validate(settings.get("retry", {})),
+            Capacity(settings.get("capacity", Capacity.FARGATE.value)))
+
+
+def settle(store: RecordsStore, callbacks: TaskCallbacks, run: RunRecord,
+           attempt: AttemptRecord, stop: Stop, *, stopped_at: str,
+           started_at: str | None = None, version: int | None = None,
+           log_stream: str | None = None, decision: Decision | None = None) -> str:
+    """Settle an open attempt by the run's policy; returns what happened (for logs/tests)."""
+    policy, capacity = policy_of(run)
+    decision = decision or decide(stop, policy, attempt.attempt, capacity)
+    begun = started_at or attempt.started_at
+    duration = None
+    if begun:
+        duration = max(0.0, (parse(stopped_at) - parse(begun)).total_seconds())
+    output = {"run_id": attempt.run_id, "index": attempt.index, "attempt": attempt.attempt,
+              "status": decision.item_status or "RETRY", "exit_code": stop.exit_code,
+              "task_arn": attempt.task_arn, "class": stop.stop_class.value}
+    settlement = Settlement(
+        status=decision.item_status or "RETRY",
+        item_status=decision.item_status,  # type: ignore[arg-type]
+        stop_class=stop.stop_class.value,
+        stopped_at=stopped_at,
+        answer=decision.answer(output),
+        exit_code=stop.exit_code,
+        stop_code=stop.stop_code,
+        stopped_reason=stop.reason or None,
+        started_at=begun,
+        duration_seconds=duration,
+        log_stream=log_stream,
+        event_version=version,
+        on_demand=decision.on_demand,
+    )
+    if store.settle_attempt(attempt, settlement):
+        fresh = store.get_attempt(attempt.run_id, attempt.index, attempt.attempt)
+        if fresh is not None:
+            answer(store, callbacks, fresh)
+        return decision.outcome
+    return heal(store, callbacks, attempt, version)
+
+
+def heal(store: RecordsStore, callbacks: TaskCallbacks, attempt: AttemptRecord,
+         version: int | None) -> str:
+    """The attempt was settled before: answer it if that answer was never given."""
+    current = store.get_attempt(attempt.run_id, attempt.index, attempt.attempt)
+    if current is None or current.is_open:
+        return "ignored"
+    if version is not None and current.event_version is not None \
+            and version < current.event_version:
+        return "stale"
+    if current.answered or current.answer is None:
+        return "duplicate"
+    answer(store, callbacks, current)
+    return "healed"
+
+
+def answer(store: RecordsStore, callbacks: TaskCallbacks, attempt: AttemptRecord) -> None:
+    reply: dict[str, Any] = attempt.answer or {}
+    if reply.get("outcome") == "success":
+        callbacks.succeed(attempt.task_token, reply.get("output", {}))
+    elif reply.get("outcome") in ("retry", "fail"):
+        callbacks.fail(attempt.task_token, str(reply["error"]), str(reply.get("cause", "")))
+    else:  # settled without an answer owed (the Lambda that raised was the answer)
+        pass
+    store.mark_answered(attempt.run_id, attempt.index, attempt.attempt)
+
+
+def final_stop(kind: StopClass, reason: str, exit_code: int | None = None) -> Stop:
+    return Stop(kind, exit_code, None, reason)
