@@ -421,12 +421,11 @@ def plan_run(
         source, raw_rows = _explicit_rows(spec, items)
         problems = [] if source == "items" else _row_problems(raw_rows, source)
         problems += _missing_placeholders(raw_rows, used, source)
-        if problems:
-            raise SpecError(problems)
-        rows = [r for r in raw_rows if not _excluded_row(r, spec.exclude)]
+        if not problems:
+            rows = [r for r in raw_rows if not _excluded_row(r, spec.exclude)]
 
     include = [dict(i) for i in spec.include]
-    problems = _missing_placeholders(include, used, "include")
+    problems += _missing_placeholders(include, used, "include")
     problems += _include_duplicates(include, axes, excluded, rows)
     count = matrix_count + len(rows) + len(include)
     if count > cap:
@@ -435,7 +434,7 @@ def plan_run(
             source_field,
             f"{count:,} items is over the deployment's cap of {cap:,} items per run",
         ))
-    if count == 0:
+    if count == 0 and not problems:
         problems.append(Problem("exclude", "excludes every item: nothing to run"))
     if problems:
         raise SpecError(problems)
