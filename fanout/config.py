@@ -130,8 +130,9 @@ class FanoutConfig(Frozen):
     limits: Limits = Limits()
     schedules: list[ScheduleConfig] = []
     notifications: NotificationsConfig = NotificationsConfig()
-    #: Version of the public Powertools layer the functions use.
-    powertools_layer_version: int = Field(default=18, ge=1)
+    #: Version of the public Powertools layer the functions use
+    #: (``AWSLambdaPowertoolsPythonV3-python312-arm64``; 27 is a Powertools 3.x release).
+    powertools_layer_version: int = Field(default=27, ge=1)
 
     @field_validator("jobs")
     @classmethod

@@ -103,6 +103,11 @@ class AbortEnv(FunctionEnv):
     fanout_cluster: str
 
 
+#: Variables the stack sets on every function besides its env model (Powertools settings).
+COMMON_VARIABLES: frozenset[str] = frozenset(
+    {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
+)
+
 #: Function name (as the stack and the local mode call it) -> its env model.
 FUNCTION_ENVS: dict[str, type[FunctionEnv]] = {
     "expand": ExpandEnv,

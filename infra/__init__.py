@@ -1,0 +1,1 @@
+"""The CDK app of fanout: one construct per capability, composed by :mod:`infra.stack`."""

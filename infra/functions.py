@@ -1,0 +1,163 @@
+"""The six functions of the control plane, each with its own role, log group and env."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from fanout import metrics_names
+
+#: Where the code is packaged from; the asset holds only ``fanout/`` and ``lambdas/``.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ASSET_EXCLUDES = [
+    "*",
+    "!fanout",
+    "!fanout/**",
+    "!lambdas",
+    "!lambdas/**",
+    "**/__pycache__",
+    "**/*.pyc",
+    # Not on any handler's import path: the local mode and the CLI.
+    "fanout/local",
+    "fanout/local/**",
+    "fanout/cli.py",
+]
+#: The runtime the public Powertools layer below is built for.
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+#: Lambda allows this many bytes of environment (names and values) per function.
+ENV_LIMIT_BYTES = 4096
+#: How long a deploy-time token (an ARN, a name) is assumed to be when sizing the env.
+TOKEN_ESTIMATE = 128
+
+NAMES = ("expand", "launch", "record", "finalize", "reconcile", "abort")
+#: Memory (MiB) and timeout (s) per function: Expand streams the expansion to S3.
+SIZES: dict[str, tuple[int, int]] = {
+    "expand": (1024, 300),
+    "launch": (256, 30),
+    "record": (256, 30),
+    "finalize": (512, 120),
+    "reconcile": (512, 240),
+    "abort": (512, 240),
+}
+
+
+class EnvTooLarge(ValueError):
+    """A function's environment would exceed Lambda's 4 KB."""
+
+
+def env_size(env: dict[str, str]) -> int:
+    """Bytes of an environment, each unresolved token counted as :data:`TOKEN_ESTIMATE`."""
+    total = 0
+    for key, value in env.items():
+        plain = re.sub(r"\$\{Token\[[^\]]+\]\}", "x" * TOKEN_ESTIMATE, value)
+        total += len(key.encode()) + len(plain.encode())
+    return total
+
+
+def powertools_layer_arn(version: int) -> str:
+    return (
+        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:017000801446:layer:"
+        f"AWSLambdaPowertoolsPythonV3-python312-arm64:{version}"
+    )
+
+
+class Functions(Construct):
+    """``expand``, ``launch``, ``record``, ``finalize``, ``reconcile``, ``abort``.
+
+    Each function gets exactly the variables of its env model (``envs[name]``), its own
+    role (log writing only; the stack adds the grants) and its own log group.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        envs: dict[str, dict[str, str]],
+        powertools_layer_version: int,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, id)
+        missing = set(NAMES) - set(envs)
+        if missing:
+            raise ValueError(f"no environment for functions: {', '.join(sorted(missing))}")
+        code = lambda_.Code.from_asset(str(REPO_ROOT), exclude=ASSET_EXCLUDES)
+        self.layer = lambda_.LayerVersion.from_layer_version_arn(
+            self, "Powertools", powertools_layer_arn(powertools_layer_version)
+        )
+        #: Events that Record (or Abort, Reconcile) could not take after their retries.
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.roles: dict[str, iam.Role] = {}
+        self.log_groups: dict[str, logs.LogGroup] = {}
+        self.functions: dict[str, lambda_.Function] = {}
+        for name in NAMES:
+            self.functions[name] = self._function(name, envs[name], code, log_retention)
+
+    def _function(
+        self,
+        name: str,
+        variables: dict[str, str],
+        code: lambda_.Code,
+        log_retention: logs.RetentionDays,
+    ) -> lambda_.Function:
+        title = name.capitalize()
+        env = {
+            **variables,
+            "POWERTOOLS_SERVICE_NAME": metrics_names.SERVICE,
+            "POWERTOOLS_METRICS_NAMESPACE": metrics_names.NAMESPACE,
+        }
+        size = env_size(env)
+        if size > ENV_LIMIT_BYTES:
+            largest = max(variables, key=lambda k: env_size({k: variables[k]}))
+            raise EnvTooLarge(
+                f"the {name} function's environment would be about {size} bytes, over "
+                f"Lambda's {ENV_LIMIT_BYTES}; the largest variable is {largest} "
+                f"(fewer or smaller jobs in fanout.jobs)"
+            )
+        log_group = logs.LogGroup(
+            self, f"{title}Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        role = iam.Role(
+            self,
+            f"{title}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"fanout {name} function",
+        )
+        log_group.grant_write(role)
+        memory, timeout = SIZES[name]
+        # Record takes every STOPPED event: retried, then parked in the dead-letter queue.
+        dead_letter = self.dead_letters if name in ("record", "abort", "reconcile") else None
+        function = lambda_.Function(
+            self,
+            title,
+            description=f"fanout {name}",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=f"lambdas.{name}.handler",
+            code=code,
+            layers=[self.layer],
+            memory_size=memory,
+            timeout=Duration.seconds(timeout),
+            environment=env,
+            role=role,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            dead_letter_queue=dead_letter,
+            retry_attempts=2 if dead_letter is not None else None,
+        )
+        self.roles[name] = role
+        self.log_groups[name] = log_group
+        return function

@@ -1,0 +1,122 @@
+"""Run notifications (SNS), and the dashboard and alarms an operator watches."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from fanout import metrics_names
+
+
+class Notifications(Construct):
+    """The encrypted topic Finalize publishes run summaries to (and alarms notify)."""
+
+    def __init__(self, scope: Construct, id: str, *, email: str | None) -> None:
+        super().__init__(scope, id)
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            display_name="fanout runs",
+            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            enforce_ssl=True,
+        )
+        if email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+
+
+def fanout_metric(name: str, statistic: str = "Sum") -> cloudwatch.Metric:
+    """A metric the functions emit (Powertools: namespace Fanout, dimension service)."""
+    return cloudwatch.Metric(
+        namespace=metrics_names.NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": metrics_names.SERVICE},
+        statistic=statistic,
+        period=Duration.minutes(5),
+    )
+
+
+class Monitoring(Construct):
+    """Alarms on failed runs, failed items, launch throttles and dead letters; a dashboard."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        state_machine: sfn.StateMachine,
+        dead_letters: sqs.IQueue,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, id)
+        runs_failed = fanout_metric(metrics_names.RUNS_FAILED)
+        items_failed = fanout_metric(metrics_names.ITEMS_FAILED)
+        throttled = fanout_metric(metrics_names.LAUNCH_THROTTLED)
+        dead = dead_letters.metric_approximate_number_of_messages_visible(
+            period=Duration.minutes(5), statistic="Maximum"
+        )
+
+        def alarm(
+            name: str, metric: cloudwatch.IMetric, threshold: float, what: str
+        ) -> cloudwatch.Alarm:
+            made = cloudwatch.Alarm(
+                self,
+                name,
+                alarm_description=what,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=1,
+                comparison_operator=(
+                    cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+                ),
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            made.add_alarm_action(actions.SnsAction(topic))
+            return made
+
+        self.alarms = {
+            "RunsFailed": alarm("RunsFailed", runs_failed, 1, "a fanout run failed"),
+            "ExecutionsFailed": alarm(
+                "ExecutionsFailed",
+                state_machine.metric_failed(period=Duration.minutes(5)),
+                1,
+                "a run's execution failed, timed out or was rejected",
+            ),
+            "ItemsFailed": alarm("ItemsFailed", items_failed, 1, "items of fanout runs failed"),
+            "LaunchThrottled": alarm(
+                "LaunchThrottled", throttled, 50, "RunTask is throttled or out of capacity"
+            ),
+            "DeadLetters": alarm(
+                "DeadLetters", dead, 1, "events Record/Abort/Reconcile could not take"
+            ),
+        }
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard")
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Runs",
+                left=[
+                    state_machine.metric_started(),
+                    state_machine.metric_succeeded(),
+                    state_machine.metric_failed(),
+                    runs_failed,
+                ],
+            ),
+            cloudwatch.GraphWidget(
+                title="Items",
+                left=[fanout_metric(metrics_names.ITEMS_SUCCEEDED), items_failed],
+            ),
+            cloudwatch.GraphWidget(
+                title="Launch throttles and dead letters",
+                left=[throttled, fanout_metric(metrics_names.ATTEMPTS_RECONCILED)],
+                right=[dead],
+            ),
+        )
+        self.dashboard.add_widgets(
+            *[cloudwatch.AlarmWidget(title=title, alarm=made) for title, made in self.alarms.items()]
+        )

@@ -1,0 +1,116 @@
+"""cdk-nag: the rule packs, and every acknowledged finding with its reason, in one place.
+
+cdk-nag 3 names a wildcard finding by the resource it covers, rendered with the logical
+ids of the tokens in it (``<RecordsTableC9B7A30B.Arn>/index/*``), so the ids below are
+computed from the stack rather than written out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, App, CfnElement, Validations
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+from constructs import IConstruct
+
+if TYPE_CHECKING:
+    from infra.stack import FanoutStack
+
+ACCOUNT = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>"
+
+#: Why each kind of finding is acceptable here.
+REASONS = {
+    "unscoped": "only actions AWS cannot scope to a resource (infra.stack.UNSCOPED_ACTIONS)",
+    "indexes": "the functions query the table's own indexes (by_job, by_time, open_attempts)",
+    "manifests": "the run's items manifests: one object per run under runs/",
+    "inputs": "items_from objects a user puts under inputs/ of the manifest bucket",
+    "families": "RunTask on any revision of this app's task definition families, "
+    "conditioned on this cluster (ecs:cluster)",
+    "tasks": "the tasks of this cluster only; task ids are not known before launch",
+    "executions": "the Distributed Map's child executions of this state machine",
+    "map_runs": "the map runs of this state machine",
+    "runtime": "python3.12 is the runtime the public Powertools layer (python312-arm64) "
+    "is built for; moving runtime means moving layer",
+    "sync": "invoked synchronously by the state machine, which retries and catches its "
+    "errors: no asynchronous event to dead-letter",
+    "dlq_config": "asynchronous failures go to the dead-letter queue (DeadLetterConfig)",
+    "is_dlq": "this queue is the dead-letter queue",
+    "access_logs": "manifests are transient internal data written and read only by the "
+    "control plane's roles; CloudTrail data events can audit it if wanted",
+}
+
+
+@dataclass(frozen=True)
+class Ack:
+    target: IConstruct
+    rule: str
+    reason: str
+
+
+def attach(app: App) -> None:
+    """Run the AwsSolutions and Serverless packs on the app; synth fails on any finding."""
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+
+
+def _lid(stack: FanoutStack, construct: IConstruct) -> str:
+    element = construct.node.default_child
+    assert isinstance(element, CfnElement)
+    return stack.get_logical_id(element)
+
+
+def acknowledgements(stack: FanoutStack) -> list[Ack]:
+    """Every finding this stack accepts, on the construct it is about, with its reason."""
+    iam5 = "AwsSolutions-IAM5"
+    fns = stack.functions
+    roles = fns.roles
+    table = f"<{_lid(stack, stack.records.table)}.Arn>"
+    bucket = f"<{_lid(stack, stack.records.bucket)}.Arn>"
+    tasks = f"{ACCOUNT.format(service='ecs')}:task/<{_lid(stack, stack.jobs.cluster)}>/*"
+    machine_role = stack.workflow.state_machine.role
+    machine = stack.workflow.state_machine_name
+    states = ACCOUNT.format(service="states")
+    acks: list[Ack] = []
+
+    def ack(target: IConstruct, rule: str, reason: str) -> None:
+        acks.append(Ack(target, rule, REASONS[reason]))
+
+    for role in roles.values():
+        ack(role, f"{iam5}[Resource::*]", "unscoped")
+        ack(role, f"{iam5}[Resource::{table}/index/*]", "indexes")
+    for name in ("launch", "record", "reconcile", "abort"):
+        ack(roles[name], f"{iam5}[Resource::{tasks}]", "tasks")
+    ack(roles["expand"], f"{iam5}[Resource::{bucket}/runs/*]", "manifests")
+    ack(roles["expand"], f"{iam5}[Resource::{bucket}/inputs/*]", "inputs")
+    for made in stack.jobs.jobs.values():
+        family = made.task_definition.family
+        ack(
+            roles["launch"],
+            f"{iam5}[Resource::{ACCOUNT.format(service='ecs')}:task-definition/{family}:*]",
+            "families",
+        )
+        execution_role = made.task_definition.execution_role
+        assert execution_role is not None
+        ack(execution_role, f"{iam5}[Resource::*]", "unscoped")
+    ack(machine_role, f"{iam5}[Resource::*]", "unscoped")
+    ack(machine_role, f"{iam5}[Resource::{bucket}/runs/*]", "manifests")
+    ack(machine_role, f"{iam5}[Resource::{states}:execution:{machine}/*]", "executions")
+    ack(machine_role, f"{iam5}[Resource::{states}:mapRun:{machine}/*]", "map_runs")
+    for name, function in fns.functions.items():
+        ack(function, "AwsSolutions-L1", "runtime")
+        ack(function, "Serverless-LambdaLatestVersion", "runtime")
+        if name in ("expand", "launch", "finalize"):
+            ack(function, "Serverless-LambdaDLQ", "sync")
+        else:
+            ack(function, "Serverless-LambdaAsyncFailureDestination", "dlq_config")
+    ack(fns.dead_letters, "Serverless-SQSRedrivePolicy", "is_dlq")
+    ack(stack.records.bucket, "AwsSolutions-S1", "access_logs")
+    return acks
+
+
+def acknowledge(stack: FanoutStack) -> int:
+    """Acknowledge every finding of :func:`acknowledgements`; their count."""
+    acks = acknowledgements(stack)
+    for a in acks:
+        Validations.of(a.target).acknowledge(Acknowledgment(id=a.rule, reason=a.reason))
+    return len(acks)

@@ -1,0 +1,278 @@
+"""The fanout stack: composes the constructs, makes the grants between them, adds outputs."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_cdk import ArnFormat, Aws, CfnOutput, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from fanout.config import FanoutConfig
+from fanout.errors import ConfigError, Problem
+from infra.events import Events
+from infra.functions import Functions
+from infra.jobs import Jobs
+from infra.monitoring import Monitoring, Notifications
+from infra.network import Network
+from infra.records import Records
+from infra.schedules import Schedules
+from infra.workflow import Workflow
+
+#: Actions AWS does not scope to a resource (Resource "*"); nothing else gets "*".
+#: The infra tests check every "*" in the template against this list.
+UNSCOPED_ACTIONS: dict[str, str] = {
+    "states:SendTaskSuccess": "task tokens are not resources: SendTask* takes no resource ARN",
+    "states:SendTaskFailure": "task tokens are not resources: SendTask* takes no resource ARN",
+    "states:SendTaskHeartbeat": "task tokens are not resources: SendTask* takes no resource ARN",
+    "xray:PutTraceSegments": "X-Ray tracing APIs support no resource-level permissions",
+    "xray:PutTelemetryRecords": "X-Ray tracing APIs support no resource-level permissions",
+    "xray:GetSamplingRules": "X-Ray tracing APIs support no resource-level permissions",
+    "xray:GetSamplingTargets": "X-Ray tracing APIs support no resource-level permissions",
+    "logs:CreateLogDelivery": "Step Functions log delivery APIs take no resource ARN",
+    "logs:GetLogDelivery": "Step Functions log delivery APIs take no resource ARN",
+    "logs:UpdateLogDelivery": "Step Functions log delivery APIs take no resource ARN",
+    "logs:DeleteLogDelivery": "Step Functions log delivery APIs take no resource ARN",
+    "logs:ListLogDeliveries": "Step Functions log delivery APIs take no resource ARN",
+    "logs:PutResourcePolicy": "Step Functions log delivery APIs take no resource ARN",
+    "logs:DescribeResourcePolicies": "Step Functions log delivery APIs take no resource ARN",
+    "logs:DescribeLogGroups": "Step Functions log delivery APIs take no resource ARN",
+    "ecr:GetAuthorizationToken": "ECR's registry login takes no resource ARN",
+}
+
+#: Key patterns in the manifest bucket: manifests Expand writes, items_from inputs it reads.
+MANIFESTS = "runs/*"
+INPUTS = "inputs/*"
+
+SEND_TASK = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+
+
+#: The retention periods CloudWatch Logs offers, in days.
+RETENTION_DAYS: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def log_retention(days: int) -> logs.RetentionDays:
+    """CloudWatch's retention for ``days``; any other number fails the synth, named."""
+    if days not in RETENTION_DAYS:
+        raise ConfigError([Problem(
+            "fanout.limits.log_retention_days",
+            f"{days} is not a CloudWatch Logs retention (one of {sorted(RETENTION_DAYS)})",
+        )])
+    return RETENTION_DAYS[days]
+
+
+def output_id(text: str) -> str:
+    """A CloudFormation output id from a job name (letters and digits only)."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", text))
+
+
+class FanoutStack(Stack):
+    """Everything one deployment of fanout is made of."""
+
+    def __init__(self, scope: Construct, id: str, *, config: FanoutConfig, **kwargs: Any) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.config = config
+        limits = config.limits
+        retention = log_retention(limits.log_retention_days)
+
+        self.network = Network(self, "Network", config=config.network, log_retention=retention)
+        self.jobs = Jobs(
+            self, "Jobs", jobs=dict(config.jobs), vpc=self.network.vpc, log_retention=retention
+        )
+        self.records = Records(self, "Records", limits=limits)
+        self.notifications = Notifications(self, "Notifications", email=config.notifications.email)
+        self.functions = Functions(
+            self,
+            "Functions",
+            envs=self._function_envs(),
+            powertools_layer_version=config.powertools_layer_version,
+            log_retention=retention,
+        )
+        fns = self.functions.functions
+        self.workflow = Workflow(
+            self,
+            "Workflow",
+            expand=fns["expand"],
+            launch=fns["launch"],
+            finalize=fns["finalize"],
+            manifests=self.records.bucket,
+            log_retention=retention,
+        )
+        machine_arn = self.workflow.state_machine.state_machine_arn
+        self.events = Events(
+            self,
+            "Events",
+            cluster_arn=self.jobs.cluster.cluster_arn,
+            state_machine_arn=machine_arn,
+            record=fns["record"],
+            abort=fns["abort"],
+            reconcile=fns["reconcile"],
+            dead_letters=self.functions.dead_letters,
+            reconcile_every_minutes=limits.reconcile_every_minutes,
+        )
+        self.schedules = Schedules(
+            self, "Schedules", schedules=list(config.schedules), state_machine_arn=machine_arn
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            state_machine=self.workflow.state_machine,
+            dead_letters=self.functions.dead_letters,
+            topic=self.notifications.topic,
+        )
+        self._grant()
+        self._outputs()
+
+    def _function_envs(self) -> dict[str, dict[str, str]]:
+        table = self.records.table.table_name
+        cluster = self.jobs.cluster.cluster_arn
+        jobs = {name: job.model_dump(mode="json") for name, job in self.config.jobs.items()}
+        task_definitions = {
+            name: {"task_definition": made.task_definition.task_definition_arn,
+                   "container": made.container.container_name}
+            for name, made in self.jobs.jobs.items()
+        }
+        common = {"FANOUT_TABLE": table, "FANOUT_CLUSTER": cluster}
+        return {
+            "expand": {
+                "FANOUT_TABLE": table,
+                "FANOUT_BUCKET": self.records.bucket.bucket_name,
+                "FANOUT_JOBS": self.to_json_string(jobs),
+                "FANOUT_LIMITS": self.to_json_string(self.config.limits.model_dump(mode="json")),
+            },
+            "launch": {
+                **common,
+                "FANOUT_TASK_DEFINITIONS": self.to_json_string(task_definitions),
+                "FANOUT_SUBNETS": ",".join(self.network.subnet_ids),
+                "FANOUT_SECURITY_GROUPS": self.network.security_group.security_group_id,
+                "FANOUT_ASSIGN_PUBLIC_IP": (
+                    "ENABLED" if self.network.assign_public_ip else "DISABLED"
+                ),
+            },
+            "record": dict(common),
+            "finalize": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn},
+            "reconcile": dict(common),
+            "abort": dict(common),
+        }
+
+    def _grant(self) -> None:
+        roles = self.functions.roles
+        table = self.records.table
+        bucket = self.records.bucket
+        cluster = self.jobs.cluster
+        for role in roles.values():
+            table.grant_read_write_data(role)
+        # Expand writes manifests (multipart) and reads items_from objects put under inputs/.
+        roles["expand"].add_to_policy(iam.PolicyStatement(
+            sid="WriteManifests",
+            actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+            resources=[bucket.arn_for_objects(MANIFESTS)],
+        ))
+        roles["expand"].add_to_policy(iam.PolicyStatement(
+            sid="ReadItems",
+            actions=["s3:GetObject"],
+            resources=[bucket.arn_for_objects(MANIFESTS), bucket.arn_for_objects(INPUTS)],
+        ))
+        self.notifications.topic.grant_publish(roles["finalize"])
+
+        tasks_of_cluster = self.format_arn(
+            service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*"
+        )
+        on_cluster = {"ArnEquals": {"ecs:cluster": cluster.cluster_arn}}
+        families = [
+            self.format_arn(
+                service="ecs",
+                resource="task-definition",
+                resource_name=f"{made.task_definition.family}:*",
+                arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+            )
+            for made in self.jobs.jobs.values()
+        ]
+        launch = roles["launch"]
+        launch.add_to_policy(iam.PolicyStatement(
+            sid="RunJobTasks", actions=["ecs:RunTask"], resources=families, conditions=on_cluster
+        ))
+        launch.add_to_policy(iam.PolicyStatement(
+            sid="TagTasksAtLaunch",
+            actions=["ecs:TagResource"],
+            resources=[tasks_of_cluster],
+            conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
+        ))
+        pass_roles = [
+            role.role_arn
+            for made in self.jobs.jobs.values()
+            for role in (made.task_definition.task_role, made.task_definition.execution_role)
+            if role is not None
+        ]
+        launch.add_to_policy(iam.PolicyStatement(
+            sid="PassTaskRoles",
+            actions=["iam:PassRole"],
+            resources=pass_roles,
+            conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        ))
+        for name in ("launch", "record", "reconcile", "abort"):
+            roles[name].add_to_policy(iam.PolicyStatement(
+                sid="AnswerTaskTokens", actions=SEND_TASK, resources=["*"]
+            ))
+        for name in ("record", "reconcile", "abort"):
+            roles[name].add_to_policy(iam.PolicyStatement(
+                sid="ReadTasks",
+                actions=["ecs:DescribeTasks"],
+                resources=[tasks_of_cluster],
+                conditions=on_cluster,
+            ))
+        for name in ("reconcile", "abort"):
+            roles[name].add_to_policy(iam.PolicyStatement(
+                sid="StopTasks",
+                actions=["ecs:StopTask"],
+                resources=[tasks_of_cluster],
+                conditions=on_cluster,
+            ))
+
+    def _outputs(self) -> None:
+        machine = self.workflow.state_machine
+        CfnOutput(self, "StateMachineArn", value=machine.state_machine_arn,
+                  description="start runs here (fanout start, the console, schedules)")
+        CfnOutput(self, "StateMachineConsole", value=self.workflow.console_url,
+                  description="the state machine in the AWS console")
+        CfnOutput(self, "RecordsTable", value=self.records.table.table_name)
+        CfnOutput(self, "ManifestBucket", value=self.records.bucket.bucket_name)
+        CfnOutput(self, "Cluster", value=self.jobs.cluster.cluster_name)
+        registry = f"{Aws.ACCOUNT_ID}.dkr.ecr.{Aws.REGION}.{Aws.URL_SUFFIX}"
+        for name, made in self.jobs.jobs.items():
+            job = self.config.jobs[name]
+            uri = made.repository.repository_uri
+            platform = "linux/arm64" if job.architecture == "ARM64" else "linux/amd64"
+            CfnOutput(self, f"Repository{output_id(name)}", value=uri,
+                      description=f"ECR repository of job {name}")
+            CfnOutput(
+                self,
+                f"Push{output_id(name)}",
+                description=f"build and push the image of job {name} (run in its folder)",
+                value=(
+                    f"aws ecr get-login-password --region {Aws.REGION} | docker login "
+                    f"--username AWS --password-stdin {registry} && "
+                    f"docker build --platform {platform} -t {uri}:{job.image_tag} . && "
+                    f"docker push {uri}:{job.image_tag}"
+                ),
+            )

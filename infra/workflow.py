@@ -1,0 +1,242 @@
+"""The run's state machine, exactly the shape of docs/decisions/0001.
+
+The definition is written as ASL (a dict) rather than with CDK's state classes: the
+Distributed Map's ItemReader takes its bucket and key by path, concurrency and tolerance
+come from paths, and the run fails with ``CausePath`` — parts CDK's classes do not all
+express, and the local mode runs this very definition in moto's interpreter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import ArnFormat, Aws, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+#: Lambda's transient errors, retried on every Lambda task.
+LAMBDA_TRANSIENT = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+#: Launch errors that never use up an item's attempts.
+LAUNCH_THROTTLES = ["Fanout.LaunchThrottled", "Fanout.CapacityUnavailable"]
+
+
+def definition(
+    *, expand_arn: str, launch_arn: str, finalize_arn: str, partition: str = "aws"
+) -> dict[str, Any]:
+    """The run's ASL: Expand -> FanOut (Distributed Map) -> Finalize -> Settled?."""
+    invoke = f"arn:{partition}:states:::lambda:invoke"
+    lambda_retry = {
+        "ErrorEquals": LAMBDA_TRANSIENT,
+        "IntervalSeconds": 2,
+        "MaxAttempts": 6,
+        "BackoffRate": 2.0,
+        "JitterStrategy": "FULL",
+    }
+    child = {
+        "StartAt": "Launch",
+        "States": {
+            "Launch": {
+                "Type": "Task",
+                "Resource": f"{invoke}.waitForTaskToken",
+                "Parameters": {
+                    "FunctionName": launch_arn,
+                    "Payload": {
+                        "token.$": "$$.Task.Token",
+                        "run_id.$": "$.run_id",
+                        "item.$": "$.item",
+                    },
+                },
+                "TimeoutSecondsPath": "$.callback_timeout_seconds",
+                "Retry": [
+                    {
+                        "ErrorEquals": LAUNCH_THROTTLES,
+                        "IntervalSeconds": 1,
+                        "MaxAttempts": 20,
+                        "BackoffRate": 2.0,
+                        "MaxDelaySeconds": 60,
+                        "JitterStrategy": "FULL",
+                    },
+                    lambda_retry,
+                ],
+                "Catch": [{"ErrorEquals": ["Fanout.Retry"], "ResultPath": "$.retry",
+                           "Next": "Backoff"}],
+                "End": True,
+            },
+            "Backoff": {
+                "Type": "Pass",
+                "Parameters": {
+                    "run_id.$": "$.run_id",
+                    "item.$": "$.item",
+                    "callback_timeout_seconds.$": "$.callback_timeout_seconds",
+                    "wait.$": "States.StringToJson($.retry.Cause)",
+                },
+                "Next": "Wait",
+            },
+            "Wait": {"Type": "Wait", "SecondsPath": "$.wait.delay_seconds", "Next": "Launch"},
+        },
+    }
+    return {
+        "Comment": "fanout run: expand the spec, launch every item, finalize",
+        "StartAt": "Expand",
+        "States": {
+            "Expand": {
+                "Type": "Task",
+                "Resource": invoke,
+                "Parameters": {
+                    "FunctionName": expand_arn,
+                    "Payload": {
+                        "spec.$": "$",
+                        "run_id.$": "$$.Execution.Name",
+                        "execution_arn.$": "$$.Execution.Id",
+                        "start_time.$": "$$.Execution.StartTime",
+                    },
+                },
+                "OutputPath": "$.Payload",
+                # No catch: Fanout.InvalidRunSpec fails the execution (run REJECTED).
+                "Retry": [lambda_retry],
+                "Next": "FanOut",
+            },
+            "FanOut": {
+                "Type": "Map",
+                "Label": "FanOut",
+                "ItemReader": {
+                    "Resource": f"arn:{partition}:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "JSON"},
+                    "Parameters": {"Bucket.$": "$.bucket", "Key.$": "$.manifest_key"},
+                },
+                "ItemSelector": {
+                    "run_id.$": "$.run_id",
+                    "item.$": "$$.Map.Item.Value",
+                    "callback_timeout_seconds.$": "$.callback_timeout_seconds",
+                },
+                "MaxConcurrencyPath": "$.max_concurrency",
+                "ToleratedFailurePercentagePath": "$.tolerated_failure_percent",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    **child,
+                },
+                "ResultPath": None,
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.map_error",
+                           "Next": "Finalize"}],
+                "Next": "Finalize",
+            },
+            "Finalize": {
+                "Type": "Task",
+                "Resource": invoke,
+                "Parameters": {
+                    "FunctionName": finalize_arn,
+                    "Payload": {"run_id.$": "$.run_id", "outcome.$": "$"},
+                },
+                "OutputPath": "$.Payload",
+                "Retry": [lambda_retry],
+                "Next": "Settled?",
+            },
+            "Settled?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.status", "StringEquals": "SUCCEEDED",
+                             "Next": "Done"}],
+                "Default": "RunFailed",
+            },
+            "Done": {"Type": "Succeed"},
+            "RunFailed": {"Type": "Fail", "Error": "Fanout.RunFailed", "CausePath": "$.summary"},
+        },
+    }
+
+
+class Workflow(Construct):
+    """The Standard state machine that carries a run, with its log group and X-Ray."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        expand: lambda_.IFunction,
+        launch: lambda_.IFunction,
+        finalize: lambda_.IFunction,
+        manifests: s3.IBucket,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        # A fixed name lets the role start child executions of this very machine
+        # without a reference cycle.
+        self.state_machine_name = f"{stack.stack_name}-run"
+        body = stack.to_json_string(
+            definition(
+                expand_arn=expand.function_arn,
+                launch_arn=launch.function_arn,
+                finalize_arn=finalize.function_arn,
+                partition=Aws.PARTITION,
+            )
+        )
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=self.state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(body),
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+            tracing_enabled=True,
+        )
+        # The definition invokes the unqualified ARNs: no version or alias wildcard.
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            sid="InvokeFunctions",
+            actions=["lambda:InvokeFunction"],
+            resources=[f.function_arn for f in (expand, launch, finalize)],
+        ))
+        machine_arn = stack.format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=self.state_machine_name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        executions = stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{self.state_machine_name}/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        map_runs = stack.format_arn(
+            service="states",
+            resource="mapRun",
+            resource_name=f"{self.state_machine_name}/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            sid="RunChildExecutions", actions=["states:StartExecution"], resources=[machine_arn]
+        ))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            sid="ManageChildExecutions",
+            actions=["states:DescribeExecution", "states:StopExecution"],
+            resources=[executions],
+        ))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            sid="ManageMapRuns",
+            actions=["states:DescribeMapRun", "states:UpdateMapRun"],
+            resources=[map_runs],
+        ))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            sid="ReadItemsManifests",
+            actions=["s3:GetObject"],
+            resources=[manifests.arn_for_objects("runs/*")],
+        ))
+        self.console_url = (
+            f"https://{Aws.REGION}.console.aws.amazon.com/states/home?region={Aws.REGION}"
+            f"#/statemachines/view/{self.state_machine.state_machine_arn}"
+        )
+
