@@ -235,10 +235,19 @@ def run_expand(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- local (the local mode lives in fanout/local/) ----------------------------------------
+
+
+def add_local(subparsers: Any) -> None:
+    from fanout.local.cli import add_local as add
+
+    add(subparsers)
+
+
 # --- the command -------------------------------------------------------------------------
 
 #: Every subcommand's ``add_<name>``; a new subcommand is one function and one entry here.
-COMMANDS: list[Callable[[Any], None]] = [add_expand]
+COMMANDS: list[Callable[[Any], None]] = [add_expand, add_local]
 
 
 def version() -> str:

@@ -1,0 +1,86 @@
+"""``fanout local SPEC``: arguments and the command (the heavy modules load on use)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_local(subparsers: Any) -> None:
+    from fanout.cli import add_run_arguments, add_spec_arguments
+
+    parser = subparsers.add_parser(
+        "local", help="run a spec on the local control plane (emulated AWS, local processes)",
+        description="Run the synthesized control plane on an emulated AWS: the state machine, "
+                    "the handlers in process, each task a local process. Exit 0 when the run "
+                    "succeeded, 1 when it failed or was aborted, 2 on bad input.",
+    )
+    add_spec_arguments(parser)
+    add_run_arguments(parser)
+    parser.add_argument("--json", action="store_true",
+                        help="print the run summary as one JSON object")
+    parser.add_argument("--concurrency", type=int, metavar="N",
+                        help="tasks at once (overrides the spec's max_concurrency)")
+    parser.add_argument(
+        "--faults", metavar="F=X,...",
+        help="inject faults: throttle, capacity, spot, lose_event, duplicate_event, "
+             "launch_crash as fractions 0..1, and seed=N",
+    )
+    parser.add_argument("--docker", action="store_true",
+                        help="run each task's image with Docker instead of a local process")
+    parser.add_argument("--reconcile-seconds", type=float, default=1.0, metavar="S",
+                        help="how often Reconcile runs (default 1s)")
+    parser.add_argument("--records-dir", default=".fanout/runs", metavar="DIR",
+                        help="where each run's records, logs and summary go")
+    parser.set_defaults(func=run_local)
+
+
+def run_local(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from fanout.cli import spec_document
+    from fanout.errors import Problem, UsageError
+    from fanout.local.faults import Faults
+    from fanout.local.runner import LocalOptions, LocalRun
+    from fanout.local.ui import ProgressBar, print_json, print_summary
+
+    if args.concurrency is not None and args.concurrency < 1:
+        raise UsageError([Problem("--concurrency", "must be at least 1")])
+    if args.reconcile_seconds <= 0:
+        raise UsageError([Problem("--reconcile-seconds", "must be more than 0")])
+    options = LocalOptions(
+        config_path=Path(args.config), concurrency=args.concurrency,
+        faults=Faults.parse(args.faults), docker=args.docker, run_id=args.run_id,
+        reconcile_seconds=args.reconcile_seconds, records_dir=Path(args.records_dir),
+    )
+    raw = spec_document(args)
+    err = Console(stderr=True)
+    show_progress = err.is_terminal and not args.json
+    bar = ProgressBar(err) if show_progress else None
+    local = LocalRun(options, on_progress=bar.update if bar else None)
+    # Ctrl-C (or SIGTERM) aborts: tasks stopped, items ABORTED, summary printed.
+    previous = {sig: signal.signal(sig, lambda *_: local.interrupt())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if bar is not None:
+            with bar:
+                summary = local.run(raw)
+        else:
+            summary = local.run(raw)
+    except KeyboardInterrupt:
+        print("fanout local: interrupted before the run started; nothing launched",
+              file=sys.stderr)
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if args.json:
+        print_json(summary)
+    else:
+        print_summary(Console(), summary)
+    for note in local.notes:
+        print(f"fanout local: {note}", file=sys.stderr)
+    return summary.exit_code

@@ -1,0 +1,395 @@
+"""``fanout local``: one run of the synthesized control plane on emulated AWS.
+
+The spec is checked first (a bad one launches nothing). Then the stack's resources are
+made on moto, the synthesized state machine is started with the spec as its input, the
+handlers run in process, each task is a local process, task state changes reach Record
+through the synthesized rule, and Reconcile runs on a short period. Ctrl-C stops the
+execution; Abort (through the execution-status rule) stops the tasks and marks the
+items ABORTED. When everything has settled the records are read back and written out.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fanout.errors import FanoutInputError, Problem
+from fanout.local.faults import Dice, Faults
+from fanout.local.summary import ItemSummary, Progress, RunSummary
+
+if TYPE_CHECKING:
+    from fanout.config import FanoutConfig
+    from fanout.local.events import EventBus
+    from fanout.local.fargate import EmulatedFargate, LaunchRate
+    from fanout.local.functions import Functions
+    from fanout.local.stack import LocalStack
+
+TERMINAL_EXECUTION = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+#: What the local process sets for the handlers on top of the template's environment.
+LOCAL_FUNCTION_ENV = {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_DEV": "false",
+}
+
+
+class DockerUnavailable(FanoutInputError):
+    what = "--docker"
+
+
+@dataclass
+class LocalOptions:
+    config_path: Path = Path("cdk.json")
+    concurrency: int | None = None
+    faults: Faults = field(default_factory=Faults)
+    docker: bool = False
+    run_id: str | None = None
+    #: How often Reconcile runs (the deployed schedule's period, shortened).
+    reconcile_seconds: float = 1.0
+    launch_rate: LaunchRate | None = None
+    #: Where each run's records, logs and summary are written (``<dir>/<run_id>/``).
+    records_dir: Path = Path(".fanout/runs")
+    #: Seconds a stopping task gets between SIGTERM and SIGKILL.
+    stop_grace_seconds: float = 2.0
+    #: How long to wait for tasks and events to settle after the execution ended.
+    settle_seconds: float = 60.0
+
+
+def check_docker() -> None:
+    """Raise :class:`DockerUnavailable` unless a Docker engine answers."""
+    if shutil.which("docker") is None:
+        raise DockerUnavailable([Problem("--docker", "no docker command on PATH")])
+    try:
+        result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
+                                capture_output=True, text=True, timeout=10, check=False)
+    except subprocess.TimeoutExpired:
+        raise DockerUnavailable([Problem("--docker", "docker info did not answer in 10s")]) \
+            from None
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise DockerUnavailable([Problem(
+            "--docker", "no Docker engine is running here"
+            + (f" ({detail[-1]})" if detail else "") + "; run without --docker to use "
+            "local processes",
+        )])
+
+
+def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions) -> dict[str, Any]:
+    """The execution input: the spec with the CLI's overrides, checked (raises SpecError)."""
+    from fanout.expand import plan_run
+    from fanout.spec import parse_spec
+
+    if isinstance(raw, dict):
+        raw = dict(raw)
+        if options.concurrency is not None:
+            raw["max_concurrency"] = options.concurrency
+        raw.setdefault("trigger", "cli")
+    spec = parse_spec(raw, config)
+    if spec.items_from is None:  # items_from is read (and checked) by Expand
+        plan_run(spec, config, run_id=options.run_id or "local-run")
+    document: dict[str, Any] = raw
+    return document
+
+
+def new_run_id(job: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{job}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+class LocalRun:
+    """One run of a spec on the local control plane."""
+
+    def __init__(self, options: LocalOptions,
+                 on_progress: Callable[[Progress], None] | None = None) -> None:
+        self.options = options
+        self.on_progress = on_progress
+        self.dice = Dice(options.faults)
+        self.fargate: EmulatedFargate | None = None
+        self.bus: EventBus | None = None
+        self.functions: Functions | None = None
+        self.notes: list[str] = []
+        self._interrupted = threading.Event()
+
+    def interrupt(self) -> None:
+        """Abort the run (what Ctrl-C does)."""
+        self._interrupted.set()
+
+    def run(self, raw_spec: Any) -> RunSummary:
+        from fanout.config import load_config_file
+        from fanout.local.synth import synthesize
+
+        config = load_config_file(self.options.config_path)
+        document = prepare_spec(raw_spec, config, self.options)
+        if self.options.docker:
+            check_docker()
+        template = synthesize(self.options.config_path, config.stack_name)
+        if self._interrupted.is_set():
+            raise KeyboardInterrupt
+        run_id = self.options.run_id or new_run_id(str(document["job"]))
+        return self._run(template, config, document, run_id)
+
+    def _run(self, template: Mapping[str, Any], config: FanoutConfig,
+             document: dict[str, Any], run_id: str) -> RunSummary:
+        from fanout.local.aws import ACCOUNT, REGION, emulated_aws, take_over, write_logs
+        from fanout.local.events import EventBus
+        from fanout.local.fargate import EmulatedFargate
+        from fanout.local.functions import Functions, environment, shared_environment
+        from fanout.local.stack import stand_up
+
+        started = time.monotonic()
+        with emulated_aws():
+            stack = stand_up(template, config, region=REGION, account=ACCOUNT)
+            shared, conflicts = shared_environment(stack.functions)
+            if conflicts:
+                self.notes.append("variables differing between functions, left unset: "
+                                  + ", ".join(sorted(conflicts)))
+            functions = Functions(stack.functions, self.dice)
+            bus = EventBus(stack.rules, functions.invoke, self.dice)
+            fargate = EmulatedFargate(
+                region=REGION, account=ACCOUNT, cluster_arn=stack.cluster_arn,
+                task_definitions={td.arn: td for td in stack.task_definitions.values()},
+                publish=bus.put, write_logs=write_logs, dice=self.dice,
+                launch_rate=self.options.launch_rate,
+                cwd=self.options.config_path.resolve().parent,
+                stop_grace_seconds=self.options.stop_grace_seconds, docker=self.options.docker,
+            )
+            self.functions, self.bus, self.fargate = functions, bus, fargate
+            with environment({**shared, **LOCAL_FUNCTION_ENV}), take_over(
+                fargate, functions.moto_invoke
+            ):
+                functions.load()
+                ticker = _Reconciler(functions, stack, self.options.reconcile_seconds)
+                ticker.start()
+                try:
+                    execution = self._execute(stack, document, run_id, started)
+                finally:
+                    ticker.stop()
+                    fargate.stop_all("fanout local is exiting")
+                    fargate.wait_stopped(self.options.stop_grace_seconds + 5)
+                    bus.drain(10)
+                    bus.close()
+                summary = self._summary(stack, run_id, document, execution, started)
+                self._write_records(stack, run_id, summary)
+        return summary
+
+    def _execute(self, stack: LocalStack, document: dict[str, Any], run_id: str,
+                 started: float) -> dict[str, Any]:
+        """Start the execution, follow it to its end, let its tasks and events settle."""
+        import boto3
+
+        sfn = boto3.client("stepfunctions", region_name=stack.region)
+        arn = sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=run_id,
+                                  input=json.dumps(document))["executionArn"]
+        assert self.fargate is not None and self.bus is not None
+        stopped = False
+        while True:
+            try:
+                execution = sfn.describe_execution(executionArn=arn)
+                if execution["status"] in TERMINAL_EXECUTION:
+                    break
+                if self._interrupted.is_set() and not stopped:
+                    sfn.stop_execution(executionArn=arn, error="Fanout.Interrupted",
+                                       cause="fanout local was interrupted (Ctrl-C)")
+                    stopped = True
+                self._report(stack, run_id, started)
+                self._interrupted.wait(0.1)  # the next look at the execution
+            except KeyboardInterrupt:
+                self._interrupted.set()
+        self.bus.put(execution_status_event(execution, stack))
+        deadline = time.monotonic() + self.options.settle_seconds
+        while time.monotonic() < deadline:
+            try:
+                self._report(stack, run_id, started)
+                if (self.bus.drain(0.1) and not self.fargate.running()
+                        and self._settled(stack, run_id)):
+                    break
+            except KeyboardInterrupt:
+                break  # a second Ctrl-C: stop waiting; every task is still stopped on the way out
+        return dict(execution)
+
+    def _settled(self, stack: LocalStack, run_id: str) -> bool:
+        from fanout.records import TERMINAL, DynamoRecords
+
+        store = DynamoRecords(stack.table)
+        return all(item.status in TERMINAL for item in store.items(run_id))
+
+    def _report(self, stack: LocalStack, run_id: str, started: float) -> None:
+        if self.on_progress is None:
+            return
+        from fanout.records import DynamoRecords
+
+        run = DynamoRecords(stack.table).get_run(run_id)
+        running = len(self.fargate.running()) if self.fargate else 0
+        if run is None:
+            self.on_progress(Progress(0, 0, 0, running, time.monotonic() - started))
+            return
+        self.on_progress(Progress(
+            total=run.total, succeeded=run.count("SUCCEEDED"),
+            failed=run.count("FAILED") + run.count("TIMED_OUT") + run.count("ABORTED"),
+            running=running, elapsed_seconds=time.monotonic() - started,
+        ))
+
+    def _summary(self, stack: LocalStack, run_id: str, document: dict[str, Any],
+                 execution: Mapping[str, Any], started: float) -> RunSummary:
+        from fanout.records import DynamoRecords
+
+        store = DynamoRecords(stack.table)
+        run = store.get_run(run_id)
+        launched: dict[int, list[str]] = {}
+        assert self.fargate is not None
+        for task in sorted(self.fargate.tasks.values(), key=lambda t: t.created_at):
+            tags = {t.get("key"): t.get("value") for t in task.tags}
+            index = tags.get("fanout:item")
+            if tags.get("fanout:run") == run_id and index is not None:
+                launched.setdefault(int(index), []).append(task.arn)
+        items = []
+        for item in store.items(run_id):
+            attempts = store.attempts(run_id, item.index)
+            durations = [a.duration_seconds for a in attempts if a.duration_seconds is not None]
+            items.append(ItemSummary(
+                index=item.index, params=item.params, status=item.status,
+                attempts=item.attempts, exit_code=item.exit_code,
+                tasks=launched.get(item.index, []),
+                duration_seconds=sum(durations) if durations else None,
+            ))
+        status = run.status if run else _status_of(execution)
+        if execution.get("error") == "Fanout.InvalidRunSpec":
+            status = "REJECTED"
+        counts = {s: sum(1 for i in items if i.status == s)
+                  for s in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")}
+        problems = list(run.problems) if run else []
+        if execution["status"] != "SUCCEEDED" and not problems and execution.get("cause"):
+            problems.append(str(execution.get("cause"))[:2000])
+        return RunSummary(
+            run_id=run_id, job=str(document.get("job")), status=status,
+            total=run.total if run else len(items), succeeded=counts["SUCCEEDED"],
+            failed=counts["FAILED"], timed_out=counts["TIMED_OUT"], aborted=counts["ABORTED"],
+            items=items, records=str(self.options.records_dir / run_id),
+            elapsed_seconds=round(time.monotonic() - started, 3), problems=problems,
+        )
+
+    def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary) -> None:
+        """The run's records, task logs and summary, readable after the emulation is gone."""
+        import boto3
+        from boto3.dynamodb.types import TypeDeserializer
+
+        out = Path(summary.records)
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+        ddb = boto3.client("dynamodb", region_name=stack.region)
+        de = TypeDeserializer()
+        kwargs: dict[str, Any] = {
+            "TableName": stack.table, "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"RUN#{run_id}"}},
+        }
+        with open(out / "records.jsonl", "w") as records:
+            while True:
+                page = ddb.query(**kwargs)
+                for attrs in page.get("Items", []):
+                    row = {k: de.deserialize(v) for k, v in attrs.items()}
+                    records.write(json.dumps(row, default=str, sort_keys=True) + "\n")
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        logs = boto3.client("logs", region_name=stack.region)
+        assert self.fargate is not None
+        for task in self.fargate.tasks.values():
+            tags = {t.get("key"): t.get("value") for t in task.tags}
+            stream, group = task.log_stream, task.definition.log_group
+            if not stream or not group or tags.get("fanout:run") != run_id:
+                continue
+            try:
+                events = logs.get_log_events(logGroupName=group, logStreamName=stream,
+                                             startFromHead=True)["events"]
+            except logs.exceptions.ResourceNotFoundException:
+                events = []
+            name = f"item-{tags.get('fanout:item')}-attempt-{tags.get('fanout:attempt')}-{task.id}"
+            (out / "logs" / f"{name}.log").write_text(
+                "".join(e["message"] + "\n" for e in events)
+            )
+
+
+def _status_of(execution: Mapping[str, Any]) -> str:
+    return {"SUCCEEDED": "SUCCEEDED", "ABORTED": "ABORTED"}.get(str(execution["status"]), "FAILED")
+
+
+def execution_status_event(execution: Mapping[str, Any], stack: LocalStack) -> dict[str, Any]:
+    """A "Step Functions Execution Status Change" event for the execution as it ended."""
+
+    def millis(value: Any) -> int | None:
+        return int(value.timestamp() * 1000) if isinstance(value, datetime) else None
+
+    now = datetime.now(UTC)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": stack.account,
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": stack.region,
+        "resources": [execution["executionArn"]],
+        "detail": {
+            "executionArn": execution["executionArn"],
+            "stateMachineArn": execution["stateMachineArn"],
+            "name": execution["name"],
+            "status": execution["status"],
+            "startDate": millis(execution.get("startDate")),
+            "stopDate": millis(execution.get("stopDate")),
+            "input": execution.get("input"),
+            "output": execution.get("output"),
+            "error": execution.get("error"),
+            "cause": execution.get("cause"),
+        },
+    }
+
+
+class _Reconciler:
+    """Invokes the Reconcile function on a short period, as its schedule rule would."""
+
+    def __init__(self, functions: Functions, stack: LocalStack, period: float) -> None:
+        self.functions = functions
+        self.stack = stack
+        self.period = period
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="reconcile")
+        self.runs = 0
+        self.errors: list[str] = []
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        from fanout.local.functions import FunctionError
+
+        fn = self.functions.by_kind("reconcile")
+        rule = next((r for r in self.stack.rules if fn.arn in r.targets and r.schedule), None)
+        while not self._stop.wait(self.period):
+            event = {
+                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                "source": "aws.events", "account": self.stack.account,
+                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": self.stack.region,
+                "resources": [f"arn:aws:events:{self.stack.region}:{self.stack.account}:rule/"
+                              f"{rule.name}"] if rule else [],
+                "detail": {},
+            }
+            try:
+                self.functions.invoke(fn.arn, event)
+            except FunctionError as exc:
+                self.errors.append(str(exc))
+            self.runs += 1

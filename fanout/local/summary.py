@@ -1,0 +1,72 @@
+"""What a local run reports: progress while it runs, the run summary when it is done."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a run in flight."""
+
+    total: int
+    succeeded: int
+    failed: int
+    running: int
+    elapsed_seconds: float
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def pending(self) -> int:
+        return max(self.total - self.done - self.running, 0)
+
+
+@dataclass(frozen=True)
+class ItemSummary:
+    index: int
+    params: dict[str, Any]
+    status: str
+    attempts: int
+    exit_code: int | None
+    #: The task ARNs the emulated ECS launched for this item, in launch order.
+    tasks: list[str] = field(default_factory=list)
+    duration_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The run summary object of the CLI contract (``fanout local --json``)."""
+
+    run_id: str
+    job: str
+    status: str
+    total: int
+    succeeded: int
+    failed: int
+    timed_out: int
+    aborted: int
+    items: list[ItemSummary]
+    #: Where the run's records, logs and this summary were written.
+    records: str = ""
+    elapsed_seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "SUCCEEDED":
+            return EXIT_OK
+        if self.status == "REJECTED":
+            return EXIT_BAD_INPUT
+        return EXIT_RUN_FAILED
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for item in out["items"]:
+            item.pop("duration_seconds")
+        return out

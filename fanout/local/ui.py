@@ -1,0 +1,87 @@
+"""What a person sees of a local run: a progress bar while it runs, a table at the end."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fanout.local.summary import Progress as RunProgress
+from fanout.local.summary import RunSummary
+
+STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "TIMED_OUT": "yellow",
+                "ABORTED": "magenta", "REJECTED": "red", "RUNNING": "cyan", "PENDING": "dim"}
+
+
+class ProgressBar:
+    """succeeded / failed / running / pending and elapsed time, on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[green]{task.fields[succeeded]} succeeded[/] "
+                       "[red]{task.fields[failed]} failed[/] "
+                       "[cyan]{task.fields[running]} running[/] "
+                       "[dim]{task.fields[pending]} pending[/]"),
+            TimeElapsedColumn(), console=console, transient=False,
+        )
+        self._task = self._bar.add_task("run", total=None, succeeded=0, failed=0, running=0,
+                                        pending=0)
+
+    def __enter__(self) -> ProgressBar:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._bar.stop()
+
+    def update(self, progress: RunProgress) -> None:
+        self._bar.update(
+            self._task, total=progress.total or None, completed=progress.done,
+            succeeded=progress.succeeded, failed=progress.failed, running=progress.running,
+            pending=progress.pending,
+        )
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def summary_table(summary: RunSummary) -> Table:
+    table = Table(title=f"run {summary.run_id} ({summary.job})", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("params")
+    table.add_column("status")
+    table.add_column("attempts", justify="right")
+    table.add_column("exit code", justify="right")
+    table.add_column("duration", justify="right")
+    for item in summary.items:
+        style = STATUS_STYLE.get(item.status, "")
+        table.add_row(
+            str(item.index), _params(item.params), f"[{style}]{item.status}[/]",
+            str(item.attempts), "" if item.exit_code is None else str(item.exit_code),
+            "" if item.duration_seconds is None else f"{item.duration_seconds:.2f}s",
+        )
+    return table
+
+
+def print_summary(console: Console, summary: RunSummary) -> None:
+    console.print(summary_table(summary))
+    style = STATUS_STYLE.get(summary.status, "")
+    console.print(
+        f"[bold {style}]{summary.status}[/]: {summary.total} items, "
+        f"{summary.succeeded} succeeded, {summary.failed} failed, "
+        f"{summary.timed_out} timed out, {summary.aborted} aborted "
+        f"in {summary.elapsed_seconds:.1f}s"
+    )
+    for problem in summary.problems:
+        console.print(f"[red]{problem}[/]")
+    console.print(f"records, logs and this summary: {summary.records}/")
+
+
+def print_json(summary: RunSummary) -> None:
+    print(json.dumps(summary.to_json(), indent=2))
