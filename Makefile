@@ -1,11 +1,17 @@
 # Every routine step. `make demo` and `make test` do all set-up on a fresh clone.
 PY      := .venv/bin/python
 VENV    := .venv/.installed
+CDK     := node_modules/.bin/cdk
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 .PHONY: setup demo test test-fast lint synth bench clean
 
-setup: $(VENV)
+setup: $(VENV) $(CDK)
+
+# The CDK CLI pinned in package.json / package-lock.json.
+$(CDK): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(CDK)
 
 $(VENV): requirements.txt pyproject.toml
 	python3 -m venv .venv
@@ -17,7 +23,7 @@ $(VENV): requirements.txt pyproject.toml
 demo: $(VENV)
 	.venv/bin/fanout local examples/specs/years.json
 
-test: $(VENV) lint
+test: $(VENV) $(CDK) lint
 	$(PY) -m pytest -n 2 -q
 
 test-fast: $(VENV)
@@ -27,8 +33,8 @@ lint: $(VENV)
 	.venv/bin/ruff check .
 	.venv/bin/mypy fanout lambdas
 
-synth: $(VENV)
-	npx --yes cdk synth --quiet
+synth: $(VENV) $(CDK)
+	$(CDK) synth --quiet
 
 bench: $(VENV)
 	$(PY) bench/run_all.py

@@ -118,5 +118,8 @@ class Monitoring(Construct):
             ),
         )
         self.dashboard.add_widgets(
-            *[cloudwatch.AlarmWidget(title=title, alarm=made) for title, made in self.alarms.items()]
+            *[
+                cloudwatch.AlarmWidget(title=title, alarm=made)
+                for title, made in self.alarms.items()
+            ]
         )
