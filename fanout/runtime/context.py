@@ -45,3 +45,11 @@ def callbacks() -> Any:
 
 def reset() -> None:
     _cache.clear()
+
+
+def use(*, callbacks: Any = None, launcher: Any = None, cluster: str | None = None) -> None:
+    """Replace what handlers talk to (tests: an in-memory callbacks or a faulty launcher)."""
+    if callbacks is not None:
+        _cache["callbacks"] = callbacks
+    if launcher is not None and cluster is not None:
+        _cache[("launcher", cluster)] = launcher

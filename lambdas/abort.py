@@ -1,0 +1,19 @@
+"""Abort: a run's execution stopped, failed or timed out; stop its tasks, close the run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fanout.runtime.observe import powertools
+
+
+@powertools("abort")
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from fanout.runtime import context as ctx
+    from fanout.runtime.abort import ExecutionStatusChange, abort
+    from fanout.settings import AbortEnv
+
+    env = ctx.env(AbortEnv)
+    return abort(ExecutionStatusChange.model_validate(event),
+                 store=ctx.records(env.fanout_table),
+                 launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks())

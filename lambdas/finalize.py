@@ -1,0 +1,24 @@
+"""Finalize: settle every item, decide the run's status, notify, return the summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fanout.runtime.observe import powertools
+
+
+@powertools("finalize")
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from fanout.metrics_names import RUNS_FAILED, RUNS_SUCCEEDED
+    from fanout.runtime import context as ctx
+    from fanout.runtime.clients import client
+    from fanout.runtime.finalize import FinalizeInput, finalize
+    from fanout.runtime.observe import count
+    from fanout.settings import FinalizeEnv
+
+    env = ctx.env(FinalizeEnv)
+    result = finalize(FinalizeInput.model_validate(event), store=ctx.records(env.fanout_table),
+                      launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks(),
+                      sns=client("sns"), topic_arn=env.fanout_topic_arn)
+    count(RUNS_SUCCEEDED if result["status"] == "SUCCEEDED" else RUNS_FAILED)
+    return result

@@ -1,0 +1,22 @@
+"""Reconcile (scheduled): settle attempts whose STOPPED event never came; stop late tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fanout.runtime.observe import powertools
+
+
+@powertools("reconcile")
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from fanout.metrics_names import ATTEMPTS_RECONCILED
+    from fanout.runtime import context as ctx
+    from fanout.runtime.observe import count
+    from fanout.runtime.reconcile import reconcile
+    from fanout.settings import ReconcileEnv
+
+    env = ctx.env(ReconcileEnv)
+    counts = reconcile(store=ctx.records(env.fanout_table),
+                       launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks())
+    count(ATTEMPTS_RECONCILED, counts["settled"] + counts["timed_out"] + counts["lost"])
+    return counts

@@ -1,0 +1,69 @@
+"""Drive the handlers the way the state machine and EventBridge do."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fanout.records import DynamoRecords
+from tests.integration.conftest import BUCKET, TABLE, World, event
+
+
+class Context:
+    function_name = "test"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "req-1"
+
+
+def call(name: str, payload: dict[str, Any]) -> Any:
+    import importlib
+
+    module = importlib.import_module(f"lambdas.{name}")
+    return module.handler(payload, Context())
+
+
+def store() -> DynamoRecords:
+    return DynamoRecords(TABLE)
+
+
+def start_run(run_id: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    spec = spec or {"job": "analyzer", "params": {"year": {"range": {"start": 1999, "stop": 2002}}}}
+    result: dict[str, Any] = call("expand", {
+        "spec": spec, "run_id": run_id,
+        "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:FanoutRun:{run_id}",
+        "start_time": "2026-11-20T10:00:00Z"})
+    return result
+
+
+def manifest(world: World, run_id: str) -> list[dict[str, Any]]:
+    body = world.s3.get_object(Bucket=BUCKET, Key=f"runs/{run_id}/items.json")["Body"].read()
+    items: list[dict[str, Any]] = json.loads(body)
+    return items
+
+
+def launch(world: World, run_id: str, index: int, token: str) -> dict[str, Any]:
+    item = manifest(world, run_id)[index]
+    result: dict[str, Any] = call("launch", {"token": token, "run_id": run_id, "item": item})
+    return result
+
+
+def stopped(kind: str, task_arn: str, run_id: str, index: int, attempt: int,
+            version: int | None = None) -> dict[str, Any]:
+    result: dict[str, Any] = call("record", event(kind, task_arn=task_arn, run_id=run_id,
+                                                  index=index, attempt=attempt,
+                                                  version=version))
+    return result
+
+
+def totals(run_id: str) -> dict[str, int]:
+    run = store().get_run(run_id)
+    assert run is not None
+    return run.totals()
+
+
+def item_states(run_id: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in store().items(run_id):
+        counts[item.status.lower()] = counts.get(item.status.lower(), 0) + 1
+    return counts
