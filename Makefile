@@ -3,6 +3,8 @@ PY      := .venv/bin/python
 VENV    := .venv/.installed
 CDK     := node_modules/.bin/cdk
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# Node 20 is past jsii's end of life: this variable (listing the major) silences its banner.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: setup demo test test-fast lint synth bench clean
 
