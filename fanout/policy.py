@@ -79,6 +79,14 @@ class RetryOverride(Frozen):
     on_infrastructure: bool | None = None
     on_timeout: bool | None = None
 
+    @field_validator("on_exit_codes")
+    @classmethod
+    def _distinct_codes(cls, value: ExitCodes | None) -> ExitCodes | None:
+        # Checked here too, so a bad override is a spec error, not a failure of resolve().
+        if isinstance(value, list) and len(set(value)) != len(value):
+            raise ValueError("exit codes must be distinct")
+        return value
+
     def apply_to(self, base: RetryPolicy) -> RetryPolicy:
         given = self.model_dump(exclude_none=True)
         return RetryPolicy.model_validate({**base.model_dump(), **given})
