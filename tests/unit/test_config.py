@@ -1,0 +1,87 @@
+"""Loading the deployment config: a bad one names every bad field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fanout.config import load_config, load_config_file
+from fanout.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def context() -> dict[str, Any]:
+    return copy.deepcopy(json.loads((REPO / "cdk.json").read_text())["context"]["fanout"])
+
+
+def test_the_repository_config_loads() -> None:
+    # Given cdk.json / When loaded / Then the analyzer job and its defaults are there
+    config = load_config_file(REPO / "cdk.json")
+    job = config.job("analyzer")
+    assert job.command == ["-y", "{year}"]
+    assert job.local_command[:2] == ["python3", "examples/analyzer/analyzer.py"]
+    assert config.limits.max_items_per_run == 100_000
+    assert job.defaults.retry.max_attempts == 3
+
+
+def _with(change: Any) -> dict[str, Any]:
+    ctx = context()
+    change(ctx)
+    return ctx
+
+
+@pytest.mark.parametrize(("change", "fields"), [
+    (lambda c: c["jobs"]["analyzer"].update(cpu=300), ["fanout.jobs.analyzer"]),
+    (lambda c: c["jobs"]["analyzer"].update(memory=4096), ["fanout.jobs.analyzer"]),
+    (lambda c: c["jobs"].update({"Bad_Name": {}}), ["fanout.jobs"]),
+    (lambda c: c.update(jobs={}), ["fanout.jobs"]),
+    (lambda c: c.update(colour="red"), ["fanout.colour"]),
+    (lambda c: c["limits"].update(max_items_per_run=0), ["fanout.limits.max_items_per_run"]),
+    (lambda c: c["jobs"]["analyzer"]["defaults"].update(max_concurrency=0),
+     ["fanout.jobs.analyzer.defaults.max_concurrency"]),
+    (lambda c: c["network"].update(subnet_ids=["subnet-12ab"]), ["fanout.network"]),
+    (lambda c: c["notifications"].update(email="nobody"), ["fanout.notifications.email"]),
+    (lambda c: c.update(schedules=[{"name": "nightly", "expression": "every day",
+                                    "spec": {"job": "analyzer", "params": {"year": [1]}}}]),
+     ["fanout.schedules[0].expression"]),
+    (lambda c: c.update(schedules=[{"name": "nightly", "expression": "rate(1 day)",
+                                    "spec": {"job": "analyser", "params": {"year": [1]}}}]),
+     ["fanout.schedules[0].spec.job"]),
+    (lambda c: (c["limits"].update(max_concurrency=0),
+                c["jobs"]["analyzer"].update(architecture="MIPS")),
+     ["fanout.jobs.analyzer.architecture", "fanout.limits.max_concurrency"]),
+])
+def test_a_bad_config_names_its_fields(change: Any, fields: list[str]) -> None:
+    # Given cdk.json's config with a mistake
+    bad = _with(change)
+    # When loaded
+    with pytest.raises(ConfigError) as exc:
+        load_config(bad)
+    # Then every bad field is named
+    assert sorted(exc.value.fields) == sorted(fields)
+    assert str(exc.value).startswith("invalid fanout config")
+
+
+def test_missing_context_is_named() -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(None)
+    assert exc.value.fields == ["fanout"]
+
+
+def test_a_missing_or_broken_file_is_named(tmp_path: Path) -> None:
+    # Given no file, and a file that is not JSON
+    broken = tmp_path / "cdk.json"
+    broken.write_text("{not json")
+    # When loaded / Then the path is named with what is wrong
+    with pytest.raises(ConfigError) as missing:
+        load_config_file(tmp_path / "absent.json")
+    with pytest.raises(ConfigError) as invalid:
+        load_config_file(broken)
+    assert "no such file" in str(missing.value)
+    assert "not valid JSON" in str(invalid.value)
+    assert invalid.value.fields == [str(broken)]
