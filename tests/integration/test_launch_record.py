@@ -1,0 +1,327 @@
+"""Launch and Record under moto, answering an in-memory TaskCallbacks."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from fanout.runtime import context
+from fanout.runtime.callbacks import MemoryCallbacks
+from tests.integration.conftest import World
+from tests.integration.helpers import (
+    call,
+    item_states,
+    launch,
+    manifest,
+    start_run,
+    stopped,
+    store,
+    totals,
+)
+
+
+@pytest.fixture
+def answers(world: World) -> MemoryCallbacks:
+    fake = MemoryCallbacks()
+    context.use(callbacks=fake)
+    return fake
+
+
+def run_with(world: World, run_id: str, **spec: object) -> None:
+    start_run(run_id, {"job": "analyzer", "params": {"year": {"range": {"start": 1999,
+                                                                         "stop": 2002}}},
+                       **spec})
+
+
+def test_launch_starts_one_task_marked_as_the_runs(world: World, answers: MemoryCallbacks) -> None:
+    # Given an expanded run
+    run_with(world, "run-l", capacity="FARGATE_SPOT")
+    # When Launch is called for item 1 with a task token
+    result = launch(world, "run-l", 1, "token-1")
+    # Then one task runs, started by fanout, tagged and with its identity in the environment
+    [task] = world.tasks()
+    assert result["task_arn"] == task["taskArn"] and result["launched"] is True
+    assert task["startedBy"] == "fanout"
+    assert task["capacityProviderName"] == "FARGATE_SPOT"
+    tags = {t["key"]: t["value"] for t in task["tags"]}
+    assert tags == {"fanout:run": "run-l", "fanout:item": "1", "fanout:attempt": "1"}
+    override = task["overrides"]["containerOverrides"][0]
+    assert override["command"] == ["-y", "2000"]
+    env = {e["name"]: e["value"] for e in override["environment"]}
+    assert env == {"FANOUT_RUN_ID": "run-l", "FANOUT_ITEM_INDEX": "1", "FANOUT_ATTEMPT": "1"}
+    # And the attempt keeps the token and a deterministic client token of at most 64 chars
+    attempt = store().get_attempt("run-l", 1, 1)
+    assert attempt is not None and attempt.task_token == "token-1"
+    assert re.fullmatch(r"[0-9a-f]{48}", attempt.client_token)
+    assert attempt.task_arn == task["taskArn"] and attempt.status == "RUNNING"
+    # And the run counts the item running
+    assert totals("run-l")["running"] == 1 and totals("run-l")["pending"] == 2
+
+
+def test_launch_invoked_twice_for_one_attempt_starts_one_task(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given an expanded run
+    run_with(world, "run-2x")
+    # When Launch is invoked twice for the same attempt (a Lambda retry with a new token)
+    first = launch(world, "run-2x", 0, "token-a")
+    second = launch(world, "run-2x", 0, "token-b")
+    # Then exactly one task runs, and the newest token is the one that will be answered
+    assert len(world.tasks()) == 1
+    assert first["launched"] is True and second["launched"] is False
+    attempt = store().get_attempt("run-2x", 0, 1)
+    assert attempt is not None and attempt.task_token == "token-b"
+    assert totals("run-2x")["running"] == 1
+
+
+class FlakyLauncher:
+    """Wraps the real launcher: throttles, or dies after RunTask, as asked."""
+
+    def __init__(self, inner: object, *, throttle: int = 0, die_after_run: int = 0) -> None:
+        self.inner, self.throttle, self.die_after_run = inner, throttle, die_after_run
+
+    def run_task(self, request: object) -> str:
+        from fanout.ecs import LaunchError
+
+        if self.throttle:
+            self.throttle -= 1
+            raise LaunchError("throttled", "Rate exceeded")
+        arn: str = self.inner.run_task(request)  # type: ignore[attr-defined]
+        if self.die_after_run:
+            self.die_after_run -= 1
+            raise SystemExit("launch died after RunTask")
+        return arn
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_throttled_launch_is_a_named_error_that_spends_no_attempt(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given RunTask throttles once
+    from fanout.ecs import EcsLauncher
+
+    run_with(world, "run-t")
+    context.use(launcher=FlakyLauncher(EcsLauncher("fanout-cluster"), throttle=1),
+                cluster="fanout-cluster")
+    # When Launch is called, Then it fails with Fanout.LaunchThrottled
+    with pytest.raises(Exception) as raised:
+        launch(world, "run-t", 0, "token-1")
+    assert type(raised.value).__name__ == "Fanout.LaunchThrottled"
+    assert world.tasks() == []
+    # When the state machine retries it
+    launch(world, "run-t", 0, "token-2")
+    # Then the task runs as attempt 1: the throttle used no attempt
+    [task] = world.tasks()
+    attempt = store().get_attempt("run-t", 0, 1)
+    assert attempt is not None and attempt.task_arn == task["taskArn"]
+    assert store().get_attempt("run-t", 0, 2) is None
+
+
+def test_launch_that_died_after_run_task_is_found_again_not_relaunched(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given a Launch that dies after RunTask succeeded
+    from fanout.ecs import EcsLauncher
+    from fanout.runtime import launch as launch_logic
+
+    run_with(world, "run-d")
+    context.use(launcher=FlakyLauncher(EcsLauncher("fanout-cluster"), die_after_run=1),
+                cluster="fanout-cluster")
+    with pytest.raises(SystemExit):
+        launch(world, "run-d", 0, "token-1")
+    # When it is invoked again after its lease ran out
+    from datetime import timedelta
+
+    from fanout.runtime.clock import utcnow
+    from fanout.settings import LaunchEnv
+
+    later = launch_logic.LAUNCH_LEASE_SECONDS + 1
+    result = launch_logic.launch(
+        launch_logic.LaunchInput.model_validate(
+            {"token": "token-2", "run_id": "run-d", "item": manifest(world, "run-d")[0]}),
+        env=LaunchEnv.from_env(), store=store(), launcher=EcsLauncher("fanout-cluster"),
+        callbacks=answers, clock=lambda: utcnow() + timedelta(seconds=later))
+    # Then it adopts the task it started before: one task for the attempt
+    [task] = world.tasks()
+    assert result["task_arn"] == task["taskArn"]
+    attempt = store().get_attempt("run-d", 0, 1)
+    assert attempt is not None and attempt.task_arn == task["taskArn"]
+
+
+@pytest.mark.parametrize(("kind", "max_attempts", "outcome", "item_status", "error"), [
+    ("success", 3, "success", "SUCCEEDED", None),
+    ("exit-1", 3, "retry", "RUNNING", "Fanout.Retry"),
+    ("exit-1", 1, "fail", "FAILED", "Fanout.ItemFailed"),
+    ("oom", 1, "fail", "FAILED", "Fanout.ItemFailed"),
+    ("spot", 3, "retry", "RUNNING", "Fanout.Retry"),
+    ("image-pull", 1, "fail", "FAILED", "Fanout.ItemFailed"),
+    ("resource-init", 3, "retry", "RUNNING", "Fanout.Retry"),
+    ("timeout", 1, "fail", "TIMED_OUT", "Fanout.ItemTimedOut"),
+])
+def test_record_settles_each_kind_of_stop(
+        world: World, answers: MemoryCallbacks, kind: str, max_attempts: int, outcome: str,
+        item_status: str, error: str | None) -> None:
+    # Given a running attempt
+    run_with(world, "run-r", retry={"max_attempts": max_attempts})
+    arn = launch(world, "run-r", 0, "token-1")["task_arn"]
+    # When its STOPPED event arrives
+    result = stopped(kind, arn, "run-r", 0, 1)
+    # Then the token is answered by the policy, the attempt written, the item moved
+    assert result["result"] == outcome
+    answer = answers.answers["token-1"]
+    assert answer[0] == (error or "success")
+    item = store().get_item("run-r", 0)
+    assert item is not None and item.status == item_status
+    attempt = store().get_attempt("run-r", 0, 1)
+    assert attempt is not None and not attempt.is_open and attempt.answered
+    assert attempt.task_arn == arn and attempt.stopped_at
+    expected_totals = {"RUNNING": "running", "SUCCEEDED": "succeeded", "FAILED": "failed",
+                       "TIMED_OUT": "timed_out"}[item_status]
+    assert totals("run-r")[expected_totals] == 1
+    if outcome == "retry":
+        assert json.loads(answer[1])["attempt"] == 2
+        assert json.loads(answer[1])["delay_seconds"] == 10
+
+
+def test_retry_then_success_is_visible_per_attempt(world: World, answers: MemoryCallbacks) -> None:
+    # Given an attempt that exits 1, retried by the policy
+    run_with(world, "run-rs")
+    first = launch(world, "run-rs", 2, "token-1")["task_arn"]
+    stopped("exit-1", first, "run-rs", 2, 1)
+    # When the state machine launches again after the delay and the new task succeeds
+    second = launch(world, "run-rs", 2, "token-2")["task_arn"]
+    stopped("success", second, "run-rs", 2, 2)
+    # Then the item succeeded on attempt 2, both attempts are recorded, totals are exact
+    assert first != second
+    item = store().get_item("run-rs", 2)
+    assert item is not None and (item.status, item.attempts, item.exit_code) == (
+        "SUCCEEDED", 2, 0)
+    assert [(a.attempt, a.status, a.exit_code) for a in store().attempts("run-rs", 2)] == [
+        (1, "RETRY", 1), (2, "SUCCEEDED", 0)]
+    assert answers.answers["token-2"][0] == "success"
+    assert totals("run-rs") == {"total": 3, "pending": 2, "running": 0, "succeeded": 1,
+                                "failed": 0, "timed_out": 0, "aborted": 0}
+
+
+def test_spot_interruption_moves_the_next_attempt_to_on_demand(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given Spot first, then on-demand
+    run_with(world, "run-s", capacity="FARGATE_SPOT_THEN_FARGATE")
+    first = launch(world, "run-s", 0, "token-1")
+    # When the Spot task is interrupted and the item launched again
+    stopped("spot", first["task_arn"], "run-s", 0, 1)
+    second = launch(world, "run-s", 0, "token-2")
+    # Then the first ran on FARGATE_SPOT and the retry on FARGATE
+    assert (first["capacity"], second["capacity"]) == ("FARGATE_SPOT", "FARGATE")
+
+
+def test_same_event_twice_counts_once(world: World, answers: MemoryCallbacks) -> None:
+    # Given a settled attempt
+    run_with(world, "run-dup")
+    arn = launch(world, "run-dup", 0, "token-1")["task_arn"]
+    stopped("exit-1", arn, "run-dup", 0, 1, version=5)
+    # When the same event comes again
+    again = stopped("exit-1", arn, "run-dup", 0, 1, version=5)
+    # Then nothing changes and the token was answered once
+    assert again["result"] == "duplicate"
+    assert [c for c in answers.calls if c[1] == "token-1"] == [
+        ("Fanout.Retry", "token-1", answers.answers["token-1"][1])]
+    assert totals("run-dup")["running"] == 1 and item_states("run-dup") == {"running": 1}
+
+
+def test_out_of_order_events_never_double_count(world: World, answers: MemoryCallbacks) -> None:
+    # Given the newer STOPPED event (version 6) arrives first
+    run_with(world, "run-ooo", retry={"max_attempts": 1})
+    arn = launch(world, "run-ooo", 0, "token-1")["task_arn"]
+    stopped("exit-1", arn, "run-ooo", 0, 1, version=6)
+    # When the older one (version 4) arrives after it
+    late = stopped("success", arn, "run-ooo", 0, 1, version=4)
+    # Then it is ignored as stale: the item stays FAILED, counted once
+    assert late["result"] == "stale"
+    item = store().get_item("run-ooo", 0)
+    assert item is not None and item.status == "FAILED"
+    assert totals("run-ooo")["failed"] == 1 and totals("run-ooo")["succeeded"] == 0
+
+
+def test_a_stopped_event_for_an_earlier_attempt_is_ignored(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given attempt 1 failed and attempt 2 runs
+    run_with(world, "run-old")
+    first = launch(world, "run-old", 0, "token-1")["task_arn"]
+    stopped("exit-1", first, "run-old", 0, 1)
+    launch(world, "run-old", 0, "token-2")
+    # When attempt 1's event is delivered again
+    again = stopped("success", first, "run-old", 0, 1)
+    # Then attempt 2 is still running, and nothing was counted
+    assert again["result"] == "duplicate"
+    attempt = store().get_attempt("run-old", 0, 2)
+    assert attempt is not None and attempt.is_open
+    assert "token-2" not in answers.answers and totals("run-old")["running"] == 1
+
+
+class CrashingCallbacks(MemoryCallbacks):
+    """Dies on the first answer, as a Lambda killed between the write and the answer."""
+
+    crashes = 1
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        if self.crashes:
+            self.crashes -= 1
+            raise RuntimeError("killed before answering")
+        return super().fail(token, error, cause)
+
+    def succeed(self, token: str, output: dict[str, object]) -> bool:
+        if self.crashes:
+            self.crashes -= 1
+            raise RuntimeError("killed before answering")
+        return super().succeed(token, output)
+
+
+def test_crash_between_write_and_answer_is_healed_by_the_event_again(world: World) -> None:
+    # Given Record crashes after writing the attempt, before answering the token
+    crashing = CrashingCallbacks()
+    context.use(callbacks=crashing)
+    run_with(world, "run-crash", retry={"max_attempts": 1})
+    arn = launch(world, "run-crash", 0, "token-1")["task_arn"]
+    with pytest.raises(RuntimeError):
+        stopped("exit-1", arn, "run-crash", 0, 1)
+    assert crashing.answers == {}
+    # When EventBridge delivers the event again
+    healed = stopped("exit-1", arn, "run-crash", 0, 1)
+    # Then the token gets its answer once and the item is counted once
+    assert healed["result"] == "healed"
+    assert crashing.answers["token-1"][0] == "Fanout.ItemFailed"
+    assert totals("run-crash")["failed"] == 1 and item_states("run-crash") == {"failed": 1}
+    # And a third delivery changes nothing
+    assert stopped("exit-1", arn, "run-crash", 0, 1)["result"] == "duplicate"
+
+
+def test_event_for_a_task_whose_arn_launch_never_wrote(world: World,
+                                                       answers: MemoryCallbacks) -> None:
+    # Given Launch died after RunTask: the attempt has no task ARN
+    from fanout.ecs import EcsLauncher
+
+    run_with(world, "run-noarn")
+    context.use(launcher=FlakyLauncher(EcsLauncher("fanout-cluster"), die_after_run=1),
+                cluster="fanout-cluster")
+    with pytest.raises(SystemExit):
+        launch(world, "run-noarn", 0, "token-1")
+    [task] = world.tasks()
+    # When the task's STOPPED event comes (found by its FANOUT_* environment)
+    result = stopped("success", task["taskArn"], "run-noarn", 0, 1)
+    # Then the attempt learns its task and the item succeeds
+    assert result["result"] == "success"
+    attempt = store().get_attempt("run-noarn", 0, 1)
+    assert attempt is not None and attempt.task_arn == task["taskArn"]
+    assert answers.answers["token-1"][0] == "success"
+
+
+def test_record_ignores_a_task_it_does_not_know(world: World, answers: MemoryCallbacks) -> None:
+    # Given no run at all
+    # When an event for a stranger's task comes
+    result = call("record", {"detail-type": "ECS Task State Change",
+                             "detail": {"taskArn": "arn:aws:ecs:us-east-1:1:task/x/y",
+                                        "lastStatus": "STOPPED"}})
+    # Then nothing is answered
+    assert result["result"] == "unknown task" and answers.calls == []
