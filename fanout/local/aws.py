@@ -87,6 +87,7 @@ def emulated_aws() -> Iterator[None]:
 def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterator[None]:
     """Route ECS task calls to ``fargate`` and Lambda invokes to ``invoke`` (inside moto)."""
     from moto.awslambda_simple.models import lambda_simple_backends
+    from moto.dynamodb.responses import DynamoHandler
     from moto.ecs.responses import EC2ContainerServiceResponse
 
     backend = lambda_simple_backends[ACCOUNT][REGION]
@@ -95,9 +96,20 @@ def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterato
                  for name in ("run_task", "describe_tasks", "stop_task", "list_tasks")}
     for name, handler in _ecs_handlers(fargate).items():
         setattr(EC2ContainerServiceResponse, name, handler)
+    # moto's DynamoDB copies a table during a transaction while other threads write to it:
+    # one call at a time, as the real service's isolation makes it look.
+    dynamodb_call = DynamoHandler.call_action
+    lock = threading.RLock()
+
+    def serialized(self: Any) -> Any:
+        with lock:
+            return dynamodb_call(self)
+
+    DynamoHandler.call_action = serialized  # type: ignore[method-assign]
     try:
         yield
     finally:
+        DynamoHandler.call_action = dynamodb_call  # type: ignore[method-assign]
         for name, original in originals.items():
             setattr(EC2ContainerServiceResponse, name, original)
         del backend.invoke

@@ -97,8 +97,14 @@ class Functions:
                 return fn
         raise KeyError(f"no {kind} function in the template")
 
-    def load(self) -> None:
-        """Import every handler now, with its loggers bound to stderr (stdout is the CLI's)."""
+    def load(self, code_root: str | None = None) -> None:
+        """Import every handler now, with its loggers bound to stderr (stdout is the CLI's).
+
+        ``code_root`` is what the functions' code asset holds (``lambdas/``, ``fanout/``):
+        it goes on ``sys.path`` as Lambda puts the task root there.
+        """
+        if code_root and code_root not in sys.path:
+            sys.path.insert(0, code_root)
         with redirect_stdout(sys.stderr):
             for fn in self.functions:
                 self._handler(fn)

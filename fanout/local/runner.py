@@ -145,8 +145,10 @@ class LocalRun:
         from fanout.local.fargate import EmulatedFargate
         from fanout.local.functions import Functions, environment, shared_environment
         from fanout.local.stack import stand_up
+        from fanout.local.synth import project_root
 
         started = time.monotonic()
+        _quiet_emulation()
         with emulated_aws():
             stack = stand_up(template, config, region=REGION, account=ACCOUNT)
             shared, conflicts = shared_environment(stack.functions)
@@ -167,7 +169,7 @@ class LocalRun:
             with environment({**shared, **LOCAL_FUNCTION_ENV}), take_over(
                 fargate, functions.moto_invoke
             ):
-                functions.load()
+                functions.load(str(project_root()))
                 ticker = _Reconciler(functions, stack, self.options.reconcile_seconds)
                 ticker.start()
                 try:
@@ -269,7 +271,8 @@ class LocalRun:
                   for s in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")}
         problems = list(run.problems) if run else []
         if execution["status"] != "SUCCEEDED" and not problems and execution.get("cause"):
-            problems.append(str(execution.get("cause"))[:2000])
+            cause = str(execution.get("cause"))
+            problems.append(cause if len(cause) <= 400 else cause[:400] + " ...")
         return RunSummary(
             run_id=run_id, job=str(document.get("job")), status=status,
             total=run.total if run else len(items), succeeded=counts["SUCCEEDED"],
@@ -317,6 +320,16 @@ class LocalRun:
             (out / "logs" / f"{name}.log").write_text(
                 "".join(e["message"] + "\n" for e in events)
             )
+
+
+def _quiet_emulation() -> None:
+    """The emulator's own chatter is not the user's business; the summary says what failed."""
+    import logging
+    import warnings
+
+    for name in ("moto", "moto.stepfunctions"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def _status_of(execution: Mapping[str, Any]) -> str:

@@ -37,10 +37,16 @@ def _source_hash(root: Path, context: dict[str, Any]) -> str:
         path = root / name
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         for file in files:
-            if file.is_file() and "__pycache__" not in file.parts:
+            if file.is_file() and "__pycache__" not in file.parts and not _local_only(file):
                 digest.update(str(file.relative_to(root)).encode())
                 digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _local_only(file: Path) -> bool:
+    # The local mode and the CLI are not in the template: editing them needs no synthesis.
+    parts = file.parts
+    return ("fanout" in parts and "local" in parts) or parts[-2:] == ("fanout", "cli.py")
 
 
 def synthesize(config_path: str | Path, stack_name: str, *, cache: Path | None = None,
