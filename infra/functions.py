@@ -18,6 +18,7 @@ from fanout import metrics_names
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSET_EXCLUDES = [
     "*",
+    ".*",
     "!fanout",
     "!fanout/**",
     "!lambdas",
