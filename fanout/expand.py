@@ -23,7 +23,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import count as counter
 from itertools import product
 from typing import Any, Literal
 
@@ -278,9 +277,8 @@ class Plan:
         """The items as compact JSON (``json.dumps(item, separators=(",", ":"))``), no newline."""
         index = 0
         if self._axes:
-            counted = counter()
-            yield from self._matrix_lines(counted)
-            index = next(counted)
+            yield from self._matrix_lines()
+            index = self.count - len(self._rows) - len(self._include)
         for params in (*self._rows, *self._include):
             yield _dumps(self.render(index, params))
             index += 1
@@ -317,21 +315,27 @@ class Plan:
         parts.append("}}")
         return parts
 
-    def _matrix_lines(self, counted: Iterator[int]) -> Iterator[str]:
-        """Lines of the matrix part. Per combination of the outer axes a format string is
-        made with their fragments in place; each item is then one ``str.format`` of the
-        last axis's pre-encoded entry and the index."""
+    def _matrix_lines(self) -> Iterator[str]:
+        """Lines of the matrix part.
+
+        Per combination of the outer axes, one ``%``-format string is made with their
+        fragments in place, leaving holes for the index and the last axis's fragments;
+        each item is then that string applied to a tuple that ``zip`` builds in C from
+        the last axis's pre-encoded fragments and the running index.
+        """
         axes = self._axes
         last = len(axes) - 1
         parts = self._line_parts()
-        hole = {"idx": "{1}", "json": "{0[0]}", "text": "{0[1]}"}
+        holes = [p for p in parts if not isinstance(p, str) and (p[0] == "idx" or p[1] == last)]
+        kinds = {"json": 0, "text": 1}
         last_entries = [axes[last].entry(p) for p in range(len(axes[last].values))]
-        # Fragments of the outer axes, brace-escaped for a format string (first axis lazily).
+        all_columns = {"json": [e[0] for e in last_entries], "text": [e[1] for e in last_entries]}
+        # Fragments of the middle axes, escaped for a %-format (the first axis is walked).
         middle = [
-            [tuple(_braced(f) for f in a.entry(p)) for p in range(len(a.values))]
+            list(enumerate(tuple(f.replace("%", "%%") for f in a.entry(p))
+                           for p in range(len(a.values))))
             for a in axes[1:last]
         ]
-        narrowing = self._excluded
 
         def outer() -> Iterator[tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]]:
             if last == 0:
@@ -339,26 +343,32 @@ class Plan:
                 return
             first = axes[0]
             for p0 in range(len(first.values)):
-                e0 = tuple(_braced(f) for f in first.entry(p0))
-                for rest in product(*(list(enumerate(m)) for m in middle)):
+                e0 = tuple(f.replace("%", "%%") for f in first.entry(p0))
+                for rest in product(*middle):
                     yield (p0, *(p for p, _ in rest)), (e0, *(e for _, e in rest))
 
-        kind_of = {"json": 0, "text": 1}
+        index = 0
         for positions, entries in outer():
             fmt = "".join(
-                _braced(p) if isinstance(p, str)
-                else hole[p[0]] if p[0] == "idx" or p[1] == last
-                else entries[p[1]][kind_of[p[0]]]
+                p.replace("%", "%%") if isinstance(p, str)
+                else "%s" if p[0] == "idx" or p[1] == last
+                else entries[p[1]][kinds[p[0]]]
                 for p in parts
             )
-            entries_here: Sequence[tuple[str, str]] = last_entries
-            if narrowing:
-                dropped = _dropped_last(narrowing, positions, last)
+            columns = all_columns
+            if self._excluded:
+                dropped = _dropped_last(self._excluded, positions, last)
                 if dropped is None:
                     continue
                 if dropped:
-                    entries_here = [e for p, e in enumerate(last_entries) if p not in dropped]
-            yield from map(fmt.format, entries_here, counted)
+                    kept = [e for p, e in enumerate(last_entries) if p not in dropped]
+                    columns = {"json": [e[0] for e in kept], "text": [e[1] for e in kept]}
+            size = len(columns["json"])
+            indexes = range(index, index + size)
+            yield from map(fmt.__mod__, zip(*(
+                indexes if hole[0] == "idx" else columns[hole[0]] for hole in holes
+            ), strict=True))
+            index += size
 
 
 def _dropped_last(
