@@ -265,6 +265,10 @@ class DynamoRecords:
             "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": prefix}},
             "ConsistentRead": True,
         }
+        if not prefix:  # every record of the partition
+            kwargs["KeyConditionExpression"] = "#pk = :pk"
+            del kwargs["ExpressionAttributeNames"]["#sk"]
+            del kwargs["ExpressionAttributeValues"][":prefix"]
         while True:
             page = self.client.query(**kwargs)
             for attrs in page.get("Items", []):
