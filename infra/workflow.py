@@ -8,6 +8,7 @@ express, and the local mode runs this very definition in moto's interpreter.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import ArnFormat, Aws, RemovalPolicy, Stack
@@ -171,7 +172,10 @@ class Workflow(Construct):
         # A fixed name lets the role start child executions of this very machine
         # without a reference cycle.
         self.state_machine_name = f"{stack.stack_name}-run"
-        body = stack.to_json_string(
+        # json.dumps, not Stack.to_json_string: the latter drops nulls, and the map's
+        # "ResultPath": null (discard the children's results) must stay. Tokens (ARNs)
+        # stay in the string and become the DefinitionString's Fn::Join.
+        body = json.dumps(
             definition(
                 expand_arn=expand.function_arn,
                 launch_arn=launch.function_arn,

@@ -1,0 +1,83 @@
+"""Least privilege: what each role may do, and every Resource "*" accounted for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fanout.template import logical_id, resources
+from infra.stack import UNSCOPED_ACTIONS
+
+
+def statements(template: dict[str, Any], role_path: str) -> list[dict[str, Any]]:
+    role = logical_id(template, f"{role_path}/Resource")
+    found = []
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        if {"Ref": role} in policy["Properties"]["Roles"]:
+            found += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def test_every_unscoped_statement_is_an_listed_exception(template: dict[str, Any]) -> None:
+    # Given every policy statement of the template
+    all_statements = [
+        s
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert all_statements
+
+    # Then a Resource "*" only ever carries actions AWS cannot scope (the listed ones)
+    unscoped = [s for s in all_statements if s["Resource"] == "*" or "*" in s["Resource"]]
+    assert unscoped
+    for statement in unscoped:
+        assert set(actions_of(statement)) <= set(UNSCOPED_ACTIONS), statement
+
+
+def test_run_task_only_on_this_apps_task_definitions_in_this_cluster(
+    template: dict[str, Any]
+) -> None:
+    launch = statements(template, "Functions/LaunchRole")
+    (run,) = [s for s in launch if "ecs:RunTask" in actions_of(s)]
+    resources_ = run["Resource"] if isinstance(run["Resource"], list) else [run["Resource"]]
+    joined = ["".join(p if isinstance(p, str) else "" for p in r["Fn::Join"][1])
+              for r in resources_]
+    assert joined == ["arn::ecs:::task-definition/fanout-analyzer:*"]
+    cluster = logical_id(template, "Jobs/Cluster/Resource")
+    assert run["Condition"] == {"ArnEquals": {"ecs:cluster": {"Fn::GetAtt": [cluster, "Arn"]}}}
+
+
+def test_pass_role_only_on_the_task_and_execution_roles(template: dict[str, Any]) -> None:
+    launch = statements(template, "Functions/LaunchRole")
+    (passing,) = [s for s in launch if "iam:PassRole" in actions_of(s)]
+    task_role = logical_id(template, "Jobs/Job-analyzer/TaskDefinition/TaskRole/Resource")
+    execution_role = logical_id(
+        template, "Jobs/Job-analyzer/TaskDefinition/ExecutionRole/Resource"
+    )
+    assert sorted(r["Fn::GetAtt"][0] for r in passing["Resource"]) == sorted(
+        [task_role, execution_role]
+    )
+
+
+def test_only_launch_runs_tasks_and_only_reconcile_and_abort_stop_them(
+    template: dict[str, Any]
+) -> None:
+    for name in ("Expand", "Launch", "Record", "Finalize", "Reconcile", "Abort"):
+        actions = {a for s in statements(template, f"Functions/{name}Role") for a in actions_of(s)}
+        assert ("ecs:RunTask" in actions) == (name == "Launch"), name
+        assert ("ecs:StopTask" in actions) == (name in ("Reconcile", "Abort")), name
+        assert ("sns:Publish" in actions) == (name == "Finalize"), name
+        assert ("s3:PutObject" in actions) == (name == "Expand"), name
+
+
+def test_state_machine_invokes_only_its_three_functions(template: dict[str, Any]) -> None:
+    role = statements(template, "Workflow/StateMachine/Role")
+    (invoke,) = [s for s in role if "lambda:InvokeFunction" in actions_of(s)]
+    invoked = sorted(r["Fn::GetAtt"][0] for r in invoke["Resource"])
+    assert invoked == sorted(
+        logical_id(template, f"Functions/{n}/Resource") for n in ("Expand", "Launch", "Finalize")
+    )
