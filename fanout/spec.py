@@ -403,6 +403,9 @@ def check_semantics(spec: RunSpec, config: FanoutConfig) -> list[Problem]:
                         problems.append(Problem(f"items[{i}].{key}", "not a usable parameter name"))
         elif spec.items_from is not None:
             known = set()  # checked when the items are read
+        else:
+            # Only include items: each is checked against the templates by the expansion.
+            known = {k for item in spec.include for k in item} | set(BUILTIN_PLACEHOLDERS)
     for i, extra in enumerate(spec.include):
         if not extra:
             problems.append(Problem(f"include[{i}]", "an empty item"))

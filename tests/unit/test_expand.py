@@ -373,3 +373,12 @@ def test_streaming_does_not_hold_the_items(roomy: FanoutConfig) -> None:
     assert [json.loads(line)["params"] for line in first] == [
         {"year": 0, "r": "r0"}, {"year": 0, "r": "r1"}, {"year": 0, "r": "r2"}]
     assert planned.count == 1_000_000
+
+
+def test_a_spec_of_only_include_items_expands(config: FanoutConfig) -> None:
+    # Given no matrix, only include items for the job's {year} template
+    spec = {"job": "analyzer", "include": [{"year": 1999}, {"year": 2005}]}
+    # When expanded
+    items = list(plan(spec, config).items())
+    # Then the included items are the run
+    assert [i["command"] for i in items] == [["-y", "1999"], ["-y", "2005"]]
