@@ -212,7 +212,9 @@ def placeholders(template: str) -> list[str]:
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise ValueError(f"bad template {template!r}: {exc} (write {{{{ and }}}} for braces)") from None
+        raise ValueError(
+            f"bad template {template!r}: {exc} (write {{{{ and }}}} for braces)"
+        ) from None
     for _literal, field, spec, conversion in parsed:
         if field is None:
             continue
