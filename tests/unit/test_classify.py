@@ -1,0 +1,133 @@
+"""How a stopped task is classified, and the retry decision: tables of cases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fanout.policy import Capacity, RetryPolicy
+from fanout.runtime.classify import Stop, StopClass, classify, decide
+
+EVENTS = Path(__file__).parent.parent / "events"
+
+
+def detail(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / f"task-stopped-{name}.json").read_text())
+    return dict(loaded["detail"])
+
+
+@pytest.mark.parametrize(("event", "kind", "exit_code"), [
+    ("success", StopClass.SUCCEEDED, 0),
+    ("exit-1", StopClass.EXIT_NONZERO, 1),
+    ("oom", StopClass.OUT_OF_MEMORY, 137),
+    ("spot", StopClass.SPOT_INTERRUPTION, 143),
+    ("image-pull", StopClass.START_FAILURE, None),
+    ("resource-init", StopClass.START_FAILURE, None),
+    ("timeout", StopClass.TIMEOUT, 137),
+])
+def test_recorded_events_are_classified(event: str, kind: StopClass, exit_code: int | None) -> None:
+    # Given a recorded STOPPED event, When it is classified
+    stop = classify(detail(event), "main")
+    # Then its class and exit code are the expected ones, with a reason a user can read
+    assert (stop.stop_class, stop.exit_code) == (kind, exit_code)
+    assert stop.reason
+
+
+@pytest.mark.parametrize(("task", "kind"), [
+    ({"stopCode": "UserInitiated", "stoppedReason": "fanout: run aborted: execution ABORTED",
+      "containers": [{"exitCode": 143}]}, StopClass.ABORTED),
+    ({"stopCode": "UserInitiated", "stoppedReason": "Task stopped by user",
+      "containers": [{}]}, StopClass.STOPPED),
+    ({"stopCode": "TerminationNotice", "stoppedReason": "Spot", "containers": [{}]},
+     StopClass.SPOT_INTERRUPTION),
+    ({"stoppedReason": "Host EC2 instance terminated", "containers": [{}]}, StopClass.LOST),
+    ({"stopCode": "EssentialContainerExited", "containers": [
+        {"name": "sidecar", "exitCode": 1}, {"name": "main", "exitCode": 0}]},
+     StopClass.SUCCEEDED),
+])
+def test_other_stops_are_classified(task: dict[str, Any], kind: StopClass) -> None:
+    # Given a stop fanout did not make or a task with a sidecar, When classified
+    # Then the main container and the stop reason decide
+    assert classify(task, "main").stop_class is kind
+
+
+POLICY = RetryPolicy(max_attempts=3, delay_seconds=10, backoff_rate=2.0)
+
+
+def stop(kind: StopClass, exit_code: int | None = None) -> Stop:
+    return Stop(kind, exit_code, None, "why")
+
+
+@pytest.mark.parametrize(("given", "policy", "attempt", "outcome", "status", "delay"), [
+    (stop(StopClass.SUCCEEDED, 0), POLICY, 1, "success", "SUCCEEDED", 0),
+    (stop(StopClass.EXIT_NONZERO, 1), POLICY, 1, "retry", None, 10),
+    (stop(StopClass.EXIT_NONZERO, 1), POLICY, 2, "retry", None, 20),
+    (stop(StopClass.EXIT_NONZERO, 1), POLICY, 3, "fail", "FAILED", 0),
+    (stop(StopClass.EXIT_NONZERO, 2), POLICY.model_copy(update={"on_exit_codes": [1]}), 1,
+     "fail", "FAILED", 0),
+    (stop(StopClass.EXIT_NONZERO, 1), POLICY.model_copy(update={"on_exit_codes": [1]}), 1,
+     "retry", None, 10),
+    (stop(StopClass.EXIT_NONZERO, 1), POLICY.model_copy(update={"on_exit_codes": "none"}), 1,
+     "fail", "FAILED", 0),
+    (stop(StopClass.OUT_OF_MEMORY, 137), POLICY, 1, "retry", None, 10),
+    (stop(StopClass.SPOT_INTERRUPTION), POLICY, 1, "retry", None, 10),
+    (stop(StopClass.START_FAILURE), POLICY.model_copy(update={"on_infrastructure": False}), 1,
+     "fail", "FAILED", 0),
+    (stop(StopClass.TIMEOUT, 137), POLICY, 1, "retry", None, 10),
+    (stop(StopClass.TIMEOUT, 137), POLICY.model_copy(update={"on_timeout": False}), 1,
+     "fail", "TIMED_OUT", 0),
+    (stop(StopClass.TIMEOUT, 137), POLICY, 3, "fail", "TIMED_OUT", 0),
+    (stop(StopClass.ABORTED), POLICY, 1, "fail", "ABORTED", 0),
+    (stop(StopClass.STOPPED), POLICY, 1, "fail", "FAILED", 0),
+    (stop(StopClass.LOST), POLICY, 1, "retry", None, 10),
+])
+def test_retry_decision(given: Stop, policy: RetryPolicy, attempt: int, outcome: str,
+                        status: str | None, delay: int) -> None:
+    # Given a stop, a policy and the attempt number, When the policy decides
+    decision = decide(given, policy, attempt, Capacity.FARGATE)
+    # Then the outcome, the item's status and the delay are the expected ones
+    assert (decision.outcome, decision.item_status, decision.delay_seconds) == (
+        outcome, status, delay)
+    if outcome == "retry":
+        assert decision.error == "Fanout.Retry"
+        assert json.loads(decision.cause)["attempt"] == attempt + 1
+        assert json.loads(decision.cause)["delay_seconds"] == delay
+
+
+@pytest.mark.parametrize(("kind", "error"), [
+    (StopClass.EXIT_NONZERO, "Fanout.ItemFailed"), (StopClass.TIMEOUT, "Fanout.ItemTimedOut"),
+    (StopClass.ABORTED, "Fanout.ItemAborted"), (StopClass.START_FAILURE, "Fanout.ItemFailed"),
+])
+def test_final_failures_are_named_by_class(kind: StopClass, error: str) -> None:
+    # Given the last attempt, When it fails, Then the error names its class
+    assert decide(stop(kind, 1), POLICY, 3, Capacity.FARGATE).error == error
+
+
+def test_spot_interruption_under_spot_then_on_demand_asks_for_on_demand() -> None:
+    # Given Spot first then on-demand, When a Spot task is interrupted
+    decision = decide(stop(StopClass.SPOT_INTERRUPTION), POLICY, 1,
+                      Capacity.FARGATE_SPOT_THEN_FARGATE)
+    # Then the retry runs on on-demand Fargate; under plain Spot it would not
+    assert decision.on_demand is True
+    assert decide(stop(StopClass.SPOT_INTERRUPTION), POLICY, 1,
+                  Capacity.FARGATE_SPOT).on_demand is False
+
+
+def test_backoff_is_capped_by_max_delay() -> None:
+    # Given a long backoff, When attempt 9 follows, Then the delay is the cap
+    policy = POLICY.model_copy(update={"max_attempts": 10, "max_delay_seconds": 60})
+    assert decide(stop(StopClass.EXIT_NONZERO, 1), policy, 8, Capacity.FARGATE).delay_seconds == 60
+
+
+def test_error_classes_carry_their_state_machine_names() -> None:
+    # Given the Lambda runtime reports type(exc).__name__ as the error name
+    from fanout.runtime import errors
+
+    # Then each raised error is named as the state machine expects
+    assert [c.__name__ for c in (errors.InvalidRunSpec, errors.LaunchThrottled,
+                                 errors.CapacityUnavailable, errors.LaunchFailed)] == [
+        "Fanout.InvalidRunSpec", "Fanout.LaunchThrottled", "Fanout.CapacityUnavailable",
+        "Fanout.LaunchFailed"]
