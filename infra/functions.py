@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -53,13 +53,22 @@ class EnvTooLarge(ValueError):
     """A function's environment would exceed Lambda's 4 KB."""
 
 
-def env_size(env: dict[str, str]) -> int:
-    """Bytes of an environment, each unresolved token counted as :data:`TOKEN_ESTIMATE`."""
-    total = 0
-    for key, value in env.items():
-        plain = re.sub(r"\$\{Token\[[^\]]+\]\}", "x" * TOKEN_ESTIMATE, value)
-        total += len(key.encode()) + len(plain.encode())
-    return total
+def env_size(env: dict[str, str], scope: Construct) -> int:
+    """Bytes of an environment once deployed, each deploy-time token (an ARN, a name)
+    counted as :data:`TOKEN_ESTIMATE`."""
+    stack = Stack.of(scope)
+    return sum(
+        len(key.encode()) + _resolved_size(stack.resolve(value)) for key, value in env.items()
+    )
+
+
+def _resolved_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return len(separator) * max(len(parts) - 1, 0) + sum(_resolved_size(p) for p in parts)
+    return TOKEN_ESTIMATE  # a Ref, Fn::GetAtt...
 
 
 def powertools_layer_arn(version: int) -> str:
@@ -120,9 +129,9 @@ class Functions(Construct):
             "POWERTOOLS_SERVICE_NAME": metrics_names.SERVICE,
             "POWERTOOLS_METRICS_NAMESPACE": metrics_names.NAMESPACE,
         }
-        size = env_size(env)
+        size = env_size(env, self)
         if size > ENV_LIMIT_BYTES:
-            largest = max(variables, key=lambda k: env_size({k: variables[k]}))
+            largest = max(variables, key=lambda k: env_size({k: variables[k]}, self))
             raise EnvTooLarge(
                 f"the {name} function's environment would be about {size} bytes, over "
                 f"Lambda's {ENV_LIMIT_BYTES}; the largest variable is {largest} "

@@ -1,0 +1,115 @@
+"""Synthesis as a user runs it: the pinned CDK CLI, bad configs, schedules, env size."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fanout.template import resources, state_machine_definition
+from infra.functions import ENV_LIMIT_BYTES, EnvTooLarge
+from tests.infra.conftest import REPO, repo_context, synthesize
+
+CDK = REPO / "node_modules" / ".bin" / "cdk"
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", **extra}
+
+
+def test_pinned_cli_synthesizes_the_app(tmp_path: Path) -> None:
+    # Given the CDK CLI installed by `make setup` from package-lock.json
+    assert CDK.exists(), "run `make setup` (npm ci) first"
+    version = subprocess.run([str(CDK), "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("2.1148.1")
+
+    # When a user synthesizes with cdk.json's app command (cdk-nag attached)
+    done = subprocess.run(
+        [str(CDK), "synth", "--quiet", "-o", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, env=cli_env(), timeout=240,
+    )
+
+    # Then it succeeds with no unacknowledged finding, and the template holds the machine
+    assert done.returncode == 0, done.stderr[-3000:]
+    template = json.loads((tmp_path / "Fanout.template.json").read_text())
+    assert state_machine_definition(template)["StartAt"] == "Expand"
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    assert report.get("success", True) is True or "ERROR" not in done.stderr
+
+
+def test_bad_config_fails_synth_naming_the_field(tmp_path: Path) -> None:
+    # Given a config whose job has a memory Fargate refuses for its cpu
+    context = copy.deepcopy(repo_context())
+    context["jobs"]["analyzer"]["memory"] = 300
+
+    # When the app is run the way the CLI runs it (context in CDK_CONTEXT_JSON)
+    done = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), "app.py"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env=cli_env(CDK_CONTEXT_JSON=json.dumps({"fanout": context}), CDK_OUTDIR=str(tmp_path)),
+    )
+
+    # Then it exits 1 with one message naming the field
+    assert done.returncode == 1
+    assert "fanout.jobs.analyzer" in done.stderr
+    assert "memory 300 does not fit cpu 256" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_environment_over_4kb_fails_synth(tmp_path: Path) -> None:
+    # Given jobs whose JSON would not fit in Expand's environment
+    context = copy.deepcopy(repo_context())
+    big = {f"VAR_{i}": "{year}" + "x" * 60 for i in range(80)}
+    context["jobs"]["analyzer"]["environment"] = big
+
+    # When the stack is built
+    with pytest.raises(EnvTooLarge, match=f"over Lambda's {ENV_LIMIT_BYTES}.*FANOUT_JOBS"):
+        synthesize(context, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def scheduled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    context = copy.deepcopy(repo_context())
+    context["schedules"] = [{
+        "name": "nightly",
+        "expression": "cron(0 2 * * ? *)",
+        "timezone": "Europe/Paris",
+        "flexible_window_minutes": 15,
+        "spec": {"job": "analyzer", "params": {"year": {"range": {"start": 1999, "stop": 2020}}}},
+    }]
+    return synthesize(context, tmp_path_factory.mktemp("scheduled"))[1]
+
+
+def test_schedule_starts_the_state_machine_with_its_spec(scheduled: dict[str, Any]) -> None:
+    (schedule,) = resources(scheduled, "AWS::Scheduler::Schedule").values()
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    assert props["ScheduleExpressionTimezone"] == "Europe/Paris"
+    assert props["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15}
+    target = props["Target"]
+    assert "Ref" in target["Arn"]
+    assert json.loads(target["Input"]) == {
+        "job": "analyzer",
+        "params": {"year": {"range": {"start": 1999, "stop": 2020}}},
+        "trigger": "schedule",
+        "logical_time": "<aws.scheduler.scheduled-time>",
+    }
+
+
+def test_schedule_role_may_only_start_this_state_machine(scheduled: dict[str, Any]) -> None:
+    (machine,) = resources(scheduled, "AWS::StepFunctions::StateMachine")
+    (role,) = [r for r in resources(scheduled, "AWS::IAM::Role").values()
+               if r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+               .get("Service") == "scheduler.amazonaws.com"]
+    policies = [p for p in resources(scheduled, "AWS::IAM::Policy").values()
+                if "Schedules" in p["Metadata"]["aws:cdk:path"]]
+    (statement,) = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert role
+    assert statement["Action"] == "states:StartExecution"
+    assert statement["Resource"] == {"Ref": machine}
