@@ -1,0 +1,133 @@
+"""The in-memory records store behaves as the DynamoDB one: same calls, same answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from fanout.records import (
+    AttemptRecord,
+    DynamoRecords,
+    ItemRecord,
+    MemoryRecords,
+    RecordsStore,
+    RunRecord,
+    Settlement,
+)
+from tests.integration.conftest import TABLE, World
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def records(request: pytest.FixtureRequest) -> Iterator[RecordsStore]:
+    if request.param == "memory":
+        yield MemoryRecords()
+    else:
+        request.getfixturevalue("world")
+        yield DynamoRecords(TABLE)
+
+
+def run(records: RecordsStore, total: int = 3) -> RunRecord:
+    record = RunRecord("r1", "analyzer", "RUNNING", "2026-11-20T10:00:00Z", total=total,
+                       settings={"retry": {"max_attempts": 2}})
+    assert records.create_run(record) is True
+    return record
+
+
+def attempt(n: int, index: int = 0) -> AttemptRecord:
+    return AttemptRecord("r1", index, n, client_token=f"ct{n}", task_token=f"tt{n}",
+                         created_at="2026-11-20T10:00:00Z", started_at="2026-11-20T10:00:00Z")
+
+
+def ended(status: str, item_status: str | None) -> Settlement:
+    return Settlement(status=status, item_status=item_status,  # type: ignore[arg-type]
+                      stop_class="exit_nonzero", stopped_at="2026-11-20T10:01:00Z",
+                      answer={"outcome": "fail"}, exit_code=1)
+
+
+def test_a_run_is_created_once(records: RecordsStore) -> None:
+    # Given a run, When it is created again, Then the second create loses
+    first = run(records)
+    assert records.create_run(first) is False
+    got = records.get_run("r1")
+    assert got is not None and got.totals()["pending"] == 3
+
+
+def test_an_attempt_begins_once_and_moves_the_counters(records: RecordsStore) -> None:
+    # Given a run
+    run(records)
+    item = ItemRecord("r1", 0, "PENDING", params={"year": 1999})
+    # When attempt 1 begins twice
+    won, lost = records.begin_attempt(item, attempt(1)), records.begin_attempt(item, attempt(1))
+    # Then once only; the item runs and the run counts it
+    assert (won, lost) == (True, False)
+    got = records.get_item("r1", 0)
+    assert got is not None and (got.status, got.attempts, got.open_attempt) == ("RUNNING", 1, 1)
+    assert records.get_run("r1").totals()["running"] == 1  # type: ignore[union-attr]
+    assert [a.attempt for a in records.open_attempts("r1")] == [1]
+
+
+def test_launch_lease_lets_one_caller_run_the_task(records: RecordsStore) -> None:
+    # Given an attempt without a task
+    run(records)
+    records.begin_attempt(ItemRecord("r1", 0, "PENDING"), attempt(1))
+    now, until = "2026-11-20T10:00:00Z", "2026-11-20T10:02:00Z"
+    # When two callers claim it, Then one wins and the loser's token is kept
+    assert records.claim_launch("r1", 0, 1, "a", now, until) is True
+    assert records.claim_launch("r1", 0, 1, "b", now, until) is False
+    assert records.get_attempt("r1", 0, 1).task_token == "b"  # type: ignore[union-attr]
+    # And after the lease runs out another caller may claim it
+    assert records.claim_launch("r1", 0, 1, "c", "2026-11-20T10:03:00Z", "x") is True
+
+
+def test_settling_twice_counts_once(records: RecordsStore) -> None:
+    # Given a running attempt
+    run(records)
+    records.begin_attempt(ItemRecord("r1", 0, "PENDING"), attempt(1))
+    records.attach_task("r1", 0, 1, "arn:task/1", "2026-11-20T10:00:05Z")
+    # When it is settled twice
+    first = records.settle_attempt(attempt(1), ended("FAILED", "FAILED"))
+    second = records.settle_attempt(attempt(1), ended("FAILED", "FAILED"))
+    # Then once; the item and the run agree; the task finds its attempt
+    assert (first, second) == (True, False)
+    assert records.get_item("r1", 0).status == "FAILED"  # type: ignore[union-attr]
+    assert records.get_run("r1").totals()["failed"] == 1  # type: ignore[union-attr]
+    assert records.get_run("r1").totals()["running"] == 0  # type: ignore[union-attr]
+    assert records.find_task("arn:task/1") == ("r1", 0, 1)
+    assert records.open_attempts() == []
+
+
+def test_retry_keeps_the_item_running_for_the_next_attempt(records: RecordsStore) -> None:
+    # Given attempt 1 ended in a retry
+    run(records)
+    records.begin_attempt(ItemRecord("r1", 0, "PENDING"), attempt(1))
+    records.settle_attempt(attempt(1), ended("RETRY", None))
+    # When attempt 2 begins (twice), Then once, and attempt 3 cannot skip ahead
+    item = records.get_item("r1", 0)
+    assert item is not None and item.open_attempt is None and item.status == "RUNNING"
+    assert records.begin_attempt(item, attempt(2)) is True
+    assert records.begin_attempt(item, attempt(2)) is False
+    assert records.begin_attempt(item, attempt(3)) is False
+    assert records.get_run("r1").totals()["running"] == 1  # type: ignore[union-attr]
+
+
+def test_settle_item_and_finish(records: RecordsStore) -> None:
+    # Given an item never launched
+    run(records, total=2)
+    # When it is settled ABORTED (twice) and the run finishes
+    assert records.settle_item("r1", 1, "ABORTED", "never launched") is True
+    assert records.settle_item("r1", 1, "ABORTED", "never launched") is False
+    assert records.finish_run("r1", "FAILED", "2026-11-20T11:00:00Z", "s", 1) is True
+    # Then the run is closed once and its counters no longer move
+    assert records.finish_run("r1", "FAILED", "2026-11-20T11:00:00Z", "s", 1) is False
+    assert records.settle_item("r1", 0, "ABORTED", "late") is False
+    totals = records.get_run("r1").totals()  # type: ignore[union-attr]
+    assert (totals["aborted"], totals["pending"]) == (1, 1)
+    assert [i.index for i in records.items("r1")] == [1]
+
+
+def test_world_fixture_is_real(world: World) -> None:
+    # Given the emulated table, Then it has the indexes the store queries
+    described = world.ddb.describe_table(TableName=TABLE)["Table"]
+    assert {i["IndexName"] for i in described["GlobalSecondaryIndexes"]} == {
+        "by_job", "by_time", "open_attempts"}
