@@ -128,13 +128,24 @@ class Functions:
         try:
             result = handler(payload, context)
         except Exception as exc:
+            self._trace(fn, payload, f"raised {type(exc).__name__}: {exc}")
             raise FunctionError(type(exc).__name__, str(exc)) from exc
+        self._trace(fn, payload, result)
         if fn.kind == "launch" and self.dice.roll("launch_crash"):
             # The function's process dies after RunTask went through: what Lambda reports.
             self.crashes += 1
             raise FunctionError("Runtime.ExitError",
                                 "RequestId: local Error: Runtime exited with error: signal: killed")
         return result
+
+    def _trace(self, fn: Function, payload: Any, outcome: Any) -> None:
+        # FANOUT_LOCAL_TRACE=<file>: every invocation, its event and its outcome, one per line.
+        path = os.environ.get("FANOUT_LOCAL_TRACE")
+        if path:
+            line = json.dumps({"function": fn.kind, "event": payload, "outcome": outcome},
+                              default=str)
+            with self._lock, open(path, "a") as out:
+                out.write(line + "\n")
 
     def moto_invoke(
         self,

@@ -1,0 +1,39 @@
+"""A test program for the local mode: exits with the code it is given, after a while.
+
+    prog.py --exit 3 --sleep 0.5 --fail-attempts 2
+
+``--fail-attempts N`` exits 1 on attempts 1..N (``FANOUT_ATTEMPT``) and ``--exit`` after.
+With ``PROG_PID_DIR`` set, it writes its pid there first (``<run>-<index>-<attempt>.pid``),
+so a test can check that no process outlives its task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--exit", type=int, default=0)
+    parser.add_argument("--sleep", type=float, default=0.0)
+    parser.add_argument("--fail-attempts", type=int, default=0)
+    args = parser.parse_args()
+    attempt = int(os.environ.get("FANOUT_ATTEMPT", "1"))
+    pid_dir = os.environ.get("PROG_PID_DIR")
+    if pid_dir:
+        name = "{}-{}-{}.pid".format(os.environ.get("FANOUT_RUN_ID", "run"),
+                                     os.environ.get("FANOUT_ITEM_INDEX", "0"), attempt)
+        with open(os.path.join(pid_dir, name), "w") as f:
+            f.write(str(os.getpid()))
+    print(f"attempt {attempt}: sleeping {args.sleep}s", flush=True)
+    time.sleep(args.sleep)
+    code = 1 if attempt <= args.fail_attempts else args.exit
+    print(f"attempt {attempt}: exit {code}", file=sys.stderr, flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
