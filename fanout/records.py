@@ -64,6 +64,8 @@ class RunRecord:
     summary: str | None = None
     problems: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    #: TTL (epoch seconds), set once the run has finished.
+    expires_at: int | None = None
 
     def count(self, status: ItemStatus) -> int:
         if status == "PENDING":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -73,7 +73,7 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
         plan = plan_run(spec, config, run_id=request.run_id, logical_time=logical_time,
                         items=items)
     except SpecError as exc:
-        _reject(store, request, raw, started, exc)
+        _reject(store, request, raw, started, exc, env.fanout_limits.record_ttl_days)
         raise errors.InvalidRunSpec(exc.message) from None
 
     key = MANIFEST_KEY.format(run_id=request.run_id)
@@ -97,7 +97,7 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
 
 
 def _reject(store: RecordsStore, request: ExpandInput, raw: Any, started: datetime,
-            exc: SpecError) -> None:
+            exc: SpecError, ttl_days: int) -> None:
     job = raw.get("job") if isinstance(raw, dict) else None
     store.create_run(RunRecord(
         run_id=request.run_id, job=str(job) if isinstance(job, str) and job else "-",
@@ -105,6 +105,7 @@ def _reject(store: RecordsStore, request: ExpandInput, raw: Any, started: dateti
         trigger=str(raw.get("trigger", "console")) if isinstance(raw, dict) else "console",
         execution_arn=request.execution_arn, summary=exc.message,
         problems=[str(p) for p in exc.problems], finished_at=iso(started),
+        expires_at=int((started + timedelta(days=ttl_days)).timestamp()),
     ))
 
 

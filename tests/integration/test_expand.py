@@ -62,6 +62,7 @@ def test_bad_spec_is_rejected_naming_every_field(world: World) -> None:
     run = store().get_run("run-bad")
     assert run is not None and run.status == "REJECTED"
     assert "max_concurrency" in (run.summary or "")
+    assert run.expires_at is not None  # a finished run's record expires
     assert world.s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
     assert world.tasks() == []
 

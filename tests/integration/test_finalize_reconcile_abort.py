@@ -43,6 +43,10 @@ def test_finalize_of_a_clean_run(world: World, answers: MemoryCallbacks) -> None
     assert "4 of 4 items succeeded" in result["summary"]
     run = store().get_run("run-ok")
     assert run is not None and run.status == "SUCCEEDED" and run.finished_at
+    # And every record of the run now expires (TTL)
+    records = world.ddb.query(TableName="fanout-records", KeyConditionExpression="pk = :pk",
+                              ExpressionAttributeValues={":pk": {"S": "RUN#run-ok"}})["Items"]
+    assert len(records) == 1 + 4 + 4 and all("expires_at" in r for r in records)
     # And the summary went to the topic
     [message] = world.messages()
     assert message["status"] == "SUCCEEDED" and message["totals"]["succeeded"] == 4
