@@ -78,7 +78,7 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
     for role in roles.values():
         ack(role, f"{iam5}[Resource::*]", "unscoped")
         ack(role, f"{iam5}[Resource::{table}/index/*]", "indexes")
-    for name in ("launch", "record", "reconcile", "abort"):
+    for name in ("launch", "record", "finalize", "reconcile", "abort"):
         ack(roles[name], f"{iam5}[Resource::{tasks}]", "tasks")
     ack(roles["expand"], f"{iam5}[Resource::{bucket}/runs/*]", "manifests")
     ack(roles["expand"], f"{iam5}[Resource::{bucket}/inputs/*]", "inputs")

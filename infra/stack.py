@@ -40,6 +40,8 @@ UNSCOPED_ACTIONS: dict[str, str] = {
     "logs:DescribeResourcePolicies": "Step Functions log delivery APIs take no resource ARN",
     "logs:DescribeLogGroups": "Step Functions log delivery APIs take no resource ARN",
     "ecr:GetAuthorizationToken": "ECR's registry login takes no resource ARN",
+    "ecs:ListTasks": "ListTasks takes no task resource; the statement is conditioned on "
+    "this cluster (ecs:cluster)",
 }
 
 #: Key patterns in the manifest bucket: manifests Expand writes, items_from inputs it reads.
@@ -234,14 +236,21 @@ class FanoutStack(Stack):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="AnswerTaskTokens", actions=SEND_TASK, resources=["*"]
             ))
-        for name in ("record", "reconcile", "abort"):
+        for name in ("launch", "record", "finalize", "reconcile", "abort"):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="ReadTasks",
                 actions=["ecs:DescribeTasks"],
                 resources=[tasks_of_cluster],
                 conditions=on_cluster,
             ))
-        for name in ("reconcile", "abort"):
+        # Launch (after a crash) and Reconcile find a task by its tags among this cluster's.
+        for name in ("launch", "reconcile"):
+            roles[name].add_to_policy(iam.PolicyStatement(
+                sid="ListTasks", actions=["ecs:ListTasks"], resources=["*"],
+                conditions=on_cluster,
+            ))
+        # Finalize stops what is left of a failed run; Reconcile, tasks past their timeout.
+        for name in ("finalize", "reconcile", "abort"):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="StopTasks",
                 actions=["ecs:StopTask"],

@@ -63,15 +63,16 @@ def test_pass_role_only_on_the_task_and_execution_roles(template: dict[str, Any]
     )
 
 
-def test_only_launch_runs_tasks_and_only_reconcile_and_abort_stop_them(
+def test_only_launch_runs_tasks_and_only_finalize_reconcile_abort_stop_them(
     template: dict[str, Any]
 ) -> None:
     for name in ("Expand", "Launch", "Record", "Finalize", "Reconcile", "Abort"):
         actions = {a for s in statements(template, f"Functions/{name}Role") for a in actions_of(s)}
         assert ("ecs:RunTask" in actions) == (name == "Launch"), name
-        assert ("ecs:StopTask" in actions) == (name in ("Reconcile", "Abort")), name
+        assert ("ecs:StopTask" in actions) == (name in ("Finalize", "Reconcile", "Abort")), name
         assert ("sns:Publish" in actions) == (name == "Finalize"), name
         assert ("s3:PutObject" in actions) == (name == "Expand"), name
+        assert ("ecs:DescribeTasks" in actions) == (name != "Expand"), name
 
 
 def test_state_machine_invokes_only_its_three_functions(template: dict[str, Any]) -> None:
