@@ -236,3 +236,19 @@ def test_outputs_a_user_needs(template: dict[str, Any]) -> None:
     push = outputs["PushAnalyzer"]["Value"]["Fn::Join"][1]
     text = "".join(p for p in push if isinstance(p, str))
     assert "docker login" in text and "docker push" in text and "linux/arm64" in text
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTION_ENVS))
+def test_function_env_parses_into_its_model(template: dict[str, Any], name: str) -> None:
+    # Given the function's env with every deploy-time token replaced by a placeholder
+    from fanout.template import placeholders, resolve
+
+    function = by_path(template, "AWS::Lambda::Function", f"Functions/{name.capitalize()}/")
+    env = resolve(function["Properties"]["Environment"]["Variables"], placeholders(template))
+
+    # When its handler reads it, Then it parses (JSON values included)
+    parsed = FUNCTION_ENVS[name].from_env(env)
+    if name == "launch":
+        assert parsed.fanout_task_definitions["analyzer"].container == "analyzer"  # type: ignore[attr-defined]
+    if name == "expand":
+        assert "analyzer" in parsed.fanout_jobs  # type: ignore[attr-defined]
