@@ -268,6 +268,8 @@ class RunSpec(Frozen):
     logical_time: datetime | None = None
     #: A rerun: the run it repeats (set by ``fanout rerun``).
     parent_run: str | None = None
+    #: The schedule that started the run (with ``logical_time``: its slot, run once).
+    schedule: str | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("params")
     @classmethod
@@ -309,6 +311,44 @@ class RunSpec(Frozen):
         if not self.items_from:
             return None
         return self.items_format or items_from_format(self.items_from)
+
+
+class RerunSpec(Frozen):
+    """A run over the items of an earlier run: ``{"rerun_of": RUN, "select": "failed"}``.
+
+    It has no item source of its own: the items' params come from the parent's records
+    (:mod:`fanout.runtime.rerun`), its settings from the parent's; the overrides below
+    replace them.
+    """
+
+    rerun_of: str = Field(min_length=1, max_length=80)
+    select: Literal["failed", "all"] = "failed"
+    max_concurrency: int | None = Field(default=None, ge=1)
+    retry: RetryOverride | None = None
+    timeout_seconds: int | None = Field(default=None, ge=1, le=14 * 86_400)
+    tolerated_failure_percent: float | None = Field(default=None, ge=0, le=100)
+    capacity: Capacity | None = None
+    trigger: Literal["console", "cli", "schedule"] = "console"
+    logical_time: datetime | None = None
+    schedule: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+def is_rerun(raw: Any) -> bool:
+    """Whether a raw run spec is a rerun spec (it names ``rerun_of``)."""
+    return isinstance(raw, dict) and "rerun_of" in raw
+
+
+def parse_rerun(raw: Any) -> RerunSpec:
+    """Validate the form of a rerun spec; raises :class:`SpecError` naming every bad field."""
+    try:
+        return RerunSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = problems_from(exc)
+        for p in problems:
+            if p.field in ("params", "items", "items_from", "include", "exclude", "job"):
+                problems[problems.index(p)] = Problem(
+                    p.field, "a rerun takes its items and job from the run it repeats")
+        raise SpecError(problems) from None
 
 
 class RunSettings(Frozen):

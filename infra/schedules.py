@@ -16,7 +16,9 @@ SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
 def schedule_input(schedule: ScheduleConfig) -> str:
     """The execution input of a scheduled run: its spec, marked as started by a schedule."""
-    return json.dumps({**schedule.spec, "trigger": "schedule", "logical_time": SCHEDULED_TIME})
+    # ``schedule`` + the scheduled time name the run's slot: a retried delivery runs nothing.
+    return json.dumps({**schedule.spec, "trigger": "schedule", "logical_time": SCHEDULED_TIME,
+                       "schedule": schedule.name})
 
 
 class Schedules(Construct):

@@ -18,6 +18,8 @@ from fanout.errors import Problem, SpecError
 from fanout.records import RecordsStore, RunRecord
 from fanout.runtime import errors
 from fanout.runtime.clock import Clock, iso, parse, utcnow
+from fanout.runtime.rerun import resolve_rerun
+from fanout.runtime.slots import guard_schedule
 from fanout.schema import MANIFEST_KEY
 from fanout.settings import ExpandEnv
 
@@ -63,7 +65,8 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
     started = parse(request.start_time) if request.start_time else clock()
     raw = request.spec
     try:
-        spec = parse_spec(raw, config)
+        spec = parse_spec(resolve_rerun(raw, store=store, s3=s3, bucket=env.fanout_bucket),
+                          config)
         items = None
         if spec.items_from:
             fmt = spec.source_format()
@@ -76,6 +79,7 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
         _reject(store, request, raw, started, exc, env.fanout_limits.record_ttl_days)
         raise errors.InvalidRunSpec(exc.message) from None
 
+    guard_schedule(store, spec, request.run_id, iso(plan.logical_time), clock())
     key = MANIFEST_KEY.format(run_id=request.run_id)
     write_manifest(s3, env.fanout_bucket, key, plan.json_lines())
     settings = plan.settings

@@ -99,6 +99,7 @@ def test_schedule_starts_the_state_machine_with_its_spec(scheduled: dict[str, An
         "params": {"year": {"range": {"start": 1999, "stop": 2020}}},
         "trigger": "schedule",
         "logical_time": "<aws.scheduler.scheduled-time>",
+        "schedule": "nightly",
     }
 
 

@@ -1,0 +1,85 @@
+"""Reruns: a run over the failed (or all) items of an earlier run, linked to it.
+
+A rerun spec (``{"rerun_of": RUN, "select": "failed" | "all"}``) has no item source of its
+own. :func:`resolve_rerun` turns it into an ordinary run spec whose ``items`` are the
+parent's selected items' params and whose settings are the parent's (the rerun's
+overrides win), with ``parent_run`` set. The params are read from the parent's item
+records (written at each item's first launch); only items that never launched are looked
+up in the parent's items manifest. So a rerun works for as long as the parent's records
+exist (their TTL), not only while the manifest does.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fanout.errors import Problem, SpecError
+from fanout.records import ItemRecord, RecordsStore
+from fanout.schema import MANIFEST_KEY
+
+#: Settings a rerun may override; everything else is the parent's.
+OVERRIDES = ("max_concurrency", "timeout_seconds", "tolerated_failure_percent", "capacity")
+
+
+def resolve_rerun(raw: Any, *, store: RecordsStore, s3: Any, bucket: str) -> Any:
+    """A rerun spec as the run spec it stands for; any other spec unchanged."""
+    if not (isinstance(raw, dict) and "rerun_of" in raw):
+        return raw
+    from fanout.spec import parse_rerun  # pydantic models: only when a rerun is asked for
+
+    rerun = parse_rerun(raw)
+    parent = store.get_run(rerun.rerun_of)
+    where = "rerun_of"
+    if parent is None:
+        raise SpecError([Problem(where, f"no run {rerun.rerun_of!r} (unknown, or its records "
+                                        "have expired)")])
+    if parent.status == "RUNNING":
+        raise SpecError([Problem(where, f"run {parent.run_id} is still running")])
+    if parent.status == "REJECTED" or not parent.settings:
+        raise SpecError([Problem(where, f"run {parent.run_id} was rejected: it has no items")])
+
+    records: dict[int, ItemRecord] = {i.index: i for i in store.items(parent.run_id)}
+    chosen = [i for i in range(parent.total)
+              if rerun.select == "all" or i not in records or records[i].status != "SUCCEEDED"]
+    if not chosen:
+        raise SpecError([Problem(where, f"run {parent.run_id} has no failed items to rerun")])
+    missing = [i for i in chosen if i not in records or not records[i].params]
+    from_manifest = _manifest_params(s3, bucket, parent.run_id, missing) if missing else {}
+    lost = [i for i in missing if i not in from_manifest]
+    if lost:
+        shown = ", ".join(map(str, lost[:10])) + (" ..." if len(lost) > 10 else "")
+        raise SpecError([Problem(where, f"the params of items {shown} of run {parent.run_id} "
+                                        "are in neither its records nor its manifest")])
+
+    settings = parent.settings
+    spec: dict[str, Any] = {
+        "job": settings["job"],
+        "items": [records[i].params if i in records and records[i].params
+                  else from_manifest[i] for i in chosen],
+        "command": settings["command"],
+        "environment": settings["environment"],
+        "retry": settings["retry"],
+        **{name: settings[name] for name in OVERRIDES if name in settings},
+        "trigger": rerun.trigger,
+        "parent_run": parent.run_id,
+    }
+    given = rerun.model_dump(exclude_none=True, mode="json")
+    spec.update({k: given[k] for k in OVERRIDES if k in given})
+    if "retry" in given:
+        spec["retry"] = {**settings["retry"], **given["retry"]}
+    for name in ("logical_time", "schedule"):
+        if name in given:
+            spec[name] = given[name]
+    return spec
+
+
+def _manifest_params(s3: Any, bucket: str, run_id: str, indexes: list[int]) -> dict[int, Any]:
+    """The params of ``indexes`` from the parent's manifest; {} when it has expired."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=MANIFEST_KEY.format(run_id=run_id))["Body"]
+    except Exception:  # NoSuchKey once the manifest's lifecycle rule removed it
+        return {}
+    wanted = set(indexes)
+    return {int(line["index"]): line["params"] for line in json.loads(body.read())
+            if int(line["index"]) in wanted}
