@@ -244,10 +244,19 @@ def add_local(subparsers: Any) -> None:
     add(subparsers)
 
 
+# --- start, status, items, runs, logs, rerun (a deployed stack: fanout/remote.py) --------
+
+
+def add_remote(subparsers: Any) -> None:
+    from fanout.remote import add_commands
+
+    add_commands(subparsers)
+
+
 # --- the command -------------------------------------------------------------------------
 
 #: Every subcommand's ``add_<name>``; a new subcommand is one function and one entry here.
-COMMANDS: list[Callable[[Any], None]] = [add_expand, add_local]
+COMMANDS: list[Callable[[Any], None]] = [add_expand, add_local, add_remote]
 
 
 def version() -> str:

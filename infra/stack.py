@@ -274,6 +274,8 @@ class FanoutStack(Stack):
             platform = "linux/arm64" if job.architecture == "ARM64" else "linux/amd64"
             CfnOutput(self, f"Repository{output_id(name)}", value=uri,
                       description=f"ECR repository of job {name}")
+            CfnOutput(self, f"Logs{output_id(name)}", value=made.log_group.log_group_name,
+                      description=f"log group of job {name}'s tasks (fanout logs)")
             CfnOutput(
                 self,
                 f"Push{output_id(name)}",

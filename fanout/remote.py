@@ -1,0 +1,447 @@
+"""The ``fanout`` commands that operate a deployed stack: start, status, items, runs, logs, rerun.
+
+The stack is found by name (``--stack``, default the config's ``stack_name``) through its
+CloudFormation outputs; credentials, ``--region`` and ``AWS_ENDPOINT_URL`` are boto3's.
+Records are read with :class:`fanout.records.DynamoRecords`, the store the Lambdas write.
+Bad input (unknown stack, run, item; a bad spec) exits 2 with one line naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fanout.errors import Problem, UsageError
+
+if TYPE_CHECKING:
+    from fanout.records import DynamoRecords, ItemRecord, RunRecord
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+ITEM_STATUSES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+POLL_SECONDS = 2.0
+
+
+def console_url(execution_arn: str) -> str:
+    """The execution's page in the Step Functions console ("" when not known)."""
+    if not execution_arn or execution_arn.count(":") < 6:
+        return ""
+    region = execution_arn.split(":")[3]
+    return (f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+            f"#/v2/executions/details/{execution_arn}")
+
+
+def output_id(job: str) -> str:
+    """A job name as CloudFormation output ids spell it (as infra/stack.py does)."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", job))
+
+
+# --- the deployed stack --------------------------------------------------------------------
+
+
+@dataclass
+class Deployment:
+    stack: str
+    region: str
+    outputs: dict[str, str]
+    session: Any
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, region_name=self.region)
+
+    def output(self, key: str) -> str:
+        if key not in self.outputs:
+            raise UsageError([Problem("--stack", f"stack {self.stack} has no output {key} "
+                                                 "(deployed by an older fanout?)")])
+        return self.outputs[key]
+
+    def records(self) -> DynamoRecords:
+        from fanout.records import DynamoRecords
+
+        return DynamoRecords(self.output("RecordsTable"), self.client("dynamodb"))
+
+
+def stack_name(args: argparse.Namespace) -> str:
+    if args.stack:
+        return str(args.stack)
+    if not Path(args.config).exists():
+        raise UsageError([Problem("--stack", f"give --stack, or a config ({args.config} "
+                                             "is not there)")])
+    from fanout.config import load_config_file
+
+    return load_config_file(args.config).stack_name
+
+
+def deployment(args: argparse.Namespace) -> Deployment:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    name = stack_name(args)
+    session = boto3.Session(region_name=args.region) if args.region else boto3.Session()
+    region = session.region_name
+    if not region:
+        raise UsageError([Problem("--region", "no AWS region: give --region or set "
+                                              "AWS_REGION / AWS_DEFAULT_REGION")])
+    try:
+        got = session.client("cloudformation", region_name=region).describe_stacks(
+            StackName=name)
+    except NoCredentialsError:
+        raise UsageError([Problem("credentials", "no AWS credentials found (the standard "
+                                                 "chain: env, profile, SSO, role)")]) from None
+    except ClientError as exc:
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        if "does not exist" in message:
+            raise UsageError([Problem("--stack", f"no stack {name!r} in {region}")]) from None
+        raise UsageError([Problem("--stack", f"cannot read stack {name!r}: {message}")]) \
+            from None
+    except BotoCoreError as exc:
+        raise UsageError([Problem("--stack", f"cannot reach AWS: {exc}")]) from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in got["Stacks"][0].get("Outputs", [])}
+    return Deployment(name, region, outputs, session)
+
+
+def get_run(deploy: Deployment, run_id: str) -> RunRecord:
+    run = deploy.records().get_run(run_id)
+    if run is None:
+        raise UsageError([Problem("RUN", f"no run {run_id!r} in stack {deploy.stack}")])
+    return run
+
+
+# --- showing ------------------------------------------------------------------------------
+
+
+def run_dict(run: RunRecord) -> dict[str, Any]:
+    return {"run_id": run.run_id, "job": run.job, "status": run.status,
+            "trigger": run.trigger, "started_at": run.started_at,
+            "finished_at": run.finished_at, "logical_time": run.logical_time,
+            "parent_run": run.parent_run, **run.totals(), "summary": run.summary,
+            "execution_arn": run.execution_arn, "console_url": console_url(run.execution_arn)}
+
+
+def item_dict(item: ItemRecord) -> dict[str, Any]:
+    return {"index": item.index, "status": item.status, "params": item.params,
+            "attempts": item.attempts, "exit_code": item.exit_code, "reason": item.reason}
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+             for r in [header, *rows]]
+    return "\n".join(lines)
+
+
+def summary_table(run: RunRecord) -> str:
+    totals = run.totals()
+    rows = [[k, str(v)] for k, v in totals.items()]
+    head = (f"run {run.run_id}  job {run.job}  {run.status}  trigger {run.trigger}"
+            + (f"  rerun of {run.parent_run}" if run.parent_run else ""))
+    lines = [head, f"started {run.started_at}" + (f"  finished {run.finished_at}"
+                                                  if run.finished_at else ""),
+             table(rows, ["items", "count"])]
+    if run.summary:
+        lines.append(run.summary)
+    link = console_url(run.execution_arn)
+    if link:
+        lines.append(f"console: {link}")
+    return "\n".join(lines)
+
+
+def progress_line(run: RunRecord | None, elapsed: float) -> str:
+    minutes, seconds = divmod(int(elapsed), 60)
+    clock = f"{minutes:02d}:{seconds:02d}"
+    if run is None:
+        return f"[{'':30}] expanding ... {clock}"
+    t = run.totals()
+    done = t["total"] - t["pending"] - t["running"]
+    width = 30
+    filled = int(width * done / t["total"]) if t["total"] else width
+    counts = " ".join(f"{k}={v}" for k, v in t.items() if k != "total" and v)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{t['total']} {counts} {clock}"
+
+
+# --- following a run ----------------------------------------------------------------------
+
+
+def follow(deploy: Deployment, run_id: str, execution_arn: str, as_json: bool) -> int:
+    """Show progress until the run ends; Ctrl-C stops following, never the run."""
+    store = deploy.records()
+    sfn = deploy.client("stepfunctions")
+    began = time.monotonic()
+    tty = sys.stderr.isatty()
+    run: RunRecord | None = None
+    try:
+        while True:
+            run = store.get_run(run_id)
+            if run is not None and run.status != "RUNNING":
+                break
+            if run is None:
+                state = sfn.describe_execution(executionArn=execution_arn)["status"]
+                if state != "RUNNING":
+                    print(f"fanout: the execution ended {state} before the run was recorded: "
+                          f"{console_url(execution_arn)}", file=sys.stderr)
+                    return EXIT_RUN_FAILED
+            line = progress_line(run, time.monotonic() - began)
+            print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr,
+                  flush=True)
+            time.sleep(POLL_SECONDS)  # a remote run: nothing to await but its record
+    except KeyboardInterrupt:
+        print(f"\nstopped following; run {run_id} goes on. To stop it:\n"
+              f"  aws stepfunctions stop-execution --execution-arn {execution_arn}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if tty:
+        print(file=sys.stderr)
+    if as_json:
+        print_json(run_dict(run))
+    else:
+        print(summary_table(run))
+    if run.status == "REJECTED":
+        return EXIT_BAD_INPUT
+    return EXIT_OK if run.status == "SUCCEEDED" else EXIT_RUN_FAILED
+
+
+# --- the commands ---------------------------------------------------------------------------
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser, *, json_flag: bool = True,
+                        config: bool = True) -> None:
+    from fanout.cli import add_config_argument
+
+    parser.add_argument("--stack", metavar="NAME",
+                        help="the deployed stack (default: the config's stack_name)")
+    parser.add_argument("--region", metavar="REGION", help="AWS region (default: boto3's)")
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="print JSON")
+    if config:
+        add_config_argument(parser)
+
+
+def start_execution(deploy: Deployment, run_id: str, document: dict[str, Any]) -> str:
+    sfn = deploy.client("stepfunctions")
+    started = sfn.start_execution(stateMachineArn=deploy.output("StateMachineArn"),
+                                  name=run_id, input=json.dumps(document))
+    return str(started["executionArn"])
+
+
+def announce(run_id: str, execution_arn: str, as_json: bool, waiting: bool) -> None:
+    if as_json and not waiting:
+        print_json({"run_id": run_id, "execution_arn": execution_arn,
+                    "console_url": console_url(execution_arn)})
+        return
+    out = sys.stderr if as_json else sys.stdout
+    print(f"started run {run_id}", file=out)
+    link = console_url(execution_arn)
+    if link:
+        print(f"console: {link}", file=out)
+
+
+def run_start(args: argparse.Namespace) -> int:
+    from fanout.cli import new_run_id, spec_document
+
+    document = spec_document(args)
+    if isinstance(document, dict) and Path(args.config).exists():
+        from fanout.config import load_config_file
+        from fanout.spec import parse_spec
+
+        parse_spec(document, load_config_file(args.config))  # bad spec: exit 2, nothing sent
+    if not isinstance(document, dict) or not isinstance(document.get("job"), str):
+        raise UsageError([Problem("spec", "must be a JSON object naming a job")])
+    deploy = deployment(args)
+    document = {**document, "trigger": "cli"}
+    run_id = args.run_id or new_run_id(document["job"])
+    arn = start_execution(deploy, run_id, document)
+    announce(run_id, arn, args.json, args.wait)
+    return follow(deploy, run_id, arn, args.json) if args.wait else EXIT_OK
+
+
+def run_rerun(args: argparse.Namespace) -> int:
+    from fanout.cli import new_run_id
+
+    deploy = deployment(args)
+    parent = get_run(deploy, args.run)
+    if parent.status == "RUNNING":
+        raise UsageError([Problem("RUN", f"run {parent.run_id} is still running")])
+    if parent.status == "REJECTED":
+        raise UsageError([Problem("RUN", f"run {parent.run_id} was rejected: no items")])
+    select = "failed" if args.failed else "all"
+    if select == "failed" and parent.count("SUCCEEDED") == parent.total:
+        raise UsageError([Problem("RUN", f"run {parent.run_id} has no failed items")])
+    document = {"rerun_of": parent.run_id, "select": select, "trigger": "cli"}
+    run_id = args.run_id or new_run_id(parent.job)
+    arn = start_execution(deploy, run_id, document)
+    announce(run_id, arn, args.json, args.wait)
+    return follow(deploy, run_id, arn, args.json) if args.wait else EXIT_OK
+
+
+def run_status(args: argparse.Namespace) -> int:
+    run = get_run(deployment(args), args.run)
+    if args.json:
+        print_json(run_dict(run))
+    else:
+        print(summary_table(run))
+    return EXIT_OK
+
+
+def run_items(args: argparse.Namespace) -> int:
+    deploy = deployment(args)
+    run = get_run(deploy, args.run)
+    found = {i.index: i for i in deploy.records().items(run.run_id)}
+    from fanout.records import ItemRecord
+
+    items = [found.get(i) or ItemRecord(run.run_id, i, "PENDING") for i in range(run.total)]
+    items += [found[i] for i in sorted(found) if i >= run.total]
+    if args.status:
+        items = [i for i in items if i.status == args.status]
+    if args.json:
+        print_json([item_dict(i) for i in items])
+        return EXIT_OK
+    rows = [[str(i.index), i.status, str(i.attempts),
+             "" if i.exit_code is None else str(i.exit_code),
+             json.dumps(i.params, separators=(",", ":"), sort_keys=True)] for i in items]
+    print(table(rows, ["index", "status", "attempts", "exit", "params"]))
+    return EXIT_OK
+
+
+def run_runs(args: argparse.Namespace) -> int:
+    from fanout.schema import INDEXES
+
+    deploy = deployment(args)
+    store = deploy.records()
+    index = "by_job" if args.job else "by_time"
+    pk_name = INDEXES[index][0]
+    got = store.client.query(
+        TableName=store.table, IndexName=index, ScanIndexForward=False, Limit=args.limit,
+        KeyConditionExpression="#pk = :pk", ExpressionAttributeNames={"#pk": pk_name},
+        ExpressionAttributeValues={":pk": {"S": f"JOB#{args.job}" if args.job else "RUNS"}},
+    )
+    runs = [r for r in (store.get_run(a["pk"]["S"].removeprefix("RUN#"))
+                        for a in got.get("Items", [])) if r is not None]
+    if args.json:
+        print_json([run_dict(r) for r in runs])
+        return EXIT_OK
+    rows = [[r.run_id, r.job, r.status, r.trigger, r.started_at,
+             f"{r.count('SUCCEEDED')}/{r.total}", r.parent_run or "",
+             console_url(r.execution_arn)] for r in runs]
+    print(table(rows, ["run", "job", "status", "trigger", "started", "ok", "parent",
+                       "console"]))
+    return EXIT_OK
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    deploy = deployment(args)
+    run = get_run(deploy, args.run)
+    store = deploy.records()
+    attempts = [a for a in store.attempts(run.run_id, args.index)]
+    if not attempts:
+        why = "no such item" if not 0 <= args.index < run.total else "it never launched"
+        raise UsageError([Problem("INDEX", f"item {args.index} of run {run.run_id} has no "
+                                           f"logs ({why})")])
+    if args.attempt is not None:
+        attempts = [a for a in attempts if a.attempt == args.attempt]
+        if not attempts:
+            raise UsageError([Problem("--attempt", f"item {args.index} has no attempt "
+                                                   f"{args.attempt}")])
+    group = deploy.output(f"Logs{output_id(run.job)}")
+    logs = deploy.client("logs")
+    lines: list[dict[str, Any]] = []
+    for attempt in attempts:
+        if not attempt.task_arn:
+            continue
+        task_id = attempt.task_arn.rsplit("/", 1)[-1]
+        # awslogs streams are <prefix>/<container>/<task id>; the stack uses the job's name.
+        streams = [f"{run.job}/{run.job}/{task_id}"]
+        if attempt.log_stream and attempt.log_stream not in streams:
+            streams.append(attempt.log_stream)
+        for stream in streams:
+            events = _log_events(logs, group, stream)
+            if events is not None:
+                lines += [{"attempt": attempt.attempt, "timestamp": e["timestamp"],
+                           "message": e["message"]} for e in events]
+                break
+    if args.json:
+        print_json(lines)
+    else:
+        for line in lines:
+            print(f"[attempt {line['attempt']}] {line['message']}")
+    return EXIT_OK
+
+
+def _log_events(logs: Any, group: str, stream: str) -> list[dict[str, Any]] | None:
+    kwargs: dict[str, Any] = {"logGroupName": group, "logStreamName": stream,
+                              "startFromHead": True}
+    events: list[dict[str, Any]] = []
+    try:
+        while True:
+            page = logs.get_log_events(**kwargs)
+            events += page["events"]
+            if not page["events"] or page.get("nextForwardToken") == kwargs.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextForwardToken"]
+    except logs.exceptions.ResourceNotFoundException:
+        return None
+
+
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an item index") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an item index")
+    return value
+
+
+def add_commands(subparsers: Any) -> None:
+    from fanout.cli import add_spec_arguments
+
+    start = subparsers.add_parser(
+        "start", help="start a run on the deployed stack",
+        description="Start a run: SPEC (a file, or - for stdin) or --job/--param.")
+    add_spec_arguments(start)
+    start.add_argument("--run-id", metavar="ID", help="the run id (default: made up)")
+    start.add_argument("--wait", action="store_true", help="follow the run to its end")
+    add_stack_arguments(start, config=False)  # SPEC's arguments carry --config
+    start.set_defaults(func=run_start)
+
+    status = subparsers.add_parser("status", help="a run's status and totals")
+    status.add_argument("run", metavar="RUN")
+    add_stack_arguments(status)
+    status.set_defaults(func=run_status)
+
+    items = subparsers.add_parser("items", help="a run's items")
+    items.add_argument("run", metavar="RUN")
+    items.add_argument("--status", choices=ITEM_STATUSES, help="only items in this status")
+    add_stack_arguments(items)
+    items.set_defaults(func=run_items)
+
+    runs = subparsers.add_parser("runs", help="recent runs, newest first")
+    runs.add_argument("--job", metavar="J", help="only runs of this job")
+    runs.add_argument("--limit", type=int, default=20, metavar="N", help="at most N (20)")
+    add_stack_arguments(runs)
+    runs.set_defaults(func=run_runs)
+
+    logs = subparsers.add_parser("logs", help="an item's container log lines")
+    logs.add_argument("run", metavar="RUN")
+    logs.add_argument("index", metavar="INDEX", type=_index)
+    logs.add_argument("--attempt", type=int, metavar="N", help="only attempt N")
+    add_stack_arguments(logs)
+    logs.set_defaults(func=run_logs)
+
+    rerun = subparsers.add_parser(
+        "rerun", help="a new run over the failed (or all) items of a run, linked to it")
+    rerun.add_argument("run", metavar="RUN")
+    rerun.add_argument("--failed", action="store_true",
+                       help="only the items that did not succeed (default: all)")
+    rerun.add_argument("--run-id", metavar="ID", help="the new run's id (default: made up)")
+    rerun.add_argument("--wait", action="store_true", help="follow the run to its end")
+    add_stack_arguments(rerun)
+    rerun.set_defaults(func=run_rerun)
