@@ -1,0 +1,188 @@
+"""``fanout`` against a deployed stack (moto's HTTP server), run as a subprocess.
+
+How a run gets its records here: moto cannot run the Lambda handlers of the state machine
+across processes, so each finished run is *seeded* through the real records store
+(:class:`fanout.records.DynamoRecords`) with the calls the handlers make (create_run,
+begin_attempt, attach_task, settle_attempt, finish_run); the tests check that the CLI
+reads them as a user expects. ``start`` and ``rerun`` really start executions of the
+stack's state machine; the rerun's execution input is then expanded by the real Expand
+logic (:func:`fanout.runtime.expand.expand`) against the same table and bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fanout.config import load_config_file
+from fanout.records import AttemptRecord, DynamoRecords, ItemRecord, RunRecord, Settlement
+from fanout.spec import parse_spec, resolve
+from tests.aws.conftest import BUCKET, LOG_GROUP, REPO, STACK, TABLE, Stack
+
+CONFIG = load_config_file(REPO / "cdk.json")
+SPEC = {"job": "analyzer", "params": {"year": {"range": {"start": 2000, "stop": 2004}}}}
+STARTED = "2026-01-02T03:00:00Z"
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:fanout-test-runs:{run}"
+
+
+def records(stack: Stack) -> DynamoRecords:
+    return DynamoRecords(TABLE, stack.client("dynamodb"))
+
+
+def seed_run(stack: Stack, run_id: str, outcomes: dict[int, str],
+             started_at: str = STARTED) -> None:
+    """A finished run of SPEC: item i ends with ``outcomes[i]`` (exit 0 or 1), as Record writes."""
+    store = records(stack)
+    settings = resolve(parse_spec(SPEC, CONFIG), CONFIG.jobs["analyzer"])
+    store.create_run(RunRecord(
+        run_id=run_id, job="analyzer", status="RUNNING", started_at=started_at,
+        total=len(outcomes), spec=SPEC, settings=json.loads(settings.model_dump_json()),
+        trigger="cli", logical_time=started_at, execution_arn=EXECUTION.format(run=run_id),
+    ))
+    logs = stack.client("logs")
+    for index, status in outcomes.items():
+        year = 2000 + index
+        item = ItemRecord(run_id, index, "PENDING", params={"year": year},
+                          command=["-y", str(year)])
+        attempt = AttemptRecord(run_id, index, 1, client_token=f"ct-{run_id}-{index}",
+                                task_token=f"tt-{index}", created_at=started_at)
+        assert store.begin_attempt(item, attempt)
+        task_id = f"{run_id}-{index}"
+        arn = f"arn:aws:ecs:us-east-1:123456789012:task/fanout-test/{task_id}"
+        assert store.attach_task(run_id, index, 1, arn, started_at)
+        code = 0 if status == "SUCCEEDED" else 1
+        assert store.settle_attempt(attempt, Settlement(
+            status=status, item_status=status,  # type: ignore[arg-type]
+            stop_class="exit", stopped_at=started_at, answer={}, exit_code=code,
+        ))
+        stream = f"analyzer/analyzer/{task_id}"
+        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+        now = int(time.time() * 1000)  # CloudWatch drops events older than 14 days
+        logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
+            {"timestamp": now, "message": f"analyzing {year}"},
+            {"timestamp": now + 1, "message": f"exit {code}"},
+        ])
+    final = "SUCCEEDED" if all(s == "SUCCEEDED" for s in outcomes.values()) else "FAILED"
+    assert store.finish_run(run_id, final, started_at, f"run {run_id} {final}", 2_000_000_000)
+
+
+def as_json(done: Any) -> Any:
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_status_and_items_read_a_run_as_recorded(stack: Stack) -> None:
+    # Given a run whose items 1 and 3 failed
+    seed_run(stack, "status-run", {0: "SUCCEEDED", 1: "FAILED", 2: "SUCCEEDED", 3: "FAILED"})
+
+    # When its status and its failed items are read
+    status = as_json(stack.fanout("status", "status-run", "--stack", STACK, "--json"))
+    failed = as_json(stack.fanout("items", "status-run", "--stack", STACK,
+                                  "--status", "FAILED", "--json"))
+    text = stack.fanout("status", "status-run", "--stack", STACK)
+
+    # Then the totals, the failed items and the console link are the recorded ones
+    assert status["status"] == "FAILED"
+    assert (status["total"], status["succeeded"], status["failed"]) == (4, 2, 2)
+    assert status["console_url"].endswith(EXECUTION.format(run="status-run"))
+    assert [(i["index"], i["params"], i["exit_code"]) for i in failed] == [
+        (1, {"year": 2001}, 1), (3, {"year": 2003}, 1)]
+    assert text.returncode == 0
+    assert "FAILED" in text.stdout and "console: https://" in text.stdout
+
+
+def test_logs_prints_the_items_container_lines(stack: Stack) -> None:
+    # Given a finished run
+    seed_run(stack, "logs-run", {0: "SUCCEEDED", 1: "FAILED"})
+
+    # When item 1's logs are read
+    done = stack.fanout("logs", "logs-run", "1", "--stack", STACK)
+
+    # Then they are that item's lines, in order
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[attempt 1] analyzing 2001", "[attempt 1] exit 1"]
+
+
+def test_runs_lists_a_jobs_runs_newest_first(stack: Stack) -> None:
+    # Given two runs of the job, a day apart
+    seed_run(stack, "older-run", {0: "SUCCEEDED"}, started_at="2026-02-01T00:00:00Z")
+    seed_run(stack, "newer-run", {0: "SUCCEEDED"}, started_at="2026-02-02T00:00:00Z")
+
+    # When the job's runs are listed
+    runs = as_json(stack.fanout("runs", "--job", "analyzer", "--stack", STACK, "--json"))
+    other = as_json(stack.fanout("runs", "--job", "other", "--stack", STACK, "--json"))
+
+    # Then the newer comes first, and another job has none
+    ids = [r["run_id"] for r in runs]
+    assert ids.index("newer-run") < ids.index("older-run")
+    assert other == []
+
+
+def test_start_starts_an_execution_named_by_the_run_with_the_spec(stack: Stack) -> None:
+    # Given a spec given as --job/--param
+    # When it is started
+    done = as_json(stack.fanout("start", "--job", "analyzer", "--param", "year=2000:2003",
+                                "--run-id", "started-run", "--stack", STACK, "--json"))
+
+    # Then an execution of the stack's machine runs with that name and the spec as input
+    sfn = stack.client("stepfunctions")
+    execution = sfn.describe_execution(executionArn=done["execution_arn"])
+    assert execution["name"] == "started-run"
+    assert json.loads(execution["input"]) == {
+        "job": "analyzer", "params": {"year": {"range": {"start": 2000, "stop": 2003}}},
+        "trigger": "cli"}
+    assert done["console_url"].endswith(done["execution_arn"])
+
+
+def test_rerun_failed_runs_only_the_failed_items_linked_to_the_parent(stack: Stack) -> None:
+    from fanout.runtime.expand import ExpandInput, expand
+    from fanout.settings import ExpandEnv
+
+    # Given a run whose items 1 and 2 failed
+    seed_run(stack, "parent-run", {0: "SUCCEEDED", 1: "FAILED", 2: "FAILED", 3: "SUCCEEDED"})
+
+    # When its failed items are rerun, and the execution's input is expanded as Expand does
+    done = as_json(stack.fanout("rerun", "parent-run", "--failed", "--run-id", "child-run",
+                                "--stack", STACK, "--json"))
+    execution = stack.client("stepfunctions").describe_execution(
+        executionArn=done["execution_arn"])
+    env = ExpandEnv(fanout_table=TABLE, fanout_bucket=BUCKET,
+                    fanout_jobs=CONFIG.jobs, fanout_limits=CONFIG.limits)
+    out = expand(ExpandInput(spec=json.loads(execution["input"]), run_id="child-run",
+                             execution_arn=done["execution_arn"]),
+                 env=env, store=records(stack), s3=stack.client("s3"))
+
+    # Then the new run holds only those items, and names its parent
+    manifest = json.loads(stack.client("s3").get_object(
+        Bucket=BUCKET, Key=out.manifest_key)["Body"].read())
+    assert [m["params"] for m in manifest] == [{"year": 2001}, {"year": 2002}]
+    assert [m["command"] for m in manifest] == [["-y", "2001"], ["-y", "2002"]]
+    status = as_json(stack.fanout("status", "child-run", "--stack", STACK, "--json"))
+    assert (status["parent_run"], status["total"], status["trigger"]) == ("parent-run", 2, "cli")
+
+
+def test_bad_input_exits_2_with_one_line(stack: Stack) -> None:
+    # Given a stack with one finished, fully successful run
+    seed_run(stack, "clean-run", {0: "SUCCEEDED"})
+    cases = {
+        ("status", "no-such-run", "--stack", STACK): "no run 'no-such-run'",
+        ("items", "no-such-run", "--stack", STACK): "no run 'no-such-run'",
+        ("logs", "no-such-run", "0", "--stack", STACK): "no run 'no-such-run'",
+        ("logs", "clean-run", "7", "--stack", STACK): "no such item",
+        ("rerun", "no-such-run", "--stack", STACK): "no run 'no-such-run'",
+        ("rerun", "clean-run", "--failed", "--stack", STACK): "has no failed items",
+        ("status", "clean-run", "--stack", "NoSuchStack"): "no stack 'NoSuchStack'",
+        ("runs", "--stack", "NoSuchStack"): "no stack 'NoSuchStack'",
+        ("start", "--job", "analyzer", "--param", "year=2005:2001", "--stack", STACK):
+            "params.year",
+        ("start", "--job", "nope", "--param", "x=1", "--stack", STACK): "unknown job 'nope'",
+    }
+    for args, expected in cases.items():
+        # When the command is run
+        done = stack.fanout(*args)
+
+        # Then it exits 2 with one line that names the problem
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
+        assert expected in done.stderr, (args, done.stderr)
