@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from fanout.local.stack import LocalStack
 
 TERMINAL_EXECUTION = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+INTERRUPTED = {"error": "Fanout.Interrupted", "cause": "fanout local was interrupted (Ctrl-C)"}
 #: What the local process sets for the handlers on top of the template's environment.
 LOCAL_FUNCTION_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -193,16 +194,23 @@ class LocalRun:
         arn = sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=run_id,
                                   input=json.dumps(document))["executionArn"]
         assert self.fargate is not None and self.bus is not None
-        stopped = False
+        stopped: float | None = None
+        execution: dict[str, Any] = {}
         while True:
             try:
-                execution = sfn.describe_execution(executionArn=arn)
+                execution = dict(sfn.describe_execution(executionArn=arn))
                 if execution["status"] in TERMINAL_EXECUTION:
                     break
-                if self._interrupted.is_set() and not stopped:
-                    sfn.stop_execution(executionArn=arn, error="Fanout.Interrupted",
-                                       cause="fanout local was interrupted (Ctrl-C)")
-                    stopped = True
+                if stopped is not None and time.monotonic() - stopped > 1.0:
+                    # StopExecution ends an execution at once on AWS; moto's lingers until
+                    # its map's children are done. Go on as AWS would.
+                    execution = {**execution, "status": "ABORTED",
+                                 "stopDate": datetime.now(UTC), **INTERRUPTED}
+                    break
+                if self._interrupted.is_set() and stopped is None:
+                    sfn.stop_execution(executionArn=arn, error=INTERRUPTED["error"],
+                                       cause=INTERRUPTED["cause"])
+                    stopped = time.monotonic()
                 self._report(stack, run_id, started)
                 self._interrupted.wait(0.1)  # the next look at the execution
             except KeyboardInterrupt:
@@ -217,7 +225,7 @@ class LocalRun:
                     break
             except KeyboardInterrupt:
                 break  # a second Ctrl-C: stop waiting; every task is still stopped on the way out
-        return dict(execution)
+        return execution
 
     def _settled(self, stack: LocalStack, run_id: str) -> bool:
         from fanout.records import TERMINAL, DynamoRecords

@@ -1,0 +1,112 @@
+"""End-to-end runs of ``fanout local``: the CLI in a subprocess, as a user runs it.
+
+The stack is synthesized once per session (per config); each run then reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+E2E_CONFIG = HERE / "cdk.json"
+SPECS = HERE / "specs"
+
+
+@dataclass
+class Outcome:
+    code: int
+    summary: dict[str, Any] | None
+    stdout: str
+    stderr: str
+
+    def items(self) -> list[dict[str, Any]]:
+        assert self.summary is not None, self.stderr[-3000:]
+        return sorted(self.summary["items"], key=lambda i: i["index"])
+
+
+def _synthesize(config: Path) -> None:
+    from fanout.config import load_config_file
+    from fanout.local.synth import synthesize
+
+    synthesize(config, load_config_file(config).stack_name)
+
+
+@pytest.fixture(scope="session")
+def e2e_stack() -> Path:
+    """The test deployment (jobs ``prog`` and ``analyzer``), synthesized once."""
+    _synthesize(E2E_CONFIG)
+    return E2E_CONFIG
+
+
+@pytest.fixture(scope="session")
+def seed_stack() -> Path:
+    """The repository's own deployment (``cdk.json``), synthesized once."""
+    _synthesize(ROOT / "cdk.json")
+    return ROOT / "cdk.json"
+
+
+def fanout_command(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "fanout.cli", "local", *map(str, args)]
+
+
+def parse(code: int, stdout: str, stderr: str) -> Outcome:
+    try:
+        summary = json.loads(stdout) if stdout.strip() else None
+    except json.JSONDecodeError:
+        summary = None
+    return Outcome(code, summary, stdout, stderr)
+
+
+@pytest.fixture
+def pid_dir(tmp_path: Path) -> Path:
+    """Where the test program writes the pid of every process it runs as."""
+    path = tmp_path / "pids"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def fanout_local(tmp_path: Path, pid_dir: Path) -> Callable[..., Outcome]:
+    """Run ``fanout local ... --json`` to its end; returns the exit code and summary."""
+
+    def run(*args: str | Path, timeout: float = 150) -> Outcome:
+        env = {**os.environ, "PROG_PID_DIR": str(pid_dir)}
+        result = subprocess.run(
+            fanout_command(*args, "--json", "--records-dir", tmp_path / "runs"),
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        )
+        return parse(result.returncode, result.stdout, result.stderr)
+
+    return run
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def pids(pid_dir: Path) -> list[int]:
+    return [int(p.read_text()) for p in pid_dir.glob("*.pid") if p.read_text().strip()]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
