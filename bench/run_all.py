@@ -14,12 +14,16 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     failed = []
+    quick = ["--quick"] if "--quick" in sys.argv[1:] else []
     for script in sorted(HERE.glob("*.py")):
-        if script.name == Path(__file__).name or script.name.startswith("_"):
+        if script.name in (Path(__file__).name, "report.py") or script.name.startswith("_"):
             continue
         print(f"== {script.name}", flush=True)
-        if subprocess.run([sys.executable, str(script)], check=False).returncode != 0:
+        # Each benchmark runs from bench/ so that it finds the shared helpers (_*.py).
+        if subprocess.run([sys.executable, str(script), *quick], cwd=HERE,
+                          check=False).returncode != 0:
             failed.append(script.name)
+    subprocess.run([sys.executable, str(HERE / "report.py")], cwd=HERE, check=False)
     if failed:
         print(f"missed targets or failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

@@ -1,0 +1,105 @@
+"""Write docs/benchmarks.md from bench/out/*.json (what ``make bench`` ends with)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DOC = HERE.parent / "docs" / "benchmarks.md"
+
+
+def load(out: Path) -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
+
+
+def _cost(r: dict[str, Any]) -> list[str]:
+    lines = ["## Control-plane cost per 1,000 items", "",
+             f"Command: `.venv/bin/python {r['command']}`. Measured from local runs of the "
+             "synthesized stack (moto): transitions from the parent execution's history and "
+             "the map run's child events; Lambda requests and GB-seconds (memory from the "
+             "template, duration measured in process, rounded up to 1 ms); DynamoDB write "
+             "units counted by a botocore hook (PutItem/UpdateItem/TransactWriteItems, size "
+             "in 1 KB units, transactional writes x2); S3 requests and events counted.", "",
+             "| figure | happy path | 10% retried once |", "| --- | --- | --- |"]
+    happy, retry = r["runs"]["happy"], r["runs"]["retry_10pct"]
+    for key in happy["per_item"]:
+        lines.append(f"| {key} per item | {happy['per_item'][key]} | {retry['per_item'][key]} |")
+    for key in happy["usd_per_1000"]:
+        lines.append(f"| {key} $/1000 items | {happy['usd_per_1000'][key]} | "
+                     f"{retry['usd_per_1000'][key]} |")
+    lines += [f"| **total $/1000 items** | **{happy['usd_per_1000_total']}** | "
+              f"**{retry['usd_per_1000_total']}** |",
+              f"| items, status | {happy['items']}, {happy['status']} | "
+              f"{retry['items']}, {retry['status']} |", "",
+              f"Targets: at most {r['targets']['transitions_per_item']} transitions per item "
+              f"(happy path), at most ${r['targets']['usd_per_1000']} per 1,000 items. "
+              f"Met: {r['met']}.", "",
+              "Lambda durations are wall time in one process with up to 100 items in flight "
+              "on 2 shared cores, so they overstate what Lambda would bill; they are a "
+              "ceiling. DynamoDB reads are counted per call, not priced by size.", "",
+              f"### Prices (us-east-1, retrieved {r['prices_retrieved']})", ""]
+    for name, p in r["prices"].items():
+        usd = "not found" if p["usd"] is None else f"${p['usd']:.10g} per {p['unit']}"
+        lines.append(f"- {name}: {usd} — list price as published on {p['source']}, "
+                     f"retrieved from the stored copy ({p['note']}).")
+    lines += ["", "### The alternatives (published figures, not measured)", ""]
+    for alt in r["alternatives"]:
+        lines.append(f"- **{alt['name']}**: {alt['figure']} — as published on "
+                     f"{alt['source']}, retrieved from the stored copy.")
+    return lines
+
+
+def _launch(r: dict[str, Any]) -> list[str]:
+    return ["## Launch efficiency under Fargate's launch limits", "",
+            f"Command: `.venv/bin/python {r['command']}`. Token bucket burst {r['burst']}, "
+            f"{r['rate_per_second']:g} launches/s (Fargate's 100 and 20/s scaled by "
+            f"{r['scale']:g}), {r['items']} items through the synthesized state machine's "
+            f"Retry on Fanout.LaunchThrottled ({r['retry_setting']}) and the real Launch "
+            "handler.", "",
+            f"- time from first to last launch: {r['launch_span_seconds']} s; ideal "
+            f"(N - burst) / rate: {r['ideal_seconds']} s; ratio **{r['ratio']}** (target "
+            f"<= {r['target_ratio']})",
+            f"- throttled Launch invocations: {r['throttled_launch_invocations']}; tasks "
+            f"launched: {r['launches']} for {r['items']} items; most attempts of an item: "
+            f"{r['max_attempts']}; run {r['status']}", f"- met: {r['met']}"]
+
+
+def _generic(name: str, r: dict[str, Any]) -> list[str]:
+    body = {k: v for k, v in r.items() if k not in ("machine",)}
+    return [f"## {name}", "", "```json", json.dumps(body, indent=2)[:4000], "```"]
+
+
+def render(results: dict[str, dict[str, Any]]) -> str:
+    lines = ["# Benchmarks", "",
+             "Written by `make bench` (bench/run_all.py, then bench/report.py) from "
+             "bench/out/*.json. Every figure below comes from the run named with it.", ""]
+    machines = {json.dumps(r.get("machine"), sort_keys=True) for r in results.values()
+                if r.get("machine")}
+    for m in machines:
+        lines.append(f"Machine: `{m}`")
+    lines.append("")
+    for name, r in results.items():
+        if name == "cost" and "runs" in r:
+            lines += _cost(r)
+        elif name == "launch" and "ratio" in r:
+            lines += _launch(r)
+        else:
+            lines += _generic(name, r)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    out = Path(args[0]) if args else HERE / "out"
+    doc = Path(args[1]) if len(args) > 1 else DOC
+    doc.write_text(render(load(out)))
+    print(f"wrote {doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The benchmarks' quick modes: the report's structure and the invariants, not timings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+
+pytestmark = pytest.mark.slow
+
+
+def run_quick(script: str, out: Path) -> dict[str, Any]:
+    result = subprocess.run([sys.executable, script, "--quick"], cwd=BENCH,
+                            capture_output=True, text=True, timeout=300, check=False)
+    written = json.loads((BENCH / "out" / out).read_text())
+    assert written["quick"] is True, result.stderr[-2000:]
+    return {"code": result.returncode, "result": written}
+
+
+def test_cost_quick_counts_every_billed_thing_and_meets_the_transition_target() -> None:
+    # Given the quick cost benchmark (20 items, happy path and 10% retried once)
+    # When it runs
+    outcome = run_quick("cost.py", Path("cost.json"))
+    runs = outcome["result"]["runs"]
+    # Then both runs succeeded with every item, and the retried one used more attempts
+    for run in runs.values():
+        assert run["status"] == "SUCCEEDED" and run["succeeded"] == run["items"]
+    assert runs["happy"]["attempts"] == runs["happy"]["items"]
+    assert runs["retry_10pct"]["attempts"] == runs["retry_10pct"]["items"] * 11 // 10
+    # And each billed thing was counted: Launch and Record once per attempt, writes, events
+    for run in runs.values():
+        assert run["invocations"]["launch"] == run["attempts"] == run["launches"]
+        assert run["invocations"]["record"] >= run["attempts"]
+        assert run["per_item"]["dynamodb_write_units"] >= 1
+        assert run["dynamodb_uncounted"] == 0
+        assert run["per_item"]["events"] >= 2
+        assert set(run["usd_per_1000"]) >= {"step_functions", "lambda_requests",
+                                            "lambda_duration", "dynamodb_writes"}
+    # And a retry costs transitions: the retried run has more per item
+    assert runs["retry_10pct"]["per_item"]["transitions"] > runs["happy"]["per_item"][
+        "transitions"]
+    assert runs["happy"]["per_item"]["transitions"] <= 2
+    # And every price names its source
+    assert all(p["source"] for p in outcome["result"]["prices"].values())
+
+
+def test_launch_quick_never_spends_an_attempt_on_throttling() -> None:
+    # Given the quick launch benchmark (a token bucket scaled down, all items at once)
+    # When it runs
+    result = run_quick("launch.py", Path("launch.json"))["result"]
+    # Then every item succeeded on its first attempt with exactly one task
+    assert result["status"] == "SUCCEEDED" and result["succeeded"] == result["items"]
+    assert result["max_attempts"] == 1
+    assert result["launches"] == result["items"]
+    # And the bucket really throttled (the retry path was exercised)
+    assert result["throttled_launch_invocations"] > 0
+    assert result["ideal_seconds"] > 0 and result["launch_span_seconds"] > 0
+
+
+def test_report_renders_every_result(tmp_path: Path) -> None:
+    # Given results in an output folder
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "other.json").write_text(json.dumps({"machine": {"cpus": 2}, "figure": 1.5}))
+    doc = tmp_path / "benchmarks.md"
+    # When the report is written
+    subprocess.run([sys.executable, "report.py", str(out), str(doc)], cwd=BENCH, check=True,
+                   capture_output=True)
+    # Then it names each benchmark and its figures
+    text = doc.read_text()
+    assert "# Benchmarks" in text and "## other" in text and '"figure": 1.5' in text
