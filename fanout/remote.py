@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fanout.errors import Problem, UsageError
+from fanout.schema import log_stream_name
 
 if TYPE_CHECKING:
     from fanout.records import DynamoRecords, ItemRecord, RunRecord
@@ -357,16 +358,11 @@ def run_logs(args: argparse.Namespace) -> int:
         if not attempt.task_arn:
             continue
         task_id = attempt.task_arn.rsplit("/", 1)[-1]
-        # awslogs streams are <prefix>/<container>/<task id>; the stack uses the job's name.
-        streams = [f"{run.job}/{run.job}/{task_id}"]
-        if attempt.log_stream and attempt.log_stream not in streams:
-            streams.append(attempt.log_stream)
-        for stream in streams:
-            events = _log_events(logs, group, stream)
-            if events is not None:
-                lines += [{"attempt": attempt.attempt, "timestamp": e["timestamp"],
-                           "message": e["message"]} for e in events]
-                break
+        stream = attempt.log_stream or log_stream_name(run.job, task_id)
+        events = _log_events(logs, group, stream)
+        if events is not None:
+            lines += [{"attempt": attempt.attempt, "timestamp": e["timestamp"],
+                       "message": e["message"]} for e in events]
     if args.json:
         print_json(lines)
     else:

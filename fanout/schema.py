@@ -26,5 +26,15 @@ STARTED_BY = "fanout"
 TASK_ENV_RUN_ID = "FANOUT_RUN_ID"
 TASK_ENV_ITEM_INDEX = "FANOUT_ITEM_INDEX"
 TASK_ENV_ATTEMPT = "FANOUT_ATTEMPT"
+#: The awslogs stream prefix of every job's container: streams are
+#: ``<prefix>/<container>/<task id>`` (the container is named after the job).
+LOG_STREAM_PREFIX = "fanout"
+
+
+def log_stream_name(container: str, task_id: str) -> str:
+    """The CloudWatch log stream an attempt's container writes to."""
+    return f"{LOG_STREAM_PREFIX}/{container}/{task_id}"
+
+
 #: Where the items manifest of a run is written in the manifest bucket.
 MANIFEST_KEY = "runs/{run_id}/items.json"

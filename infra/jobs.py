@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from fanout.config import JobConfig
+from fanout.schema import LOG_STREAM_PREFIX
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class Jobs(Construct):
             image=ecs.ContainerImage.from_ecr_repository(repository, job.image_tag),
             # Container-level memory: what the container may use (and what moto needs).
             memory_limit_mib=job.memory,
-            logging=ecs.LogDrivers.aws_logs(stream_prefix=name, log_group=log_group),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=LOG_STREAM_PREFIX,
+                                            log_group=log_group),
         )
         return JobResources(name, repository, task_definition, container, log_group)

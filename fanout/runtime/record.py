@@ -12,7 +12,12 @@ from fanout.runtime.callbacks import TaskCallbacks
 from fanout.runtime.classify import classify
 from fanout.runtime.clock import Clock, iso, utcnow
 from fanout.runtime.settle import heal, settle
-from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_RUN_ID
+from fanout.schema import (
+    TASK_ENV_ATTEMPT,
+    TASK_ENV_ITEM_INDEX,
+    TASK_ENV_RUN_ID,
+    log_stream_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +106,7 @@ def record_stop(task: dict[str, Any], *, store: RecordsStore, callbacks: TaskCal
         stopped_at=_iso(task.get("stoppedAt"), iso(clock())),
         started_at=_iso(task.get("startedAt"), attempt.started_at or iso(clock())),
         version=version,
-        log_stream=f"ecs/{container}/{task_id}" if container else None,
+        log_stream=log_stream_name(container, task_id) if container else None,
     )
     return {**where, "result": result, "class": stop.stop_class.value,
             "exit_code": stop.exit_code}

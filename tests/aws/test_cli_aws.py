@@ -17,6 +17,7 @@ from typing import Any
 
 from fanout.config import load_config_file
 from fanout.records import AttemptRecord, DynamoRecords, ItemRecord, RunRecord, Settlement
+from fanout.schema import log_stream_name
 from fanout.spec import parse_spec, resolve
 from tests.aws.conftest import BUCKET, LOG_GROUP, REPO, STACK, TABLE, Stack
 
@@ -56,7 +57,7 @@ def seed_run(stack: Stack, run_id: str, outcomes: dict[int, str],
             status=status, item_status=status,  # type: ignore[arg-type]
             stop_class="exit", stopped_at=started_at, answer={}, exit_code=code,
         ))
-        stream = f"analyzer/analyzer/{task_id}"
+        stream = log_stream_name("analyzer", task_id)  # where the stack's awslogs writes
         logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
         now = int(time.time() * 1000)  # CloudWatch drops events older than 14 days
         logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
