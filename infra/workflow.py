@@ -28,6 +28,9 @@ LAMBDA_TRANSIENT = [
 ]
 #: Launch errors that never use up an item's attempts.
 LAUNCH_THROTTLES = ["Fanout.LaunchThrottled", "Fanout.CapacityUnavailable"]
+#: A Launch that died (crash, timeout, out of memory). Launch is idempotent per attempt, so
+#: trying again adopts the task the dead invocation may have started.
+LAUNCH_CRASHES = ["Lambda.Unknown", "Runtime.ExitError", "Runtime.Unknown"]
 
 
 def definition(
@@ -67,6 +70,13 @@ def definition(
                         "JitterStrategy": "FULL",
                     },
                     lambda_retry,
+                    {
+                        "ErrorEquals": LAUNCH_CRASHES,
+                        "IntervalSeconds": 1,
+                        "MaxAttempts": 3,
+                        "BackoffRate": 2.0,
+                        "JitterStrategy": "FULL",
+                    },
                 ],
                 "Catch": [{"ErrorEquals": ["Fanout.Retry"], "ResultPath": "$.retry",
                            "Next": "Backoff"}],

@@ -107,6 +107,19 @@ def test_launch_throttles_retry_with_full_jitter(asl: dict[str, Any]) -> None:
     assert any("Lambda.TooManyRequestsException" in r["ErrorEquals"] for r in launch["Retry"])
 
 
+def test_a_launch_that_died_is_tried_again_but_final_answers_are_not(
+        asl: dict[str, Any]) -> None:
+    # Given the Launch state's retriers
+    launch = asl["States"]["FanOut"]["ItemProcessor"]["States"]["Launch"]
+    retried = {name for r in launch["Retry"] for name in r["ErrorEquals"]}
+    # Then a crashed Launch (idempotent per attempt) is retried, as on AWS it surfaces
+    assert {"Lambda.Unknown", "Runtime.ExitError"} <= retried
+    # And an item's final answer or a refused launch never is, nor the per-attempt retry path
+    assert not retried & {"Fanout.ItemFailed", "Fanout.ItemTimedOut", "Fanout.ItemAborted",
+                          "Fanout.LaunchFailed", "Fanout.Retry", "States.ALL",
+                          "States.TaskFailed"}
+
+
 def test_a_retried_attempt_backs_off_then_launches_again(asl: dict[str, Any]) -> None:
     states = asl["States"]["FanOut"]["ItemProcessor"]["States"]
     (catch,) = states["Launch"]["Catch"]
