@@ -108,6 +108,7 @@ def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterato
             return dynamodb_call(self)
 
     DynamoHandler.call_action = serialized  # type: ignore[method-assign]
+    restore_transactions = _cheap_transactions()
     # moto's SendTaskFailure drops the cause; Fanout.Retry carries the next attempt in it.
     send_task_failure = StepFunctionResponse.send_task_failure
 
@@ -124,9 +125,64 @@ def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterato
     finally:
         StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
         DynamoHandler.call_action = dynamodb_call  # type: ignore[method-assign]
+        restore_transactions()
         for name, original in originals.items():
             setattr(EC2ContainerServiceResponse, name, original)
         del backend.invoke
+
+
+def _cheap_transactions() -> Callable[[], None]:
+    """TransactWriteItems without moto's copy of every table it touches (O(table) per call).
+
+    moto deep-copies each table to roll a cancelled transaction back; with the items of a
+    run in one table that makes every launch slower than the last. Instead, the items the
+    transaction names are saved and put back. Calls are serialized (see :func:`take_over`),
+    so nothing else writes in between. Returns the function that undoes the change.
+    """
+    import copy
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+        for entry in transact_items:
+            op_type, op = next(iter(entry.items()))
+            name = op.get("TableName")
+            if not name or name not in self.tables:
+                continue
+            table = self.tables[name]
+            if op_type == "Put":
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op["Key"]
+            current = self.get_item(name, key)
+            attrs = copy.deepcopy(current.to_json()["Attributes"]) if current else None
+            saved.append((name, key, attrs))
+        Table.__deepcopy__ = lambda table, memo: table  # type: ignore[attr-defined]
+        try:
+            original(self, transact_items)
+        except Exception:
+            for name, key, attrs in reversed(saved):
+                if attrs is None:
+                    if self.get_item(name, key) is not None:
+                        self.delete_item(name, key)
+                else:
+                    self.put_item(name, attrs)
+            raise
+        finally:
+            del Table.__deepcopy__  # type: ignore[attr-defined]
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+    def restore() -> None:
+        DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
+
+    return restore
 
 
 def write_logs(group: str, stream: str, events: list[tuple[int, str]]) -> None:

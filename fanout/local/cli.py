@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -65,11 +66,13 @@ def run_local(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, lambda *_: local.interrupt())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if bar is not None:
-            with bar:
+        # stdout is the summary's: whatever the handlers print (metrics, logs) goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            if bar is not None:
+                with bar:
+                    summary = local.run(raw)
+            else:
                 summary = local.run(raw)
-        else:
-            summary = local.run(raw)
     except KeyboardInterrupt:
         print("fanout local: interrupted before the run started; nothing launched",
               file=sys.stderr)

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -125,12 +126,13 @@ class Functions:
                                 log_group_name=f"/aws/lambda/{fn.name}",
                                 timeout_seconds=fn.timeout_seconds)
         self.invocations[fn.kind] = self.invocations.get(fn.kind, 0) + 1
+        began = time.perf_counter()
         try:
             result = handler(payload, context)
         except Exception as exc:
-            self._trace(fn, payload, f"raised {type(exc).__name__}: {exc}")
+            self._trace(fn, payload, f"raised {type(exc).__name__}: {exc}", began)
             raise FunctionError(type(exc).__name__, str(exc)) from exc
-        self._trace(fn, payload, result)
+        self._trace(fn, payload, result, began)
         if fn.kind == "launch" and self.dice.roll("launch_crash"):
             # The function's process dies after RunTask went through: what Lambda reports.
             self.crashes += 1
@@ -138,11 +140,13 @@ class Functions:
                                 "RequestId: local Error: Runtime exited with error: signal: killed")
         return result
 
-    def _trace(self, fn: Function, payload: Any, outcome: Any) -> None:
+    def _trace(self, fn: Function, payload: Any, outcome: Any, began: float) -> None:
         # FANOUT_LOCAL_TRACE=<file>: every invocation, its event and its outcome, one per line.
         path = os.environ.get("FANOUT_LOCAL_TRACE")
         if path:
-            line = json.dumps({"function": fn.kind, "event": payload, "outcome": outcome},
+            line = json.dumps({"function": fn.kind, "event": payload, "outcome": outcome,
+                               "at": time.time(),
+                               "ms": round((time.perf_counter() - began) * 1000, 1)},
                               default=str)
             with self._lock, open(path, "a") as out:
                 out.write(line + "\n")
