@@ -275,7 +275,8 @@ class LocalRun:
         status = run.status if run else _status_of(execution)
         if execution.get("error") == "Fanout.InvalidRunSpec":
             status = "REJECTED"
-        counts = {s: sum(1 for i in items if i.status == s)
+        # The run record's counters (what Finalize and a user read), not a recount.
+        counts = {s: run.count(s) if run else sum(1 for i in items if i.status == s)
                   for s in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")}
         problems = list(run.problems) if run else []
         if execution["status"] != "SUCCEEDED" and not problems and execution.get("cause"):
@@ -287,6 +288,7 @@ class LocalRun:
             failed=counts["FAILED"], timed_out=counts["TIMED_OUT"], aborted=counts["ABORTED"],
             items=items, records=str(self.options.records_dir / run_id),
             elapsed_seconds=round(time.monotonic() - started, 3), problems=problems,
+            faults={k: v for k, v in self.dice.counts.items() if v},
         )
 
     def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary) -> None:

@@ -56,6 +56,8 @@ class RunSummary:
     records: str = ""
     elapsed_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    #: How often each injected fault struck (``--faults``).
+    faults: dict[str, int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
