@@ -309,6 +309,10 @@ def measured_run(spec: dict[str, Any], *, meter: Meter | None = None,
     extra: dict[str, Any] = {}
 
     class Run(LocalRun):
+        def _run(self, template: Any, *args: Any) -> Any:
+            extra["template"] = template  # what the run's state machine was built from
+            return super()._run(template, *args)
+
         def _execute(self, stack: Any, document: dict[str, Any], run_id: str,
                      started: float) -> dict[str, Any]:
             # moto replaces boto3's default session when it starts: hook the one in use,

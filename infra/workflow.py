@@ -62,11 +62,13 @@ def definition(
                 "TimeoutSecondsPath": "$.callback_timeout_seconds",
                 "Retry": [
                     {
+                        # Capped low: Fargate refills 20 launches a second, so a long
+                        # backoff leaves capacity unused; the cap keeps waiting items close.
                         "ErrorEquals": LAUNCH_THROTTLES,
                         "IntervalSeconds": 1,
-                        "MaxAttempts": 20,
-                        "BackoffRate": 2.0,
-                        "MaxDelaySeconds": 60,
+                        "MaxAttempts": 60,
+                        "BackoffRate": 1.5,
+                        "MaxDelaySeconds": 5,
                         "JitterStrategy": "FULL",
                     },
                     lambda_retry,
