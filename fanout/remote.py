@@ -338,6 +338,16 @@ def run_runs(args: argparse.Namespace) -> int:
 
 
 def run_logs(args: argparse.Namespace) -> int:
+    from fanout.local.logs import local_log_lines
+
+    local = local_log_lines(args.run, args.index, args.attempt)  # a run of `fanout local`
+    if local is not None:
+        if args.json:
+            print_json(local)
+        else:
+            for line in local:
+                print(f"[attempt {line['attempt']}] {line['message']}")
+        return EXIT_OK
     deploy = deployment(args)
     run = get_run(deploy, args.run)
     store = deploy.records()

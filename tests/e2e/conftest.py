@@ -83,12 +83,17 @@ def fanout_local(tmp_path: Path, pid_dir: Path) -> Callable[..., Outcome]:
     def run(*args: str | Path, timeout: float = 150) -> Outcome:
         env = {**os.environ, "PROG_PID_DIR": str(pid_dir)}
         result = subprocess.run(
-            fanout_command(*args, "--json", "--records-dir", tmp_path / "runs"),
+            fanout_command(*args, "--json", "--records-dir", records_dir(tmp_path)),
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
         )
         return parse(result.returncode, result.stdout, result.stderr)
 
     return run
+
+
+def records_dir(tmp_path: Path) -> Path:
+    """Where a test's runs are written: ``.fanout/runs`` under the test's directory."""
+    return tmp_path / ".fanout" / "runs"
 
 
 def alive(pid: int) -> bool:

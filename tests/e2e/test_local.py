@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from tests.e2e.conftest import (
     fanout_command,
     parse,
     pids,
+    records_dir,
     wait_for,
 )
 
@@ -104,7 +106,7 @@ def test_interrupted_run_is_aborted_and_leaves_no_process(e2e_stack, pid_dir, tm
     env = {**os.environ, "PROG_PID_DIR": str(pid_dir)}
     process = subprocess.Popen(
         fanout_command(SPECS / "abort.json", "--config", e2e_stack, "--json",
-                       "--records-dir", tmp_path / "runs"),
+                       "--records-dir", records_dir(tmp_path)),
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -141,7 +143,7 @@ def test_bad_spec_exits_2_naming_every_field_and_launches_nothing(e2e_stack, fan
     for field in ("params.n.range", "max_concurrency", "colour"):
         assert field in message, message
     assert pids(pid_dir) == []
-    assert not (tmp_path / "runs").exists()
+    assert not records_dir(tmp_path).exists()
 
 
 def test_docker_asked_for_without_an_engine_exits_2(e2e_stack, fanout_local, pid_dir):
@@ -175,3 +177,9 @@ def test_task_output_reaches_its_log_stream(e2e_stack, fanout_local, tmp_path):
     assert all("exit 1" in t for t in texts.values())
     assert {t.splitlines()[0] for t in texts.values()} == {
         "attempt 1: sleeping 0.0s", "attempt 2: sleeping 0.0s", "attempt 3: sleeping 0.0s"}
+    # and `fanout logs` reads them back after the run, from the run's directory
+    logs_command = [sys.executable, "-m", "fanout.cli", "logs", outcome.summary["run_id"], "1"]
+    shown = subprocess.run(logs_command, cwd=tmp_path, capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "[attempt 3] attempt 3: exit 1" in shown.stdout.splitlines()
