@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import (
+    E2E_CONFIG,
     ROOT,
     SPECS,
     alive,
@@ -128,13 +129,13 @@ def test_interrupted_run_is_aborted_and_leaves_no_process(e2e_stack, pid_dir, tm
     assert [p for p in pids(pid_dir) if alive(p)] == []
 
 
-def test_bad_spec_exits_2_naming_every_field_and_launches_nothing(e2e_stack, fanout_local,
+def test_bad_spec_exits_2_naming_every_field_and_launches_nothing(fanout_local,
                                                                   pid_dir, tmp_path):
     # Given a spec with three things wrong
     spec = SPECS / "bad.json"
 
-    # When it is run
-    outcome = fanout_local(spec, "--config", e2e_stack)
+    # When it is run (before anything is synthesized: no stack fixture here)
+    outcome = fanout_local(spec, "--config", E2E_CONFIG)
 
     # Then it is refused with one message naming each, and nothing ran or was recorded
     assert outcome.code == 2
