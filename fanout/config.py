@@ -99,7 +99,10 @@ class Limits(Frozen):
     #: Grace on top of an attempt's timeout before its callback is given up on.
     callback_grace_seconds: int = Field(default=900, ge=60, le=86_400)
     log_retention_days: int = 30
-    #: Records (runs, items, attempts) expire this many days after the run finishes.
+    #: A run's maximum life: the state machine's TimeoutSeconds (a run past it is aborted).
+    run_timeout_hours: int = Field(default=168, ge=1, le=8760)
+    #: Records (runs, items, attempts) expire this many days after the run's maximum life
+    #: ends (each record carries its expiry from its first write).
     record_ttl_days: int = Field(default=90, ge=1, le=3650)
     #: Items manifests expire from the bucket after this many days.
     manifest_expiry_days: int = Field(default=30, ge=1, le=3650)

@@ -1,10 +1,13 @@
 """The records of runs, items and attempts: one store interface, a DynamoDB form and a fake.
 
-Layout (docs/decisions/0001): run ``RUN#<id>``/``RUN``; item ``RUN#<id>``/``ITEM#<index:08d>``;
-attempt ``RUN#<id>``/``ITEM#<index:08d>#A#<n:03d>``; task ``TASK#<arn>``/``TASK``.
+Layout (docs/decisions/0001): run ``RUN#<id>``/``RUN``; the run's spec as given
+``RUN#<id>``/``SPEC``; item ``RUN#<id>``/``ITEM#<index:08d>``; attempt
+``RUN#<id>``/``ITEM#<index:08d>#A#<n:03d>``; task ``TASK#<arn>``/``TASK``.
 Every change of an item's status is one transaction with the run's counters, so run totals
-always equal the count of item states. Writes that could race are conditional, and each
-method says with its return value whether it won.
+always equal the count of item states; the run record stays small (the spec, which can be
+large, is its own record) because every such transaction pays for its size. Every record
+carries ``expires_at`` (TTL) from its first write. Writes that could race are conditional,
+and each method says with its return value whether it won.
 
 boto3 is imported lazily: this module is on the Lambda import path.
 """
@@ -54,7 +57,6 @@ class RunRecord:
     status: RunStatus
     started_at: str
     total: int = 0
-    spec: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     trigger: str = "console"
     logical_time: str = ""
@@ -64,7 +66,7 @@ class RunRecord:
     summary: str | None = None
     problems: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
-    #: TTL (epoch seconds), set once the run has finished.
+    #: TTL (epoch seconds), from the first write: the end of the run's life + record_ttl_days.
     expires_at: int | None = None
 
     def count(self, status: ItemStatus) -> int:
@@ -94,6 +96,7 @@ class ItemRecord:
     #: Launch the next attempt on on-demand Fargate (after a Spot interruption).
     on_demand: bool = False
     reason: str | None = None
+    expires_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class AttemptRecord:
     #: The answer owed to the state machine, kept until it is given (heals a crash).
     answer: dict[str, Any] | None = None
     answered: bool = False
+    expires_at: int | None = None
 
     @property
     def is_open(self) -> bool:
@@ -149,10 +153,17 @@ class Settlement:
 class RecordsStore(Protocol):
     """What the control plane reads and writes. Every write that can race says if it won."""
 
-    def create_run(self, run: RunRecord) -> bool: ...
+    def create_run(self, run: RunRecord, spec: Any = None) -> bool:
+        """Write the run record once, and its spec as given (``SPEC``) before it."""
+        ...
     def get_run(self, run_id: str) -> RunRecord | None: ...
+    def get_spec(self, run_id: str) -> Any:
+        """The run's spec as given; None when the run has no spec record."""
+        ...
     def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str,
-                   expires_at: int) -> bool: ...
+                   expires_at: int | None = None) -> bool:
+        """Close a RUNNING run (once). ``expires_at`` replaces the TTL from its creation."""
+        ...
     def get_item(self, run_id: str, index: int) -> ItemRecord | None: ...
     def items(self, run_id: str) -> Iterator[ItemRecord]: ...
     def get_attempt(self, run_id: str, index: int, attempt: int) -> AttemptRecord | None: ...
@@ -166,22 +177,28 @@ class RecordsStore(Protocol):
         ...
     def release_launch(self, run_id: str, index: int, attempt: int) -> None: ...
     def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
-                    started_at: str) -> bool: ...
+                    started_at: str, expires_at: int | None = None) -> bool:
+        """Write the task record (TTL ``expires_at``), then the ARN on a LAUNCHING attempt."""
+        ...
     def find_task(self, task_arn: str) -> tuple[str, int, int] | None: ...
     def settle_attempt(self, attempt: AttemptRecord, settlement: Settlement) -> bool:
         """Close an open attempt and move its item, once: False if already closed."""
         ...
     def mark_answered(self, run_id: str, index: int, attempt: int) -> None: ...
-    def settle_item(self, run_id: str, index: int, status: ItemStatus, reason: str) -> bool:
-        """An item with no open attempt (never launched, or between attempts) ends."""
+    def settle_item(self, run_id: str, index: int, status: ItemStatus, reason: str,
+                    first: ItemRecord | None = None) -> bool:
+        """An item with no open attempt (never launched, or between attempts) ends.
+
+        A never-launched item is written from ``first`` (params, command, environment,
+        expires_at) when given.
+        """
         ...
     def open_attempts(self, run_id: str | None = None) -> list[AttemptRecord]: ...
-    def set_expiry(self, run_id: str, expires_at: int) -> int: ...
 
 
 # --- conversion ---------------------------------------------------------------------------
 
-_JSON_FIELDS = {"spec", "settings", "params", "command", "environment", "answer", "problems"}
+_JSON_FIELDS = {"settings", "params", "command", "environment", "answer", "problems"}
 
 
 def _to_attrs(record: RunRecord | ItemRecord | AttemptRecord) -> dict[str, Any]:
@@ -325,7 +342,16 @@ class DynamoRecords:
         return {"Update": {"TableName": self.table, **update}}
 
     # runs
-    def create_run(self, run: RunRecord) -> bool:
+    def create_run(self, run: RunRecord, spec: Any = None) -> bool:
+        if spec is not None:
+            # Written first and unconditionally (a retried Expand writes the same spec), so
+            # a run record never exists without it.
+            text = json.dumps(spec, separators=(",", ":"), sort_keys=True)
+            record: dict[str, Any] = {PARTITION_KEY: run_pk(run.run_id), SORT_KEY: "SPEC",
+                                      "spec": text}
+            if run.expires_at is not None:
+                record[TTL_ATTRIBUTE] = run.expires_at
+            self.client.put_item(TableName=self.table, Item=self._ser(record))
         attrs = _to_attrs(run)
         attrs.update({PARTITION_KEY: run_pk(run.run_id), SORT_KEY: "RUN"})
         sort = f"{run.started_at}#{run.run_id}"
@@ -344,13 +370,20 @@ class DynamoRecords:
         attrs = self._get(run_pk(run_id), "RUN")
         return _from_attrs(RunRecord, attrs) if attrs else None
 
+    def get_spec(self, run_id: str) -> Any:
+        attrs = self._get(run_pk(run_id), "SPEC")
+        return json.loads(attrs["spec"]) if attrs else None
+
     def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str,
-                   expires_at: int) -> bool:
+                   expires_at: int | None = None) -> bool:
+        sets = "SET #status = :status, finished_at = :at, summary = :summary"
+        values: dict[str, Any] = {":status": status, ":at": finished_at, ":summary": summary,
+                                  ":running": "RUNNING"}
+        if expires_at is not None:
+            sets += f", {TTL_ATTRIBUTE} = :exp"
+            values[":exp"] = expires_at
         return self._conditional(self._update(
-            run_pk(run_id), "RUN",
-            f"SET #status = :status, finished_at = :at, summary = :summary, {TTL_ATTRIBUTE} = :exp",
-            {":status": status, ":at": finished_at, ":summary": summary, ":exp": expires_at,
-             ":running": "RUNNING"},
+            run_pk(run_id), "RUN", sets, values,
             condition="#status = :running", names={"#status": "status"},
         ))
 
@@ -426,21 +459,25 @@ class DynamoRecords:
             condition="attribute_exists(task_token)"))
 
     def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
-                    started_at: str) -> bool:
-        task = {PARTITION_KEY: f"TASK#{task_arn}", SORT_KEY: "TASK", "run_id": run_id,
-                "index": index, "attempt": attempt}
-        update = self._update(
+                    started_at: str, expires_at: int | None = None) -> bool:
+        task: dict[str, Any] = {PARTITION_KEY: f"TASK#{task_arn}", SORT_KEY: "TASK",
+                                "run_id": run_id, "index": index, "attempt": attempt}
+        if expires_at is not None:
+            task[TTL_ATTRIBUTE] = expires_at
+        # Two plain writes, not a transaction (half the write units): the task record first,
+        # so the task's events find the attempt from then on. A crash between the two leaves
+        # what a Launch that died after RunTask leaves, and is healed the same way (the
+        # next claimant adopts the task; its STOPPED event attaches the ARN).
+        self.client.put_item(TableName=self.table, Item=self._ser(task))
+        attached = self._conditional(self._update(
             run_pk(run_id), attempt_sk(index, attempt),
             "SET task_arn = :arn, #status = :running, started_at = :at REMOVE launch_lease_until",
             {":arn": task_arn, ":running": "RUNNING", ":at": started_at,
              ":launching": "LAUNCHING"},
             condition="#status = :launching", names={"#status": "status"},
-        )
-        attached = self._transact([{"Put": {"TableName": self.table, "Item": self._ser(task)}},
-                                   {"Update": update}])
+        ))
         if not attached:
-            # The attempt settled first (a fast stop or Reconcile): keep the task findable.
-            self.client.put_item(TableName=self.table, Item=self._ser(task))
+            # The attempt settled first (a fast stop or Reconcile): keep the ARN on it.
             self._conditional(self._update(
                 run_pk(run_id), attempt_sk(index, attempt), "SET task_arn = :arn",
                 {":arn": task_arn}, condition="attribute_not_exists(task_arn)",
@@ -500,11 +537,14 @@ class DynamoRecords:
         self.client.update_item(**self._update(
             run_pk(run_id), attempt_sk(index, attempt), "SET answered = :yes", {":yes": True}))
 
-    def settle_item(self, run_id: str, index: int, status: ItemStatus, reason: str) -> bool:
+    def settle_item(self, run_id: str, index: int, status: ItemStatus, reason: str,
+                    first: ItemRecord | None = None) -> bool:
         pk = run_pk(run_id)
         current = self.get_item(run_id, index)
         if current is None:
-            attrs = _to_attrs(ItemRecord(run_id, index, status, reason=reason))
+            base = first or ItemRecord(run_id, index, status)
+            attrs = _to_attrs(replace(base, run_id=run_id, index=index, status=status,
+                                      reason=reason, attempts=0, open_attempt=None))
             attrs.update({PARTITION_KEY: pk, SORT_KEY: item_sk(index)})
             op: dict[str, Any] = {"Put": {
                 "TableName": self.table, "Item": self._ser(attrs),
@@ -540,19 +580,6 @@ class DynamoRecords:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def set_expiry(self, run_id: str, expires_at: int) -> int:
-        count = 0
-        for attrs in self._query(run_pk(run_id), ""):
-            self.client.update_item(**self._update(
-                attrs[PARTITION_KEY], attrs[SORT_KEY], f"SET {TTL_ATTRIBUTE} = :exp",
-                {":exp": expires_at}))
-            count += 1
-            if "task_arn" in attrs and "#A#" in attrs[SORT_KEY]:
-                self.client.update_item(**self._update(
-                    f"TASK#{attrs['task_arn']}", "TASK", f"SET {TTL_ATTRIBUTE} = :exp",
-                    {":exp": expires_at}))
-        return count
-
 
 # --- in memory ----------------------------------------------------------------------------
 
@@ -564,8 +591,10 @@ class MemoryRecords:
         self.runs: dict[str, RunRecord] = {}
         self.item_records: dict[tuple[str, int], ItemRecord] = {}
         self.attempt_records: dict[tuple[str, int, int], AttemptRecord] = {}
+        self.specs: dict[str, Any] = {}
         self.tasks: dict[str, tuple[str, int, int]] = {}
-        self.expiry: dict[str, int] = {}
+        #: task ARN -> the task record's TTL
+        self.task_expiry: dict[str, int | None] = {}
         self._lock = threading.Lock()
 
     def _move(self, run_id: str, old: ItemStatus, new: ItemStatus) -> bool:
@@ -579,8 +608,10 @@ class MemoryRecords:
         self.runs[run_id] = replace(run, counts=counts)
         return True
 
-    def create_run(self, run: RunRecord) -> bool:
+    def create_run(self, run: RunRecord, spec: Any = None) -> bool:
         with self._lock:
+            if spec is not None:
+                self.specs[run.run_id] = copy.deepcopy(spec)
             if run.run_id in self.runs:
                 return False
             self.runs[run.run_id] = copy.deepcopy(run)
@@ -589,15 +620,18 @@ class MemoryRecords:
     def get_run(self, run_id: str) -> RunRecord | None:
         return self.runs.get(run_id)
 
+    def get_spec(self, run_id: str) -> Any:
+        return copy.deepcopy(self.specs.get(run_id))
+
     def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str,
-                   expires_at: int) -> bool:
+                   expires_at: int | None = None) -> bool:
         with self._lock:
             run = self.runs.get(run_id)
             if run is None or run.status != "RUNNING":
                 return False
-            self.runs[run_id] = replace(run, status=status, finished_at=finished_at,
-                                        summary=summary)
-            self.expiry[run_id] = expires_at
+            self.runs[run_id] = replace(
+                run, status=status, finished_at=finished_at, summary=summary,
+                expires_at=run.expires_at if expires_at is None else expires_at)
             return True
 
     def get_item(self, run_id: str, index: int) -> ItemRecord | None:
@@ -660,10 +694,11 @@ class MemoryRecords:
                                                     launch_lease_until=None)
 
     def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
-                    started_at: str) -> bool:
+                    started_at: str, expires_at: int | None = None) -> bool:
         with self._lock:
             key = (run_id, index, attempt)
             self.tasks[task_arn] = key
+            self.task_expiry[task_arn] = expires_at
             record = self.attempt_records.get(key)
             if record is None:
                 return False
@@ -711,14 +746,17 @@ class MemoryRecords:
             key = (run_id, index, attempt)
             self.attempt_records[key] = replace(self.attempt_records[key], answered=True)
 
-    def settle_item(self, run_id: str, index: int, status: ItemStatus, reason: str) -> bool:
+    def settle_item(self, run_id: str, index: int, status: ItemStatus, reason: str,
+                    first: ItemRecord | None = None) -> bool:
         with self._lock:
             current = self.item_records.get((run_id, index))
             if current is None:
                 if not self._move(run_id, "PENDING", status):
                     return False
-                self.item_records[(run_id, index)] = ItemRecord(run_id, index, status,
-                                                                reason=reason)
+                base = first or ItemRecord(run_id, index, status)
+                self.item_records[(run_id, index)] = replace(
+                    base, run_id=run_id, index=index, status=status, reason=reason,
+                    attempts=0, open_attempt=None)
                 return True
             if current.status != "RUNNING" or current.open_attempt is not None:
                 return False
@@ -730,7 +768,3 @@ class MemoryRecords:
     def open_attempts(self, run_id: str | None = None) -> list[AttemptRecord]:
         return [a for k, a in sorted(self.attempt_records.items())
                 if a.is_open and (run_id is None or k[0] == run_id)]
-
-    def set_expiry(self, run_id: str, expires_at: int) -> int:
-        self.expiry[run_id] = expires_at
-        return sum(1 for k in [*self.item_records, *self.attempt_records] if k[0] == run_id) + 1

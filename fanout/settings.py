@@ -91,6 +91,8 @@ class FinalizeEnv(FunctionEnv):
     fanout_table: str
     fanout_cluster: str
     fanout_topic_arn: str
+    #: The manifest bucket: never-launched items are recorded with their manifest line.
+    fanout_bucket: str
 
 
 class ReconcileEnv(FunctionEnv):

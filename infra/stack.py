@@ -119,6 +119,7 @@ class FanoutStack(Stack):
             finalize=fns["finalize"],
             manifests=self.records.bucket,
             log_retention=retention,
+            run_timeout_hours=config.limits.run_timeout_hours,
         )
         machine_arn = self.workflow.state_machine.state_machine_arn
         self.events = Events(
@@ -172,7 +173,8 @@ class FanoutStack(Stack):
                 ),
             },
             "record": dict(common),
-            "finalize": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn},
+            "finalize": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
+                         "FANOUT_BUCKET": self.records.bucket.bucket_name},
             "reconcile": dict(common),
             "abort": dict(common),
         }
@@ -194,6 +196,12 @@ class FanoutStack(Stack):
             sid="ReadItems",
             actions=["s3:GetObject"],
             resources=[bucket.arn_for_objects(MANIFESTS), bucket.arn_for_objects(INPUTS)],
+        ))
+        # Finalize reads the manifest (only) to record never-launched items with their params.
+        roles["finalize"].add_to_policy(iam.PolicyStatement(
+            sid="ReadManifests",
+            actions=["s3:GetObject"],
+            resources=[bucket.arn_for_objects(MANIFESTS)],
         ))
         self.notifications.topic.grant_publish(roles["finalize"])
 

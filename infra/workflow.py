@@ -34,9 +34,14 @@ LAUNCH_CRASHES = ["Lambda.Unknown", "Runtime.ExitError", "Runtime.Unknown"]
 
 
 def definition(
-    *, expand_arn: str, launch_arn: str, finalize_arn: str, partition: str = "aws"
+    *, expand_arn: str, launch_arn: str, finalize_arn: str, partition: str = "aws",
+    run_timeout_hours: int = 168,
 ) -> dict[str, Any]:
-    """The run's ASL: Expand -> FanOut (Distributed Map) -> Finalize -> Settled?."""
+    """The run's ASL: Expand -> FanOut (Distributed Map) -> Finalize -> Settled?.
+
+    A run lives at most ``run_timeout_hours`` (the execution's TimeoutSeconds; Abort closes
+    a TIMED_OUT run), which is what its records' expiry is counted from.
+    """
     invoke = f"arn:{partition}:states:::lambda:invoke"
     lambda_retry = {
         "ErrorEquals": LAMBDA_TRANSIENT,
@@ -100,6 +105,7 @@ def definition(
     return {
         "Comment": "fanout run: expand the spec, launch every item, finalize",
         "StartAt": "Expand",
+        "TimeoutSeconds": run_timeout_hours * 3600,
         "States": {
             "Expand": {
                 "Type": "Task",
@@ -178,6 +184,7 @@ class Workflow(Construct):
         finalize: lambda_.IFunction,
         manifests: s3.IBucket,
         log_retention: logs.RetentionDays,
+        run_timeout_hours: int = 168,
     ) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
@@ -193,6 +200,7 @@ class Workflow(Construct):
                 launch_arn=launch.function_arn,
                 finalize_arn=finalize.function_arn,
                 partition=Aws.PARTITION,
+                run_timeout_hours=run_timeout_hours,
             )
         )
         self.log_group = logs.LogGroup(

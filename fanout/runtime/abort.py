@@ -7,7 +7,6 @@ that already finished (Finalize ran) or was REJECTED needs nothing.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -37,8 +36,7 @@ class ExecutionStatusChange(BaseModel):
 
 
 def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskLauncher,
-          callbacks: TaskCallbacks, ttl_days: int = 90,
-          clock: Clock = utcnow) -> dict[str, Any]:
+          callbacks: TaskCallbacks, clock: Clock = utcnow) -> dict[str, Any]:
     run_id, execution_status = change.run_id, change.status
     if execution_status not in _RUN_STATUS:
         return {"run_id": run_id, "result": f"nothing to do for {execution_status}"}
@@ -51,9 +49,6 @@ def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskL
                     clock=clock)
     run = store.get_run(run_id) or run
     status = _RUN_STATUS[execution_status]
-    now = clock()
-    expires = int((now + timedelta(days=ttl_days)).timestamp())
     summary = summary_of(run, status, _failed_items(store, run))
-    if store.finish_run(run_id, status, iso(now), summary, expires):
-        store.set_expiry(run_id, expires)
+    store.finish_run(run_id, status, iso(clock()), summary)
     return {"run_id": run_id, "result": "closed", "status": status, **settled}

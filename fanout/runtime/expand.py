@@ -83,13 +83,16 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
     key = MANIFEST_KEY.format(run_id=request.run_id)
     write_manifest(s3, env.fanout_bucket, key, plan.json_lines())
     settings = plan.settings
+    expires = expires_at(started, env)
     run = RunRecord(
         run_id=request.run_id, job=spec.job, status="RUNNING", started_at=iso(started),
-        total=plan.count, spec=raw, settings=json.loads(settings.model_dump_json()),
+        total=plan.count,
+        settings={**json.loads(settings.model_dump_json()), "expires_at": expires},
         trigger=spec.trigger, logical_time=iso(plan.logical_time),
-        execution_arn=request.execution_arn, parent_run=spec.parent_run,
+        execution_arn=request.execution_arn, parent_run=spec.parent_run, expires_at=expires,
     )
-    store.create_run(run)  # False on a retried Expand: the record is already the same run
+    # False on a retried Expand: the record is already the same run.
+    store.create_run(run, spec=raw)
     return ExpandOutput(
         run_id=request.run_id, job=spec.job, total=plan.count, bucket=env.fanout_bucket,
         manifest_key=key, max_concurrency=settings.max_concurrency,
@@ -100,17 +103,27 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
     )
 
 
+def expires_at(started: datetime, env: ExpandEnv) -> int:
+    """When the run's records expire (TTL, epoch seconds): record_ttl_days after the end of
+    the run's maximum life (the state machine's timeout). Every record of the run carries
+    it from its first write, so finishing a run rewrites nothing."""
+    limits = env.fanout_limits
+    end = started + timedelta(hours=limits.run_timeout_hours, days=limits.record_ttl_days)
+    return int(end.timestamp())
+
+
 def _reject(store: RecordsStore, request: ExpandInput, raw: Any, started: datetime,
             exc: SpecError, ttl_days: int) -> None:
     job = raw.get("job") if isinstance(raw, dict) else None
+    expires = int((started + timedelta(days=ttl_days)).timestamp())
     store.create_run(RunRecord(
         run_id=request.run_id, job=str(job) if isinstance(job, str) and job else "-",
-        status="REJECTED", started_at=iso(started), spec=raw if isinstance(raw, dict) else {},
+        status="REJECTED", started_at=iso(started),
         trigger=str(raw.get("trigger", "console")) if isinstance(raw, dict) else "console",
         execution_arn=request.execution_arn, summary=exc.message,
         problems=[str(p) for p in exc.problems], finished_at=iso(started),
-        expires_at=int((started + timedelta(days=ttl_days)).timestamp()),
-    ))
+        expires_at=expires,
+    ), spec=raw if raw is not None else {})
 
 
 def _read_s3(s3: Any, uri: str) -> bytes:

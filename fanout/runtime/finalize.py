@@ -1,21 +1,22 @@
 """Finalize: settle what the map left open, decide the run's status, tell the people.
 
 The "nothing lost" sweep runs first: an item never launched (the map failed or was cut
-short) ends ABORTED; an item whose launch failed for good, FAILED; an item with a task
-still running has that task stopped and ends ABORTED. After it, run totals equal the
-count of item states, and every item is terminal.
+short) ends ABORTED, its record written with its params, command and environment from the
+items manifest; an item whose launch failed for good, FAILED; an item with a task still
+running has that task stopped and ends ABORTED. After it, run totals equal the count of
+item states, and every item is terminal. Every record already carries its expiry (from its
+first write), so finishing the run writes only the run record.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from fanout.ecs import TaskLauncher
-from fanout.records import TERMINAL, ItemStatus, RecordsStore, RunRecord, RunStatus
+from fanout.records import TERMINAL, ItemRecord, ItemStatus, RecordsStore, RunRecord, RunStatus
 from fanout.runtime.callbacks import TaskCallbacks
 from fanout.runtime.classify import ABORT_REASON, Decision, StopClass
 from fanout.runtime.clock import Clock, iso, utcnow
@@ -33,8 +34,12 @@ class FinalizeInput(BaseModel):
 
 
 def sweep(run: RunRecord, *, store: RecordsStore, launcher: TaskLauncher,
-          callbacks: TaskCallbacks, reason: str, clock: Clock = utcnow) -> dict[str, int]:
-    """Make every item of ``run`` terminal; returns how many of each were settled."""
+          callbacks: TaskCallbacks, reason: str, clock: Clock = utcnow,
+          s3: Any = None, bucket: str = "") -> dict[str, int]:
+    """Make every item of ``run`` terminal; returns how many of each were settled.
+
+    With ``s3`` and ``bucket``, never-launched items are written with their manifest line.
+    """
     settled = {"stopped": 0, "aborted": 0, "failed": 0}
     aborted = Decision("fail", "ABORTED", "Fanout.ItemAborted", reason)
     for attempt in store.open_attempts(run.run_id):
@@ -53,9 +58,29 @@ def sweep(run: RunRecord, *, store: RecordsStore, launcher: TaskLauncher,
         status: ItemStatus = "FAILED" if _launch_failed(store, run, item.index) else "ABORTED"
         if store.settle_item(run.run_id, item.index, status, reason):
             settled[status.lower()] += 1
-    for index in range(run.total):
-        if index not in seen and store.settle_item(run.run_id, index, "ABORTED",
-                                                   f"never launched: {reason}"):
+    missing = {index for index in range(run.total) if index not in seen}
+    never = f"never launched: {reason}"
+    if missing and s3 is not None and bucket:
+        # Usually few are missing: the manifest is read only then, streamed, and left as
+        # soon as every missing item was found in it.
+        from fanout.runtime.manifest import manifest_items
+
+        for line in manifest_items(s3, bucket, run.run_id):
+            index = int(line["index"])
+            if index not in missing:
+                continue
+            missing.discard(index)
+            first = ItemRecord(run.run_id, index, "PENDING", params=line.get("params", {}),
+                               command=line.get("command", []),
+                               environment=line.get("environment", {}),
+                               expires_at=run.expires_at)
+            if store.settle_item(run.run_id, index, "ABORTED", never, first=first):
+                settled["aborted"] += 1
+            if not missing:
+                break
+    for index in sorted(missing):  # no manifest (expired): the record has no params
+        first = ItemRecord(run.run_id, index, "PENDING", expires_at=run.expires_at)
+        if store.settle_item(run.run_id, index, "ABORTED", never, first=first):
             settled["aborted"] += 1
     return settled
 
@@ -97,23 +122,21 @@ def summary_of(run: RunRecord, status: str, failed_items: list[dict[str, Any]]) 
 
 
 def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLauncher,
-             callbacks: TaskCallbacks, sns: Any, topic_arn: str, ttl_days: int = 90,
-             clock: Clock = utcnow) -> dict[str, Any]:
+             callbacks: TaskCallbacks, sns: Any, topic_arn: str, s3: Any = None,
+             bucket: str = "", clock: Clock = utcnow) -> dict[str, Any]:
     run = store.get_run(request.run_id)
     if run is None:
         raise ValueError(f"no run record for {request.run_id}")
     map_error = request.outcome.get("map_error")
     if run.status == "RUNNING":
         why = "the run's map ended early" if map_error else "the run finished"
-        sweep(run, store=store, launcher=launcher, callbacks=callbacks, reason=why, clock=clock)
+        sweep(run, store=store, launcher=launcher, callbacks=callbacks, reason=why, clock=clock,
+              s3=s3, bucket=bucket)
         run = store.get_run(run.run_id) or run
         failed_items = _failed_items(store, run)
         status = run_status(run, map_error)
         summary = summary_of(run, status, failed_items)
-        now = clock()
-        expires = int((now + timedelta(days=ttl_days)).timestamp())
-        if store.finish_run(run.run_id, status, iso(now), summary, expires):
-            store.set_expiry(run.run_id, expires)
+        if store.finish_run(run.run_id, status, iso(clock()), summary):
             _notify(sns, topic_arn, run, status, summary, failed_items)
         run = store.get_run(run.run_id) or run
     else:

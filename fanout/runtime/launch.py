@@ -59,12 +59,14 @@ def launch(request: LaunchInput, *, env: LaunchEnv, store: RecordsStore,
         if item is not None and item.status in TERMINAL:
             return _answer_terminal(request.token, item, callbacks)
         if run.status != "RUNNING":
-            store.settle_item(run.run_id, index, "ABORTED", f"run is {run.status}")
+            store.settle_item(run.run_id, index, "ABORTED", f"run is {run.status}",
+                              first=_item_of(request, run))
             callbacks.fail(request.token, errors.ITEM_ABORTED, f"run is {run.status}")
             return {"launched": False, "reason": f"run is {run.status}"}
-        attempt = _current_attempt(store, run, item, request, clock)
-        if attempt is not None:
-            return _start(attempt, run, item, request, env=env, store=store,
+        current = _current_attempt(store, run, item, request, clock)
+        if current is not None:
+            attempt, begun = current
+            return _start(attempt, run, item, request, begun=begun, env=env, store=store,
                           launcher=launcher, clock=clock)
         run = store.get_run(run.run_id) or run
     raise errors.LaunchThrottled("records kept changing under this launch; try again")
@@ -79,12 +81,21 @@ def _answer_terminal(token: str, item: ItemRecord, callbacks: TaskCallbacks) -> 
     return {"launched": False, "reason": f"item already {item.status}"}
 
 
+def _item_of(request: LaunchInput, run: RunRecord) -> ItemRecord:
+    """The item record as first written, from the manifest line."""
+    return ItemRecord(run.run_id, request.item.index, "PENDING", params=request.item.params,
+                      command=request.item.command, environment=request.item.environment,
+                      expires_at=run.expires_at)
+
+
 def _current_attempt(store: RecordsStore, run: RunRecord, item: ItemRecord | None,
-                     request: LaunchInput, clock: Clock) -> AttemptRecord | None:
-    """The open attempt of the item, or a new one; None when a race was lost."""
+                     request: LaunchInput, clock: Clock) -> tuple[AttemptRecord, bool] | None:
+    """The open attempt of the item, or a new one (True: begun by this call, which then
+    holds its launch lease); None when a race was lost."""
     index = request.item.index
     if item is not None and item.open_attempt is not None:
-        return store.get_attempt(run.run_id, index, item.open_attempt)
+        found = store.get_attempt(run.run_id, index, item.open_attempt)
+        return (found, False) if found is not None else None
     number = (item.attempts if item else 0) + 1
     now = clock()
     timeout = int(run.settings.get("timeout_seconds", 3600))
@@ -93,12 +104,11 @@ def _current_attempt(store: RecordsStore, run: RunRecord, item: ItemRecord | Non
         client_token=client_token(run.run_id, index, number),
         task_token=request.token, capacity=_capacity(run, item),
         created_at=iso(now), started_at=iso(now), deadline=later(now, timeout),
+        # The lease is taken with the attempt's first write: no separate claim.
+        launch_lease_until=later(now, LAUNCH_LEASE_SECONDS), expires_at=run.expires_at,
     )
-    base = item or ItemRecord(run.run_id, index, "PENDING", params=request.item.params,
-                              command=request.item.command,
-                              environment=request.item.environment)
-    if store.begin_attempt(base, attempt):
-        return attempt
+    if store.begin_attempt(item or _item_of(request, run), attempt):
+        return attempt, True
     return None
 
 
@@ -110,13 +120,15 @@ def _capacity(run: RunRecord, item: ItemRecord | None) -> str:
 
 
 def _start(attempt: AttemptRecord, run: RunRecord, item: ItemRecord | None,
-           request: LaunchInput, *, env: LaunchEnv, store: RecordsStore,
+           request: LaunchInput, *, begun: bool, env: LaunchEnv, store: RecordsStore,
            launcher: TaskLauncher, clock: Clock) -> dict[str, Any]:
     now = clock()
     ident = {"run_id": run.run_id, "index": attempt.index, "attempt": attempt.attempt}
-    lease_expired = attempt.launch_lease_until is not None
-    if not store.claim_launch(run.run_id, attempt.index, attempt.attempt, request.token,
-                              iso(now), later(now, LAUNCH_LEASE_SECONDS)):
+    # An attempt begun by someone else whose lease ran out may have a task already.
+    lease_expired = not begun and attempt.launch_lease_until is not None
+    if not begun and not store.claim_launch(run.run_id, attempt.index, attempt.attempt,
+                                            request.token, iso(now),
+                                            later(now, LAUNCH_LEASE_SECONDS)):
         # Started (or being started) by another invocation; the newest token is stored.
         return {**ident, "launched": False, "task_arn": attempt.task_arn}
     arn = launcher.find_task(run.run_id, attempt.index, attempt.attempt) if lease_expired \
@@ -138,7 +150,8 @@ def _start(attempt: AttemptRecord, run: RunRecord, item: ItemRecord | None,
     )
     if arn is None:
         arn = _run_task(launch_request, run, store, attempt, launcher, clock)
-    store.attach_task(run.run_id, attempt.index, attempt.attempt, arn, iso(clock()))
+    store.attach_task(run.run_id, attempt.index, attempt.attempt, arn, iso(clock()),
+                      expires_at=run.expires_at)
     return {**ident, "launched": True, "task_arn": arn, "capacity": capacity}
 
 

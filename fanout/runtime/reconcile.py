@@ -35,7 +35,8 @@ def reconcile(*, store: RecordsStore, launcher: TaskLauncher, callbacks: TaskCal
         elif _lease_expired(attempt, iso(now)):
             arn = launcher.find_task(attempt.run_id, attempt.index, attempt.attempt)
             if arn:
-                store.attach_task(attempt.run_id, attempt.index, attempt.attempt, arn, iso(now))
+                store.attach_task(attempt.run_id, attempt.index, attempt.attempt, arn, iso(now),
+                                  expires_at=attempt.expires_at)
                 fresh = store.get_attempt(attempt.run_id, attempt.index, attempt.attempt)
                 if fresh is not None and fresh.task_arn:
                     with_task[arn] = fresh

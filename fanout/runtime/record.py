@@ -66,7 +66,8 @@ def find_attempt(store: RecordsStore, task: dict[str, Any]) -> AttemptRecord | N
     attempt = store.get_attempt(*where)
     if attempt is not None and attempt.task_arn is None and arn:
         # Launch died after RunTask: the event is how the task's ARN is learnt.
-        store.attach_task(*where, arn, str(task.get("startedAt") or attempt.started_at or ""))
+        store.attach_task(*where, arn, str(task.get("startedAt") or attempt.started_at or ""),
+                          expires_at=attempt.expires_at)
         attempt = store.get_attempt(*where)
     return attempt
 

@@ -11,12 +11,10 @@ exist (their TTL), not only while the manifest does.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fanout.errors import Problem, SpecError
 from fanout.records import ItemRecord, RecordsStore
-from fanout.schema import MANIFEST_KEY
 
 #: Settings a rerun may override; everything else is the parent's.
 OVERRIDES = ("max_concurrency", "timeout_seconds", "tolerated_failure_percent", "capacity")
@@ -75,11 +73,15 @@ def resolve_rerun(raw: Any, *, store: RecordsStore, s3: Any, bucket: str) -> Any
 
 
 def _manifest_params(s3: Any, bucket: str, run_id: str, indexes: list[int]) -> dict[int, Any]:
-    """The params of ``indexes`` from the parent's manifest; {} when it has expired."""
-    try:
-        body = s3.get_object(Bucket=bucket, Key=MANIFEST_KEY.format(run_id=run_id))["Body"]
-    except Exception:  # NoSuchKey once the manifest's lifecycle rule removed it
-        return {}
+    """The params of ``indexes`` from the parent's manifest (streamed); {} once it expired."""
+    from fanout.runtime.manifest import manifest_items
+
     wanted = set(indexes)
-    return {int(line["index"]): line["params"] for line in json.loads(body.read())
-            if int(line["index"]) in wanted}
+    found: dict[int, Any] = {}
+    for line in manifest_items(s3, bucket, run_id):
+        index = int(line["index"])
+        if index in wanted:
+            found[index] = line["params"]
+            if len(found) == len(wanted):
+                break
+    return found

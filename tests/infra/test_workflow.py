@@ -138,3 +138,11 @@ def test_happy_path_of_an_item_is_one_state(asl: dict[str, Any]) -> None:
     child = asl["States"]["FanOut"]["ItemProcessor"]
     launch = child["States"][child["StartAt"]]
     assert launch.get("End") is True and "Next" not in launch
+
+
+def test_a_run_lives_at_most_the_configured_run_timeout(asl: dict[str, Any]) -> None:
+    # Given the repository's config (limits.run_timeout_hours unset: 168 h), Then the
+    # execution times out after it (Abort closes a TIMED_OUT run; records expire from it)
+    from fanout.config import Limits
+
+    assert asl["TimeoutSeconds"] == Limits().run_timeout_hours * 3600 == 168 * 3600

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -43,10 +43,17 @@ def test_finalize_of_a_clean_run(world: World, answers: MemoryCallbacks) -> None
     assert "4 of 4 items succeeded" in result["summary"]
     run = store().get_run("run-ok")
     assert run is not None and run.status == "SUCCEEDED" and run.finished_at
-    # And every record of the run now expires (TTL)
+    # And every record of the run (run, spec, items, attempts, tasks) expires (TTL) at the
+    # end of the run's maximum life (168 h by default) plus the 90 days records are kept
     records = world.ddb.query(TableName="fanout-records", KeyConditionExpression="pk = :pk",
                               ExpressionAttributeValues={":pk": {"S": "RUN#run-ok"}})["Items"]
-    assert len(records) == 1 + 4 + 4 and all("expires_at" in r for r in records)
+    tasks = [world.ddb.get_item(TableName="fanout-records", Key={
+        "pk": {"S": f"TASK#{a.task_arn}"}, "sk": {"S": "TASK"}})["Item"]
+        for a in store().attempts("run-ok")]
+    assert len(records) == 1 + 1 + 4 + 4 and len(tasks) == 4
+    expected = int(datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp()) + (168 * 3600
+                                                                          + 90 * 86400)
+    assert {int(r["expires_at"]["N"]) for r in records + tasks} == {expected}
     # And the summary went to the topic
     [message] = world.messages()
     assert message["status"] == "SUCCEEDED" and message["totals"]["succeeded"] == 4
@@ -71,6 +78,10 @@ def test_finalize_sweeps_what_the_map_left(world: World, answers: MemoryCallback
     running_now = [t["taskArn"] for t in world.tasks()]
     assert running not in running_now and other in running_now
     assert answers.answers["t1"][0] == "Fanout.ItemAborted"
+    # And the never-launched items are recorded with their manifest line (reruns, status)
+    never = store().get_item("run-cut", 3)
+    assert never is not None and never.status == "ABORTED"
+    assert (never.params, never.command) == ({"year": 2002}, ["-y", "2002"])
     # And the failed items are listed in the summary and the message
     assert "0 (FAILED)" in result["summary"]
     [message] = world.messages()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -124,6 +125,47 @@ def test_settle_item_and_finish(records: RecordsStore) -> None:
     totals = records.get_run("r1").totals()  # type: ignore[union-attr]
     assert (totals["aborted"], totals["pending"]) == (1, 1)
     assert [i.index for i in records.items("r1")] == [1]
+
+
+def test_the_spec_is_its_own_record_and_the_run_record_stays_small(
+        records: RecordsStore) -> None:
+    # Given a run created with a large inline spec
+    spec = {"job": "analyzer", "items": [{"n": i, "pad": "x" * 50} for i in range(300)]}
+    record = RunRecord("r1", "analyzer", "RUNNING", "2026-11-20T10:00:00Z", total=300,
+                       settings={"expires_at": 1_900_000_000}, expires_at=1_900_000_000)
+    assert records.create_run(record, spec=spec) is True
+    # When it is read back
+    got, got_spec = records.get_run("r1"), records.get_spec("r1")
+    # Then the spec is there as given, and the run record does not carry it
+    assert got_spec == spec
+    assert got is not None and got.expires_at == 1_900_000_000
+    assert "spec" not in got.__dict__
+    # And a run created without a spec has none
+    assert records.get_spec("r2") is None
+
+
+def test_records_carry_their_expiry_from_the_first_write(records: RecordsStore) -> None:
+    # Given a run whose records expire at a fixed time
+    exp = 1_900_000_000
+    records.create_run(RunRecord("r1", "analyzer", "RUNNING", "2026-11-20T10:00:00Z",
+                                 total=2, expires_at=exp), spec={"job": "analyzer"})
+    # When item 0 launches and item 1 is settled without ever launching
+    item = ItemRecord("r1", 0, "PENDING", params={"year": 1999}, expires_at=exp)
+    records.begin_attempt(item, replace(attempt(1), expires_at=exp))
+    records.attach_task("r1", 0, 1, "arn:task/1", "2026-11-20T10:00:05Z", expires_at=exp)
+    never = ItemRecord("r1", 1, "PENDING", params={"year": 2000}, command=["-y", "2000"],
+                       environment={"YEAR": "2000"}, expires_at=exp)
+    assert records.settle_item("r1", 1, "ABORTED", "never launched", first=never) is True
+    # Then every record carries the expiry, and the never-launched item its manifest line
+    assert records.get_item("r1", 0).expires_at == exp  # type: ignore[union-attr]
+    assert records.get_attempt("r1", 0, 1).expires_at == exp  # type: ignore[union-attr]
+    aborted = records.get_item("r1", 1)
+    assert aborted is not None and aborted.expires_at == exp
+    assert (aborted.status, aborted.params, aborted.command, aborted.environment,
+            aborted.attempts) == ("ABORTED", {"year": 2000}, ["-y", "2000"], {"YEAR": "2000"}, 0)
+    # And finishing the run keeps the expiry it was created with
+    assert records.finish_run("r1", "FAILED", "2026-11-20T11:00:00Z", "s") is True
+    assert records.get_run("r1").expires_at == exp  # type: ignore[union-attr]
 
 
 def test_world_fixture_is_real(world: World) -> None:

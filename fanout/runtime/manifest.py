@@ -1,0 +1,57 @@
+"""Reading a run's items manifest back: the JSON array streamed from S3, one item at a time.
+
+The manifest (``runs/<run_id>/items.json``, docs/decisions/0001) can hold millions of
+items; readers take the lines they need as they pass, so memory does not grow with it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from fanout.schema import MANIFEST_KEY
+
+#: Bytes read from S3 at a time.
+CHUNK_SIZE = 1024 * 1024
+
+
+def array_items(body: Any, chunk_size: int = CHUNK_SIZE) -> Iterator[dict[str, Any]]:
+    """The objects of a JSON array of objects, read from ``body`` (``.read(n)``) in chunks."""
+    decoder = json.JSONDecoder()
+    text = codecs.getincrementaldecoder("utf-8")()
+    buffer, pos, eof = "", 0, False
+    while True:
+        while pos < len(buffer) and buffer[pos] in " \t\r\n,[":
+            pos += 1
+        if pos < len(buffer):
+            if buffer[pos] == "]":
+                return
+            try:
+                # An object is complete only once its closing brace has been read, so a
+                # chunk that ends inside one fails to decode rather than decoding short.
+                value, end = decoder.raw_decode(buffer, pos)
+            except json.JSONDecodeError:
+                if eof:
+                    raise
+            else:
+                yield value
+                pos = end
+                continue
+        elif eof:
+            return
+        chunk = body.read(chunk_size)
+        eof = not chunk
+        buffer = buffer[pos:] + text.decode(chunk or b"", final=eof)
+        pos = 0
+
+
+def manifest_items(s3: Any, bucket: str, run_id: str) -> Iterator[dict[str, Any]]:
+    """The manifest lines of ``run_id`` in index order; none when it cannot be read
+    (removed by the bucket's lifecycle rule, or never written)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=MANIFEST_KEY.format(run_id=run_id))["Body"]
+    except Exception:  # botocore's NoSuchKey / AccessDenied
+        return
+    yield from array_items(body)

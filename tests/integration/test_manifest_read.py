@@ -1,0 +1,34 @@
+"""Reading an items manifest back in chunks: every item, whatever the chunk boundaries."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from fanout.runtime.expand import _chunks
+from fanout.runtime.manifest import array_items, manifest_items
+from tests.integration.conftest import BUCKET, World
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64, 1 << 20])
+def test_array_items_reads_every_item_across_chunk_boundaries(chunk_size: int) -> None:
+    # Given a manifest as Expand writes it, with multi-byte characters and nested values
+    lines = [json.dumps({"index": i, "params": {"city": "Zürich", "n": [i, {"k": "}]"}]}},
+                        separators=(",", ":")) for i in range(50)]
+    body = io.BytesIO(b"".join(_chunks(lines, 100)))
+    # When it is read back chunk by chunk
+    got = list(array_items(body, chunk_size=chunk_size))
+    # Then every item comes back whole, in order
+    assert got == [json.loads(line) for line in lines]
+
+
+def test_array_items_of_an_empty_manifest() -> None:
+    # Given an empty array, When read, Then no items
+    assert list(array_items(io.BytesIO(b"[]"), chunk_size=1)) == []
+
+
+def test_a_missing_manifest_has_no_items(world: World) -> None:
+    # Given no manifest for a run (expired), When read, Then nothing (and no error)
+    assert list(manifest_items(world.s3, BUCKET, "gone")) == []
