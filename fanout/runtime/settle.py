@@ -37,15 +37,18 @@ def settle(store: RecordsStore, callbacks: TaskCallbacks, run: RunRecord,
     duration = None
     if begun:
         duration = max(0.0, (parse(stopped_at) - parse(begun)).total_seconds())
-    output = {"run_id": attempt.run_id, "index": attempt.index, "attempt": attempt.attempt,
-              "status": decision.item_status or "RETRY", "exit_code": stop.exit_code,
-              "task_arn": attempt.task_arn, "class": stop.stop_class.value}
+    owed = decision.answer({})
+    if owed["outcome"] == "success":
+        # The success output is rebuilt from the settled attempt when it is given
+        # (:func:`output_of`): storing it would repeat the record's own fields, and every
+        # later write of the attempt pays for its size.
+        del owed["output"]
     settlement = Settlement(
         status=decision.item_status or "RETRY",
         item_status=decision.item_status,  # type: ignore[arg-type]
         stop_class=stop.stop_class.value,
         stopped_at=stopped_at,
-        answer=decision.answer(output),
+        answer=owed,
         exit_code=stop.exit_code,
         stop_code=stop.stop_code,
         stopped_reason=stop.reason or None,
@@ -78,10 +81,17 @@ def heal(store: RecordsStore, callbacks: TaskCallbacks, attempt: AttemptRecord,
     return "healed"
 
 
+def output_of(attempt: AttemptRecord) -> dict[str, Any]:
+    """What a settled attempt answers its token with on success (the child's output)."""
+    return {"run_id": attempt.run_id, "index": attempt.index, "attempt": attempt.attempt,
+            "status": attempt.status, "exit_code": attempt.exit_code,
+            "task_arn": attempt.task_arn, "class": attempt.stop_class}
+
+
 def answer(store: RecordsStore, callbacks: TaskCallbacks, attempt: AttemptRecord) -> None:
     reply: dict[str, Any] = attempt.answer or {}
     if reply.get("outcome") == "success":
-        callbacks.succeed(attempt.task_token, reply.get("output", {}))
+        callbacks.succeed(attempt.task_token, reply.get("output") or output_of(attempt))
     elif reply.get("outcome") in ("retry", "fail"):
         callbacks.fail(attempt.task_token, str(reply["error"]), str(reply.get("cause", "")))
     else:  # settled without an answer owed (the Lambda that raised was the answer)

@@ -171,6 +171,10 @@ def test_record_settles_each_kind_of_stop(
     assert result["result"] == outcome
     answer = answers.answers["token-1"]
     assert answer[0] == (error or "success")
+    if outcome == "success":  # the child execution's output names the attempt and its task
+        assert answer[1] == {"run_id": "run-r", "index": 0, "attempt": 1,
+                             "status": "SUCCEEDED", "exit_code": 0, "task_arn": arn,
+                             "class": "succeeded"}
     item = store().get_item("run-r", 0)
     assert item is not None and item.status == item_status
     attempt = store().get_attempt("run-r", 0, 1)
