@@ -38,9 +38,9 @@ def seed_run(stack: Stack, run_id: str, outcomes: dict[int, str],
     settings = resolve(parse_spec(SPEC, CONFIG), CONFIG.jobs["analyzer"])
     store.create_run(RunRecord(
         run_id=run_id, job="analyzer", status="RUNNING", started_at=started_at,
-        total=len(outcomes), spec=SPEC, settings=json.loads(settings.model_dump_json()),
+        total=len(outcomes), settings=json.loads(settings.model_dump_json()),
         trigger="cli", logical_time=started_at, execution_arn=EXECUTION.format(run=run_id),
-    ))
+    ), spec=SPEC)
     logs = stack.client("logs")
     for index, status in outcomes.items():
         year = 2000 + index
