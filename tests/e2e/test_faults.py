@@ -27,7 +27,7 @@ def test_invariants_hold_under_faults(e2e_stack, fanout_local, faults):
     # When the run ends
     outcome = fanout_local(spec, "--config", e2e_stack, "--concurrency", "50",
                            "--reconcile-seconds", "0.5", "--faults", f"{faults},seed=7",
-                           timeout=240)
+                           timeout=420)
 
     # Then each fault asked for struck
     summary = outcome.summary
