@@ -13,6 +13,7 @@ run, not per item. Writes bench/out/local_overhead.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import statistics
@@ -77,7 +78,8 @@ def main() -> int:
 
     one = noop_seconds()
     ideal = math.ceil(items / args.concurrency) * one
-    run = measure(items, args.concurrency)
+    with contextlib.redirect_stdout(sys.stderr):  # the handlers' metrics lines
+        run = measure(items, args.concurrency)
     summary = run["summary"]
     execution = run["execution_seconds"]
     per_item_ms = (execution - ideal) / items * 1000
