@@ -187,7 +187,9 @@ def _cheap_transactions() -> Callable[[], None]:
 
     def query(self: Any, hash_key: Any, range_comparison: Any, range_objs: Any,
               *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("index_name") or not self.range_key_attr or hash_key is None:
+        # moto passes index_name positionally (8th after self), sometimes by keyword.
+        index_name = args[4] if len(args) > 4 else kwargs.get("index_name")
+        if index_name or not self.range_key_attr or hash_key is None:
             return original_query(self, hash_key, range_comparison, range_objs, *args, **kwargs)
         items = list(self.items.get(hash_key, {}).values())
         if str(range_comparison).upper() == "BEGINS_WITH" and range_objs:
