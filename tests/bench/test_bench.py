@@ -16,10 +16,20 @@ BENCH = ROOT / "bench"
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def bench_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # Quick results go to a temporary folder: bench/out keeps the figures of full runs.
+    out = tmp_path / "bench-out"
+    monkeypatch.setenv("FANOUT_BENCH_OUT", str(out))
+    return out
+
+
 def run_quick(script: str, out: Path) -> dict[str, Any]:
+    import os
+
     result = subprocess.run([sys.executable, script, "--quick"], cwd=BENCH,
                             capture_output=True, text=True, timeout=300, check=False)
-    written = json.loads((BENCH / "out" / out).read_text())
+    written = json.loads((Path(os.environ["FANOUT_BENCH_OUT"]) / out).read_text())
     assert written["quick"] is True, result.stderr[-2000:]
     return {"code": result.returncode, "result": written}
 
@@ -62,6 +72,21 @@ def test_launch_quick_never_spends_an_attempt_on_throttling() -> None:
     # And the bucket really throttled (the retry path was exercised)
     assert result["throttled_launch_invocations"] > 0
     assert result["ideal_seconds"] > 0 and result["launch_span_seconds"] > 0
+
+
+def test_scale_quick_runs_every_item_to_the_end_and_expands_within_budget() -> None:
+    # Given the quick scale benchmark (200 items locally, a 10,000-item matrix expanded)
+    # When it runs
+    outcome = run_quick("scale.py", Path("scale.json"))
+    local, expand = outcome["result"]["local_run"], outcome["result"]["expand"]
+    # Then the local run went to the end: every item SUCCEEDED, one task each
+    assert local["status"] == "SUCCEEDED" and local["succeeded"] == local["items"] == 200
+    assert local["most_tasks_per_item"] == 1 and local["launches"] == 200
+    assert local["seconds"] > 0 and local["peak_rss_mb"] > 0
+    # And Expand wrote every item's line within the Lambda's memory
+    assert expand["total"] == expand["items"] == 10_000
+    assert expand["manifest_bytes"] > 10_000 and expand["peak_rss_mb"] <= expand["budget_mb"]
+    assert outcome["code"] == 0
 
 
 def test_report_renders_every_result(tmp_path: Path) -> None:
