@@ -28,7 +28,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-OUT = HERE / "out"
+#: Where results go; tests point it at a temporary folder so full-run figures stay.
+OUT = Path(os.environ.get("FANOUT_BENCH_OUT", HERE / "out"))
 CONFIG = HERE / "cdk.json"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))

@@ -11,6 +11,7 @@ Writes bench/out/coldstart.json.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -52,13 +53,20 @@ def measure(body: str, repeats: int) -> float:
     return statistics.median(runs)
 
 
+def _machine() -> dict[str, object]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _local import machine
+
+    return machine()
+
+
 def main(repeats: int = 7) -> dict[str, object]:
     # Warm the bytecode caches once so every figure measures imports, not compiles.
     measure("import boto3; " + "; ".join(f"import lambdas.{h}" for h in HANDLERS), 1)
     baseline = measure("import boto3", repeats)
     results: dict[str, object] = {"repeats": repeats, "python": sys.version.split()[0],
                                   "boto3_ms": round(baseline, 1), "target_ratio": TARGET,
-                                  "handlers": {}}
+                                  "handlers": {}, "machine": _machine()}
     handlers: dict[str, dict[str, float | bool]] = {}
     print(f"bare import boto3: {baseline:7.1f} ms (median of {repeats})")
     print(f"{'handler':<10} {'import ms':>10} {'ratio':>6} {'first call ms':>14} {'ratio':>6}")
@@ -73,7 +81,7 @@ def main(repeats: int = 7) -> dict[str, object]:
         print(f"{name:<10} {imported:10.1f} {imported / baseline:6.2f} {first:14.1f} "
               f"{first / baseline:6.2f}")
     results["handlers"] = handlers
-    out = ROOT / "bench" / "out"
+    out = Path(os.environ.get("FANOUT_BENCH_OUT", ROOT / "bench" / "out"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "coldstart.json").write_text(json.dumps(results, indent=2) + "\n")
     return results

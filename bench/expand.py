@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -25,7 +26,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-OUT = HERE / "out" / "expand.json"
+OUT = Path(os.environ.get("FANOUT_BENCH_OUT", HERE / "out")) / "expand.json"
 
 COMMAND = ["--year", "{year}", "--region", "{region}", "--out", "s3://results/{run_id}/{year}"]
 ENVIRONMENT = {"REGION": "{region}", "ITEM": "{index}", "TAG": "{year}-{region}"}
@@ -117,6 +118,13 @@ def measure(name: str, size: int, path: Path) -> dict[str, Any]:
     return result
 
 
+def _machine() -> dict[str, object]:
+    sys.path.insert(0, str(HERE))
+    from _local import machine
+
+    return machine()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1000, help="items per axis (default 1000)")
@@ -149,7 +157,7 @@ def main() -> int:
         "benchmark": "expand",
         "items": fast["items"],
         "python": platform.python_version(),
-        "machine": platform.machine(),
+        "machine": _machine(),
         "fanout": fast,
         "straightforward": slow,
         "ratio": round(ratio, 2),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,34 +68,103 @@ def _launch(r: dict[str, Any]) -> list[str]:
             f"{r['max_attempts']}; run {r['status']}", f"- met: {r['met']}"]
 
 
+def _expand(r: dict[str, Any]) -> list[str]:
+    f, s = r["fanout"], r["straightforward"]
+    return ["## Expansion: 1,000,000 items to JSON Lines", "",
+            "Command: `.venv/bin/python bench/expand.py`. A two-axis matrix with command and "
+            "environment templates, written as JSON Lines, against the straightforward loop "
+            "(`itertools.product`, `str.format` per argument, `json.dumps` per item) in the "
+            "same run, each in its own process.", "",
+            "| | items/s | seconds | peak RSS (MB) |", "| --- | --- | --- | --- |",
+            f"| fanout | {f['items_per_second']:,} | {f['seconds']} | {f['peak_rss_mb']} |",
+            f"| straightforward loop | {s['items_per_second']:,} | {s['seconds']} | "
+            f"{s['peak_rss_mb']} |", "",
+            f"Ratio **{r['ratio']}x** (target >= {r['targets']['ratio_at_least']}x); same "
+            f"output byte for byte: {r['same_output']}; peak RSS target under "
+            f"{r['targets']['peak_rss_mb_under']} MB; met: {r['met']}."]
+
+
+def _coldstart(r: dict[str, Any]) -> list[str]:
+    lines = ["## Lambda cold start: handler import against a bare `import boto3`", "",
+             f"Command: `.venv/bin/python bench/coldstart.py`. Median of {r['repeats']} fresh "
+             f"interpreters each; `import boto3` took {r['boto3_ms']} ms. Import is what the "
+             "handler module costs at init; first call adds the lazy imports (Tracer, "
+             "pydantic, the logic, boto3 clients) paid on the first invocation.", "",
+             "| handler | import (ms) | ratio | first call (ms) | ratio |",
+             "| --- | --- | --- | --- | --- |"]
+    for name, h in r["handlers"].items():
+        lines.append(f"| {name} | {h['import_ms']} | {h['import_ratio']}x | "
+                     f"{h['first_call_ms']} | {h['first_call_ratio']}x |")
+    lines += ["", f"Target: import at most {r['target_ratio']}x a bare `import boto3`."]
+    return lines
+
+
+def _scale(r: dict[str, Any]) -> list[str]:
+    local, expand = r["local_run"], r["expand"]
+    return ["## Scale", "",
+            f"Command: `.venv/bin/python {r['command']}`.", "",
+            f"- {local['items']:,} items through the local mode (concurrency "
+            f"{local['concurrency']}): {local['status']}, {local['succeeded']:,} succeeded, "
+            f"at most {local['most_tasks_per_item']} task per item, **{local['seconds']} s**, "
+            f"peak RSS **{local['peak_rss_mb']:.0f} MB**.",
+            f"- Expand (the real runtime, manifest to S3 by multipart upload) on a "
+            f"{expand['items']:,}-item matrix: **{expand['seconds']:.1f} s**, peak RSS "
+            f"**{expand['peak_rss_mb']:.0f} MB** of a {expand['budget_mb']} MB Lambda, "
+            f"manifest {expand['manifest_bytes'] / 1e6:.1f} MB.",
+            f"- met: {r['met']}"]
+
+
+def _local_overhead(r: dict[str, Any]) -> list[str]:
+    return ["## Local mode: orchestration overhead per item", "",
+            f"Command: `.venv/bin/python bench/local_overhead.py`. {r['items']} items of a "
+            f"no-op command ({r['noop_process_ms']} ms per process alone) at concurrency "
+            f"{r['concurrency']}; the ideal is the no-op's own time spread over the "
+            "concurrency.", "",
+            f"- execution {r['execution_seconds']} s against an ideal of {r['ideal_seconds']} "
+            f"s: **{r['overhead_ms_per_item']} ms per item** (target <= "
+            f"{r['target_ms_per_item']} ms); run {r['run_status']}, {r['succeeded']} "
+            f"succeeded; stand-up {r['stand_up_seconds']} s."]
+
+
 def _generic(name: str, r: dict[str, Any]) -> list[str]:
     body = {k: v for k, v in r.items() if k not in ("machine",)}
     return [f"## {name}", "", "```json", json.dumps(body, indent=2)[:4000], "```"]
+
+
+RENDERERS = {"expand": _expand, "coldstart": _coldstart, "scale": _scale,
+             "local_overhead": _local_overhead}
 
 
 def render(results: dict[str, dict[str, Any]]) -> str:
     lines = ["# Benchmarks", "",
              "Written by `make bench` (bench/run_all.py, then bench/report.py) from "
              "bench/out/*.json. Every figure below comes from the run named with it.", ""]
-    machines = {json.dumps(r.get("machine"), sort_keys=True) for r in results.values()
-                if r.get("machine")}
-    for m in machines:
-        lines.append(f"Machine: `{m}`")
-    lines.append("")
+    first = next((r["machine"] for r in results.values()
+                  if isinstance(r.get("machine"), dict)), None)
+    if first:
+        lines += [f"Machine: {first.get('platform')}, {first.get('cpus')} cores, Python "
+                  f"{first.get('python')}. This machine is shared: figures vary with its load; "
+                  "ratios are measured side by side in one run.", ""]
     for name, r in results.items():
         if name == "cost" and "runs" in r:
             lines += _cost(r)
         elif name == "launch" and "ratio" in r:
             lines += _launch(r)
+        elif name in RENDERERS and isinstance(r.get("machine"), dict):
+            lines += RENDERERS[name](r)
         else:
             lines += _generic(name, r)
+        machine = r.get("machine")
+        if isinstance(machine, dict):
+            lines += ["", f"_Measured {machine.get('date')} at commit {machine.get('commit')}"
+                      + (" (quick mode)._" if r.get("quick") else "._")]
         lines.append("")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    out = Path(args[0]) if args else HERE / "out"
+    out = Path(args[0]) if args else Path(os.environ.get("FANOUT_BENCH_OUT", HERE / "out"))
     doc = Path(args[1]) if len(args) > 1 else DOC
     doc.write_text(render(load(out)))
     print(f"wrote {doc}")
