@@ -243,7 +243,23 @@ def items_from_format(uri: str) -> Literal["json", "jsonl", "csv"]:
     return "json"
 
 
-class RunSpec(Frozen):
+class RunOverrides(Frozen):
+    """What a run spec and a rerun spec may both say: policy overrides and provenance."""
+
+    max_concurrency: int | None = Field(default=None, ge=1)
+    retry: RetryOverride | None = None
+    timeout_seconds: int | None = Field(default=None, ge=1, le=14 * 86_400)
+    tolerated_failure_percent: float | None = Field(default=None, ge=0, le=100)
+    capacity: Capacity | None = None
+    #: Who started the run; the CLI and schedules set it, the console leaves the default.
+    trigger: Literal["console", "cli", "schedule"] = "console"
+    #: The run's logical time (a schedule's scheduled time); default: the execution's start.
+    logical_time: datetime | None = None
+    #: The schedule that started the run (with ``logical_time``: its slot, run once).
+    schedule: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class RunSpec(RunOverrides):
     """What starts a run. Everything but ``job`` and the item source has a job default."""
 
     job: str = Field(min_length=1)
@@ -257,19 +273,8 @@ class RunSpec(Frozen):
     exclude: list[dict[str, Scalar]] = []
     command: list[str] | None = None
     environment: dict[str, str] | None = None
-    max_concurrency: int | None = Field(default=None, ge=1)
-    retry: RetryOverride | None = None
-    timeout_seconds: int | None = Field(default=None, ge=1, le=14 * 86_400)
-    tolerated_failure_percent: float | None = Field(default=None, ge=0, le=100)
-    capacity: Capacity | None = None
-    #: Who started the run; the CLI and schedules set it, the console leaves the default.
-    trigger: Literal["console", "cli", "schedule"] = "console"
-    #: The run's logical time (a schedule's scheduled time); default: the execution's start.
-    logical_time: datetime | None = None
     #: A rerun: the run it repeats (set by ``fanout rerun``).
     parent_run: str | None = None
-    #: The schedule that started the run (with ``logical_time``: its slot, run once).
-    schedule: str | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("params")
     @classmethod
@@ -313,7 +318,7 @@ class RunSpec(Frozen):
         return self.items_format or items_from_format(self.items_from)
 
 
-class RerunSpec(Frozen):
+class RerunSpec(RunOverrides):
     """A run over the items of an earlier run: ``{"rerun_of": RUN, "select": "failed"}``.
 
     It has no item source of its own: the items' params come from the parent's records
@@ -323,14 +328,6 @@ class RerunSpec(Frozen):
 
     rerun_of: str = Field(min_length=1, max_length=80)
     select: Literal["failed", "all"] = "failed"
-    max_concurrency: int | None = Field(default=None, ge=1)
-    retry: RetryOverride | None = None
-    timeout_seconds: int | None = Field(default=None, ge=1, le=14 * 86_400)
-    tolerated_failure_percent: float | None = Field(default=None, ge=0, le=100)
-    capacity: Capacity | None = None
-    trigger: Literal["console", "cli", "schedule"] = "console"
-    logical_time: datetime | None = None
-    schedule: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 def is_rerun(raw: Any) -> bool:
