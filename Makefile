@@ -2,7 +2,6 @@
 PY      := .venv/bin/python
 VENV    := .venv/.installed
 CDK     := node_modules/.bin/cdk
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # Node 20 is past jsii's end of life: this variable (listing the major) silences its banner.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
@@ -15,10 +14,10 @@ $(CDK): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $(CDK)
 
-$(VENV): requirements.txt pyproject.toml
+$(VENV): requirements.txt constraints.txt pyproject.toml
 	python3 -m venv .venv
 	.venv/bin/pip install --quiet --upgrade pip
-	.venv/bin/pip install --quiet -r requirements.txt
+	.venv/bin/pip install --quiet -r requirements.txt -c constraints.txt
 	.venv/bin/pip install --quiet --no-deps -e .
 	touch $(VENV)
 
