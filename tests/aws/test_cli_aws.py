@@ -12,6 +12,9 @@ logic (:func:`fanout.runtime.expand.expand`) against the same table and bucket.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -34,13 +37,24 @@ def records(stack: Stack) -> DynamoRecords:
 def seed_run(stack: Stack, run_id: str, outcomes: dict[int, str],
              started_at: str = STARTED) -> None:
     """A finished run of SPEC: item i ends with ``outcomes[i]`` (exit 0 or 1), as Record writes."""
-    store = records(stack)
+    begin_run(stack, run_id, len(outcomes), started_at)
+    settle_run(stack, run_id, outcomes, started_at)
+
+
+def begin_run(stack: Stack, run_id: str, total: int, started_at: str = STARTED) -> None:
+    """The run record as Expand writes it: RUNNING, every item pending."""
     settings = resolve(parse_spec(SPEC, CONFIG), CONFIG.jobs["analyzer"])
-    store.create_run(RunRecord(
+    assert records(stack).create_run(RunRecord(
         run_id=run_id, job="analyzer", status="RUNNING", started_at=started_at,
-        total=len(outcomes), settings=json.loads(settings.model_dump_json()),
+        total=total, settings=json.loads(settings.model_dump_json()),
         trigger="cli", logical_time=started_at, execution_arn=EXECUTION.format(run=run_id),
     ), spec=SPEC)
+
+
+def settle_run(stack: Stack, run_id: str, outcomes: dict[int, str],
+               started_at: str = STARTED) -> None:
+    """Each item's one attempt, its logs and the run's end, as Launch, Record and Finalize do."""
+    store = records(stack)
     logs = stack.client("logs")
     for index, status in outcomes.items():
         year = 2000 + index
@@ -134,6 +148,34 @@ def test_start_starts_an_execution_named_by_the_run_with_the_spec(stack: Stack) 
         "job": "analyzer", "params": {"year": {"range": {"start": 2000, "stop": 2003}}},
         "trigger": "cli"}
     assert done["console_url"].endswith(done["execution_arn"])
+
+
+def test_start_wait_follows_the_run_to_its_end_with_progress_then_the_summary(
+        stack: Stack) -> None:
+    # Given a run whose record is there, every item pending (as Expand leaves it)
+    run_id = "followed-run"
+    begin_run(stack, run_id, total=2)
+    # When it is started with --wait (a user following it from a terminal)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "fanout.cli", "start", "--job", "analyzer", "--param",
+         "year=2000:2002", "--run-id", run_id, "--stack", STACK, "--wait"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=stack.env, cwd=REPO)
+    try:
+        assert follower.stderr is not None
+        # Then it shows progress while the items are pending
+        first = follower.stderr.readline()
+        assert "0/2" in first and "pending=2" in first, first
+        # And when the items end (one fails) and the run is finished, it stops following
+        settle_run(stack, run_id, {0: "SUCCEEDED", 1: "FAILED"})
+        out, err = follower.communicate(timeout=60)
+    finally:
+        follower.kill()
+    # And prints the summary with the console link, exiting 1 for a failed run
+    assert follower.returncode == 1, err
+    assert f"run {run_id}  job analyzer  FAILED" in out
+    counts = dict(re.findall(r"^(succeeded|failed|pending)\s+(\d+)$", out, re.MULTILINE))
+    assert counts == {"succeeded": "1", "failed": "1", "pending": "0"}
+    assert f"execution:fanout-test-runs:{run_id}" in out
 
 
 def test_rerun_failed_runs_only_the_failed_items_linked_to_the_parent(stack: Stack) -> None:
