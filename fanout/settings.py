@@ -103,6 +103,8 @@ class ReconcileEnv(FunctionEnv):
 class AbortEnv(FunctionEnv):
     fanout_table: str
     fanout_cluster: str
+    #: The manifest bucket: never-launched items are recorded with their manifest line.
+    fanout_bucket: str
 
 
 #: Variables the stack sets on every function besides its env model (Powertools settings).

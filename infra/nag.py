@@ -80,7 +80,7 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
         ack(role, f"{iam5}[Resource::{table}/index/*]", "indexes")
     for name in ("launch", "record", "finalize", "reconcile", "abort"):
         ack(roles[name], f"{iam5}[Resource::{tasks}]", "tasks")
-    for name in ("expand", "finalize"):
+    for name in ("expand", "finalize", "abort"):
         ack(roles[name], f"{iam5}[Resource::{bucket}/runs/*]", "manifests")
     ack(roles["expand"], f"{iam5}[Resource::{bucket}/inputs/*]", "inputs")
     for made in stack.jobs.jobs.values():

@@ -176,7 +176,7 @@ class FanoutStack(Stack):
             "finalize": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
                          "FANOUT_BUCKET": self.records.bucket.bucket_name},
             "reconcile": dict(common),
-            "abort": dict(common),
+            "abort": {**common, "FANOUT_BUCKET": self.records.bucket.bucket_name},
         }
 
     def _grant(self) -> None:
@@ -197,12 +197,14 @@ class FanoutStack(Stack):
             actions=["s3:GetObject"],
             resources=[bucket.arn_for_objects(MANIFESTS), bucket.arn_for_objects(INPUTS)],
         ))
-        # Finalize reads the manifest (only) to record never-launched items with their params.
-        roles["finalize"].add_to_policy(iam.PolicyStatement(
-            sid="ReadManifests",
-            actions=["s3:GetObject"],
-            resources=[bucket.arn_for_objects(MANIFESTS)],
-        ))
+        # Finalize and Abort read the manifest (only) to record never-launched items with
+        # their params.
+        for name in ("finalize", "abort"):
+            roles[name].add_to_policy(iam.PolicyStatement(
+                sid="ReadManifests",
+                actions=["s3:GetObject"],
+                resources=[bucket.arn_for_objects(MANIFESTS)],
+            ))
         self.notifications.topic.grant_publish(roles["finalize"])
 
         tasks_of_cluster = self.format_arn(

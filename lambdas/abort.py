@@ -11,9 +11,11 @@ from fanout.runtime.observe import powertools
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from fanout.runtime import context as ctx
     from fanout.runtime.abort import ExecutionStatusChange, abort
+    from fanout.runtime.clients import client
     from fanout.settings import AbortEnv
 
     env = ctx.env(AbortEnv)
     return abort(ExecutionStatusChange.model_validate(event),
                  store=ctx.records(env.fanout_table),
-                 launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks())
+                 launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks(),
+                 s3=client("s3"), bucket=env.fanout_bucket)

@@ -36,7 +36,8 @@ class ExecutionStatusChange(BaseModel):
 
 
 def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskLauncher,
-          callbacks: TaskCallbacks, clock: Clock = utcnow) -> dict[str, Any]:
+          callbacks: TaskCallbacks, s3: Any = None, bucket: str = "",
+          clock: Clock = utcnow) -> dict[str, Any]:
     run_id, execution_status = change.run_id, change.status
     if execution_status not in _RUN_STATUS:
         return {"run_id": run_id, "result": f"nothing to do for {execution_status}"}
@@ -46,7 +47,7 @@ def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskL
                 "status": run.status if run else None}
     reason = f"execution {execution_status}"
     settled = sweep(run, store=store, launcher=launcher, callbacks=callbacks, reason=reason,
-                    clock=clock)
+                    clock=clock, s3=s3, bucket=bucket)
     run = store.get_run(run_id) or run
     status = _RUN_STATUS[execution_status]
     summary = summary_of(run, status, _failed_items(store, run))

@@ -176,6 +176,10 @@ def test_abort_stops_the_runs_tasks(world: World, answers: MemoryCallbacks, stat
     assert all(stopped_reasons[arn].startswith("fanout: run aborted") for arn in running)
     assert result["stopped"] == 2
     assert item_states("run-ab") == {"aborted": 3, "succeeded": 1}
+    # And the item that never launched is recorded with its manifest line
+    never = store().get_item("run-ab", 3)
+    assert never is not None and never.status == "ABORTED"
+    assert (never.params, never.command) == ({"year": 2002}, ["-y", "2002"])
     run = store().get_run("run-ab")
     assert run is not None and run.status == run_status
     assert run.totals()["aborted"] == 3 and run.totals()["pending"] == 0
