@@ -15,6 +15,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from fanout.local.fargate import EcsError, EmulatedFargate
+from fanout.local.speedups import (
+    cached_json_paths,
+    fast_dynamodb_serializer,
+    shared_lambda_client,
+)
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -109,6 +114,7 @@ def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterato
 
     DynamoHandler.call_action = serialized  # type: ignore[method-assign]
     restore_transactions = _cheap_transactions()
+    restore_speedups = [fast_dynamodb_serializer(), cached_json_paths(), shared_lambda_client()]
     # moto's SendTaskFailure drops the cause; Fanout.Retry carries the next attempt in it.
     send_task_failure = StepFunctionResponse.send_task_failure
 
@@ -126,6 +132,8 @@ def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterato
         StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
         DynamoHandler.call_action = dynamodb_call  # type: ignore[method-assign]
         restore_transactions()
+        for restore in reversed(restore_speedups):
+            restore()
         for name, original in originals.items():
             setattr(EC2ContainerServiceResponse, name, original)
         del backend.invoke
