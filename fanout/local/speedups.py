@@ -186,3 +186,26 @@ def shared_lambda_client() -> Restore:
         setattr(lambda_eval_utils, "boto_client_for", original)  # noqa: B010
 
     return restore
+
+
+def cached_update_expressions() -> Restore:
+    """Tokenize and parse each DynamoDB update expression once.
+
+    moto reads the parsed expression (to find its names and values) and deep-copies it
+    before it fills the values in, so one parse per expression string serves every call.
+    """
+    from moto.dynamodb.parsing import expressions
+
+    UpdateExpressionParser = getattr(expressions, "UpdateExpressionParser")  # noqa: B009
+    original = UpdateExpressionParser.__dict__["make"]
+    parse = functools.lru_cache(maxsize=1024)(original.__func__)
+
+    def make(cls: Any, expression_str: str) -> Any:
+        return parse(cls, expression_str)
+
+    setattr(UpdateExpressionParser, "make", classmethod(make))  # noqa: B010
+
+    def restore() -> None:
+        setattr(UpdateExpressionParser, "make", original)  # noqa: B010
+
+    return restore

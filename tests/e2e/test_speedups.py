@@ -118,3 +118,38 @@ def test_the_interpreter_s_lambda_client_and_json_paths_are_reused() -> None:
     # And moto's own are back afterwards
     assert lambda_eval_utils.boto_client_for is original_client
     assert json_path.parse is original_parse
+
+
+def test_a_cached_update_expression_applies_each_call_s_own_values() -> None:
+    # Given update expressions parsed once
+    import boto3
+    from moto.dynamodb.parsing import expressions
+
+    from fanout.local.aws import emulated_aws
+    from fanout.local.speedups import cached_update_expressions
+
+    parser = expressions.UpdateExpressionParser
+    original = parser.__dict__["make"]
+    with emulated_aws():
+        restore = cached_update_expressions()
+        try:
+            ddb = boto3.client("dynamodb", region_name="us-east-1")
+            ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+            # When the same expression runs with different values, on two items
+            for pk, step in (("a", "1"), ("a", "5"), ("b", "2")):
+                ddb.update_item(TableName="t", Key={"pk": {"S": pk}},
+                                UpdateExpression="ADD n :step SET who = :who",
+                                ExpressionAttributeValues={":step": {"N": step},
+                                                           ":who": {"S": f"{pk}{step}"}})
+            # Then each call's values land, as without the cache
+            a = ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]
+            b = ddb.get_item(TableName="t", Key={"pk": {"S": "b"}})["Item"]
+            assert (a["n"], a["who"]) == ({"N": "6"}, {"S": "a5"})
+            assert (b["n"], b["who"]) == ({"N": "2"}, {"S": "b2"})
+            with pytest.raises(ddb.exceptions.ClientError):
+                ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET")
+        finally:
+            restore()
+    assert parser.__dict__["make"] is original
