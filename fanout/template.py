@@ -17,6 +17,7 @@ A value for a ``Fn::GetAtt`` is looked up as ``"<LogicalId>.<Attribute>"`` first
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,8 @@ def _path_matches(path: str, wanted: str) -> bool:
 
 
 def resolve(value: Any, refs: Mapping[str, Any]) -> Any:
-    """``value`` with every ``Fn::Join``, ``Ref``, ``Fn::GetAtt`` and ``Fn::Select`` resolved."""
+    """``value`` with its intrinsics resolved: ``Ref``, ``Fn::GetAtt``, ``Fn::Join``,
+    ``Fn::Select``, ``Fn::Split``, ``Fn::Sub`` and ``Fn::GetAZs`` (three zones)."""
     if isinstance(value, list):
         return [resolve(v, refs) for v in value]
     if not isinstance(value, dict):
@@ -85,11 +87,33 @@ def resolve(value: Any, refs: Mapping[str, Any]) -> Any:
             return _lookup(refs, str(parts[0]), str(parts[1]))
         if key == "Fn::Join":
             separator, items = arg
-            return str(separator).join(str(resolve(i, refs)) for i in items)
+            return str(separator).join(str(resolve(i, refs)) for i in resolve(items, refs))
         if key == "Fn::Select":
             index, items = arg
             return resolve(items, refs)[int(resolve(index, refs))]
+        if key == "Fn::Split":
+            separator, text = arg
+            return str(resolve(text, refs)).split(separator)
+        if key == "Fn::GetAZs":
+            region = refs.get("AWS::Region", PSEUDO_PARAMETERS["AWS::Region"])
+            return [f"{region}{zone}" for zone in "abc"]
+        if key == "Fn::Sub":
+            text, names = (arg, {}) if isinstance(arg, str) else arg
+            return _sub(str(text), {k: resolve(v, refs) for k, v in names.items()}, refs)
     return {k: resolve(v, refs) for k, v in value.items()}
+
+
+def _sub(text: str, names: Mapping[str, Any], refs: Mapping[str, Any]) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match[1]
+        if name in names:
+            return str(names[name])
+        if "." in name:
+            lid, attribute = name.split(".", 1)
+            return str(_lookup(refs, lid, attribute))
+        return str(_lookup(refs, name, None))
+
+    return re.sub(r"\$\{([^}!]+)\}", one, text)
 
 
 def _lookup(refs: Mapping[str, Any], lid: str, attribute: str | None) -> Any:

@@ -20,8 +20,7 @@ from fanout.config import FanoutConfig
 from fanout.local.events import Rule
 from fanout.local.fargate import TaskDefinition
 from fanout.local.functions import Function
-from fanout.template import PSEUDO_PARAMETERS, resources, state_machine_definition
-from fanout.template import resolve as resolve_tokens
+from fanout.template import PSEUDO_PARAMETERS, resolve, resources, state_machine_definition
 
 
 class StackError(Exception):
@@ -43,48 +42,6 @@ class LocalStack:
     bucket: str
     cluster_arn: str
     log_groups: dict[str, str] = field(default_factory=dict)  # job name -> log group
-
-
-def resolve(value: Any, refs: Mapping[str, Any]) -> Any:
-    """:func:`fanout.template.resolve`, plus the intrinsics a CDK template's other
-    properties use (``Fn::Split``, ``Fn::Sub``, ``Fn::GetAZs``)."""
-    if isinstance(value, list):
-        return [resolve(v, refs) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if len(value) == 1:
-        ((key, arg),) = value.items()
-        if key == "Fn::Split":
-            separator, text = arg
-            return str(resolve(text, refs)).split(separator)
-        if key == "Fn::Select":
-            index, items = arg
-            return resolve(items, refs)[int(resolve(index, refs))]
-        if key == "Fn::Join":
-            separator, items = arg
-            return str(separator).join(str(resolve(i, refs)) for i in resolve(items, refs))
-        if key == "Fn::GetAZs":
-            region = refs.get("AWS::Region", "us-east-1")
-            return [f"{region}{zone}" for zone in "abc"]
-        if key == "Fn::Sub":
-            text, names = (arg, {}) if isinstance(arg, str) else arg
-            return _sub(str(text), {k: resolve(v, refs) for k, v in names.items()}, refs)
-        if key in ("Ref", "Fn::GetAtt"):
-            return resolve_tokens(value, refs)
-    return {k: resolve(v, refs) for k, v in value.items()}
-
-
-def _sub(text: str, names: Mapping[str, Any], refs: Mapping[str, Any]) -> str:
-    def one(match: re.Match[str]) -> str:
-        name = match[1]
-        if name in names:
-            return str(names[name])
-        if "." in name:
-            lid, attribute = name.split(".", 1)
-            return str(resolve_tokens({"Fn::GetAtt": [lid, attribute]}, refs))
-        return str(resolve_tokens({"Ref": name}, refs))
-
-    return re.sub(r"\$\{([^}!]+)\}", one, text)
 
 
 def _short(lid: str) -> str:
