@@ -68,11 +68,6 @@ def _escaped(text: str) -> str:
     return json.dumps(text)[1:-1]
 
 
-def _braced(text: str) -> str:
-    """``text`` as a literal inside a ``str.format`` template."""
-    return text.replace("{", "{{").replace("}", "}}")
-
-
 def _key(value: Any) -> tuple[bool, Any]:
     # Equality as JSON sees it: true is not 1 (Python says True == 1).
     return (type(value) is bool, value)

@@ -9,8 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: ECS allows at most this many characters of container overrides per task.
 ECS_OVERRIDES_LIMIT = 8192
-#: A RunTask clientToken is at most this long.
-CLIENT_TOKEN_MAX = 64
 
 
 class Capacity(StrEnum):
