@@ -17,6 +17,8 @@ from typing import Any
 from fanout.local.fargate import EcsError, EmulatedFargate
 from fanout.local.speedups import (
     cached_json_paths,
+    cached_method_names,
+    cached_traversal_maps,
     cached_update_expressions,
     fast_dynamodb_serializer,
     shared_lambda_client,
@@ -116,7 +118,8 @@ def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterato
     DynamoHandler.call_action = serialized  # type: ignore[method-assign]
     restore_transactions = _cheap_transactions()
     restore_speedups = [fast_dynamodb_serializer(), cached_json_paths(), shared_lambda_client(),
-                        cached_update_expressions()]
+                        cached_update_expressions(), cached_method_names(),
+                        cached_traversal_maps()]
     # moto's SendTaskFailure drops the cause; Fanout.Retry carries the next attempt in it.
     send_task_failure = StepFunctionResponse.send_task_failure
 

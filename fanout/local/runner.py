@@ -119,6 +119,7 @@ class LocalRun:
         self.bus: EventBus | None = None
         self.functions: Functions | None = None
         self.notes: list[str] = []
+        self._sfn: Any = None
         self._interrupted = threading.Event()
 
     def interrupt(self) -> None:
@@ -142,6 +143,7 @@ class LocalRun:
     def _run(self, template: Mapping[str, Any], config: FanoutConfig,
              document: dict[str, Any], run_id: str) -> RunSummary:
         from fanout.local.aws import ACCOUNT, REGION, emulated_aws, take_over, write_logs
+        from fanout.local.direct import direct_clients
         from fanout.local.events import EventBus
         from fanout.local.fargate import EmulatedFargate
         from fanout.local.functions import Functions, environment, shared_environment
@@ -169,7 +171,8 @@ class LocalRun:
             self.functions, self.bus, self.fargate = functions, bus, fargate
             with environment({**shared, **LOCAL_FUNCTION_ENV}), take_over(
                 fargate, functions.moto_invoke
-            ):
+            ), direct_clients(functions.moto_invoke, account=ACCOUNT, region=REGION) as made:
+                self._sfn = made["stepfunctions"]
                 functions.load(str(project_root()))
                 ticker = _Reconciler(functions, stack, self.options.reconcile_seconds)
                 ticker.start()
@@ -188,9 +191,7 @@ class LocalRun:
     def _execute(self, stack: LocalStack, document: dict[str, Any], run_id: str,
                  started: float) -> dict[str, Any]:
         """Start the execution, follow it to its end, let its tasks and events settle."""
-        import boto3
-
-        sfn = boto3.client("stepfunctions", region_name=stack.region)
+        sfn = self._sfn
         arn = sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=run_id,
                                   input=json.dumps(document))["executionArn"]
         assert self.fargate is not None and self.bus is not None

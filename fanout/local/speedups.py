@@ -209,3 +209,63 @@ def cached_update_expressions() -> Restore:
         setattr(UpdateExpressionParser, "make", original)  # noqa: B010
 
     return restore
+
+
+def cached_method_names() -> Restore:
+    """Work out once per response class which actions it has.
+
+    moto lists a class's functions (``inspect.getmembers``) on every call to find the
+    action's method. The local mode replaces some methods but never adds or removes one,
+    so the list is the same on every call.
+    """
+    from moto.core import responses
+
+    original = getattr(responses, "method_names_from_class")  # noqa: B009
+    cached = functools.cache(original)
+    setattr(responses, "method_names_from_class", cached)  # noqa: B010
+
+    def restore() -> None:
+        setattr(responses, "method_names_from_class", original)  # noqa: B010
+
+    return restore
+
+
+def cached_traversal_maps() -> Restore:
+    """Build each expression processor's node-type map once per processor, not per node.
+
+    moto's ``DepthFirstTraverser`` asks ``_processing_map()`` for a new dict at every node
+    it visits, twice; a processor is made for one validation and its map depends only on
+    the processor, so the first answer serves the rest of its walk.
+    """
+    from moto.dynamodb.parsing import ast_nodes
+
+    DepthFirstTraverser = getattr(ast_nodes, "DepthFirstTraverser")  # noqa: B009
+    original_types = DepthFirstTraverser.nodes_to_be_processed
+    original_process = DepthFirstTraverser.process
+
+    def processing_map(self: Any) -> dict[type, Callable[[Any], Any]]:
+        found: dict[type, Callable[[Any], Any]] | None = self.__dict__.get("_fanout_map")
+        if found is None:
+            found = self.__dict__["_fanout_map"] = self._processing_map()
+        return found
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        found: tuple[type, ...] | None = self.__dict__.get("_fanout_types")
+        if found is None:
+            found = self.__dict__["_fanout_types"] = tuple(processing_map(self))
+        return found
+
+    def process(self: Any, node: Any) -> Any:
+        for class_key, processor in processing_map(self).items():
+            if isinstance(node, class_key):
+                return processor(node)
+        return None
+
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
+    DepthFirstTraverser.process = process
+
+    def restore() -> None:
+        DepthFirstTraverser.nodes_to_be_processed = original_types
+        DepthFirstTraverser.process = original_process
+
+    return restore

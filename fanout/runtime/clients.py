@@ -21,6 +21,12 @@ def client(service: str) -> Any:
         return _clients[service]
 
 
+def provide(service: str, made: Any) -> None:
+    """Use ``made`` as the client for ``service`` (the local mode's direct clients)."""
+    with _lock:
+        _clients[service] = made
+
+
 def reset_clients() -> None:
     """Forget every cached client and env model (tests and the local mode call this)."""
     with _lock:

@@ -153,3 +153,161 @@ def test_a_cached_update_expression_applies_each_call_s_own_values() -> None:
         finally:
             restore()
     assert parser.__dict__["make"] is original
+
+
+def test_direct_calls_answer_as_the_boto3_client_does() -> None:
+    # Given a table on moto, a boto3 client and a direct client beside it
+    import boto3
+
+    from fanout.local.aws import ACCOUNT, REGION, emulated_aws
+    from fanout.local.direct import HOT_OPERATIONS, DirectClient
+
+    with emulated_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.create_table(
+            TableName="t", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
+                                  for a in ("pk", "sk")],
+        )
+        direct = DirectClient(ddb, HOT_OPERATIONS["dynamodb"], account=ACCOUNT, region=REGION)
+        seen: list[tuple[str, str]] = []
+        ddb.meta.events.register("before-parameter-build.dynamodb",
+                                 lambda model, **_: seen.append(("before", model.name)))
+        ddb.meta.events.register("after-call.dynamodb",
+                                 lambda model, **_: seen.append(("after", model.name)))
+        for i in range(3):
+            ddb.put_item(TableName="t", Item={
+                "pk": {"S": "RUN#r"}, "sk": {"S": f"ITEM#{i}"}, "n": {"N": str(i)},
+                "m": {"M": {"l": {"L": [{"S": "x"}, {"BOOL": True}, {"NULL": True}]}}},
+            })
+        key = {"pk": {"S": "RUN#r"}, "sk": {"S": "ITEM#1"}}
+        reads: list[tuple[str, dict[str, Any]]] = [
+            ("get_item", {"TableName": "t", "Key": key, "ConsistentRead": True}),
+            ("get_item", {"TableName": "t", "Key": {**key, "sk": {"S": "ITEM#9"}}}),
+            ("query", {"TableName": "t", "KeyConditionExpression": "pk = :p",
+                       "ExpressionAttributeValues": {":p": {"S": "RUN#r"}}, "Limit": 2}),
+            ("update_item", {"TableName": "t", "Key": key, "ReturnValues": "ALL_NEW",
+                             "UpdateExpression": "SET n = n + :one",
+                             "ExpressionAttributeValues": {":one": {"N": "1"}}}),
+        ]
+
+        def answer(client: Any, method: str, params: dict[str, Any]) -> dict[str, Any]:
+            got = dict(getattr(client, method)(**params))
+            got.pop("ResponseMetadata", None)
+            return got
+
+        # When each is asked the same, Then they answer the same
+        for method, params in reads:
+            if method == "update_item":  # one update each: the second sees the first
+                assert answer(direct, method, params)["Attributes"]["n"] == {"N": "2"}
+                assert answer(ddb, method, params)["Attributes"]["n"] == {"N": "3"}
+            else:
+                assert answer(direct, method, params) == answer(ddb, method, params)
+
+        # And a failed condition and a cancelled transaction raise the client's own
+        # exceptions, with the cancellation reasons
+        failed = {"TableName": "t", "Key": key, "UpdateExpression": "SET n = :z",
+                  "ConditionExpression": "attribute_not_exists(pk)",
+                  "ExpressionAttributeValues": {":z": {"N": "0"}}}
+        cancelled = {"TransactItems": [
+            {"ConditionCheck": {"TableName": "t", "Key": key,
+                                "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": "t", "Item": {"pk": {"S": "RUN#r"}, "sk": {"S": "Z"}}}},
+        ]}
+        errors = []
+        for client in (ddb, direct):
+            with pytest.raises(client.exceptions.ConditionalCheckFailedException) as one:
+                client.update_item(**failed)
+            with pytest.raises(client.exceptions.TransactionCanceledException) as two:
+                client.transact_write_items(**cancelled)
+            with pytest.raises(client.exceptions.ResourceNotFoundException):
+                client.get_item(TableName="missing", Key=key)
+            errors.append((one.value.response["Error"], two.value.response["Error"],
+                           two.value.response["CancellationReasons"]))
+        assert errors[0] == errors[1]
+        assert errors[1][2][0]["Code"] == "ConditionalCheckFailed"
+        # And nothing was written by either
+        assert "Item" not in ddb.get_item(TableName="t", Key={**key, "sk": {"S": "Z"}})
+        # And hooks on the client's events saw the direct calls, failed ones included
+        assert seen.count(("after", "TransactWriteItems")) == 2
+        assert seen.count(("before", "GetItem")) == seen.count(("after", "GetItem")) >= 6
+        # And a call it does not take over goes to the boto3 client
+        assert direct.describe_table(TableName="t")["Table"]["TableName"] == "t"
+
+
+def test_direct_lambda_answers_as_lambda_invoke_does() -> None:
+    # Given a stand-in for moto's Lambda backend: one function answers, one raises
+    import json
+
+    from fanout.local.direct import DirectLambda
+
+    def invoke(name: str, qualifier: Any, body: bytes, headers: Any,
+               response_headers: dict[str, str]) -> bytes:
+        if name == "broken":
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": "ValueError", "errorMessage": "no"}).encode()
+        return json.dumps({"echo": json.loads(body)}).encode()
+
+    client = DirectLambda(invoke)
+    # When each is invoked as the interpreter invokes it
+    ok = client.invoke(FunctionName="fine", Payload=json.dumps({"a": 1}))
+    bad = client.invoke(FunctionName="broken", Payload=b"{}")
+    # Then the answers carry what boto3's do: status, function error, payload stream
+    assert ok["StatusCode"] == 200 and "FunctionError" not in ok
+    assert json.loads(ok["Payload"].read()) == {"echo": {"a": 1}}
+    assert bad["FunctionError"] == "Unhandled"
+    assert json.loads(bad["Payload"].read())["errorType"] == "ValueError"
+
+
+@pytest.mark.parametrize("expression, names, values", [
+    ("SET n = n + :one, m.l = list_append(m.l, :more) REMOVE gone",
+     {}, {":one": {"N": "1"}, ":more": {"L": [{"S": "y"}]}}),
+    ("SET #s = if_not_exists(#s, :s) ADD c :one", {"#s": "status"},
+     {":s": {"S": "RUNNING"}, ":one": {"N": "1"}}),
+    ("SET n = :a, n = :b", {}, {":a": {"N": "1"}, ":b": {"N": "2"}}),  # overlapping paths
+    ("SET a = :a SET b = :a", {}, {":a": {"N": "1"}}),  # two SET clauses
+    ("SET pk = :a", {}, {":a": {"S": "other"}}),  # a key attribute
+    ("SET n = n + :s", {}, {":s": {"S": "text"}}),  # a type mismatch
+])
+def test_cached_expression_walks_give_moto_s_answers(
+    expression: str, names: dict[str, str], values: dict[str, Any]
+) -> None:
+    # Given an item, updated once with moto's own expression walks and once with the caches
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from fanout.local.aws import REGION, emulated_aws
+    from fanout.local.speedups import cached_method_names, cached_traversal_maps
+
+    def update(cached: bool) -> Any:
+        with emulated_aws():
+            restores = [cached_method_names(), cached_traversal_maps()] if cached else []
+            try:
+                ddb = boto3.client("dynamodb", region_name=REGION)
+                ddb.create_table(
+                    TableName="t", BillingMode="PAY_PER_REQUEST",
+                    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                )
+                ddb.put_item(TableName="t", Item={
+                    "pk": {"S": "k"}, "n": {"N": "1"}, "gone": {"S": "x"},
+                    "m": {"M": {"l": {"L": [{"S": "x"}]}}},
+                })
+                params: dict[str, Any] = {"TableName": "t", "Key": {"pk": {"S": "k"}},
+                                          "UpdateExpression": expression,
+                                          "ExpressionAttributeValues": values,
+                                          "ReturnValues": "ALL_NEW"}
+                if names:
+                    params["ExpressionAttributeNames"] = names
+                try:
+                    return ddb.update_item(**params)["Attributes"]
+                except ClientError as exc:
+                    return exc.response["Error"]
+            finally:
+                for restore in reversed(restores):
+                    restore()
+
+    # When the same update is made both ways, Then the item (or the error) is the same
+    assert update(cached=True) == update(cached=False)

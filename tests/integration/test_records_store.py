@@ -19,13 +19,21 @@ from fanout.records import (
 from tests.integration.conftest import TABLE, World
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+@pytest.fixture(params=["memory", "dynamodb", "dynamodb-direct"])
 def records(request: pytest.FixtureRequest) -> Iterator[RecordsStore]:
     if request.param == "memory":
         yield MemoryRecords()
-    else:
+    elif request.param == "dynamodb":
         request.getfixturevalue("world")
         yield DynamoRecords(TABLE)
+    else:  # the local mode's client: moto's handler called without the HTTP round trip
+        from fanout.local.aws import ACCOUNT
+        from fanout.local.direct import HOT_OPERATIONS, DirectClient
+
+        world: World = request.getfixturevalue("world")
+        direct = DirectClient(world.ddb, HOT_OPERATIONS["dynamodb"], account=ACCOUNT,
+                              region=world.ddb.meta.region_name)
+        yield DynamoRecords(TABLE, client=direct)
 
 
 def run(records: RecordsStore, total: int = 3) -> RunRecord:

@@ -1,0 +1,194 @@
+"""Clients that hand a call straight to moto's service code, without the HTTP round trip.
+
+A boto3 call on moto goes through botocore (validate, serialize, sign, emit a dozen
+events, build an HTTP request), then through moto's stub (match the URL against every
+backend, build a werkzeug request, read headers and body back, parse the parameters
+from the wire), and back the same way. For a DynamoDB ``GetItem`` that plumbing costs
+several times the lookup itself; a local run makes about a dozen such calls per item.
+
+:class:`DirectClient` keeps the two ends and drops the middle: the parameters go to
+moto's own request parser (so the service code sees them as it would from the wire),
+moto's response class for the service runs the action as it does for an HTTP request,
+and botocore's own response parser reads the answer, raising the client's modelled
+exception for an error. What the handlers get back is what the boto3 client would give
+them. Only the JSON-protocol services the runtime calls on every item use it (DynamoDB,
+Step Functions, ECS); :class:`DirectLambda` does the same for the state machine's
+``lambda:invoke`` tasks. Everything else a direct client is asked for goes to the
+boto3 client it wraps.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.response import StreamingBody
+
+#: service -> (moto module holding the response class, its name)
+_RESPONSE_CLASSES = {
+    "dynamodb": ("moto.dynamodb.responses", "DynamoHandler"),
+    "stepfunctions": ("moto.stepfunctions.responses", "StepFunctionResponse"),
+    "ecs": ("moto.ecs.responses", "EC2ContainerServiceResponse"),
+}
+
+
+class DirectClient:
+    """A boto3 client whose named operations skip the HTTP emulation (see the module)."""
+
+    def __init__(self, client: Any, operations: tuple[str, ...], *, account: str,
+                 region: str) -> None:
+        import importlib
+
+        from botocore.parsers import create_parser
+
+        service = client.meta.service_model.service_name
+        module, name = _RESPONSE_CLASSES[service]
+        self._client = client
+        self._response_class = getattr(importlib.import_module(module), name)
+        self._service = client.meta.service_model
+        self._service_id = self._service.service_id.hyphenize()
+        self._target = self._service.metadata["targetPrefix"]
+        self._content_type = f"application/x-amz-json-{self._service.metadata['jsonVersion']}"
+        self._parser = create_parser(self._service.protocol)
+        self._account, self._region = account, region
+        # Load moto's model of the service now: its cache is filled by the first caller,
+        # and fifty launches asking at once would each load it.
+        from moto.core.utils import get_service_model
+
+        get_service_model(service)
+        self.meta = client.meta
+        self.exceptions = client.exceptions
+        for operation in operations:
+            python_name = client.meta.method_to_api_mapping
+            wanted = next(k for k, v in python_name.items() if v == operation)
+            setattr(self, wanted, self._operation(operation))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def _operation(self, operation: str) -> Callable[..., dict[str, Any]]:
+        def call(**params: Any) -> dict[str, Any]:
+            return self.call(operation, params)
+
+        call.__name__ = operation
+        return call
+
+    def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        from botocore.awsrequest import AWSResponse
+        from moto.core.parse import PROTOCOL_PARSERS
+
+        model = self._service.operation_model(operation)
+        # The client's own events before and after, so what is hooked on the session
+        # (the cost benchmark's meter) sees these calls as it sees any other.
+        context: dict[str, Any] = {}
+        events, event = self.meta.events, f"{self._service_id}.{operation}"
+        events.emit(f"before-parameter-build.{event}", params=params, model=model,
+                    context=context)
+        text = json.dumps(params)
+        headers = {"X-Amz-Target": f"{self._target}.{operation}",
+                   "Content-Type": self._content_type}
+        handler = self._response_class()
+        handler.body = handler.raw_body = text
+        handler.headers = headers
+        handler.querystring = {}
+        handler.uri_match = {}
+        handler.method, handler.path, handler.uri = "POST", "/", "/"
+        handler.response_headers = {}
+        handler.current_account, handler.region = self._account, self._region
+        handler.partition = "aws"
+        if handler.automated_parameter_parsing:
+            parser = PROTOCOL_PARSERS[self._service.protocol](
+                model, map_type=handler.PROTOCOL_PARSER_MAP_TYPE)
+            request: Any = {"method": "POST", "values": {}, "headers": headers, "body": text,
+                            "url_path": "/", "url_params": {}}
+            handler.params = parser.parse(request)
+        status, response_headers, body = handler.call_action()
+        raw = body.encode() if isinstance(body, str) else (body or b"")
+        response = {"status_code": int(status), "headers": response_headers, "body": raw}
+        parsed: dict[str, Any] = self._parser.parse(response, model.output_shape)
+        if int(status) >= 300:
+            code = parsed.get("Error", {}).get("Code", "")
+            modelled = self._service.shape_for_error_code(code)
+            if modelled is not None:  # the error's own fields, as botocore adds them
+                parsed.update(self._parser.parse(response, modelled))
+        events.emit(f"after-call.{event}", model=model, context=context, parsed=parsed,
+                    http_response=AWSResponse("/", int(status), response_headers, None))
+        if int(status) >= 300:
+            raise self.exceptions.from_code(parsed["Error"]["Code"])(parsed, operation)
+        return parsed
+
+
+class DirectLambda:
+    """The state machine's Lambda client: ``Invoke`` runs the function in this process.
+
+    ``invoke`` is what moto's Lambda backend is replaced by (the local mode's
+    :meth:`~fanout.local.functions.Functions.moto_invoke`); the answer is shaped as boto3
+    gives it (``StatusCode``, ``FunctionError``, ``Payload`` as a stream).
+    """
+
+    def __init__(self, invoke: Callable[..., bytes]) -> None:
+        self._invoke = invoke
+
+    def invoke(self, *, FunctionName: str, Payload: Any = None,
+               InvocationType: str = "RequestResponse", Qualifier: str | None = None,
+               **_: Any) -> dict[str, Any]:
+        body = Payload.encode() if isinstance(Payload, str) else (Payload or b"{}")
+        response_headers: dict[str, str] = {}
+        payload = self._invoke(FunctionName, Qualifier, body,
+                               {"X-Amz-Invocation-Type": InvocationType}, response_headers)
+        answer: dict[str, Any] = {
+            "StatusCode": 202 if InvocationType == "Event" else 200,
+            "ExecutedVersion": "$LATEST",
+            "Payload": StreamingBody(io.BytesIO(payload), len(payload)),
+        }
+        if "x-amz-function-error" in response_headers:
+            answer["FunctionError"] = response_headers["x-amz-function-error"]
+        return answer
+
+
+#: The calls a run makes per item, by service; the rest stay on the boto3 path.
+HOT_OPERATIONS = {
+    "dynamodb": ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query",
+                 "TransactWriteItems"),
+    "stepfunctions": ("SendTaskSuccess", "SendTaskFailure", "DescribeExecution"),
+    "ecs": ("RunTask", "DescribeTasks", "StopTask"),
+}
+
+
+@contextmanager
+def direct_clients(invoke: Callable[..., bytes], *, account: str,
+                   region: str) -> Iterator[dict[str, DirectClient]]:
+    """The handlers' clients and the state machine's Lambda client, direct, for the duration.
+
+    Installed in the runtime's client registry (:mod:`fanout.runtime.clients`), so the
+    handlers are unchanged; the registry is emptied on the way in and out, so nothing of
+    one run's emulation is left for the next.
+    """
+    import boto3
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    from fanout.runtime import clients
+
+    made = {service: DirectClient(boto3.client(service, region_name=region),  # type: ignore[call-overload]
+                                  operations, account=account, region=region)
+            for service, operations in HOT_OPERATIONS.items()}
+    lambda_client = DirectLambda(invoke)
+    original = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009 (not exported)
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if service == "lambda":
+            return lambda_client
+        return original(region, service, state_credentials)
+
+    clients.reset_clients()
+    for service, client in made.items():
+        clients.provide(service, client)
+    setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010
+    try:
+        yield made
+    finally:
+        setattr(lambda_eval_utils, "boto_client_for", original)  # noqa: B010
+        clients.reset_clients()
