@@ -189,24 +189,50 @@ def shared_lambda_client() -> Restore:
 
 
 def cached_update_expressions() -> Restore:
-    """Tokenize and parse each DynamoDB update expression once.
+    """Tokenize and parse each DynamoDB update expression once, and copy it cheaply.
 
     moto reads the parsed expression (to find its names and values) and deep-copies it
     before it fills the values in, so one parse per expression string serves every call.
+    The copy is made from the parsed tree pickled once: unpickling builds the same tree
+    (every node, its fields and parent links) several times faster than ``deepcopy``
+    walks it. A tree that cannot be pickled is deep-copied as before.
     """
-    from moto.dynamodb.parsing import expressions
+    import copy
+    import pickle
+
+    from moto.dynamodb.parsing import expressions, validators
 
     UpdateExpressionParser = getattr(expressions, "UpdateExpressionParser")  # noqa: B009
     original = UpdateExpressionParser.__dict__["make"]
+    original_deepcopy = getattr(validators, "deepcopy")  # noqa: B009
     parse = functools.lru_cache(maxsize=1024)(original.__func__)
+    #: id of a parsed tree -> (the tree, kept so the id stays its own; its pickle)
+    pickled: dict[int, tuple[Any, bytes]] = {}
 
     def make(cls: Any, expression_str: str) -> Any:
-        return parse(cls, expression_str)
+        tree = parse(cls, expression_str)
+        if id(tree) not in pickled:
+            try:
+                frozen = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # deepcopy will do
+                return tree
+            if len(pickled) > 4096:  # the parse cache has moved on: start again
+                pickled.clear()
+            pickled[id(tree)] = (tree, frozen)
+        return tree
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        known = pickled.get(id(value)) if memo is None else None
+        if known is not None and known[0] is value:
+            return pickle.loads(known[1])  # our own bytes
+        return copy.deepcopy(value, memo)
 
     setattr(UpdateExpressionParser, "make", classmethod(make))  # noqa: B010
+    setattr(validators, "deepcopy", deepcopy)  # noqa: B010
 
     def restore() -> None:
         setattr(UpdateExpressionParser, "make", original)  # noqa: B010
+        setattr(validators, "deepcopy", original_deepcopy)  # noqa: B010
 
     return restore
 

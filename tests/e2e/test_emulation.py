@@ -181,3 +181,40 @@ def test_table_queries_answer_as_dynamodb_does():
                         ScanIndexForward=False) == ["I#2"]
         finally:
             undo()
+
+
+def test_a_cancelled_transaction_leaves_every_item_as_it_was():
+    import boto3
+
+    from fanout.local.aws import _cheap_transactions, emulated_aws
+
+    with emulated_aws():
+        undo = _cheap_transactions()
+        try:
+            # Given an item holding nested, set and binary values
+            ddb = boto3.client("dynamodb", region_name=REGION)
+            ddb.create_table(
+                TableName="t", BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+            before = {"pk": {"S": "a"}, "n": {"N": "1"}, "b": {"B": b"\x00\xff"},
+                      "m": {"M": {"l": {"L": [{"S": "x"}, {"NULL": True}]}}},
+                      "ss": {"SS": ["p", "q"]}}
+            ddb.put_item(TableName="t", Item=before)
+            ddb.put_item(TableName="t", Item={"pk": {"S": "c"}})
+            # When a transaction changes it and adds an item, then fails its last condition
+            with pytest.raises(ddb.exceptions.TransactionCanceledException):
+                ddb.transact_write_items(TransactItems=[
+                    {"Update": {"TableName": "t", "Key": {"pk": {"S": "a"}},
+                                "UpdateExpression": "SET n = :two, m.l[0] = :y REMOVE b",
+                                "ExpressionAttributeValues": {":two": {"N": "2"},
+                                                              ":y": {"S": "y"}}}},
+                    {"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}}}},
+                    {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "c"}},
+                                        "ConditionExpression": "attribute_not_exists(pk)"}},
+                ])
+            # Then the item is as it was, and the added one is not there
+            assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == before
+            assert "Item" not in ddb.get_item(TableName="t", Key={"pk": {"S": "new"}})
+        finally:
+            undo()
