@@ -229,10 +229,15 @@ class LocalRun:
         return execution
 
     def _settled(self, stack: LocalStack, run_id: str) -> bool:
-        from fanout.records import TERMINAL, DynamoRecords
+        """No item is still RUNNING (PENDING ones were never launched: nothing to wait for).
 
-        store = DynamoRecords(stack.table)
-        return all(item.status in TERMINAL for item in store.items(run_id))
+        An item's status and the run's counters change in one transaction, so the RUNNING
+        counter is zero exactly when no item record is RUNNING: one read, not one per item.
+        """
+        from fanout.records import DynamoRecords
+
+        run = DynamoRecords(stack.table).get_run(run_id)
+        return run is None or run.count("RUNNING") == 0
 
     def _report(self, stack: LocalStack, run_id: str, started: float) -> None:
         if self.on_progress is None:

@@ -50,6 +50,10 @@ def sweep(run: RunRecord, *, store: RecordsStore, launcher: TaskLauncher,
         if settle(store, callbacks, run, attempt, stop, stopped_at=iso(clock()),
                   decision=aborted) == "fail":
             settled["aborted"] += 1
+    if sum(run.count(s) for s in TERMINAL) == run.total:
+        # Item states and the run's counters change in one transaction: every item is
+        # settled, so there is nothing to look for item by item.
+        return settled
     seen: set[int] = set()
     for item in store.items(run.run_id):
         seen.add(item.index)
@@ -149,6 +153,8 @@ def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLaunc
 
 
 def _failed_items(store: RecordsStore, run: RunRecord) -> list[dict[str, Any]]:
+    if not any(run.count(s) for s in ("FAILED", "TIMED_OUT", "ABORTED")):
+        return []  # the counters say none failed: no need to read every item
     return [{"index": i.index, "status": i.status, "exit_code": i.exit_code,
              "params": i.params}
             for i in store.items(run.run_id) if i.status in ("FAILED", "TIMED_OUT", "ABORTED")]
