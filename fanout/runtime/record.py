@@ -57,14 +57,18 @@ def container_name(task: dict[str, Any]) -> str | None:
 
 
 def find_attempt(store: RecordsStore, task: dict[str, Any]) -> AttemptRecord | None:
+    """The attempt a task ran for, as its FANOUT_* overrides name it; when they are missing
+    or name an attempt of another task, as the task's own record (one more read) names it."""
     arn = str(task.get("taskArn", ""))
-    where = store.find_task(arn) if arn else None
-    if where is None:
-        where = identity(task)
-    if where is None:
+    where = identity(task)
+    attempt = store.get_attempt(*where) if where is not None else None
+    if attempt is None or attempt.task_arn not in (None, arn):
+        found = store.find_task(arn) if arn else None
+        if found is not None and found != where:
+            where, attempt = found, store.get_attempt(*found)
+    if where is None or attempt is None:
         return None
-    attempt = store.get_attempt(*where)
-    if attempt is not None and attempt.task_arn is None and arn:
+    if attempt.task_arn is None and arn:
         # Launch died after RunTask: the event is how the task's ARN is learnt.
         store.attach_task(*where, arn, str(task.get("startedAt") or attempt.started_at or ""),
                           expires_at=attempt.expires_at)

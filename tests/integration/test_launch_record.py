@@ -329,3 +329,35 @@ def test_record_ignores_a_task_it_does_not_know(world: World, answers: MemoryCal
                                         "lastStatus": "STOPPED"}})
     # Then nothing is answered
     assert result["result"] == "unknown task" and answers.calls == []
+
+
+def test_an_event_without_the_fanout_environment_is_found_by_its_task(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given a launched item, and its STOPPED event stripped of the FANOUT_* environment
+    from tests.integration.conftest import event
+
+    run_with(world, "run-noenv", retry={"max_attempts": 1})
+    arn = launch(world, "run-noenv", 2, "token-1")["task_arn"]
+    stripped = event("success", task_arn=arn, run_id="run-noenv", index=2, attempt=1)
+    stripped["detail"]["overrides"]["containerOverrides"][0]["environment"] = []
+    # When Record gets it
+    result = call("record", stripped)
+    # Then the attempt is found through the task's record and settled
+    assert (result["result"], result["index"], result["attempt"]) == ("success", 2, 1)
+    assert answers.answers["token-1"][0] == "success"
+    assert totals("run-noenv")["succeeded"] == 1
+
+
+def test_an_event_naming_another_tasks_attempt_settles_its_own(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given two launched items, and item 0's task reporting (wrongly) item 1's identity
+    run_with(world, "run-mixed", retry={"max_attempts": 1})
+    first = launch(world, "run-mixed", 0, "token-0")["task_arn"]
+    launch(world, "run-mixed", 1, "token-1")
+    # When item 0's task stops
+    result = stopped("exit-1", first, "run-mixed", 1, 1)
+    # Then the task's own record decides: item 0 fails, item 1 still runs
+    assert (result["index"], result["result"]) == (0, "fail")
+    assert "token-1" not in answers.answers and answers.answers["token-0"][0] == "Fanout.ItemFailed"
+    item = store().get_item("run-mixed", 1)
+    assert item is not None and item.status == "RUNNING"
