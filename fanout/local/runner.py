@@ -257,7 +257,7 @@ class LocalRun:
 
     def _summary(self, stack: LocalStack, run_id: str, document: dict[str, Any],
                  execution: Mapping[str, Any], started: float) -> RunSummary:
-        from fanout.records import DynamoRecords
+        from fanout.records import AttemptRecord, DynamoRecords
 
         store = DynamoRecords(stack.table)
         run = store.get_run(run_id)
@@ -268,9 +268,12 @@ class LocalRun:
             index = tags.get("fanout:item")
             if tags.get("fanout:run") == run_id and index is not None:
                 launched.setdefault(int(index), []).append(task.arn)
+        by_item: dict[int, list[AttemptRecord]] = {}
+        for attempt in store.attempts(run_id):  # one query for the run, not one per item
+            by_item.setdefault(attempt.index, []).append(attempt)
         items = []
         for item in store.items(run_id):
-            attempts = store.attempts(run_id, item.index)
+            attempts = by_item.get(item.index, [])
             durations = [a.duration_seconds for a in attempts if a.duration_seconds is not None]
             items.append(ItemSummary(
                 index=item.index, params=item.params, status=item.status,

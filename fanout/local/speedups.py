@@ -189,13 +189,19 @@ def shared_lambda_client() -> Restore:
 
 
 def cached_update_expressions() -> Restore:
-    """Tokenize and parse each DynamoDB update expression once, and copy it cheaply.
+    """Parse each DynamoDB update expression once, copy it cheaply, check its form once.
 
-    moto reads the parsed expression (to find its names and values) and deep-copies it
-    before it fills the values in, so one parse per expression string serves every call.
-    The copy is made from the parsed tree pickled once: unpickling builds the same tree
-    (every node, its fields and parent links) several times faster than ``deepcopy``
-    walks it. A tree that cannot be pickled is deep-copied as before.
+    - moto reads the parsed expression (to find its names and values) and deep-copies it
+      before it fills the values in, so one parse per expression string serves every call.
+    - The copy is made from the parsed tree pickled once: unpickling builds the same tree
+      (every node, its fields and parent links) several times faster than ``deepcopy``
+      walks it. A tree that cannot be pickled is deep-copied as before.
+    - moto's first two checks of an update only read the tree: at most one clause of
+      each kind, no two actions on overlapping paths. Their verdict depends on the tree
+      and the attribute names alone (not the values, not the item), and both walk every
+      node asking for every clause below it. Once a tree has passed them with a set of
+      names, later updates with the same tree and names skip them; a tree that failed
+      is checked again (and fails again, with the same error).
     """
     import copy
     import pickle
@@ -203,11 +209,21 @@ def cached_update_expressions() -> Restore:
     from moto.dynamodb.parsing import expressions, validators
 
     UpdateExpressionParser = getattr(expressions, "UpdateExpressionParser")  # noqa: B009
+    Validator = getattr(validators, "Validator")  # noqa: B009
+    form_checks = (getattr(validators, "ActionCountValidator"),  # noqa: B009
+                   getattr(validators, "OverlappingPathsValidator"))  # noqa: B009
     original = UpdateExpressionParser.__dict__["make"]
     original_deepcopy = getattr(validators, "deepcopy")  # noqa: B009
+    original_init, original_validate = Validator.__init__, Validator.validate
     parse = functools.lru_cache(maxsize=1024)(original.__func__)
     #: id of a parsed tree -> (the tree, kept so the id stays its own; its pickle)
     pickled: dict[int, tuple[Any, bytes]] = {}
+    #: (id of a parsed tree, its attribute names) that passed the form checks
+    passed: set[tuple[int, tuple[tuple[str, str], ...]]] = set()
+
+    def known(tree: Any) -> bool:
+        entry = pickled.get(id(tree))
+        return entry is not None and entry[0] is tree
 
     def make(cls: Any, expression_str: str) -> Any:
         tree = parse(cls, expression_str)
@@ -218,21 +234,49 @@ def cached_update_expressions() -> Restore:
                 return tree
             if len(pickled) > 4096:  # the parse cache has moved on: start again
                 pickled.clear()
+                passed.clear()
             pickled[id(tree)] = (tree, frozen)
         return tree
 
     def deepcopy(value: Any, memo: Any = None) -> Any:
-        known = pickled.get(id(value)) if memo is None else None
-        if known is not None and known[0] is value:
-            return pickle.loads(known[1])  # our own bytes
+        if memo is None and known(value):
+            return pickle.loads(pickled[id(value)][1])  # our own bytes
         return copy.deepcopy(value, memo)
+
+    def init(self: Any, expression: Any, expression_attribute_names: Any, *args: Any,
+             **kwargs: Any) -> None:
+        original_init(self, expression, expression_attribute_names, *args, **kwargs)
+        if known(expression):
+            names = tuple(sorted((expression_attribute_names or {}).items()))
+            self.__dict__["_fanout_form"] = (id(expression), names)
+
+    def validate(self: Any) -> Any:
+        key = self.__dict__.get("_fanout_form")
+        skip = key is not None and key in passed
+        left = sum(isinstance(p, form_checks) for p in self.processors)
+        n = self.node_to_validate
+        for processor in self.processors:
+            if isinstance(processor, form_checks):
+                if skip:
+                    continue
+                n = processor.traverse(n)
+                left -= 1
+                if left == 0 and key is not None:
+                    passed.add(key)
+            else:
+                n = processor.traverse(n)
+        return n
 
     setattr(UpdateExpressionParser, "make", classmethod(make))  # noqa: B010
     setattr(validators, "deepcopy", deepcopy)  # noqa: B010
+    Validator.__init__ = init
+    Validator.validate = validate
 
     def restore() -> None:
         setattr(UpdateExpressionParser, "make", original)  # noqa: B010
         setattr(validators, "deepcopy", original_deepcopy)  # noqa: B010
+        Validator.__init__ = original_init
+        Validator.validate = original_validate
 
     return restore
 
@@ -257,41 +301,63 @@ def cached_method_names() -> Restore:
 
 
 def cached_traversal_maps() -> Restore:
-    """Build each expression processor's node-type map once per processor, not per node.
+    """Walk update expressions as moto does, without redoing the same type checks.
 
     moto's ``DepthFirstTraverser`` asks ``_processing_map()`` for a new dict at every node
-    it visits, twice; a processor is made for one validation and its map depends only on
-    the processor, so the first answer serves the rest of its walk.
+    it visits, twice, and picks the node's processor by ``isinstance`` over abstract
+    classes (slow), again at every node. Which processor a node gets depends only on the
+    processor's class and the node's class, so it is worked out once per pair; the walk
+    is otherwise moto's: children first, left to right, each one announced to
+    ``pre_processing_of_child``, the processed node put back in its parent's place.
     """
     from moto.dynamodb.parsing import ast_nodes
 
     DepthFirstTraverser = getattr(ast_nodes, "DepthFirstTraverser")  # noqa: B009
-    original_types = DepthFirstTraverser.nodes_to_be_processed
-    original_process = DepthFirstTraverser.process
+    Node = getattr(ast_nodes, "Node")  # noqa: B009
+    original = DepthFirstTraverser.__dict__["traverse_node_recursively"]
+    #: (processor class, node class) -> position of the node's processor in the map, or -1
+    dispatch: dict[tuple[type, type], int] = {}
+    nodes: dict[type, bool] = {}
 
-    def processing_map(self: Any) -> dict[type, Callable[[Any], Any]]:
-        found: dict[type, Callable[[Any], Any]] | None = self.__dict__.get("_fanout_map")
+    def processors(self: Any) -> list[Callable[[Any], Any]]:
+        found: list[Callable[[Any], Any]] | None = self.__dict__.get("_fanout_processors")
         if found is None:
-            found = self.__dict__["_fanout_map"] = self._processing_map()
+            mapping = self._processing_map()
+            self.__dict__["_fanout_types"] = tuple(mapping)
+            found = self.__dict__["_fanout_processors"] = list(mapping.values())
         return found
 
-    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
-        found: tuple[type, ...] | None = self.__dict__.get("_fanout_types")
+    def position(self: Any, node: Any) -> int:
+        key = (type(self), type(node))
+        found = dispatch.get(key)
         if found is None:
-            found = self.__dict__["_fanout_types"] = tuple(processing_map(self))
+            processors(self)
+            found = dispatch[key] = next(
+                (i for i, kind in enumerate(self.__dict__["_fanout_types"])
+                 if isinstance(node, kind)), -1)
         return found
 
-    def process(self: Any, node: Any) -> Any:
-        for class_key, processor in processing_map(self).items():
-            if isinstance(node, class_key):
-                return processor(node)
-        return None
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        is_node = nodes.get(type(node))
+        if is_node is None:
+            is_node = nodes[type(node)] = isinstance(node, Node)
+        if is_node:
+            parent_node = node.parent
+            if node.children is not None:
+                for i, child_node in enumerate(node.children):
+                    self.pre_processing_of_child(node, i)
+                    self.traverse_node_recursively(child_node, i)
+            at = position(self, node)
+            if at >= 0:
+                node = processors(self)[at](node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+        return node
 
-    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
-    DepthFirstTraverser.process = process
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
 
     def restore() -> None:
-        DepthFirstTraverser.nodes_to_be_processed = original_types
-        DepthFirstTraverser.process = original_process
+        DepthFirstTraverser.traverse_node_recursively = original
 
     return restore

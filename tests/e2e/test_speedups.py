@@ -319,3 +319,35 @@ def test_cached_expression_walks_give_moto_s_answers(
 
     # When the same update is made both ways, Then the item (or the error) is the same
     assert update(cached=True) == update(cached=False)
+
+
+def test_an_expression_that_passed_its_form_checks_is_checked_again_with_other_names() -> None:
+    # Given an update expression that passed with two distinct attribute names
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from fanout.local.aws import REGION, emulated_aws
+    from fanout.local.speedups import cached_traversal_maps, cached_update_expressions
+
+    with emulated_aws():
+        restores = [cached_traversal_maps(), cached_update_expressions()]
+        try:
+            ddb = boto3.client("dynamodb", region_name=REGION)
+            ddb.create_table(
+                TableName="t", BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+            update = {"TableName": "t", "Key": {"pk": {"S": "k"}},
+                      "UpdateExpression": "SET #a = :x, #b = :y",
+                      "ExpressionAttributeValues": {":x": {"N": "1"}, ":y": {"N": "2"}}}
+            ddb.update_item(**update, ExpressionAttributeNames={"#a": "p", "#b": "q"})
+            # When the same expression names one attribute twice
+            with pytest.raises(ClientError) as raised:
+                ddb.update_item(**update, ExpressionAttributeNames={"#a": "p", "#b": "p"})
+            # Then it is refused as moto refuses it, and the item keeps the first update
+            assert "Two document paths overlap" in raised.value.response["Error"]["Message"]
+            item = ddb.get_item(TableName="t", Key={"pk": {"S": "k"}})["Item"]
+            assert item == {"pk": {"S": "k"}, "p": {"N": "1"}, "q": {"N": "2"}}
+        finally:
+            for restore in reversed(restores):
+                restore()
