@@ -10,7 +10,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,42 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+@contextmanager
+def moto_table(*patches: Callable[[], Callable[[], None]], keys: tuple[str, ...] = ("pk",),
+               indexes: dict[str, tuple[str, ...]] | None = None) -> Iterator[Any]:
+    """A DynamoDB client on emulated AWS holding table ``t``, with local-mode patches on.
+
+    ``keys`` are the table's string key attributes (hash, then range); ``indexes`` maps
+    an index name to its string key attributes. Each patch is installed on the way in and
+    undone on the way out, last first.
+    """
+    import boto3
+
+    from fanout.local.aws import REGION, emulated_aws
+
+    indexes = indexes or {}
+
+    def schema(names: tuple[str, ...]) -> list[dict[str, str]]:
+        kinds = ("HASH", "RANGE")[:len(names)]
+        return [{"AttributeName": n, "KeyType": k} for n, k in zip(names, kinds, strict=True)]
+
+    attributes = sorted({*keys, *(a for names in indexes.values() for a in names)})
+    with emulated_aws():
+        restores = [patch() for patch in patches]
+        try:
+            ddb = boto3.client("dynamodb", region_name=REGION)
+            table: dict[str, Any] = {
+                "TableName": "t", "BillingMode": "PAY_PER_REQUEST", "KeySchema": schema(keys),
+                "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"}
+                                         for a in attributes]}
+            if indexes:
+                table["GlobalSecondaryIndexes"] = [
+                    {"IndexName": name, "KeySchema": schema(names),
+                     "Projection": {"ProjectionType": "ALL"}} for name, names in indexes.items()]
+            ddb.create_table(**table)
+            yield ddb
+        finally:
+            for restore in reversed(restores):
+                restore()

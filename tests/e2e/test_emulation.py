@@ -11,7 +11,7 @@ import pytest
 from fanout.local.events import matches
 from fanout.local.fargate import EmulatedFargate, TaskDefinition
 from fanout.local.faults import Faults, FaultsError
-from tests.e2e.conftest import alive, wait_for
+from tests.e2e.conftest import alive, moto_table, wait_for
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 CLUSTER = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/local"
@@ -143,78 +143,51 @@ def test_bad_faults_are_named_together():
 
 
 def test_table_queries_answer_as_dynamodb_does():
-    import boto3
+    from fanout.local.aws import _cheap_transactions
 
-    from fanout.local.aws import _cheap_transactions, emulated_aws
+    # Given a table with a sparse index, one item on it and one off it
+    with moto_table(_cheap_transactions, keys=("pk", "sk"),
+                    indexes={"open": ("open", "at")}) as ddb:
+        ddb.put_item(TableName="t", Item={"pk": {"S": "R"}, "sk": {"S": "I#1"},
+                                          "open": {"S": "OPEN"}, "at": {"S": "1"}})
+        ddb.put_item(TableName="t", Item={"pk": {"S": "R"}, "sk": {"S": "I#2"}})
+        ddb.put_item(TableName="t", Item={"pk": {"S": "S"}, "sk": {"S": "I#3"}})
 
-    with emulated_aws():
-        undo = _cheap_transactions()
-        try:
-            # Given a table with a sparse index, one item on it and one off it
-            ddb = boto3.client("dynamodb", region_name=REGION)
-            ddb.create_table(
-                TableName="t", BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                           {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
-                                      for a in ("pk", "sk", "open", "at")],
-                GlobalSecondaryIndexes=[{
-                    "IndexName": "open", "Projection": {"ProjectionType": "ALL"},
-                    "KeySchema": [{"AttributeName": "open", "KeyType": "HASH"},
-                                  {"AttributeName": "at", "KeyType": "RANGE"}]}])
-            ddb.put_item(TableName="t", Item={"pk": {"S": "R"}, "sk": {"S": "I#1"},
-                                              "open": {"S": "OPEN"}, "at": {"S": "1"}})
-            ddb.put_item(TableName="t", Item={"pk": {"S": "R"}, "sk": {"S": "I#2"}})
-            ddb.put_item(TableName="t", Item={"pk": {"S": "S"}, "sk": {"S": "I#3"}})
+        def keys(**query: Any) -> list[str]:
+            return [i["sk"]["S"] for i in ddb.query(TableName="t", **query)["Items"]]
 
-            def keys(**query: Any) -> list[str]:
-                return [i["sk"]["S"] for i in ddb.query(TableName="t", **query)["Items"]]
-
-            # Then the index, the partition and a prefix each give what DynamoDB gives
-            assert keys(IndexName="open", KeyConditionExpression="#o = :o",
-                        ExpressionAttributeNames={"#o": "open"},
-                        ExpressionAttributeValues={":o": {"S": "OPEN"}}) == ["I#1"]
-            assert keys(KeyConditionExpression="pk = :p",
-                        ExpressionAttributeValues={":p": {"S": "R"}}) == ["I#1", "I#2"]
-            assert keys(KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
-                        ExpressionAttributeValues={":p": {"S": "R"}, ":s": {"S": "I#2"}},
-                        ScanIndexForward=False) == ["I#2"]
-        finally:
-            undo()
+        # Then the index, the partition and a prefix each give what DynamoDB gives
+        assert keys(IndexName="open", KeyConditionExpression="#o = :o",
+                    ExpressionAttributeNames={"#o": "open"},
+                    ExpressionAttributeValues={":o": {"S": "OPEN"}}) == ["I#1"]
+        assert keys(KeyConditionExpression="pk = :p",
+                    ExpressionAttributeValues={":p": {"S": "R"}}) == ["I#1", "I#2"]
+        assert keys(KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+                    ExpressionAttributeValues={":p": {"S": "R"}, ":s": {"S": "I#2"}},
+                    ScanIndexForward=False) == ["I#2"]
 
 
 def test_a_cancelled_transaction_leaves_every_item_as_it_was():
-    import boto3
+    from fanout.local.aws import _cheap_transactions
 
-    from fanout.local.aws import _cheap_transactions, emulated_aws
-
-    with emulated_aws():
-        undo = _cheap_transactions()
-        try:
-            # Given an item holding nested, set and binary values
-            ddb = boto3.client("dynamodb", region_name=REGION)
-            ddb.create_table(
-                TableName="t", BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
-            before = {"pk": {"S": "a"}, "n": {"N": "1"}, "b": {"B": b"\x00\xff"},
-                      "m": {"M": {"l": {"L": [{"S": "x"}, {"NULL": True}]}}},
-                      "ss": {"SS": ["p", "q"]}}
-            ddb.put_item(TableName="t", Item=before)
-            ddb.put_item(TableName="t", Item={"pk": {"S": "c"}})
-            # When a transaction changes it and adds an item, then fails its last condition
-            with pytest.raises(ddb.exceptions.TransactionCanceledException):
-                ddb.transact_write_items(TransactItems=[
-                    {"Update": {"TableName": "t", "Key": {"pk": {"S": "a"}},
-                                "UpdateExpression": "SET n = :two, m.l[0] = :y REMOVE b",
-                                "ExpressionAttributeValues": {":two": {"N": "2"},
-                                                              ":y": {"S": "y"}}}},
-                    {"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}}}},
-                    {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "c"}},
-                                        "ConditionExpression": "attribute_not_exists(pk)"}},
-                ])
-            # Then the item is as it was, and the added one is not there
-            assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == before
-            assert "Item" not in ddb.get_item(TableName="t", Key={"pk": {"S": "new"}})
-        finally:
-            undo()
+    # Given an item holding nested, set and binary values
+    with moto_table(_cheap_transactions) as ddb:
+        before = {"pk": {"S": "a"}, "n": {"N": "1"}, "b": {"B": b"\x00\xff"},
+                  "m": {"M": {"l": {"L": [{"S": "x"}, {"NULL": True}]}}},
+                  "ss": {"SS": ["p", "q"]}}
+        ddb.put_item(TableName="t", Item=before)
+        ddb.put_item(TableName="t", Item={"pk": {"S": "c"}})
+        # When a transaction changes it and adds an item, then fails its last condition
+        with pytest.raises(ddb.exceptions.TransactionCanceledException):
+            ddb.transact_write_items(TransactItems=[
+                {"Update": {"TableName": "t", "Key": {"pk": {"S": "a"}},
+                            "UpdateExpression": "SET n = :two, m.l[0] = :y REMOVE b",
+                            "ExpressionAttributeValues": {":two": {"N": "2"},
+                                                          ":y": {"S": "y"}}}},
+                {"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}}}},
+                {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "c"}},
+                                    "ConditionExpression": "attribute_not_exists(pk)"}},
+            ])
+        # Then the item is as it was, and the added one is not there
+        assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == before
+        assert "Item" not in ddb.get_item(TableName="t", Key={"pk": {"S": "new"}})

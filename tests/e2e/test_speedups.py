@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import moto_table
+
 
 @pytest.fixture
 def both_serializers() -> Iterator[dict[str, Any]]:
@@ -37,21 +39,7 @@ def both_serializers() -> Iterator[dict[str, Any]]:
 
 def test_dynamodb_answers_are_byte_for_byte_moto_s(both_serializers: dict[str, Any]) -> None:
     # Given a table holding every attribute type (a binary one among them)
-    import boto3
-
-    from fanout.local.aws import emulated_aws
-
-    with emulated_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="t", BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
-                                  for a in ("pk", "sk", "g")],
-            GlobalSecondaryIndexes=[{"IndexName": "open", "Projection": {"ProjectionType": "ALL"},
-                                     "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}]}],
-        )
+    with moto_table(keys=("pk", "sk"), indexes={"open": ("g",)}) as ddb:
         for i in range(4):
             ddb.put_item(TableName="t", Item={
                 "pk": {"S": "RUN#r"}, "sk": {"S": f"ITEM#{i}"}, "n": {"N": str(i)},
@@ -122,55 +110,35 @@ def test_the_interpreter_s_lambda_client_and_json_paths_are_reused() -> None:
 
 def test_a_cached_update_expression_applies_each_call_s_own_values() -> None:
     # Given update expressions parsed once
-    import boto3
     from moto.dynamodb.parsing import expressions
 
-    from fanout.local.aws import emulated_aws
     from fanout.local.speedups import cached_update_expressions
 
     parser = expressions.UpdateExpressionParser
     original = parser.__dict__["make"]
-    with emulated_aws():
-        restore = cached_update_expressions()
-        try:
-            ddb = boto3.client("dynamodb", region_name="us-east-1")
-            ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
-                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
-            # When the same expression runs with different values, on two items
-            for pk, step in (("a", "1"), ("a", "5"), ("b", "2")):
-                ddb.update_item(TableName="t", Key={"pk": {"S": pk}},
-                                UpdateExpression="ADD n :step SET who = :who",
-                                ExpressionAttributeValues={":step": {"N": step},
-                                                           ":who": {"S": f"{pk}{step}"}})
-            # Then each call's values land, as without the cache
-            a = ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]
-            b = ddb.get_item(TableName="t", Key={"pk": {"S": "b"}})["Item"]
-            assert (a["n"], a["who"]) == ({"N": "6"}, {"S": "a5"})
-            assert (b["n"], b["who"]) == ({"N": "2"}, {"S": "b2"})
-            with pytest.raises(ddb.exceptions.ClientError):
-                ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET")
-        finally:
-            restore()
+    with moto_table(cached_update_expressions) as ddb:
+        # When the same expression runs with different values, on two items
+        for pk, step in (("a", "1"), ("a", "5"), ("b", "2")):
+            ddb.update_item(TableName="t", Key={"pk": {"S": pk}},
+                            UpdateExpression="ADD n :step SET who = :who",
+                            ExpressionAttributeValues={":step": {"N": step},
+                                                       ":who": {"S": f"{pk}{step}"}})
+        # Then each call's values land, as without the cache
+        a = ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]
+        b = ddb.get_item(TableName="t", Key={"pk": {"S": "b"}})["Item"]
+        assert (a["n"], a["who"]) == ({"N": "6"}, {"S": "a5"})
+        assert (b["n"], b["who"]) == ({"N": "2"}, {"S": "b2"})
+        with pytest.raises(ddb.exceptions.ClientError):
+            ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET")
     assert parser.__dict__["make"] is original
 
 
 def test_direct_calls_answer_as_the_boto3_client_does() -> None:
     # Given a table on moto, a boto3 client and a direct client beside it
-    import boto3
-
-    from fanout.local.aws import ACCOUNT, REGION, emulated_aws
+    from fanout.local.aws import ACCOUNT, REGION
     from fanout.local.direct import HOT_OPERATIONS, DirectClient
 
-    with emulated_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        ddb.create_table(
-            TableName="t", BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
-                                  for a in ("pk", "sk")],
-        )
+    with moto_table(keys=("pk", "sk")) as ddb:
         direct = DirectClient(ddb, HOT_OPERATIONS["dynamodb"], account=ACCOUNT, region=REGION)
         seen: list[tuple[str, str]] = []
         ddb.meta.events.register("before-parameter-build.dynamodb",
@@ -275,10 +243,8 @@ def test_cached_expression_walks_give_moto_s_answers(
     expression: str, names: dict[str, str], values: dict[str, Any]
 ) -> None:
     # Given an item, updated once with moto's own expression walks and once with the caches
-    import boto3
     from botocore.exceptions import ClientError
 
-    from fanout.local.aws import REGION, emulated_aws
     from fanout.local.speedups import (
         cached_method_names,
         cached_traversal_maps,
@@ -286,36 +252,26 @@ def test_cached_expression_walks_give_moto_s_answers(
     )
 
     def update(cached: bool) -> Any:
-        with emulated_aws():
-            restores = [cached_method_names(), cached_traversal_maps(),
-                        cached_update_expressions()] if cached else []
-            try:
-                ddb = boto3.client("dynamodb", region_name=REGION)
-                ddb.create_table(
-                    TableName="t", BillingMode="PAY_PER_REQUEST",
-                    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                )
-                ddb.put_item(TableName="t", Item={
-                    "pk": {"S": "k"}, "n": {"N": "1"}, "gone": {"S": "x"},
-                    "m": {"M": {"l": {"L": [{"S": "x"}]}}},
-                })
-                params: dict[str, Any] = {"TableName": "t", "Key": {"pk": {"S": "k"}},
-                                          "UpdateExpression": expression,
-                                          "ExpressionAttributeValues": values,
-                                          "ReturnValues": "ALL_NEW"}
-                if names:
-                    params["ExpressionAttributeNames"] = names
-                answers = []
-                for _ in range(2):  # the second from the cached tree
-                    try:
-                        answers.append(ddb.update_item(**params)["Attributes"])
-                    except ClientError as exc:
-                        answers.append(exc.response["Error"])
-                return answers
-            finally:
-                for restore in reversed(restores):
-                    restore()
+        patches = (cached_method_names, cached_traversal_maps,
+                   cached_update_expressions) if cached else ()
+        with moto_table(*patches) as ddb:
+            ddb.put_item(TableName="t", Item={
+                "pk": {"S": "k"}, "n": {"N": "1"}, "gone": {"S": "x"},
+                "m": {"M": {"l": {"L": [{"S": "x"}]}}},
+            })
+            params: dict[str, Any] = {"TableName": "t", "Key": {"pk": {"S": "k"}},
+                                      "UpdateExpression": expression,
+                                      "ExpressionAttributeValues": values,
+                                      "ReturnValues": "ALL_NEW"}
+            if names:
+                params["ExpressionAttributeNames"] = names
+            answers = []
+            for _ in range(2):  # the second from the cached tree
+                try:
+                    answers.append(ddb.update_item(**params)["Attributes"])
+                except ClientError as exc:
+                    answers.append(exc.response["Error"])
+            return answers
 
     # When the same update is made both ways, Then the item (or the error) is the same
     assert update(cached=True) == update(cached=False)
@@ -323,31 +279,19 @@ def test_cached_expression_walks_give_moto_s_answers(
 
 def test_an_expression_that_passed_its_form_checks_is_checked_again_with_other_names() -> None:
     # Given an update expression that passed with two distinct attribute names
-    import boto3
     from botocore.exceptions import ClientError
 
-    from fanout.local.aws import REGION, emulated_aws
     from fanout.local.speedups import cached_traversal_maps, cached_update_expressions
 
-    with emulated_aws():
-        restores = [cached_traversal_maps(), cached_update_expressions()]
-        try:
-            ddb = boto3.client("dynamodb", region_name=REGION)
-            ddb.create_table(
-                TableName="t", BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
-            update = {"TableName": "t", "Key": {"pk": {"S": "k"}},
-                      "UpdateExpression": "SET #a = :x, #b = :y",
-                      "ExpressionAttributeValues": {":x": {"N": "1"}, ":y": {"N": "2"}}}
-            ddb.update_item(**update, ExpressionAttributeNames={"#a": "p", "#b": "q"})
-            # When the same expression names one attribute twice
-            with pytest.raises(ClientError) as raised:
-                ddb.update_item(**update, ExpressionAttributeNames={"#a": "p", "#b": "p"})
-            # Then it is refused as moto refuses it, and the item keeps the first update
-            assert "Two document paths overlap" in raised.value.response["Error"]["Message"]
-            item = ddb.get_item(TableName="t", Key={"pk": {"S": "k"}})["Item"]
-            assert item == {"pk": {"S": "k"}, "p": {"N": "1"}, "q": {"N": "2"}}
-        finally:
-            for restore in reversed(restores):
-                restore()
+    with moto_table(cached_traversal_maps, cached_update_expressions) as ddb:
+        update = {"TableName": "t", "Key": {"pk": {"S": "k"}},
+                  "UpdateExpression": "SET #a = :x, #b = :y",
+                  "ExpressionAttributeValues": {":x": {"N": "1"}, ":y": {"N": "2"}}}
+        ddb.update_item(**update, ExpressionAttributeNames={"#a": "p", "#b": "q"})
+        # When the same expression names one attribute twice
+        with pytest.raises(ClientError) as raised:
+            ddb.update_item(**update, ExpressionAttributeNames={"#a": "p", "#b": "p"})
+        # Then it is refused as moto refuses it, and the item keeps the first update
+        assert "Two document paths overlap" in raised.value.response["Error"]["Message"]
+        item = ddb.get_item(TableName="t", Key={"pk": {"S": "k"}})["Item"]
+        assert item == {"pk": {"S": "k"}, "p": {"N": "1"}, "q": {"N": "2"}}
