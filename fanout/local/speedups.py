@@ -13,10 +13,17 @@ the same thing once and reuses it:
   response transformers, errors) goes through moto's serializer as before.
 - :func:`cached_json_paths`: one parsed JSONPath per path string (parsed paths are not
   changed by evaluating them).
-- :func:`shared_lambda_client`: one boto3 Lambda client per region for the interpreter's
-  Lambda tasks (botocore clients are safe to share between threads).
+- :func:`shared_lambda_client`: one boto3 client per region and service for the
+  interpreter's tasks (botocore clients are safe to share between threads); the local
+  mode's own Lambda client (:mod:`fanout.local.direct`) is put in front of it.
+- :func:`cached_update_expressions`: an update expression is parsed once, copied by
+  unpickling, and its read-only form checks run once per tree and attribute names.
+- :func:`cached_traversal_maps`: the processor each node of an expression gets is worked
+  out once per (processor class, node class), not by ``isinstance`` at every node.
+- :func:`cached_method_names`: the list of a response class's actions, once per class.
 
-Each returns the function that puts moto's own back.
+Each returns the function that puts moto's own back. ``tests/e2e/test_speedups.py``
+checks each against moto's own answers.
 """
 
 from __future__ import annotations
