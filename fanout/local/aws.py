@@ -8,20 +8,19 @@ moto's. moto's Lambda (without Docker) only echoes, so ``Invoke`` runs the real 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from fanout.local.fargate import EcsError, EmulatedFargate
+from fanout.local.functions import environment
 from fanout.local.speedups import (
     cached_json_paths,
     cached_method_names,
     cached_traversal_maps,
     cached_update_expressions,
     fast_dynamodb_serializer,
-    shared_lambda_client,
 )
 
 REGION = "us-east-1"
@@ -76,19 +75,9 @@ def emulated_aws() -> Iterator[None]:
     """moto for every service, credentials that reach nothing real."""
     from moto import mock_aws
 
-    saved = {k: os.environ.get(k) for k in (*FAKE_ENV, *_CLEARED)}
-    os.environ.update(FAKE_ENV)
-    for key in _CLEARED:
-        os.environ.pop(key, None)
-    try:
-        with mock_aws(config=MOTO_CONFIG):  # type: ignore[call-overload]
-            yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with environment(FAKE_ENV, unset=_CLEARED), \
+            mock_aws(config=MOTO_CONFIG):  # type: ignore[call-overload]
+        yield
 
 
 @contextmanager
@@ -117,7 +106,7 @@ def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterato
 
     DynamoHandler.call_action = serialized  # type: ignore[method-assign]
     restore_transactions = _cheap_transactions()
-    restore_speedups = [fast_dynamodb_serializer(), cached_json_paths(), shared_lambda_client(),
+    restore_speedups = [fast_dynamodb_serializer(), cached_json_paths(),
                         cached_update_expressions(), cached_method_names(),
                         cached_traversal_maps()]
     # moto's SendTaskFailure drops the cause; Fanout.Retry carries the next attempt in it.

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from botocore.awsrequest import AWSResponse
+from botocore.parsers import create_parser
 from botocore.response import StreamingBody
 
 #: service -> (moto module holding the response class, its name)
@@ -42,7 +44,8 @@ class DirectClient:
                  region: str) -> None:
         import importlib
 
-        from botocore.parsers import create_parser
+        from moto.core.parse import PROTOCOL_PARSERS
+        from moto.core.utils import get_service_model
 
         service = client.meta.service_model.service_name
         module, name = _RESPONSE_CLASSES[service]
@@ -53,18 +56,16 @@ class DirectClient:
         self._target = self._service.metadata["targetPrefix"]
         self._content_type = f"application/x-amz-json-{self._service.metadata['jsonVersion']}"
         self._parser = create_parser(self._service.protocol)
+        self._request_parser = PROTOCOL_PARSERS[self._service.protocol]
         self._account, self._region = account, region
         # Load moto's model of the service now: its cache is filled by the first caller,
         # and fifty launches asking at once would each load it.
-        from moto.core.utils import get_service_model
-
         get_service_model(service)
         self.meta = client.meta
         self.exceptions = client.exceptions
+        method_of = {api: method for method, api in client.meta.method_to_api_mapping.items()}
         for operation in operations:
-            python_name = client.meta.method_to_api_mapping
-            wanted = next(k for k, v in python_name.items() if v == operation)
-            setattr(self, wanted, self._operation(operation))
+            setattr(self, method_of[operation], self._operation(operation))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -77,9 +78,6 @@ class DirectClient:
         return call
 
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        from botocore.awsrequest import AWSResponse
-        from moto.core.parse import PROTOCOL_PARSERS
-
         model = self._service.operation_model(operation)
         # The client's own events before and after, so what is hooked on the session
         # (the cost benchmark's meter) sees these calls as it sees any other.
@@ -100,23 +98,23 @@ class DirectClient:
         handler.current_account, handler.region = self._account, self._region
         handler.partition = "aws"
         if handler.automated_parameter_parsing:
-            parser = PROTOCOL_PARSERS[self._service.protocol](
-                model, map_type=handler.PROTOCOL_PARSER_MAP_TYPE)
+            parser = self._request_parser(model, map_type=handler.PROTOCOL_PARSER_MAP_TYPE)
             request: Any = {"method": "POST", "values": {}, "headers": headers, "body": text,
                             "url_path": "/", "url_params": {}}
             handler.params = parser.parse(request)
-        status, response_headers, body = handler.call_action()
+        answered, response_headers, body = handler.call_action()
+        status = int(answered)
         raw = body.encode() if isinstance(body, str) else (body or b"")
-        response = {"status_code": int(status), "headers": response_headers, "body": raw}
+        response = {"status_code": status, "headers": response_headers, "body": raw}
         parsed: dict[str, Any] = self._parser.parse(response, model.output_shape)
-        if int(status) >= 300:
+        if status >= 300:
             code = parsed.get("Error", {}).get("Code", "")
             modelled = self._service.shape_for_error_code(code)
             if modelled is not None:  # the error's own fields, as botocore adds them
                 parsed.update(self._parser.parse(response, modelled))
         events.emit(f"after-call.{event}", model=model, context=context, parsed=parsed,
-                    http_response=AWSResponse("/", int(status), response_headers, None))
-        if int(status) >= 300:
+                    http_response=AWSResponse("/", status, response_headers, None))
+        if status >= 300:
             raise self.exceptions.from_code(parsed["Error"]["Code"])(parsed, operation)
         return parsed
 

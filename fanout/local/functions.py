@@ -200,10 +200,13 @@ def shared_environment(functions: list[Function]) -> tuple[dict[str, str], dict[
 
 
 @contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set ``values`` in ``os.environ`` for the duration, then put back what was there."""
-    saved = {k: os.environ.get(k) for k in values}
+def environment(values: Mapping[str, str], unset: tuple[str, ...] = ()) -> Iterator[None]:
+    """Set ``values`` (and remove ``unset``) in ``os.environ`` for the duration, then put
+    back what was there."""
+    saved = {k: os.environ.get(k) for k in (*values, *unset)}
     os.environ.update(values)
+    for key in unset:
+        os.environ.pop(key, None)
     try:
         yield
     finally:

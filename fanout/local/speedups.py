@@ -3,8 +3,7 @@
 A local run spends its time in moto's generic machinery, not in the emulated services:
 its response serializer looks every field of every DynamoDB answer up through six alias
 rules; its Step Functions interpreter builds a JSONPath parser (a yacc table) for every
-path it evaluates and a boto3 client for every Lambda task. What is changed here computes
-the same thing once and reuses it:
+path it evaluates. What is changed here computes the same thing once and reuses it:
 
 - :func:`fast_dynamodb_serializer`: a DynamoDB answer (plain dicts by then) is serialized
   by the same walk over the operation's output shape as moto's JSON serializer, with the
@@ -13,9 +12,6 @@ the same thing once and reuses it:
   response transformers, errors) goes through moto's serializer as before.
 - :func:`cached_json_paths`: one parsed JSONPath per path string (parsed paths are not
   changed by evaluating them).
-- :func:`shared_lambda_client`: one boto3 client per region and service for the
-  interpreter's tasks (botocore clients are safe to share between threads); the local
-  mode's own Lambda client (:mod:`fanout.local.direct`) is put in front of it.
 - :func:`cached_update_expressions`: an update expression is parsed once, copied by
   unpickling, and its read-only form checks run once per tree and attribute names.
 - :func:`cached_traversal_maps`: the processor each node of an expression gets is worked
@@ -170,31 +166,6 @@ def cached_json_paths() -> Restore:
     return restore
 
 
-def shared_lambda_client() -> Restore:
-    """One Lambda client per region for the interpreter's Lambda tasks, not one per task."""
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-
-    original = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009 (not exported)
-    clients: dict[tuple[str, str], Any] = {}
-    lock = threading.Lock()
-
-    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        # moto's own ignores the credentials (fixed test keys); so does the cache.
-        with lock:
-            client = clients.get((region, service))
-            if client is None:
-                client = clients[(region, service)] = original(region, service,
-                                                               state_credentials)
-        return client
-
-    setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010
-
-    def restore() -> None:
-        setattr(lambda_eval_utils, "boto_client_for", original)  # noqa: B010
-
-    return restore
-
-
 def cached_update_expressions() -> Restore:
     """Parse each DynamoDB update expression once, copy it cheaply, check its form once.
 
@@ -326,23 +297,18 @@ def cached_traversal_maps() -> Restore:
     dispatch: dict[tuple[type, type], int] = {}
     nodes: dict[type, bool] = {}
 
-    def processors(self: Any) -> list[Callable[[Any], Any]]:
-        found: list[Callable[[Any], Any]] | None = self.__dict__.get("_fanout_processors")
-        if found is None:
-            mapping = self._processing_map()
-            self.__dict__["_fanout_types"] = tuple(mapping)
-            found = self.__dict__["_fanout_processors"] = list(mapping.values())
-        return found
-
-    def position(self: Any, node: Any) -> int:
+    def processor(self: Any, node: Any) -> Callable[[Any], Any] | None:
+        """The processor moto's ``process`` would pick for ``node``, if any."""
+        table: list[Callable[[Any], Any]] | None = self.__dict__.get("_fanout_processors")
+        if table is None:
+            table = self.__dict__["_fanout_processors"] = list(self._processing_map().values())
         key = (type(self), type(node))
-        found = dispatch.get(key)
-        if found is None:
-            processors(self)
-            found = dispatch[key] = next(
-                (i for i, kind in enumerate(self.__dict__["_fanout_types"])
-                 if isinstance(node, kind)), -1)
-        return found
+        at = dispatch.get(key)
+        if at is None:
+            kinds = list(self._processing_map())
+            at = dispatch[key] = next(
+                (i for i, kind in enumerate(kinds) if isinstance(node, kind)), -1)
+        return table[at] if at >= 0 else None
 
     def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
         is_node = nodes.get(type(node))
@@ -354,9 +320,9 @@ def cached_traversal_maps() -> Restore:
                 for i, child_node in enumerate(node.children):
                     self.pre_processing_of_child(node, i)
                     self.traverse_node_recursively(child_node, i)
-            at = position(self, node)
-            if at >= 0:
-                node = processors(self)[at](node)
+            process = processor(self, node)
+            if process is not None:
+                node = process(node)
                 node.parent = parent_node
                 if parent_node:
                     parent_node.children[child_id] = node

@@ -81,31 +81,36 @@ def test_dynamodb_answers_are_byte_for_byte_moto_s(both_serializers: dict[str, A
 
 
 def test_the_interpreter_s_lambda_client_and_json_paths_are_reused() -> None:
-    # Given the shared client and the cached JSONPath parser
+    # Given the direct clients and the cached JSONPath parser
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.utils import json_path
 
-    from fanout.local.aws import emulated_aws
-    from fanout.local.speedups import cached_json_paths, shared_lambda_client
+    from fanout.local.aws import ACCOUNT, REGION, emulated_aws
+    from fanout.local.direct import DirectClient, DirectLambda, direct_clients
+    from fanout.local.speedups import cached_json_paths
+    from fanout.runtime.clients import client
 
     original_client, original_parse = lambda_eval_utils.boto_client_for, json_path.parse
-    with emulated_aws():
-        restores = [shared_lambda_client(), cached_json_paths()]
+    with emulated_aws(), direct_clients(lambda *_: b"{}", account=ACCOUNT, region=REGION):
+        restore = cached_json_paths()
         try:
-            # When the interpreter asks twice
+            # When the interpreter asks twice, and a handler asks for its clients
             first = lambda_eval_utils.boto_client_for("us-east-1", "lambda", None)
-            second = lambda_eval_utils.boto_client_for("us-east-1", "lambda", object())
-            other = lambda_eval_utils.boto_client_for("eu-west-1", "lambda", None)
-            # Then one client per region, and a path evaluates as before
-            assert first is second and first is not other
+            second = lambda_eval_utils.boto_client_for("eu-west-1", "lambda", object())
+            # Then one in-process Lambda client serves every task, the handlers get the
+            # direct clients, and a path evaluates as before
+            assert first is second and isinstance(first, DirectLambda)
+            assert isinstance(client("dynamodb"), DirectClient)
             assert json_path.extract_json("$.a.b", {"a": {"b": [1, 2]}}) == [1, 2]
             assert json_path.extract_json("$.a.b", {"a": {"b": 3}}) == 3
         finally:
-            for restore in reversed(restores):
-                restore()
-    # And moto's own are back afterwards
+            restore()
+        # And moto's own are back afterwards, and the handlers' clients are forgotten
     assert lambda_eval_utils.boto_client_for is original_client
     assert json_path.parse is original_parse
+    from fanout.runtime import clients
+
+    assert clients._clients == {}
 
 
 def test_a_cached_update_expression_applies_each_call_s_own_values() -> None:
