@@ -10,6 +10,7 @@ leaves an expired lease; the next claimant first looks the task up by its identi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -21,6 +22,7 @@ from fanout.runtime import errors
 from fanout.runtime.callbacks import TaskCallbacks
 from fanout.runtime.classify import StopClass
 from fanout.runtime.clock import Clock, iso, later, utcnow
+from fanout.runtime.settle import answer
 from fanout.settings import LaunchEnv
 
 #: How long one Launch owns the right to call RunTask for an attempt.
@@ -67,7 +69,7 @@ def launch(request: LaunchInput, *, env: LaunchEnv, store: RecordsStore,
         if current is not None:
             attempt, begun = current
             return _start(attempt, run, item, request, begun=begun, env=env, store=store,
-                          launcher=launcher, clock=clock)
+                          callbacks=callbacks, launcher=launcher, clock=clock)
         run = store.get_run(run.run_id) or run
     raise errors.LaunchThrottled("records kept changing under this launch; try again")
 
@@ -121,7 +123,7 @@ def _capacity(run: RunRecord, item: ItemRecord | None) -> str:
 
 def _start(attempt: AttemptRecord, run: RunRecord, item: ItemRecord | None,
            request: LaunchInput, *, begun: bool, env: LaunchEnv, store: RecordsStore,
-           launcher: TaskLauncher, clock: Clock) -> dict[str, Any]:
+           callbacks: TaskCallbacks, launcher: TaskLauncher, clock: Clock) -> dict[str, Any]:
     now = clock()
     ident = {"run_id": run.run_id, "index": attempt.index, "attempt": attempt.attempt}
     # An attempt begun by someone else whose lease ran out may have a task already.
@@ -129,7 +131,11 @@ def _start(attempt: AttemptRecord, run: RunRecord, item: ItemRecord | None,
     if not begun and not store.claim_launch(run.run_id, attempt.index, attempt.attempt,
                                             request.token, iso(now),
                                             later(now, LAUNCH_LEASE_SECONDS)):
-        # Started (or being started) by another invocation; the newest token is stored.
+        # Started (or being started) by another invocation; the newest token is stored,
+        # unless the attempt settled first: its answer then went to an earlier token.
+        current = store.get_attempt(run.run_id, attempt.index, attempt.attempt)
+        if current is not None and not current.is_open and current.task_token != request.token:
+            answer(store, callbacks, replace(current, task_token=request.token))
         return {**ident, "launched": False, "task_arn": attempt.task_arn}
     arn = launcher.find_task(run.run_id, attempt.index, attempt.attempt) if lease_expired \
         else None
@@ -163,8 +169,6 @@ def _run_task(request: LaunchRequest, run: RunRecord, store: RecordsStore,
         fallback = (request.capacity == "FARGATE_SPOT"
                     and run.settings.get("capacity") == Capacity.FARGATE_SPOT_THEN_FARGATE)
         if exc.kind == "capacity" and fallback:
-            from dataclasses import replace
-
             on_demand = replace(request, capacity="FARGATE", client_token=client_token(
                 run.run_id, attempt.index, attempt.attempt, "FARGATE"))
             return _run_task(on_demand, run, store, attempt, launcher, clock)

@@ -361,3 +361,27 @@ def test_an_event_naming_another_tasks_attempt_settles_its_own(
     assert "token-1" not in answers.answers and answers.answers["token-0"][0] == "Fanout.ItemFailed"
     item = store().get_item("run-mixed", 1)
     assert item is not None and item.status == "RUNNING"
+
+
+def test_a_launch_retried_while_its_task_settles_still_answers_its_own_token(
+        world: World, answers: MemoryCallbacks, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an item whose task runs, started by a Launch that then died (token-1)
+    from fanout.records import DynamoRecords
+
+    run_with(world, "run-race")
+    arn = launch(world, "run-race", 0, "token-1")["task_arn"]
+    # And the task stops (exit 1: retry) just as the retried Launch (token-2) takes over
+    claim = DynamoRecords.claim_launch
+
+    def settled_first(self: DynamoRecords, *args: object, **kwargs: object) -> bool:
+        monkeypatch.setattr(DynamoRecords, "claim_launch", claim)
+        stopped("exit-1", arn, "run-race", 0, 1)
+        return claim(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DynamoRecords, "claim_launch", settled_first)
+    result = launch(world, "run-race", 0, "token-2")
+    # Then the retried Launch starts nothing, and its own token gets the attempt's answer
+    assert result["launched"] is False and len(world.tasks()) == 1
+    assert answers.answers["token-2"][0] == "Fanout.Retry"
+    assert answers.answers["token-1"][0] == "Fanout.Retry"
+    assert len([c for c in answers.calls if c[1] == "token-2"]) == 1
