@@ -42,8 +42,11 @@ S3_PUT_CLASS = {"PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMul
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True, check=False).stdout.strip()
+    # FANOUT_BENCH_COMMIT names the code measured when it is not this checkout's HEAD
+    # (an exported tree of an older commit, measured for a before/after comparison).
+    commit = os.environ.get("FANOUT_BENCH_COMMIT") or subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+        check=False).stdout.strip()
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "python": platform.python_version(),
@@ -90,6 +93,8 @@ class Meter:
     s3_requests: Counter[str] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)
     ddb_uncounted: int = 0
+    #: RunTask calls made to the emulated Fargate, by outcome (launched, throttled, capacity).
+    run_task: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def invoked(self, kind: str, memory_mb: int, seconds: float) -> None:
@@ -284,8 +289,13 @@ def count_interpreter_events(counter: Counter[str]) -> Any:
 
 def measured_run(spec: dict[str, Any], *, meter: Meter | None = None,
                  launch_rate: Any = None, history: bool = True,
-                 settle_seconds: float = 120.0) -> dict[str, Any]:
-    """One local run of ``spec`` on the bench deployment, measured; returns the figures."""
+                 settle_seconds: float = 120.0,
+                 stop_after_seconds: float | None = None) -> dict[str, Any]:
+    """One local run of ``spec`` on the bench deployment, measured; returns the figures.
+
+    ``stop_after_seconds``: interrupt the run (as Ctrl-C does) when it has not ended by then.
+    """
+    from fanout.local import fargate as local_fargate
     from fanout.local import functions as local_functions
     from fanout.local.events import EventBus
     from fanout.local.runner import LocalOptions, LocalRun
@@ -293,6 +303,18 @@ def measured_run(spec: dict[str, Any], *, meter: Meter | None = None,
     meter = meter or Meter()
     original_invoke = local_functions.Functions.invoke
     original_put = EventBus.put
+    original_run_task = local_fargate.EmulatedFargate.run_task
+
+    def counted_run_task(self: Any, params: Any) -> Any:
+        try:
+            answer = original_run_task(self, params)
+        except local_fargate.EcsError as exc:
+            with meter.lock:
+                meter.run_task["throttled" if "Throttl" in exc.code else "refused"] += 1
+            raise
+        with meter.lock:
+            meter.run_task["launched" if answer.get("tasks") else "capacity"] += 1
+        return answer
 
     def timed_invoke(self: Any, ref: str, payload: Any) -> Any:
         fn = self.find(ref)
@@ -339,17 +361,29 @@ def measured_run(spec: dict[str, Any], *, meter: Meter | None = None,
     undo_events = count_interpreter_events(interpreter_events)
     local_functions.Functions.invoke = timed_invoke  # type: ignore[method-assign]
     EventBus.put = counted_put  # type: ignore[method-assign]
+    local_fargate.EmulatedFargate.run_task = counted_run_task  # type: ignore[method-assign]
     records = OUT / "runs"
+    timer: threading.Timer | None = None
     try:
         options = LocalOptions(config_path=CONFIG, launch_rate=launch_rate,
                                records_dir=records, settle_seconds=settle_seconds,
                                stop_grace_seconds=0.5)
+        run = Run(options)
+        if stop_after_seconds is not None:
+            timer = threading.Timer(stop_after_seconds, run.interrupt)
+            timer.daemon = True
+            timer.start()
         started = time.monotonic()
-        summary = Run(options).run(spec)
+        summary = run.run(spec)
         elapsed = time.monotonic() - started
+        extra["stopped_by_bench"] = bool(timer is not None and timer.finished.is_set()
+                                         and summary.status == "ABORTED")
     finally:
+        if timer is not None:
+            timer.cancel()
         undo_events()
         local_functions.Functions.invoke = original_invoke  # type: ignore[method-assign]
         EventBus.put = original_put  # type: ignore[method-assign]
+        local_fargate.EmulatedFargate.run_task = original_run_task  # type: ignore[method-assign]
     return {"summary": summary.to_json(), "elapsed_seconds": round(elapsed, 2),
             "meter": meter, **extra}

@@ -48,6 +48,9 @@ class JobConfig(Frozen):
     defaults: JobDefaults = JobDefaults()
     #: How many images the ECR lifecycle rule keeps.
     keep_images: int = Field(default=10, ge=1, le=1000)
+    #: The job's tasks running at once, all runs together (schedules, console, CLI); a
+    #: run's own ``max_concurrency`` still applies inside it. None: no job-wide cap.
+    max_running: int | None = Field(default=None, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _fargate_size(self) -> JobConfig:
@@ -108,6 +111,23 @@ class Limits(Frozen):
     manifest_expiry_days: int = Field(default=30, ge=1, le=3650)
 
 
+class LaunchBucket(Frozen):
+    """What Fargate grants one capacity type of an account: a burst, then a steady rate."""
+
+    burst: int = Field(default=100, ge=1, le=100_000)
+    per_second: float = Field(default=20.0, gt=0, le=10_000)
+
+
+class LaunchGateConfig(Frozen):
+    """The launch gate's buckets, per capacity type (Fargate's published defaults)."""
+
+    FARGATE: LaunchBucket = LaunchBucket()
+    FARGATE_SPOT: LaunchBucket = LaunchBucket()
+
+    def bucket(self, capacity: str) -> LaunchBucket:
+        return self.FARGATE_SPOT if capacity == "FARGATE_SPOT" else self.FARGATE
+
+
 class ScheduleConfig(Frozen):
     """An EventBridge Scheduler schedule that starts a run."""
 
@@ -133,6 +153,8 @@ class FanoutConfig(Frozen):
     limits: Limits = Limits()
     schedules: list[ScheduleConfig] = []
     notifications: NotificationsConfig = NotificationsConfig()
+    #: How fast the deployment launches tasks, all runs and schedules together.
+    launch_gate: LaunchGateConfig = LaunchGateConfig()
     #: Version of the public Powertools layer the functions use
     #: (``AWSLambdaPowertoolsPythonV3-python312-arm64``; 27 is a Powertools 3.x release).
     powertools_layer_version: int = Field(default=27, ge=1)

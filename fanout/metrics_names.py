@@ -18,7 +18,9 @@ RUNS_SUCCEEDED = "RunsSucceeded"
 ITEMS_FAILED = "ItemsFailed"
 #: Record: an item succeeded.
 ITEMS_SUCCEEDED = "ItemsSucceeded"
-#: Launch: RunTask was throttled or had no capacity (the state machine retries).
+#: Launch/Dispatch: RunTask was throttled or had no capacity (the item waits on).
 LAUNCH_THROTTLED = "LaunchThrottled"
+#: Dispatch: tasks started from the launch queue.
+LAUNCHED = "Launched"
 #: Reconcile: attempts settled from DescribeTasks because their STOPPED event never came.
 ATTEMPTS_RECONCILED = "AttemptsReconciled"

@@ -50,6 +50,17 @@ def counter(status: ItemStatus) -> str:
     return f"n_{status.lower()}"
 
 
+#: Items RUNNING whose attempt waits in the launch queue (a subset of ``n_running``).
+WAITING_COUNTER = "n_waiting"
+#: The launch gate's records: the queue, the buckets, the dispatcher's lease.
+GATE_PK = "GATE"
+
+
+def queue_sk(capacity: str, created_at: str, run_id: str, index: int, attempt: int) -> str:
+    """A launch queue entry's sort key: per capacity type, oldest first."""
+    return f"Q#{capacity}#{created_at}#{run_id}#{index:08d}#{attempt:03d}"
+
+
 @dataclass(frozen=True)
 class RunRecord:
     run_id: str
@@ -68,6 +79,8 @@ class RunRecord:
     counts: dict[str, int] = field(default_factory=dict)
     #: TTL (epoch seconds), from the first write: the end of the run's life + record_ttl_days.
     expires_at: int | None = None
+    #: Items whose attempt waits in the launch queue (counted among RUNNING).
+    waiting: int = 0
 
     def count(self, status: ItemStatus) -> int:
         if status == "PENDING":
@@ -78,6 +91,8 @@ class RunRecord:
         """``total`` and one count per item status, lower case (what users read)."""
         out = {"total": self.total, "pending": self.count("PENDING")}
         out.update({s.lower(): self.count(s) for s in COUNTED})
+        out["running"] -= self.waiting
+        out["waiting"] = self.waiting
         return out
 
 
@@ -97,6 +112,13 @@ class ItemRecord:
     on_demand: bool = False
     reason: str | None = None
     expires_at: int | None = None
+    #: While its attempt waits in the launch queue: ``{"why", "since", "tries"}``.
+    waiting: dict[str, Any] | None = None
+
+    @property
+    def shown_status(self) -> str:
+        """The status users read: WAITING while the open attempt waits for its launch."""
+        return "WAITING" if self.status == "RUNNING" and self.waiting else self.status
 
 
 @dataclass(frozen=True)
@@ -125,6 +147,15 @@ class AttemptRecord:
     answer: dict[str, Any] | None = None
     answered: bool = False
     expires_at: int | None = None
+    #: Set while the attempt waits in the launch queue (the dispatcher starts its task).
+    queued: bool = False
+    #: Seconds the attempt waited in the launch queue before its task started.
+    queued_seconds: float | None = None
+    #: The attempt waited for its launch turn or for capacity (not only for the dispatcher).
+    waited: bool = False
+    #: The job whose ``max_running`` slot the attempt holds (from before RunTask until it
+    #: settles); None when its job has no cap.
+    slot: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -169,16 +200,28 @@ class RecordsStore(Protocol):
     def get_attempt(self, run_id: str, index: int, attempt: int) -> AttemptRecord | None: ...
     def attempts(self, run_id: str, index: int | None = None) -> list[AttemptRecord]: ...
     def begin_attempt(self, item: ItemRecord, attempt: AttemptRecord) -> bool:
-        """Write attempt n (and the item at n = 1, moving it PENDING -> RUNNING)."""
+        """Write attempt n (and the item at n = 1, moving it PENDING -> RUNNING).
+
+        A ``queued`` attempt is put in the launch queue in the same write, and its item
+        says it waits (``waiting``)."""
         ...
     def claim_launch(self, run_id: str, index: int, attempt: int, task_token: str,
                      now: str, lease_until: str) -> bool:
         """Store the newest token; win the right to call RunTask if no task and no live lease."""
         ...
     def release_launch(self, run_id: str, index: int, attempt: int) -> None: ...
+    def keep_token(self, run_id: str, index: int, attempt: int, task_token: str) -> bool:
+        """Store the newest token on an open attempt (a Launch retried while it waits)."""
+        ...
+    def note_waiting(self, run_id: str, index: int, waiting: dict[str, Any]) -> None:
+        """Say why an item still waits for its launch (``why``, ``since``, ``tries``)."""
+        ...
     def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
-                    started_at: str, expires_at: int | None = None) -> bool:
-        """Write the task record (TTL ``expires_at``), then the ARN on a LAUNCHING attempt."""
+                    started_at: str, expires_at: int | None = None,
+                    deadline: str | None = None, waited: bool = False) -> bool:
+        """Write the task record (TTL ``expires_at``), then the ARN on a LAUNCHING attempt
+        (a queued one leaves the queue in the same write; ``deadline`` then replaces its
+        deadline, counted from the launch)."""
         ...
     def find_task(self, task_arn: str) -> tuple[str, int, int] | None: ...
     def settle_attempt(self, attempt: AttemptRecord, settlement: Settlement) -> bool:
@@ -198,15 +241,27 @@ class RecordsStore(Protocol):
 
 # --- conversion ---------------------------------------------------------------------------
 
-_JSON_FIELDS = {"settings", "params", "command", "environment", "answer", "problems"}
+_JSON_FIELDS = {"settings", "params", "command", "environment", "answer", "problems",
+                "waiting"}
+
+
+#: Flags kept only while set (conditions test them with ``attribute_exists``).
+_FLAGS = {"queued", "waited"}
+
+
+def slot_sk(job: str) -> str:
+    """The count of a job's running tasks (jobs with ``max_running``)."""
+    return f"RUNNING#{job}"
 
 
 def _to_attrs(record: RunRecord | ItemRecord | AttemptRecord) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in record.__dict__.items():
-        if value is None:
+        if value is None or (key in _FLAGS and not value):
             continue
-        if key in _JSON_FIELDS:
+        if key == "waiting" and isinstance(value, int):  # the run's count
+            out[WAITING_COUNTER] = value
+        elif key in _JSON_FIELDS:
             out[key] = json.dumps(value, separators=(",", ":"), sort_keys=True)
         elif key == "counts":
             out.update({counter(s): value.get(s, 0) for s in COUNTED})
@@ -225,7 +280,7 @@ def _from_attrs(cls: type[Any], attrs: dict[str, Any]) -> Any:
             continue
         if key in _JSON_FIELDS:
             values[key] = json.loads(value)
-        elif key == "duration_seconds":
+        elif key in ("duration_seconds", "queued_seconds"):
             values[key] = float(value)
         elif hasattr(value, "as_integer_ratio") and not isinstance(value, int | float):
             values[key] = int(value)  # Decimal
@@ -233,6 +288,7 @@ def _from_attrs(cls: type[Any], attrs: dict[str, Any]) -> Any:
             values[key] = value
     if cls is RunRecord:
         values["counts"] = {s: int(attrs.get(counter(s), 0)) for s in COUNTED}
+        values["waiting"] = int(attrs.get(WAITING_COUNTER, 0))
     return cls(**values)
 
 
@@ -327,12 +383,19 @@ class DynamoRecords:
         return True
 
     def _transition(self, run_id: str, index: int, old: ItemStatus,
-                    new: ItemStatus) -> dict[str, Any]:
-        """The run counters' half of an item status change."""
-        parts = [f"{counter(new)} :one"] + ([f"{counter(old)} :minus"] if old != "PENDING" else [])
-        values: dict[str, Any] = {":one": 1, ":running": "RUNNING"}
-        if old != "PENDING":
+                    new: ItemStatus, waiting: int = 0) -> dict[str, Any]:
+        """The run counters' half of an item status change (``waiting``: the change of the
+        run's count of items waiting in the launch queue)."""
+        parts = ([f"{counter(new)} :one"] if new != old else []) + \
+            ([f"{counter(old)} :minus"] if old not in ("PENDING", new) else [])
+        values: dict[str, Any] = {":running": "RUNNING"}
+        if new != old:
+            values[":one"] = 1
+        if old not in ("PENDING", new):
             values[":minus"] = -1
+        if waiting:
+            parts.append(f"{WAITING_COUNTER} :waiting")
+            values[":waiting"] = waiting
         update = self._update(
             run_pk(run_id), "RUN", "ADD " + ", ".join(parts), values,
             condition="#status = :running", names={"#status": "status"},
@@ -415,25 +478,53 @@ class DynamoRecords:
             "TableName": self.table, "Item": self._ser(attrs),
             "ConditionExpression": f"attribute_not_exists({PARTITION_KEY})",
         }}]
+        waiting = _waiting_of(attempt)
         if attempt.attempt == 1:
-            first = replace(item, status="RUNNING", attempts=1, open_attempt=1)
+            first = replace(item, status="RUNNING", attempts=1, open_attempt=1,
+                            waiting=waiting)
             item_attrs = _to_attrs(first)
             item_attrs.update({PARTITION_KEY: pk, SORT_KEY: item_sk(item.index)})
             ops.append({"Put": {
                 "TableName": self.table, "Item": self._ser(item_attrs),
                 "ConditionExpression": f"attribute_not_exists({PARTITION_KEY})",
             }})
-            ops.append(self._transition(item.run_id, item.index, "PENDING", "RUNNING"))
+            ops.append(self._transition(item.run_id, item.index, "PENDING", "RUNNING",
+                                        waiting=1 if waiting else 0))
         else:
+            values: dict[str, Any] = {":n": attempt.attempt, ":prev": attempt.attempt - 1,
+                                      ":running": "RUNNING"}
+            sets = "SET attempts = :n, open_attempt = :n"
+            if waiting:
+                sets += ", waiting = :w"
+                values[":w"] = json.dumps(waiting, sort_keys=True)
             update = self._update(
-                pk, item_sk(item.index), "SET attempts = :n, open_attempt = :n",
-                {":n": attempt.attempt, ":prev": attempt.attempt - 1, ":running": "RUNNING"},
+                pk, item_sk(item.index), sets, values,
                 condition="attempts = :prev AND #status = :running "
                           "AND attribute_not_exists(open_attempt)",
                 names={"#status": "status"},
             )
             ops.append({"Update": update})
+            if waiting:
+                ops.append(self._transition(item.run_id, item.index, "RUNNING", "RUNNING",
+                                            waiting=1))
+        if waiting:
+            ops.append({"Put": {"TableName": self.table,
+                                "Item": self._ser(_queue_entry(item, attempt))}})
         return self._transact(ops)
+
+    def keep_token(self, run_id: str, index: int, attempt: int, task_token: str) -> bool:
+        """Store the newest token on an open attempt (a Launch retried while it waits)."""
+        return self._conditional(self._update(
+            run_pk(run_id), attempt_sk(index, attempt), "SET task_token = :token",
+            {":token": task_token, ":open": OPEN}, condition="#open = :open",
+            names={"#open": "open"}))
+
+    def note_waiting(self, run_id: str, index: int, waiting: dict[str, Any]) -> None:
+        """Say why an item still waits (the dispatcher, after a refused launch)."""
+        self._conditional(self._update(
+            run_pk(run_id), item_sk(index), "SET waiting = :w",
+            {":w": json.dumps(waiting, sort_keys=True)},
+            condition="attribute_exists(waiting)"))
 
     def claim_launch(self, run_id: str, index: int, attempt: int, task_token: str,
                      now: str, lease_until: str) -> bool:
@@ -459,7 +550,8 @@ class DynamoRecords:
             condition="attribute_exists(task_token)"))
 
     def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
-                    started_at: str, expires_at: int | None = None) -> bool:
+                    started_at: str, expires_at: int | None = None,
+                    deadline: str | None = None, waited: bool = False) -> bool:
         task: dict[str, Any] = {PARTITION_KEY: f"TASK#{task_arn}", SORT_KEY: "TASK",
                                 "run_id": run_id, "index": index, "attempt": attempt}
         if expires_at is not None:
@@ -469,12 +561,20 @@ class DynamoRecords:
         # what a Launch that died after RunTask leaves, and is healed the same way (the
         # next claimant adopts the task; its STOPPED event attaches the ARN).
         self.client.put_item(TableName=self.table, Item=self._ser(task))
+        current = self.get_attempt(run_id, index, attempt)
+        # A queued attempt leaves the queue: the attempt, its item's ``waiting``, the run's
+        # count and the queue entry change together.
+        if (current is not None and current.queued and current.status == "LAUNCHING"
+                and self._transact(self._dequeue(current, task_arn, started_at, deadline,
+                                                 waited))):
+            return True
         attached = self._conditional(self._update(
             run_pk(run_id), attempt_sk(index, attempt),
             "SET task_arn = :arn, #status = :running, started_at = :at REMOVE launch_lease_until",
             {":arn": task_arn, ":running": "RUNNING", ":at": started_at,
              ":launching": "LAUNCHING"},
-            condition="#status = :launching", names={"#status": "status"},
+            condition="#status = :launching AND attribute_not_exists(queued)",
+            names={"#status": "status"},
         ))
         if not attached:
             # The attempt settled first (a fast stop or Reconcile): keep the ARN on it.
@@ -484,6 +584,39 @@ class DynamoRecords:
             ))
         return attached
 
+    def _dequeue(self, attempt: AttemptRecord, task_arn: str, started_at: str,
+                 deadline: str | None, waited: bool) -> list[dict[str, Any]]:
+        pk = run_pk(attempt.run_id)
+        values: dict[str, Any] = {":arn": task_arn, ":running": "RUNNING", ":at": started_at,
+                                  ":launching": "LAUNCHING", ":yes": True}
+        sets = "SET task_arn = :arn, #status = :running, started_at = :at"
+        if waited:
+            sets += ", waited = :yes"
+        if deadline:
+            sets += ", deadline = :deadline"
+            values[":deadline"] = deadline
+        if attempt.created_at:
+            from datetime import datetime
+
+            queued_for = (datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+                          - datetime.fromisoformat(attempt.created_at.replace("Z", "+00:00")))
+            sets += ", queued_seconds = :waited"
+            values[":waited"] = str(round(max(queued_for.total_seconds(), 0.0), 3))
+        return [
+            {"Update": self._update(
+                pk, attempt_sk(attempt.index, attempt.attempt),
+                sets + " REMOVE launch_lease_until, queued", values,
+                condition="#status = :launching AND queued = :yes",
+                names={"#status": "status"})},
+            {"Update": self._update(
+                pk, item_sk(attempt.index), "REMOVE waiting", {":n": attempt.attempt},
+                condition="open_attempt = :n AND attribute_exists(waiting)")},
+            self._transition(attempt.run_id, attempt.index, "RUNNING", "RUNNING", waiting=-1),
+            {"Delete": {"TableName": self.table, "Key": self._key(
+                GATE_PK, queue_sk(attempt.capacity, attempt.created_at, attempt.run_id,
+                                  attempt.index, attempt.attempt))}},
+        ]
+
     def find_task(self, task_arn: str) -> tuple[str, int, int] | None:
         attrs = self._get(f"TASK#{task_arn}", "TASK")
         if not attrs:
@@ -491,6 +624,19 @@ class DynamoRecords:
         return str(attrs["run_id"]), int(attrs["index"]), int(attrs["attempt"])
 
     def settle_attempt(self, attempt: AttemptRecord, s: Settlement) -> bool:
+        for _ in range(3):
+            if self._settle_attempt(attempt, s):
+                return True
+            # A queued attempt may have left the queue (or a waiting one been launched)
+            # since it was read: settle it as it is now.
+            fresh = self.get_attempt(attempt.run_id, attempt.index, attempt.attempt)
+            if fresh is None or not fresh.is_open or (
+                    fresh.queued == attempt.queued and fresh.slot == attempt.slot):
+                return False
+            attempt = fresh
+        return False
+
+    def _settle_attempt(self, attempt: AttemptRecord, s: Settlement) -> bool:
         pk = run_pk(attempt.run_id)
         values: dict[str, Any] = {
             ":status": s.status, ":class": s.stop_class, ":stopped": s.stopped_at,
@@ -507,10 +653,17 @@ class DynamoRecords:
             if value is not None:
                 sets.append(f"{name} = :{name}")
                 values[f":{name}"] = value
+        queued = " AND queued = :yes" if attempt.queued else \
+            " AND attribute_not_exists(queued)"
+        if attempt.queued:
+            values[":yes"] = True
+        queued += " AND slot = :slot" if attempt.slot else " AND attribute_not_exists(slot)"
+        if attempt.slot:
+            values[":slot"] = attempt.slot
         ops: list[dict[str, Any]] = [{"Update": self._update(
             pk, attempt_sk(attempt.index, attempt.attempt),
-            "SET " + ", ".join(sets) + " REMOVE #open", values,
-            condition="#open = :open", names={"#status": "status", "#open": "open"},
+            "SET " + ", ".join(sets) + " REMOVE #open, queued, slot", values,
+            condition="#open = :open" + queued, names={"#status": "status", "#open": "open"},
         )}]
         item_values: dict[str, Any] = {":n": attempt.attempt, ":running": "RUNNING"}
         item_sets = []
@@ -524,14 +677,50 @@ class DynamoRecords:
             item_sets.append("on_demand = :yes")
             item_values[":yes"] = True
         expression = ("SET " + ", ".join(item_sets) + " " if item_sets else "") + \
-            "REMOVE open_attempt"
+            "REMOVE open_attempt, waiting"
         ops.append({"Update": self._update(
             pk, item_sk(attempt.index), expression, item_values,
             condition="open_attempt = :n AND #status = :running", names={"#status": "status"},
         )})
-        if s.item_status is not None:
-            ops.append(self._transition(attempt.run_id, attempt.index, "RUNNING", s.item_status))
+        waiting = -1 if attempt.queued else 0
+        if s.item_status is not None or waiting:
+            ops.append(self._transition(attempt.run_id, attempt.index, "RUNNING",
+                                        s.item_status or "RUNNING", waiting=waiting))
+        if attempt.queued:
+            ops.append({"Delete": {"TableName": self.table, "Key": self._key(
+                GATE_PK, queue_sk(attempt.capacity, attempt.created_at, attempt.run_id,
+                                  attempt.index, attempt.attempt))}})
+        if attempt.slot:
+            ops.append({"Update": self._update(GATE_PK, slot_sk(attempt.slot), "ADD n :minus",
+                                               {":minus": -1})})
         return self._transact(ops)
+
+    def take_slot(self, attempt: AttemptRecord, job: str, limit: int) -> bool:
+        """Hold one of ``job``'s ``limit`` running slots for the attempt (its launch lease
+        held), unless all are taken; the slot goes back when the attempt settles."""
+        return self._transact([
+            {"Update": self._update(
+                run_pk(attempt.run_id), attempt_sk(attempt.index, attempt.attempt),
+                "SET slot = :job", {":job": job, ":open": OPEN},
+                condition="#open = :open AND attribute_not_exists(slot)",
+                names={"#open": "open"})},
+            {"Update": self._update(
+                GATE_PK, slot_sk(job), "ADD n :one", {":one": 1, ":limit": limit},
+                condition="attribute_not_exists(n) OR n < :limit")},
+        ])
+
+    def give_slot(self, attempt: AttemptRecord, job: str) -> bool:
+        """Give back the slot of an attempt whose RunTask was refused (it waits on)."""
+        return self._transact([
+            {"Update": self._update(
+                run_pk(attempt.run_id), attempt_sk(attempt.index, attempt.attempt),
+                "REMOVE slot", {":job": job}, condition="slot = :job")},
+            {"Update": self._update(GATE_PK, slot_sk(job), "ADD n :minus", {":minus": -1})},
+        ])
+
+    def running_of(self, job: str) -> int:
+        attrs = self._get(GATE_PK, slot_sk(job))
+        return int(attrs.get("n", 0)) if attrs else 0
 
     def mark_answered(self, run_id: str, index: int, attempt: int) -> None:
         self.client.update_item(**self._update(
@@ -581,6 +770,25 @@ class DynamoRecords:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def _waiting_of(attempt: AttemptRecord) -> dict[str, Any] | None:
+    if not attempt.queued:
+        return None
+    return {"why": "waiting for a launch turn", "since": attempt.created_at, "tries": 0}
+
+
+def _queue_entry(item: ItemRecord, attempt: AttemptRecord) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        PARTITION_KEY: GATE_PK,
+        SORT_KEY: queue_sk(attempt.capacity, attempt.created_at, item.run_id, item.index,
+                           attempt.attempt),
+        "run_id": item.run_id, "index": item.index, "attempt": attempt.attempt,
+        "capacity": attempt.capacity, "created_at": attempt.created_at,
+    }
+    if attempt.expires_at is not None:
+        entry[TTL_ATTRIBUTE] = attempt.expires_at
+    return entry
+
+
 # --- in memory ----------------------------------------------------------------------------
 
 
@@ -595,17 +803,20 @@ class MemoryRecords:
         self.tasks: dict[str, tuple[str, int, int]] = {}
         #: task ARN -> the task record's TTL
         self.task_expiry: dict[str, int | None] = {}
+        #: The launch queue: sort key -> entry.
+        self.queue: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def _move(self, run_id: str, old: ItemStatus, new: ItemStatus) -> bool:
+    def _move(self, run_id: str, old: ItemStatus, new: ItemStatus, waiting: int = 0) -> bool:
         run = self.runs.get(run_id)
         if run is None or run.status != "RUNNING":
             return False
         counts = dict(run.counts)
-        if old != "PENDING":
-            counts[old] = counts.get(old, 0) - 1
-        counts[new] = counts.get(new, 0) + 1
-        self.runs[run_id] = replace(run, counts=counts)
+        if old != new:
+            if old != "PENDING":
+                counts[old] = counts.get(old, 0) - 1
+            counts[new] = counts.get(new, 0) + 1
+        self.runs[run_id] = replace(run, counts=counts, waiting=run.waiting + waiting)
         return True
 
     def create_run(self, run: RunRecord, spec: Any = None) -> bool:
@@ -655,17 +866,25 @@ class MemoryRecords:
             if key in self.attempt_records:
                 return False
             current = self.item_records.get((item.run_id, item.index))
+            waiting = _waiting_of(attempt)
             if attempt.attempt == 1:
-                if current is not None or not self._move(item.run_id, "PENDING", "RUNNING"):
+                if current is not None or not self._move(item.run_id, "PENDING", "RUNNING",
+                                                         1 if waiting else 0):
                     return False
                 self.item_records[(item.run_id, item.index)] = replace(
-                    item, status="RUNNING", attempts=1, open_attempt=1)
+                    item, status="RUNNING", attempts=1, open_attempt=1, waiting=waiting)
             else:
                 if (current is None or current.attempts != attempt.attempt - 1
                         or current.status != "RUNNING" or current.open_attempt is not None):
                     return False
+                if waiting:
+                    self._move(item.run_id, "RUNNING", "RUNNING", 1)
                 self.item_records[(item.run_id, item.index)] = replace(
-                    current, attempts=attempt.attempt, open_attempt=attempt.attempt)
+                    current, attempts=attempt.attempt, open_attempt=attempt.attempt,
+                    waiting=waiting)
+            if waiting:
+                entry = _queue_entry(item, attempt)
+                self.queue[str(entry[SORT_KEY])] = entry
             self.attempt_records[key] = attempt
             return True
 
@@ -694,7 +913,8 @@ class MemoryRecords:
                                                     launch_lease_until=None)
 
     def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
-                    started_at: str, expires_at: int | None = None) -> bool:
+                    started_at: str, expires_at: int | None = None,
+                    deadline: str | None = None, waited: bool = False) -> bool:
         with self._lock:
             key = (run_id, index, attempt)
             self.tasks[task_arn] = key
@@ -706,10 +926,35 @@ class MemoryRecords:
                 if record.task_arn is None:
                     self.attempt_records[key] = replace(record, task_arn=task_arn)
                 return False
+            if record.queued:
+                self._leave_queue(record)
             self.attempt_records[key] = replace(
                 record, task_arn=task_arn, status="RUNNING", started_at=started_at,
-                launch_lease_until=None)
+                launch_lease_until=None, queued=False,
+                deadline=deadline or record.deadline, waited=waited)
             return True
+
+    def _leave_queue(self, record: AttemptRecord) -> None:
+        self._move(record.run_id, "RUNNING", "RUNNING", -1)
+        item = self.item_records[(record.run_id, record.index)]
+        self.item_records[(record.run_id, record.index)] = replace(item, waiting=None)
+        self.queue.pop(queue_sk(record.capacity, record.created_at, record.run_id,
+                                record.index, record.attempt), None)
+
+    def keep_token(self, run_id: str, index: int, attempt: int, task_token: str) -> bool:
+        with self._lock:
+            record = self.attempt_records.get((run_id, index, attempt))
+            if record is None or not record.is_open:
+                return False
+            self.attempt_records[(run_id, index, attempt)] = replace(
+                record, task_token=task_token)
+            return True
+
+    def note_waiting(self, run_id: str, index: int, waiting: dict[str, Any]) -> None:
+        with self._lock:
+            item = self.item_records.get((run_id, index))
+            if item is not None and item.waiting:
+                self.item_records[(run_id, index)] = replace(item, waiting=dict(waiting))
 
     def find_task(self, task_arn: str) -> tuple[str, int, int] | None:
         return self.tasks.get(task_arn)
@@ -726,6 +971,9 @@ class MemoryRecords:
             if s.item_status is not None and not self._move(
                     attempt.run_id, "RUNNING", s.item_status):
                 return False
+            if record.queued:
+                self._leave_queue(record)
+                item = self.item_records[key[:2]]
             self.attempt_records[key] = replace(
                 record, status=s.status, stop_class=s.stop_class, stopped_at=s.stopped_at,
                 answer=s.answer, answered=False,
@@ -734,7 +982,7 @@ class MemoryRecords:
                 stopped_reason=s.stopped_reason or record.stopped_reason,
                 started_at=s.started_at or record.started_at,
                 duration_seconds=s.duration_seconds, log_stream=s.log_stream,
-                event_version=s.event_version)
+                event_version=s.event_version, queued=False)
             self.item_records[key[:2]] = replace(
                 item, status=s.item_status or item.status, open_attempt=None,
                 exit_code=s.exit_code if s.exit_code is not None else item.exit_code,

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fanout.config import JobConfig, Limits
+from fanout.config import JobConfig, LaunchGateConfig, Limits
 
 E = TypeVar("E", bound="FunctionEnv")
 
@@ -68,6 +68,8 @@ class LaunchEnv(FunctionEnv):
     fanout_subnets: str = Field(description="comma-separated subnet ids")
     fanout_security_groups: str = Field(description="comma-separated security group ids")
     fanout_assign_public_ip: Literal["ENABLED", "DISABLED"] = "ENABLED"
+    #: The dispatcher function's name: Launch wakes it when it queues an item.
+    fanout_dispatcher: str
 
     _defs = field_validator("fanout_task_definitions", mode="before")(
         classmethod(lambda cls, v: _json(v))
@@ -82,9 +84,23 @@ class LaunchEnv(FunctionEnv):
         return [s for s in self.fanout_security_groups.split(",") if s]
 
 
+class DispatchEnv(LaunchEnv):
+    """The dispatcher launches what Launch queued: Launch's env and the gate's buckets."""
+
+    fanout_launch_gate: LaunchGateConfig = LaunchGateConfig()
+    #: job -> its ``max_running`` (jobs without a cap are absent).
+    fanout_max_running: dict[str, int] = {}
+
+    _gate = field_validator("fanout_launch_gate", "fanout_max_running", mode="before")(
+        classmethod(lambda cls, v: _json(v))
+    )
+
+
 class RecordEnv(FunctionEnv):
     fanout_table: str
     fanout_cluster: str
+    #: Record wakes the dispatcher when a task of a job with ``max_running`` stops.
+    fanout_dispatcher: str
 
 
 class FinalizeEnv(FunctionEnv):
@@ -98,6 +114,8 @@ class FinalizeEnv(FunctionEnv):
 class ReconcileEnv(FunctionEnv):
     fanout_table: str
     fanout_cluster: str
+    #: Reconcile wakes the dispatcher when items wait and none runs (it died).
+    fanout_dispatcher: str
 
 
 class AbortEnv(FunctionEnv):
@@ -116,6 +134,7 @@ COMMON_VARIABLES: frozenset[str] = frozenset(
 FUNCTION_ENVS: dict[str, type[FunctionEnv]] = {
     "expand": ExpandEnv,
     "launch": LaunchEnv,
+    "dispatch": DispatchEnv,
     "record": RecordEnv,
     "finalize": FinalizeEnv,
     "reconcile": ReconcileEnv,

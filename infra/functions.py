@@ -37,16 +37,24 @@ ENV_LIMIT_BYTES = 4096
 #: How long a deploy-time token (an ARN, a name) is assumed to be when sizing the env.
 TOKEN_ESTIMATE = 128
 
-NAMES = ("expand", "launch", "record", "finalize", "reconcile", "abort")
+NAMES = ("expand", "launch", "dispatch", "record", "finalize", "reconcile", "abort")
 #: Memory (MiB) and timeout (s) per function: Expand streams the expansion to S3.
 SIZES: dict[str, tuple[int, int]] = {
     "expand": (1024, 300),
     "launch": (256, 30),
+    # The dispatcher loops while items wait, then invokes itself again before its timeout.
+    "dispatch": (256, 300),
     "record": (256, 30),
     "finalize": (512, 120),
     "reconcile": (512, 240),
     "abort": (512, 240),
 }
+
+
+def dispatcher_name(scope: Construct) -> str:
+    """The dispatcher's fixed name: Launch, Reconcile and the dispatcher itself invoke it by
+    name, which no reference to the function could give without a dependency cycle."""
+    return f"{Stack.of(scope).stack_name}-dispatch"
 
 
 class EnvTooLarge(ValueError):
@@ -79,7 +87,7 @@ def powertools_layer_arn(version: int) -> str:
 
 
 class Functions(Construct):
-    """``expand``, ``launch``, ``record``, ``finalize``, ``reconcile``, ``abort``.
+    """``expand``, ``launch``, ``dispatch``, ``record``, ``finalize``, ``reconcile``, ``abort``.
 
     Each function gets exactly the variables of its env model (``envs[name]``), its own
     role (log writing only; the stack adds the grants) and its own log group.
@@ -167,6 +175,9 @@ class Functions(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             dead_letter_queue=dead_letter,
             retry_attempts=2 if dead_letter is not None else None,
+            # One dispatcher at a time (its lease in the table says the same).
+            function_name=dispatcher_name(self) if name == "dispatch" else None,
+            reserved_concurrent_executions=1 if name == "dispatch" else None,
         )
         self.roles[name] = role
         self.log_groups[name] = log_group

@@ -36,6 +36,8 @@ REASONS = {
     "errors: no asynchronous event to dead-letter",
     "dlq_config": "asynchronous failures go to the dead-letter queue (DeadLetterConfig)",
     "is_dlq": "this queue is the dead-letter queue",
+    "wake": "an invocation of the dispatcher carries nothing but a wake-up: a lost one is "
+            "made good by the next Launch or by Reconcile, which wake it while items wait",
     "access_logs": "manifests are transient internal data written and read only by the "
     "control plane's roles; CloudTrail data events can audit it if wanted",
 }
@@ -78,18 +80,20 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
     for role in roles.values():
         ack(role, f"{iam5}[Resource::*]", "unscoped")
         ack(role, f"{iam5}[Resource::{table}/index/*]", "indexes")
-    for name in ("launch", "record", "finalize", "reconcile", "abort"):
+    for name in ("launch", "dispatch", "record", "finalize", "reconcile", "abort"):
         ack(roles[name], f"{iam5}[Resource::{tasks}]", "tasks")
     for name in ("expand", "finalize", "abort"):
         ack(roles[name], f"{iam5}[Resource::{bucket}/runs/*]", "manifests")
     ack(roles["expand"], f"{iam5}[Resource::{bucket}/inputs/*]", "inputs")
     for made in stack.jobs.jobs.values():
         family = made.task_definition.family
-        ack(
-            roles["launch"],
-            f"{iam5}[Resource::{ACCOUNT.format(service='ecs')}:task-definition/{family}:*]",
-            "families",
-        )
+        for name in ("launch", "dispatch"):
+            ack(
+                roles[name],
+                f"{iam5}[Resource::{ACCOUNT.format(service='ecs')}:task-definition/"
+                f"{family}:*]",
+                "families",
+            )
         execution_role = made.task_definition.execution_role
         assert execution_role is not None
         ack(execution_role, f"{iam5}[Resource::*]", "unscoped")
@@ -102,6 +106,9 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
         ack(function, "Serverless-LambdaLatestVersion", "runtime")
         if name in ("expand", "launch", "finalize"):
             ack(function, "Serverless-LambdaDLQ", "sync")
+        elif name == "dispatch":
+            ack(function, "Serverless-LambdaDLQ", "wake")
+            ack(function, "Serverless-LambdaAsyncFailureDestination", "wake")
         else:
             ack(function, "Serverless-LambdaAsyncFailureDestination", "dlq_config")
     ack(fns.dead_letters, "Serverless-SQSRedrivePolicy", "is_dlq")

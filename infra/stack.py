@@ -13,7 +13,7 @@ from constructs import Construct
 from fanout.config import FanoutConfig
 from fanout.errors import ConfigError, Problem
 from infra.events import Events
-from infra.functions import Functions
+from infra.functions import Functions, dispatcher_name
 from infra.jobs import Jobs
 from infra.monitoring import Monitoring, Notifications
 from infra.network import Network
@@ -156,6 +156,17 @@ class FanoutStack(Stack):
             for name, made in self.jobs.jobs.items()
         }
         common = {"FANOUT_TABLE": table, "FANOUT_CLUSTER": cluster}
+        dispatcher = dispatcher_name(self)
+        launch = {
+            **common,
+            "FANOUT_TASK_DEFINITIONS": self.to_json_string(task_definitions),
+            "FANOUT_SUBNETS": ",".join(self.network.subnet_ids),
+            "FANOUT_SECURITY_GROUPS": self.network.security_group.security_group_id,
+            "FANOUT_ASSIGN_PUBLIC_IP": (
+                "ENABLED" if self.network.assign_public_ip else "DISABLED"
+            ),
+            "FANOUT_DISPATCHER": dispatcher,
+        }
         return {
             "expand": {
                 "FANOUT_TABLE": table,
@@ -163,19 +174,19 @@ class FanoutStack(Stack):
                 "FANOUT_JOBS": self.to_json_string(jobs),
                 "FANOUT_LIMITS": self.to_json_string(self.config.limits.model_dump(mode="json")),
             },
-            "launch": {
-                **common,
-                "FANOUT_TASK_DEFINITIONS": self.to_json_string(task_definitions),
-                "FANOUT_SUBNETS": ",".join(self.network.subnet_ids),
-                "FANOUT_SECURITY_GROUPS": self.network.security_group.security_group_id,
-                "FANOUT_ASSIGN_PUBLIC_IP": (
-                    "ENABLED" if self.network.assign_public_ip else "DISABLED"
-                ),
+            "launch": launch,
+            "dispatch": {
+                **launch,
+                "FANOUT_LAUNCH_GATE": self.to_json_string(
+                    self.config.launch_gate.model_dump(mode="json")),
+                "FANOUT_MAX_RUNNING": self.to_json_string(
+                    {name: job.max_running for name, job in self.config.jobs.items()
+                     if job.max_running is not None}),
             },
-            "record": dict(common),
+            "record": {**common, "FANOUT_DISPATCHER": dispatcher},
             "finalize": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
                          "FANOUT_BUCKET": self.records.bucket.bucket_name},
-            "reconcile": dict(common),
+            "reconcile": {**common, "FANOUT_DISPATCHER": dispatcher},
             "abort": {**common, "FANOUT_BUCKET": self.records.bucket.bucket_name},
         }
 
@@ -220,33 +231,44 @@ class FanoutStack(Stack):
             )
             for made in self.jobs.jobs.values()
         ]
-        launch = roles["launch"]
-        launch.add_to_policy(iam.PolicyStatement(
-            sid="RunJobTasks", actions=["ecs:RunTask"], resources=families, conditions=on_cluster
-        ))
-        launch.add_to_policy(iam.PolicyStatement(
-            sid="TagTasksAtLaunch",
-            actions=["ecs:TagResource"],
-            resources=[tasks_of_cluster],
-            conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
-        ))
         pass_roles = [
             role.role_arn
             for made in self.jobs.jobs.values()
             for role in (made.task_definition.task_role, made.task_definition.execution_role)
             if role is not None
         ]
-        launch.add_to_policy(iam.PolicyStatement(
-            sid="PassTaskRoles",
-            actions=["iam:PassRole"],
-            resources=pass_roles,
-            conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-        ))
-        for name in ("launch", "record", "reconcile", "abort"):
+        # The dispatcher starts queued attempts; Launch adopts or restarts one whose launch
+        # died (docs/decisions/0002).
+        for name in ("launch", "dispatch"):
+            roles[name].add_to_policy(iam.PolicyStatement(
+                sid="RunJobTasks", actions=["ecs:RunTask"], resources=families,
+                conditions=on_cluster,
+            ))
+            roles[name].add_to_policy(iam.PolicyStatement(
+                sid="TagTasksAtLaunch",
+                actions=["ecs:TagResource"],
+                resources=[tasks_of_cluster],
+                conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
+            ))
+            roles[name].add_to_policy(iam.PolicyStatement(
+                sid="PassTaskRoles",
+                actions=["iam:PassRole"],
+                resources=pass_roles,
+                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            ))
+        dispatcher = self.format_arn(
+            service="lambda", resource="function", resource_name=dispatcher_name(self),
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        for name in ("launch", "dispatch", "record", "reconcile"):
+            roles[name].add_to_policy(iam.PolicyStatement(
+                sid="WakeDispatcher", actions=["lambda:InvokeFunction"], resources=[dispatcher]
+            ))
+        for name in ("launch", "dispatch", "record", "reconcile", "abort"):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="AnswerTaskTokens", actions=SEND_TASK, resources=["*"]
             ))
-        for name in ("launch", "record", "finalize", "reconcile", "abort"):
+        for name in ("launch", "dispatch", "record", "finalize", "reconcile", "abort"):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="ReadTasks",
                 actions=["ecs:DescribeTasks"],
@@ -254,7 +276,7 @@ class FanoutStack(Stack):
                 conditions=on_cluster,
             ))
         # Launch (after a crash) and Reconcile find a task by its tags among this cluster's.
-        for name in ("launch", "reconcile"):
+        for name in ("launch", "dispatch", "reconcile"):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="ListTasks", actions=["ecs:ListTasks"], resources=["*"],
                 conditions=on_cluster,

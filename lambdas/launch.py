@@ -20,7 +20,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         return launch(LaunchInput.model_validate(event), env=env,
                       store=ctx.records(env.fanout_table),
-                      launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks())
+                      launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks(),
+                      gate=ctx.gate(env.fanout_table, env.fanout_dispatcher))
     except (errors.LaunchThrottled, errors.CapacityUnavailable):
         count(LAUNCH_THROTTLED)
         raise

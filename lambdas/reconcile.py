@@ -19,4 +19,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     counts = reconcile(store=ctx.records(env.fanout_table),
                        launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks())
     count(ATTEMPTS_RECONCILED, counts["settled"] + counts["timed_out"] + counts["lost"])
+    # Items wait in the launch queue and no dispatcher runs (it died): wake one.
+    gate = ctx.gate(env.fanout_table, env.fanout_dispatcher)
+    counts["dispatcher_woken"] = int(gate.waiting() and gate.wake())
     return counts

@@ -28,7 +28,13 @@ def add_local(subparsers: Any) -> None:
     parser.add_argument(
         "--faults", metavar="F=X,...",
         help="inject faults: throttle, capacity, spot, lose_event, duplicate_event, "
-             "launch_crash as fractions 0..1, and seed=N",
+             "launch_crash as fractions 0..1, capacity_outage=SECONDS (every RunTask "
+             "refused for capacity during the run's first SECONDS), and seed=N",
+    )
+    parser.add_argument(
+        "--launch-rate", metavar="BURST,PER_SECOND",
+        help="put an emulated Fargate launch bucket in front of RunTask (Fargate: 100,20); "
+             "the launch gate paces to it",
     )
     parser.add_argument("--docker", action="store_true",
                         help="run each task's image with Docker instead of a local process")
@@ -37,6 +43,24 @@ def add_local(subparsers: Any) -> None:
     parser.add_argument("--records-dir", default=".fanout/runs", metavar="DIR",
                         help="where each run's records, logs and summary go")
     parser.set_defaults(func=run_local)
+
+
+def parse_launch_rate(text: str | None) -> Any:
+    """``BURST,PER_SECOND`` -> the emulated bucket; a bad value is a usage error (exit 2)."""
+    from fanout.errors import Problem, UsageError
+    from fanout.local.fargate import LaunchRate
+
+    if not text:
+        return None
+    burst, _, rate = text.partition(",")
+    try:
+        parsed = LaunchRate(int(burst), float(rate))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.burst < 1 or parsed.per_second <= 0:
+        raise UsageError([Problem("--launch-rate", f"{text!r} is not BURST,PER_SECOND "
+                                  "(a whole burst of at least 1 and a rate above 0)")])
+    return parsed
 
 
 def run_local(args: argparse.Namespace) -> int:
@@ -56,6 +80,7 @@ def run_local(args: argparse.Namespace) -> int:
         config_path=Path(args.config), concurrency=args.concurrency,
         faults=Faults.parse(args.faults), docker=args.docker, run_id=args.run_id,
         reconcile_seconds=args.reconcile_seconds, records_dir=Path(args.records_dir),
+        launch_rate=parse_launch_rate(args.launch_rate),
     )
     raw = spec_document(args)
     err = Console(stderr=True)

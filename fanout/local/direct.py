@@ -184,6 +184,8 @@ def direct_clients(invoke: Callable[..., bytes], *, account: str,
     clients.reset_clients()
     for service, client in made.items():
         clients.provide(service, client)
+    # The handlers' own Lambda calls (Launch waking the dispatcher) go the same way.
+    clients.provide("lambda", lambda_client)
     setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010
     try:
         yield made

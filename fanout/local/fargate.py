@@ -214,6 +214,13 @@ class EmulatedFargate:
         self._watchers: list[threading.Thread] = []
         #: Every task ever started, for counting launches per item in the tests.
         self.launches = 0
+        #: RunTask calls answered (idempotent repeats included), throttled, refused for
+        #: capacity (what ``fanout local --json`` reports as ``launch``).
+        self.run_task_calls = 0
+        self.throttled = 0
+        self.capacity_refused = 0
+        #: ``capacity_outage`` is counted from here (the run's start).
+        self.started = time.monotonic()
 
     # --- the ECS API -------------------------------------------------------------------
 
@@ -223,20 +230,22 @@ class EmulatedFargate:
         if token is not None and not 1 <= len(str(token)) <= 64:
             raise EcsError("InvalidParameterException", "clientToken must be 1 to 64 characters")
         with self._lock:
+            self.run_task_calls += 1
             if token:
                 known = self._tokens.get(str(token))
                 if known and time.monotonic() - known[0] < CLIENT_TOKEN_TTL_SECONDS:
                     return {"tasks": [self.tasks[a].describe() for a in known[1]], "failures": []}
-            if self.launch_rate and not self.launch_rate.take():
-                raise EcsError("ThrottlingException", "Rate exceeded")
-            if self.dice.roll("throttle"):
+            if (self.launch_rate and not self.launch_rate.take()) or self.dice.roll("throttle"):
+                self.throttled += 1
                 raise EcsError("ThrottlingException", "Rate exceeded")
             definition = self._definition(str(params.get("taskDefinition", "")))
             cluster = str(params.get("cluster") or "default")
             if cluster not in (self.cluster_arn, self.cluster_name):
                 raise EcsError("ClusterNotFoundException", f"Cluster not found: {cluster}")
             provider = _capacity_provider(params)
-            if self.dice.roll("capacity"):
+            outage = time.monotonic() - self.started < self.dice.faults.capacity_outage
+            if outage or self.dice.roll("capacity"):
+                self.capacity_refused += 1
                 return {"tasks": [], "failures": [{"reason": CAPACITY_REASON}]}
             count = int(params.get("count") or 1)
             arns = [self._start(definition, params, provider) for _ in range(count)]

@@ -2,6 +2,7 @@
 
 ``--faults throttle=0.3,capacity=0.1,seed=7`` makes 30% of RunTask calls throttled, 10%
 refused for capacity, and the dice reproducible. Each fault is rolled independently.
+``capacity_outage=SECONDS`` refuses every RunTask for capacity during the run's first SECONDS.
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ class Faults:
     duplicate_event: float = 0.0
     #: The launch function dies after its RunTask went through.
     launch_crash: float = 0.0
+    #: Every RunTask is refused for capacity during the run's first this many seconds.
+    capacity_outage: float = 0.0
     seed: int | None = None
 
     @classmethod
     def names(cls) -> list[str]:
-        return [f.name for f in fields(cls) if f.name != "seed"]
+        """The faults given as fractions."""
+        return [f.name for f in fields(cls) if f.name not in ("seed", *_SECONDS)]
 
     @classmethod
     def parse(cls, text: str | None) -> Faults:
@@ -61,9 +65,19 @@ class Faults:
                     seed = int(raw)
                 except ValueError:
                     problems.append(Problem("seed", f"{raw!r} is not an integer"))
+            elif name in _SECONDS:
+                try:
+                    seconds = float(raw)
+                except ValueError:
+                    seconds = -1.0
+                if not 0.0 <= seconds <= 86_400:
+                    problems.append(Problem(name, f"{raw!r} is not a number of seconds"))
+                else:
+                    values[name] = seconds
             elif name not in cls.names():
                 problems.append(Problem(
-                    name, f"unknown fault (faults: {', '.join(cls.names())}, seed)"
+                    name, f"unknown fault (faults: {', '.join(cls.names())}, "
+                          f"{', '.join(f'{s}=SECONDS' for s in _SECONDS)}, seed)"
                 ))
             else:
                 try:
@@ -80,7 +94,11 @@ class Faults:
 
     @property
     def any(self) -> bool:
-        return any(getattr(self, name) > 0 for name in self.names())
+        return any(getattr(self, name) > 0 for name in (*self.names(), *_SECONDS))
+
+
+#: Faults given in seconds, not as fractions.
+_SECONDS = ("capacity_outage",)
 
 
 class Dice:

@@ -169,7 +169,7 @@ class LocalRun:
                 stop_grace_seconds=self.options.stop_grace_seconds, docker=self.options.docker,
             )
             self.functions, self.bus, self.fargate = functions, bus, fargate
-            with environment({**shared, **LOCAL_FUNCTION_ENV}), take_over(
+            with environment({**shared, **LOCAL_FUNCTION_ENV, **self._gate_env()}), take_over(
                 fargate, functions.moto_invoke
             ), direct_clients(functions.moto_invoke, account=ACCOUNT, region=REGION) as made:
                 self._sfn = made["stepfunctions"]
@@ -187,6 +187,15 @@ class LocalRun:
                 summary = self._summary(stack, run_id, document, execution, started)
                 self._write_records(stack, run_id, summary)
         return summary
+
+    def _gate_env(self) -> dict[str, str]:
+        """With ``--launch-rate``, the launch gate is told the emulated Fargate's bucket, as a
+        deployment's config tells it its account's."""
+        rate = self.options.launch_rate
+        if rate is None:
+            return {}
+        bucket = {"burst": rate.burst, "per_second": rate.per_second}
+        return {"FANOUT_LAUNCH_GATE": json.dumps({"FARGATE": bucket, "FARGATE_SPOT": bucket})}
 
     def _execute(self, stack: LocalStack, document: dict[str, Any], run_id: str,
                  started: float) -> dict[str, Any]:
@@ -252,7 +261,7 @@ class LocalRun:
         self.on_progress(Progress(
             total=run.total, succeeded=run.count("SUCCEEDED"),
             failed=run.count("FAILED") + run.count("TIMED_OUT") + run.count("ABORTED"),
-            running=running, elapsed_seconds=time.monotonic() - started,
+            running=running, elapsed_seconds=time.monotonic() - started, waiting=run.waiting,
         ))
 
     def _summary(self, stack: LocalStack, run_id: str, document: dict[str, Any],
@@ -276,11 +285,14 @@ class LocalRun:
             attempts = by_item.get(item.index, [])
             durations = [a.duration_seconds for a in attempts if a.duration_seconds is not None]
             items.append(ItemSummary(
-                index=item.index, params=item.params, status=item.status,
+                index=item.index, params=item.params, status=item.shown_status,
                 attempts=item.attempts, exit_code=item.exit_code,
                 tasks=launched.get(item.index, []),
                 duration_seconds=sum(durations) if durations else None,
+                waiting=item.waiting,
             ))
+        waits = sum(1 for attempts in by_item.values() for a in attempts
+                    if a.waited or a.queued)
         status = run.status if run else _status_of(execution)
         if execution.get("error") == "Fanout.InvalidRunSpec":
             status = "REJECTED"
@@ -298,6 +310,10 @@ class LocalRun:
             items=items, records=str(self.options.records_dir / run_id),
             elapsed_seconds=round(time.monotonic() - started, 3), problems=problems,
             faults={k: v for k, v in self.dice.counts.items() if v},
+            launch={"run_task_calls": self.fargate.run_task_calls,
+                    "throttled": self.fargate.throttled,
+                    "capacity_refused": self.fargate.capacity_refused, "waits": waits},
+            waiting=run.waiting if run else 0,
         )
 
     def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary) -> None:

@@ -17,6 +17,8 @@ class Progress:
     failed: int
     running: int
     elapsed_seconds: float
+    #: Items whose attempt waits in the launch queue (for a launch turn or capacity).
+    waiting: int = 0
 
     @property
     def done(self) -> int:
@@ -24,7 +26,7 @@ class Progress:
 
     @property
     def pending(self) -> int:
-        return max(self.total - self.done - self.running, 0)
+        return max(self.total - self.done - self.running - self.waiting, 0)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class ItemSummary:
     #: The task ARNs the emulated ECS launched for this item, in launch order.
     tasks: list[str] = field(default_factory=list)
     duration_seconds: float | None = None
+    #: While it waits for its launch: ``{"why", "since", "tries"}``; else None.
+    waiting: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,12 @@ class RunSummary:
     problems: list[str] = field(default_factory=list)
     #: How often each injected fault struck (``--faults``).
     faults: dict[str, int] = field(default_factory=dict)
+    #: RunTask as the emulated Fargate saw it: ``run_task_calls``, ``throttled``,
+    #: ``capacity_refused``, and ``waits`` (attempts that waited in the launch queue for
+    #: their turn or for capacity, or still wait).
+    launch: dict[str, int] = field(default_factory=dict)
+    #: Items still WAITING when the run ended (0 once every item settled).
+    waiting: int = 0
 
     @property
     def exit_code(self) -> int:

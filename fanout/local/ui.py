@@ -13,7 +13,8 @@ from fanout.local.summary import Progress as RunProgress
 from fanout.local.summary import RunSummary
 
 STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "TIMED_OUT": "yellow",
-                "ABORTED": "magenta", "REJECTED": "red", "RUNNING": "cyan", "PENDING": "dim"}
+                "ABORTED": "magenta", "REJECTED": "red", "RUNNING": "cyan", "PENDING": "dim",
+                "WAITING": "blue"}
 
 
 class ProgressBar:
@@ -26,11 +27,12 @@ class ProgressBar:
             TextColumn("[green]{task.fields[succeeded]} succeeded[/] "
                        "[red]{task.fields[failed]} failed[/] "
                        "[cyan]{task.fields[running]} running[/] "
+                       "[blue]{task.fields[waiting]} waiting to launch[/] "
                        "[dim]{task.fields[pending]} pending[/]"),
             TimeElapsedColumn(), console=console, transient=False,
         )
         self._task = self._bar.add_task("run", total=None, succeeded=0, failed=0, running=0,
-                                        pending=0)
+                                        waiting=0, pending=0)
 
     def __enter__(self) -> ProgressBar:
         self._bar.start()
@@ -43,8 +45,17 @@ class ProgressBar:
         self._bar.update(
             self._task, total=progress.total or None, completed=progress.done,
             succeeded=progress.succeeded, failed=progress.failed, running=progress.running,
-            pending=progress.pending,
+            waiting=progress.waiting, pending=progress.pending,
         )
+
+
+def waiting_text(waiting: dict[str, Any]) -> str:
+    """``capacity unavailable since 12:00:03, 37 tries``."""
+    since = str(waiting.get("since") or "")
+    clock = since[11:19] if len(since) >= 19 else since
+    tries = int(waiting.get("tries") or 0)
+    text = f"{waiting.get('why', 'waiting')} since {clock}"
+    return text + (f", {tries} tries" if tries else "")
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -61,8 +72,11 @@ def summary_table(summary: RunSummary) -> Table:
     table.add_column("duration", justify="right")
     for item in summary.items:
         style = STATUS_STYLE.get(item.status, "")
+        status = item.status
+        if item.waiting:
+            status += f" ({waiting_text(item.waiting)})"
         table.add_row(
-            str(item.index), _params(item.params), f"[{style}]{item.status}[/]",
+            str(item.index), _params(item.params), f"[{style}]{status}[/]",
             str(item.attempts), "" if item.exit_code is None else str(item.exit_code),
             "" if item.duration_seconds is None else f"{item.duration_seconds:.2f}s",
         )
@@ -78,6 +92,12 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         f"{summary.timed_out} timed out, {summary.aborted} aborted "
         f"in {summary.elapsed_seconds:.1f}s"
     )
+    launch = summary.launch
+    if launch.get("throttled") or launch.get("capacity_refused") or launch.get("waits"):
+        console.print(
+            f"launches: {launch.get('run_task_calls', 0)} RunTask calls, "
+            f"{launch.get('throttled', 0)} throttled, {launch.get('capacity_refused', 0)} "
+            f"refused for capacity; {launch.get('waits', 0)} attempts waited to launch")
     for problem in summary.problems:
         console.print(f"[red]{problem}[/]")
     console.print(f"records, logs and this summary: {summary.records}/")

@@ -43,6 +43,15 @@ def callbacks() -> Any:
     return _cache["callbacks"]
 
 
+def gate(table: str, dispatcher: str) -> Any:
+    key = ("gate", table, dispatcher)
+    if key not in _cache:
+        from fanout.runtime.gate import Gate
+
+        _cache[key] = Gate(records(table), dispatcher)
+    return _cache[key]
+
+
 def reset() -> None:
     _cache.clear()
 

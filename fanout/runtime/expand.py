@@ -98,8 +98,12 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
         manifest_key=key, max_concurrency=settings.max_concurrency,
         tolerated_failure_percent=settings.tolerated_failure_percent,
         timeout_seconds=settings.timeout_seconds,
-        callback_timeout_seconds=(settings.timeout_seconds
-                                  + env.fanout_limits.callback_grace_seconds),
+        # An item may wait for its launch as long as its run lives (the launch gate), and
+        # Reconcile ends a task at its own timeout, counted from its launch: the callback
+        # is given up on only when the run itself could no longer be running.
+        callback_timeout_seconds=max(env.fanout_limits.run_timeout_hours * 3600,
+                                     settings.timeout_seconds
+                                     + env.fanout_limits.callback_grace_seconds),
     )
 
 

@@ -20,13 +20,10 @@ from fanout.policy import Capacity
 from fanout.records import TERMINAL, AttemptRecord, ItemRecord, RecordsStore, RunRecord
 from fanout.runtime import errors
 from fanout.runtime.callbacks import TaskCallbacks
-from fanout.runtime.classify import StopClass
 from fanout.runtime.clock import Clock, iso, later, utcnow
+from fanout.runtime.gate import LAUNCH_LEASE_SECONDS, Gate, fail_for_good, run_task
 from fanout.runtime.settle import answer
 from fanout.settings import LaunchEnv
-
-#: How long one Launch owns the right to call RunTask for an attempt.
-LAUNCH_LEASE_SECONDS = 120
 
 _FINAL_ERRORS = {"FAILED": errors.ITEM_FAILED, "TIMED_OUT": errors.ITEM_TIMED_OUT,
                  "ABORTED": errors.ITEM_ABORTED}
@@ -50,8 +47,13 @@ class LaunchInput(BaseModel):
 
 
 def launch(request: LaunchInput, *, env: LaunchEnv, store: RecordsStore,
-           launcher: TaskLauncher, callbacks: TaskCallbacks,
+           launcher: TaskLauncher, callbacks: TaskCallbacks, gate: Gate,
            clock: Clock = utcnow) -> dict[str, Any]:
+    """Queue the item's next attempt for the launch gate and wake the dispatcher.
+
+    The item's child execution waits on its token; the dispatcher starts the task when the
+    gate lets it (docs/decisions/0004). An attempt already open is not queued again: a
+    queued one keeps the newest token; one whose launch died is adopted as before."""
     run = store.get_run(request.run_id)
     if run is None:
         raise errors.LaunchFailed(f"no run record for {request.run_id}")
@@ -68,6 +70,13 @@ def launch(request: LaunchInput, *, env: LaunchEnv, store: RecordsStore,
         current = _current_attempt(store, run, item, request, clock)
         if current is not None:
             attempt, begun = current
+            ident = {"run_id": run.run_id, "index": attempt.index, "attempt": attempt.attempt}
+            if begun or attempt.queued:
+                if not begun:
+                    store.keep_token(run.run_id, attempt.index, attempt.attempt,
+                                     request.token)
+                gate.wake()
+                return {**ident, "launched": False, "queued": True}
             return _start(attempt, run, item, request, begun=begun, env=env, store=store,
                           callbacks=callbacks, launcher=launcher, clock=clock)
         run = store.get_run(run.run_id) or run
@@ -106,8 +115,8 @@ def _current_attempt(store: RecordsStore, run: RunRecord, item: ItemRecord | Non
         client_token=client_token(run.run_id, index, number),
         task_token=request.token, capacity=_capacity(run, item),
         created_at=iso(now), started_at=iso(now), deadline=later(now, timeout),
-        # The lease is taken with the attempt's first write: no separate claim.
-        launch_lease_until=later(now, LAUNCH_LEASE_SECONDS), expires_at=run.expires_at,
+        # Queued: the dispatcher takes the launch lease when the gate lets the task start.
+        expires_at=run.expires_at, queued=True,
     )
     if store.begin_attempt(item or _item_of(request, run), attempt):
         return attempt, True
@@ -164,14 +173,8 @@ def _start(attempt: AttemptRecord, run: RunRecord, item: ItemRecord | None,
 def _run_task(request: LaunchRequest, run: RunRecord, store: RecordsStore,
               attempt: AttemptRecord, launcher: TaskLauncher, clock: Clock) -> str:
     try:
-        return launcher.run_task(request)
+        return run_task(request, run, launcher)
     except LaunchError as exc:
-        fallback = (request.capacity == "FARGATE_SPOT"
-                    and run.settings.get("capacity") == Capacity.FARGATE_SPOT_THEN_FARGATE)
-        if exc.kind == "capacity" and fallback:
-            on_demand = replace(request, capacity="FARGATE", client_token=client_token(
-                run.run_id, attempt.index, attempt.attempt, "FARGATE"))
-            return _run_task(on_demand, run, store, attempt, launcher, clock)
         if exc.kind in ("throttled", "capacity"):
             # Give the lease back so the state machine's retry can call RunTask at once.
             store.release_launch(run.run_id, attempt.index, attempt.attempt)
@@ -184,14 +187,5 @@ def _run_task(request: LaunchRequest, run: RunRecord, store: RecordsStore,
 
 def _fail_for_good(store: RecordsStore, attempt: AttemptRecord, reason: str,
                    clock: Clock) -> None:
-    from fanout.records import Settlement
-
-    settlement = Settlement(status="FAILED", item_status="FAILED",
-                            stop_class=StopClass.START_FAILURE.value + ":launch_refused",
-                            stopped_at=iso(clock()), answer={"outcome": "raised"},
-                            stopped_reason=reason[:1000])
-    if store.settle_attempt(attempt, settlement):
-        fresh = store.get_attempt(attempt.run_id, attempt.index, attempt.attempt)
-        if fresh is not None:
-            # The raised error is this attempt's answer: none is owed to the token.
-            store.mark_answered(fresh.run_id, fresh.index, fresh.attempt)
+    # The raised error is this attempt's answer: none is owed to the token.
+    fail_for_good(store, None, attempt, reason, clock, answer_token=False)

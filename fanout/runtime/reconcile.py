@@ -32,6 +32,8 @@ def reconcile(*, store: RecordsStore, launcher: TaskLauncher, callbacks: TaskCal
         counts["open"] += 1
         if attempt.task_arn:
             with_task[attempt.task_arn] = attempt
+        elif attempt.queued:
+            continue  # the dispatcher's: it adopts or starts the task (fanout.runtime.gate)
         elif _lease_expired(attempt, iso(now)):
             arn = launcher.find_task(attempt.run_id, attempt.index, attempt.attempt)
             if arn:

@@ -114,4 +114,4 @@ def record_stop(task: dict[str, Any], *, store: RecordsStore, callbacks: TaskCal
         log_stream=log_stream_name(container, task_id) if container else None,
     )
     return {**where, "result": result, "class": stop.stop_class.value,
-            "exit_code": stop.exit_code}
+            "exit_code": stop.exit_code, "slot": attempt.slot}

@@ -26,6 +26,22 @@ JOBS = {"analyzer": {"cpu": 256, "memory": 512, "command": ["-y", "{year}"],
                                   "timeout_seconds": 600, "max_concurrency": 5}}}
 
 
+DISPATCHER = "fanout-dispatch"
+
+
+class WakeCounter:
+    """Stands in for the Lambda client: counts the dispatcher's asynchronous invocations."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def invoke(self, *, FunctionName: str, InvocationType: str = "RequestResponse",
+               **_: Any) -> dict[str, Any]:
+        assert InvocationType == "Event"
+        self.calls.append(FunctionName)
+        return {"StatusCode": 202}
+
+
 @dataclass
 class World:
     ddb: Any
@@ -38,6 +54,8 @@ class World:
     task_definition: str
     subnet: str
     security_group: str
+    #: The dispatcher's wake-ups (Launch invokes it asynchronously; tests run it by hand).
+    wakes: WakeCounter
 
     def messages(self) -> list[dict[str, Any]]:
         got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
@@ -74,6 +92,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     import boto3
     from moto import mock_aws
 
+    from fanout.runtime import clients
     from fanout.runtime.clients import reset_clients
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -112,10 +131,16 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             "FANOUT_TASK_DEFINITIONS": json.dumps(
                 {"analyzer": {"task_definition": task_def, "container": CONTAINER}}),
             "FANOUT_SUBNETS": subnet, "FANOUT_SECURITY_GROUPS": sg, "FANOUT_TOPIC_ARN": topic,
+            "FANOUT_DISPATCHER": DISPATCHER,
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        yield World(ddb, s3, ecs, sns, sqs, queue, topic, task_def, subnet, sg)
+        # moto's ECS backend is not safe for concurrent calls (the local mode serializes
+        # them in its emulated Fargate): the dispatcher makes one RunTask call at a time here.
+        monkeypatch.setattr("fanout.runtime.gate.WORKERS", 1)
+        wakes = WakeCounter()
+        clients.provide("lambda", wakes)
+        yield World(ddb, s3, ecs, sns, sqs, queue, topic, task_def, subnet, sg, wakes)
         reset_clients()
 
 

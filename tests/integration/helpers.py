@@ -15,6 +15,9 @@ class Context:
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
     aws_request_id = "req-1"
 
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
 
 def call(name: str, payload: dict[str, Any]) -> Any:
     import importlib
@@ -43,9 +46,18 @@ def manifest(world: World, run_id: str) -> list[dict[str, Any]]:
 
 
 def launch(world: World, run_id: str, index: int, token: str) -> dict[str, Any]:
+    """Launch, then (when Launch queued the attempt) the dispatcher it wakes: what the item's
+    child execution and the launch gate do together. ``launched`` says whether this call
+    started a task; ``task_arn`` is the attempt's task."""
     item = manifest(world, run_id)[index]
     result: dict[str, Any] = call("launch", {"token": token, "run_id": run_id, "item": item})
-    return result
+    if not result.get("queued"):
+        return result
+    call("dispatch", {})
+    attempt = store().get_attempt(run_id, index, result["attempt"])
+    assert attempt is not None
+    return {**result, "launched": attempt.task_arn is not None, "task_arn": attempt.task_arn,
+            "capacity": attempt.capacity}
 
 
 def stopped(kind: str, task_arn: str, run_id: str, index: int, attempt: int,

@@ -17,7 +17,8 @@ def test_expand_writes_manifest_and_run_record(world: World) -> None:
         "run_id": "run-1", "job": "analyzer", "total": 3, "bucket": BUCKET,
         "manifest_key": "runs/run-1/items.json", "max_concurrency": 5,
         "tolerated_failure_percent": 0.0, "timeout_seconds": 600,
-        "callback_timeout_seconds": 600 + 900,
+        # The run's whole life (168 h): an item may wait that long for its launch.
+        "callback_timeout_seconds": 168 * 3600,
     }
     # And the manifest is a JSON array the ItemReader reads, one object per item
     items = manifest(world, "run-1")
@@ -28,7 +29,7 @@ def test_expand_writes_manifest_and_run_record(world: World) -> None:
     run = store().get_run("run-1")
     assert run is not None and run.status == "RUNNING"
     assert run.totals() == {"total": 3, "pending": 3, "running": 0, "succeeded": 0,
-                            "failed": 0, "timed_out": 0, "aborted": 0}
+                            "failed": 0, "timed_out": 0, "aborted": 0, "waiting": 0}
     assert run.settings["retry"]["max_attempts"] == 3
     assert (run.trigger, run.logical_time) == ("console", "2026-11-20T10:00:00.000000Z")
 

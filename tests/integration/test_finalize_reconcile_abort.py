@@ -73,7 +73,7 @@ def test_finalize_sweeps_what_the_map_left(world: World, answers: MemoryCallback
     assert result["status"] == "FAILED"
     assert item_states("run-cut") == {"failed": 1, "aborted": 3}
     assert totals("run-cut") == {"total": 4, "pending": 0, "running": 0, "succeeded": 0,
-                                 "failed": 1, "timed_out": 0, "aborted": 3}
+                                 "failed": 1, "timed_out": 0, "aborted": 3, "waiting": 0}
     # And the still-running task was stopped, the other run's task was not
     running_now = [t["taskArn"] for t in world.tasks()]
     assert running not in running_now and other in running_now

@@ -97,7 +97,31 @@ class FlakyLauncher:
         return getattr(self.inner, name)
 
 
-def test_throttled_launch_is_a_named_error_that_spends_no_attempt(
+def test_launch_queues_the_attempt_and_wakes_the_dispatcher_once(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given an expanded run
+    run_with(world, "run-q")
+    # When Launch is called for two items (no dispatcher runs yet)
+    first = call("launch", {"token": "t0", "run_id": "run-q", "item": manifest(world, "run-q")[0]})
+    call("launch", {"token": "t1", "run_id": "run-q", "item": manifest(world, "run-q")[1]})
+    # Then both wait in the launch queue, say so, and no task runs yet
+    assert first["queued"] is True and world.tasks() == []
+    item = store().get_item("run-q", 0)
+    assert item is not None and item.shown_status == "WAITING"
+    assert item.waiting is not None and item.waiting["tries"] == 0
+    assert totals("run-q")["waiting"] == 2 and totals("run-q")["running"] == 0
+    # And the dispatcher was woken once, not once per item
+    assert world.wakes.calls == ["fanout-dispatch"]
+    # When the dispatcher runs
+    result = call("dispatch", {})
+    # Then both tasks run, and nothing waits any more
+    assert result["launched"] == 2 and len(world.tasks()) == 2
+    assert totals("run-q")["waiting"] == 0 and totals("run-q")["running"] == 2
+    item = store().get_item("run-q", 0)
+    assert item is not None and item.waiting is None and item.shown_status == "RUNNING"
+
+
+def test_throttled_launch_waits_and_spends_no_attempt(
         world: World, answers: MemoryCallbacks) -> None:
     # Given RunTask throttles once
     from fanout.ecs import EcsLauncher
@@ -105,46 +129,82 @@ def test_throttled_launch_is_a_named_error_that_spends_no_attempt(
     run_with(world, "run-t")
     context.use(launcher=FlakyLauncher(EcsLauncher("fanout-cluster"), throttle=1),
                 cluster="fanout-cluster")
-    # When Launch is called, Then it fails with Fanout.LaunchThrottled
-    with pytest.raises(Exception) as raised:
-        launch(world, "run-t", 0, "token-1")
-    assert type(raised.value).__name__ == "Fanout.LaunchThrottled"
-    assert world.tasks() == []
-    # When the state machine retries it
-    launch(world, "run-t", 0, "token-2")
-    # Then the task runs as attempt 1: the throttle used no attempt
+    # When the item is launched
+    result = launch(world, "run-t", 0, "token-1")
+    # Then the dispatcher tried again: the task runs as attempt 1, no attempt was spent
     [task] = world.tasks()
+    assert result["task_arn"] == task["taskArn"]
     attempt = store().get_attempt("run-t", 0, 1)
-    assert attempt is not None and attempt.task_arn == task["taskArn"]
+    assert attempt is not None and attempt.task_arn == task["taskArn"] and attempt.waited
     assert store().get_attempt("run-t", 0, 2) is None
+    assert answers.calls == []
+
+
+class RefusingLauncher(FlakyLauncher):
+    """Refuses for capacity ``refuse`` times, looking at the waiting item each time."""
+
+    def __init__(self, inner: object, refuse: int) -> None:
+        super().__init__(inner)
+        self.refuse = refuse
+        self.seen: list[dict[str, object] | None] = []
+
+    def run_task(self, request: object) -> str:
+        from fanout.ecs import LaunchError
+
+        item = store().get_item(request.run_id, request.index)  # type: ignore[attr-defined]
+        self.seen.append(item.waiting if item else None)
+        if self.refuse:
+            self.refuse -= 1
+            raise LaunchError("capacity", "Capacity is unavailable at this time")
+        return super().run_task(request)
+
+
+def test_an_item_waits_for_capacity_and_says_why(world: World, answers: MemoryCallbacks) -> None:
+    # Given Fargate refuses for capacity twice
+    from fanout.ecs import EcsLauncher
+
+    run_with(world, "run-cap")
+    refusing = RefusingLauncher(EcsLauncher("fanout-cluster"), refuse=2)
+    context.use(launcher=refusing, cluster="fanout-cluster")
+    # When the item is launched
+    result = launch(world, "run-cap", 0, "token-1")
+    # Then while it waited its record said why, since when and how many tries
+    assert refusing.seen[0] is not None and refusing.seen[0]["why"] == "waiting for a launch turn"
+    assert refusing.seen[2] is not None and refusing.seen[2]["why"] == "capacity unavailable"
+    assert refusing.seen[2]["tries"] == 2
+    # And it launched on its first attempt when capacity came back
+    [task] = world.tasks()
+    assert result["task_arn"] == task["taskArn"] and result["attempt"] == 1
+    item = store().get_item("run-cap", 0)
+    assert item is not None and item.waiting is None and item.attempts == 1
 
 
 def test_launch_that_died_after_run_task_is_found_again_not_relaunched(
         world: World, answers: MemoryCallbacks) -> None:
-    # Given a Launch that dies after RunTask succeeded
+    # Given a dispatcher that dies after RunTask succeeded
     from fanout.ecs import EcsLauncher
-    from fanout.runtime import launch as launch_logic
+    from fanout.runtime import gate as gate_logic
 
     run_with(world, "run-d")
     context.use(launcher=FlakyLauncher(EcsLauncher("fanout-cluster"), die_after_run=1),
                 cluster="fanout-cluster")
     with pytest.raises(SystemExit):
         launch(world, "run-d", 0, "token-1")
-    # When it is invoked again after its lease ran out
+    # When the dispatcher runs again after the attempt's launch lease ran out
     from datetime import timedelta
 
     from fanout.runtime.clock import utcnow
-    from fanout.settings import LaunchEnv
+    from fanout.settings import DispatchEnv
+    from tests.integration.conftest import DISPATCHER
 
-    later = launch_logic.LAUNCH_LEASE_SECONDS + 1
-    result = launch_logic.launch(
-        launch_logic.LaunchInput.model_validate(
-            {"token": "token-2", "run_id": "run-d", "item": manifest(world, "run-d")[0]}),
-        env=LaunchEnv.from_env(), store=store(), launcher=EcsLauncher("fanout-cluster"),
-        callbacks=answers, clock=lambda: utcnow() + timedelta(seconds=later))
-    # Then it adopts the task it started before: one task for the attempt
+    later = gate_logic.LAUNCH_LEASE_SECONDS + 1
+    result = gate_logic.dispatch(
+        env=DispatchEnv.from_env(), store=store(), gate=gate_logic.Gate(store(), DISPATCHER),
+        launcher=EcsLauncher("fanout-cluster"), callbacks=answers, budget_seconds=5,
+        clock=lambda: utcnow() + timedelta(seconds=later))
+    # Then it adopts the task started before: one task for the attempt
     [task] = world.tasks()
-    assert result["task_arn"] == task["taskArn"]
+    assert result["launched"] == 1
     attempt = store().get_attempt("run-d", 0, 1)
     assert attempt is not None and attempt.task_arn == task["taskArn"]
 
@@ -205,7 +265,7 @@ def test_retry_then_success_is_visible_per_attempt(world: World, answers: Memory
         (1, "RETRY", 1), (2, "SUCCEEDED", 0)]
     assert answers.answers["token-2"][0] == "success"
     assert totals("run-rs") == {"total": 3, "pending": 2, "running": 0, "succeeded": 1,
-                                "failed": 0, "timed_out": 0, "aborted": 0}
+                                "failed": 0, "timed_out": 0, "aborted": 0, "waiting": 0}
 
 
 def test_spot_interruption_moves_the_next_attempt_to_on_demand(
