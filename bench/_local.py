@@ -299,6 +299,7 @@ def measured_run(spec: dict[str, Any], *, meter: Meter | None = None,
     from fanout.local import functions as local_functions
     from fanout.local.events import EventBus
     from fanout.local.runner import LocalOptions, LocalRun
+    from fanout.local.tasks import EcsError
 
     meter = meter or Meter()
     original_invoke = local_functions.Functions.invoke
@@ -308,7 +309,7 @@ def measured_run(spec: dict[str, Any], *, meter: Meter | None = None,
     def counted_run_task(self: Any, params: Any) -> Any:
         try:
             answer = original_run_task(self, params)
-        except local_fargate.EcsError as exc:
+        except EcsError as exc:
             with meter.lock:
                 meter.run_task["throttled" if "Throttl" in exc.code else "refused"] += 1
             raise
@@ -340,7 +341,7 @@ def measured_run(spec: dict[str, Any], *, meter: Meter | None = None,
                      started: float) -> dict[str, Any]:
             # moto replaces boto3's default session when it starts: hook the one in use,
             # and make the handlers' clients anew from it.
-            from fanout.runtime.clients import reset_clients
+            from fanout.runtime.context import reset as reset_clients
 
             reset_clients()
             install_hooks(meter)

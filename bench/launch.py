@@ -34,7 +34,7 @@ TARGETS = {"throttled_share": 0.02, "transitions_per_item": 1.3, "span_ratio": 1
 
 
 def storm(items: int, scale: float, stop_after: float | None) -> dict[str, Any]:
-    from fanout.local.fargate import LaunchRate
+    from fanout.local.tasks import LaunchRate
 
     burst, rate = max(int(BURST * scale), 1), RATE * scale
     print(f"launch: {items} items at once, burst {burst}, {rate:g}/s", flush=True)

@@ -1,18 +1,14 @@
 """The launch gate: one queue of attempts waiting to launch, one dispatcher that paces them.
 
-Launch never calls RunTask for a new attempt: it writes the attempt, its item (``waiting``)
-and a queue entry in one transaction, wakes the dispatcher, and returns, leaving the item's
-child execution waiting on its task token (which costs nothing). The dispatcher is a single
-function (a lease in the table; reserved concurrency 1 on AWS): it drains the queue oldest
-first at the rate of a token bucket per capacity type (burst and refill from the config,
-Fargate's 100 and 20/s by default), starts each attempt's task with the attempt's own
-``clientToken`` and launch lease (docs/decisions/0002), and moves the attempt out of the
-queue in the same write as the task's ARN. Throttling that still happens (other users of
-the account) halves the bucket's rate, which climbs back while launches go through (AIMD);
-a capacity refusal blocks the capacity type for a backoff that doubles up to
-:data:`CAPACITY_BACKOFF_MAX`, with no deadline: the item waits until it launches or its run
-ends (Abort and Finalize settle queued attempts; the dispatcher drops those of a finished
-run). See docs/decisions/0004-launch-gate.md.
+Launch writes the attempt, its item (``waiting``) and a queue entry in one transaction,
+wakes the dispatcher and returns: the item's child execution waits on its token, which
+costs nothing. The dispatcher (one at a time: a lease in the table, reserved concurrency 1
+on AWS) drains the queue oldest first at the rate of a token bucket per capacity type
+(burst and refill from the config), starts each attempt's task under its launch lease and
+``clientToken`` (docs/decisions/0002) and takes it out of the queue in the same write as
+its ARN. A throttle halves the bucket's rate, which climbs back (AIMD); a capacity refusal
+blocks the capacity type for a backoff that doubles up to :data:`CAPACITY_BACKOFF_MAX`.
+No deadline: an item waits until it launches or its run ends. docs/decisions/0004.
 """
 
 from __future__ import annotations
@@ -26,23 +22,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fanout.aws.ecs import LaunchError, LaunchRequest, TaskLauncher, client_token
+from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.config import LaunchBucket, LaunchGateConfig
-from fanout.ecs import LaunchError, LaunchRequest, TaskLauncher
 from fanout.policy import Capacity
-from fanout.records import (
-    GATE_PK,
-    AttemptRecord,
-    DynamoRecords,
-    RecordsStore,
-    RunRecord,
-    Settlement,
-)
+from fanout.records.dynamo import DynamoRecords
+from fanout.records.model import AttemptRecord, RunRecord, Settlement
+from fanout.records.store import RecordsStore
 from fanout.runtime import errors
-from fanout.runtime.callbacks import TaskCallbacks
 from fanout.runtime.classify import Decision, StopClass
 from fanout.runtime.clock import Clock, iso, later, utcnow
 from fanout.runtime.settle import answer, final_stop, settle
-from fanout.schema import PARTITION_KEY, SORT_KEY
 from fanout.settings import DispatchEnv, LaunchEnv
 
 log = logging.getLogger(__name__)
@@ -60,8 +50,6 @@ AIMD_CLIMB = 0.1
 WORKERS = 16
 #: Queue entries read per query.
 PAGE = 100
-#: A Launch wakes the dispatcher at most this often while no dispatcher holds the lease.
-KICK_EVERY_SECONDS = 5.0
 
 
 @dataclass
@@ -128,7 +116,8 @@ class QueueEntry:
 
 
 class Gate:
-    """The gate's records in the table: queue entries, buckets, the dispatcher's lease."""
+    """The dispatcher's lease, the queue and the buckets (records in the table), and how
+    the dispatcher is woken (an asynchronous invocation)."""
 
     def __init__(self, store: DynamoRecords, dispatcher: str,
                  invoke: Callable[[str], None] | None = None) -> None:
@@ -136,103 +125,50 @@ class Gate:
         self.dispatcher = dispatcher
         self._invoke = invoke
 
-    @property
-    def client(self) -> Any:
-        return self.store.client
-
-    def _key(self, sk: str) -> dict[str, Any]:
-        return {PARTITION_KEY: {"S": GATE_PK}, SORT_KEY: {"S": sk}}
-
-    def _conditional(self, **kwargs: Any) -> bool:
-        try:
-            self.client.update_item(TableName=self.store.table, **kwargs)
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-    # --- waking the dispatcher -----------------------------------------------------------
-
     def wake(self, *, again: bool = False) -> bool:
-        """Invoke the dispatcher (asynchronously) unless one holds the lease or was woken
-        a moment ago (``again``: even then); returns whether this call woke it."""
-        now = time.time()
-        recent = now if again else now - KICK_EVERY_SECONDS
-        won = self._conditional(
-            Key=self._key("DISPATCHER"),
-            UpdateExpression="SET kicked_at = :now",
-            ConditionExpression="(attribute_not_exists(lease_until) OR lease_until < :now) "
-                                "AND (attribute_not_exists(kicked_at) OR kicked_at <= :recent)",
-            ExpressionAttributeValues={":now": {"N": f"{now:.3f}"},
-                                       ":recent": {"N": f"{recent:.3f}"}})
-        if won:
-            self.invoke()
-        return won
+        """Invoke the dispatcher unless one holds the lease or was woken a moment ago
+        (``again``: even then); returns whether this call woke it."""
+        if not self.store.claim_wake(again=again):
+            return False
+        self.invoke()
+        return True
 
     def invoke(self) -> None:
         if self._invoke is not None:
             self._invoke(self.dispatcher)
             return
-        from fanout.runtime.clients import client
+        from fanout.aws.clients import client
 
         client("lambda").invoke(FunctionName=self.dispatcher, InvocationType="Event",
                                 Payload=b"{}")
 
     def acquire(self, owner: str, seconds: float) -> bool:
-        now = time.time()
-        return self._conditional(
-            Key=self._key("DISPATCHER"),
-            UpdateExpression="SET lease_until = :until, lease_owner = :me",
-            ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now "
-                                "OR lease_owner = :me",
-            ExpressionAttributeValues={":until": {"N": f"{now + seconds:.3f}"},
-                                       ":now": {"N": f"{now:.3f}"}, ":me": {"S": owner}})
+        return self.store.acquire_lease(owner, seconds)
 
     def release(self, owner: str) -> None:
-        self._conditional(
-            Key=self._key("DISPATCHER"),
-            UpdateExpression="SET lease_until = :zero",
-            ConditionExpression="lease_owner = :me",
-            ExpressionAttributeValues={":zero": {"N": "0"}, ":me": {"S": owner}})
-
-    # --- the queue -----------------------------------------------------------------------
+        self.store.release_lease(owner)
 
     def entries(self, capacity: str, limit: int = PAGE) -> list[QueueEntry]:
-        """The oldest entries of one capacity type's queue."""
-        page = self.client.query(
-            TableName=self.store.table, ConsistentRead=True, Limit=limit,
-            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
-            ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY},
-            ExpressionAttributeValues={":pk": {"S": GATE_PK},
-                                       ":prefix": {"S": f"Q#{capacity}#"}})
-        return [QueueEntry(sk=a[SORT_KEY]["S"], run_id=a["run_id"]["S"],
-                           index=int(a["index"]["N"]), attempt=int(a["attempt"]["N"]),
-                           capacity=a["capacity"]["S"]) for a in page.get("Items", [])]
+        return [QueueEntry(**e) for e in self.store.queue_entries(capacity, limit)]
 
     def waiting(self) -> bool:
         return any(self.entries(c, limit=1) for c in CAPACITY_TYPES)
 
     def drop(self, sk: str) -> None:
-        self.client.delete_item(TableName=self.store.table, Key=self._key(sk))
-
-    # --- the buckets ---------------------------------------------------------------------
+        self.store.drop_entry(sk)
 
     def load(self, capacity: str, config: LaunchBucket) -> Bucket:
-        got = self.client.get_item(TableName=self.store.table, Key=self._key(
-            f"BUCKET#{capacity}"), ConsistentRead=True).get("Item")
         bucket = Bucket(config.burst, config.per_second)
-        if got:
-            for name in ("tokens", "current", "at", "blocked_until", "backoff"):
-                if name in got:
-                    setattr(bucket, name, float(got[name]["N"]))
-            bucket.current = min(max(bucket.current, config.per_second * AIMD_FLOOR),
-                                 config.per_second)
-            bucket.tokens = min(bucket.tokens, float(config.burst))
+        for name, value in self.store.bucket_state(capacity).items():
+            if name in bucket.state():
+                setattr(bucket, name, value)
+        bucket.current = min(max(bucket.current, config.per_second * AIMD_FLOOR),
+                             config.per_second)
+        bucket.tokens = min(bucket.tokens, float(config.burst))
         return bucket
 
     def save(self, capacity: str, bucket: Bucket) -> None:
-        item = {**self._key(f"BUCKET#{capacity}"),
-                **{k: {"N": f"{v:.6f}"} for k, v in bucket.state().items()}}
-        self.client.put_item(TableName=self.store.table, Item=item)
+        self.store.save_bucket(capacity, bucket.state())
 
 
 # --- one queued attempt --------------------------------------------------------------------
@@ -255,8 +191,6 @@ def launch_request(env: LaunchEnv, run: RunRecord, attempt: AttemptRecord,
 def run_task(request: LaunchRequest, run: RunRecord, launcher: TaskLauncher) -> str:
     """RunTask; under FARGATE_SPOT_THEN_FARGATE a Spot capacity refusal tries on-demand
     at once (with its own client token). Raises :class:`LaunchError`."""
-    from fanout.ecs import client_token
-
     try:
         return launcher.run_task(request)
     except LaunchError as exc:

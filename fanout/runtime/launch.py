@@ -15,11 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from fanout.ecs import LaunchError, LaunchRequest, TaskLauncher, client_token
+from fanout.aws.ecs import LaunchError, LaunchRequest, TaskLauncher, client_token
+from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.policy import Capacity
-from fanout.records import TERMINAL, AttemptRecord, ItemRecord, RecordsStore, RunRecord
+from fanout.records.model import TERMINAL, AttemptRecord, ItemRecord, RunRecord
+from fanout.records.store import RecordsStore
 from fanout.runtime import errors
-from fanout.runtime.callbacks import TaskCallbacks
 from fanout.runtime.clock import Clock, iso, later, utcnow
 from fanout.runtime.gate import LAUNCH_LEASE_SECONDS, Gate, fail_for_good, run_task
 from fanout.runtime.settle import answer

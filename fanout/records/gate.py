@@ -1,0 +1,220 @@
+"""The launch gate's records in the table (partition ``GATE``), a part of the DynamoDB store.
+
+- ``Q#<capacity>#<created>#<run>#<index>#<attempt>``: the launch queue, oldest first per
+  capacity type; written with the queued attempt, deleted with its task's ARN or its end.
+- ``DISPATCHER``: the dispatcher's lease (``lease_until``, ``lease_owner``) and when it was
+  last woken (``kicked_at``).
+- ``BUCKET#<capacity>``: the token bucket's state between dispatcher invocations.
+- ``RUNNING#<job>``: the running tasks of a job with ``max_running`` (``n``).
+
+:class:`GateRecords` is mixed into :class:`~fanout.records.dynamo.DynamoRecords`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from fanout.records.layout import (
+    GATE_PK,
+    OPEN,
+    attempt_queue_sk,
+    attempt_sk,
+    item_sk,
+    run_pk,
+    slot_sk,
+)
+from fanout.records.model import AttemptRecord, ItemStatus, Settlement
+from fanout.schema import PARTITION_KEY, SORT_KEY
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+#: A wake-up is sent at most this often while no dispatcher holds the lease.
+KICK_EVERY_SECONDS = 5.0
+
+
+class GateRecords:
+    """Queue, lease, buckets and job slots; the DynamoDB store provides the plumbing."""
+
+    table: str
+    client: Any
+
+    # --- what DynamoRecords provides ---------------------------------------------------
+    def _update(self, pk: str, sk: str, expression: str, values: dict[str, Any],
+                condition: str | None = None, names: dict[str, str] | None = None
+                ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _transact(self, items: list[dict[str, Any]]) -> bool:
+        raise NotImplementedError
+
+    def _conditional(self, update: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def get_attempt(self, run_id: str, index: int, attempt: int) -> AttemptRecord | None:
+        raise NotImplementedError
+
+    def _transition(self, run_id: str, index: int, old: ItemStatus, new: ItemStatus,
+                    waiting: int = 0) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _settle_attempt(self, attempt: AttemptRecord, s: Settlement) -> bool:
+        raise NotImplementedError
+
+    # --- attempts and items ------------------------------------------------------------
+    def settle_attempt(self, attempt: AttemptRecord, s: Settlement) -> bool:
+        for _ in range(3):
+            if self._settle_attempt(attempt, s):
+                return True
+            # A queued attempt may have left the queue (or taken a job slot) since it was
+            # read: settle it as it is now.
+            fresh = self.get_attempt(attempt.run_id, attempt.index, attempt.attempt)
+            if fresh is None or not fresh.is_open or (
+                    fresh.queued == attempt.queued and fresh.slot == attempt.slot):
+                return False
+            attempt = fresh
+        return False
+
+    def keep_token(self, run_id: str, index: int, attempt: int, task_token: str) -> bool:
+        return self._conditional(self._update(
+            run_pk(run_id), attempt_sk(index, attempt), "SET task_token = :token",
+            {":token": task_token, ":open": OPEN}, condition="#open = :open",
+            names={"#open": "open"}))
+
+    def note_waiting(self, run_id: str, index: int, waiting: dict[str, Any]) -> None:
+        self._conditional(self._update(
+            run_pk(run_id), item_sk(index), "SET waiting = :w",
+            {":w": json.dumps(waiting, sort_keys=True)},
+            condition="attribute_exists(waiting)"))
+
+    def dequeue_ops(self, attempt: AttemptRecord, task_arn: str, started_at: str,
+                    deadline: str | None, waited: bool) -> list[dict[str, Any]]:
+        """A queued attempt's task started: attempt, item, run count and queue entry."""
+        values: dict[str, Any] = {":arn": task_arn, ":running": "RUNNING", ":at": started_at,
+                                  ":launching": "LAUNCHING", ":yes": True}
+        sets = "SET task_arn = :arn, #status = :running, started_at = :at"
+        if waited:
+            sets += ", waited = :yes"
+        if deadline:
+            sets += ", deadline = :deadline"
+            values[":deadline"] = deadline
+        if attempt.created_at:
+            queued_for = (_moment(started_at) - _moment(attempt.created_at)).total_seconds()
+            sets += ", queued_seconds = :waited"
+            values[":waited"] = str(round(max(queued_for, 0.0), 3))
+        pk = run_pk(attempt.run_id)
+        return [
+            {"Update": self._update(
+                pk, attempt_sk(attempt.index, attempt.attempt),
+                sets + " REMOVE launch_lease_until, queued", values,
+                condition="#status = :launching AND queued = :yes",
+                names={"#status": "status"})},
+            {"Update": self._update(
+                pk, item_sk(attempt.index), "REMOVE waiting", {":n": attempt.attempt},
+                condition="open_attempt = :n AND attribute_exists(waiting)")},
+            self._transition(attempt.run_id, attempt.index, "RUNNING", "RUNNING", waiting=-1),
+            {"Delete": {"TableName": self.table,
+                        "Key": self._key(GATE_PK, attempt_queue_sk(attempt))}},
+        ]
+
+    def _key(self, pk: str, sk: str) -> dict[str, Any]:
+        return {PARTITION_KEY: {"S": pk}, SORT_KEY: {"S": sk}}
+
+    # --- job slots (max_running) -------------------------------------------------------
+    def take_slot(self, attempt: AttemptRecord, job: str, limit: int) -> bool:
+        """Hold one of ``job``'s ``limit`` running slots for the attempt, unless all are
+        taken; the slot goes back when the attempt settles."""
+        return self._transact([
+            {"Update": self._update(
+                run_pk(attempt.run_id), attempt_sk(attempt.index, attempt.attempt),
+                "SET slot = :job", {":job": job, ":open": OPEN},
+                condition="#open = :open AND attribute_not_exists(slot)",
+                names={"#open": "open"})},
+            {"Update": self._update(
+                GATE_PK, slot_sk(job), "ADD n :one", {":one": 1, ":limit": limit},
+                condition="attribute_not_exists(n) OR n < :limit")},
+        ])
+
+    def give_slot(self, attempt: AttemptRecord, job: str) -> bool:
+        """Give back the slot of an attempt whose RunTask was refused (it waits on)."""
+        return self._transact([
+            {"Update": self._update(
+                run_pk(attempt.run_id), attempt_sk(attempt.index, attempt.attempt),
+                "REMOVE slot", {":job": job}, condition="slot = :job")},
+            self.slot_op(job, -1),
+        ])
+
+    def slot_op(self, job: str, change: int) -> dict[str, Any]:
+        return {"Update": self._update(GATE_PK, slot_sk(job), "ADD n :change",
+                                       {":change": change})}
+
+    def running_of(self, job: str) -> int:
+        got = self.client.get_item(TableName=self.table, Key=self._key(GATE_PK, slot_sk(job)),
+                                   ConsistentRead=True).get("Item")
+        return int(got["n"]["N"]) if got and "n" in got else 0
+
+    # --- the queue -----------------------------------------------------------------------
+    def queue_entries(self, capacity: str, limit: int) -> list[dict[str, Any]]:
+        """The oldest entries of one capacity type's queue."""
+        page = self.client.query(
+            TableName=self.table, ConsistentRead=True, Limit=limit,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY},
+            ExpressionAttributeValues={":pk": {"S": GATE_PK},
+                                       ":prefix": {"S": f"Q#{capacity}#"}})
+        return [{"sk": a[SORT_KEY]["S"], "run_id": a["run_id"]["S"],
+                 "index": int(a["index"]["N"]), "attempt": int(a["attempt"]["N"]),
+                 "capacity": a["capacity"]["S"]} for a in page.get("Items", [])]
+
+    def drop_entry(self, sk: str) -> None:
+        self.client.delete_item(TableName=self.table, Key=self._key(GATE_PK, sk))
+
+    # --- the dispatcher's lease ----------------------------------------------------------
+    def _lease(self, expression: str, condition: str, values: dict[str, Any]) -> bool:
+        try:
+            self.client.update_item(TableName=self.table, Key=self._key(GATE_PK, "DISPATCHER"),
+                                    UpdateExpression=expression, ConditionExpression=condition,
+                                    ExpressionAttributeValues=values)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def claim_wake(self, *, again: bool) -> bool:
+        """Win the right to wake the dispatcher: none holds the lease and none was woken in
+        the last :data:`KICK_EVERY_SECONDS` (``again``: whenever)."""
+        now = time.time()
+        recent = now if again else now - KICK_EVERY_SECONDS
+        return self._lease(
+            "SET kicked_at = :now",
+            "(attribute_not_exists(lease_until) OR lease_until < :now) "
+            "AND (attribute_not_exists(kicked_at) OR kicked_at <= :recent)",
+            {":now": {"N": f"{now:.3f}"}, ":recent": {"N": f"{recent:.3f}"}})
+
+    def acquire_lease(self, owner: str, seconds: float) -> bool:
+        now = time.time()
+        return self._lease(
+            "SET lease_until = :until, lease_owner = :me",
+            "attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me",
+            {":until": {"N": f"{now + seconds:.3f}"}, ":now": {"N": f"{now:.3f}"},
+             ":me": {"S": owner}})
+
+    def release_lease(self, owner: str) -> None:
+        self._lease("SET lease_until = :zero", "lease_owner = :me",
+                    {":zero": {"N": "0"}, ":me": {"S": owner}})
+
+    # --- the buckets ---------------------------------------------------------------------
+    def bucket_state(self, capacity: str) -> dict[str, float]:
+        got = self.client.get_item(TableName=self.table,
+                                   Key=self._key(GATE_PK, f"BUCKET#{capacity}"),
+                                   ConsistentRead=True).get("Item") or {}
+        return {k: float(v["N"]) for k, v in got.items() if "N" in v}
+
+    def save_bucket(self, capacity: str, state: dict[str, float]) -> None:
+        item = {**self._key(GATE_PK, f"BUCKET#{capacity}"),
+                **{k: {"N": f"{v:.6f}"} for k, v in state.items()}}
+        self.client.put_item(TableName=self.table, Item=item)
