@@ -13,10 +13,11 @@ Targets: at most 2 transitions per item on the happy path; at most $0.06 per 1,0
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
-from _local import machine, measured_run, noop_spec, write_out
+from _local import OUT, machine, measured_run, noop_spec, write_out
 from _prices import ALTERNATIVES, PRICES, RETRIEVED
 
 TARGET_TRANSITIONS = 2.0
@@ -89,10 +90,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {runs[name]['per_item']} -> ${runs[name]['usd_per_1000_total']}/1000",
               flush=True)
     happy = runs["happy"]
+    # The launch storm's cost, measured by bench/launch.py in its own runs (before: the
+    # commit before the launch gate; after: with it), beside the happy path.
+    storms: dict[str, dict[str, Any]] = {}
+    for label, name in (("after", "launch"), ("before", "launch-before")):
+        path = OUT / f"{name}.json"
+        if path.exists():
+            storm = json.loads(path.read_text())
+            storms[label] = {"commit": storm["machine"]["commit"], "runs": {
+                n: {"usd_per_1000": r["usd_per_1000"],
+                    "transitions_per_item": r["transitions_per_item"],
+                    "lines": r["cost"]["usd_per_1000"]}
+                for n, r in storm.get("runs", {}).items()}}
     result = {
         "benchmark": "cost", "quick": args.quick, "machine": machine(),
         "command": "bench/cost.py" + (" --quick" if args.quick else ""),
-        "runs": runs, "prices": PRICES, "prices_retrieved": RETRIEVED,
+        "runs": runs, "storms": storms, "prices": PRICES, "prices_retrieved": RETRIEVED,
         "alternatives": ALTERNATIVES,
         "targets": {"transitions_per_item": TARGET_TRANSITIONS,
                     "usd_per_1000": TARGET_USD_PER_1000},

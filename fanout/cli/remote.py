@@ -38,7 +38,8 @@ from fanout.schema import log_stream_name
 if TYPE_CHECKING:
     from fanout.records.model import RunRecord
 
-ITEM_STATUSES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+ITEM_STATUSES = ("PENDING", "WAITING", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT",
+                 "ABORTED")
 POLL_SECONDS = 2.0
 
 
@@ -141,7 +142,7 @@ def run_items(args: argparse.Namespace) -> int:
     items = [found.get(i) or ItemRecord(run.run_id, i, "PENDING") for i in range(run.total)]
     items += [found[i] for i in sorted(found) if i >= run.total]
     if args.status:
-        items = [i for i in items if i.status == args.status]
+        items = [i for i in items if i.shown_status == args.status]
     if args.json:
         print_json([item_dict(i) for i in items])
         return EXIT_OK

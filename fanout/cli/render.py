@@ -27,8 +27,10 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
 
 
 def item_dict(item: ItemRecord) -> dict[str, Any]:
-    return {"index": item.index, "status": item.status, "params": item.params,
-            "attempts": item.attempts, "exit_code": item.exit_code, "reason": item.reason}
+    return {"index": item.index, "status": item.shown_status, "params": item.params,
+            "attempts": item.attempts, "exit_code": item.exit_code, "reason": item.reason,
+            # While it waits for its launch: why, since when, RunTask calls refused.
+            "waiting": item.waiting}
 
 
 def print_json(value: Any) -> None:

@@ -302,6 +302,7 @@ def launch_entry(entry: QueueEntry, *, env: LaunchEnv, store: RecordsStore, gate
             _note(store, attempt, item, why, now, tried=True)
             return exc.kind
     timeout = int(run.settings.get("timeout_seconds", 3600))
+    waited = waited or bool(((item.waiting if item else None) or {}).get("tries"))
     started = clock()
     store.attach_task(run.run_id, attempt.index, attempt.attempt, arn, iso(started),
                       expires_at=run.expires_at, deadline=later(started, timeout),
