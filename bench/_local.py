@@ -377,8 +377,8 @@ def measured_run(spec: dict[str, Any], *, meter: Meter | None = None,
         started = time.monotonic()
         summary = run.run(spec)
         elapsed = time.monotonic() - started
-        extra["stopped_by_bench"] = bool(timer is not None and timer.finished.is_set()
-                                         and summary.status == "ABORTED")
+        # (``finished`` is set once the timer fired; it is cancelled only below)
+        extra["stopped_by_bench"] = bool(timer is not None and timer.finished.is_set())
     finally:
         if timer is not None:
             timer.cancel()
