@@ -253,10 +253,19 @@ def add_remote(subparsers: Any) -> None:
     add_commands(subparsers)
 
 
+# --- ui (the dashboard lives in fanout/ui/) ---------------------------------------------
+
+
+def add_ui(subparsers: Any) -> None:
+    from fanout.ui.command import add_ui as add
+
+    add(subparsers)
+
+
 # --- the command -------------------------------------------------------------------------
 
 #: Every subcommand's ``add_<name>``; a new subcommand is one function and one entry here.
-COMMANDS: list[Callable[[Any], None]] = [add_expand, add_local, add_remote]
+COMMANDS: list[Callable[[Any], None]] = [add_expand, add_local, add_remote, add_ui]
 
 
 def version() -> str:
