@@ -5,7 +5,7 @@ CDK     := node_modules/.bin/cdk
 # Node 20 is past jsii's end of life: this variable (listing the major) silences its banner.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup demo test test-fast lint synth bench clean
+.PHONY: setup demo test test-fast lint synth bench clean browser ui screenshots
 
 setup: $(VENV) $(CDK)
 
@@ -24,8 +24,22 @@ $(VENV): requirements.txt constraints.txt pyproject.toml
 demo: $(VENV)
 	.venv/bin/fanout local examples/specs/years.json
 
-test: $(VENV) $(CDK) lint
+test: $(VENV) $(CDK) browser lint
 	$(PY) -m pytest -n 2 -q
+
+# The dashboard's browser tests drive Debian's chromium (Playwright cannot download a
+# browser here). Installed where apt-get is available and we are root (CI); elsewhere the
+# browser tests skip with a one-line reason when no Chromium is found.
+browser:
+	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 \
+	  || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq chromium)
+
+ui: $(VENV)
+	.venv/bin/fanout ui
+
+# The README's pictures of the dashboard, from a real local run.
+screenshots: $(VENV) browser
+	$(PY) docs/screenshots.py
 
 test-fast: $(VENV)
 	$(PY) -m pytest -q -m "not slow"

@@ -1,5 +1,8 @@
 """The dashboard's web app: server-rendered pages over a :class:`RunsSource`, and its JSON.
 
+Reading routes are plain functions, which Starlette runs in its thread pool: a slow read
+(a large run's records parsed for the first time) never holds up the event loop.
+
 Routes (stable hooks for tests and scripts): ``/`` (runs), ``/runs/{run_id}`` (run),
 ``/runs/{run_id}/items/{index}`` (item), ``/new`` (start a run); the same data as JSON
 under ``/api/...`` in the CLI's ``--json`` shapes. Every POST checks the CSRF token.
@@ -27,6 +30,8 @@ from fanout.ui.security import CSRF_FIELD, CSRF_HEADER, Guard, GuardMiddleware
 from fanout.ui.source import ITEM_STATES, RUN_STATES, RunsSource, SourceError
 
 HERE = Path(__file__).resolve().parent
+#: Runs listed on the runs page before "show all".
+RUNS_SHOWN = 200
 #: Items listed by the start page's preview.
 PREVIEW_ITEMS = 20
 #: Largest POST body read (a spec of explicit items can be big, not unbounded).
@@ -55,6 +60,7 @@ class Dashboard:
         self.guard = guard
         self.config_path = config_path
         self.env = templates()
+        self._timelines: dict[tuple[str, str | None], str] = {}
 
     # helpers ----------------------------------------------------------------------------
 
@@ -103,19 +109,21 @@ class Dashboard:
 
     # pages ------------------------------------------------------------------------------
 
-    async def runs_page(self, request: Request) -> Response:
+    def runs_page(self, request: Request) -> Response:
         job = request.query_params.get("job") or None
         status = request.query_params.get("status") or None
         query = (request.query_params.get("q") or "").strip()
-        runs = self.source.list_runs(job=job, status=status, limit=1000)
+        shown = _int_param(request, "limit", RUNS_SHOWN)
+        runs = self.source.list_runs(job=job, status=status, limit=100_000)
         jobs = sorted({str(r["job"]) for r in runs} | set(self.jobs()))
         if query:
             runs = [r for r in runs if render.run_matches(r, query)]
-        live = any(r["status"] == "RUNNING" for r in runs)
-        return self.page("runs.html", request, runs=runs, jobs=jobs, job=job, status=status,
-                         q=query, live=live, bar=render.state_bar)
+        live = any(r["status"] == "RUNNING" for r in runs[:shown])
+        return self.page("runs.html", request, runs=runs[:shown], matched=len(runs), jobs=jobs,
+                         job=job, status=status, q=query, live=live, bar=render.state_bar,
+                         more_url=f"?{_with(request, limit=str(len(runs)))}")
 
-    async def run_page(self, request: Request) -> Response:
+    def run_page(self, request: Request) -> Response:
         run = self.run_or_404(request.path_params["run_id"])
         status = request.query_params.get("status") or None
         param = (request.query_params.get("param") or "").strip()
@@ -126,14 +134,21 @@ class Dashboard:
                          total_items=len(items), status=status, param=param,
                          live=run["status"] == "RUNNING", bar=render.state_bar)
 
-    async def timeline(self, request: Request) -> Response:
+    def timeline(self, request: Request) -> Response:
         run = self.run_or_404(request.path_params["run_id"])
-        details = [self.source.get_item(run["run_id"], int(i["index"]))
-                   for i in self.source.list_items(run["run_id"]) if i["attempts"]]
-        svg = render.timeline([d for d in details if d is not None])
+        key = (run["run_id"], run["finished_at"])
+        svg = self._timelines.get(key) if run["status"] != "RUNNING" else None
+        if svg is None:
+            details = [self.source.get_item(run["run_id"], int(i["index"]))
+                       for i in self.source.list_items(run["run_id"]) if i["attempts"]]
+            svg = render.timeline([d for d in details if d is not None])
+            if run["status"] != "RUNNING":  # a finished run's timeline never changes
+                if len(self._timelines) >= 16:
+                    self._timelines.pop(next(iter(self._timelines)))
+                self._timelines[key] = svg
         return Response(svg, media_type="image/svg+xml")
 
-    async def item_page(self, request: Request) -> Response:
+    def item_page(self, request: Request) -> Response:
         run = self.run_or_404(request.path_params["run_id"])
         index = request.path_params["index"]
         item = self.source.get_item(run["run_id"], index)
@@ -142,7 +157,7 @@ class Dashboard:
         return self.page("item.html", request, run=run, item=item,
                          live=item["status"] in ("PENDING", "WAITING", "RUNNING"))
 
-    async def new_page(self, request: Request) -> Response:
+    def new_page(self, request: Request) -> Response:
         jobs = self.jobs()
         rerun_of = request.query_params.get("from")
         spec: dict[str, Any] | None = None
@@ -206,28 +221,28 @@ class Dashboard:
 
     # JSON -------------------------------------------------------------------------------
 
-    async def api_runs(self, request: Request) -> Response:
+    def api_runs(self, request: Request) -> Response:
         limit = _int_param(request, "limit", 200)
         return JSONResponse(self.source.list_runs(
             job=request.query_params.get("job") or None,
             status=request.query_params.get("status") or None, limit=limit))
 
-    async def api_run(self, request: Request) -> Response:
+    def api_run(self, request: Request) -> Response:
         return JSONResponse(self.run_or_404(request.path_params["run_id"]))
 
-    async def api_items(self, request: Request) -> Response:
+    def api_items(self, request: Request) -> Response:
         run = self.run_or_404(request.path_params["run_id"])
         return JSONResponse(self.source.list_items(
             run["run_id"], status=request.query_params.get("status") or None))
 
-    async def api_item(self, request: Request) -> Response:
+    def api_item(self, request: Request) -> Response:
         run = self.run_or_404(request.path_params["run_id"])
         item = self.source.get_item(run["run_id"], request.path_params["index"])
         if item is None:
             raise HTTPException(404, "no such item")
         return JSONResponse(item)
 
-    async def api_log(self, request: Request) -> Response:
+    def api_log(self, request: Request) -> Response:
         run = self.run_or_404(request.path_params["run_id"])
         index = request.path_params["index"]
         attempt = request.query_params.get("attempt")
@@ -250,6 +265,12 @@ class Dashboard:
 def _int_param(request: Request, name: str, default: int) -> int:
     value = request.query_params.get(name)
     return int(value) if value and value.isdigit() else default
+
+
+def _with(request: Request, **changes: str) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({**request.query_params, **changes})
 
 
 def _wants_json(request: Request) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +100,39 @@ def run_ui(args: argparse.Namespace) -> int:
     finally:
         sock.close()
     return 0
+
+
+class Background:
+    """The dashboard served by uvicorn in a thread (tests, benchmarks, the screenshot script)."""
+
+    def __init__(self, source: Any, config_path: Path, host: str = "127.0.0.1") -> None:
+        import uvicorn
+
+        from fanout.ui.app import create_app
+        from fanout.ui.security import Guard
+
+        self.host = host
+        self.sock = bind(host, 0)
+        self.port = int(self.sock.getsockname()[1])
+        self.guard = Guard.for_address(host, self.port)
+        self.source = source
+        self.url = f"http://{host}:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(
+            create_app(source, self.guard, config_path), log_level="warning",
+            access_log=False, lifespan="off"))
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                        daemon=True, name="fanout-ui")
+
+    def __enter__(self) -> Background:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the dashboard did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+        self.sock.close()

@@ -71,6 +71,8 @@ def parse_time(text: str | None) -> datetime | None:
 
 def iso(text: str | None) -> str | None:
     """A record's timestamp as the contract writes it (second precision, ``Z``)."""
+    if text and len(text) >= 20 and text[10] == "T" and text[-1] == "Z":
+        return text[:19] + "Z"  # already UTC: cut, do not parse (20,000 rows per big run)
     when = parse_time(text)
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
 

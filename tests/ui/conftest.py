@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,27 +62,10 @@ class Served:
 @contextmanager
 def serve(source: Any, host: str = "127.0.0.1", config: Path = CONFIG) -> Iterator[Served]:
     """The dashboard over ``source``, served by uvicorn in a thread, as ``fanout ui`` does."""
-    import uvicorn
+    from fanout.ui.command import Background
 
-    from fanout.ui.app import create_app
-    from fanout.ui.command import bind
-    from fanout.ui.security import Guard
-
-    sock = bind(host, 0)
-    port = int(sock.getsockname()[1])
-    guard = Guard.for_address(host, port)
-    server = uvicorn.Server(uvicorn.Config(create_app(source, guard, config),
-                                           log_level="warning", access_log=False,
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, 20, "the server to start")
-    try:
-        yield Served(f"http://{host}:{port}", host, port, guard, source)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with Background(source, config, host) as server:
+        yield Served(server.url, host, server.port, server.guard, source)
 
 
 # --- local runs ------------------------------------------------------------------------
@@ -102,12 +84,14 @@ class LocalRuns:
         return loaded
 
 
-def _fanout_local(spec: Path, records_dir: Path, run_id: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "fanout.cli", "local", str(spec), "--config", str(CONFIG),
-         "--records-dir", str(records_dir), "--run-id", run_id, "--json"],
-        cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+def _fanout_local(spec: Path, records_dir: Path, run_id: str) -> subprocess.Popen[bytes]:
+    # Its output goes to a file: a full pipe would stall the run until it is read.
+    with open(records_dir.parent / f"{run_id}.stderr", "wb") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "fanout.cli", "local", str(spec), "--config", str(CONFIG),
+             "--records-dir", str(records_dir), "--run-id", run_id, "--json"],
+            cwd=HERE, stdout=subprocess.DEVNULL, stderr=err,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -118,12 +102,14 @@ def local_runs(tmp_path_factory: pytest.TempPathFactory) -> LocalRuns:
 
     synthesize(CONFIG, load_config_file(CONFIG).stack_name)
     records = tmp_path_factory.mktemp("ui") / ".fanout" / "runs"
+    records.mkdir(parents=True)
     runs = LocalRuns(records, years="analyzer-years", mixed="prog-mixed", big="quick-2000")
     specs = {runs.years: ROOT / "examples" / "specs" / "years.json",
              runs.mixed: SPECS / "mixed.json", runs.big: SPECS / "big.json"}
     processes = {run_id: _fanout_local(spec, records, run_id) for run_id, spec in specs.items()}
     for run_id, process in processes.items():
-        out, err = process.communicate(timeout=900)
+        process.wait(timeout=900)
+        err = (records.parent / f"{run_id}.stderr").read_text(errors="replace")
         assert (records / run_id / "records.jsonl").is_file(), \
             f"{run_id}: no records (exit {process.returncode}): {err[-2000:]}"
     return runs

@@ -75,7 +75,15 @@
     const toggle = root.querySelector("#select-mode");
     const grid = root.querySelector("#grid");
     const form = root.querySelector("#rerun-selected-form");
-    if (!toggle || !grid || !form) return;
+    if (!grid) return;
+    // A click on a cell opens its item (one listener for every cell).
+    grid.addEventListener("click", (event) => {
+      const cell = event.target.closest("a[data-index]");
+      if (!cell || (toggle && toggle.checked)) return;
+      event.preventDefault();
+      location.href = grid.dataset.items + cell.dataset.index;
+    });
+    if (!toggle || !form) return;
     const chosen = new Set();
     function show() {
       form.hidden = chosen.size === 0;
@@ -83,8 +91,8 @@
       form.querySelector('input[name="indexes"]').value = [...chosen].join(",");
     }
     grid.addEventListener("click", (event) => {
-      const cell = event.target.closest("a.c");
-      if (!cell || !toggle.checked) return;
+      const cell = event.target.closest("a[data-index]");
+      if (!cell || !toggle || !toggle.checked) return;
       event.preventDefault();
       const index = cell.dataset.index;
       if (chosen.has(index)) { chosen.delete(index); cell.classList.remove("chosen"); }
@@ -174,7 +182,8 @@
   }
 
   function setup(root) {
-    timeline(root);
+    // The timeline waits for the page's first paint: a large run's grid shows first.
+    requestAnimationFrame(() => setTimeout(() => timeline(root), 0));
     logs(root);
     selection(root);
     confirms(root);
