@@ -10,6 +10,8 @@ import pytest
 
 from tests.ui.conftest import LocalRuns, Served, wait_for
 
+pytestmark = pytest.mark.slow
+
 #: A run page's live updates come every 2 s; a local run of a few items takes a while to start.
 RUN_TIMEOUT = 240_000
 
