@@ -119,8 +119,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     items, runs = (1000, 100) if args.quick else (10_000, 1000)
-    from fanout.ui.command import Background
-    from fanout.ui.source import LocalSource
+    from fanout.ui.local_runs import LocalSource
+    from fanout.ui.server import Background
 
     work = Path(tempfile.mkdtemp(prefix="fanout-bench-ui-"))
     try:

@@ -37,8 +37,8 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     from playwright.sync_api import sync_playwright
 
-    from fanout.ui.command import Background
-    from fanout.ui.source import LocalSource
+    from fanout.ui.local_runs import LocalSource
+    from fanout.ui.server import Background
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:

@@ -241,8 +241,8 @@ def preview(text: str, config_path: Path, first: int) -> dict[str, Any]:
     """What ``fanout expand`` says of a spec: its count, its first items, or every problem."""
     from fanout.config import load_config_file
     from fanout.errors import FanoutInputError
-    from fanout.expand import plan_run
-    from fanout.spec import parse_spec
+    from fanout.spec.plan import plan_run
+    from fanout.spec.validate import parse_spec
 
     def problems(exc: FanoutInputError) -> dict[str, Any]:
         return {"ok": False, "count": None, "items": [], "note": None,

@@ -62,7 +62,7 @@ class Served:
 @contextmanager
 def serve(source: Any, host: str = "127.0.0.1", config: Path = CONFIG) -> Iterator[Served]:
     """The dashboard over ``source``, served by uvicorn in a thread, as ``fanout ui`` does."""
-    from fanout.ui.command import Background
+    from fanout.ui.server import Background
 
     with Background(source, config, host) as server:
         yield Served(server.url, host, server.port, server.guard, source)
@@ -117,7 +117,7 @@ def local_runs(tmp_path_factory: pytest.TempPathFactory) -> LocalRuns:
 
 @pytest.fixture(scope="session")
 def local_server(local_runs: LocalRuns) -> Iterator[Served]:
-    from fanout.ui.source import LocalSource
+    from fanout.ui.local_runs import LocalSource
 
     with serve(LocalSource(local_runs.records_dir, config_path=CONFIG)) as served:
         yield served
