@@ -205,7 +205,19 @@ class FanoutStack(Stack):
                 actions=["s3:GetObject"],
                 resources=[bucket.arn_for_objects(MANIFESTS)],
             ))
-        self.notifications.topic.grant_publish(roles["finalize"])
+        # Not topic.grant_publish: it grants kms:GenerateDataKey*, and a publisher needs
+        # exactly these two of the topic's key (SNS developer guide, publishing to an
+        # encrypted topic).
+        roles["finalize"].add_to_policy(iam.PolicyStatement(
+            sid="PublishRunSummaries",
+            actions=["sns:Publish"],
+            resources=[self.notifications.topic.topic_arn],
+        ))
+        roles["finalize"].add_to_policy(iam.PolicyStatement(
+            sid="EncryptRunSummaries",
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[self.notifications.key.key_arn],
+        ))
 
         tasks_of_cluster = self.format_arn(
             service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*"
