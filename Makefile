@@ -2,17 +2,19 @@
 PY      := .venv/bin/python
 VENV    := .venv/.installed
 CDK     := node_modules/.bin/cdk
+NODE    := node_modules/.installed
 # Node 20 is past jsii's end of life: this variable (listing the major) silences its banner.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: setup demo test test-fast lint synth bench clean
 
-setup: $(VENV) $(CDK)
+setup: $(VENV) $(NODE)
 
-# The CDK CLI pinned in package.json / package-lock.json.
-$(CDK): package.json package-lock.json
+# The CDK CLI and asl-validator (which `make test` runs), pinned in package.json and
+# package-lock.json.
+$(NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund
-	touch $(CDK)
+	touch $(NODE)
 
 $(VENV): requirements.txt constraints.txt pyproject.toml
 	python3 -m venv .venv
@@ -24,7 +26,8 @@ $(VENV): requirements.txt constraints.txt pyproject.toml
 demo: $(VENV)
 	.venv/bin/fanout local examples/specs/years.json
 
-test: $(VENV) $(CDK) lint
+# The infra tests run cfn-lint (requirements.txt) and asl-validator (package.json) too.
+test: $(VENV) $(NODE) lint
 	$(PY) -m pytest -n 2 -q
 
 test-fast: $(VENV)
@@ -34,7 +37,7 @@ lint: $(VENV)
 	.venv/bin/ruff check .
 	.venv/bin/mypy fanout lambdas
 
-synth: $(VENV) $(CDK)
+synth: $(VENV) $(NODE)
 	$(CDK) synth --quiet
 
 bench: $(VENV)
