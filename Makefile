@@ -6,7 +6,9 @@ NODE    := node_modules/.installed
 # Node 20 is past jsii's end of life: this variable (listing the major) silences its banner.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup demo test test-fast lint synth bench clean
+LAYER   := build/powertools-layer
+
+.PHONY: setup demo test test-fast lint synth bench clean powertools-layer
 
 setup: $(VENV) $(NODE)
 
@@ -40,8 +42,17 @@ lint: $(VENV)
 synth: $(VENV) $(NODE)
 	$(CDK) synth --quiet
 
+# For powertools.bundle (regions without the public layer): the layer's packages built for
+# the functions' runtime, python3.12 on arm64; the synth publishes this folder as a layer.
+powertools-layer: $(VENV)
+	rm -rf $(LAYER)
+	.venv/bin/pip install --quiet --no-deps --no-compile --only-binary=:all: \
+	  --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 \
+	  --target $(LAYER)/python -r requirements-layer.txt -c constraints.txt
+	du -sh $(LAYER)
+
 bench: $(VENV)
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf .venv cdk.out node_modules
+	rm -rf .venv cdk.out node_modules build

@@ -127,14 +127,17 @@ def test_function(template: dict[str, Any], name: str) -> None:
     function = by_path(template, "AWS::Lambda::Function", f"Functions/{name.capitalize()}/")
     props = function["Properties"]
 
-    # Then it runs the handler on arm64 Python 3.12 with the pinned Powertools layer
+    # Then it runs the handler on arm64 Python 3.12 with the pinned Powertools layer of
+    # the region it is deployed to (the repository's config binds no region)
     assert props["Handler"] == f"lambdas.{name}.handler"
     assert props["Architectures"] == ["arm64"]
     assert props["Runtime"] == "python3.12"
     assert props["TracingConfig"] == {"Mode": "Active"}
-    (layer,) = props["Layers"]
-    layer_arn = "".join(p if isinstance(p, str) else "" for p in layer["Fn::Join"][1])
-    assert ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:27" in layer_arn
+    assert props["Layers"] == [{"Fn::FindInMap": ["PowertoolsLayer", {"Ref": "AWS::Region"},
+                                                  "arn"]}]
+    layers = template["Mappings"]["PowertoolsLayer"]
+    assert layers["eu-west-1"] == {"arn": "arn:aws:lambda:eu-west-1:017000801446:layer:"
+                                          "AWSLambdaPowertoolsPythonV3-python312-arm64:27"}
     # And its env vars are exactly its handler's env model (plus Powertools' settings)
     variables = props["Environment"]["Variables"]
     assert set(variables) == FUNCTION_ENVS[name].variable_names() | COMMON_VARIABLES
