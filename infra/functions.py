@@ -26,10 +26,13 @@ ASSET_EXCLUDES = [
     "!lambdas/**",
     "**/__pycache__",
     "**/*.pyc",
-    # Not on any handler's import path: the local mode and the CLI.
+    # Not on any handler's import path: the local mode, the CLI and the test fakes.
     "fanout/local",
     "fanout/local/**",
-    "fanout/cli.py",
+    "fanout/cli",
+    "fanout/cli/**",
+    "fanout/testing",
+    "fanout/testing/**",
 ]
 #: Lambda allows this many bytes of environment (names and values) per function.
 ENV_LIMIT_BYTES = 4096

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from fanout.template import resources, state_machine_definition
+from fanout.local.template import resources, state_machine_definition
 from tests.infra.conftest import REPO
 
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"

@@ -16,7 +16,7 @@ from aws_cdk.assertions import Template
 
 from fanout.config import PowertoolsConfig
 from fanout.errors import ConfigError
-from fanout.template import resources
+from fanout.local.template import resources
 from infra.powertools import COMMERCIAL, PUBLIC_LAYERS, Powertools, public_layer_arn
 from tests.infra.conftest import REPO, repo_context, synthesize
 from tests.infra.test_synth import cli_env
