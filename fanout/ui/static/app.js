@@ -1,5 +1,5 @@
 // fanout dashboard: live updates, log following, cell selection, the start page's preview.
-// Plain JavaScript (no framework, nothing fetched from elsewhere): docs/decisions/0004.
+// Plain JavaScript (no framework, nothing fetched from elsewhere): docs/decisions/0005.
 "use strict";
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
