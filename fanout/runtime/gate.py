@@ -8,7 +8,7 @@ on AWS) drains the queue oldest first at the rate of a token bucket per capacity
 ``clientToken`` (docs/decisions/0002) and takes it out of the queue in the same write as
 its ARN. A throttle halves the bucket's rate, which climbs back (AIMD); a capacity refusal
 blocks the capacity type for a backoff that doubles up to :data:`CAPACITY_BACKOFF_MAX`.
-No deadline: an item waits until it launches or its run ends. docs/decisions/0004.
+No deadline: an item waits until it launches or its run ends. docs/decisions/0006.
 """
 
 from __future__ import annotations

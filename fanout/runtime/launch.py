@@ -53,7 +53,7 @@ def launch(request: LaunchInput, *, env: LaunchEnv, store: RecordsStore,
     """Queue the item's next attempt for the launch gate and wake the dispatcher.
 
     The item's child execution waits on its token; the dispatcher starts the task when the
-    gate lets it (docs/decisions/0004). An attempt already open is not queued again: a
+    gate lets it (docs/decisions/0006). An attempt already open is not queued again: a
     queued one keeps the newest token; one whose launch died is adopted as before."""
     run = store.get_run(request.run_id)
     if run is None:
