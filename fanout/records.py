@@ -26,7 +26,7 @@ from fanout.schema import INDEXES, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "REJECTED"]
+RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT", "REJECTED"]
 ItemStatus = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
 TERMINAL: tuple[ItemStatus, ...] = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 #: Run counters, by item status (``pending`` is ``total`` minus the others).
@@ -68,6 +68,8 @@ class RunRecord:
     counts: dict[str, int] = field(default_factory=dict)
     #: TTL (epoch seconds), from the first write: the end of the run's life + record_ttl_days.
     expires_at: int | None = None
+    #: The run's ending was published (once per run: a retry does not publish again).
+    notified: bool = False
 
     def count(self, status: ItemStatus) -> int:
         if status == "PENDING":
@@ -163,6 +165,9 @@ class RecordsStore(Protocol):
     def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str,
                    expires_at: int | None = None) -> bool:
         """Close a RUNNING run (once). ``expires_at`` replaces the TTL from its creation."""
+        ...
+    def mark_notified(self, run_id: str) -> None:
+        """The run's ending was published."""
         ...
     def get_item(self, run_id: str, index: int) -> ItemRecord | None: ...
     def items(self, run_id: str) -> Iterator[ItemRecord]: ...
@@ -386,6 +391,10 @@ class DynamoRecords:
             run_pk(run_id), "RUN", sets, values,
             condition="#status = :running", names={"#status": "status"},
         ))
+
+    def mark_notified(self, run_id: str) -> None:
+        self.client.update_item(**self._update(
+            run_pk(run_id), "RUN", "SET notified = :yes", {":yes": True}))
 
     # items and attempts
     def get_item(self, run_id: str, index: int) -> ItemRecord | None:
@@ -633,6 +642,10 @@ class MemoryRecords:
                 run, status=status, finished_at=finished_at, summary=summary,
                 expires_at=run.expires_at if expires_at is None else expires_at)
             return True
+
+    def mark_notified(self, run_id: str) -> None:
+        with self._lock:
+            self.runs[run_id] = replace(self.runs[run_id], notified=True)
 
     def get_item(self, run_id: str, index: int) -> ItemRecord | None:
         return self.item_records.get((run_id, index))

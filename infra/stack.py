@@ -176,7 +176,8 @@ class FanoutStack(Stack):
             "finalize": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
                          "FANOUT_BUCKET": self.records.bucket.bucket_name},
             "reconcile": dict(common),
-            "abort": {**common, "FANOUT_BUCKET": self.records.bucket.bucket_name},
+            "abort": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
+                      "FANOUT_BUCKET": self.records.bucket.bucket_name},
         }
 
     def _grant(self) -> None:
@@ -205,7 +206,9 @@ class FanoutStack(Stack):
                 actions=["s3:GetObject"],
                 resources=[bucket.arn_for_objects(MANIFESTS)],
             ))
-        self.notifications.topic.grant_publish(roles["finalize"])
+        # Finalize announces the runs it closes, Abort every other ending.
+        for name in ("finalize", "abort"):
+            self.notifications.topic.grant_publish(roles[name])
 
         tasks_of_cluster = self.format_arn(
             service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*"

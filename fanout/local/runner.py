@@ -352,7 +352,8 @@ def _quiet_emulation() -> None:
 
 
 def _status_of(execution: Mapping[str, Any]) -> str:
-    return {"SUCCEEDED": "SUCCEEDED", "ABORTED": "ABORTED"}.get(str(execution["status"]), "FAILED")
+    return {"SUCCEEDED": "SUCCEEDED", "ABORTED": "ABORTED", "TIMED_OUT": "TIMED_OUT"}.get(
+        str(execution["status"]), "FAILED")
 
 
 def execution_status_event(execution: Mapping[str, Any], stack: LocalStack) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def test_only_launch_runs_tasks_and_only_finalize_reconcile_abort_stop_them(
         actions = {a for s in statements(template, f"Functions/{name}Role") for a in actions_of(s)}
         assert ("ecs:RunTask" in actions) == (name == "Launch"), name
         assert ("ecs:StopTask" in actions) == (name in ("Finalize", "Reconcile", "Abort")), name
-        assert ("sns:Publish" in actions) == (name == "Finalize"), name
+        assert ("sns:Publish" in actions) == (name in ("Finalize", "Abort")), name
         assert ("s3:PutObject" in actions) == (name == "Expand"), name
         assert ("s3:GetObject" in actions) == (name in ("Expand", "Finalize", "Abort")), name
         assert ("ecs:DescribeTasks" in actions) == (name != "Expand"), name

@@ -159,7 +159,7 @@ def abort_event(run_id: str, status: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(("status", "run_status"), [("ABORTED", "ABORTED"),
-                                                    ("TIMED_OUT", "FAILED")])
+                                                    ("TIMED_OUT", "TIMED_OUT")])
 def test_abort_stops_the_runs_tasks(world: World, answers: MemoryCallbacks, status: str,
                                     run_status: str) -> None:
     # Given a run with two tasks running and one item succeeded
@@ -185,13 +185,14 @@ def test_abort_stops_the_runs_tasks(world: World, answers: MemoryCallbacks, stat
     assert run.totals()["aborted"] == 3 and run.totals()["pending"] == 0
 
 
-def test_abort_of_a_rejected_run_does_nothing(world: World, answers: MemoryCallbacks) -> None:
+def test_abort_of_a_rejected_run_only_announces_it(world: World,
+                                                   answers: MemoryCallbacks) -> None:
     # Given a REJECTED run
     with pytest.raises(Exception, match="job"):
         start_run("run-rej", {"job": "nope", "params": {"x": [1]}})
     # When its FAILED execution event comes
     result = call("abort", abort_event("run-rej", "FAILED"))
-    # Then nothing changes
-    assert result["result"] == "nothing to do"
+    # Then nothing changes but the rejection is announced
+    assert (result["result"], result["announced"]) == ("nothing to do", True)
     run = store().get_run("run-rej")
     assert run is not None and run.status == "REJECTED"
