@@ -256,14 +256,17 @@ class FanoutStack(Stack):
                 resources=[tasks_of_cluster],
                 conditions=on_cluster,
             ))
-        # Launch (after a crash) and Reconcile find a task by its tags among this cluster's.
-        for name in ("launch", "reconcile"):
+        # Launch (after a crash) finds a task by its tags among this cluster's; Abort and
+        # Reconcile find the running tasks that nothing waits for.
+        for name in ("launch", "reconcile", "abort"):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="ListTasks", actions=["ecs:ListTasks"], resources=["*"],
                 conditions=on_cluster,
             ))
-        # Finalize stops what is left of a failed run; Reconcile, tasks past their timeout.
-        for name in ("finalize", "reconcile", "abort"):
+        # Finalize stops what is left of a failed run; Reconcile, tasks past their timeout
+        # and tasks nothing waits for; Abort, a stopped run's; Launch, a task it started
+        # for a run stopped while RunTask was in flight.
+        for name in ("launch", "finalize", "reconcile", "abort"):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="StopTasks",
                 actions=["ecs:StopTask"],

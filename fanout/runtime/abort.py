@@ -17,6 +17,7 @@ from fanout.records import RecordsStore, RunStatus
 from fanout.runtime.callbacks import TaskCallbacks
 from fanout.runtime.clock import Clock, iso, utcnow
 from fanout.runtime.finalize import failed_items_of, summary_of, sweep
+from fanout.runtime.leftovers import stop_leftovers
 from fanout.runtime.notify import announce
 
 _RUN_STATUS: dict[str, RunStatus] = {"ABORTED": "ABORTED", "FAILED": "FAILED",
@@ -58,6 +59,9 @@ def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskL
     status = _RUN_STATUS[execution_status]
     failed = failed_items_of(store, run)
     store.finish_run(run_id, status, iso(clock()), summary_of(run, status, failed))
+    # A task whose RunTask was in flight during the sweep is running now, or its Launch
+    # reads the run as closed and stops it: look for the first kind only after closing.
+    settled["stopped"] += stop_leftovers(store, launcher, run_id=run_id)
     run = store.get_run(run_id) or run
     announced = announce(store, sns, topic_arn, run, failed)
     return {"run_id": run_id, "result": "closed", "status": run.status, "announced": announced,
