@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
 
 @dataclass(frozen=True)
 class Progress:
@@ -61,14 +59,6 @@ class RunSummary:
     #: Tasks still running when the run ended that the control plane had not stopped (the
     #: local mode stops them on its way out). Anything but 0 is a bug of the control plane.
     orphans: int = 0
-
-    @property
-    def exit_code(self) -> int:
-        if self.status == "SUCCEEDED":
-            return EXIT_OK
-        if self.status == "REJECTED":
-            return EXIT_BAD_INPUT
-        return EXIT_RUN_FAILED
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

@@ -12,9 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from fanout.ecs import TaskLauncher
-from fanout.records import RecordsStore, RunStatus
-from fanout.runtime.callbacks import TaskCallbacks
+from fanout.aws.ecs import TaskLauncher
+from fanout.aws.stepfunctions import TaskCallbacks
+from fanout.records.model import RunStatus
+from fanout.records.store import RecordsStore
 from fanout.runtime.clock import Clock, iso, utcnow
 from fanout.runtime.finalize import failed_items_of, summary_of, sweep
 from fanout.runtime.leftovers import stop_leftovers

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from fanout.ecs import TaskLauncher
-from fanout.records import RecordsStore, RunRecord
+from fanout.aws.ecs import TaskLauncher
+from fanout.records.model import RunRecord
+from fanout.records.store import RecordsStore
 from fanout.runtime.classify import ABORT_REASON
 from fanout.runtime.record import identity
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fanout.records import RecordsStore, RunRecord
+from fanout.records.model import RunRecord
+from fanout.records.store import RecordsStore
 
 #: Failed items listed by index in the summary and the notification.
 LISTED = 20

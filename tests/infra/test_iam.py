@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from fanout.template import logical_id, resources
+from fanout.local.template import logical_id, resources
 from infra.stack import UNSCOPED_ACTIONS
 
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fanout.ecs import EcsLauncher, LaunchRequest
+from fanout.aws.ecs import EcsLauncher, LaunchRequest
 from fanout.runtime import context
-from fanout.runtime.callbacks import MemoryCallbacks
 from fanout.runtime.clock import utcnow
 from fanout.runtime.reconcile import reconcile
+from fanout.testing.callbacks import MemoryCallbacks
 from tests.integration.conftest import CLUSTER, EVENTS, World
 from tests.integration.helpers import call, item_states, launch, start_run, stopped, store, totals
 
@@ -283,7 +283,7 @@ def test_reconcile_stops_a_late_task_whose_attempt_was_settled(
     arn = launch(world, "run-late2", 0, "t0")["task_arn"]
     attempt = store().get_attempt("run-late2", 0, 1)
     assert attempt is not None
-    from fanout.records import Settlement
+    from fanout.records.model import Settlement
 
     assert store().settle_attempt(attempt, Settlement(
         status="RETRY", item_status=None, stop_class="lost", stopped_at="2026-11-20T10:01:00Z",

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from fanout.records import MemoryRecords, RunRecord
+from fanout.records.model import RunRecord
 from fanout.runtime import context
-from fanout.runtime.callbacks import MemoryCallbacks
 from fanout.runtime.notify import announce
+from fanout.testing.callbacks import MemoryCallbacks
+from fanout.testing.records import MemoryRecords
 from tests.integration.conftest import CLUSTER, EVENTS, World
 from tests.integration.helpers import call, launch, start_run, stopped
 

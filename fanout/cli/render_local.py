@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.console import Console
@@ -84,7 +83,3 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         console.print(f"[red]{summary.orphans} task(s) were still running after the run ended, "
                       "never stopped by the control plane (stopped on exit)[/]")
     console.print(f"records, logs and this summary: {summary.records}/")
-
-
-def print_json(summary: RunSummary) -> None:
-    print(json.dumps(summary.to_json(), indent=2))
