@@ -24,9 +24,14 @@ from tests.e2e.conftest import (
 pytestmark = pytest.mark.slow
 
 
-def attempt_records(records: str) -> list[dict[str, object]]:
-    rows = [json.loads(line) for line in (Path(records) / "records.jsonl").read_text().splitlines()]
-    return sorted((r for r in rows if "#A#" in str(r["sk"])), key=lambda r: str(r["sk"]))
+def records(where: str) -> list[dict[str, object]]:
+    lines = (Path(where) / "records.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def attempt_records(where: str) -> list[dict[str, object]]:
+    return sorted((r for r in records(where) if "#A#" in str(r["sk"])),
+                  key=lambda r: str(r["sk"]))
 
 
 def test_spot_interruption_with_one_attempt_succeeds_on_demand(e2e_stack, fanout_local):
@@ -77,3 +82,6 @@ def test_ctrl_c_with_launches_in_flight_leaves_no_orphan(e2e_stack, pid_dir, tmp
     started = pids(pid_dir)
     assert started and sum(len(i["tasks"]) for i in outcome.items()) == len(started)
     assert [p for p in started if alive(p)] == []
+    # And the ending was announced (by Abort)
+    [run] = [r for r in records(summary["records"]) if r["sk"] == "RUN"]
+    assert (run["status"], run["notified"]) == ("ABORTED", True)
