@@ -30,8 +30,9 @@ def add(subparsers: Any) -> None:
     parser.add_argument(
         "--faults", metavar="F=X,...",
         help="inject faults: throttle, capacity, spot, lose_event, duplicate_event, "
-             "launch_crash as fractions 0..1, capacity_outage=SECONDS (every RunTask "
-             "refused for capacity during the run's first SECONDS), and seed=N",
+             "launch_crash as fractions 0..1; launch_latency=SECONDS (RunTask answers that "
+             "long after its task started); capacity_outage=SECONDS (every RunTask refused "
+             "for capacity during the run's first SECONDS); and seed=N",
     )
     parser.add_argument(
         "--launch-rate", metavar="BURST,PER_SECOND",

@@ -99,4 +99,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             f"refused for capacity; {launch.get('waits', 0)} attempts waited to launch")
     for problem in summary.problems:
         console.print(f"[red]{problem}[/]")
+    if summary.orphans:
+        console.print(f"[red]{summary.orphans} task(s) were still running after the run ended, "
+                      "never stopped by the control plane (stopped on exit)[/]")
     console.print(f"records, logs and this summary: {summary.records}/")

@@ -2,6 +2,8 @@
 
 ``--faults throttle=0.3,capacity=0.1,seed=7`` makes 30% of RunTask calls throttled, 10%
 refused for capacity, and the dice reproducible. Each fault is rolled independently.
+``launch_latency=3`` is a duration, not a fraction: every RunTask answers 3 s after its
+task started.
 ``capacity_outage=SECONDS`` refuses every RunTask for capacity during the run's first SECONDS.
 """
 
@@ -36,14 +38,22 @@ class Faults:
     duplicate_event: float = 0.0
     #: The launch function dies after its RunTask went through.
     launch_crash: float = 0.0
+    #: Seconds RunTask takes to answer after its task started (a launch in flight).
+    launch_latency: float = 0.0
     #: Every RunTask is refused for capacity during the run's first this many seconds.
     capacity_outage: float = 0.0
     seed: int | None = None
 
     @classmethod
     def names(cls) -> list[str]:
-        """The faults given as fractions."""
-        return [f.name for f in fields(cls) if f.name not in ("seed", *_SECONDS)]
+        """The faults given as fractions (rolled)."""
+        return [f.name for f in fields(cls)
+                if f.name != "seed" and f.name not in cls.durations()]
+
+    @classmethod
+    def durations(cls) -> list[str]:
+        """The faults given as seconds."""
+        return ["launch_latency", "capacity_outage"]
 
     @classmethod
     def parse(cls, text: str | None) -> Faults:
@@ -65,20 +75,19 @@ class Faults:
                     seed = int(raw)
                 except ValueError:
                     problems.append(Problem("seed", f"{raw!r} is not an integer"))
-            elif name in _SECONDS:
+            elif name in cls.durations():
                 try:
                     seconds = float(raw)
                 except ValueError:
                     seconds = -1.0
                 if not 0.0 <= seconds <= 86_400:
-                    problems.append(Problem(name, f"{raw!r} is not a number of seconds"))
+                    problems.append(Problem(name, f"{raw!r} is not a number of seconds "
+                                                  "between 0 and 86400"))
                 else:
                     values[name] = seconds
             elif name not in cls.names():
-                problems.append(Problem(
-                    name, f"unknown fault (faults: {', '.join(cls.names())}, "
-                          f"{', '.join(f'{s}=SECONDS' for s in _SECONDS)}, seed)"
-                ))
+                every = ", ".join([*cls.names(), *cls.durations()])
+                problems.append(Problem(name, f"unknown fault (faults: {every}, seed)"))
             else:
                 try:
                     fraction = float(raw)
@@ -94,11 +103,7 @@ class Faults:
 
     @property
     def any(self) -> bool:
-        return any(getattr(self, name) > 0 for name in (*self.names(), *_SECONDS))
-
-
-#: Faults given in seconds, not as fractions.
-_SECONDS = ("capacity_outage",)
+        return any(getattr(self, name) > 0 for name in [*self.names(), *self.durations()])
 
 
 class Dice:

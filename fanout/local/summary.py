@@ -66,6 +66,9 @@ class RunSummary:
     launch: dict[str, int] = field(default_factory=dict)
     #: Items still WAITING when the run ended (0 once every item settled).
     waiting: int = 0
+    #: Tasks still running when the run ended that the control plane had not stopped (the
+    #: local mode stops them on its way out). Anything but 0 is a bug of the control plane.
+    orphans: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

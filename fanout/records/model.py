@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "REJECTED"]
+RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT", "REJECTED"]
 ItemStatus = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
 TERMINAL: tuple[ItemStatus, ...] = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 #: Run counters, by item status (``pending`` is ``total`` minus the others).
@@ -37,6 +37,8 @@ class RunRecord:
     expires_at: int | None = None
     #: Items whose attempt waits in the launch queue (counted among RUNNING).
     waiting: int = 0
+    #: The run's ending was published (once per run: a retry does not publish again).
+    notified: bool = False
 
     def count(self, status: ItemStatus) -> int:
         if status == "PENDING":
