@@ -154,6 +154,7 @@ class LocalRun:
         from fanout.local.functions import Functions, environment, shared_environment
         from fanout.local.stack import stand_up
         from fanout.local.synth import project_root
+        from fanout.local.tasks import gate_env
 
         started = time.monotonic()
         _quiet_emulation()
@@ -174,7 +175,8 @@ class LocalRun:
                 stop_grace_seconds=self.options.stop_grace_seconds, docker=self.options.docker,
             )
             self.functions, self.bus, self.fargate = functions, bus, fargate
-            with environment({**shared, **LOCAL_FUNCTION_ENV, **self._gate_env()}), take_over(
+            rate = gate_env(self.options.launch_rate)
+            with environment({**shared, **LOCAL_FUNCTION_ENV, **rate}), take_over(
                 fargate, functions.moto_invoke
             ), direct_clients(functions.moto_invoke, account=ACCOUNT, region=REGION) as made:
                 self._sfn = made["stepfunctions"]
@@ -192,15 +194,6 @@ class LocalRun:
                 summary = self._summary(stack, run_id, document, execution, started)
                 self._write_records(stack, run_id, summary)
         return summary
-
-    def _gate_env(self) -> dict[str, str]:
-        """With ``--launch-rate``, the launch gate is told the emulated Fargate's bucket, as a
-        deployment's config tells it its account's."""
-        rate = self.options.launch_rate
-        if rate is None:
-            return {}
-        bucket = {"burst": rate.burst, "per_second": rate.per_second}
-        return {"FANOUT_LAUNCH_GATE": json.dumps({"FARGATE": bucket, "FARGATE_SPOT": bucket})}
 
     def _execute(self, stack: LocalStack, document: dict[str, Any], run_id: str,
                  started: float) -> dict[str, Any]:

@@ -6,6 +6,7 @@ Change" event is made from a task the way EventBridge delivers it.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -61,6 +62,15 @@ class LaunchRate:
                 return False
             self._tokens -= 1
             return True
+
+
+def gate_env(rate: LaunchRate | None) -> dict[str, str]:
+    """With ``--launch-rate``, the launch gate is told the emulated Fargate's bucket, as a
+    deployment's config tells it its account's."""
+    if rate is None:
+        return {}
+    bucket = {"burst": rate.burst, "per_second": rate.per_second}
+    return {"FANOUT_LAUNCH_GATE": json.dumps({"FARGATE": bucket, "FARGATE_SPOT": bucket})}
 
 
 LogSink = Callable[[str, str, list[tuple[int, str]]], None]
