@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fanout.runtime.callbacks import MemoryCallbacks
+from fanout.testing.callbacks import MemoryCallbacks
 from tests.integration.conftest import CLUSTER, DISPATCHER, World, event
 from tests.integration.helpers import call, manifest, start_run, store
 
