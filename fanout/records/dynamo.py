@@ -1,13 +1,9 @@
-"""The records store on one DynamoDB table (names in :mod:`fanout.schema`).
-
-The keys and attributes are :mod:`fanout.records.layout`'s. Every change of an item's
-status is one transaction with the run's counters, so run totals always equal the count
-of item states; the run record stays small (the spec, which can be large, is its own
-record) because every such transaction pays for its size. Every record carries
-``expires_at`` (TTL) from its first write. Writes that could race are conditional, and
-each method says with its return value whether it won.
-
-boto3 is imported lazily: this module is on the Lambda import path.
+"""The records store on one DynamoDB table (names in :mod:`fanout.schema`; keys and
+attributes :mod:`fanout.records.layout`'s). Every change of an item's status is one
+transaction with the run's counters, so run totals always equal the count of item states;
+the run record stays small (the spec is its own record) because every such transaction
+pays for its size. Every record carries ``expires_at`` (TTL) from its first write. Writes
+that could race are conditional and say whether they won. boto3 is imported lazily.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from fanout.records.store import RecordsStore
 from fanout.runtime import errors
 from fanout.runtime.classify import Decision, StopClass
 from fanout.runtime.clock import Clock, iso, later, utcnow
+from fanout.runtime.leftovers import stop_if_run_ended
 from fanout.runtime.settle import answer, final_stop, settle
 from fanout.settings import DispatchEnv, LaunchEnv
 
@@ -307,6 +308,7 @@ def launch_entry(entry: QueueEntry, *, env: LaunchEnv, store: RecordsStore, gate
     store.attach_task(run.run_id, attempt.index, attempt.attempt, arn, iso(started),
                       expires_at=run.expires_at, deadline=later(started, timeout),
                       waited=waited)
+    stop_if_run_ended(store, launcher, run.run_id, arn)  # the run stopped as RunTask ran
     return "launched"
 
 

@@ -56,7 +56,8 @@ def launch(world: World, run_id: str, index: int, token: str) -> dict[str, Any]:
     call("dispatch", {})
     attempt = store().get_attempt(run_id, index, result["attempt"])
     assert attempt is not None
-    return {**result, "launched": attempt.task_arn is not None, "task_arn": attempt.task_arn,
+    return {**result, "launched": attempt.task_arn is not None and attempt.is_open,
+            "task_arn": attempt.task_arn,
             "capacity": attempt.capacity}
 
 
