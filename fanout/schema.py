@@ -38,3 +38,6 @@ def log_stream_name(container: str, task_id: str) -> str:
 
 #: Where the items manifest of a run is written in the manifest bucket.
 MANIFEST_KEY = "runs/{run_id}/items.json"
+#: Where the Distributed Map's ResultWriter writes the children's results of a run
+#: (``<prefix>/<map run id>/manifest.json`` and ``SUCCEEDED_0.json``...).
+RESULTS_PREFIX = "runs/{run_id}/results"

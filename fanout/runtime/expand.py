@@ -20,7 +20,7 @@ from fanout.runtime import errors
 from fanout.runtime.clock import Clock, iso, parse, utcnow
 from fanout.runtime.rerun import resolve_rerun
 from fanout.runtime.slots import guard_schedule
-from fanout.schema import MANIFEST_KEY
+from fanout.schema import MANIFEST_KEY, RESULTS_PREFIX
 from fanout.settings import ExpandEnv
 
 #: S3 multipart parts must be at least 5 MiB (but the last).
@@ -46,6 +46,8 @@ class ExpandOutput(BaseModel):
     total: int
     bucket: str
     manifest_key: str
+    #: Where the map writes its children's results (its ResultWriter), never the payload.
+    results_prefix: str
     max_concurrency: int
     tolerated_failure_percent: float
     timeout_seconds: int
@@ -95,7 +97,8 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
     store.create_run(run, spec=raw)
     return ExpandOutput(
         run_id=request.run_id, job=spec.job, total=plan.count, bucket=env.fanout_bucket,
-        manifest_key=key, max_concurrency=settings.max_concurrency,
+        manifest_key=key, results_prefix=RESULTS_PREFIX.format(run_id=request.run_id),
+        max_concurrency=settings.max_concurrency,
         tolerated_failure_percent=settings.tolerated_failure_percent,
         timeout_seconds=settings.timeout_seconds,
         callback_timeout_seconds=(settings.timeout_seconds
