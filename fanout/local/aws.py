@@ -15,6 +15,7 @@ from typing import Any
 
 from fanout.local.fargate import EcsError, EmulatedFargate
 from fanout.local.functions import environment
+from fanout.local.limits import enforce_limits
 from fanout.local.speedups import (
     cached_json_paths,
     cached_method_names,
@@ -106,6 +107,8 @@ def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterato
 
     DynamoHandler.call_action = serialized  # type: ignore[method-assign]
     restore_transactions = _cheap_transactions()
+    # AWS's limits, as AWS applies them (a local green must be a green on AWS).
+    restore_limits = enforce_limits()
     restore_speedups = [fast_dynamodb_serializer(), cached_json_paths(),
                         cached_update_expressions(), cached_method_names(),
                         cached_traversal_maps()]
@@ -126,6 +129,7 @@ def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterato
         StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
         DynamoHandler.call_action = dynamodb_call  # type: ignore[method-assign]
         restore_transactions()
+        restore_limits()
         for restore in reversed(restore_speedups):
             restore()
         for name, original in originals.items():

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fanout.local.faults import Dice, Faults
+from fanout.local.limits import LimitExceeded, check_overrides
 
 #: How long ECS keeps a clientToken (AWS: 24 hours).
 CLIENT_TOKEN_TTL_SECONDS = 24 * 3600
@@ -222,6 +223,10 @@ class EmulatedFargate:
         token = params.get("clientToken")
         if token is not None and not 1 <= len(str(token)) <= 64:
             raise EcsError("InvalidParameterException", "clientToken must be 1 to 64 characters")
+        try:
+            check_overrides(params.get("overrides") or {})
+        except LimitExceeded as exc:
+            raise EcsError(exc.code, exc.message) from None
         with self._lock:
             if token:
                 known = self._tokens.get(str(token))
