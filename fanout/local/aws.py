@@ -85,10 +85,8 @@ def emulated_aws() -> Iterator[None]:
 def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterator[None]:
     """Route ECS task calls to ``fargate`` and Lambda invokes to ``invoke`` (inside moto)."""
     from moto.awslambda_simple.models import lambda_simple_backends
-    from moto.core.responses import EmptyResult
     from moto.dynamodb.responses import DynamoHandler
     from moto.ecs.responses import EC2ContainerServiceResponse
-    from moto.stepfunctions.responses import StepFunctionResponse
 
     backend = lambda_simple_backends[ACCOUNT][REGION]
     backend.invoke = invoke  # type: ignore[method-assign]
@@ -112,21 +110,9 @@ def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterato
     restore_speedups = [fast_dynamodb_serializer(), cached_json_paths(),
                         cached_update_expressions(), cached_method_names(),
                         cached_traversal_maps()]
-    # moto's SendTaskFailure drops the cause; Fanout.Retry carries the next attempt in it.
-    send_task_failure = StepFunctionResponse.send_task_failure
-
-    def send_task_failure_with_cause(self: Any) -> Any:
-        self.stepfunction_backend.send_task_failure(
-            self._get_param("taskToken"), error=self._get_param("error"),
-            cause=self._get_param("cause"),
-        )
-        return EmptyResult()
-
-    StepFunctionResponse.send_task_failure = send_task_failure_with_cause  # type: ignore[method-assign]
     try:
         yield
     finally:
-        StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
         DynamoHandler.call_action = dynamodb_call  # type: ignore[method-assign]
         restore_transactions()
         restore_limits()

@@ -346,12 +346,12 @@ def _history_limit() -> Restore:
 
     def add_event(self: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
         next_id = self._event_id_gen._next_id
-        if next_id >= HISTORY_EVENTS and str(event_type) not in _TERMINAL_EVENTS:
+        limit = HISTORY_EVENTS  # read at each event: tests lower it
+        if next_id >= limit and getattr(event_type, "value", event_type) not in _TERMINAL_EVENTS:
             where = SimpleNamespace(next_state_name="", event_history_context=context)
             raise _failure(
                 where, "States.Runtime",
-                f"The execution reached the maximum number of history events "
-                f"({HISTORY_EVENTS}).")
+                f"The execution reached the maximum number of history events ({limit}).")
         event_id: int = original(self, context, event_type, *args, **kwargs)
         MAXIMA.history(event_id)
         return event_id
@@ -546,10 +546,22 @@ def _result_writer() -> Restore:
 
 
 def _api_limits() -> Restore:
-    """StartExecution's name and input, SendTaskSuccess's output, SendTaskFailure's fields."""
+    """StartExecution's name and input, SendTaskSuccess's output, SendTaskFailure's fields
+    (its cause passed on: moto's response drops it)."""
+    from moto.core.responses import EmptyResult
     from moto.stepfunctions.exceptions import InvalidExecutionInput, InvalidName
     from moto.stepfunctions.exceptions import ValidationException as SfnValidation
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    # moto's SendTaskFailure drops the cause (Fanout.Retry carries the next attempt in it).
+    response_failure = StepFunctionResponse.send_task_failure
+
+    def send_task_failure_with_cause(self: Any) -> Any:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"),
+            cause=self._get_param("cause"))
+        return EmptyResult()
 
     start = StepFunctionsParserBackend.start_execution
     success = StepFunctionsParserBackend.send_task_success
@@ -590,11 +602,13 @@ def _api_limits() -> Restore:
                     f"constraint: Member must have length less than or equal to {limit}")
         return failure(self, task_token, error, cause, *args, **kwargs)
 
+    StepFunctionResponse.send_task_failure = send_task_failure_with_cause  # type: ignore[method-assign]
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
     StepFunctionsParserBackend.send_task_success = send_task_success  # type: ignore[method-assign]
     StepFunctionsParserBackend.send_task_failure = send_task_failure  # type: ignore[method-assign]
 
     def restore() -> None:
+        StepFunctionResponse.send_task_failure = response_failure  # type: ignore[method-assign]
         StepFunctionsParserBackend.start_execution = start  # type: ignore[method-assign]
         StepFunctionsParserBackend.send_task_success = success  # type: ignore[method-assign]
         StepFunctionsParserBackend.send_task_failure = failure  # type: ignore[method-assign]
