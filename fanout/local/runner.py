@@ -147,11 +147,13 @@ class LocalRun:
         from fanout.local.events import EventBus
         from fanout.local.fargate import EmulatedFargate
         from fanout.local.functions import Functions, environment, shared_environment
+        from fanout.local.limits import MAXIMA
         from fanout.local.stack import stand_up
         from fanout.local.synth import project_root
 
         started = time.monotonic()
         _quiet_emulation()
+        MAXIMA.reset()  # the largest payload and history of this run (limits.json)
         with emulated_aws():
             stack = stand_up(template, config, region=REGION, account=ACCOUNT)
             shared, conflicts = shared_environment(stack.functions)
@@ -305,9 +307,24 @@ class LocalRun:
         import boto3
         from boto3.dynamodb.types import TypeDeserializer
 
+        from fanout.local.limits import MAXIMA
+        from fanout.schema import RESULTS_PREFIX
+
         out = Path(summary.records)
         (out / "logs").mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+        # How close the run came to Step Functions' limits (payload, history length).
+        (out / "limits.json").write_text(json.dumps(MAXIMA.snapshot(), indent=2) + "\n")
+        # The map's results as its ResultWriter wrote them (manifest.json, SUCCEEDED_0.json).
+        s3 = boto3.client("s3", region_name=stack.region)
+        prefix = RESULTS_PREFIX.format(run_id=run_id) + "/"
+        for listing in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.bucket,
+                                                                    Prefix=prefix):
+            for entry in listing.get("Contents", []):
+                target = out / "results" / entry["Key"][len(prefix):]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(
+                    s3.get_object(Bucket=stack.bucket, Key=entry["Key"])["Body"].read())
         ddb = boto3.client("dynamodb", region_name=stack.region)
         de = TypeDeserializer()
         kwargs: dict[str, Any] = {
