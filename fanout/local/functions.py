@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fanout.local.faults import Dice
-from fanout.local.limits import LAMBDA_RESPONSE_BYTES, runtime_error_name, timed_out
+from fanout.local.moto.limits import LAMBDA_RESPONSE_BYTES, runtime_error_name, timed_out
 
 Handler = Callable[[Any, Any], Any]
 

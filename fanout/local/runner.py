@@ -29,9 +29,10 @@ from fanout.local.summary import ItemSummary, Progress, RunSummary
 if TYPE_CHECKING:
     from fanout.config import FanoutConfig
     from fanout.local.events import EventBus
-    from fanout.local.fargate import EmulatedFargate, LaunchRate
+    from fanout.local.fargate import EmulatedFargate
     from fanout.local.functions import Functions
     from fanout.local.stack import LocalStack
+    from fanout.local.tasks import LaunchRate
 
 TERMINAL_EXECUTION = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 INTERRUPTED = {"error": "Fanout.Interrupted", "cause": "fanout local was interrupted (Ctrl-C)"}
@@ -87,8 +88,8 @@ def check_docker() -> None:
 
 def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions) -> dict[str, Any]:
     """The execution input: the spec with the CLI's overrides, checked (raises SpecError)."""
-    from fanout.expand import plan_run
-    from fanout.spec import parse_spec
+    from fanout.spec.plan import plan_run
+    from fanout.spec.validate import parse_spec
 
     if isinstance(raw, dict):
         raw = dict(raw)
@@ -129,8 +130,10 @@ class LocalRun:
     def run(self, raw_spec: Any) -> RunSummary:
         from fanout.config import load_config_file
         from fanout.local.synth import synthesize
+        from fanout.spec.validate import check_schedule_specs
 
         config = load_config_file(self.options.config_path)
+        check_schedule_specs(config)
         document = prepare_spec(raw_spec, config, self.options)
         if self.options.docker:
             check_docker()
@@ -147,7 +150,7 @@ class LocalRun:
         from fanout.local.events import EventBus
         from fanout.local.fargate import EmulatedFargate
         from fanout.local.functions import Functions, environment, shared_environment
-        from fanout.local.limits import MAXIMA
+        from fanout.local.moto.limits import MAXIMA
         from fanout.local.stack import stand_up
         from fanout.local.synth import project_root
 
@@ -236,7 +239,7 @@ class LocalRun:
         An item's status and the run's counters change in one transaction, so the RUNNING
         counter is zero exactly when no item record is RUNNING: one read, not one per item.
         """
-        from fanout.records import DynamoRecords
+        from fanout.records.dynamo import DynamoRecords
 
         run = DynamoRecords(stack.table).get_run(run_id)
         return run is None or run.count("RUNNING") == 0
@@ -244,7 +247,7 @@ class LocalRun:
     def _report(self, stack: LocalStack, run_id: str, started: float) -> None:
         if self.on_progress is None:
             return
-        from fanout.records import DynamoRecords
+        from fanout.records.dynamo import DynamoRecords
 
         run = DynamoRecords(stack.table).get_run(run_id)
         running = len(self.fargate.running()) if self.fargate else 0
@@ -259,7 +262,8 @@ class LocalRun:
 
     def _summary(self, stack: LocalStack, run_id: str, document: dict[str, Any],
                  execution: Mapping[str, Any], started: float) -> RunSummary:
-        from fanout.records import AttemptRecord, DynamoRecords
+        from fanout.records.dynamo import DynamoRecords
+        from fanout.records.model import AttemptRecord
 
         store = DynamoRecords(stack.table)
         run = store.get_run(run_id)
@@ -305,9 +309,9 @@ class LocalRun:
     def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary) -> None:
         """The run's records, task logs and summary, readable after the emulation is gone."""
         import boto3
-        from boto3.dynamodb.types import TypeDeserializer
 
-        from fanout.local.limits import MAXIMA
+        from fanout.local.moto.limits import MAXIMA
+        from fanout.records.dynamo import DynamoRecords
         from fanout.schema import RESULTS_PREFIX
 
         out = Path(summary.records)
@@ -325,21 +329,10 @@ class LocalRun:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(
                     s3.get_object(Bucket=stack.bucket, Key=entry["Key"])["Body"].read())
-        ddb = boto3.client("dynamodb", region_name=stack.region)
-        de = TypeDeserializer()
-        kwargs: dict[str, Any] = {
-            "TableName": stack.table, "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"RUN#{run_id}"}},
-        }
+        store = DynamoRecords(stack.table, boto3.client("dynamodb", region_name=stack.region))
         with open(out / "records.jsonl", "w") as records:
-            while True:
-                page = ddb.query(**kwargs)
-                for attrs in page.get("Items", []):
-                    row = {k: de.deserialize(v) for k, v in attrs.items()}
-                    records.write(json.dumps(row, default=str, sort_keys=True) + "\n")
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            for row in store.partition(run_id):
+                records.write(json.dumps(row, default=str, sort_keys=True) + "\n")
         logs = boto3.client("logs", region_name=stack.region)
         assert self.fargate is not None
         for task in self.fargate.tasks.values():

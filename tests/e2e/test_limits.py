@@ -1,7 +1,7 @@
 """AWS's limits in the local mode: each one crossed by one byte, one character or one event.
 
 The state machines here are small definitions run by moto's interpreter with the local
-mode's limits on (:func:`fanout.local.limits.enforce_limits`); the whole control plane
+mode's limits on (:func:`fanout.local.moto.limits.enforce_limits`); the whole control plane
 against them is in tests/e2e/test_results.py.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from fanout.local import limits
-from fanout.local.limits import (
+from fanout.local.moto import limits
+from fanout.local.moto.limits import (
     DYNAMODB_ITEM_BYTES,
     HISTORY_EVENTS,
     LAMBDA_ENVIRONMENT_BYTES,

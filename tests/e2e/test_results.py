@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from fanout.local.limits import PAYLOAD_BYTES
+from fanout.local.moto.limits import PAYLOAD_BYTES
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ WORKER = """
 import json, sys
 from pathlib import Path
 from fanout.local import stack as local_stack
-from fanout.local.limits import MAXIMA
+from fanout.local.moto.limits import MAXIMA
 from fanout.local.runner import LocalOptions, LocalRun
 
 if {drop_writer!r}:
