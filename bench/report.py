@@ -99,6 +99,20 @@ def _coldstart(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _limits_lines(local: dict[str, Any]) -> list[str]:
+    """The run's largest payload and history against Step Functions' limits."""
+    limits = local.get("limits")
+    if not limits:
+        return []
+    payload, history = limits["payload_bytes"], limits["history_events"]
+    cap = limits["payload_limit_bytes"]
+    return [f"- Step Functions limits, as the local mode enforces them: largest state payload "
+            f"**{payload:,} bytes** ({limits['payload_where']}) of {cap:,}"
+            f" ({payload / cap:.1%}); longest execution history "
+            f"**{history:,} events** of {limits['history_limit_events']:,}. The map's results "
+            "went to S3 (ResultWriter): the payload does not grow with the item count."]
+
+
 def _scale(r: dict[str, Any]) -> list[str]:
     local, expand = r["local_run"], r["expand"]
     return ["## Scale", "",
@@ -107,6 +121,7 @@ def _scale(r: dict[str, Any]) -> list[str]:
             f"{local['concurrency']}): {local['status']}, {local['succeeded']:,} succeeded, "
             f"at most {local['most_tasks_per_item']} task per item, **{local['seconds']} s**, "
             f"peak RSS **{local['peak_rss_mb']:.0f} MB**.",
+            *_limits_lines(local),
             f"- Expand (the real runtime, manifest to S3 by multipart upload) on a "
             f"{expand['items']:,}-item matrix: **{expand['seconds']:.1f} s**, peak RSS "
             f"**{expand['peak_rss_mb']:.0f} MB** of a {expand['budget_mb']} MB Lambda, "
