@@ -59,7 +59,8 @@ DYNAMODB_ITEM_BYTES = 400 * 1024
 #: ECS RunTask: "A total of 8192 characters are allowed for overrides. This limit includes
 #: the JSON formatting characters of the override structure."
 OVERRIDES_CHARS = ECS_OVERRIDES_LIMIT
-#: Lambda: "Total size of environment variables: 4 KB", measured on the variables as JSON.
+#: Lambda quotas: 4 KB for all of a function's environment variables together, measured
+#: (as Lambda's refusal says) on the variables as JSON.
 LAMBDA_ENVIRONMENT_BYTES = 4 * 1024
 #: Lambda: a synchronous invocation's response payload is at most 6 MB.
 LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024
