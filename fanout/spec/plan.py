@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from itertools import product
+from itertools import chain, product
 from typing import Any
 
 from fanout.config import FanoutConfig
@@ -26,7 +26,13 @@ from fanout.errors import Problem, SpecError
 from fanout.policy import ECS_OVERRIDES_LIMIT
 from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_RUN_ID
 from fanout.spec.axes import BUILTIN_PLACEHOLDERS, Scalar
-from fanout.spec.items_from import capped, row_problems
+from fanout.spec.items_from import (
+    MAX_LISTED,
+    ItemsSource,
+    capped,
+    problems_of_row,
+    row_problems,
+)
 from fanout.spec.matrix import MatrixAxis, Pattern, axes_of, dropped_last, exclusions, union_size
 from fanout.spec.model import RunSettings, RunSpec, resolve
 from fanout.spec.templates import (
@@ -44,12 +50,30 @@ from fanout.spec.validate import check_semantics
 Params = dict[str, Scalar]
 
 
+class StreamedRows:
+    """An ``items_from`` object's items less the excluded ones, streamed at each walk;
+    their count is known from the checking walk."""
+
+    def __init__(self, source: ItemsSource, exclude: list[dict[str, Scalar]],
+                 count: int) -> None:
+        self._source, self._exclude, self._count = source, exclude, count
+
+    def __iter__(self) -> Iterator[Params]:
+        return (row for row in self._source if not _excluded_row(row, self._exclude))
+
+    def __len__(self) -> int:
+        return self._count
+
+
+Rows = list[Params] | StreamedRows
+
+
 class Plan:
     """A checked run: its settings, exact item count, and the items as a stream."""
 
     def __init__(
         self, *, spec: RunSpec, settings: RunSettings, run_id: str, logical_time: datetime,
-        count: int, axes: list[MatrixAxis], excluded: list[Pattern], rows: list[Params],
+        count: int, axes: list[MatrixAxis], excluded: list[Pattern], rows: Rows,
         include: list[Params],
     ) -> None:
         self.spec = spec
@@ -59,7 +83,7 @@ class Plan:
         self.count = count
         self._axes = axes
         self._excluded = excluded
-        self._rows = rows  # explicit items (items / items_from), already filtered
+        self._rows = rows  # explicit items (items / items_from), excluded ones left out
         self._include = include
         self._templates = Templates.of(settings)
 
@@ -107,7 +131,7 @@ class Plan:
         if self._axes:
             yield from self._matrix_lines()
             index = self.count - len(self._rows) - len(self._include)
-        for params in (*self._rows, *self._include):
+        for params in chain(self._rows, self._include):
             yield dumps(self.render(index, params))
             index += 1
 
@@ -204,11 +228,13 @@ class Plan:
 
 def plan_run(
     spec: RunSpec, config: FanoutConfig, *, run_id: str = "local-run",
-    logical_time: datetime | None = None, items: list[dict[str, Any]] | None = None,
+    logical_time: datetime | None = None,
+    items: list[dict[str, Any]] | ItemsSource | None = None,
 ) -> Plan:
     """Check ``spec`` against the deployment and plan its run without expanding it.
 
-    ``items`` are the explicit items already read for ``items_from``. Raises
+    ``items`` are the explicit items for ``items_from``: read already (a list), or an
+    :class:`ItemsSource` streamed from the object, never held whole. Raises
     :class:`SpecError` naming every bad field.
     """
     problems = check_semantics(spec, config)
@@ -225,7 +251,9 @@ def plan_run(
 
     axes: list[MatrixAxis] = []
     excluded: list[Pattern] = []
-    rows: list[Params] = []
+    rows: Rows = []
+    row_keys: set[frozenset[tuple[str, tuple[bool, Any]]]] = set()
+    include = [dict(i) for i in spec.include]
     matrix_count = 0
     if spec.params is not None:
         axes, problems = axes_of(spec, when, cap)
@@ -236,16 +264,18 @@ def plan_run(
             raise SpecError(problems)
         sizes = tuple(len(a.values) for a in axes)
         matrix_count = math.prod(sizes) - union_size(frozenset(excluded), 0, sizes)
+    elif isinstance(items, ItemsSource) and spec.items_from is not None:
+        rows, row_keys, problems = _checked_stream(items, spec, used, include)
     else:
         source, raw_rows = _explicit_rows(spec, items)
         problems = [] if source == "items" else row_problems(raw_rows, source)
         problems += _missing_placeholders(raw_rows, used, source)
         if not problems:
             rows = [r for r in raw_rows if not _excluded_row(r, spec.exclude)]
+            row_keys = {_canonical(r) for r in rows} if include else set()
 
-    include = [dict(i) for i in spec.include]
     problems += _missing_placeholders(include, used, "include")
-    problems += _include_duplicates(include, axes, excluded, rows)
+    problems += _include_duplicates(include, axes, excluded, row_keys)
     count = matrix_count + len(rows) + len(include)
     if count > cap:
         source_field = "params" if spec.params is not None else _source_name(spec)
@@ -274,8 +304,42 @@ def _source_name(spec: RunSpec) -> str:
     return "items_from" if spec.items_from is not None else "include"
 
 
+def _checked_stream(
+    source: ItemsSource, spec: RunSpec, used: set[str], include: list[Params],
+) -> tuple[StreamedRows, set[frozenset[tuple[str, tuple[bool, Any]]]], list[Problem]]:
+    """One walk of a streamed ``items_from``: its problems (listed up to ``MAX_LISTED``
+    of each kind, the rest counted), how many items it keeps, and which of ``include``
+    repeat one of them — holding no item beyond the one being read."""
+    kinds: dict[str, list[Problem]] = {"row": [], "missing": []}
+    extra = {"row": 0, "missing": 0}
+    wanted = {_canonical(i) for i in include}
+    repeated: set[frozenset[tuple[str, tuple[bool, Any]]]] = set()
+    kept = seen = 0
+    for n, row in enumerate(source):
+        seen += 1
+        found = {"row": problems_of_row(n, row, "items_from"),
+                 "missing": _missing_placeholders([row], used, "items_from", first=n)}
+        for kind, problems in found.items():
+            room = MAX_LISTED - len(kinds[kind])
+            kinds[kind] += problems[:max(room, 0)]
+            extra[kind] += max(len(problems) - max(room, 0), 0)
+        if found["row"] or _excluded_row(row, spec.exclude):
+            continue
+        kept += 1
+        if wanted and _canonical(row) in wanted:
+            repeated.add(_canonical(row))
+    if not seen:
+        raise SpecError([Problem("items_from", "holds no items")])
+    problems = []
+    for kind, listed in kinds.items():
+        problems += listed
+        if extra[kind]:
+            problems.append(Problem(listed[0].field, f"... and {extra[kind]} more"))
+    return StreamedRows(source, spec.exclude, kept), repeated, problems
+
+
 def _explicit_rows(
-    spec: RunSpec, items: list[dict[str, Any]] | None
+    spec: RunSpec, items: list[dict[str, Any]] | ItemsSource | None
 ) -> tuple[str, list[Params]]:
     if spec.items is not None:
         return "items", [dict(r) for r in spec.items]
@@ -285,13 +349,14 @@ def _explicit_rows(
                 "items_from", f"the items of {spec.items_from} have not been read "
                 "(they are read at run time; give their content to plan the run)",
             )])
-        return "items_from", items
+        return "items_from", list(items)
     return "include", []
 
 
-def _missing_placeholders(rows: list[Params], used: set[str], field: str) -> list[Problem]:
+def _missing_placeholders(rows: list[Params], used: set[str], field: str,
+                          first: int = 0) -> list[Problem]:
     problems: list[Problem] = []
-    for n, row in enumerate(rows):
+    for n, row in enumerate(rows, start=first):
         if not isinstance(row, dict):
             continue
         missing = sorted(used - set(row))
@@ -315,11 +380,12 @@ def _canonical(params: Mapping[str, Any]) -> frozenset[tuple[str, tuple[bool, An
 
 
 def _include_duplicates(
-    include: list[Params], axes: list[MatrixAxis], excluded: list[Pattern], rows: list[Params]
+    include: list[Params], axes: list[MatrixAxis], excluded: list[Pattern],
+    row_keys: set[frozenset[tuple[str, tuple[bool, Any]]]],
 ) -> list[Problem]:
+    """``row_keys``: the canonical forms of the explicit items (those ``include`` may repeat)."""
     problems: list[Problem] = []
     seen: dict[frozenset[tuple[str, tuple[bool, Any]]], int] = {}
-    row_keys = {_canonical(r) for r in rows} if rows else set()
     names = [a.name for a in axes]
     for i, item in enumerate(include):
         key = _canonical(item)
@@ -387,7 +453,7 @@ def _overrides_problem(plan: Plan, spec: RunSpec, templates: Templates) -> Probl
                 })
                 if found:
                     return found
-    for params in (*plan._rows, *plan._include):
+    for params in chain(plan._rows, plan._include):
         found = problem(params)
         if found:
             return found
