@@ -127,7 +127,19 @@ def _scale(r: dict[str, Any]) -> list[str]:
             f"**{expand['peak_rss_mb']:.0f} MB** of a {expand['budget_mb']} MB Lambda, "
             f"manifest {expand['manifest_bytes'] / 1e6:.1f} MB. The process also holds "
             "moto's S3, with the manifest's parts, in memory: a Lambda would not.",
+            *_items_from_lines(r),
             f"- met: {r['met']}"]
+
+
+def _items_from_lines(r: dict[str, Any]) -> list[str]:
+    streamed = r.get("items_from")
+    if not streamed:
+        return []
+    return [f"- Expand on a {streamed['rows']:,}-row `items_from` object, streamed from S3 "
+            f"({f['format']}, {f['object_bytes'] / 1e6:.1f} MB): **{f['seconds']:.0f} s**, "
+            f"peak RSS **{f['peak_rss_mb']:.0f} MB** of {streamed['budget_mb']} MB (S3 "
+            "outside the process, as outside a Lambda)."
+            for f in streamed["formats"]]
 
 
 def _local_overhead(r: dict[str, Any]) -> list[str]:
@@ -184,6 +196,18 @@ def _targets(results: dict[str, dict[str, Any]]) -> list[str]:
                   r["met"]["local_run_complete"]),
                  (f"Expand on {r['expand']['items']:,} items", "within 1,024 MB",
                   f"{r['expand']['peak_rss_mb']:.0f} MB", r["met"]["expand_within_budget"])]
+        if r.get("items_from"):
+            peak = max(f["peak_rss_mb"] for f in r["items_from"]["formats"])
+            rows.append((f"Expand on a {r['items_from']['rows']:,}-row items_from object "
+                         "(JSON Lines, CSV)", f"within {r['items_from']['budget_mb']} MB",
+                         f"{peak:.0f} MB", r["met"]["items_from_streamed"]))
+        if r["local_run"].get("limits"):
+            limits = r["local_run"]["limits"]
+            rows.append((f"{r['local_run']['items']:,}-item run within Step Functions' limits",
+                         f"payload <= {limits['payload_limit_bytes']:,} B, history < "
+                         f"{limits['history_limit_events']:,}",
+                         f"{limits['payload_bytes']:,} B, {limits['history_events']:,} events",
+                         r["met"]["local_run_within_step_functions_limits"]))
     if not rows:
         return []
     lines = ["## Targets", "", "| target | asked | measured | met |", "| --- | --- | --- | --- |"]
