@@ -15,7 +15,7 @@ from typing import Any
 
 from fanout.local.fargate import EmulatedFargate
 from fanout.local.functions import environment
-from fanout.local.moto.limits import enforce_limits
+from fanout.local.moto.sfn_limits import enforce_limits
 from fanout.local.moto.speedups import (
     cached_json_paths,
     cached_method_names,

@@ -7,11 +7,12 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from fanout.errors import Problem, SpecError
-from fanout.spec.axes import BUILTIN_PLACEHOLDERS, PARAM_NAME
+from fanout.spec.axes import BUILTIN_PLACEHOLDERS, PARAM_NAME, Scalar
+from fanout.spec.templates import value_key
 
 ItemsFormat = Literal["json", "jsonl", "csv"]
 #: Problems of one kind listed in an error before the rest are only counted.
@@ -235,3 +236,86 @@ def _array_elements(chunks: Iterable[str]) -> Iterator[Any]:
                 raise bad(f"expected ',' or ']' at {after!r}" if after else "unterminated")
     if skip_space():
         raise bad("text after the array")
+
+
+# --- the checks of explicit items (shared by items, items_from and include) -------------------
+
+Params = dict[str, Scalar]
+#: An item's parameters in a form that compares as values do (1 == 1.0, "1" != 1).
+RowKey = frozenset[tuple[str, tuple[bool, Any]]]
+
+
+def missing_placeholders(rows: list[Params], used: set[str], field: str,
+                          first: int = 0) -> list[Problem]:
+    problems: list[Problem] = []
+    for n, row in enumerate(rows, start=first):
+        if not isinstance(row, dict):
+            continue
+        missing = sorted(used - set(row))
+        if missing:
+            where = f"{field}[{n}]" if field != "items_from" else field
+            lead = "" if field != "items_from" else f"item {n}: "
+            names = ", ".join("{" + m + "}" for m in missing)
+            problems.append(Problem(where, f"{lead}has no value for {names} (used by templates)"))
+    return capped(problems)
+
+
+def excluded_row(row: Params, exclude: list[dict[str, Scalar]]) -> bool:
+    return any(
+        all(k in row and value_key(row[k]) == value_key(v) for k, v in pattern.items())
+        for pattern in exclude
+    )
+
+
+def canonical(params: Mapping[str, Any]) -> RowKey:
+    return frozenset((k, value_key(v)) for k, v in params.items())
+
+
+class StreamedRows:
+    """An ``items_from`` object's items less the excluded ones, streamed at each walk;
+    their count is known from the checking walk."""
+
+    def __init__(self, source: ItemsSource, exclude: list[dict[str, Scalar]],
+                 count: int) -> None:
+        self._source, self._exclude, self._count = source, exclude, count
+
+    def __iter__(self) -> Iterator[Params]:
+        return (row for row in self._source if not excluded_row(row, self._exclude))
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def checked_stream(
+    source: ItemsSource, exclude: list[dict[str, Scalar]], used: set[str],
+    include: list[Params],
+) -> tuple[StreamedRows, set[RowKey], list[Problem]]:
+    """One walk of a streamed ``items_from``: its problems (listed up to ``MAX_LISTED``
+    of each kind, the rest counted), how many items it keeps, and which of ``include``
+    repeat one of them — holding no item beyond the one being read."""
+    kinds: dict[str, list[Problem]] = {"row": [], "missing": []}
+    extra = {"row": 0, "missing": 0}
+    wanted = {canonical(i) for i in include}
+    repeated: set[RowKey] = set()
+    kept = seen = 0
+    for n, row in enumerate(source):
+        seen += 1
+        found = {"row": problems_of_row(n, row, "items_from"),
+                 "missing": missing_placeholders([row], used, "items_from", first=n)}
+        for kind, problems in found.items():
+            room = MAX_LISTED - len(kinds[kind])
+            kinds[kind] += problems[:max(room, 0)]
+            extra[kind] += max(len(problems) - max(room, 0), 0)
+        if found["row"] or excluded_row(row, exclude):
+            continue
+        kept += 1
+        if wanted and canonical(row) in wanted:
+            repeated.add(canonical(row))
+    if not seen:
+        raise SpecError([Problem("items_from", "holds no items")])
+    problems = []
+    for kind, listed in kinds.items():
+        problems += listed
+        if extra[kind]:
+            problems.append(Problem(listed[0].field, f"... and {extra[kind]} more"))
+    return StreamedRows(source, exclude, kept), repeated, problems

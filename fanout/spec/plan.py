@@ -27,10 +27,13 @@ from fanout.policy import ECS_OVERRIDES_LIMIT
 from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_RUN_ID
 from fanout.spec.axes import BUILTIN_PLACEHOLDERS, Scalar
 from fanout.spec.items_from import (
-    MAX_LISTED,
     ItemsSource,
-    capped,
-    problems_of_row,
+    RowKey,
+    StreamedRows,
+    canonical,
+    checked_stream,
+    excluded_row,
+    missing_placeholders,
     row_problems,
 )
 from fanout.spec.matrix import MatrixAxis, Pattern, axes_of, dropped_last, exclusions, union_size
@@ -43,26 +46,10 @@ from fanout.spec.templates import (
     escaped,
     overrides_size,
     text_of,
-    value_key,
 )
 from fanout.spec.validate import check_semantics
 
 Params = dict[str, Scalar]
-
-
-class StreamedRows:
-    """An ``items_from`` object's items less the excluded ones, streamed at each walk;
-    their count is known from the checking walk."""
-
-    def __init__(self, source: ItemsSource, exclude: list[dict[str, Scalar]],
-                 count: int) -> None:
-        self._source, self._exclude, self._count = source, exclude, count
-
-    def __iter__(self) -> Iterator[Params]:
-        return (row for row in self._source if not _excluded_row(row, self._exclude))
-
-    def __len__(self) -> int:
-        return self._count
 
 
 Rows = list[Params] | StreamedRows
@@ -252,7 +239,7 @@ def plan_run(
     axes: list[MatrixAxis] = []
     excluded: list[Pattern] = []
     rows: Rows = []
-    row_keys: set[frozenset[tuple[str, tuple[bool, Any]]]] = set()
+    row_keys: set[RowKey] = set()
     include = [dict(i) for i in spec.include]
     matrix_count = 0
     if spec.params is not None:
@@ -265,16 +252,16 @@ def plan_run(
         sizes = tuple(len(a.values) for a in axes)
         matrix_count = math.prod(sizes) - union_size(frozenset(excluded), 0, sizes)
     elif isinstance(items, ItemsSource) and spec.items_from is not None:
-        rows, row_keys, problems = _checked_stream(items, spec, used, include)
+        rows, row_keys, problems = checked_stream(items, spec.exclude, used, include)
     else:
         source, raw_rows = _explicit_rows(spec, items)
         problems = [] if source == "items" else row_problems(raw_rows, source)
-        problems += _missing_placeholders(raw_rows, used, source)
+        problems += missing_placeholders(raw_rows, used, source)
         if not problems:
-            rows = [r for r in raw_rows if not _excluded_row(r, spec.exclude)]
-            row_keys = {_canonical(r) for r in rows} if include else set()
+            rows = [r for r in raw_rows if not excluded_row(r, spec.exclude)]
+            row_keys = {canonical(r) for r in rows} if include else set()
 
-    problems += _missing_placeholders(include, used, "include")
+    problems += missing_placeholders(include, used, "include")
     problems += _include_duplicates(include, axes, excluded, row_keys)
     count = matrix_count + len(rows) + len(include)
     if count > cap:
@@ -304,40 +291,6 @@ def _source_name(spec: RunSpec) -> str:
     return "items_from" if spec.items_from is not None else "include"
 
 
-def _checked_stream(
-    source: ItemsSource, spec: RunSpec, used: set[str], include: list[Params],
-) -> tuple[StreamedRows, set[frozenset[tuple[str, tuple[bool, Any]]]], list[Problem]]:
-    """One walk of a streamed ``items_from``: its problems (listed up to ``MAX_LISTED``
-    of each kind, the rest counted), how many items it keeps, and which of ``include``
-    repeat one of them — holding no item beyond the one being read."""
-    kinds: dict[str, list[Problem]] = {"row": [], "missing": []}
-    extra = {"row": 0, "missing": 0}
-    wanted = {_canonical(i) for i in include}
-    repeated: set[frozenset[tuple[str, tuple[bool, Any]]]] = set()
-    kept = seen = 0
-    for n, row in enumerate(source):
-        seen += 1
-        found = {"row": problems_of_row(n, row, "items_from"),
-                 "missing": _missing_placeholders([row], used, "items_from", first=n)}
-        for kind, problems in found.items():
-            room = MAX_LISTED - len(kinds[kind])
-            kinds[kind] += problems[:max(room, 0)]
-            extra[kind] += max(len(problems) - max(room, 0), 0)
-        if found["row"] or _excluded_row(row, spec.exclude):
-            continue
-        kept += 1
-        if wanted and _canonical(row) in wanted:
-            repeated.add(_canonical(row))
-    if not seen:
-        raise SpecError([Problem("items_from", "holds no items")])
-    problems = []
-    for kind, listed in kinds.items():
-        problems += listed
-        if extra[kind]:
-            problems.append(Problem(listed[0].field, f"... and {extra[kind]} more"))
-    return StreamedRows(source, spec.exclude, kept), repeated, problems
-
-
 def _explicit_rows(
     spec: RunSpec, items: list[dict[str, Any]] | ItemsSource | None
 ) -> tuple[str, list[Params]]:
@@ -353,42 +306,16 @@ def _explicit_rows(
     return "include", []
 
 
-def _missing_placeholders(rows: list[Params], used: set[str], field: str,
-                          first: int = 0) -> list[Problem]:
-    problems: list[Problem] = []
-    for n, row in enumerate(rows, start=first):
-        if not isinstance(row, dict):
-            continue
-        missing = sorted(used - set(row))
-        if missing:
-            where = f"{field}[{n}]" if field != "items_from" else field
-            lead = "" if field != "items_from" else f"item {n}: "
-            names = ", ".join("{" + m + "}" for m in missing)
-            problems.append(Problem(where, f"{lead}has no value for {names} (used by templates)"))
-    return capped(problems)
-
-
-def _excluded_row(row: Params, exclude: list[dict[str, Scalar]]) -> bool:
-    return any(
-        all(k in row and value_key(row[k]) == value_key(v) for k, v in pattern.items())
-        for pattern in exclude
-    )
-
-
-def _canonical(params: Mapping[str, Any]) -> frozenset[tuple[str, tuple[bool, Any]]]:
-    return frozenset((k, value_key(v)) for k, v in params.items())
-
-
 def _include_duplicates(
     include: list[Params], axes: list[MatrixAxis], excluded: list[Pattern],
-    row_keys: set[frozenset[tuple[str, tuple[bool, Any]]]],
+    row_keys: set[RowKey],
 ) -> list[Problem]:
     """``row_keys``: the canonical forms of the explicit items (those ``include`` may repeat)."""
     problems: list[Problem] = []
-    seen: dict[frozenset[tuple[str, tuple[bool, Any]]], int] = {}
+    seen: dict[RowKey, int] = {}
     names = [a.name for a in axes]
     for i, item in enumerate(include):
-        key = _canonical(item)
+        key = canonical(item)
         if key in seen:
             problems.append(Problem(f"include[{i}]", f"repeats include[{seen[key]}]"))
             continue

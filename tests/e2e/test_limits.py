@@ -1,7 +1,7 @@
 """AWS's limits in the local mode: each one crossed by one byte, one character or one event.
 
 The state machines here are small definitions run by moto's interpreter with the local
-mode's limits on (:func:`fanout.local.moto.limits.enforce_limits`); the whole control plane
+mode's limits on (:func:`fanout.local.moto.sfn_limits.enforce_limits`); the whole control plane
 against them is in tests/e2e/test_results.py.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from fanout.local.moto import limits
+from fanout.local.moto import limits, sfn_limits
 from fanout.local.moto.limits import (
     DYNAMODB_ITEM_BYTES,
     HISTORY_EVENTS,
@@ -38,7 +38,7 @@ def aws() -> Iterator[dict[str, Any]]:
     from fanout.local.aws import MOTO_CONFIG, REGION, emulated_aws
 
     with emulated_aws():
-        undo = limits.enforce_limits()
+        undo = sfn_limits.enforce_limits()
         limits.MAXIMA.reset()
         try:
             # Large payloads: no retry, so a refusal is seen once.
