@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fanout import lambda_errors
 from fanout.policy import ECS_OVERRIDES_LIMIT
 
 Restore = Callable[[], None]
@@ -147,15 +148,15 @@ def check_lambda_environment(function: str, variables: Mapping[str, str]) -> Non
 def runtime_error_name(exc: BaseException) -> str:
     """The ``errorType`` the Python 3.12 runtime reports for ``exc`` raised by a handler."""
     if isinstance(exc, MemoryError):
-        return "Runtime.OutOfMemory"
+        return lambda_errors.OUT_OF_MEMORY
     if isinstance(exc, SystemExit):
-        return "Runtime.ExitError"
+        return lambda_errors.EXIT_ERROR
     return type(exc).__name__
 
 
 def timed_out(function: str, timeout_seconds: float) -> tuple[str, str]:
     """What Lambda reports for a handler that ran past its timeout (Python 3.12 runtime)."""
-    return "Sandbox.Timedout", (f"RequestId: local Error: Task timed out after "
+    return lambda_errors.TIMED_OUT, (f"RequestId: local Error: Task timed out after "
                                 f"{timeout_seconds:.2f} seconds ({function})")
 
 
