@@ -11,6 +11,7 @@ items ABORTED. When everything has settled the records are read back and written
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
     from fanout.local.stack import LocalStack
 
 TERMINAL_EXECUTION = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-INTERRUPTED = {"error": "Fanout.Interrupted", "cause": "fanout local was interrupted (Ctrl-C)"}
+INTERRUPTED = {"error": "Fanout.Interrupted",
+               "cause": "fanout local was interrupted (Ctrl-C, SIGTERM or SIGHUP)"}
 #: What the local process sets for the handlers on top of the template's environment.
 LOCAL_FUNCTION_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -46,6 +48,16 @@ LOCAL_FUNCTION_ENV = {
 
 class DockerUnavailable(FanoutInputError):
     what = "--docker"
+
+
+class LocalInputError(FanoutInputError):
+    """An argument or a job that the local mode cannot use (found before anything starts)."""
+
+    what = "input for fanout local"
+
+
+class Interrupted(Exception):
+    """Ctrl-C, SIGTERM or SIGHUP came before the execution started: nothing was launched."""
 
 
 @dataclass
@@ -64,6 +76,59 @@ class LocalOptions:
     stop_grace_seconds: float = 2.0
     #: How long to wait for tasks and events to settle after the execution ended.
     settle_seconds: float = 60.0
+    #: The run's logical time for relative dates (``--logical-time``), ISO 8601.
+    logical_time: str | None = None
+
+
+def check_records_dir(records_dir: Path, run_id: str | None) -> None:
+    """Refuse a records folder that cannot take the run, or a run id already used there."""
+    problems: list[Problem] = []
+    if records_dir.exists() and not records_dir.is_dir():
+        problems.append(Problem("--records-dir", f"{records_dir} is a file, not a folder; "
+                                                 "name a folder (it is made if missing)"))
+    else:
+        existing = records_dir
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            problems.append(Problem("--records-dir", f"{existing} is a file, so {records_dir} "
+                                                     "cannot be made; name a folder"))
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            problems.append(Problem("--records-dir", f"{existing} is not writable; name a "
+                                                     "folder you can write to"))
+        elif run_id is not None and (records_dir / run_id).exists():
+            problems.append(Problem("--run-id", f"a local run {run_id!r} already exists in "
+                                                f"{records_dir}; choose another id, or remove "
+                                                f"{records_dir / run_id}"))
+    if problems:
+        raise LocalInputError(problems)
+
+
+def check_local_command(job: str, config: FanoutConfig, cwd: Path,
+                        environ: Mapping[str, str]) -> None:
+    """Refuse a job whose tasks could not start as local processes (before anything starts)."""
+    job_config = config.jobs.get(job)
+    if job_config is None:
+        return  # the spec check names an unknown job
+    field_name = f"jobs.{job}.local_command"
+    command = list(job_config.local_command)
+    if not command:
+        raise LocalInputError([Problem(field_name, (
+            f"job {job!r} has no local_command, so its tasks cannot run as local processes; "
+            "add local_command (the program to run in place of the image, e.g. "
+            '["python3", "main.py"]) to the job in the config, or run with --docker'))])
+    program = command[0]
+    if "/" in program:
+        path = (cwd / program) if not Path(program).is_absolute() else Path(program)
+        found = path.is_file() and os.access(path, os.X_OK)
+        where = f"{path} is not an executable file"
+    else:
+        found = shutil.which(program, path=environ.get("PATH", os.defpath)) is not None
+        where = f"{program!r} is not a program on PATH"
+    if not found:
+        raise LocalInputError([Problem(field_name, (
+            f"job {job!r} cannot start locally: {where}; fix local_command in the config, "
+            "or run with --docker"))])
 
 
 def check_docker() -> None:
@@ -94,6 +159,8 @@ def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions) -> dict[
         raw = dict(raw)
         if options.concurrency is not None:
             raw["max_concurrency"] = options.concurrency
+        if options.logical_time is not None:
+            raw["logical_time"] = options.logical_time
         raw.setdefault("trigger", "cli")
     spec = parse_spec(raw, config)
     if spec.items_from is None:  # items_from is read (and checked) by Expand
@@ -121,24 +188,51 @@ class LocalRun:
         self.notes: list[str] = []
         self._sfn: Any = None
         self._interrupted = threading.Event()
+        #: The user's environment without fanout's internals: what every task inherits.
+        #: Taken now, before the emulation puts its fake credentials in ``os.environ``.
+        from fanout.local.fargate import user_environment
+
+        self.task_environment = user_environment(os.environ)
 
     def interrupt(self) -> None:
-        """Abort the run (what Ctrl-C does)."""
+        """Abort the run (what Ctrl-C, SIGTERM and SIGHUP do); safe from a signal handler."""
         self._interrupted.set()
 
-    def run(self, raw_spec: Any) -> RunSummary:
-        from fanout.config import load_config_file
-        from fanout.local.synth import synthesize
+    def _check_interrupted(self) -> None:
+        if self._interrupted.is_set():
+            raise Interrupted
 
+    def run(self, raw_spec: Any) -> RunSummary:
+        """Check everything, synthesize, run; raises :class:`Interrupted` before a launch."""
+        from fanout.config import load_config_file
+        from fanout.local.synth import SynthInterrupted, synthesize
+        from fanout.names import run_id_problem
+
+        if self.options.run_id is not None:
+            problem = run_id_problem(self.options.run_id)
+            if problem:
+                raise LocalInputError([problem])
+        check_records_dir(self.options.records_dir, self.options.run_id)
         config = load_config_file(self.options.config_path)
         document = prepare_spec(raw_spec, config, self.options)
         if self.options.docker:
             check_docker()
-        template = synthesize(self.options.config_path, config.stack_name)
-        if self._interrupted.is_set():
-            raise KeyboardInterrupt
+        else:
+            check_local_command(str(document["job"]), config, self._task_cwd(),
+                                self.task_environment)
+        self._check_interrupted()
+        try:
+            template = synthesize(self.options.config_path, config.stack_name,
+                                  interrupted=self._interrupted)
+        except SynthInterrupted:
+            raise Interrupted from None
+        self._check_interrupted()
         run_id = self.options.run_id or new_run_id(str(document["job"]))
         return self._run(template, config, document, run_id)
+
+    def _task_cwd(self) -> Path:
+        """Where task processes run: the config's folder (local_command paths are from it)."""
+        return self.options.config_path.resolve().parent
 
     def _run(self, template: Mapping[str, Any], config: FanoutConfig,
              document: dict[str, Any], run_id: str) -> RunSummary:
@@ -165,8 +259,8 @@ class LocalRun:
                 task_definitions={td.arn: td for td in stack.task_definitions.values()},
                 publish=bus.put, write_logs=write_logs, dice=self.dice,
                 launch_rate=self.options.launch_rate,
-                cwd=self.options.config_path.resolve().parent,
-                stop_grace_seconds=self.options.stop_grace_seconds, docker=self.options.docker,
+                cwd=self._task_cwd(), stop_grace_seconds=self.options.stop_grace_seconds,
+                docker=self.options.docker, base_environment=self.task_environment,
             )
             self.functions, self.bus, self.fargate = functions, bus, fargate
             with environment({**shared, **LOCAL_FUNCTION_ENV}), take_over(
@@ -192,6 +286,7 @@ class LocalRun:
                  started: float) -> dict[str, Any]:
         """Start the execution, follow it to its end, let its tasks and events settle."""
         sfn = self._sfn
+        self._check_interrupted()  # stood up but not started: nothing to stop, nothing launched
         arn = sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=run_id,
                                   input=json.dumps(document))["executionArn"]
         assert self.fargate is not None and self.bus is not None
@@ -208,9 +303,7 @@ class LocalRun:
                     execution = {**execution, "status": "ABORTED",
                                  "stopDate": datetime.now(UTC), **INTERRUPTED}
                     break
-                if self._interrupted.is_set() and stopped is None:
-                    sfn.stop_execution(executionArn=arn, error=INTERRUPTED["error"],
-                                       cause=INTERRUPTED["cause"])
+                if self._interrupted.is_set() and stopped is None and self._stop(arn):
                     stopped = time.monotonic()
                 self._report(stack, run_id, started)
                 self._interrupted.wait(0.1)  # the next look at the execution
@@ -227,6 +320,19 @@ class LocalRun:
             except KeyboardInterrupt:
                 break  # a second Ctrl-C: stop waiting; every task is still stopped on the way out
         return execution
+
+    def _stop(self, arn: str) -> bool:
+        """StopExecution; False when the execution cannot take it yet (asked again later).
+
+        moto's execution gets its interpreter on its own thread just after StartExecution:
+        a stop in that instant fails inside moto, as no stop can on AWS.
+        """
+        try:
+            self._sfn.stop_execution(executionArn=arn, error=INTERRUPTED["error"],
+                                     cause=INTERRUPTED["cause"])
+        except AttributeError:
+            return False
+        return True
 
     def _settled(self, stack: LocalStack, run_id: str) -> bool:
         """No item is still RUNNING (PENDING ones were never launched: nothing to wait for).
@@ -280,6 +386,7 @@ class LocalRun:
                 attempts=item.attempts, exit_code=item.exit_code,
                 tasks=launched.get(item.index, []),
                 duration_seconds=sum(durations) if durations else None,
+                reason=_reason(item.status, attempts),
             ))
         status = run.status if run else _status_of(execution)
         if execution.get("error") == "Fanout.InvalidRunSpec":
@@ -349,6 +456,17 @@ def _quiet_emulation() -> None:
     for name in ("moto", "moto.stepfunctions"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def _reason(status: str, attempts: list[Any]) -> str | None:
+    """The last attempt's stop reason, for an item that did not succeed and whose program
+    did not simply exit (its exit code says that)."""
+    if status == "SUCCEEDED" or not attempts:
+        return None
+    last = max(attempts, key=lambda a: a.attempt)
+    if last.stop_code in (None, "EssentialContainerExited"):
+        return None
+    return str(last.stopped_reason or last.stop_code)
 
 
 def _status_of(execution: Mapping[str, Any]) -> str:

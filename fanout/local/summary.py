@@ -36,7 +36,11 @@ class ItemSummary:
     exit_code: int | None
     #: The task ARNs the emulated ECS launched for this item, in launch order.
     tasks: list[str] = field(default_factory=list)
+    #: Seconds its attempts ran, together (from each task's start to its stop).
     duration_seconds: float | None = None
+    #: Why its last attempt ended, when the program's exit code does not say it (a task
+    #: that could not start, a timeout, a Spot interruption); None otherwise.
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,5 +74,6 @@ class RunSummary:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         for item in out["items"]:
-            item.pop("duration_seconds")
+            if item["duration_seconds"] is not None:
+                item["duration_seconds"] = round(item["duration_seconds"], 3)
         return out
