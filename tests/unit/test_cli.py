@@ -276,7 +276,8 @@ def test_a_bad_config_exits_2_naming_its_field(
     code, out, err = run(capsys, "expand", str(EXAMPLES / "years.json"), "--config", str(bad))
     # Then exit 2 naming the job's field
     assert (code, out) == (2, "")
-    assert "invalid fanout config: fanout.jobs.analyzer: cpu 300 is not a Fargate size" in err
+    assert "invalid fanout config: fanout.jobs.analyzer.cpu: 300 is not a Fargate task size" \
+        in err
 
 
 def test_the_config_comes_from_fanout_config_env(
