@@ -213,7 +213,8 @@ def test_command(block, argv, comment, tmp_path, request):
 
 
 def local_commands() -> list[tuple[Block, list[str]]]:
-    found = []
+    """Each distinct ``fanout local`` command of the pages once (with the first page)."""
+    found: list[tuple[Block, list[str]]] = []
     for block, argv, _ in command_lines(local=True):
         args = fanout_args(argv)
         if args and args[0] == "local":
@@ -222,7 +223,10 @@ def local_commands() -> list[tuple[Block, list[str]]]:
             recipe = re.search(r"^demo:.*\n\t(.*)$", (ROOT / "Makefile").read_text(), re.M)
             assert recipe is not None
             found.append((block, shlex.split(recipe[1])[1:]))
-    return found
+    distinct: dict[tuple[str, ...], tuple[Block, list[str]]] = {}
+    for block, args in found:
+        distinct.setdefault(tuple(args), (block, args))
+    return list(distinct.values())
 
 
 @pytest.mark.slow
@@ -257,7 +261,7 @@ def _compare_with_readme_table(output: str) -> None:
                          r"0 aborted in [\d.]+s")
     assert pattern.match(next(line for line in lines if line.startswith("SUCCEEDED")))
     assert pattern.search(output)
-    assert re.search(r"^records, logs and this summary: \S+/$", output, re.M)
+    assert "records, logs and this summary:" in output  # (the path may wrap)
 
 
 # --- specs, fragments, outputs ------------------------------------------------------------
