@@ -225,7 +225,6 @@ def load_config(context: Mapping[str, Any] | None) -> FanoutConfig:
         config = FanoutConfig.model_validate(context)
     except ValidationError as exc:
         raise ConfigError(problems_from(exc, prefix=CONTEXT_KEY)) from None
-    _check_schedule_specs(config)
     return config
 
 
@@ -266,18 +265,3 @@ def load_config_file(path: str | Path = "cdk.json") -> FanoutConfig:
     """The config from a ``cdk.json`` file (what the CLI and the local mode read)."""
     return load_config(read_config_document(path).get("context", {}).get(CONTEXT_KEY))
 
-
-def _check_schedule_specs(config: FanoutConfig) -> None:
-    from fanout.spec import parse_spec  # the spec module needs the config model
-
-    problems: list[Problem] = []
-    for i, schedule in enumerate(config.schedules):
-        try:
-            parse_spec(schedule.spec, config)
-        except ConfigError:
-            raise
-        except Exception as exc:  # SpecError carries its problems
-            for p in getattr(exc, "problems", [Problem("", str(exc))]):
-                problems.append(Problem(f"{CONTEXT_KEY}.schedules[{i}].spec.{p.field}", p.message))
-    if problems:
-        raise ConfigError(problems)

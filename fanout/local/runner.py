@@ -30,9 +30,10 @@ from fanout.local.summary import ItemSummary, Progress, RunSummary
 if TYPE_CHECKING:
     from fanout.config import FanoutConfig
     from fanout.local.events import EventBus
-    from fanout.local.fargate import EmulatedFargate, LaunchRate
+    from fanout.local.fargate import EmulatedFargate
     from fanout.local.functions import Functions
     from fanout.local.stack import LocalStack
+    from fanout.local.tasks import LaunchRate
 
 TERMINAL_EXECUTION = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 INTERRUPTED = {"error": "Fanout.Interrupted",
@@ -152,8 +153,8 @@ def check_docker() -> None:
 
 def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions) -> dict[str, Any]:
     """The execution input: the spec with the CLI's overrides, checked (raises SpecError)."""
-    from fanout.expand import plan_run
-    from fanout.spec import parse_spec
+    from fanout.spec.plan import plan_run
+    from fanout.spec.validate import parse_spec
 
     if isinstance(raw, dict):
         raw = dict(raw)
@@ -207,6 +208,7 @@ class LocalRun:
         from fanout.config import load_config_file
         from fanout.local.synth import SynthInterrupted, synthesize
         from fanout.names import run_id_problem
+        from fanout.spec.validate import check_schedule_specs
 
         if self.options.run_id is not None:
             problem = run_id_problem(self.options.run_id)
@@ -214,6 +216,7 @@ class LocalRun:
                 raise LocalInputError([problem])
         check_records_dir(self.options.records_dir, self.options.run_id)
         config = load_config_file(self.options.config_path)
+        check_schedule_specs(config)
         document = prepare_spec(raw_spec, config, self.options)
         if self.options.docker:
             check_docker()
@@ -340,7 +343,7 @@ class LocalRun:
         An item's status and the run's counters change in one transaction, so the RUNNING
         counter is zero exactly when no item record is RUNNING: one read, not one per item.
         """
-        from fanout.records import DynamoRecords
+        from fanout.records.dynamo import DynamoRecords
 
         run = DynamoRecords(stack.table).get_run(run_id)
         return run is None or run.count("RUNNING") == 0
@@ -348,7 +351,7 @@ class LocalRun:
     def _report(self, stack: LocalStack, run_id: str, started: float) -> None:
         if self.on_progress is None:
             return
-        from fanout.records import DynamoRecords
+        from fanout.records.dynamo import DynamoRecords
 
         run = DynamoRecords(stack.table).get_run(run_id)
         running = len(self.fargate.running()) if self.fargate else 0
@@ -363,7 +366,8 @@ class LocalRun:
 
     def _summary(self, stack: LocalStack, run_id: str, document: dict[str, Any],
                  execution: Mapping[str, Any], started: float) -> RunSummary:
-        from fanout.records import AttemptRecord, DynamoRecords
+        from fanout.records.dynamo import DynamoRecords
+        from fanout.records.model import AttemptRecord
 
         store = DynamoRecords(stack.table)
         run = store.get_run(run_id)
@@ -410,26 +414,16 @@ class LocalRun:
     def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary) -> None:
         """The run's records, task logs and summary, readable after the emulation is gone."""
         import boto3
-        from boto3.dynamodb.types import TypeDeserializer
+
+        from fanout.records.dynamo import DynamoRecords
 
         out = Path(summary.records)
         (out / "logs").mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")
-        ddb = boto3.client("dynamodb", region_name=stack.region)
-        de = TypeDeserializer()
-        kwargs: dict[str, Any] = {
-            "TableName": stack.table, "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"RUN#{run_id}"}},
-        }
+        store = DynamoRecords(stack.table, boto3.client("dynamodb", region_name=stack.region))
         with open(out / "records.jsonl", "w") as records:
-            while True:
-                page = ddb.query(**kwargs)
-                for attrs in page.get("Items", []):
-                    row = {k: de.deserialize(v) for k, v in attrs.items()}
-                    records.write(json.dumps(row, default=str, sort_keys=True) + "\n")
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            for row in store.partition(run_id):
+                records.write(json.dumps(row, default=str, sort_keys=True) + "\n")
         logs = boto3.client("logs", region_name=stack.region)
         assert self.fargate is not None
         for task in self.fargate.tasks.values():

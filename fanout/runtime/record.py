@@ -7,8 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from fanout.records import AttemptRecord, RecordsStore
-from fanout.runtime.callbacks import TaskCallbacks
+from fanout.aws.stepfunctions import TaskCallbacks
+from fanout.records.model import AttemptRecord
+from fanout.records.store import RecordsStore
 from fanout.runtime.classify import classify
 from fanout.runtime.clock import Clock, iso, utcnow
 from fanout.runtime.settle import heal, settle

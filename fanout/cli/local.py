@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fanout.cli.args import add_run_arguments, add_spec_arguments, spec_document
+from fanout.cli.exits import exit_for
+from fanout.errors import Problem, UsageError
 
-def add_local(subparsers: Any) -> None:
-    from fanout.cli import add_run_arguments, add_spec_arguments
 
+def add(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "local", help="run a spec on the local control plane (emulated AWS, local processes)",
         description="Run the synthesized control plane on an emulated AWS: the state machine, "
@@ -62,11 +64,11 @@ def run_local(args: argparse.Namespace) -> int:
 def _run_local(args: argparse.Namespace, stop_asked: list[Any]) -> int:
     from rich.console import Console
 
-    from fanout.cli import parse_logical_time, spec_document
-    from fanout.errors import Problem, UsageError
+    from fanout.cli.args import parse_logical_time
+    from fanout.cli.render import print_json
+    from fanout.cli.render_local import ProgressBar, print_summary
     from fanout.local.faults import Faults
     from fanout.local.runner import Interrupted, LocalOptions, LocalRun
-    from fanout.local.ui import ProgressBar, print_json, print_summary
 
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError([Problem("--concurrency", "must be at least 1")])
@@ -102,12 +104,12 @@ def _run_local(args: argparse.Namespace, stop_asked: list[Any]) -> int:
     # A closed terminal (SIGHUP) cannot show the summary; its records are written already.
     with contextlib.suppress(OSError):
         if args.json:
-            print_json(summary)
+            print_json(summary.to_json())
         else:
             print_summary(Console(), summary)
         for note in local.notes:
             print(f"fanout local: {note}", file=sys.stderr)
-    return summary.exit_code
+    return exit_for(summary.status)
 
 
 def _say(line: str) -> None:
