@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 
 from fanout.errors import ConfigError, Problem, described, problems_from
 from fanout.policy import Count, Flag, Frozen, JobDefaults
+from fanout.schedule_expressions import expression_problem
 
 CONTEXT_KEY = "fanout"
 NAME = re.compile(described(
@@ -151,8 +152,6 @@ class ScheduleConfig(Frozen):
     @field_validator("expression")
     @classmethod
     def _expression(cls, expression: str) -> str:
-        from fanout.schedule_expressions import expression_problem
-
         problem = expression_problem(expression)
         if problem:
             raise ValueError(problem)

@@ -164,6 +164,9 @@ def problems_from(exc: ValidationError, prefix: str = "") -> list[Problem]:
     for problem in problems:
         if problem.field in needs and not problem.message:
             listed = needs[problem.field]
+            if "a number" in listed and "a whole number" in listed:
+                listed.remove("a whole number")
+            listed = ["true/false" if n == "true or false" else n for n in listed]
             what = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
             out.append(Problem(problem.field,
                                f"must be {what}, not {needs[problem.field + '#input'][0]}"))

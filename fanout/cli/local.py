@@ -64,7 +64,7 @@ def run_local(args: argparse.Namespace) -> int:
 def _run_local(args: argparse.Namespace, stop_asked: list[Any]) -> int:
     from rich.console import Console
 
-    from fanout.cli.args import parse_logical_time
+    from fanout.cli.args import logical_time_iso
     from fanout.cli.render import print_json
     from fanout.cli.render_local import ProgressBar, print_summary
     from fanout.local.faults import Faults
@@ -74,12 +74,12 @@ def _run_local(args: argparse.Namespace, stop_asked: list[Any]) -> int:
         raise UsageError([Problem("--concurrency", "must be at least 1")])
     if args.reconcile_seconds <= 0:
         raise UsageError([Problem("--reconcile-seconds", "must be more than 0")])
-    logical_time = parse_logical_time(args.logical_time)
+    logical_time = logical_time_iso(args.logical_time)
     options = LocalOptions(
         config_path=Path(args.config), concurrency=args.concurrency,
         faults=Faults.parse(args.faults), docker=args.docker, run_id=args.run_id,
         reconcile_seconds=args.reconcile_seconds, records_dir=Path(args.records_dir),
-        logical_time=logical_time.isoformat().replace("+00:00", "Z") if logical_time else None,
+        logical_time=logical_time,
     )
     raw = spec_document(args)
     err = Console(stderr=True)

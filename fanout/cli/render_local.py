@@ -91,5 +91,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         f"in {summary.elapsed_seconds:.1f}s"
     )
     for problem in summary.problems:
-        console.print(f"[red]{problem}[/]")
+        console.print(f"[red]{escape(problem)}[/]")
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning: {escape(warning)}[/]")
     console.print(f"records, logs and this summary: {summary.records}/")

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -23,7 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fanout.errors import FanoutInputError, Problem
+from fanout.local.checks import (
+    LocalInputError,
+    check_docker,
+    check_local_command,
+    check_records_dir,
+)
 from fanout.local.faults import Dice, Faults
 from fanout.local.summary import ItemSummary, Progress, RunSummary
 
@@ -45,16 +48,6 @@ LOCAL_FUNCTION_ENV = {
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "POWERTOOLS_DEV": "false",
 }
-
-
-class DockerUnavailable(FanoutInputError):
-    what = "--docker"
-
-
-class LocalInputError(FanoutInputError):
-    """An argument or a job that the local mode cannot use (found before anything starts)."""
-
-    what = "input for fanout local"
 
 
 class Interrupted(Exception):
@@ -81,78 +74,12 @@ class LocalOptions:
     logical_time: str | None = None
 
 
-def check_records_dir(records_dir: Path, run_id: str | None) -> None:
-    """Refuse a records folder that cannot take the run, or a run id already used there."""
-    problems: list[Problem] = []
-    if records_dir.exists() and not records_dir.is_dir():
-        problems.append(Problem("--records-dir", f"{records_dir} is a file, not a folder; "
-                                                 "name a folder (it is made if missing)"))
-    else:
-        existing = records_dir
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        if not existing.is_dir():
-            problems.append(Problem("--records-dir", f"{existing} is a file, so {records_dir} "
-                                                     "cannot be made; name a folder"))
-        elif not os.access(existing, os.W_OK | os.X_OK):
-            problems.append(Problem("--records-dir", f"{existing} is not writable; name a "
-                                                     "folder you can write to"))
-        elif run_id is not None and (records_dir / run_id).exists():
-            problems.append(Problem("--run-id", f"a local run {run_id!r} already exists in "
-                                                f"{records_dir}; choose another id, or remove "
-                                                f"{records_dir / run_id}"))
-    if problems:
-        raise LocalInputError(problems)
+def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions,
+                 warnings: list[str] | None = None) -> dict[str, Any]:
+    """The execution input: the spec with the CLI's overrides, checked (raises SpecError).
 
-
-def check_local_command(job: str, config: FanoutConfig, cwd: Path,
-                        environ: Mapping[str, str]) -> None:
-    """Refuse a job whose tasks could not start as local processes (before anything starts)."""
-    job_config = config.jobs.get(job)
-    if job_config is None:
-        return  # the spec check names an unknown job
-    field_name = f"jobs.{job}.local_command"
-    command = list(job_config.local_command)
-    if not command:
-        raise LocalInputError([Problem(field_name, (
-            f"job {job!r} has no local_command, so its tasks cannot run as local processes; "
-            "add local_command (the program to run in place of the image, e.g. "
-            '["python3", "main.py"]) to the job in the config, or run with --docker'))])
-    program = command[0]
-    if "/" in program:
-        path = (cwd / program) if not Path(program).is_absolute() else Path(program)
-        found = path.is_file() and os.access(path, os.X_OK)
-        where = f"{path} is not an executable file"
-    else:
-        found = shutil.which(program, path=environ.get("PATH", os.defpath)) is not None
-        where = f"{program!r} is not a program on PATH"
-    if not found:
-        raise LocalInputError([Problem(field_name, (
-            f"job {job!r} cannot start locally: {where}; fix local_command in the config, "
-            "or run with --docker"))])
-
-
-def check_docker() -> None:
-    """Raise :class:`DockerUnavailable` unless a Docker engine answers."""
-    if shutil.which("docker") is None:
-        raise DockerUnavailable([Problem("--docker", "no docker command on PATH")])
-    try:
-        result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                                capture_output=True, text=True, timeout=10, check=False)
-    except subprocess.TimeoutExpired:
-        raise DockerUnavailable([Problem("--docker", "docker info did not answer in 10s")]) \
-            from None
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        raise DockerUnavailable([Problem(
-            "--docker", "no Docker engine is running here"
-            + (f" ({detail[-1]})" if detail else "") + "; run without --docker to use "
-            "local processes",
-        )])
-
-
-def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions) -> dict[str, Any]:
-    """The execution input: the spec with the CLI's overrides, checked (raises SpecError)."""
+    What is legal but likely not meant (an axis no template uses) goes to ``warnings``.
+    """
     from fanout.spec.plan import plan_run
     from fanout.spec.validate import parse_spec
 
@@ -165,7 +92,9 @@ def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions) -> dict[
         raw.setdefault("trigger", "cli")
     spec = parse_spec(raw, config)
     if spec.items_from is None:  # items_from is read (and checked) by Expand
-        plan_run(spec, config, run_id=options.run_id or "local-run")
+        plan = plan_run(spec, config, run_id=options.run_id or "local-run")
+        if warnings is not None:
+            warnings.extend(plan.warnings())
     document: dict[str, Any] = raw
     return document
 
@@ -187,6 +116,8 @@ class LocalRun:
         self.bus: EventBus | None = None
         self.functions: Functions | None = None
         self.notes: list[str] = []
+        #: What the spec says that is legal but likely not meant; in the summary.
+        self.warnings: list[str] = []
         self._sfn: Any = None
         self._interrupted = threading.Event()
         #: The user's environment without fanout's internals: what every task inherits.
@@ -217,7 +148,7 @@ class LocalRun:
         check_records_dir(self.options.records_dir, self.options.run_id)
         config = load_config_file(self.options.config_path)
         check_schedule_specs(config)
-        document = prepare_spec(raw_spec, config, self.options)
+        document = prepare_spec(raw_spec, config, self.options, self.warnings)
         if self.options.docker:
             check_docker()
         else:
@@ -312,6 +243,8 @@ class LocalRun:
                 self._interrupted.wait(0.1)  # the next look at the execution
             except KeyboardInterrupt:
                 self._interrupted.set()
+        from fanout.local.events import execution_status_event
+
         self.bus.put(execution_status_event(execution, stack))
         deadline = time.monotonic() + self.options.settle_seconds
         while time.monotonic() < deadline:
@@ -409,6 +342,7 @@ class LocalRun:
             items=items, records=str(self.options.records_dir / run_id),
             elapsed_seconds=round(time.monotonic() - started, 3), problems=problems,
             faults={k: v for k, v in self.dice.counts.items() if v},
+            warnings=list(self.warnings),
         )
 
     def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary) -> None:
@@ -465,37 +399,6 @@ def _reason(status: str, attempts: list[Any]) -> str | None:
 
 def _status_of(execution: Mapping[str, Any]) -> str:
     return {"SUCCEEDED": "SUCCEEDED", "ABORTED": "ABORTED"}.get(str(execution["status"]), "FAILED")
-
-
-def execution_status_event(execution: Mapping[str, Any], stack: LocalStack) -> dict[str, Any]:
-    """A "Step Functions Execution Status Change" event for the execution as it ended."""
-
-    def millis(value: Any) -> int | None:
-        return int(value.timestamp() * 1000) if isinstance(value, datetime) else None
-
-    now = datetime.now(UTC)
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": stack.account,
-        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": stack.region,
-        "resources": [execution["executionArn"]],
-        "detail": {
-            "executionArn": execution["executionArn"],
-            "stateMachineArn": execution["stateMachineArn"],
-            "name": execution["name"],
-            "status": execution["status"],
-            "startDate": millis(execution.get("startDate")),
-            "stopDate": millis(execution.get("stopDate")),
-            "input": execution.get("input"),
-            "output": execution.get("output"),
-            "error": execution.get("error"),
-            "cause": execution.get("cause"),
-        },
-    }
 
 
 class _Reconciler:

@@ -60,6 +60,8 @@ class RunSummary:
     problems: list[str] = field(default_factory=list)
     #: How often each injected fault struck (``--faults``).
     faults: dict[str, int] = field(default_factory=dict)
+    #: What the spec says that is legal but likely not meant (an axis no template uses).
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

@@ -98,7 +98,7 @@ def fanout(*args: str, stdin: str | None = None) -> Result:
     import io
     import os
 
-    from fanout.cli import main
+    from fanout.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     saved_stdin, cwd = sys.stdin, os.getcwd()
@@ -198,7 +198,7 @@ def test_command(block, argv, comment, tmp_path, request):
     import contextlib
     import io
 
-    from fanout.cli import build_parser
+    from fanout.cli.main import build_parser
 
     try:
         with contextlib.redirect_stderr(io.StringIO()) as err:
@@ -292,7 +292,7 @@ def test_json_example(block, tmp_path):
             assert result.returncode == 0, f"{block}: {result.stderr}"
         return
     if "rerun_of" in document:
-        from fanout.spec import RerunSpec
+        from fanout.spec.model import RerunSpec
 
         RerunSpec.model_validate(document)
         return

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from fanout.local.fargate import EmulatedFargate, TaskDefinition, user_environment
+from fanout.local.fargate import EmulatedFargate, user_environment
+from fanout.local.tasks import TaskDefinition
 from tests.e2e.conftest import (
     E2E_CONFIG,
     ROOT,
@@ -462,8 +463,8 @@ def test_metrics_of_a_long_local_run_never_print_over_the_progress_bar(capsys, m
 def test_summary_table_shows_short_durations_and_why_a_task_failed():
     from rich.console import Console
 
+    from fanout.cli.render_local import summary_table
     from fanout.local.summary import ItemSummary, RunSummary
-    from fanout.local.ui import summary_table
 
     items = [ItemSummary(0, {"y": 1}, "SUCCEEDED", 1, 0, duration_seconds=0.2),
              ItemSummary(1, {"y": 2}, "FAILED", 3, None, duration_seconds=0.004,
@@ -477,3 +478,26 @@ def test_summary_table_shows_short_durations_and_why_a_task_failed():
     assert "0.20s" in text and "<0.01s" in text
     assert "CannotStartContainerError: the program 'x' was not found" in text
     assert summary.to_json()["items"][0]["duration_seconds"] == 0.2
+
+
+@pytest.mark.slow
+def test_local_honours_logical_time_and_warns_of_an_unused_axis(e2e_stack, tmp_path):
+    # Given relative dates on an axis the prog job's templates do not use
+    result = subprocess.run(
+        fanout_command("--job", "prog", "--param", "code=0", "--param", "sleep=0",
+                       "--param", "fail=0", "--param", "day=today-2d:today",
+                       "--logical-time", "2024-03-10T12:00:00Z", "--config", e2e_stack,
+                       "--json", "--records-dir", records_dir(tmp_path)),
+        cwd=ROOT, capture_output=True, text=True, timeout=150, check=False,
+    )
+
+    # When it runs locally, Then the dates are those of the logical time, not of today
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert [i["params"]["day"] for i in sorted(summary["items"], key=lambda i: i["index"])] \
+        == ["2024-03-08", "2024-03-09"]
+    # And the summary warns that no template uses the day axis
+    assert summary["warnings"] == [
+        "params.day: no template uses this axis, so its items differ in nothing the task "
+        "sees; put {day} in the command or the environment, or drop it"]
+    assert all(i["duration_seconds"] is not None for i in summary["items"])

@@ -118,7 +118,8 @@ CASES = [
          spec=spec_with(command="--exit 0")),
     Case("environment-number", ["expand", "SPEC"], ["environment.X", "string"],
          spec=spec_with(environment={"X": 1})),
-    Case("item-nested-object", ["expand", "SPEC"], ["items[0].code", "string, number"],
+    Case("item-nested-object", ["expand", "SPEC"],
+         ["items[0].code", "a string, a number or true/false"],
          spec={"job": "prog", "items": [{"code": {"a": 1}, "sleep": 0, "fail": 0}]}),
     Case("items-from-uppercase-bucket", ["expand", "SPEC"], ["items_from", "s3://"],
          spec={"job": "prog", "items_from": "s3://My_Bucket/items.json"}),
@@ -241,7 +242,7 @@ def prepare(case: Case, workdir: Path) -> list[str]:
 
 def run(args: list[str], workdir: Path) -> tuple[int, str, str]:
     """``fanout ARGS`` in this process, from ``workdir``: exit code, stdout, stderr."""
-    from fanout.cli import main
+    from fanout.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     cwd = os.getcwd()
