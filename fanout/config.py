@@ -70,11 +70,11 @@ class JobConfig(Frozen):
         cpu = info.data.get("cpu")
         if cpu in _FARGATE_MEMORY and memory not in _FARGATE_MEMORY[cpu]:
             allowed = _FARGATE_MEMORY[cpu]
-            step = allowed[1] - allowed[0] if len(allowed) > 1 else 0
-            raise ValueError(
-                f"{memory} MiB does not fit cpu {cpu}: Fargate allows {allowed[0]} to "
-                f"{allowed[-1]} MiB" + (f" in steps of {step}" if step else "")
-            )
+            steps = {b - a for a, b in zip(allowed, allowed[1:], strict=False)}
+            sizes = (f"{allowed[0]} to {allowed[-1]} MiB in steps of {steps.pop()}"
+                     if len(steps) == 1 and len(allowed) > 3
+                     else ", ".join(map(str, allowed)) + " MiB")
+            raise ValueError(f"{memory} MiB does not fit cpu {cpu}: Fargate allows {sizes}")
         return memory
 
 
