@@ -92,6 +92,9 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     )
     for problem in summary.problems:
         console.print(f"[red]{escape(problem)}[/]")
+    if summary.orphans:
+        console.print(f"[red]{summary.orphans} task(s) were still running after the run ended, "
+                      "never stopped by the control plane (stopped on exit)[/]")
     for warning in summary.warnings:
         console.print(f"[yellow]warning: {escape(warning)}[/]")
     console.print(f"records, logs and this summary: {summary.records}/")

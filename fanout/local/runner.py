@@ -120,6 +120,8 @@ class LocalRun:
         self.warnings: list[str] = []
         self._sfn: Any = None
         self._interrupted = threading.Event()
+        #: Tasks still running when the run ended that the control plane had not stopped.
+        self.orphans = 0
         #: The user's environment without fanout's internals: what every task inherits.
         #: Taken now, before the emulation puts its fake credentials in ``os.environ``.
         from fanout.local.fargate import user_environment
@@ -175,6 +177,7 @@ class LocalRun:
         from fanout.local.events import EventBus
         from fanout.local.fargate import EmulatedFargate
         from fanout.local.functions import Functions, environment, shared_environment
+        from fanout.local.reconciler import Reconciler
         from fanout.local.stack import stand_up
         from fanout.local.synth import project_root
 
@@ -202,7 +205,7 @@ class LocalRun:
             ), direct_clients(functions.moto_invoke, account=ACCOUNT, region=REGION) as made:
                 self._sfn = made["stepfunctions"]
                 functions.load(str(project_root()))
-                ticker = _Reconciler(functions, stack, self.options.reconcile_seconds)
+                ticker = Reconciler(functions, stack, self.options.reconcile_seconds)
                 ticker.start()
                 try:
                     execution = self._execute(stack, document, run_id, started)
@@ -247,15 +250,31 @@ class LocalRun:
 
         self.bus.put(execution_status_event(execution, stack))
         deadline = time.monotonic() + self.options.settle_seconds
+        unstopped_since: float | None = None
         while time.monotonic() < deadline:
             try:
                 self._report(stack, run_id, started)
-                if (self.bus.drain(0.1) and not self.fargate.running()
-                        and self._settled(stack, run_id)):
+                if not (self.bus.drain(0.1) and self._settled(stack, run_id)):
+                    continue
+                if not self.fargate.running():
+                    break
+                if not self.fargate.unstopped(run_id):
+                    continue  # every task left was asked to stop: let them end
+                # A task nothing stopped yet (a launch in flight as the run was stopped):
+                # the control plane stops it within a Reconcile period, or it is an orphan.
+                unstopped_since = unstopped_since or time.monotonic()
+                if time.monotonic() - unstopped_since > self._orphan_grace():
                     break
             except KeyboardInterrupt:
                 break  # a second Ctrl-C: stop waiting; every task is still stopped on the way out
+        # Counted before the local mode stops whatever is left on its way out.
+        self.orphans = len(self.fargate.unstopped(run_id))
         return execution
+
+    def _orphan_grace(self) -> float:
+        """How long a task nothing stopped may outlive its settled run: two Reconcile
+        periods and a launch answering late (the control plane promises one period)."""
+        return 2 * self.options.reconcile_seconds + self.options.faults.launch_latency + 1.0
 
     def _stop(self, arn: str) -> bool:
         """StopExecution; False when the execution cannot take it yet (asked again later).
@@ -342,6 +361,7 @@ class LocalRun:
             items=items, records=str(self.options.records_dir / run_id),
             elapsed_seconds=round(time.monotonic() - started, 3), problems=problems,
             faults={k: v for k, v in self.dice.counts.items() if v},
+            orphans=self.orphans,
             warnings=list(self.warnings),
         )
 
@@ -398,45 +418,5 @@ def _reason(status: str, attempts: list[Any]) -> str | None:
 
 
 def _status_of(execution: Mapping[str, Any]) -> str:
-    return {"SUCCEEDED": "SUCCEEDED", "ABORTED": "ABORTED"}.get(str(execution["status"]), "FAILED")
-
-
-class _Reconciler:
-    """Invokes the Reconcile function on a short period, as its schedule rule would."""
-
-    def __init__(self, functions: Functions, stack: LocalStack, period: float) -> None:
-        self.functions = functions
-        self.stack = stack
-        self.period = period
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="reconcile")
-        self.runs = 0
-        self.errors: list[str] = []
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        from fanout.local.functions import FunctionError
-
-        fn = self.functions.by_kind("reconcile")
-        rule = next((r for r in self.stack.rules if fn.arn in r.targets and r.schedule), None)
-        while not self._stop.wait(self.period):
-            event = {
-                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                "source": "aws.events", "account": self.stack.account,
-                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "region": self.stack.region,
-                "resources": [f"arn:aws:events:{self.stack.region}:{self.stack.account}:rule/"
-                              f"{rule.name}"] if rule else [],
-                "detail": {},
-            }
-            try:
-                self.functions.invoke(fn.arn, event)
-            except FunctionError as exc:
-                self.errors.append(str(exc))
-            self.runs += 1
+    return {"SUCCEEDED": "SUCCEEDED", "ABORTED": "ABORTED", "TIMED_OUT": "TIMED_OUT"}.get(
+        str(execution["status"]), "FAILED")

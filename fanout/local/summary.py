@@ -60,6 +60,9 @@ class RunSummary:
     problems: list[str] = field(default_factory=list)
     #: How often each injected fault struck (``--faults``).
     faults: dict[str, int] = field(default_factory=dict)
+    #: Tasks still running when the run ended that the control plane had not stopped (the
+    #: local mode stops them on its way out). Anything but 0 is a bug of the control plane.
+    orphans: int = 0
     #: What the spec says that is legal but likely not meant (an axis no template uses).
     warnings: list[str] = field(default_factory=list)
 
