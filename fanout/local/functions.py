@@ -132,19 +132,15 @@ class Functions:
             result = handler(payload, context)
         except (Exception, MemoryError, SystemExit) as exc:
             self._trace(fn, payload, f"raised {type(exc).__name__}: {exc}", began)
-<<<<<<< HEAD
             # The names the Python 3.12 runtime reports (Runtime.OutOfMemory...).
             raise FunctionError(runtime_error_name(exc), str(exc)) from exc
+        finally:
+            _discard_metrics()
         elapsed = time.perf_counter() - began
         if elapsed > fn.timeout_seconds:
             # Lambda would have stopped it at its timeout: what ran past it does not count.
             self._trace(fn, payload, f"timed out after {elapsed:.2f}s", began)
             raise FunctionError(*timed_out(fn.name, fn.timeout_seconds))
-=======
-            raise FunctionError(type(exc).__name__, str(exc)) from exc
-        finally:
-            _discard_metrics()
->>>>>>> main
         self._trace(fn, payload, result, began)
         if fn.kind == "launch" and self.dice.roll("launch_crash"):
             # The function's process dies after RunTask went through: what Lambda reports.

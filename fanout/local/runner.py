@@ -177,11 +177,8 @@ class LocalRun:
         from fanout.local.events import EventBus
         from fanout.local.fargate import EmulatedFargate
         from fanout.local.functions import Functions, environment, shared_environment
-<<<<<<< HEAD
         from fanout.local.moto.limits import MAXIMA
-=======
         from fanout.local.reconciler import Reconciler
->>>>>>> main
         from fanout.local.stack import stand_up
         from fanout.local.synth import project_root
 
