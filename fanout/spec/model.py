@@ -19,13 +19,6 @@ from fanout.spec.axes import BUILTIN_PLACEHOLDERS, PARAM_NAME, Axis, Scalar
 from fanout.spec.items_from import items_from_format
 
 
-class ItemsFrom(Frozen):
-    """Where explicit items are read from at run time."""
-
-    uri: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
-    format: Literal["json", "jsonl", "csv"]
-
-
 class RunOverrides(Frozen):
     """What a run spec and a rerun spec may both say: policy overrides and provenance."""
 
