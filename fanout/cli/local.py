@@ -41,7 +41,16 @@ def add(subparsers: Any) -> None:
     parser.set_defaults(func=run_local)
 
 
+#: What to install when moto, which the local mode runs on, is not there.
+INSTALL_LOCAL = "pip install 'fanout[local]' (or make setup)"
+
+
 def run_local(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None:
+        raise UsageError([Problem("fanout local", f"needs moto, which is not installed: "
+                                                  f"{INSTALL_LOCAL}")])
     from rich.console import Console
 
     from fanout.cli.render import print_json
