@@ -17,8 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fanout.settings import FUNCTIONS
+
 ROOT = Path(__file__).resolve().parent.parent
-HANDLERS = ["expand", "launch", "record", "finalize", "reconcile", "abort"]
+HANDLERS = [f.name for f in FUNCTIONS]
 TARGET = 1.5
 
 _TIMER = """
