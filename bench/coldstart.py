@@ -107,13 +107,18 @@ t0 = time.perf_counter()
 import boto3
 t1 = time.perf_counter()
 clients = {}
+upload = {}
 for service, operation, params in calls:
     if service not in clients:
         clients[service] = boto3.client(service)
+    if "UploadId" in params and upload:
+        params = {**params, "UploadId": upload["UploadId"]}  # this replay's own upload
     try:
-        getattr(clients[service], operation)(**params)
+        answer = getattr(clients[service], operation)(**params)
     except Exception:
-        pass  # a replayed conditional write may lose: the call was still made and answered
+        continue  # a replayed conditional write may lose: the call was still made and answered
+    if operation == "create_multipart_upload":
+        upload = answer
 t2 = time.perf_counter()
 print("COLDSTART " + json.dumps({"import_ms": (t1 - t0) * 1000, "first_ms": (t2 - t0) * 1000}),
       file=sys.stderr)
