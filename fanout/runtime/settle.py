@@ -30,7 +30,7 @@ def settle(store: RecordsStore, callbacks: TaskCallbacks, run: RunRecord,
            log_stream: str | None = None, decision: Decision | None = None) -> str:
     """Settle an open attempt by the run's policy; returns what happened (for logs/tests)."""
     policy, capacity = policy_of(run)
-    decision = decision or decide(stop, policy, attempt.attempt, capacity)
+    decision = decision or decide(stop, policy, attempt.attempt, capacity, attempt.capacity)
     begun = started_at or attempt.started_at
     duration = None
     if begun:

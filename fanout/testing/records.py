@@ -66,6 +66,10 @@ class MemoryRecords:
                 run, status=status, finished_at=finished_at, summary=summary)
             return True
 
+    def mark_notified(self, run_id: str) -> None:
+        with self._lock:
+            self.runs[run_id] = replace(self.runs[run_id], notified=True)
+
     def get_item(self, run_id: str, index: int) -> ItemRecord | None:
         return self.item_records.get((run_id, index))
 
