@@ -30,9 +30,10 @@ LAMBDA_MODULES: tuple[str, ...] = (
     "fanout.runtime", "fanout.runtime.abort", "fanout.runtime.classify",
     "fanout.runtime.clock", "fanout.runtime.context", "fanout.runtime.errors",
     "fanout.runtime.expand", "fanout.runtime.finalize", "fanout.runtime.launch",
+    "fanout.runtime.leftovers", "fanout.runtime.notify",
     "fanout.runtime.observe", "fanout.runtime.reconcile", "fanout.runtime.record",
     "fanout.runtime.rerun", "fanout.runtime.settle", "fanout.runtime.slots",
-    "fanout.schema", "fanout.settings",
+    "fanout.schedule_expressions", "fanout.schema", "fanout.settings",
     "fanout.spec", "fanout.spec.axes", "fanout.spec.items_from", "fanout.spec.matrix",
     "fanout.spec.model", "fanout.spec.plan", "fanout.spec.templates", "fanout.spec.validate",
 )
