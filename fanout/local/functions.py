@@ -85,7 +85,6 @@ class Functions:
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {fn.kind: 0 for fn in functions}
-        self.crashes = 0
 
     def find(self, ref: str) -> Function:
         found = self._by_ref.get(ref) or self._by_ref.get(ref.split(":function:")[-1].split(":")[0])
@@ -144,7 +143,6 @@ class Functions:
         self._trace(fn, payload, result, began)
         if fn.kind == "launch" and self.dice.roll("launch_crash"):
             # The function's process dies after RunTask went through: what Lambda reports.
-            self.crashes += 1
             raise FunctionError("Runtime.ExitError",
                                 "RequestId: local Error: Runtime exited with error: signal: killed")
         return result

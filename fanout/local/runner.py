@@ -172,8 +172,14 @@ class LocalRun:
 
     def _run(self, template: Mapping[str, Any], config: FanoutConfig,
              document: dict[str, Any], run_id: str) -> RunSummary:
-        from fanout.local.aws import ACCOUNT, REGION, emulated_aws, take_over, write_logs
-        from fanout.local.direct import direct_clients
+        from fanout.local.aws import (
+            ACCOUNT,
+            REGION,
+            emulated_aws,
+            handler_clients,
+            take_over,
+            write_logs,
+        )
         from fanout.local.events import EventBus
         from fanout.local.fargate import EmulatedFargate
         from fanout.local.functions import Functions, environment, shared_environment
@@ -204,7 +210,8 @@ class LocalRun:
             self.functions, self.bus, self.fargate = functions, bus, fargate
             with environment({**shared, **LOCAL_FUNCTION_ENV}), take_over(
                 fargate, functions.moto_invoke
-            ), direct_clients(functions.moto_invoke, account=ACCOUNT, region=REGION) as made:
+            ) as left_out, handler_clients(functions.moto_invoke, direct=not left_out) as made:
+                self.notes += left_out
                 self._sfn = made["stepfunctions"]
                 functions.load(str(project_root()))
                 ticker = Reconciler(functions, stack, self.options.reconcile_seconds)
@@ -213,6 +220,8 @@ class LocalRun:
                     execution = self._execute(stack, document, run_id, started)
                 finally:
                     ticker.stop()
+                    # A failing Reconcile is the run's news, not a swallowed error.
+                    self.notes += [f"Reconcile failed: {e}" for e in dict.fromkeys(ticker.errors)]
                     fargate.stop_all("fanout local is exiting")
                     fargate.wait_stopped(self.options.stop_grace_seconds + 5)
                     bus.drain(10)

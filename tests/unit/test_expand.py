@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 from fanout.config import FanoutConfig
 from fanout.errors import SpecError
 from fanout.policy import ECS_OVERRIDES_LIMIT
+from fanout.schema import container_overrides
 from fanout.spec import items_from
 from fanout.spec.items_from import ItemsSource, read_items
 from fanout.spec.plan import plan_run
-from fanout.spec.templates import container_overrides, overrides_size
+from fanout.spec.templates import overrides_size
 from fanout.spec.validate import parse_spec
 
 LOGICAL = datetime(2024, 3, 10, 15, 30, tzinfo=UTC)
@@ -303,6 +304,26 @@ def test_the_overrides_check_counts_fanouts_variables_at_their_widest() -> None:
     assert size == len(json.dumps(overrides, separators=(",", ":")))
     names = [e["name"] for e in overrides["containerOverrides"][0]["environment"]]
     assert names == ["A", "FANOUT_RUN_ID", "FANOUT_ITEM_INDEX", "FANOUT_ATTEMPT"]
+
+
+def test_the_check_measures_the_overrides_runtask_is_given() -> None:
+    # Given an item variable named like one of fanout's own
+    from fanout.aws.ecs import LaunchRequest
+
+    environment = {"FANOUT_RUN_ID": "mine", "A": "b"}
+    request = LaunchRequest(run_id="r" * 80, index=99, attempt=999, task_definition="td",
+                            container="analyzer", command=["-y", "1999"],
+                            environment=environment, capacity="FARGATE", client_token="t")
+    # When RunTask's overrides and the checked size are made
+    given = request.overrides()
+    size = overrides_size("analyzer", ["-y", "1999"], environment, index_digits=2)
+    # Then they are one and the same: fanout's variable wins, once, and is what is counted
+    assert given == container_overrides("analyzer", ["-y", "1999"], environment,
+                                        run_id="r" * 80, index=99, attempt=999)
+    names = [e["name"] for e in given["containerOverrides"][0]["environment"]]
+    assert names == ["FANOUT_RUN_ID", "A", "FANOUT_ITEM_INDEX", "FANOUT_ATTEMPT"]
+    assert given["containerOverrides"][0]["environment"][0]["value"] == "r" * 80
+    assert size == len(json.dumps(given, separators=(",", ":")))
 
 
 def test_the_widest_matrix_item_decides_unless_it_is_excluded(config: FanoutConfig) -> None:
