@@ -66,32 +66,66 @@ def parse_launch_rate(text: str | None) -> Any:
     return parsed
 
 
+#: What to install when moto, which the local mode runs on, is not there.
+INSTALL_LOCAL = "pip install 'fanout[local]' (or make setup)"
+
+#: What ends a local run cleanly: Ctrl-C, ``kill``, a closed terminal or dropped SSH session.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+NOTHING_LAUNCHED = "fanout local: interrupted before the run started; nothing launched"
+
+
 def run_local(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None:
+        raise UsageError([Problem("fanout local", f"needs moto, which is not installed: "
+                                                  f"{INSTALL_LOCAL}")])
+    # First of all: a signal from here on ends the run the one clean way, whatever it finds.
+    stop_asked: list[Any] = []
+    previous = {sig: signal.signal(sig, lambda *_: stop_asked.append(True))
+                for sig in STOP_SIGNALS}
+    try:
+        return _run_local(args, stop_asked)
+    except KeyboardInterrupt:  # a Ctrl-C that came while the handlers were being swapped
+        _say(NOTHING_LAUNCHED)
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_local(args: argparse.Namespace, stop_asked: list[Any]) -> int:
     from rich.console import Console
 
+    from fanout.cli.args import logical_time_iso
     from fanout.cli.render import print_json
     from fanout.cli.render_local import ProgressBar, print_summary
     from fanout.local.faults import Faults
-    from fanout.local.runner import LocalOptions, LocalRun
+    from fanout.local.runner import Interrupted, LocalOptions, LocalRun
 
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError([Problem("--concurrency", "must be at least 1")])
     if args.reconcile_seconds <= 0:
         raise UsageError([Problem("--reconcile-seconds", "must be more than 0")])
+    logical_time = logical_time_iso(args.logical_time)
     options = LocalOptions(
         config_path=Path(args.config), concurrency=args.concurrency,
         faults=Faults.parse(args.faults), docker=args.docker, run_id=args.run_id,
         reconcile_seconds=args.reconcile_seconds, records_dir=Path(args.records_dir),
         launch_rate=parse_launch_rate(args.launch_rate),
+
+
+        logical_time=logical_time,
     )
     raw = spec_document(args)
     err = Console(stderr=True)
     show_progress = err.is_terminal and not args.json
     bar = ProgressBar(err) if show_progress else None
     local = LocalRun(options, on_progress=bar.update if bar else None)
-    # Ctrl-C (or SIGTERM) aborts: tasks stopped, items ABORTED, summary printed.
-    previous = {sig: signal.signal(sig, lambda *_: local.interrupt())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda *_: local.interrupt())
+    if stop_asked:
+        local.interrupt()
     try:
         # stdout is the summary's: whatever the handlers print (metrics, logs) goes to stderr.
         with contextlib.redirect_stdout(sys.stderr):
@@ -100,17 +134,20 @@ def run_local(args: argparse.Namespace) -> int:
                     summary = local.run(raw)
             else:
                 summary = local.run(raw)
-    except KeyboardInterrupt:
-        print("fanout local: interrupted before the run started; nothing launched",
-              file=sys.stderr)
+    except Interrupted:
+        _say(NOTHING_LAUNCHED)
         return 1
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if args.json:
-        print_json(summary.to_json())
-    else:
-        print_summary(Console(), summary)
-    for note in local.notes:
-        print(f"fanout local: {note}", file=sys.stderr)
+    # A closed terminal (SIGHUP) cannot show the summary; its records are written already.
+    with contextlib.suppress(OSError):
+        if args.json:
+            print_json(summary.to_json())
+        else:
+            print_summary(Console(), summary)
+        for note in local.notes:
+            print(f"fanout local: {note}", file=sys.stderr)
     return exit_for(summary.status)
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -61,6 +62,14 @@ def _params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 0.01:
+        return "<0.01s"
+    return f"{seconds:.2f}s" if seconds < 60 else f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+
+
 def summary_table(summary: RunSummary) -> Table:
     table = Table(title=f"run {summary.run_id} ({summary.job})", title_justify="left")
     table.add_column("#", justify="right")
@@ -69,16 +78,20 @@ def summary_table(summary: RunSummary) -> Table:
     table.add_column("attempts", justify="right")
     table.add_column("exit code", justify="right")
     table.add_column("duration", justify="right")
+    reasons = any(item.reason for item in summary.items)
+    if reasons:
+        table.add_column("reason")
     for item in summary.items:
         style = STATUS_STYLE.get(item.status, "")
         status = item.status
         if item.waiting:
             status += f" ({waiting_text(item.waiting)})"
-        table.add_row(
+        cells = [
             str(item.index), _params(item.params), f"[{style}]{status}[/]",
             str(item.attempts), "" if item.exit_code is None else str(item.exit_code),
-            "" if item.duration_seconds is None else f"{item.duration_seconds:.2f}s",
-        )
+            _duration(item.duration_seconds),
+        ]
+        table.add_row(*cells, *([escape(item.reason or "")] if reasons else []))
     return table
 
 
@@ -98,8 +111,10 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             f"{launch.get('throttled', 0)} throttled, {launch.get('capacity_refused', 0)} "
             f"refused for capacity; {launch.get('waits', 0)} attempts waited to launch")
     for problem in summary.problems:
-        console.print(f"[red]{problem}[/]")
+        console.print(f"[red]{escape(problem)}[/]")
     if summary.orphans:
         console.print(f"[red]{summary.orphans} task(s) were still running after the run ended, "
                       "never stopped by the control plane (stopped on exit)[/]")
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning: {escape(warning)}[/]")
     console.print(f"records, logs and this summary: {summary.records}/")

@@ -36,9 +36,13 @@ class ItemSummary:
     exit_code: int | None
     #: The task ARNs the emulated ECS launched for this item, in launch order.
     tasks: list[str] = field(default_factory=list)
+    #: Seconds its attempts ran, together (from each task's start to its stop).
     duration_seconds: float | None = None
     #: While it waits for its launch: ``{"why", "since", "tries"}``; else None.
     waiting: dict[str, Any] | None = None
+    #: Why its last attempt ended, when the program's exit code does not say it (a task
+    #: that could not start, a timeout, a Spot interruption); None otherwise.
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,9 +73,12 @@ class RunSummary:
     #: Tasks still running when the run ended that the control plane had not stopped (the
     #: local mode stops them on its way out). Anything but 0 is a bug of the control plane.
     orphans: int = 0
+    #: What the spec says that is legal but likely not meant (an axis no template uses).
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         for item in out["items"]:
-            item.pop("duration_seconds")
+            if item["duration_seconds"] is not None:
+                item["duration_seconds"] = round(item["duration_seconds"], 3)
         return out
