@@ -28,7 +28,7 @@ from fanout.local.checks import (
     check_records_dir,
 )
 from fanout.local.faults import Dice, Faults
-from fanout.local.summary import ItemSummary, Progress, RunSummary
+from fanout.local.summary import ItemSummary, Progress, RunSummary, item_reason
 
 if TYPE_CHECKING:
     from fanout.config import FanoutConfig
@@ -356,7 +356,7 @@ class LocalRun:
                 tasks=launched.get(item.index, []),
                 duration_seconds=sum(durations) if durations else None,
                 waiting=item.waiting,
-                reason=_reason(item.status, attempts),
+                reason=item_reason(item.status, attempts),
             ))
         waits = sum(1 for attempts in by_item.values() for a in attempts
                     if a.waited or a.queued)
@@ -438,17 +438,6 @@ def _quiet_emulation() -> None:
     for name in ("moto", "moto.stepfunctions"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-
-
-def _reason(status: str, attempts: list[Any]) -> str | None:
-    """The last attempt's stop reason, for an item that did not succeed and whose program
-    did not simply exit (its exit code says that)."""
-    if status == "SUCCEEDED" or not attempts:
-        return None
-    last = max(attempts, key=lambda a: a.attempt)
-    if last.stop_code in (None, "EssentialContainerExited"):
-        return None
-    return str(last.stopped_reason or last.stop_code)
 
 
 def _status_of(execution: Mapping[str, Any]) -> str:

@@ -82,3 +82,14 @@ class RunSummary:
             if item["duration_seconds"] is not None:
                 item["duration_seconds"] = round(item["duration_seconds"], 3)
         return out
+
+
+def item_reason(status: str, attempts: list[Any]) -> str | None:
+    """The last attempt's stop reason, for an item that did not succeed and whose program
+    did not simply exit (its exit code says that)."""
+    if status == "SUCCEEDED" or not attempts:
+        return None
+    last = max(attempts, key=lambda a: a.attempt)
+    if last.stop_code in (None, "EssentialContainerExited"):
+        return None
+    return str(last.stopped_reason or last.stop_code)
