@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from fanout.cost import CostConfig
 from fanout.errors import ConfigError, Problem, problems_from
 from fanout.policy import Frozen, JobDefaults
 
@@ -133,6 +134,8 @@ class FanoutConfig(Frozen):
     limits: Limits = Limits()
     schedules: list[ScheduleConfig] = []
     notifications: NotificationsConfig = NotificationsConfig()
+    #: Prices for the cost estimate, per region, over the package's dated table.
+    cost: CostConfig = CostConfig()
     #: Version of the public Powertools layer the functions use
     #: (``AWSLambdaPowertoolsPythonV3-python312-arm64``; 27 is a Powertools 3.x release).
     powertools_layer_version: int = Field(default=27, ge=1)

@@ -95,7 +95,10 @@ class ItemRecord:
     exit_code: int | None = None
     #: Launch the next attempt on on-demand Fargate (after a Spot interruption).
     on_demand: bool = False
+    #: Why the item ended, one line in a user's words (its last attempt's reason).
     reason: str | None = None
+    #: The last lines of its last attempt's log (failed items only).
+    log_tail: list[str] | None = None
     expires_at: int | None = None
 
 
@@ -120,6 +123,10 @@ class AttemptRecord:
     stopped_reason: str | None = None
     log_stream: str | None = None
     stop_class: str | None = None
+    #: How the attempt ended in a user's words ("exit code 3", "Spot interruption").
+    reason: str | None = None
+    #: The last lines (at most 20, 4 KB) of its log, for an attempt that did not succeed.
+    log_tail: list[str] | None = None
     event_version: int | None = None
     #: The answer owed to the state machine, kept until it is given (heals a crash).
     answer: dict[str, Any] | None = None
@@ -148,6 +155,8 @@ class Settlement:
     log_stream: str | None = None
     event_version: int | None = None
     on_demand: bool = False
+    reason: str | None = None
+    log_tail: list[str] | None = None
 
 
 class RecordsStore(Protocol):
@@ -198,7 +207,8 @@ class RecordsStore(Protocol):
 
 # --- conversion ---------------------------------------------------------------------------
 
-_JSON_FIELDS = {"settings", "params", "command", "environment", "answer", "problems"}
+_JSON_FIELDS = {"settings", "params", "command", "environment", "answer", "problems",
+                "log_tail"}
 
 
 def _to_attrs(record: RunRecord | ItemRecord | AttemptRecord) -> dict[str, Any]:
@@ -502,7 +512,9 @@ class DynamoRecords:
                     "stopped_reason": s.stopped_reason, "started_at": s.started_at,
                     "duration_seconds": None if s.duration_seconds is None
                     else str(s.duration_seconds),
-                    "log_stream": s.log_stream, "event_version": s.event_version}
+                    "log_stream": s.log_stream, "event_version": s.event_version,
+                    "reason": s.reason,
+                    "log_tail": None if s.log_tail is None else json.dumps(s.log_tail)}
         for name, value in optional.items():
             if value is not None:
                 sets.append(f"{name} = :{name}")
@@ -523,6 +535,12 @@ class DynamoRecords:
         if s.on_demand:
             item_sets.append("on_demand = :yes")
             item_values[":yes"] = True
+        if s.item_status is not None and s.reason is not None:
+            item_sets.append("reason = :reason")
+            item_values[":reason"] = s.reason
+        if s.item_status is not None and s.log_tail is not None:
+            item_sets.append("log_tail = :tail")
+            item_values[":tail"] = json.dumps(s.log_tail)
         expression = ("SET " + ", ".join(item_sets) + " " if item_sets else "") + \
             "REMOVE open_attempt"
         ops.append({"Update": self._update(
@@ -734,9 +752,12 @@ class MemoryRecords:
                 stopped_reason=s.stopped_reason or record.stopped_reason,
                 started_at=s.started_at or record.started_at,
                 duration_seconds=s.duration_seconds, log_stream=s.log_stream,
-                event_version=s.event_version)
+                event_version=s.event_version, reason=s.reason, log_tail=s.log_tail)
+            final = s.item_status is not None
             self.item_records[key[:2]] = replace(
                 item, status=s.item_status or item.status, open_attempt=None,
+                reason=s.reason if final and s.reason is not None else item.reason,
+                log_tail=s.log_tail if final and s.log_tail is not None else item.log_tail,
                 exit_code=s.exit_code if s.exit_code is not None else item.exit_code,
                 on_demand=item.on_demand or s.on_demand)
             return True

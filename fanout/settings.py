@@ -85,6 +85,12 @@ class LaunchEnv(FunctionEnv):
 class RecordEnv(FunctionEnv):
     fanout_table: str
     fanout_cluster: str
+    #: job (its container's name) -> the job's log group (JSON): a failed attempt's log tail.
+    fanout_log_groups: dict[str, str] = {}
+
+    _groups = field_validator("fanout_log_groups", mode="before")(
+        classmethod(lambda cls, v: _json(v))
+    )
 
 
 class FinalizeEnv(FunctionEnv):

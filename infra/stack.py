@@ -172,7 +172,9 @@ class FanoutStack(Stack):
                     "ENABLED" if self.network.assign_public_ip else "DISABLED"
                 ),
             },
-            "record": dict(common),
+            "record": {**common, "FANOUT_LOG_GROUPS": self.to_json_string(
+                {made.container.container_name: made.log_group.log_group_name
+                 for made in self.jobs.jobs.values()})},
             "finalize": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
                          "FANOUT_BUCKET": self.records.bucket.bucket_name},
             "reconcile": dict(common),
@@ -206,6 +208,10 @@ class FanoutStack(Stack):
                 resources=[bucket.arn_for_objects(MANIFESTS)],
             ))
         self.notifications.topic.grant_publish(roles["finalize"])
+        # Record reads the end of a failed attempt's log (its last words), in the jobs'
+        # log groups only.
+        for made in self.jobs.jobs.values():
+            made.log_group.grant(roles["record"], "logs:GetLogEvents")
 
         tasks_of_cluster = self.format_arn(
             service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*"

@@ -64,6 +64,8 @@ class LocalOptions:
     stop_grace_seconds: float = 2.0
     #: How long to wait for tasks and events to settle after the execution ended.
     settle_seconds: float = 60.0
+    #: A local copy of an ``items_from`` spec's object, put where the spec names it.
+    items_file: Path | None = None
 
 
 def check_docker() -> None:
@@ -97,7 +99,11 @@ def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions) -> dict[
         raw.setdefault("trigger", "cli")
     spec = parse_spec(raw, config)
     if spec.items_from is None:  # items_from is read (and checked) by Expand
+        if options.items_file is not None:
+            raise FanoutInputError([Problem("--items", "the spec has no items_from")])
         plan_run(spec, config, run_id=options.run_id or "local-run")
+    elif options.items_file is not None and not options.items_file.is_file():
+        raise FanoutInputError([Problem("--items", f"no such file {options.items_file}")])
     document: dict[str, Any] = raw
     return document
 
@@ -138,6 +144,9 @@ class LocalRun:
         if self._interrupted.is_set():
             raise KeyboardInterrupt
         run_id = self.options.run_id or new_run_id(str(document["job"]))
+        from fanout.runs.local import write_started
+
+        write_started(self.options.records_dir, run_id, document)
         return self._run(template, config, document, run_id)
 
     def _run(self, template: Mapping[str, Any], config: FanoutConfig,
@@ -154,6 +163,8 @@ class LocalRun:
         _quiet_emulation()
         with emulated_aws():
             stack = stand_up(template, config, region=REGION, account=ACCOUNT)
+            if self.options.items_file is not None:
+                _put_items(document, self.options.items_file, REGION)
             shared, conflicts = shared_environment(stack.functions)
             if conflicts:
                 self.notes.append("variables differing between functions, left unset: "
@@ -184,8 +195,8 @@ class LocalRun:
                     fargate.wait_stopped(self.options.stop_grace_seconds + 5)
                     bus.drain(10)
                     bus.close()
-                summary = self._summary(stack, run_id, document, execution, started)
-                self._write_records(stack, run_id, summary)
+                summary = self._summary(stack, run_id, document, execution, started, config)
+                self._write_records(stack, run_id, summary, document, config)
         return summary
 
     def _execute(self, stack: LocalStack, document: dict[str, Any], run_id: str,
@@ -256,8 +267,10 @@ class LocalRun:
         ))
 
     def _summary(self, stack: LocalStack, run_id: str, document: dict[str, Any],
-                 execution: Mapping[str, Any], started: float) -> RunSummary:
+                 execution: Mapping[str, Any], started: float,
+                 config: FanoutConfig) -> RunSummary:
         from fanout.records import AttemptRecord, DynamoRecords
+        from fanout.runs.views import run_cost
 
         store = DynamoRecords(stack.table)
         run = store.get_run(run_id)
@@ -280,6 +293,7 @@ class LocalRun:
                 attempts=item.attempts, exit_code=item.exit_code,
                 tasks=launched.get(item.index, []),
                 duration_seconds=sum(durations) if durations else None,
+                reason=item.reason if item.status != "SUCCEEDED" else None,
             ))
         status = run.status if run else _status_of(execution)
         if execution.get("error") == "Fanout.InvalidRunSpec":
@@ -298,31 +312,41 @@ class LocalRun:
             items=items, records=str(self.options.records_dir / run_id),
             elapsed_seconds=round(time.monotonic() - started, 3), problems=problems,
             faults={k: v for k, v in self.dice.counts.items() if v},
+            cost=run_cost(run, store.attempts(run_id), _prices(stack, config),
+                          _size(config, run.job)) if run else None,
         )
 
-    def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary) -> None:
-        """The run's records, task logs and summary, readable after the emulation is gone."""
+    def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary,
+                       document: dict[str, Any], config: FanoutConfig) -> None:
+        """The run's records (docs/local-records.md), task logs and summary, readable after
+        the emulation is gone."""
         import boto3
-        from boto3.dynamodb.types import TypeDeserializer
+
+        from fanout.records import DynamoRecords
+        from fanout.runs.local import write_records
+        from fanout.runs.views import all_items, item_detail, run_view, task_size
 
         out = Path(summary.records)
         (out / "logs").mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")
-        ddb = boto3.client("dynamodb", region_name=stack.region)
-        de = TypeDeserializer()
-        kwargs: dict[str, Any] = {
-            "TableName": stack.table, "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"RUN#{run_id}"}},
-        }
-        with open(out / "records.jsonl", "w") as records:
-            while True:
-                page = ddb.query(**kwargs)
-                for attrs in page.get("Items", []):
-                    row = {k: de.deserialize(v) for k, v in attrs.items()}
-                    records.write(json.dumps(row, default=str, sort_keys=True) + "\n")
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        store = DynamoRecords(stack.table)
+        run = store.get_run(run_id)
+        if run is None:  # rejected before Expand wrote it: the summary says why
+            from fanout.runs.local import rejected_view
+
+            write_records(out, rejected_view(summary, document), [], settings=None)
+        else:
+            prices, size = _prices(stack, config), task_size(run.settings, _size(config, run.job))
+            by_item: dict[int, list[Any]] = {}
+            for attempt in store.attempts(run_id):
+                by_item.setdefault(attempt.index, []).append(attempt)
+            view = run_view(run, spec=store.get_spec(run_id) or document, cost=summary.cost)
+            if summary.status != run.status:  # the execution ended as the record did not say
+                view["status"] = summary.status
+            items = [item_detail(i, by_item.get(i.index, []), size=size, prices=prices)
+                     for i in all_items(run, store.items(run_id))]
+            write_records(out, {**view, "trigger": "local" if view["trigger"] == "cli"
+                                else view["trigger"]}, items, settings=run.settings)
         logs = boto3.client("logs", region_name=stack.region)
         assert self.fargate is not None
         for task in self.fargate.tasks.values():
@@ -339,6 +363,31 @@ class LocalRun:
             (out / "logs" / f"{name}.log").write_text(
                 "".join(e["message"] + "\n" for e in events)
             )
+
+
+def _prices(stack: LocalStack, config: FanoutConfig) -> Any:
+    from fanout.cost import prices_for
+
+    return prices_for(stack.region, config.cost.prices)
+
+
+def _size(config: FanoutConfig, job: str) -> Any:
+    from fanout.cost import TaskSize
+
+    made = config.jobs.get(job)
+    return TaskSize(made.cpu, made.memory, made.architecture) if made else None
+
+
+def _put_items(document: Mapping[str, Any], path: Path, region: str) -> None:
+    """Put the local copy of an ``items_from`` object where the spec names it."""
+    import boto3
+
+    bucket, _, key = str(document.get("items_from", "")).removeprefix("s3://").partition("/")
+    s3 = boto3.client("s3", region_name=region)
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if bucket not in existing:
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
 
 
 def _quiet_emulation() -> None:

@@ -37,6 +37,8 @@ class ItemSummary:
     #: The task ARNs the emulated ECS launched for this item, in launch order.
     tasks: list[str] = field(default_factory=list)
     duration_seconds: float | None = None
+    #: Why the item did not succeed, one line (null for a succeeded item).
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class RunSummary:
     problems: list[str] = field(default_factory=list)
     #: How often each injected fault struck (``--faults``).
     faults: dict[str, int] = field(default_factory=dict)
+    #: The run's estimated cost (docs/cost.md); null when the run was never recorded.
+    cost: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -59,12 +60,14 @@ def summary_table(summary: RunSummary) -> Table:
     table.add_column("attempts", justify="right")
     table.add_column("exit code", justify="right")
     table.add_column("duration", justify="right")
+    table.add_column("reason")
     for item in summary.items:
         style = STATUS_STYLE.get(item.status, "")
         table.add_row(
             str(item.index), _params(item.params), f"[{style}]{item.status}[/]",
             str(item.attempts), "" if item.exit_code is None else str(item.exit_code),
             "" if item.duration_seconds is None else f"{item.duration_seconds:.2f}s",
+            escape(item.reason or ""),
         )
     return table
 
@@ -78,8 +81,13 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         f"{summary.timed_out} timed out, {summary.aborted} aborted "
         f"in {summary.elapsed_seconds:.1f}s"
     )
+    if summary.cost:
+        cost = summary.cost
+        console.print(f"estimated cost on AWS: ${cost['total_usd']:.6f} (compute "
+                      f"${cost['compute_usd']:.6f}, control plane "
+                      f"${cost['control_plane_usd']:.6f}; prices of {cost['prices_as_of']})")
     for problem in summary.problems:
-        console.print(f"[red]{problem}[/]")
+        console.print(f"[red]{escape(problem)}[/]")
     console.print(f"records, logs and this summary: {summary.records}/")
 
 

@@ -43,6 +43,14 @@ def callbacks() -> Any:
     return _cache["callbacks"]
 
 
+def log_tail() -> Any:
+    if "log_tail" not in _cache:
+        from fanout.runtime.logtail import CloudWatchTail
+
+        _cache["log_tail"] = CloudWatchTail()
+    return _cache["log_tail"]
+
+
 def reset() -> None:
     _cache.clear()
 
