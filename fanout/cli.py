@@ -253,10 +253,16 @@ def add_remote(subparsers: Any) -> None:
     add_commands(subparsers)
 
 
+def add_runs(subparsers: Any) -> None:
+    from fanout.cli_runs import add_commands
+
+    add_commands(subparsers)
+
+
 # --- the command -------------------------------------------------------------------------
 
 #: Every subcommand's ``add_<name>``; a new subcommand is one function and one entry here.
-COMMANDS: list[Callable[[Any], None]] = [add_expand, add_local, add_remote]
+COMMANDS: list[Callable[[Any], None]] = [add_expand, add_local, add_remote, add_runs]
 
 
 def version() -> str:

@@ -36,28 +36,42 @@ def add_local(subparsers: Any) -> None:
                         help="how often Reconcile runs (default 1s)")
     parser.add_argument("--records-dir", default=".fanout/runs", metavar="DIR",
                         help="where each run's records, logs and summary go")
+    parser.add_argument("--items", metavar="FILE",
+                        help="for a spec with items_from: a local copy of the object "
+                             "(JSON, JSON Lines or CSV), read where the spec names it")
     parser.set_defaults(func=run_local)
 
 
 def run_local(args: argparse.Namespace) -> int:
+    from fanout.cli import spec_document
+
+    return execute(args, spec_document(args))
+
+
+def execute(args: argparse.Namespace, raw: Any) -> int:
+    """Run a spec document on the local control plane, as ``fanout local`` does (``fanout
+    rerun --local`` runs its rerun spec through here)."""
     from rich.console import Console
 
-    from fanout.cli import spec_document
     from fanout.errors import Problem, UsageError
     from fanout.local.faults import Faults
     from fanout.local.runner import LocalOptions, LocalRun
     from fanout.local.ui import ProgressBar, print_json, print_summary
 
-    if args.concurrency is not None and args.concurrency < 1:
+    concurrency = getattr(args, "concurrency", None)
+    reconcile_seconds = getattr(args, "reconcile_seconds", 1.0)
+    if concurrency is not None and concurrency < 1:
         raise UsageError([Problem("--concurrency", "must be at least 1")])
-    if args.reconcile_seconds <= 0:
+    if reconcile_seconds <= 0:
         raise UsageError([Problem("--reconcile-seconds", "must be more than 0")])
+    items = getattr(args, "items", None)
     options = LocalOptions(
-        config_path=Path(args.config), concurrency=args.concurrency,
-        faults=Faults.parse(args.faults), docker=args.docker, run_id=args.run_id,
-        reconcile_seconds=args.reconcile_seconds, records_dir=Path(args.records_dir),
+        config_path=Path(args.config), concurrency=concurrency,
+        faults=Faults.parse(getattr(args, "faults", None)),
+        docker=getattr(args, "docker", False), run_id=args.run_id,
+        reconcile_seconds=reconcile_seconds, records_dir=Path(args.records_dir),
+        items_file=Path(items) if items else None,
     )
-    raw = spec_document(args)
     err = Console(stderr=True)
     show_progress = err.is_terminal and not args.json
     bar = ProgressBar(err) if show_progress else None

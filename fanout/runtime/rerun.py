@@ -11,6 +11,7 @@ exist (their TTL), not only while the manifest does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fanout.errors import Problem, SpecError
@@ -54,7 +55,7 @@ def resolve_rerun(raw: Any, *, store: RecordsStore, s3: Any, bucket: str) -> Any
         exclude_none=True, mode="json"))
 
 
-def choose(select: Any, run_id: str, total: int, statuses: dict[int, str]) -> list[int]:
+def choose(select: Any, run_id: str, total: int, statuses: Mapping[int, str]) -> list[int]:
     """The indexes a rerun's ``select`` picks of a run of ``total`` items (item statuses
     by index; an index without one never ran). Nothing to pick, or an index the run does
     not have: :class:`SpecError`."""
