@@ -29,6 +29,9 @@ ASSET_EXCLUDES = [
     "fanout/local",
     "fanout/local/**",
     "fanout/cli.py",
+    "fanout/cli_runs.py",
+    "fanout/runs",
+    "fanout/runs/**",
 ]
 #: The runtime the public Powertools layer below is built for.
 RUNTIME = lambda_.Runtime.PYTHON_3_12

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from fanout.cost import AttemptUsage, RegionPrices, TaskSize, run_cost
 from fanout.ecs import TaskLauncher
 from fanout.records import TERMINAL, ItemRecord, ItemStatus, RecordsStore, RunRecord, RunStatus
 from fanout.runtime.callbacks import TaskCallbacks
@@ -127,7 +128,8 @@ def summary_of(run: RunRecord, status: str, failed_items: list[dict[str, Any]]) 
 
 def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLauncher,
              callbacks: TaskCallbacks, sns: Any, topic_arn: str, s3: Any = None,
-             bucket: str = "", clock: Clock = utcnow) -> dict[str, Any]:
+             bucket: str = "", clock: Clock = utcnow,
+             prices: RegionPrices | None = None) -> dict[str, Any]:
     run = store.get_run(request.run_id)
     if run is None:
         raise ValueError(f"no run record for {request.run_id}")
@@ -141,7 +143,8 @@ def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLaunc
         status = run_status(run, map_error)
         summary = summary_of(run, status, failed_items)
         if store.finish_run(run.run_id, status, iso(clock()), summary):
-            _notify(sns, topic_arn, run, status, summary, failed_items)
+            cost = cost_of(store, run, prices) if prices is not None else None
+            _notify(sns, topic_arn, run, status, summary, failed_items, cost)
         run = store.get_run(run.run_id) or run
     else:
         failed_items = _failed_items(store, run)
@@ -156,16 +159,27 @@ def _failed_items(store: RecordsStore, run: RunRecord) -> list[dict[str, Any]]:
     if not any(run.count(s) for s in ("FAILED", "TIMED_OUT", "ABORTED")):
         return []  # the counters say none failed: no need to read every item
     return [{"index": i.index, "status": i.status, "exit_code": i.exit_code,
-             "params": i.params}
+             "params": i.params, "reason": i.reason, "log_tail": i.log_tail or []}
             for i in store.items(run.run_id) if i.status in ("FAILED", "TIMED_OUT", "ABORTED")]
 
 
+def cost_of(store: RecordsStore, run: RunRecord, prices: RegionPrices) -> dict[str, Any]:
+    """The run's estimated cost (docs/cost.md), from its attempts (one query)."""
+    settings = run.settings
+    size = TaskSize(cpu=int(settings.get("cpu") or 256),
+                    memory=int(settings.get("memory") or 512),
+                    architecture=str(settings.get("architecture") or "ARM64"))
+    usage = [AttemptUsage(a.capacity, None if a.task_arn is None else a.duration_seconds or 0.0)
+             for a in store.attempts(run.run_id)]
+    return run_cost(usage, items=run.total, size=size, prices=prices)
+
+
 def _notify(sns: Any, topic_arn: str, run: RunRecord, status: str, summary: str,
-            failed_items: list[dict[str, Any]]) -> None:
+            failed_items: list[dict[str, Any]], cost: dict[str, Any] | None = None) -> None:
     if not topic_arn:
         return
     message = {"run_id": run.run_id, "job": run.job, "status": status, "summary": summary,
                "totals": run.totals(), "failed_items": failed_items[:LISTED],
-               "console_url": console_url(run.execution_arn)}
+               "cost": cost, "console_url": console_url(run.execution_arn)}
     sns.publish(TopicArn=topic_arn, Subject=f"fanout run {run.run_id} {status}"[:100],
                 Message=json.dumps(message, indent=2, default=str))

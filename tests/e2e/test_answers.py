@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ROOT, fanout_command, records_dir, wait_for
+from tests.e2e.conftest import ROOT, alive, fanout_command, pids, records_dir, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -123,17 +124,19 @@ def test_stop_local_aborts_a_running_local_run(e2e_stack: Path, tmp_path: Path) 
     spec = tmp_path / "slow.json"
     spec.write_text(json.dumps({"job": "prog", "items": [{"code": 0}, {"code": 0}],
                                 "command": ["--exit", "{code}", "--sleep", "120"]}))
-    # Given a local run whose tasks run for two minutes
-    process = subprocess.Popen(
-        [*fanout_command(spec, "--config", e2e_stack, "--records-dir", runs, "--json",
-                         "--run-id", "slow-run")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    # Given a local run whose two tasks run for two minutes, both started
+    with open(tmp_path / "stderr.log", "w") as stderr:
+        process = subprocess.Popen(
+            fanout_command(spec, "--config", e2e_stack, "--records-dir", runs, "--json",
+                           "--run-id", "slow-run"),
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
+            env={**os.environ, "PROG_PID_DIR": str(pid_dir)})
     try:
-        def running() -> bool:
-            status = fanout("status", "slow-run", "--json", *where)
-            return status.returncode == 0 and json.loads(status.stdout)["status"] == "RUNNING"
-
-        wait_for(running, 120, "the run to be recorded RUNNING")
+        wait_for(lambda: len(pids(pid_dir)) == 2, 120, "both tasks to start")
+        status = as_json(fanout("status", "slow-run", "--json", *where))
+        assert status["status"] == "RUNNING"
         # When it is stopped, waiting for it
         stopped = fanout("stop", "slow-run", "--wait", *where)
         # Then it ended ABORTED well before its tasks would have, every item ABORTED
@@ -141,6 +144,7 @@ def test_stop_local_aborts_a_running_local_run(e2e_stack: Path, tmp_path: Path) 
         assert "stopped: ABORTED" in stopped.stdout
         items = as_json(fanout("items", "slow-run", "--json", *where))
         assert {i["status"] for i in items} == {"ABORTED"}
+        assert not [pid for pid in pids(pid_dir) if alive(pid)]
         process.wait(timeout=60)
     finally:
         process.kill()

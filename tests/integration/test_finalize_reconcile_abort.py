@@ -86,6 +86,13 @@ def test_finalize_sweeps_what_the_map_left(world: World, answers: MemoryCallback
     assert "0 (FAILED)" in result["summary"]
     [message] = world.messages()
     assert {i["index"] for i in message["failed_items"]} == {0, 1, 2, 3}
+    # And the message says why each failed, and what the run cost
+    reasons = {i["index"]: i["reason"] for i in message["failed_items"]}
+    assert reasons[0] == "exit code 1"
+    assert reasons[3].startswith("never launched")
+    cost = message["cost"]
+    assert set(cost) == {"compute_usd", "control_plane_usd", "total_usd", "prices_as_of"}
+    assert cost["compute_usd"] > 0 and cost["total_usd"] > cost["compute_usd"]
 
 
 def test_finalize_within_tolerated_failures_succeeds(world: World,
