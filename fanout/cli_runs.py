@@ -28,11 +28,16 @@ POLL_SECONDS = 2.0
 
 
 def source(args: argparse.Namespace) -> RunsSource:
-    """The local records folder with ``--local``, else the deployed stack."""
-    if getattr(args, "local", False):
-        from fanout.runs.local import LocalRuns
+    """The local records folder with ``--local`` (or, with no ``--stack`` given, when the
+    run is a local one: ``fanout logs RUN INDEX`` after ``fanout local``), else the stack."""
+    from fanout.runs.local import LocalRuns
 
-        return LocalRuns(Path(args.records_dir), Path(args.config))
+    local = LocalRuns(Path(args.records_dir), Path(args.config))
+    if getattr(args, "local", False):
+        return local
+    if getattr(args, "run", None) and not args.stack and local.get_run(args.run) is not None:
+        args.local = True
+        return local
     from fanout.cost import TaskSize
     from fanout.remote import deployment
     from fanout.runs.stack import StackRuns

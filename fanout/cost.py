@@ -69,23 +69,25 @@ class CostConfig(Frozen):
 
 @dataclass(frozen=True)
 class Usage:
-    """How much of the control plane an item, an attempt and a run use (the usage model).
+    """How much of the control plane a run, an item and an attempt use (the usage model).
 
-    Counted from the synthesized state machine and the handlers: a run enters Expand, the
-    map and Finalize; each item a child execution; each attempt Launch (waiting for its
-    token) and the retry's states, and Record once.
+    The figures measured by ``bench/cost.py`` on the synthesized stack (docs/benchmarks.md:
+    5 transitions per run in the parent execution, 1 per item in its child execution and
+    3 more for each retry; Launch and Record once per attempt, Expand and Finalize once
+    per run, about 0.08 GB-s each; about 15 DynamoDB write units per item with one attempt
+    and 11 for each further attempt, about 6 reads).
     """
 
-    transitions_per_run: int = 8
-    transitions_per_item: int = 4
-    transitions_per_attempt: int = 3
+    transitions_per_run: int = 5
+    transitions_per_item: int = 1
+    transitions_per_retry: int = 3
     lambda_invocations_per_run: int = 2  # Expand, Finalize
     lambda_invocations_per_attempt: int = 2  # Launch, Record
-    lambda_seconds_per_invocation: float = 0.3
-    lambda_memory_gb: float = 0.25
-    dynamodb_writes_per_run: int = 4
-    dynamodb_writes_per_attempt: int = 10  # begin + settle transactions (2 units per item)
-    dynamodb_reads_per_attempt: int = 6
+    lambda_gb_seconds_per_invocation: float = 0.08
+    dynamodb_writes_per_item: int = 4
+    dynamodb_writes_per_attempt: int = 11
+    dynamodb_reads_per_item: int = 1
+    dynamodb_reads_per_attempt: int = 5
 
 
 USAGE = Usage()
@@ -130,14 +132,14 @@ def attempt_compute_usd(*, cpu: int, memory: int, architecture: str, capacity: s
 def control_plane_usd(*, items: int, attempts: int, prices: RegionPrices,
                       usage: Usage = USAGE) -> float:
     """A run's Step Functions, Lambda and DynamoDB cost, by the usage model."""
+    retries = max(0, attempts - items)
     transitions = (usage.transitions_per_run + usage.transitions_per_item * items
-                   + usage.transitions_per_attempt * attempts)
+                   + usage.transitions_per_retry * retries)
     invocations = (usage.lambda_invocations_per_run
                    + usage.lambda_invocations_per_attempt * attempts)
-    gb_seconds = (invocations * usage.lambda_seconds_per_invocation
-                  * usage.lambda_memory_gb)
-    writes = usage.dynamodb_writes_per_run + usage.dynamodb_writes_per_attempt * attempts
-    reads = usage.dynamodb_reads_per_attempt * attempts
+    gb_seconds = invocations * usage.lambda_gb_seconds_per_invocation
+    writes = usage.dynamodb_writes_per_item * items + usage.dynamodb_writes_per_attempt * attempts
+    reads = usage.dynamodb_reads_per_item * items + usage.dynamodb_reads_per_attempt * attempts
     return (transitions * prices.transition + invocations * prices.lambda_request
             + gb_seconds * prices.lambda_gb_second + writes * prices.dynamodb_write
             + reads * prices.dynamodb_read)
