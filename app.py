@@ -8,6 +8,7 @@ from aws_cdk import App
 
 from fanout.config import CONTEXT_KEY, load_config
 from fanout.errors import ConfigError
+from fanout.spec.validate import check_schedule_specs
 from infra import nag
 from infra.functions import EnvTooLarge
 from infra.stack import FanoutStack
@@ -17,6 +18,7 @@ def main() -> None:
     app = App()
     try:
         config = load_config(app.node.try_get_context(CONTEXT_KEY))
+        check_schedule_specs(config)
         stack = FanoutStack(app, config.stack_name, config=config)
     except (ConfigError, EnvTooLarge) as exc:
         print(f"error: {exc}", file=sys.stderr)

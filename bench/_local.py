@@ -318,7 +318,7 @@ def measured_run(spec: dict[str, Any], *, meter: Meter | None = None,
                      started: float) -> dict[str, Any]:
             # moto replaces boto3's default session when it starts: hook the one in use,
             # and make the handlers' clients anew from it.
-            from fanout.runtime.clients import reset_clients
+            from fanout.runtime.context import reset as reset_clients
 
             reset_clients()
             install_hooks(meter)

@@ -37,7 +37,7 @@ def _first_call_imports(name: str) -> str:
         f"importlib.import_module('lambdas.{name}')",
         "from aws_lambda_powertools import Tracer; Tracer(service='fanout')",
         f"importlib.import_module('fanout.runtime.{runtime}')",
-        "import fanout.runtime.context, fanout.settings, fanout.records, fanout.ecs",
+        "import fanout.runtime.context, fanout.settings, fanout.records.dynamo, fanout.aws.ecs",
         "import boto3",
     ])
 

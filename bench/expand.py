@@ -53,8 +53,8 @@ def spec(size: int) -> dict[str, Any]:
 def work_fanout(size: int, path: Path) -> tuple[int, float]:
     sys.path.insert(0, str(REPO))
     from fanout.config import load_config
-    from fanout.expand import plan_run
-    from fanout.spec import parse_spec
+    from fanout.spec.plan import plan_run
+    from fanout.spec.validate import parse_spec
 
     context = json.loads((REPO / "cdk.json").read_text())["context"]["fanout"]
     context["limits"]["max_items_per_run"] = max(size * size, 1)

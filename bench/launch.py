@@ -25,7 +25,7 @@ TARGET_RATIO = 1.15
 
 def throttle_retry(template: Any) -> dict[str, Any]:
     """The Launch state's retrier for throttled launches, as synthesized."""
-    from fanout.template import state_machine_definition
+    from fanout.local.template import state_machine_definition
 
     states = state_machine_definition(template)["States"]
     launch = states["FanOut"]["ItemProcessor"]["States"]["Launch"]
@@ -33,7 +33,7 @@ def throttle_retry(template: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fanout.local.fargate import LaunchRate
+    from fanout.local.tasks import LaunchRate
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="40 items at scale 0.1")

@@ -30,7 +30,7 @@ from moto import mock_aws
 size = {size}
 with mock_aws():
     import boto3
-    from fanout.records import MemoryRecords
+    from fanout.testing.records import MemoryRecords
     from fanout.runtime.expand import ExpandInput, expand
     from fanout.settings import ExpandEnv
     context = json.load(open({config!r}))["context"]["fanout"]

@@ -170,7 +170,6 @@ def load_config(context: Mapping[str, Any] | None) -> FanoutConfig:
         config = FanoutConfig.model_validate(context)
     except ValidationError as exc:
         raise ConfigError(problems_from(exc, prefix=CONTEXT_KEY)) from None
-    _check_schedule_specs(config)
     return config
 
 
@@ -184,19 +183,3 @@ def load_config_file(path: str | Path = "cdk.json") -> FanoutConfig:
     except json.JSONDecodeError as exc:
         raise ConfigError([Problem(str(path), f"not valid JSON ({exc})")]) from None
     return load_config(document.get("context", {}).get(CONTEXT_KEY))
-
-
-def _check_schedule_specs(config: FanoutConfig) -> None:
-    from fanout.spec import parse_spec  # the spec module needs the config model
-
-    problems: list[Problem] = []
-    for i, schedule in enumerate(config.schedules):
-        try:
-            parse_spec(schedule.spec, config)
-        except ConfigError:
-            raise
-        except Exception as exc:  # SpecError carries its problems
-            for p in getattr(exc, "problems", [Problem("", str(exc))]):
-                problems.append(Problem(f"{CONTEXT_KEY}.schedules[{i}].spec.{p.field}", p.message))
-    if problems:
-        raise ConfigError(problems)

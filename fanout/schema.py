@@ -1,6 +1,6 @@
 """Names shared by the records table, the stack that makes it and the local mode.
 
-The layout of each record is :mod:`fanout.records`'s; this module only names keys and
+The layout of each record is :mod:`fanout.records.dynamo`'s; this module only names keys and
 indexes, so the stack can import it without the runtime.
 """
 

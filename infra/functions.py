@@ -25,13 +25,15 @@ ASSET_EXCLUDES = [
     "!lambdas/**",
     "**/__pycache__",
     "**/*.pyc",
-    # Not on any handler's import path: the local mode and the CLI.
+    # Not on any handler's import path: the local mode, the CLI and the test fakes.
     "fanout/local",
     "fanout/local/**",
-    "fanout/cli.py",
-    "fanout/cli_runs.py",
+    "fanout/cli",
+    "fanout/cli/**",
     "fanout/runs",
     "fanout/runs/**",
+    "fanout/testing",
+    "fanout/testing/**",
 ]
 #: The runtime the public Powertools layer below is built for.
 RUNTIME = lambda_.Runtime.PYTHON_3_12

@@ -9,9 +9,9 @@ from fanout.runtime.observe import powertools
 
 @powertools("abort")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from fanout.aws.clients import client
     from fanout.runtime import context as ctx
     from fanout.runtime.abort import ExecutionStatusChange, abort
-    from fanout.runtime.clients import client
     from fanout.settings import AbortEnv
 
     env = ctx.env(AbortEnv)

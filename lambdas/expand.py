@@ -9,8 +9,8 @@ from fanout.runtime.observe import powertools
 
 @powertools("expand")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from fanout.aws.clients import client
     from fanout.runtime import context as ctx
-    from fanout.runtime.clients import client
     from fanout.runtime.expand import ExpandInput, expand
     from fanout.settings import ExpandEnv
 

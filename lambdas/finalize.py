@@ -11,10 +11,10 @@ from fanout.runtime.observe import powertools
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     import os
 
+    from fanout.aws.clients import client
     from fanout.cost import prices_for
     from fanout.metrics_names import RUNS_FAILED, RUNS_SUCCEEDED
     from fanout.runtime import context as ctx
-    from fanout.runtime.clients import client
     from fanout.runtime.finalize import FinalizeInput, finalize
     from fanout.runtime.observe import count
     from fanout.settings import FinalizeEnv

@@ -13,15 +13,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fanout.local.fargate import EcsError, EmulatedFargate
+from fanout.local.fargate import EmulatedFargate
 from fanout.local.functions import environment
-from fanout.local.speedups import (
+from fanout.local.moto.speedups import (
     cached_json_paths,
     cached_method_names,
     cached_traversal_maps,
     cached_update_expressions,
     fast_dynamodb_serializer,
 )
+from fanout.local.tasks import EcsError
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account

@@ -161,14 +161,15 @@ def direct_clients(invoke: Callable[..., bytes], *, account: str,
                    region: str) -> Iterator[dict[str, DirectClient]]:
     """The handlers' clients and the state machine's Lambda client, direct, for the duration.
 
-    Installed in the runtime's client registry (:mod:`fanout.runtime.clients`), so the
+    Installed in the runtime's client registry (:mod:`fanout.aws.clients`), so the
     handlers are unchanged; the registry is emptied on the way in and out, so nothing of
     one run's emulation is left for the next.
     """
     import boto3
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-    from fanout.runtime import clients
+    from fanout.aws import clients
+    from fanout.runtime import context
 
     made = {service: DirectClient(boto3.client(service, region_name=region),  # type: ignore[call-overload]
                                   operations, account=account, region=region)
@@ -181,7 +182,7 @@ def direct_clients(invoke: Callable[..., bytes], *, account: str,
             return lambda_client
         return original(region, service, state_credentials)
 
-    clients.reset_clients()
+    context.reset()
     for service, client in made.items():
         clients.provide(service, client)
     setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010
@@ -189,4 +190,4 @@ def direct_clients(invoke: Callable[..., bytes], *, account: str,
         yield made
     finally:
         setattr(lambda_eval_utils, "boto_client_for", original)  # noqa: B010
-        clients.reset_clients()
+        context.reset()

@@ -15,13 +15,21 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from fanout.local.faults import Dice, Faults
+from fanout.local.tasks import (
+    EcsError,
+    EventSink,
+    LaunchRate,
+    LogSink,
+    Task,
+    TaskDefinition,
+    task_state_change_event,
+    utc_now,
+)
 
 #: How long ECS keeps a clientToken (AWS: 24 hours).
 CLIENT_TOKEN_TTL_SECONDS = 24 * 3600
@@ -30,151 +38,6 @@ CAPACITY_REASON = (
     "availability zone"
 )
 SPOT_REASON = "Your Spot Task was interrupted."
-
-
-class EcsError(Exception):
-    """An ECS API error: ``code`` is what boto3 shows as ``Error.Code``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class TaskDefinition:
-    """What the emulation needs of a task definition of the template."""
-
-    arn: str
-    family: str
-    container: str
-    #: What runs in place of the image's entrypoint (the job's ``local_command``).
-    local_command: Sequence[str]
-    environment: Mapping[str, str] = field(default_factory=dict)
-    log_group: str | None = None
-    stream_prefix: str | None = None
-    image: str = ""
-    cpu: str = "256"
-    memory: str = "512"
-
-
-class LaunchRate:
-    """Fargate's launch rate limit as a token bucket (burst, then ``per_second``)."""
-
-    def __init__(self, burst: int, per_second: float) -> None:
-        self.burst = burst
-        self.per_second = per_second
-        self._tokens = float(burst)
-        self._at = time.monotonic()
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_second)
-            self._at = now
-            if self._tokens < 1:
-                return False
-            self._tokens -= 1
-            return True
-
-
-LogSink = Callable[[str, str, list[tuple[int, str]]], None]
-EventSink = Callable[[dict[str, Any]], None]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-@dataclass
-class Task:
-    """One emulated task and its process."""
-
-    arn: str
-    id: str
-    definition: TaskDefinition
-    cluster_arn: str
-    started_by: str
-    group: str
-    capacity_provider: str
-    overrides: dict[str, Any]
-    tags: list[dict[str, str]]
-    command: list[str]
-    environment: dict[str, str]
-    created_at: datetime
-    last_status: str = "PROVISIONING"
-    desired_status: str = "RUNNING"
-    started_at: datetime | None = None
-    stopping_at: datetime | None = None
-    stopped_at: datetime | None = None
-    stop_code: str | None = None
-    stopped_reason: str | None = None
-    exit_code: int | None = None
-    container_reason: str | None = None
-    version: int = 1
-    process: subprocess.Popen[bytes] | None = None
-    #: Why the emulation (not the program) is ending the task, once it is.
-    ending: tuple[str, str] | None = None
-
-    @property
-    def log_stream(self) -> str | None:
-        if not self.definition.stream_prefix:
-            return None
-        return f"{self.definition.stream_prefix}/{self.definition.container}/{self.id}"
-
-    def describe(self) -> dict[str, Any]:
-        """The task as DescribeTasks shows it."""
-        container: dict[str, Any] = {
-            "containerArn": self.arn.replace(":task/", ":container/")
-            + f"/{self.definition.container}",
-            "taskArn": self.arn,
-            "name": self.definition.container,
-            "image": self.definition.image,
-            "lastStatus": self.last_status,
-            "cpu": "0",
-        }
-        if self.exit_code is not None:
-            container["exitCode"] = self.exit_code
-        if self.container_reason:
-            container["reason"] = self.container_reason
-        task: dict[str, Any] = {
-            "taskArn": self.arn,
-            "clusterArn": self.cluster_arn,
-            "taskDefinitionArn": self.definition.arn,
-            "lastStatus": self.last_status,
-            "desiredStatus": self.desired_status,
-            "launchType": "FARGATE",
-            "capacityProviderName": self.capacity_provider,
-            "platformVersion": "1.4.0",
-            "cpu": self.definition.cpu,
-            "memory": self.definition.memory,
-            "startedBy": self.started_by,
-            "group": self.group,
-            "overrides": self.overrides,
-            "containers": [container],
-            "tags": self.tags,
-            "version": self.version,
-            "createdAt": self.created_at,
-            "connectivity": "CONNECTED",
-            "availabilityZone": "us-east-1a",
-        }
-        for key, value in (
-            ("startedAt", self.started_at),
-            ("stoppingAt", self.stopping_at),
-            ("stoppedAt", self.stopped_at),
-            ("stopCode", self.stop_code),
-            ("stoppedReason", self.stopped_reason),
-        ):
-            if value is not None:
-                task[key] = value
-        return task
 
 
 class EmulatedFargate:
@@ -341,7 +204,7 @@ class EmulatedFargate:
             tags=list(params.get("tags") or []),
             command=command,
             environment=environment,
-            created_at=_now(),
+            created_at=utc_now(),
         )
         self.tasks[arn] = task
         self.launches += 1
@@ -377,7 +240,7 @@ class EmulatedFargate:
             task.process = process
             if task.ending is None:
                 task.last_status = "RUNNING"
-                task.started_at = _now()
+                task.started_at = utc_now()
                 task.version += 1
                 self._publish(task)
             else:  # stopped before it started
@@ -420,7 +283,7 @@ class EmulatedFargate:
             return
         task.ending = (code, reason)
         task.desired_status = "STOPPED"
-        task.stopping_at = _now()
+        task.stopping_at = utc_now()
         task.version += 1
         process = task.process
         if process is None:
@@ -443,8 +306,8 @@ class EmulatedFargate:
         task.desired_status = "STOPPED"
         task.stop_code = stop_code
         task.stopped_reason = reason
-        task.stopping_at = task.stopping_at or _now()
-        task.stopped_at = _now()
+        task.stopping_at = task.stopping_at or utc_now()
+        task.stopped_at = utc_now()
         task.version += 1
         self._publish(task)
 
@@ -458,24 +321,3 @@ def _capacity_provider(params: Mapping[str, Any]) -> str:
         best = max(strategy, key=lambda s: (int(s.get("base", 0)), int(s.get("weight", 0))))
         return str(best.get("capacityProvider", "FARGATE"))
     return "FARGATE"
-
-
-def task_state_change_event(task: Task, region: str, account: str) -> dict[str, Any]:
-    """An "ECS Task State Change" event as EventBridge delivers it."""
-    detail = task.describe()
-    detail.pop("tags", None)  # events do not carry tags
-    for key in ("createdAt", "startedAt", "stoppingAt", "stoppedAt"):
-        if key in detail:
-            detail[key] = _iso(detail[key])
-    detail["updatedAt"] = _iso(_now())
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "ECS Task State Change",
-        "source": "aws.ecs",
-        "account": account,
-        "time": _iso(_now()),
-        "region": region,
-        "resources": [task.arn],
-        "detail": detail,
-    }

@@ -29,9 +29,10 @@ from fanout.local.summary import ItemSummary, Progress, RunSummary
 if TYPE_CHECKING:
     from fanout.config import FanoutConfig
     from fanout.local.events import EventBus
-    from fanout.local.fargate import EmulatedFargate, LaunchRate
+    from fanout.local.fargate import EmulatedFargate
     from fanout.local.functions import Functions
     from fanout.local.stack import LocalStack
+    from fanout.local.tasks import LaunchRate
 
 TERMINAL_EXECUTION = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 INTERRUPTED = {"error": "Fanout.Interrupted", "cause": "fanout local was interrupted (Ctrl-C)"}
@@ -89,8 +90,8 @@ def check_docker() -> None:
 
 def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions) -> dict[str, Any]:
     """The execution input: the spec with the CLI's overrides, checked (raises SpecError)."""
-    from fanout.expand import plan_run
-    from fanout.spec import parse_spec
+    from fanout.spec.plan import plan_run
+    from fanout.spec.validate import parse_spec
 
     if isinstance(raw, dict):
         raw = dict(raw)
@@ -135,8 +136,10 @@ class LocalRun:
     def run(self, raw_spec: Any) -> RunSummary:
         from fanout.config import load_config_file
         from fanout.local.synth import synthesize
+        from fanout.spec.validate import check_schedule_specs
 
         config = load_config_file(self.options.config_path)
+        check_schedule_specs(config)
         document = prepare_spec(raw_spec, config, self.options)
         if self.options.docker:
             check_docker()
@@ -144,7 +147,7 @@ class LocalRun:
         if self._interrupted.is_set():
             raise KeyboardInterrupt
         run_id = self.options.run_id or new_run_id(str(document["job"]))
-        from fanout.runs.local import write_started
+        from fanout.local.records import write_started
 
         write_started(self.options.records_dir, run_id, document)
         return self._run(template, config, document, run_id)
@@ -164,7 +167,9 @@ class LocalRun:
         with emulated_aws():
             stack = stand_up(template, config, region=REGION, account=ACCOUNT)
             if self.options.items_file is not None:
-                _put_items(document, self.options.items_file, REGION)
+                from fanout.local.records import put_items
+
+                put_items(document, self.options.items_file, REGION)
             shared, conflicts = shared_environment(stack.functions)
             if conflicts:
                 self.notes.append("variables differing between functions, left unset: "
@@ -245,7 +250,7 @@ class LocalRun:
         An item's status and the run's counters change in one transaction, so the RUNNING
         counter is zero exactly when no item record is RUNNING: one read, not one per item.
         """
-        from fanout.records import DynamoRecords
+        from fanout.records.dynamo import DynamoRecords
 
         run = DynamoRecords(stack.table).get_run(run_id)
         return run is None or run.count("RUNNING") == 0
@@ -253,7 +258,7 @@ class LocalRun:
     def _report(self, stack: LocalStack, run_id: str, started: float) -> None:
         if self.on_progress is None:
             return
-        from fanout.records import DynamoRecords
+        from fanout.records.dynamo import DynamoRecords
 
         run = DynamoRecords(stack.table).get_run(run_id)
         running = len(self.fargate.running()) if self.fargate else 0
@@ -269,8 +274,10 @@ class LocalRun:
     def _summary(self, stack: LocalStack, run_id: str, document: dict[str, Any],
                  execution: Mapping[str, Any], started: float,
                  config: FanoutConfig) -> RunSummary:
-        from fanout.records import AttemptRecord, DynamoRecords
-        from fanout.runs.views import run_cost
+        from fanout.local.records import prices_of, size_of
+        from fanout.records.dynamo import DynamoRecords
+        from fanout.records.model import AttemptRecord
+        from fanout.records.views import run_cost
 
         store = DynamoRecords(stack.table)
         run = store.get_run(run_id)
@@ -312,8 +319,8 @@ class LocalRun:
             items=items, records=str(self.options.records_dir / run_id),
             elapsed_seconds=round(time.monotonic() - started, 3), problems=problems,
             faults={k: v for k, v in self.dice.counts.items() if v},
-            cost=run_cost(run, store.attempts(run_id), _prices(stack, config),
-                          _size(config, run.job)) if run else None,
+            cost=run_cost(run, store.attempts(run_id), prices_of(stack.region, config),
+                          size_of(config, run.job)) if run else None,
         )
 
     def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary,
@@ -322,31 +329,14 @@ class LocalRun:
         the emulation is gone."""
         import boto3
 
-        from fanout.records import DynamoRecords
-        from fanout.runs.local import write_records
-        from fanout.runs.views import all_items, item_detail, run_view, task_size
+        from fanout.local.records import write_run_records
+        from fanout.records.dynamo import DynamoRecords
 
         out = Path(summary.records)
         (out / "logs").mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")
-        store = DynamoRecords(stack.table)
-        run = store.get_run(run_id)
-        if run is None:  # rejected before Expand wrote it: the summary says why
-            from fanout.runs.local import rejected_view
-
-            write_records(out, rejected_view(summary, document), [], settings=None)
-        else:
-            prices, size = _prices(stack, config), task_size(run.settings, _size(config, run.job))
-            by_item: dict[int, list[Any]] = {}
-            for attempt in store.attempts(run_id):
-                by_item.setdefault(attempt.index, []).append(attempt)
-            view = run_view(run, spec=store.get_spec(run_id) or document, cost=summary.cost)
-            if summary.status != run.status:  # the execution ended as the record did not say
-                view["status"] = summary.status
-            items = [item_detail(i, by_item.get(i.index, []), size=size, prices=prices)
-                     for i in all_items(run, store.items(run_id))]
-            write_records(out, {**view, "trigger": "local" if view["trigger"] == "cli"
-                                else view["trigger"]}, items, settings=run.settings)
+        store = DynamoRecords(stack.table, boto3.client("dynamodb", region_name=stack.region))
+        write_run_records(out, store, run_id, summary, document, config, stack.region)
         logs = boto3.client("logs", region_name=stack.region)
         assert self.fargate is not None
         for task in self.fargate.tasks.values():
@@ -363,31 +353,6 @@ class LocalRun:
             (out / "logs" / f"{name}.log").write_text(
                 "".join(e["message"] + "\n" for e in events)
             )
-
-
-def _prices(stack: LocalStack, config: FanoutConfig) -> Any:
-    from fanout.cost import prices_for
-
-    return prices_for(stack.region, config.cost.prices)
-
-
-def _size(config: FanoutConfig, job: str) -> Any:
-    from fanout.cost import TaskSize
-
-    made = config.jobs.get(job)
-    return TaskSize(made.cpu, made.memory, made.architecture) if made else None
-
-
-def _put_items(document: Mapping[str, Any], path: Path, region: str) -> None:
-    """Put the local copy of an ``items_from`` object where the spec names it."""
-    import boto3
-
-    bucket, _, key = str(document.get("items_from", "")).removeprefix("s3://").partition("/")
-    s3 = boto3.client("s3", region_name=region)
-    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    if bucket not in existing:
-        s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
 
 
 def _quiet_emulation() -> None:

@@ -18,9 +18,9 @@ from typing import Any
 
 from fanout.config import FanoutConfig
 from fanout.local.events import Rule
-from fanout.local.fargate import TaskDefinition
 from fanout.local.functions import Function
-from fanout.template import PSEUDO_PARAMETERS, resolve, resources, state_machine_definition
+from fanout.local.tasks import TaskDefinition
+from fanout.local.template import PSEUDO_PARAMETERS, resolve, resources, state_machine_definition
 
 
 class StackError(Exception):

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
 
 @dataclass(frozen=True)
 class Progress:
@@ -62,14 +60,6 @@ class RunSummary:
     faults: dict[str, int] = field(default_factory=dict)
     #: The run's estimated cost (docs/cost.md); null when the run was never recorded.
     cost: dict[str, Any] | None = None
-
-    @property
-    def exit_code(self) -> int:
-        if self.status == "SUCCEEDED":
-            return EXIT_OK
-        if self.status == "REJECTED":
-            return EXIT_BAD_INPUT
-        return EXIT_RUN_FAILED
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

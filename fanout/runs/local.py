@@ -1,16 +1,8 @@
-"""Local runs as runs: the records folder ``fanout local`` writes, and reading it back.
+"""Local runs as runs: the records folder ``fanout local`` writes, read back.
 
-Each run is a folder ``<records_dir>/<run_id>/`` (docs/local-records.md):
-
-- ``records.jsonl``: JSON Lines, the format :data:`FORMAT`. The first line is the run
-  (``"record": "run"``, a RunView plus ``format``, ``pid`` and ``settings``), then one line
-  per item (``"record": "item"``, an ItemView), then one per attempt (``"record":
-  "attempt"``, an AttemptView plus ``run_id`` and ``index``). While the run is going, the
-  file holds only the run line, status RUNNING, with the process id that runs it.
-- ``logs/item-<index>-attempt-<n>-<task id>.log``: each attempt's output.
-- ``summary.json``: what ``fanout local --json`` printed.
-
-Files are replaced whole (written aside, then renamed), so a reader never sees half of one.
+The folder's format is :mod:`fanout.local.records` (docs/local-records.md). Stopping a
+local run signals the ``fanout local`` process running it (it aborts the run as Ctrl-C
+would); a rerun runs through the local mode.
 """
 
 from __future__ import annotations
@@ -23,9 +15,10 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fanout.runs.views import (
+from fanout.local.records import RECORDS, write_started
+from fanout.records.views import (
     FAILED_STATES,
     ItemDetail,
     ItemView,
@@ -34,11 +27,6 @@ from fanout.runs.views import (
     seconds_between,
 )
 
-if TYPE_CHECKING:
-    from fanout.local.summary import RunSummary
-
-FORMAT = "fanout.local-records/1"
-RECORDS = "records.jsonl"
 DEFAULT_RECORDS_DIR = Path(".fanout/runs")
 
 
@@ -48,66 +36,6 @@ class RunNotFound(LookupError):
 
 class NotRunning(RuntimeError):
     """The run has ended: there is nothing to stop."""
-
-
-# --- writing ---------------------------------------------------------------------------------
-
-
-def _replace(path: Path, lines: Iterator[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    aside = path.with_name(f".{path.name}.{os.getpid()}")
-    with open(aside, "w") as out:
-        for line in lines:
-            out.write(line + "\n")
-    os.replace(aside, path)
-
-
-def _line(record: str, value: dict[str, Any]) -> str:
-    return json.dumps({"record": record, **value}, sort_keys=True, default=str)
-
-
-def write_started(records_dir: Path, run_id: str, document: dict[str, Any],
-                  pid: int | None = None) -> None:
-    """The run line of a run that has just started (status RUNNING, the id of the process
-    that runs it: this one unless ``pid`` says)."""
-    view: RunView = {
-        "run_id": run_id, "job": str(document.get("job")), "status": "RUNNING",
-        "trigger": "local" if document.get("trigger", "cli") == "cli"
-        else document.get("trigger"),
-        "started_at": now(), "finished_at": None, "duration_seconds": None, "total": None,
-        "counts": None, "parent_run_id": document.get("parent_run"), "reason": None,
-        "cost": None, "console_url": None, "spec": document,
-    }
-    _replace(records_dir / run_id / RECORDS,
-             iter([_line("run", {**view, "format": FORMAT, "pid": pid or os.getpid(),
-                                 "settings": None})]))
-
-
-def write_records(folder: Path, run: RunView, items: list[ItemDetail],
-                  settings: dict[str, Any] | None) -> None:
-    """The run's records once it has ended: the run, its items, their attempts."""
-    def lines() -> Iterator[str]:
-        yield _line("run", {**run, "format": FORMAT, "pid": None, "settings": settings})
-        for item in items:
-            yield _line("item", {k: v for k, v in item.items() if k != "attempt_list"})
-        for item in items:
-            for attempt in item.get("attempt_list", []):
-                yield _line("attempt", {"run_id": item["run_id"], "index": item["index"],
-                                        **attempt})
-    _replace(folder / RECORDS, lines())
-
-
-def rejected_view(summary: RunSummary, document: dict[str, Any]) -> RunView:
-    reason = "; ".join(summary.problems) or "the spec was rejected"
-    return {
-        "run_id": summary.run_id, "job": summary.job, "status": summary.status,
-        "trigger": "local", "started_at": now(), "finished_at": now(),
-        "duration_seconds": 0.0, "total": 0,
-        "counts": dict.fromkeys(("PENDING", "WAITING", "RUNNING", "SUCCEEDED", "FAILED",
-                                 "TIMED_OUT", "ABORTED"), 0),
-        "parent_run_id": document.get("parent_run"), "reason": " ".join(reason.split()),
-        "cost": None, "console_url": None, "spec": document,
-    }
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -126,7 +54,7 @@ def _alive(pid: Any) -> bool:
 
 
 class LocalRuns:
-    """The runs of a records folder (a :class:`fanout.runs.views.RunsSource`)."""
+    """The runs of a records folder (a :class:`fanout.records.views.RunsSource`)."""
 
     kind = "local"
 

@@ -1,4 +1,4 @@
-"""The runs of a deployed stack (a :class:`fanout.runs.views.RunsSource`).
+"""The runs of a deployed stack (a :class:`fanout.records.views.RunsSource`).
 
 Records are read with the store the Lambdas write (:class:`fanout.records.DynamoRecords`),
 logs from the job's log group, and a run is stopped by stopping its execution: the Abort
@@ -11,8 +11,9 @@ import json
 from typing import Any, Protocol
 
 from fanout.cost import RegionPrices, TaskSize, prices_for
-from fanout.records import DynamoRecords, RunRecord
-from fanout.runs.views import (
+from fanout.records.dynamo import DynamoRecords
+from fanout.records.model import RunRecord
+from fanout.records.views import (
     ItemDetail,
     ItemView,
     RunView,

@@ -11,9 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from fanout.ecs import TaskLauncher
-from fanout.records import RecordsStore, RunStatus
-from fanout.runtime.callbacks import TaskCallbacks
+from fanout.aws.ecs import TaskLauncher
+from fanout.aws.stepfunctions import TaskCallbacks
+from fanout.records.model import RunStatus
+from fanout.records.store import RecordsStore
 from fanout.runtime.clock import Clock, iso, utcnow
 from fanout.runtime.finalize import _failed_items, summary_of, sweep
 

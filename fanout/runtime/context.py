@@ -1,10 +1,20 @@
-"""What each function talks to, built once per process from its env model (lazily)."""
+"""What each function talks to, built once per process from its env model (lazily).
+
+The one place that wires the boto3 adapters of :mod:`fanout.aws` to the runtime, and the
+one reset (:func:`reset`) of everything cached: adapters, env models and boto3 clients.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from fanout.aws import clients
 from fanout.settings import FunctionEnv
+
+if TYPE_CHECKING:
+    from fanout.aws.ecs import TaskLauncher
+    from fanout.aws.stepfunctions import TaskCallbacks
+    from fanout.records.store import RecordsStore
 
 E = TypeVar("E", bound=FunctionEnv)
 _cache: dict[Any, Any] = {}
@@ -17,42 +27,47 @@ def env(model: type[E]) -> E:
     return value
 
 
-def records(table: str) -> Any:
+def records(table: str) -> RecordsStore:
     key = ("records", table)
     if key not in _cache:
-        from fanout.records import DynamoRecords
+        from fanout.records.dynamo import DynamoRecords
 
         _cache[key] = DynamoRecords(table)
-    return _cache[key]
+    store: RecordsStore = _cache[key]
+    return store
 
 
-def launcher(cluster: str) -> Any:
+def launcher(cluster: str) -> TaskLauncher:
     key = ("launcher", cluster)
     if key not in _cache:
-        from fanout.ecs import EcsLauncher
+        from fanout.aws.ecs import EcsLauncher
 
         _cache[key] = EcsLauncher(cluster)
-    return _cache[key]
+    made: TaskLauncher = _cache[key]
+    return made
 
 
-def callbacks() -> Any:
+def callbacks() -> TaskCallbacks:
     if "callbacks" not in _cache:
-        from fanout.runtime.callbacks import StepFunctionsCallbacks
+        from fanout.aws.stepfunctions import StepFunctionsCallbacks
 
         _cache["callbacks"] = StepFunctionsCallbacks()
-    return _cache["callbacks"]
+    made: TaskCallbacks = _cache["callbacks"]
+    return made
 
 
 def log_tail() -> Any:
     if "log_tail" not in _cache:
-        from fanout.runtime.logtail import CloudWatchTail
+        from fanout.aws.logs import CloudWatchTail
 
         _cache["log_tail"] = CloudWatchTail()
     return _cache["log_tail"]
 
 
 def reset() -> None:
+    """Forget every cached adapter, env model and boto3 client (tests, the local mode)."""
     _cache.clear()
+    clients.reset_clients()
 
 
 def use(*, callbacks: Any = None, launcher: Any = None, cluster: str | None = None) -> None:

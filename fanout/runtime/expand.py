@@ -7,24 +7,22 @@ names every bad field; nothing else is written and nothing is launched.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from fanout.aws.s3 import write_manifest
 from fanout.config import FanoutConfig
 from fanout.errors import Problem, SpecError
-from fanout.records import RecordsStore, RunRecord
+from fanout.records.model import RunRecord
+from fanout.records.store import RecordsStore
 from fanout.runtime import errors
 from fanout.runtime.clock import Clock, iso, parse, utcnow
 from fanout.runtime.rerun import resolve_rerun
 from fanout.runtime.slots import guard_schedule
 from fanout.schema import MANIFEST_KEY
 from fanout.settings import ExpandEnv
-
-#: S3 multipart parts must be at least 5 MiB (but the last).
-PART_SIZE = 8 * 1024 * 1024
 
 
 class ExpandInput(BaseModel):
@@ -58,8 +56,9 @@ def config_of(env: ExpandEnv) -> FanoutConfig:
 
 def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any,
            clock: Clock = utcnow) -> ExpandOutput:
-    from fanout.expand import plan_run, read_items
-    from fanout.spec import parse_spec
+    from fanout.spec.items_from import read_items
+    from fanout.spec.plan import plan_run
+    from fanout.spec.validate import parse_spec
 
     config = config_of(env)
     started = parse(request.start_time) if request.start_time else clock()
@@ -134,38 +133,3 @@ def _read_s3(s3: Any, uri: str) -> bytes:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         raise SpecError([Problem("items_from", f"cannot read {uri} ({code})")]) from None
     return body
-
-
-def _chunks(lines: Iterable[str], size: int) -> Iterator[bytes]:
-    """The JSON array ``[line,line,...]`` in parts of at least ``size`` bytes (last smaller)."""
-    buffer = bytearray(b"[")
-    first = True
-    for line in lines:
-        if not first:
-            buffer += b","
-        buffer += line.encode()
-        first = False
-        if len(buffer) >= size:
-            yield bytes(buffer)
-            buffer.clear()
-    buffer += b"]"
-    yield bytes(buffer)
-
-
-def write_manifest(s3: Any, bucket: str, key: str, lines: Iterable[str],
-                   part_size: int = PART_SIZE) -> int:
-    """Stream the items into a JSON array object with a multipart upload; returns parts."""
-    upload = s3.create_multipart_upload(Bucket=bucket, Key=key,
-                                        ContentType="application/json")
-    parts = []
-    try:
-        for number, chunk in enumerate(_chunks(lines, part_size), start=1):
-            done = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
-                                  PartNumber=number, Body=chunk)
-            parts.append({"PartNumber": number, "ETag": done["ETag"]})
-        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
-                                     MultipartUpload={"Parts": parts})
-    except BaseException:
-        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
-        raise
-    return len(parts)

@@ -15,10 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from fanout.aws.ecs import TaskLauncher
+from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.cost import AttemptUsage, RegionPrices, TaskSize, run_cost
-from fanout.ecs import TaskLauncher
-from fanout.records import TERMINAL, ItemRecord, ItemStatus, RecordsStore, RunRecord, RunStatus
-from fanout.runtime.callbacks import TaskCallbacks
+from fanout.records.model import TERMINAL, ItemRecord, ItemStatus, RunRecord, RunStatus
+from fanout.records.store import RecordsStore
 from fanout.runtime.classify import ABORT_REASON, Decision, StopClass
 from fanout.runtime.clock import Clock, iso, utcnow
 from fanout.runtime.settle import final_stop, settle
@@ -68,7 +69,7 @@ def sweep(run: RunRecord, *, store: RecordsStore, launcher: TaskLauncher,
     if missing and s3 is not None and bucket:
         # Usually few are missing: the manifest is read only then, streamed, and left as
         # soon as every missing item was found in it.
-        from fanout.runtime.manifest import manifest_items
+        from fanout.aws.s3 import manifest_items
 
         for line in manifest_items(s3, bucket, run.run_id):
             index = int(line["index"])

@@ -15,11 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from fanout.ecs import LaunchError, LaunchRequest, TaskLauncher, client_token
+from fanout.aws.ecs import LaunchError, LaunchRequest, TaskLauncher, client_token
+from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.policy import Capacity
-from fanout.records import TERMINAL, AttemptRecord, ItemRecord, RecordsStore, RunRecord
+from fanout.records.model import TERMINAL, AttemptRecord, ItemRecord, RunRecord
+from fanout.records.store import RecordsStore
 from fanout.runtime import errors
-from fanout.runtime.callbacks import TaskCallbacks
 from fanout.runtime.classify import StopClass
 from fanout.runtime.clock import Clock, iso, later, utcnow
 from fanout.runtime.settle import answer
@@ -184,7 +185,7 @@ def _run_task(request: LaunchRequest, run: RunRecord, store: RecordsStore,
 
 def _fail_for_good(store: RecordsStore, attempt: AttemptRecord, reason: str,
                    clock: Clock) -> None:
-    from fanout.records import Settlement
+    from fanout.records.model import Settlement
 
     settlement = Settlement(status="FAILED", item_status="FAILED",
                             stop_class=StopClass.START_FAILURE.value + ":launch_refused",

@@ -11,9 +11,10 @@ state machine launches again.
 
 from __future__ import annotations
 
-from fanout.ecs import TaskLauncher
-from fanout.records import AttemptRecord, RecordsStore
-from fanout.runtime.callbacks import TaskCallbacks
+from fanout.aws.ecs import TaskLauncher
+from fanout.aws.stepfunctions import TaskCallbacks
+from fanout.records.model import AttemptRecord
+from fanout.records.store import RecordsStore
 from fanout.runtime.classify import TIMEOUT_REASON, StopClass
 from fanout.runtime.clock import Clock, iso, parse, utcnow
 from fanout.runtime.record import record_stop

@@ -7,11 +7,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from fanout.records import AttemptRecord, RecordsStore
-from fanout.runtime.callbacks import TaskCallbacks
+from fanout.aws.logs import LogTail
+from fanout.aws.stepfunctions import TaskCallbacks
+from fanout.records.model import AttemptRecord
+from fanout.records.store import RecordsStore
 from fanout.runtime.classify import StopClass, classify
 from fanout.runtime.clock import Clock, iso, utcnow
-from fanout.runtime.logtail import LogTail
 from fanout.runtime.settle import heal, settle
 from fanout.schema import (
     TASK_ENV_ATTEMPT,

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from fanout.errors import Problem, SpecError
-from fanout.records import ItemRecord, RecordsStore
+from fanout.records.model import ItemRecord
+from fanout.records.store import RecordsStore
 
 #: Settings a rerun may override; everything else is the parent's.
 OVERRIDES = ("max_concurrency", "timeout_seconds", "tolerated_failure_percent", "capacity")
@@ -25,7 +26,7 @@ def resolve_rerun(raw: Any, *, store: RecordsStore, s3: Any, bucket: str) -> Any
     """A rerun spec as the run spec it stands for; any other spec unchanged."""
     if not (isinstance(raw, dict) and "rerun_of" in raw):
         return raw
-    from fanout.spec import parse_rerun  # pydantic models: only when a rerun is asked for
+    from fanout.spec.validate import parse_rerun  # pydantic models: only when a rerun is asked for
 
     rerun = parse_rerun(raw)
     parent = store.get_run(rerun.rerun_of)
@@ -99,7 +100,7 @@ def spec_of(parent_run: str, settings: dict[str, Any], items: list[Any],
 
 def _manifest_params(s3: Any, bucket: str, run_id: str, indexes: list[int]) -> dict[int, Any]:
     """The params of ``indexes`` from the parent's manifest (streamed); {} once it expired."""
-    from fanout.runtime.manifest import manifest_items
+    from fanout.aws.s3 import manifest_items
 
     wanted = set(indexes)
     found: dict[int, Any] = {}

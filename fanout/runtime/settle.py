@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.policy import Capacity, RetryPolicy
-from fanout.records import AttemptRecord, RecordsStore, RunRecord, Settlement
-from fanout.runtime.callbacks import TaskCallbacks
+from fanout.records.model import AttemptRecord, RunRecord, Settlement
+from fanout.records.store import RecordsStore
 from fanout.runtime.classify import Decision, Stop, StopClass, decide, describe
 from fanout.runtime.clock import parse
 

@@ -11,26 +11,17 @@ write before it writes anything else; a second execution for the same slot ends 
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from fanout.records import DynamoRecords, RecordsStore
+from fanout.records.store import RecordsStore
 from fanout.runtime.errors import FanoutError
-from fanout.schema import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 DuplicateScheduledRun = type(
     "Fanout.DuplicateScheduledRun", (FanoutError,), {"__module__": __name__})
 
 #: How long a slot is kept: far longer than Scheduler retries a delivery (24 h at most).
 SLOT_DAYS = 7
-
-
-def slot_pk(schedule: str, logical_time: str) -> str:
-    return f"SLOT#{schedule}#{logical_time}"
-
-
-_memory_lock = threading.Lock()
 
 
 def claim_slot(store: RecordsStore, schedule: str, logical_time: str, run_id: str,
@@ -40,24 +31,7 @@ def claim_slot(store: RecordsStore, schedule: str, logical_time: str, run_id: st
     A retried Expand of the same execution finds its own run id there and goes on.
     """
     expires = int((now + timedelta(days=SLOT_DAYS)).timestamp())
-    if isinstance(store, DynamoRecords):
-        client = store.client
-        key = {PARTITION_KEY: {"S": slot_pk(schedule, logical_time)}, SORT_KEY: {"S": "SLOT"}}
-        try:
-            client.put_item(
-                TableName=store.table,
-                Item={**key, "run_id": {"S": run_id}, TTL_ATTRIBUTE: {"N": str(expires)}},
-                ConditionExpression=f"attribute_not_exists({PARTITION_KEY}) OR run_id = :me",
-                ExpressionAttributeValues={":me": {"S": run_id}},
-            )
-        except client.exceptions.ConditionalCheckFailedException:
-            got = client.get_item(TableName=store.table, Key=key, ConsistentRead=True)
-            return str(got["Item"]["run_id"]["S"])
-        return run_id
-    # The in-memory store (tests, fakes): the slots live beside its records.
-    with _memory_lock:
-        slots: dict[str, str] = store.__dict__.setdefault("schedule_slots", {})
-        return slots.setdefault(slot_pk(schedule, logical_time), run_id)
+    return store.claim_slot(schedule, logical_time, run_id, expires)
 
 
 def guard_schedule(store: RecordsStore, spec: Any, run_id: str, logical_time: str,

@@ -19,9 +19,11 @@ import time
 from typing import Any
 
 from fanout.config import load_config_file
-from fanout.records import AttemptRecord, DynamoRecords, ItemRecord, RunRecord, Settlement
+from fanout.records.dynamo import DynamoRecords
+from fanout.records.model import AttemptRecord, ItemRecord, RunRecord, Settlement
 from fanout.schema import log_stream_name
-from fanout.spec import parse_spec, resolve
+from fanout.spec.model import resolve
+from fanout.spec.validate import parse_spec
 from tests.aws.conftest import BUCKET, LOG_GROUP, REPO, STACK, TABLE, Stack
 
 CONFIG = load_config_file(REPO / "cdk.json")

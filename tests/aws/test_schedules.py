@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fanout.config import ScheduleConfig, load_config_file
-from fanout.records import DynamoRecords
+from fanout.records.dynamo import DynamoRecords
 from fanout.runtime.expand import ExpandInput, expand
 from fanout.runtime.slots import DuplicateScheduledRun
 from fanout.settings import ExpandEnv

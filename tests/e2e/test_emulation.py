@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from fanout.local.events import matches
-from fanout.local.fargate import EmulatedFargate, TaskDefinition
+from fanout.local.fargate import EmulatedFargate
 from fanout.local.faults import Faults, FaultsError
+from fanout.local.tasks import TaskDefinition
 from tests.e2e.conftest import alive, moto_table, wait_for
 
 REGION, ACCOUNT = "us-east-1", "123456789012"

@@ -15,7 +15,7 @@ def both_serializers() -> Iterator[dict[str, Any]]:
     """Every DynamoDB answer serialized twice, by moto and by the fast walk, compared."""
     from moto.dynamodb.responses import DynamoResult
 
-    from fanout.local.speedups import fast_dynamodb_serializer
+    from fanout.local.moto.speedups import fast_dynamodb_serializer
 
     original = DynamoResult.execute_result
     restore = fast_dynamodb_serializer()
@@ -85,10 +85,10 @@ def test_the_interpreter_s_lambda_client_and_json_paths_are_reused() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.utils import json_path
 
+    from fanout.aws.clients import client
     from fanout.local.aws import ACCOUNT, REGION, emulated_aws
     from fanout.local.direct import DirectClient, DirectLambda, direct_clients
-    from fanout.local.speedups import cached_json_paths
-    from fanout.runtime.clients import client
+    from fanout.local.moto.speedups import cached_json_paths
 
     original_client, original_parse = lambda_eval_utils.boto_client_for, json_path.parse
     with emulated_aws(), direct_clients(lambda *_: b"{}", account=ACCOUNT, region=REGION):
@@ -108,7 +108,7 @@ def test_the_interpreter_s_lambda_client_and_json_paths_are_reused() -> None:
         # And moto's own are back afterwards, and the handlers' clients are forgotten
     assert lambda_eval_utils.boto_client_for is original_client
     assert json_path.parse is original_parse
-    from fanout.runtime import clients
+    from fanout.aws import clients
 
     assert clients._clients == {}
 
@@ -117,7 +117,7 @@ def test_a_cached_update_expression_applies_each_call_s_own_values() -> None:
     # Given update expressions parsed once
     from moto.dynamodb.parsing import expressions
 
-    from fanout.local.speedups import cached_update_expressions
+    from fanout.local.moto.speedups import cached_update_expressions
 
     parser = expressions.UpdateExpressionParser
     original = parser.__dict__["make"]
@@ -250,7 +250,7 @@ def test_cached_expression_walks_give_moto_s_answers(
     # Given an item, updated once with moto's own expression walks and once with the caches
     from botocore.exceptions import ClientError
 
-    from fanout.local.speedups import (
+    from fanout.local.moto.speedups import (
         cached_method_names,
         cached_traversal_maps,
         cached_update_expressions,
@@ -286,7 +286,7 @@ def test_an_expression_that_passed_its_form_checks_is_checked_again_with_other_n
     # Given an update expression that passed with two distinct attribute names
     from botocore.exceptions import ClientError
 
-    from fanout.local.speedups import cached_traversal_maps, cached_update_expressions
+    from fanout.local.moto.speedups import cached_traversal_maps, cached_update_expressions
 
     with moto_table(cached_traversal_maps, cached_update_expressions) as ddb:
         update = {"TableName": "t", "Key": {"pk": {"S": "k"}},

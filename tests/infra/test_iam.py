@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fanout.template import logical_id, resources
+from fanout.local.template import logical_id, resources
 from infra.stack import UNSCOPED_ACTIONS
 
 

@@ -8,8 +8,8 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from fanout import metrics_names, schema
+from fanout.local.template import resources
 from fanout.settings import COMMON_VARIABLES, FUNCTION_ENVS
-from fanout.template import resources
 from tests.infra.conftest import repo_context
 
 
@@ -241,7 +241,7 @@ def test_outputs_a_user_needs(template: dict[str, Any]) -> None:
 @pytest.mark.parametrize("name", sorted(FUNCTION_ENVS))
 def test_function_env_parses_into_its_model(template: dict[str, Any], name: str) -> None:
     # Given the function's env with every deploy-time token replaced by a placeholder
-    from fanout.template import placeholders, resolve
+    from fanout.local.template import placeholders, resolve
 
     function = by_path(template, "AWS::Lambda::Function", f"Functions/{name.capitalize()}/")
     env = resolve(function["Properties"]["Environment"]["Variables"], placeholders(template))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fanout.template import resources, state_machine_definition
+from fanout.local.template import resources, state_machine_definition
 from infra.functions import ENV_LIMIT_BYTES, EnvTooLarge
 from tests.infra.conftest import REPO, repo_context, synthesize
 

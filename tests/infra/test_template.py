@@ -1,4 +1,4 @@
-"""fanout.template: reading a synthesized template back, intrinsics resolved."""
+"""fanout.local.template: reading a synthesized template back, intrinsics resolved."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fanout.template import (
+from fanout.local.template import (
     UnresolvedToken,
     load_template,
     logical_id,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from fanout.template import logical_id, state_machine_definition
+from fanout.local.template import logical_id, state_machine_definition
 
 
 @pytest.fixture(scope="module")

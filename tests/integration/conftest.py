@@ -74,7 +74,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     import boto3
     from moto import mock_aws
 
-    from fanout.runtime.clients import reset_clients
+    from fanout.runtime.context import reset as reset_clients
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fanout.records import DynamoRecords
+from fanout.records.dynamo import DynamoRecords
 from tests.integration.conftest import BUCKET, TABLE, World, event
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fanout.runtime.callbacks import StepFunctionsCallbacks
+from fanout.aws.stepfunctions import StepFunctionsCallbacks
 
 REGION = "us-east-1"
 

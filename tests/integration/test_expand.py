@@ -35,7 +35,7 @@ def test_expand_writes_manifest_and_run_record(world: World) -> None:
 
 def test_manifest_is_streamed_in_parts_of_at_least_5_mib(world: World) -> None:
     # Given many lines
-    from fanout.runtime.expand import write_manifest
+    from fanout.aws.s3 import write_manifest
 
     lines = (f'{{"index":{i},"pad":"{"x" * 200}"}}' for i in range(60_000))
     # When written with 5 MiB parts

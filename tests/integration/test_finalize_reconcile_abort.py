@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fanout.ecs import EcsLauncher
+from fanout.aws.ecs import EcsLauncher
 from fanout.runtime import context
-from fanout.runtime.callbacks import MemoryCallbacks
 from fanout.runtime.clock import utcnow
 from fanout.runtime.reconcile import reconcile
+from fanout.testing.callbacks import MemoryCallbacks
 from tests.integration.conftest import CLUSTER, EVENTS, World
 from tests.integration.helpers import call, item_states, launch, start_run, stopped, store, totals
 

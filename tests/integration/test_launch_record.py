@@ -9,7 +9,7 @@ import time
 import pytest
 
 from fanout.runtime import context
-from fanout.runtime.callbacks import MemoryCallbacks
+from fanout.testing.callbacks import MemoryCallbacks
 from tests.integration.conftest import World
 from tests.integration.helpers import (
     call,
@@ -83,7 +83,7 @@ class FlakyLauncher:
         self.inner, self.throttle, self.die_after_run = inner, throttle, die_after_run
 
     def run_task(self, request: object) -> str:
-        from fanout.ecs import LaunchError
+        from fanout.aws.ecs import LaunchError
 
         if self.throttle:
             self.throttle -= 1
@@ -101,7 +101,7 @@ class FlakyLauncher:
 def test_throttled_launch_is_a_named_error_that_spends_no_attempt(
         world: World, answers: MemoryCallbacks) -> None:
     # Given RunTask throttles once
-    from fanout.ecs import EcsLauncher
+    from fanout.aws.ecs import EcsLauncher
 
     run_with(world, "run-t")
     context.use(launcher=FlakyLauncher(EcsLauncher("fanout-cluster"), throttle=1),
@@ -123,7 +123,7 @@ def test_throttled_launch_is_a_named_error_that_spends_no_attempt(
 def test_launch_that_died_after_run_task_is_found_again_not_relaunched(
         world: World, answers: MemoryCallbacks) -> None:
     # Given a Launch that dies after RunTask succeeded
-    from fanout.ecs import EcsLauncher
+    from fanout.aws.ecs import EcsLauncher
     from fanout.runtime import launch as launch_logic
 
     run_with(world, "run-d")
@@ -305,7 +305,7 @@ def test_crash_between_write_and_answer_is_healed_by_the_event_again(world: Worl
 def test_event_for_a_task_whose_arn_launch_never_wrote(world: World,
                                                        answers: MemoryCallbacks) -> None:
     # Given Launch died after RunTask: the attempt has no task ARN
-    from fanout.ecs import EcsLauncher
+    from fanout.aws.ecs import EcsLauncher
 
     run_with(world, "run-noarn")
     context.use(launcher=FlakyLauncher(EcsLauncher("fanout-cluster"), die_after_run=1),
@@ -367,7 +367,7 @@ def test_an_event_naming_another_tasks_attempt_settles_its_own(
 def test_a_launch_retried_while_its_task_settles_still_answers_its_own_token(
         world: World, answers: MemoryCallbacks, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given an item whose task runs, started by a Launch that then died (token-1)
-    from fanout.records import DynamoRecords
+    from fanout.records.dynamo import DynamoRecords
 
     run_with(world, "run-race")
     arn = launch(world, "run-race", 0, "token-1")["task_arn"]

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from fanout.runtime.expand import _chunks
-from fanout.runtime.manifest import array_items, manifest_items
+from fanout.aws.s3 import _chunks, array_items, manifest_items
 from tests.integration.conftest import BUCKET, World
 
 

@@ -7,15 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from fanout.records import (
-    AttemptRecord,
-    DynamoRecords,
-    ItemRecord,
-    MemoryRecords,
-    RecordsStore,
-    RunRecord,
-    Settlement,
-)
+from fanout.records.dynamo import DynamoRecords
+from fanout.records.model import AttemptRecord, ItemRecord, RunRecord, Settlement
+from fanout.records.store import RecordsStore
+from fanout.testing.records import MemoryRecords
 from tests.integration.conftest import TABLE, World
 
 
@@ -181,3 +176,34 @@ def test_world_fixture_is_real(world: World) -> None:
     described = world.ddb.describe_table(TableName=TABLE)["Table"]
     assert {i["IndexName"] for i in described["GlobalSecondaryIndexes"]} == {
         "by_job", "by_time", "open_attempts"}
+
+
+def test_a_schedule_slot_is_claimed_once(records: RecordsStore) -> None:
+    # Given a slot claimed by one run
+    assert records.claim_slot("nightly", "2026-11-20T03:00:00Z", "r1", 2_000_000_000) == "r1"
+    # When another run claims it, Then the first keeps it; a retry of the first goes on
+    assert records.claim_slot("nightly", "2026-11-20T03:00:00Z", "r2", 2_000_000_000) == "r1"
+    assert records.claim_slot("nightly", "2026-11-20T03:00:00Z", "r1", 2_000_000_000) == "r1"
+    # And another scheduled time is another slot
+    assert records.claim_slot("nightly", "2026-11-21T03:00:00Z", "r2", 2_000_000_000) == "r2"
+
+
+def test_recent_runs_are_newest_first_and_by_job(records: RecordsStore) -> None:
+    # Given three runs of two jobs
+    for run_id, job, at in (("a", "analyzer", "2026-11-20T10:00:00Z"),
+                            ("b", "other", "2026-11-20T11:00:00Z"),
+                            ("c", "analyzer", "2026-11-20T12:00:00Z")):
+        assert records.create_run(RunRecord(run_id, job, "RUNNING", at, total=1))
+    # When listed / Then newest first, at most the limit, of the job when given
+    assert [r.run_id for r in records.recent_runs(None, 2)] == ["c", "b"]
+    assert [r.run_id for r in records.recent_runs("analyzer", 20)] == ["c", "a"]
+
+
+def test_a_run_s_partition_holds_its_run_spec_items_and_attempts(records: RecordsStore) -> None:
+    # Given a run with its spec, one item and its attempt
+    record = RunRecord("r1", "analyzer", "RUNNING", "2026-11-20T10:00:00Z", total=1)
+    assert records.create_run(record, spec={"job": "analyzer"})
+    assert records.begin_attempt(ItemRecord("r1", 0, "PENDING"), attempt(1))
+    # When the partition is read / Then every record of the run is there
+    assert len(list(records.partition("r1"))) == 4
+    assert list(records.partition("other")) == []

@@ -172,7 +172,7 @@ def test_an_image_pull_failure_is_one_short_line() -> None:
 
 
 def test_a_log_tail_is_the_last_20_lines_within_4_kb() -> None:
-    from fanout.runtime.logtail import tail_lines
+    from fanout.aws.logs import tail_lines
 
     # Given 30 lines, then a blank line
     lines = [f"line {i}" for i in range(30)] + [""]

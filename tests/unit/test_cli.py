@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from fanout.cli import main, param_axis
+from fanout.cli.args import param_axis
+from fanout.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "specs"

@@ -11,6 +11,7 @@ import pytest
 
 from fanout.config import load_config, load_config_file
 from fanout.errors import ConfigError
+from fanout.spec.validate import check_schedule_specs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,9 +60,9 @@ def _with(change: Any) -> dict[str, Any]:
 def test_a_bad_config_names_its_fields(change: Any, fields: list[str]) -> None:
     # Given cdk.json's config with a mistake
     bad = _with(change)
-    # When loaded
+    # When loaded, and its schedules' specs checked (as the app and the CLI do)
     with pytest.raises(ConfigError) as exc:
-        load_config(bad)
+        check_schedule_specs(load_config(bad))
     # Then every bad field is named
     assert sorted(exc.value.fields) == sorted(fields)
     assert str(exc.value).startswith("invalid fanout config")

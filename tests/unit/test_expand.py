@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 
 from fanout.config import FanoutConfig
 from fanout.errors import SpecError
-from fanout.expand import container_overrides, overrides_size, plan_run, read_items
 from fanout.policy import ECS_OVERRIDES_LIMIT
-from fanout.spec import parse_spec
+from fanout.spec.items_from import read_items
+from fanout.spec.plan import plan_run
+from fanout.spec.templates import container_overrides, overrides_size
+from fanout.spec.validate import parse_spec
 
 LOGICAL = datetime(2024, 3, 10, 15, 30, tzinfo=UTC)
 

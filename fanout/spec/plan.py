@@ -12,203 +12,36 @@ Order: the cartesian product of the axes in their order, last axis fastest (like
 item's ``index`` is its position in that sequence.
 """
 
+
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
-import string
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
 from itertools import product
-from typing import Any, Literal
+from typing import Any
 
 from fanout.config import FanoutConfig
 from fanout.errors import Problem, SpecError
 from fanout.policy import ECS_OVERRIDES_LIMIT
 from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_RUN_ID
-from fanout.spec import (
-    BUILTIN_PLACEHOLDERS,
-    PARAM_NAME,
-    DatesAxis,
-    RangeAxis,
-    RunSettings,
-    RunSpec,
-    Scalar,
-    check_semantics,
-    resolve,
+from fanout.spec.axes import BUILTIN_PLACEHOLDERS, Scalar
+from fanout.spec.items_from import capped, row_problems
+from fanout.spec.matrix import MatrixAxis, Pattern, axes_of, dropped_last, exclusions, union_size
+from fanout.spec.model import RunSettings, RunSpec, resolve
+from fanout.spec.templates import (
+    RUN_ID_MAX,
+    Segments,
+    Templates,
+    dumps,
+    escaped,
+    overrides_size,
+    text_of,
+    value_key,
 )
+from fanout.spec.validate import check_semantics
 
-ItemsFormat = Literal["json", "jsonl", "csv"]
 Params = dict[str, Scalar]
-
-#: A run id (the Step Functions execution name) is at most this long.
-RUN_ID_MAX = 80
-#: The widest value of FANOUT_ATTEMPT that the overrides check assumes.
-ATTEMPT_WIDEST = "999"
-#: Problems of one kind listed in an error before the rest are only counted.
-_MAX_LISTED = 20
-
-
-# --- values as text and JSON ----------------------------------------------------------------
-
-
-def text_of(value: Scalar) -> str:
-    """A parameter as it appears in a rendered command or environment value."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _escaped(text: str) -> str:
-    """``text`` JSON-escaped, without the quotes (escaping is per character, so it joins)."""
-    return json.dumps(text)[1:-1]
-
-
-def _key(value: Any) -> tuple[bool, Any]:
-    # Equality as JSON sees it: true is not 1 (Python says True == 1).
-    return (type(value) is bool, value)
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
-
-
-# --- templates -------------------------------------------------------------------------------
-
-Segments = list[tuple[str, str | None]]  # (literal text, placeholder name or None)
-
-
-def _segments(template: str) -> Segments:
-    return [(lit, field) for lit, field, _, _ in string.Formatter().parse(template)]
-
-
-def _render(segments: Segments, texts: Mapping[str, str]) -> str:
-    return "".join(lit + (texts[field] if field is not None else "") for lit, field in segments)
-
-
-@dataclass(frozen=True)
-class _Templates:
-    """The run's command and environment templates, parsed once."""
-
-    command: list[Segments]
-    environment: list[tuple[str, Segments]]
-
-    @classmethod
-    def of(cls, settings: RunSettings) -> _Templates:
-        return cls(
-            command=[_segments(t) for t in settings.command],
-            environment=[(name, _segments(t)) for name, t in settings.environment.items()],
-        )
-
-    def names(self) -> set[str]:
-        every = [*self.command, *(segs for _, segs in self.environment)]
-        return {field for segs in every for _, field in segs if field is not None}
-
-    def render(self, texts: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
-        command = [_render(segs, texts) for segs in self.command]
-        environment = {name: _render(segs, texts) for name, segs in self.environment}
-        return command, environment
-
-
-def container_overrides(
-    container: str, command: list[str], environment: Mapping[str, str], *,
-    run_id: str, index: int | str, attempt: int | str,
-) -> dict[str, Any]:
-    """The ``overrides`` of RunTask for one attempt: the item's command and environment
-    plus the variables by which fanout finds the attempt from a task event."""
-    env = [{"name": k, "value": v} for k, v in environment.items()]
-    env += [
-        {"name": TASK_ENV_RUN_ID, "value": run_id},
-        {"name": TASK_ENV_ITEM_INDEX, "value": str(index)},
-        {"name": TASK_ENV_ATTEMPT, "value": str(attempt)},
-    ]
-    return {"containerOverrides": [{"name": container, "command": command, "environment": env}]}
-
-
-def overrides_size(
-    container: str, command: list[str], environment: Mapping[str, str], *, index_digits: int = 8
-) -> int:
-    """Characters of the widest overrides any attempt of this item can have (compact JSON,
-    run id of the widest allowed length, attempt 999) — what ECS's 8 KiB limit counts."""
-    overrides = container_overrides(
-        container, command, environment,
-        run_id="r" * RUN_ID_MAX, index="9" * index_digits, attempt=ATTEMPT_WIDEST,
-    )
-    return len(_dumps(overrides))
-
-
-# --- axes ------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Axis:
-    """One axis of the matrix with its values (a ``range`` is never materialized)."""
-
-    name: str
-    values: Sequence[Scalar]
-    _positions: dict[tuple[bool, Any], int] | None = None
-
-    def position(self, value: Any) -> int | None:
-        """Where ``value`` is on this axis, or None when it is not."""
-        if isinstance(self.values, range):
-            if type(value) is not int or value not in self.values:
-                return None
-            return (value - self.values.start) // self.values.step
-        if self._positions is None:
-            self._positions = {_key(v): i for i, v in enumerate(self.values)}
-        return self._positions.get(_key(value))
-
-    def widest(self) -> int:
-        """Position of the value with the longest rendered (JSON-escaped) text."""
-        values = self.values
-        if isinstance(values, range):
-            ends = [0, len(values) - 1]  # str length of an int grows with |n|: an end wins
-            return max(ends, key=lambda i: len(str(values[i])))
-        return max(range(len(values)), key=lambda i: len(_escaped(text_of(values[i]))))
-
-    def entry(self, position: int) -> tuple[str, str]:
-        """The value's JSON fragment and its escaped text fragment."""
-        value = self.values[position]
-        if type(value) is int:
-            text = str(value)
-            return text, text
-        return _dumps(value), _escaped(text_of(value))
-
-
-Pattern = frozenset[tuple[int, int]]  # (axis position, value position) pairs
-
-
-@lru_cache(maxsize=4096)
-def _union_size(patterns: frozenset[Pattern], axis: int, sizes: tuple[int, ...]) -> int:
-    """How many combinations of ``sizes[axis:]`` match at least one pattern.
-
-    Splits on one axis at a time: the values a pattern names, and the rest (matched only
-    by patterns that do not name the axis). Exact, and never enumerates combinations.
-    """
-    if not patterns:
-        return 0
-    if frozenset() in patterns:
-        return math.prod(sizes[axis:])
-    wild: set[Pattern] = set()
-    by_value: dict[int, set[Pattern]] = {}
-    for pattern in patterns:
-        named = [p for a, p in pattern if a == axis]
-        if named:
-            by_value.setdefault(named[0], set()).add(pattern - {(axis, named[0])})
-        else:
-            wild.add(pattern)
-    frozen_wild = frozenset(wild)
-    total = (sizes[axis] - len(by_value)) * _union_size(frozen_wild, axis + 1, sizes)
-    for narrowed in by_value.values():
-        total += _union_size(frozenset(narrowed | wild), axis + 1, sizes)
-    return total
-
-
-# --- the plan --------------------------------------------------------------------------------
 
 
 class Plan:
@@ -216,7 +49,7 @@ class Plan:
 
     def __init__(
         self, *, spec: RunSpec, settings: RunSettings, run_id: str, logical_time: datetime,
-        count: int, axes: list[_Axis], excluded: list[Pattern], rows: list[Params],
+        count: int, axes: list[MatrixAxis], excluded: list[Pattern], rows: list[Params],
         include: list[Params],
     ) -> None:
         self.spec = spec
@@ -228,7 +61,7 @@ class Plan:
         self._excluded = excluded
         self._rows = rows  # explicit items (items / items_from), already filtered
         self._include = include
-        self._templates = _Templates.of(settings)
+        self._templates = Templates.of(settings)
 
     def __repr__(self) -> str:
         return f"Plan(job={self.spec.job!r}, run_id={self.run_id!r}, count={self.count})"
@@ -275,7 +108,7 @@ class Plan:
             yield from self._matrix_lines()
             index = self.count - len(self._rows) - len(self._include)
         for params in (*self._rows, *self._include):
-            yield _dumps(self.render(index, params))
+            yield dumps(self.render(index, params))
             index += 1
 
     # -- the fast path
@@ -285,17 +118,17 @@ class Plan:
         position = {a.name: i for i, a in enumerate(self._axes)}
         parts: list[str | tuple[str, int]] = ['{"index":', ("idx", 0), ',"params":{']
         for i, axis in enumerate(self._axes):
-            parts += [("," if i else "") + _dumps(axis.name) + ":", ("json", i)]
+            parts += [("," if i else "") + dumps(axis.name) + ":", ("json", i)]
         parts.append('},"command":[')
 
         def template(segments: Segments) -> None:
             parts.append('"')
             for literal, field in segments:
-                parts.append(_escaped(literal))
+                parts.append(escaped(literal))
                 if field == "index":
                     parts.append(("idx", 0))
                 elif field == "run_id":
-                    parts.append(_escaped(self.run_id))
+                    parts.append(escaped(self.run_id))
                 elif field is not None:
                     parts.append(("text", position[field]))
             parts.append('"')
@@ -305,7 +138,7 @@ class Plan:
             template(segments)
         parts.append('],"environment":{')
         for i, (name, segments) in enumerate(self._templates.environment):
-            parts.append(("," if i else "") + _dumps(name) + ":")
+            parts.append(("," if i else "") + dumps(name) + ":")
             template(segments)
         parts.append("}}")
         return parts
@@ -352,7 +185,7 @@ class Plan:
             )
             columns = all_columns
             if self._excluded:
-                dropped = _dropped_last(self._excluded, positions, last)
+                dropped = dropped_last(self._excluded, positions, last)
                 if dropped is None:
                     continue
                 if dropped:
@@ -364,25 +197,6 @@ class Plan:
                 indexes if hole[0] == "idx" else columns[hole[0]] for hole in holes
             ), strict=True))
             index += size
-
-
-def _dropped_last(
-    patterns: list[Pattern], outer: tuple[int, ...], last: int
-) -> set[int] | None:
-    """Positions of the last axis excluded under ``outer``; None when all of them are."""
-    dropped: set[int] = set()
-    for pattern in patterns:
-        on_last = None
-        for axis, position in pattern:
-            if axis == last:
-                on_last = position
-            elif outer[axis] != position:
-                break
-        else:
-            if on_last is None:
-                return None
-            dropped.add(on_last)
-    return dropped
 
 
 # --- planning --------------------------------------------------------------------------------
@@ -405,26 +219,26 @@ def plan_run(
     when = logical_time or spec.logical_time or datetime.now(UTC)
     when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     settings = resolve(spec, config.jobs[spec.job])
-    templates = _Templates.of(settings)
+    templates = Templates.of(settings)
     cap = config.limits.max_items_per_run
     used = templates.names() - set(BUILTIN_PLACEHOLDERS)
 
-    axes: list[_Axis] = []
+    axes: list[MatrixAxis] = []
     excluded: list[Pattern] = []
     rows: list[Params] = []
     matrix_count = 0
     if spec.params is not None:
-        axes, problems = _axes(spec, when, cap)
+        axes, problems = axes_of(spec, when, cap)
         if problems:
             raise SpecError(problems)
-        excluded, problems = _exclusions(spec, axes)
+        excluded, problems = exclusions(spec, axes)
         if problems:
             raise SpecError(problems)
         sizes = tuple(len(a.values) for a in axes)
-        matrix_count = math.prod(sizes) - _union_size(frozenset(excluded), 0, sizes)
+        matrix_count = math.prod(sizes) - union_size(frozenset(excluded), 0, sizes)
     else:
         source, raw_rows = _explicit_rows(spec, items)
-        problems = [] if source == "items" else _row_problems(raw_rows, source)
+        problems = [] if source == "items" else row_problems(raw_rows, source)
         problems += _missing_placeholders(raw_rows, used, source)
         if not problems:
             rows = [r for r in raw_rows if not _excluded_row(r, spec.exclude)]
@@ -460,51 +274,6 @@ def _source_name(spec: RunSpec) -> str:
     return "items_from" if spec.items_from is not None else "include"
 
 
-def _axes(spec: RunSpec, when: datetime, cap: int) -> tuple[list[_Axis], list[Problem]]:
-    """The matrix's axes; each must fit under the cap alone (its values may be built)."""
-    axes: list[_Axis] = []
-    problems: list[Problem] = []
-    for name, axis in (spec.params or {}).items():
-        field = f"params.{name}"
-        try:
-            if isinstance(axis, RangeAxis):
-                values: Sequence[Scalar] = axis.range.values()
-            elif isinstance(axis, DatesAxis):
-                field += ".dates"
-                size = axis.dates.size(when)
-                if size > cap:
-                    problems.append(Problem(field, f"{size:,} dates is over the cap of {cap:,}"))
-                    continue
-                values = axis.dates.values(when)
-            else:
-                values = list(axis)
-        except ValueError as exc:
-            problems.append(Problem(field, str(exc)))
-            continue
-        if len(values) > cap:
-            problems.append(Problem(field, f"{len(values):,} values is over the cap of {cap:,}"))
-        axes.append(_Axis(name, values))
-    return axes, problems
-
-
-def _exclusions(spec: RunSpec, axes: list[_Axis]) -> tuple[list[Pattern], list[Problem]]:
-    index = {a.name: i for i, a in enumerate(axes)}
-    patterns: list[Pattern] = []
-    problems: list[Problem] = []
-    for i, raw in enumerate(spec.exclude):
-        pattern: set[tuple[int, int]] = set()
-        for name, value in raw.items():
-            position = axes[index[name]].position(value)
-            if position is None:
-                problems.append(Problem(
-                    f"exclude[{i}].{name}", f"{_dumps(value)} is not a value of params.{name}"
-                ))
-            else:
-                pattern.add((index[name], position))
-        patterns.append(frozenset(pattern))
-    return patterns, problems
-
-
 def _explicit_rows(
     spec: RunSpec, items: list[dict[str, Any]] | None
 ) -> tuple[str, list[Params]]:
@@ -520,28 +289,6 @@ def _explicit_rows(
     return "include", []
 
 
-def _row_problems(rows: list[Any], field: str) -> list[Problem]:
-    problems: list[Problem] = []
-    for n, row in enumerate(rows):
-        if not isinstance(row, dict):
-            problems.append(Problem(field, f"item {n} is not an object"))
-            continue
-        if not row:
-            problems.append(Problem(field, f"item {n} is empty"))
-        for key, value in row.items():
-            if not isinstance(key, str) or not PARAM_NAME.fullmatch(key) or (
-                key in BUILTIN_PLACEHOLDERS
-            ):
-                problems.append(Problem(field, f"item {n}: {key!r} is not a usable parameter name"))
-            elif not isinstance(value, str | int | float | bool) or (
-                isinstance(value, float) and not math.isfinite(value)
-            ):
-                problems.append(Problem(
-                    field, f"item {n}: {key} must be a string, number or boolean"
-                ))
-    return _capped(problems)
-
-
 def _missing_placeholders(rows: list[Params], used: set[str], field: str) -> list[Problem]:
     problems: list[Problem] = []
     for n, row in enumerate(rows):
@@ -553,29 +300,22 @@ def _missing_placeholders(rows: list[Params], used: set[str], field: str) -> lis
             lead = "" if field != "items_from" else f"item {n}: "
             names = ", ".join("{" + m + "}" for m in missing)
             problems.append(Problem(where, f"{lead}has no value for {names} (used by templates)"))
-    return _capped(problems)
-
-
-def _capped(problems: list[Problem]) -> list[Problem]:
-    if len(problems) <= _MAX_LISTED:
-        return problems
-    rest = len(problems) - _MAX_LISTED
-    return [*problems[:_MAX_LISTED], Problem(problems[0].field, f"... and {rest} more")]
+    return capped(problems)
 
 
 def _excluded_row(row: Params, exclude: list[dict[str, Scalar]]) -> bool:
     return any(
-        all(k in row and _key(row[k]) == _key(v) for k, v in pattern.items())
+        all(k in row and value_key(row[k]) == value_key(v) for k, v in pattern.items())
         for pattern in exclude
     )
 
 
 def _canonical(params: Mapping[str, Any]) -> frozenset[tuple[str, tuple[bool, Any]]]:
-    return frozenset((k, _key(v)) for k, v in params.items())
+    return frozenset((k, value_key(v)) for k, v in params.items())
 
 
 def _include_duplicates(
-    include: list[Params], axes: list[_Axis], excluded: list[Pattern], rows: list[Params]
+    include: list[Params], axes: list[MatrixAxis], excluded: list[Pattern], rows: list[Params]
 ) -> list[Problem]:
     problems: list[Problem] = []
     seen: dict[frozenset[tuple[str, tuple[bool, Any]]], int] = {}
@@ -601,7 +341,7 @@ def _include_duplicates(
     return problems
 
 
-def _overrides_problem(plan: Plan, spec: RunSpec, templates: _Templates) -> Problem | None:
+def _overrides_problem(plan: Plan, spec: RunSpec, templates: Templates) -> Problem | None:
     """The first item whose widest overrides break ECS's limit, or None.
 
     For the matrix, the widest item is known from per-axis maxima (each placeholder adds its
@@ -609,7 +349,7 @@ def _overrides_problem(plan: Plan, spec: RunSpec, templates: _Templates) -> Prob
     """
     container = spec.job
     digits = len(str(max(plan.count - 1, 0)))
-    fixed = {"index": "9" * digits, "run_id": "r" * max(RUN_ID_MAX, len(_escaped(plan.run_id)))}
+    fixed = {"index": "9" * digits, "run_id": "r" * max(RUN_ID_MAX, len(escaped(plan.run_id)))}
 
     def size(params: Mapping[str, Scalar]) -> tuple[int, list[str], dict[str, str]]:
         command, environment = templates.render({
@@ -622,11 +362,11 @@ def _overrides_problem(plan: Plan, spec: RunSpec, templates: _Templates) -> Prob
         chars, command, environment = size(params)
         if chars <= ECS_OVERRIDES_LIMIT:
             return None
-        field = "command" if len(_dumps(command)) >= len(_dumps(environment)) else "environment"
+        field = "command" if len(dumps(command)) >= len(dumps(environment)) else "environment"
         if getattr(spec, field) is None:
             field = f"job {spec.job} {field}"
         return Problem(field, (
-            f"the container overrides of item {_dumps(dict(params))[:200]} would be {chars:,} "
+            f"the container overrides of item {dumps(dict(params))[:200]} would be {chars:,} "
             f"characters (with fanout's {TASK_ENV_RUN_ID}, {TASK_ENV_ITEM_INDEX} and "
             f"{TASK_ENV_ATTEMPT}), over ECS's limit of {ECS_OVERRIDES_LIMIT:,}"
         ))
@@ -652,66 +392,3 @@ def _overrides_problem(plan: Plan, spec: RunSpec, templates: _Templates) -> Prob
         if found:
             return found
     return None
-
-
-# --- items_from content ----------------------------------------------------------------------
-
-
-def read_items(data: bytes, fmt: ItemsFormat) -> list[dict[str, Any]]:
-    """Items from an ``items_from`` object's content: a JSON array of objects, JSON Lines
-    (one object per line) or CSV with a header row (values stay strings).
-
-    Raises :class:`SpecError` naming ``items_from`` for content that is not items.
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SpecError([Problem("items_from", f"not UTF-8 text ({exc.reason})")]) from None
-    rows: list[Any]
-    if fmt == "json":
-        try:
-            rows = json.loads(text, parse_constant=_no_constant)
-        except ValueError as exc:
-            raise SpecError([Problem("items_from", f"not a JSON array ({exc})")]) from None
-        if not isinstance(rows, list):
-            raise SpecError([Problem("items_from", "not a JSON array of objects")])
-    elif fmt == "jsonl":
-        rows = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line, parse_constant=_no_constant))
-            except ValueError as exc:
-                raise SpecError([Problem("items_from", f"line {n} is not JSON ({exc})")]) from None
-    elif fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        rows = []
-        for row in reader:
-            if None in row or None in row.values():
-                raise SpecError([Problem(
-                    "items_from", f"CSV line {reader.line_num} does not match the header"
-                )])
-            rows.append(row)
-    else:
-        raise SpecError([Problem("items_format", f"unknown format {fmt!r}")])
-    if not rows:
-        raise SpecError([Problem("items_from", "holds no items")])
-    problems = _row_problems(rows, "items_from")
-    if problems:
-        raise SpecError(problems)
-    return rows
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-__all__ = [
-    "Plan",
-    "container_overrides",
-    "overrides_size",
-    "plan_run",
-    "read_items",
-    "text_of",
-]

@@ -23,7 +23,7 @@ class StepFunctionsCallbacks:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from fanout.runtime.clients import client
+            from fanout.aws.clients import client
 
             self._client = client("stepfunctions")
         return self._client
@@ -45,25 +45,3 @@ class StepFunctionsCallbacks:
     def fail(self, token: str, error: str, cause: str) -> bool:
         return self._send("send_task_failure", taskToken=token, error=error[:256],
                           cause=cause[:32768])
-
-
-class MemoryCallbacks:
-    """Records every answer; a token answers once, like Step Functions."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, tuple[str, Any]] = {}
-        self.calls: list[tuple[str, str, Any]] = []
-
-    def succeed(self, token: str, output: dict[str, Any]) -> bool:
-        self.calls.append(("success", token, output))
-        if token in self.answers:
-            return False
-        self.answers[token] = ("success", output)
-        return True
-
-    def fail(self, token: str, error: str, cause: str) -> bool:
-        self.calls.append((error, token, cause))
-        if token in self.answers:
-            return False
-        self.answers[token] = (error, cause)
-        return True

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from fanout.cost import AttemptUsage, RegionPrices, TaskSize, attempt_compute_usd, round_usd
 from fanout.cost import run_cost as _run_cost
-from fanout.records import COUNTED, AttemptRecord, ItemRecord, RunRecord
+from fanout.records.model import COUNTED, AttemptRecord, ItemRecord, RunRecord
 
 RunView = dict[str, Any]
 ItemView = dict[str, Any]

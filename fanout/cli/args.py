@@ -1,10 +1,6 @@
-"""The ``fanout`` command.
+"""What the commands share: their common arguments, reading the spec and the config.
 
-Each subcommand is an ``add_<name>(subparsers)`` function that declares its arguments and
-sets ``func`` to a small ``run_<name>(args) -> int``; :data:`COMMANDS` lists them. Heavy
-modules are imported inside the run functions, so ``fanout expand`` starts quickly.
-
-Exit codes: 0 success, 1 the run failed, 2 bad input or usage.
+Commands import this module, never the root (:mod:`fanout.cli.main`).
 """
 
 from __future__ import annotations
@@ -14,21 +10,16 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fanout.errors import FanoutInputError, Problem, SpecError, UsageError
+from fanout.errors import Problem, SpecError, UsageError
 
 if TYPE_CHECKING:
     from fanout.config import FanoutConfig
-    from fanout.spec import RunSpec
-
-EXIT_OK = 0
-EXIT_RUN_FAILED = 1
-EXIT_BAD_INPUT = 2
-
+    from fanout.spec.model import RunSpec
 
 
 # --- shared arguments --------------------------------------------------------------------
@@ -55,6 +46,17 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
 
 
+def add_stack_arguments(parser: argparse.ArgumentParser, *, json_flag: bool = True,
+                        config: bool = True) -> None:
+    parser.add_argument("--stack", metavar="NAME",
+                        help="the deployed stack (default: the config's stack_name)")
+    parser.add_argument("--region", metavar="REGION", help="AWS region (default: boto3's)")
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="print JSON")
+    if config:
+        add_config_argument(parser)
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id", metavar="ID", help="the run id (default: made up)")
     parser.add_argument("--logical-time", metavar="ISO",
@@ -62,14 +64,22 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_config(args: argparse.Namespace) -> FanoutConfig:
-    from fanout.config import load_config_file
+    """The deployment config that ``--config`` names, its schedules' specs checked."""
+    return load_config_path(args.config)
 
-    return load_config_file(args.config)
+
+def load_config_path(path: str | Path) -> FanoutConfig:
+    from fanout.config import load_config_file
+    from fanout.spec.validate import check_schedule_specs
+
+    config = load_config_file(path)
+    check_schedule_specs(config)
+    return config
 
 
 def load_spec(args: argparse.Namespace, config: FanoutConfig) -> RunSpec:
     """The run spec from SPEC or from ``--job``/``--param``, parsed against the config."""
-    from fanout.spec import parse_spec
+    from fanout.spec.validate import parse_spec
 
     return parse_spec(spec_document(args), config)
 
@@ -175,147 +185,3 @@ def new_run_id(job: str) -> str:
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{job}-{stamp}-{secrets.token_hex(3)}"[:80]
-
-
-# --- expand ------------------------------------------------------------------------------
-
-
-def add_expand(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "expand", help="validate a run spec and print its items as JSON Lines (no AWS)",
-        description="Validate a run spec and print its items as JSON Lines: "
-                    "index, params, command, environment.",
-    )
-    add_spec_arguments(parser)
-    add_run_arguments(parser)
-    parser.add_argument("--count", action="store_true", help="print only the item count")
-    parser.add_argument(
-        "--items", metavar="PATH",
-        help="for a spec with items_from: a local copy of the object (JSON, JSON Lines, CSV)",
-    )
-    parser.set_defaults(func=run_expand)
-
-
-def run_expand(args: argparse.Namespace) -> int:
-    from fanout.expand import plan_run, read_items
-
-    config = load_config(args)
-    spec = load_spec(args, config)
-    items = None
-    if args.items is not None:
-        fmt = spec.source_format()
-        if fmt is None:
-            raise UsageError([Problem("--items", "the spec has no items_from")])
-        try:
-            data = sys.stdin.buffer.read() if args.items == "-" else Path(args.items).read_bytes()
-        except OSError as exc:
-            raise UsageError([Problem("--items", f"cannot read {args.items}: {exc.strerror}")]) \
-                from None
-        items = read_items(data, fmt)
-    plan = plan_run(
-        spec, config, run_id=args.run_id or "expand",
-        logical_time=parse_logical_time(args.logical_time), items=items,
-    )
-    out = sys.stdout
-    if args.count:
-        out.write(f"{plan.count}\n")
-        return EXIT_OK
-    write = out.write
-    batch: list[str] = []
-    for line in plan.json_lines():
-        batch.append(line)
-        if len(batch) >= 4096:
-            batch.append("")
-            write("\n".join(batch))
-            batch.clear()
-    if batch:
-        batch.append("")
-        write("\n".join(batch))
-    out.flush()
-    return EXIT_OK
-
-
-# --- local (the local mode lives in fanout/local/) ----------------------------------------
-
-
-def add_local(subparsers: Any) -> None:
-    from fanout.local.cli import add_local as add
-
-    add(subparsers)
-
-
-# --- start, status, items, runs, logs, rerun (a deployed stack: fanout/remote.py) --------
-
-
-def add_remote(subparsers: Any) -> None:
-    from fanout.remote import add_commands
-
-    add_commands(subparsers)
-
-
-def add_runs(subparsers: Any) -> None:
-    from fanout.cli_runs import add_commands
-
-    add_commands(subparsers)
-
-
-# --- the command -------------------------------------------------------------------------
-
-#: Every subcommand's ``add_<name>``; a new subcommand is one function and one entry here.
-COMMANDS: list[Callable[[Any], None]] = [add_expand, add_local, add_remote, add_runs]
-
-
-def version() -> str:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as package_version
-
-    try:
-        return package_version("fanout")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-class _VersionAction(argparse.Action):
-    # Lazy: the package metadata is read only when --version is asked for.
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
-
-    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
-        print(f"fanout {version()}")
-        parser.exit(EXIT_OK)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fanout",
-        description="Run one container many times in parallel on AWS Fargate.",
-    )
-    parser.add_argument("--version", action=_VersionAction)
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for add in COMMANDS:
-        add(subparsers)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
-    if func is None:
-        parser.print_usage(sys.stderr)
-        print("fanout: error: give a command", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        return func(args)
-    except FanoutInputError as exc:
-        print(f"fanout: {exc.message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except BrokenPipeError:
-        # The reader went away (``| head``): not an error of the run; silence the flush.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -106,7 +106,7 @@ class EcsLauncher:
     @property
     def client(self) -> ECSClient:
         if self._client is None:
-            from fanout.runtime.clients import client
+            from fanout.aws.clients import client
 
             self._client = client("ecs")
         return self._client

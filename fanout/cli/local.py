@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fanout.cli.args import add_run_arguments, add_spec_arguments, spec_document
+from fanout.cli.exits import exit_for
+from fanout.errors import Problem, UsageError
 
-def add_local(subparsers: Any) -> None:
-    from fanout.cli import add_run_arguments, add_spec_arguments
 
+def add(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "local", help="run a spec on the local control plane (emulated AWS, local processes)",
         description="Run the synthesized control plane on an emulated AWS: the state machine, "
@@ -43,8 +45,6 @@ def add_local(subparsers: Any) -> None:
 
 
 def run_local(args: argparse.Namespace) -> int:
-    from fanout.cli import spec_document
-
     return execute(args, spec_document(args))
 
 
@@ -53,10 +53,10 @@ def execute(args: argparse.Namespace, raw: Any) -> int:
     rerun --local`` runs its rerun spec through here)."""
     from rich.console import Console
 
-    from fanout.errors import Problem, UsageError
+    from fanout.cli.render import print_json
+    from fanout.cli.render_local import ProgressBar, print_summary
     from fanout.local.faults import Faults
     from fanout.local.runner import LocalOptions, LocalRun
-    from fanout.local.ui import ProgressBar, print_json, print_summary
 
     concurrency = getattr(args, "concurrency", None)
     reconcile_seconds = getattr(args, "reconcile_seconds", 1.0)
@@ -95,9 +95,9 @@ def execute(args: argparse.Namespace, raw: Any) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if args.json:
-        print_json(summary)
+        print_json(summary.to_json())
     else:
         print_summary(Console(), summary)
     for note in local.notes:
         print(f"fanout local: {note}", file=sys.stderr)
-    return summary.exit_code
+    return exit_for(summary.status)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.console import Console
@@ -89,7 +88,3 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     for problem in summary.problems:
         console.print(f"[red]{escape(problem)}[/]")
     console.print(f"records, logs and this summary: {summary.records}/")
-
-
-def print_json(summary: RunSummary) -> None:
-    print(json.dumps(summary.to_json(), indent=2))

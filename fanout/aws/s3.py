@@ -1,4 +1,4 @@
-"""Reading a run's items manifest back: the JSON array streamed from S3, one item at a time.
+"""The run's items manifest on S3: written as a multipart upload, read back as a stream.
 
 The manifest (``runs/<run_id>/items.json``, docs/decisions/0001) can hold millions of
 items; readers take the lines they need as they pass, so memory does not grow with it.
@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fanout.schema import MANIFEST_KEY
 
 #: Bytes read from S3 at a time.
 CHUNK_SIZE = 1024 * 1024
+#: S3 multipart parts must be at least 5 MiB (but the last).
+PART_SIZE = 8 * 1024 * 1024
 
 
 def array_items(body: Any, chunk_size: int = CHUNK_SIZE) -> Iterator[dict[str, Any]]:
@@ -55,3 +57,38 @@ def manifest_items(s3: Any, bucket: str, run_id: str) -> Iterator[dict[str, Any]
     except Exception:  # botocore's NoSuchKey / AccessDenied
         return
     yield from array_items(body)
+
+
+def _chunks(lines: Iterable[str], size: int) -> Iterator[bytes]:
+    """The JSON array ``[line,line,...]`` in parts of at least ``size`` bytes (last smaller)."""
+    buffer = bytearray(b"[")
+    first = True
+    for line in lines:
+        if not first:
+            buffer += b","
+        buffer += line.encode()
+        first = False
+        if len(buffer) >= size:
+            yield bytes(buffer)
+            buffer.clear()
+    buffer += b"]"
+    yield bytes(buffer)
+
+
+def write_manifest(s3: Any, bucket: str, key: str, lines: Iterable[str],
+                   part_size: int = PART_SIZE) -> int:
+    """Stream the items into a JSON array object with a multipart upload; returns parts."""
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key,
+                                        ContentType="application/json")
+    parts = []
+    try:
+        for number, chunk in enumerate(_chunks(lines, part_size), start=1):
+            done = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
+                                  PartNumber=number, Body=chunk)
+            parts.append({"PartNumber": number, "ETag": done["ETag"]})
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
+                                     MultipartUpload={"Parts": parts})
+    except BaseException:
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+        raise
+    return len(parts)

@@ -1,7 +1,7 @@
 """``fanout status | items | runs | logs | rerun | stop``: the runs of a deployed stack, or
 with ``--local`` the runs of a records folder, with the same output and exit codes.
 
-Every command reads through a :class:`fanout.runs.views.RunsSource` and prints its views
+Every command reads through a :class:`fanout.records.views.RunsSource` and prints its views
 (``--json``: the views themselves, docs/cli.md). Exit codes: 0 done, 1 the run (a rerun
 followed to its end) failed, 2 bad input: an unknown run or item, nothing to rerun.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fanout.errors import Problem, SpecError, UsageError
-from fanout.runs.views import ITEM_STATES, ItemDetail, ItemView, RunsSource, RunView
+from fanout.records.views import ITEM_STATES, ItemDetail, ItemView, RunsSource, RunView
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 #: How long ``stop --wait`` waits for a run's tasks to stop and its items to settle.
@@ -38,8 +38,8 @@ def source(args: argparse.Namespace) -> RunsSource:
     if getattr(args, "run", None) and not args.stack and local.get_run(args.run) is not None:
         args.local = True
         return local
+    from fanout.cli.deployment import deployment
     from fanout.cost import TaskSize
-    from fanout.remote import deployment
     from fanout.runs.stack import StackRuns
 
     deploy = deployment(args)
@@ -298,13 +298,14 @@ def run_rerun(args: argparse.Namespace) -> int:
     run = the_run(runs, args)
     indexes = sorted(set(args.item)) if args.item else None
     if args.local:
-        from fanout.local.cli import execute
+        from fanout.cli.local import execute
         from fanout.runs.local import LocalRuns
 
         assert isinstance(runs, LocalRuns)
         spec = _bad_input(lambda: runs.rerun_spec(run["run_id"], args.failed, indexes))
         return execute(args, spec)
-    from fanout.remote import announce, deployment, follow
+    from fanout.cli.deployment import deployment
+    from fanout.cli.remote import announce, follow
     from fanout.runs.stack import StackRuns
 
     assert isinstance(runs, StackRuns)
@@ -341,7 +342,7 @@ def _index(text: str) -> int:
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     """``--local``/``--records-dir`` (a records folder) or ``--stack``/``--region``."""
-    from fanout.remote import add_stack_arguments
+    from fanout.cli.args import add_stack_arguments
 
     add_stack_arguments(parser)
     parser.add_argument("--local", action="store_true",
@@ -350,7 +351,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the local records folder (default .fanout/runs)")
 
 
-def add_commands(subparsers: Any) -> None:
+def add(subparsers: Any) -> None:
     status = subparsers.add_parser("status", help="a run's status, totals and cost")
     status.add_argument("run", metavar="RUN")
     add_source_arguments(status)

@@ -49,7 +49,7 @@ class CloudWatchTail:
 
     def __call__(self, group: str, stream: str) -> list[str]:
         if self._client is None:
-            from fanout.runtime.clients import client
+            from fanout.aws.clients import client
 
             self._client = client("logs")
         try:

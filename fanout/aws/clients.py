@@ -28,9 +28,6 @@ def provide(service: str, made: Any) -> None:
 
 
 def reset_clients() -> None:
-    """Forget every cached client and env model (tests and the local mode call this)."""
+    """Forget every cached client (:func:`fanout.runtime.context.reset` calls this)."""
     with _lock:
         _clients.clear()
-    from fanout.runtime import context
-
-    context.reset()

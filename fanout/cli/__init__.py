@@ -1,0 +1,1 @@
+"""The ``fanout`` command: :mod:`fanout.cli.main` lists the command modules."""

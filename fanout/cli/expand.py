@@ -1,0 +1,74 @@
+"""``fanout expand SPEC``: validate a run spec and print its items (no AWS)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from fanout.cli.args import (
+    add_run_arguments,
+    add_spec_arguments,
+    load_config,
+    load_spec,
+    parse_logical_time,
+)
+from fanout.cli.exits import EXIT_OK
+from fanout.errors import Problem, UsageError
+
+
+def add(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "expand", help="validate a run spec and print its items as JSON Lines (no AWS)",
+        description="Validate a run spec and print its items as JSON Lines: "
+                    "index, params, command, environment.",
+    )
+    add_spec_arguments(parser)
+    add_run_arguments(parser)
+    parser.add_argument("--count", action="store_true", help="print only the item count")
+    parser.add_argument(
+        "--items", metavar="PATH",
+        help="for a spec with items_from: a local copy of the object (JSON, JSON Lines, CSV)",
+    )
+    parser.set_defaults(func=run_expand)
+
+
+def run_expand(args: argparse.Namespace) -> int:
+    from fanout.spec.items_from import read_items
+    from fanout.spec.plan import plan_run
+
+    config = load_config(args)
+    spec = load_spec(args, config)
+    items = None
+    if args.items is not None:
+        fmt = spec.source_format()
+        if fmt is None:
+            raise UsageError([Problem("--items", "the spec has no items_from")])
+        try:
+            data = sys.stdin.buffer.read() if args.items == "-" else Path(args.items).read_bytes()
+        except OSError as exc:
+            raise UsageError([Problem("--items", f"cannot read {args.items}: {exc.strerror}")]) \
+                from None
+        items = read_items(data, fmt)
+    plan = plan_run(
+        spec, config, run_id=args.run_id or "expand",
+        logical_time=parse_logical_time(args.logical_time), items=items,
+    )
+    out = sys.stdout
+    if args.count:
+        out.write(f"{plan.count}\n")
+        return EXIT_OK
+    write = out.write
+    batch: list[str] = []
+    for line in plan.json_lines():
+        batch.append(line)
+        if len(batch) >= 4096:
+            batch.append("")
+            write("\n".join(batch))
+            batch.clear()
+    if batch:
+        batch.append("")
+        write("\n".join(batch))
+    out.flush()
+    return EXIT_OK

@@ -1,0 +1,75 @@
+"""The ``fanout`` command: the root parser, built from a list of command modules.
+
+Each command module has ``add(subparsers)``, which declares its arguments and sets
+``func`` to a small ``run_<name>(args) -> int``; :data:`COMMANDS` lists them, and a new
+command is one module and one entry here. Heavy modules are imported inside the run
+functions, so ``fanout expand`` starts quickly. Exit codes: :mod:`fanout.cli.exits`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fanout.cli import expand, local, remote, runs
+from fanout.cli.exits import EXIT_BAD_INPUT, EXIT_OK
+from fanout.errors import FanoutInputError
+
+#: Every command module's ``add``; a new command is one module and one entry here.
+COMMANDS: list[Callable[[Any], None]] = [expand.add, local.add, remote.add, runs.add]
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("fanout")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    # Lazy: the package metadata is read only when --version is asked for.
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"fanout {version()}")
+        parser.exit(EXIT_OK)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fanout",
+        description="Run one container many times in parallel on AWS Fargate.",
+    )
+    parser.add_argument("--version", action=_VersionAction)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add in COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_usage(sys.stderr)
+        print("fanout: error: give a command", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        return func(args)
+    except FanoutInputError as exc:
+        print(f"fanout: {exc.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader went away (``| head``): not an error of the run; silence the flush.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+

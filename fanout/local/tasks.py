@@ -1,0 +1,182 @@
+"""The emulated ECS's tasks: task definitions, tasks in ECS's own shapes, their events.
+
+What :class:`fanout.local.fargate.EmulatedFargate` runs and describes; an "ECS Task State
+Change" event is made from a task the way EventBridge delivers it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class EcsError(Exception):
+    """An ECS API error: ``code`` is what boto3 shows as ``Error.Code``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """What the emulation needs of a task definition of the template."""
+
+    arn: str
+    family: str
+    container: str
+    #: What runs in place of the image's entrypoint (the job's ``local_command``).
+    local_command: Sequence[str]
+    environment: Mapping[str, str] = field(default_factory=dict)
+    log_group: str | None = None
+    stream_prefix: str | None = None
+    image: str = ""
+    cpu: str = "256"
+    memory: str = "512"
+
+
+class LaunchRate:
+    """Fargate's launch rate limit as a token bucket (burst, then ``per_second``)."""
+
+    def __init__(self, burst: int, per_second: float) -> None:
+        self.burst = burst
+        self.per_second = per_second
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_second)
+            self._at = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+LogSink = Callable[[str, str, list[tuple[int, str]]], None]
+EventSink = Callable[[dict[str, Any]], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class Task:
+    """One emulated task and its process."""
+
+    arn: str
+    id: str
+    definition: TaskDefinition
+    cluster_arn: str
+    started_by: str
+    group: str
+    capacity_provider: str
+    overrides: dict[str, Any]
+    tags: list[dict[str, str]]
+    command: list[str]
+    environment: dict[str, str]
+    created_at: datetime
+    last_status: str = "PROVISIONING"
+    desired_status: str = "RUNNING"
+    started_at: datetime | None = None
+    stopping_at: datetime | None = None
+    stopped_at: datetime | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    exit_code: int | None = None
+    container_reason: str | None = None
+    version: int = 1
+    process: subprocess.Popen[bytes] | None = None
+    #: Why the emulation (not the program) is ending the task, once it is.
+    ending: tuple[str, str] | None = None
+
+    @property
+    def log_stream(self) -> str | None:
+        if not self.definition.stream_prefix:
+            return None
+        return f"{self.definition.stream_prefix}/{self.definition.container}/{self.id}"
+
+    def describe(self) -> dict[str, Any]:
+        """The task as DescribeTasks shows it."""
+        container: dict[str, Any] = {
+            "containerArn": self.arn.replace(":task/", ":container/")
+            + f"/{self.definition.container}",
+            "taskArn": self.arn,
+            "name": self.definition.container,
+            "image": self.definition.image,
+            "lastStatus": self.last_status,
+            "cpu": "0",
+        }
+        if self.exit_code is not None:
+            container["exitCode"] = self.exit_code
+        if self.container_reason:
+            container["reason"] = self.container_reason
+        task: dict[str, Any] = {
+            "taskArn": self.arn,
+            "clusterArn": self.cluster_arn,
+            "taskDefinitionArn": self.definition.arn,
+            "lastStatus": self.last_status,
+            "desiredStatus": self.desired_status,
+            "launchType": "FARGATE",
+            "capacityProviderName": self.capacity_provider,
+            "platformVersion": "1.4.0",
+            "cpu": self.definition.cpu,
+            "memory": self.definition.memory,
+            "startedBy": self.started_by,
+            "group": self.group,
+            "overrides": self.overrides,
+            "containers": [container],
+            "tags": self.tags,
+            "version": self.version,
+            "createdAt": self.created_at,
+            "connectivity": "CONNECTED",
+            "availabilityZone": "us-east-1a",
+        }
+        for key, value in (
+            ("startedAt", self.started_at),
+            ("stoppingAt", self.stopping_at),
+            ("stoppedAt", self.stopped_at),
+            ("stopCode", self.stop_code),
+            ("stoppedReason", self.stopped_reason),
+        ):
+            if value is not None:
+                task[key] = value
+        return task
+
+
+def task_state_change_event(task: Task, region: str, account: str) -> dict[str, Any]:
+    """An "ECS Task State Change" event as EventBridge delivers it."""
+    detail = task.describe()
+    detail.pop("tags", None)  # events do not carry tags
+    for key in ("createdAt", "startedAt", "stoppingAt", "stoppedAt"):
+        if key in detail:
+            detail[key] = iso(detail[key])
+    detail["updatedAt"] = iso(utc_now())
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "ECS Task State Change",
+        "source": "aws.ecs",
+        "account": account,
+        "time": iso(utc_now()),
+        "region": region,
+        "resources": [task.arn],
+        "detail": detail,
+    }

@@ -1,0 +1,1 @@
+"""What a run leaves behind: the records model, the store interface, the DynamoDB store."""

@@ -1,0 +1,126 @@
+"""What a run leaves behind: the run, item and attempt records, and how an attempt ended.
+
+Statuses: a run is RUNNING until Finalize (or Abort) closes it; an item moves
+PENDING -> RUNNING -> one of :data:`TERMINAL`. Every record carries ``expires_at`` (TTL)
+from its first write. Where the records are kept is :mod:`fanout.records.store`'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "REJECTED"]
+ItemStatus = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
+TERMINAL: tuple[ItemStatus, ...] = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+#: Run counters, by item status (``pending`` is ``total`` minus the others).
+COUNTED: tuple[ItemStatus, ...] = ("RUNNING", *TERMINAL)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    job: str
+    status: RunStatus
+    started_at: str
+    total: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+    trigger: str = "console"
+    logical_time: str = ""
+    execution_arn: str = ""
+    parent_run: str | None = None
+    finished_at: str | None = None
+    summary: str | None = None
+    problems: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    #: TTL (epoch seconds), from the first write: the end of the run's life + record_ttl_days.
+    expires_at: int | None = None
+
+    def count(self, status: ItemStatus) -> int:
+        if status == "PENDING":
+            return self.total - sum(self.counts.get(s, 0) for s in COUNTED)
+        return self.counts.get(status, 0)
+
+    def totals(self) -> dict[str, int]:
+        """``total`` and one count per item status, lower case (what users read)."""
+        out = {"total": self.total, "pending": self.count("PENDING")}
+        out.update({s.lower(): self.count(s) for s in COUNTED})
+        return out
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    run_id: str
+    index: int
+    status: ItemStatus
+    params: dict[str, Any] = field(default_factory=dict)
+    command: list[str] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+    #: Attempts started so far; the last one is open while ``open_attempt`` is set.
+    attempts: int = 0
+    open_attempt: int | None = None
+    exit_code: int | None = None
+    #: Launch the next attempt on on-demand Fargate (after a Spot interruption).
+    on_demand: bool = False
+    #: Why the item ended, one line in a user's words (its last attempt's reason).
+    reason: str | None = None
+    #: The last lines of its last attempt's log (failed items only).
+    log_tail: list[str] | None = None
+    expires_at: int | None = None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    run_id: str
+    index: int
+    attempt: int
+    client_token: str
+    task_token: str
+    status: str = "LAUNCHING"  # LAUNCHING, RUNNING, then the class's item status or RETRY
+    capacity: str = "FARGATE"
+    created_at: str = ""
+    deadline: str = ""
+    task_arn: str | None = None
+    launch_lease_until: str | None = None
+    started_at: str | None = None
+    stopped_at: str | None = None
+    duration_seconds: float | None = None
+    exit_code: int | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    log_stream: str | None = None
+    stop_class: str | None = None
+    #: How the attempt ended in a user's words ("exit code 3", "Spot interruption").
+    reason: str | None = None
+    #: The last lines (at most 20, 4 KB) of its log, for an attempt that did not succeed.
+    log_tail: list[str] | None = None
+    event_version: int | None = None
+    #: The answer owed to the state machine, kept until it is given (heals a crash).
+    answer: dict[str, Any] | None = None
+    answered: bool = False
+    expires_at: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("LAUNCHING", "RUNNING")
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How an attempt ended and what happens to its item."""
+
+    status: str  # the attempt's final status: an item status, or RETRY
+    item_status: ItemStatus | None  # None: the item stays RUNNING for another attempt
+    stop_class: str
+    stopped_at: str
+    answer: dict[str, Any]
+    exit_code: int | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    started_at: str | None = None
+    duration_seconds: float | None = None
+    log_stream: str | None = None
+    event_version: int | None = None
+    on_demand: bool = False
+    reason: str | None = None
+    log_tail: list[str] | None = None

@@ -1,0 +1,75 @@
+"""The records store interface: what the control plane reads and writes.
+
+Implemented on DynamoDB by :class:`fanout.records.dynamo.DynamoRecords` and in memory by
+:class:`fanout.testing.records.MemoryRecords` (tests). Every write that can race is
+conditional, and the method says with its return value whether it won.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from fanout.records.model import (
+    AttemptRecord,
+    ItemRecord,
+    ItemStatus,
+    RunRecord,
+    RunStatus,
+    Settlement,
+)
+
+
+class RecordsStore(Protocol):
+    """What the control plane reads and writes. Every write that can race says if it won."""
+
+    def create_run(self, run: RunRecord, spec: Any = None) -> bool:
+        """Write the run record once, and its spec as given (``SPEC``) before it."""
+        ...
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+    def get_spec(self, run_id: str) -> Any:
+        """The run's spec as given; None when the run has no spec record."""
+        ...
+    def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str,
+                   expires_at: int | None = None) -> bool:
+        """Close a RUNNING run (once). ``expires_at`` replaces the TTL from its creation."""
+        ...
+    def get_item(self, run_id: str, index: int) -> ItemRecord | None: ...
+    def items(self, run_id: str) -> Iterator[ItemRecord]: ...
+    def get_attempt(self, run_id: str, index: int, attempt: int) -> AttemptRecord | None: ...
+    def attempts(self, run_id: str, index: int | None = None) -> list[AttemptRecord]: ...
+    def begin_attempt(self, item: ItemRecord, attempt: AttemptRecord) -> bool:
+        """Write attempt n (and the item at n = 1, moving it PENDING -> RUNNING)."""
+        ...
+    def claim_launch(self, run_id: str, index: int, attempt: int, task_token: str,
+                     now: str, lease_until: str) -> bool:
+        """Store the newest token; win the right to call RunTask if no task and no live lease."""
+        ...
+    def release_launch(self, run_id: str, index: int, attempt: int) -> None: ...
+    def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
+                    started_at: str, expires_at: int | None = None) -> bool:
+        """Write the task record (TTL ``expires_at``), then the ARN on a LAUNCHING attempt."""
+        ...
+    def find_task(self, task_arn: str) -> tuple[str, int, int] | None: ...
+    def settle_attempt(self, attempt: AttemptRecord, settlement: Settlement) -> bool:
+        """Close an open attempt and move its item, once: False if already closed."""
+        ...
+    def mark_answered(self, run_id: str, index: int, attempt: int) -> None: ...
+    def settle_item(self, run_id: str, index: int, status: ItemStatus, reason: str,
+                    first: ItemRecord | None = None) -> bool:
+        """An item with no open attempt (never launched, or between attempts) ends.
+
+        A never-launched item is written from ``first`` (params, command, environment,
+        expires_at) when given.
+        """
+        ...
+    def open_attempts(self, run_id: str | None = None) -> list[AttemptRecord]: ...
+    def claim_slot(self, schedule: str, logical_time: str, run_id: str, expires_at: int) -> str:
+        """Claim a schedule's slot for ``run_id`` once; returns the run that holds it."""
+        ...
+    def recent_runs(self, job: str | None, limit: int) -> list[RunRecord]:
+        """The newest runs first (of ``job`` only when given), at most ``limit``."""
+        ...
+    def partition(self, run_id: str) -> Iterator[dict[str, Any]]:
+        """Every record of the run as stored (run, spec, items, attempts), in key order."""
+        ...

@@ -1,0 +1,1 @@
+"""What a run is: the spec model, its validation, templates, the matrix, the plan, items_from."""

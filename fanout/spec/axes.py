@@ -1,0 +1,197 @@
+"""The axes of a run spec's matrix: lists of values, integer ranges and date ranges.
+
+Dates may be relative (``today``, ``today-7d``), resolved against the run's logical time.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+
+from fanout.policy import Frozen
+
+Scalar = str | int | float | bool
+#: Placeholders every item has, besides its parameters.
+BUILTIN_PLACEHOLDERS = ("index", "run_id")
+PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+_STEP = re.compile(r"^(\d+)([wdhm])$")
+_RELATIVE = re.compile(r"^(today|now)(?:([+-])(\d+)([wdhm]))?$")
+_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
+          "m": timedelta(minutes=1)}
+
+
+# --- axes ---------------------------------------------------------------------------------
+
+
+class IntRange(Frozen):
+    """Integers like Python's ``range``: ``stop`` is excluded."""
+
+    start: int
+    stop: int
+    step: int = 1
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> IntRange:
+        if self.step == 0:
+            raise ValueError("step must not be 0")
+        if len(range(self.start, self.stop, self.step)) == 0:
+            word = "before" if self.step > 0 else "after"
+            raise ValueError(
+                f"stop {self.stop} is not {word} start {self.start}: the range is empty"
+            )
+        return self
+
+    def size(self) -> int:
+        return len(range(self.start, self.stop, self.step))
+
+    def values(self) -> range:
+        return range(self.start, self.stop, self.step)
+
+
+def parse_step(text: str) -> timedelta:
+    match = _STEP.fullmatch(text)
+    if not match or int(match[1]) == 0:
+        raise ValueError(f"step {text!r} is not a positive duration like 1d, 7d, 1h, 30m, 1w")
+    return int(match[1]) * _UNITS[match[2]]
+
+
+def parse_instant(text: str, logical_time: datetime | None) -> datetime:
+    """An ISO date/datetime, or ``today``/``now`` with an offset, as an aware UTC datetime.
+
+    ``today`` is midnight UTC of the logical time's day. Without a logical time, relative
+    bounds are only checked for form (the returned value is then arbitrary but consistent).
+    """
+    match = _RELATIVE.fullmatch(text)
+    if match:
+        anchor = logical_time or datetime(2000, 1, 1, tzinfo=UTC)
+        anchor = anchor.astimezone(UTC)
+        if match[1] == "today":
+            anchor = anchor.replace(hour=0, minute=0, second=0, microsecond=0)
+        if match[2]:
+            offset = int(match[3]) * _UNITS[match[4]]
+            anchor = anchor + offset if match[2] == "+" else anchor - offset
+        return anchor
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO date (2024-01-31), datetime, or today/now[+-N(d|h|m|w)]"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _is_day_aligned(text: str) -> bool:
+    match = _RELATIVE.fullmatch(text)
+    if match:
+        return match[1] == "today" and (not match[4] or match[4] in "dw")
+    return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", text))
+
+
+class DateRange(Frozen):
+    """Dates or times from ``start`` up to ``stop`` (excluded) by ``step``.
+
+    Values are ``YYYY-MM-DD`` when the bounds are days and the step is whole days,
+    else ISO datetimes in UTC (``2024-01-01T06:00:00Z``); ``format`` (strftime) overrides.
+    """
+
+    start: str
+    stop: str
+    step: str = "1d"
+    format: str | None = Field(default=None, min_length=1)
+
+    @field_validator("start", "stop")
+    @classmethod
+    def _instant(cls, value: str) -> str:
+        parse_instant(value, None)
+        return value
+
+    @field_validator("step")
+    @classmethod
+    def _step(cls, value: str) -> str:
+        parse_step(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateRange:
+        # Comparable without a logical time when both are absolute or both relative.
+        if bool(_RELATIVE.fullmatch(self.start)) == bool(_RELATIVE.fullmatch(self.stop)):
+            self.bounds(datetime(2000, 1, 1, tzinfo=UTC))
+        return self
+
+    def bounds(self, logical_time: datetime) -> tuple[datetime, datetime, timedelta]:
+        start = parse_instant(self.start, logical_time)
+        stop = parse_instant(self.stop, logical_time)
+        if stop <= start:
+            raise ValueError(f"stop {self.stop} is not after start {self.start}: no dates")
+        return start, stop, parse_step(self.step)
+
+    def value_format(self) -> str:
+        if self.format:
+            return self.format
+        days = parse_step(self.step) % timedelta(days=1) == timedelta(0)
+        if days and _is_day_aligned(self.start):
+            return "%Y-%m-%d"
+        return "%Y-%m-%dT%H:%M:%SZ"
+
+    def size(self, logical_time: datetime) -> int:
+        start, stop, step = self.bounds(logical_time)
+        return -(-(stop - start) // step)  # ceiling division of timedeltas
+
+    def values(self, logical_time: datetime) -> list[str]:
+        start, _stop, step = self.bounds(logical_time)
+        fmt = self.value_format()
+        return [(start + i * step).strftime(fmt) for i in range(self.size(logical_time))]
+
+
+class RangeAxis(Frozen):
+    range: IntRange
+
+
+class DatesAxis(Frozen):
+    dates: DateRange
+
+
+def _axis_kind(value: Any) -> str | None:
+    if isinstance(value, list | tuple):
+        return "axis:values"
+    if isinstance(value, dict) and set(value) == {"range"}:
+        return "axis:range"
+    if isinstance(value, dict) and set(value) == {"dates"}:
+        return "axis:dates"
+    if isinstance(value, RangeAxis | DatesAxis):
+        return "axis:range" if isinstance(value, RangeAxis) else "axis:dates"
+    return None
+
+
+Axis = Annotated[
+    Annotated[list[Scalar], Tag("axis:values")]
+    | Annotated[RangeAxis, Tag("axis:range")]
+    | Annotated[DatesAxis, Tag("axis:dates")],
+    Discriminator(
+        _axis_kind,
+        custom_error_type="axis",
+        custom_error_message='an axis is a list of values, {"range": {...}} or {"dates": {...}}',
+    ),
+]
+
+
+def axis_size(axis: Axis, logical_time: datetime) -> int:
+    if isinstance(axis, RangeAxis):
+        return axis.range.size()
+    if isinstance(axis, DatesAxis):
+        return axis.dates.size(logical_time)
+    return len(axis)
+
+
+def axis_values(axis: Axis, logical_time: datetime) -> list[Scalar] | range:
+    if isinstance(axis, RangeAxis):
+        return axis.range.values()
+    if isinstance(axis, DatesAxis):
+        return list(axis.dates.values(logical_time))
+    return axis

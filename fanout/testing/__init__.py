@@ -1,0 +1,1 @@
+"""In-memory fakes for tests: never shipped to Lambda."""

@@ -1,0 +1,229 @@
+"""The records store in a dict, with the same conditions as the DynamoDB form (tests)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+from typing import Any
+
+from fanout.records.model import (
+    AttemptRecord,
+    ItemRecord,
+    ItemStatus,
+    RunRecord,
+    RunStatus,
+    Settlement,
+)
+
+
+class MemoryRecords:
+    """The records store in a dict, with the same conditions as the DynamoDB form."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, RunRecord] = {}
+        self.item_records: dict[tuple[str, int], ItemRecord] = {}
+        self.attempt_records: dict[tuple[str, int, int], AttemptRecord] = {}
+        self.specs: dict[str, Any] = {}
+        self.tasks: dict[str, tuple[str, int, int]] = {}
+        #: ``<schedule>#<scheduled time>`` -> the run that claimed the slot
+        self.schedule_slots: dict[str, str] = {}
+        #: task ARN -> the task record's TTL
+        self.task_expiry: dict[str, int | None] = {}
+        self._lock = threading.Lock()
+
+    def _move(self, run_id: str, old: ItemStatus, new: ItemStatus) -> bool:
+        run = self.runs.get(run_id)
+        if run is None or run.status != "RUNNING":
+            return False
+        counts = dict(run.counts)
+        if old != "PENDING":
+            counts[old] = counts.get(old, 0) - 1
+        counts[new] = counts.get(new, 0) + 1
+        self.runs[run_id] = replace(run, counts=counts)
+        return True
+
+    def create_run(self, run: RunRecord, spec: Any = None) -> bool:
+        with self._lock:
+            if spec is not None:
+                self.specs[run.run_id] = copy.deepcopy(spec)
+            if run.run_id in self.runs:
+                return False
+            self.runs[run.run_id] = copy.deepcopy(run)
+            return True
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        return self.runs.get(run_id)
+
+    def get_spec(self, run_id: str) -> Any:
+        return copy.deepcopy(self.specs.get(run_id))
+
+    def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str,
+                   expires_at: int | None = None) -> bool:
+        with self._lock:
+            run = self.runs.get(run_id)
+            if run is None or run.status != "RUNNING":
+                return False
+            self.runs[run_id] = replace(
+                run, status=status, finished_at=finished_at, summary=summary,
+                expires_at=run.expires_at if expires_at is None else expires_at)
+            return True
+
+    def get_item(self, run_id: str, index: int) -> ItemRecord | None:
+        return self.item_records.get((run_id, index))
+
+    def items(self, run_id: str) -> Iterator[ItemRecord]:
+        keys = sorted(k for k in self.item_records if k[0] == run_id)
+        return iter([self.item_records[k] for k in keys])
+
+    def get_attempt(self, run_id: str, index: int, attempt: int) -> AttemptRecord | None:
+        return self.attempt_records.get((run_id, index, attempt))
+
+    def attempts(self, run_id: str, index: int | None = None) -> list[AttemptRecord]:
+        keys = sorted(k for k in self.attempt_records
+                      if k[0] == run_id and (index is None or k[1] == index))
+        return [self.attempt_records[k] for k in keys]
+
+    def begin_attempt(self, item: ItemRecord, attempt: AttemptRecord) -> bool:
+        with self._lock:
+            key = (item.run_id, item.index, attempt.attempt)
+            if key in self.attempt_records:
+                return False
+            current = self.item_records.get((item.run_id, item.index))
+            if attempt.attempt == 1:
+                if current is not None or not self._move(item.run_id, "PENDING", "RUNNING"):
+                    return False
+                self.item_records[(item.run_id, item.index)] = replace(
+                    item, status="RUNNING", attempts=1, open_attempt=1)
+            else:
+                if (current is None or current.attempts != attempt.attempt - 1
+                        or current.status != "RUNNING" or current.open_attempt is not None):
+                    return False
+                self.item_records[(item.run_id, item.index)] = replace(
+                    current, attempts=attempt.attempt, open_attempt=attempt.attempt)
+            self.attempt_records[key] = attempt
+            return True
+
+    def claim_launch(self, run_id: str, index: int, attempt: int, task_token: str,
+                     now: str, lease_until: str) -> bool:
+        with self._lock:
+            key = (run_id, index, attempt)
+            record = self.attempt_records.get(key)
+            if record is None:
+                return False
+            lease = record.launch_lease_until
+            if (record.status == "LAUNCHING" and record.task_arn is None
+                    and (lease is None or lease < now)):
+                self.attempt_records[key] = replace(
+                    record, task_token=task_token, launch_lease_until=lease_until)
+                return True
+            if record.is_open:
+                self.attempt_records[key] = replace(record, task_token=task_token)
+            return False
+
+    def release_launch(self, run_id: str, index: int, attempt: int) -> None:
+        with self._lock:
+            key = (run_id, index, attempt)
+            if key in self.attempt_records:
+                self.attempt_records[key] = replace(self.attempt_records[key],
+                                                    launch_lease_until=None)
+
+    def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
+                    started_at: str, expires_at: int | None = None) -> bool:
+        with self._lock:
+            key = (run_id, index, attempt)
+            self.tasks[task_arn] = key
+            self.task_expiry[task_arn] = expires_at
+            record = self.attempt_records.get(key)
+            if record is None:
+                return False
+            if record.status != "LAUNCHING":
+                if record.task_arn is None:
+                    self.attempt_records[key] = replace(record, task_arn=task_arn)
+                return False
+            self.attempt_records[key] = replace(
+                record, task_arn=task_arn, status="RUNNING", started_at=started_at,
+                launch_lease_until=None)
+            return True
+
+    def find_task(self, task_arn: str) -> tuple[str, int, int] | None:
+        return self.tasks.get(task_arn)
+
+    def settle_attempt(self, attempt: AttemptRecord, s: Settlement) -> bool:
+        with self._lock:
+            key = (attempt.run_id, attempt.index, attempt.attempt)
+            record = self.attempt_records.get(key)
+            item = self.item_records.get(key[:2])
+            if record is None or not record.is_open or item is None:
+                return False
+            if item.open_attempt != attempt.attempt or item.status != "RUNNING":
+                return False
+            if s.item_status is not None and not self._move(
+                    attempt.run_id, "RUNNING", s.item_status):
+                return False
+            self.attempt_records[key] = replace(
+                record, status=s.status, stop_class=s.stop_class, stopped_at=s.stopped_at,
+                answer=s.answer, answered=False,
+                exit_code=s.exit_code if s.exit_code is not None else record.exit_code,
+                stop_code=s.stop_code or record.stop_code,
+                stopped_reason=s.stopped_reason or record.stopped_reason,
+                started_at=s.started_at or record.started_at,
+                duration_seconds=s.duration_seconds, log_stream=s.log_stream,
+                event_version=s.event_version, reason=s.reason, log_tail=s.log_tail)
+            final = s.item_status is not None
+            self.item_records[key[:2]] = replace(
+                item, status=s.item_status or item.status, open_attempt=None,
+                reason=s.reason if final and s.reason is not None else item.reason,
+                log_tail=s.log_tail if final and s.log_tail is not None else item.log_tail,
+                exit_code=s.exit_code if s.exit_code is not None else item.exit_code,
+                on_demand=item.on_demand or s.on_demand)
+            return True
+
+    def mark_answered(self, run_id: str, index: int, attempt: int) -> None:
+        with self._lock:
+            key = (run_id, index, attempt)
+            self.attempt_records[key] = replace(self.attempt_records[key], answered=True)
+
+    def settle_item(self, run_id: str, index: int, status: ItemStatus, reason: str,
+                    first: ItemRecord | None = None) -> bool:
+        with self._lock:
+            current = self.item_records.get((run_id, index))
+            if current is None:
+                if not self._move(run_id, "PENDING", status):
+                    return False
+                base = first or ItemRecord(run_id, index, status)
+                self.item_records[(run_id, index)] = replace(
+                    base, run_id=run_id, index=index, status=status, reason=reason,
+                    attempts=0, open_attempt=None)
+                return True
+            if current.status != "RUNNING" or current.open_attempt is not None:
+                return False
+            if not self._move(run_id, "RUNNING", status):
+                return False
+            self.item_records[(run_id, index)] = replace(current, status=status, reason=reason)
+            return True
+
+    def open_attempts(self, run_id: str | None = None) -> list[AttemptRecord]:
+        return [a for k, a in sorted(self.attempt_records.items())
+                if a.is_open and (run_id is None or k[0] == run_id)]
+
+    def claim_slot(self, schedule: str, logical_time: str, run_id: str, expires_at: int) -> str:
+        with self._lock:
+            return self.schedule_slots.setdefault(f"SLOT#{schedule}#{logical_time}", run_id)
+
+    def recent_runs(self, job: str | None, limit: int) -> list[RunRecord]:
+        runs = sorted((r for r in self.runs.values() if job is None or r.job == job),
+                      key=lambda r: (r.started_at, r.run_id), reverse=True)
+        return runs[:limit]
+
+    def partition(self, run_id: str) -> Iterator[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        if run_id in self.runs:
+            rows.append(asdict(self.runs[run_id]))
+        if run_id in self.specs:
+            rows.append({"spec": copy.deepcopy(self.specs[run_id])})
+        rows += [asdict(i) for i in self.items(run_id)]
+        rows += [asdict(a) for a in self.attempts(run_id)]
+        return iter(rows)
+
