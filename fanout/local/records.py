@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from fanout.cost import RegionPrices, TaskSize, prices_for
 from fanout.records.views import (
+    ITEM_STATES,
     ItemDetail,
     RunView,
     all_items,
@@ -63,8 +64,9 @@ def write_started(records_dir: Path, run_id: str, document: dict[str, Any],
         "run_id": run_id, "job": str(document.get("job")), "status": "RUNNING",
         "trigger": "local" if document.get("trigger", "cli") == "cli"
         else document.get("trigger"),
-        "started_at": now(), "finished_at": None, "duration_seconds": None, "total": None,
-        "counts": None, "parent_run_id": document.get("parent_run"), "reason": None,
+        "started_at": now(), "finished_at": None, "duration_seconds": None, "total": 0,
+        "counts": dict.fromkeys(ITEM_STATES, 0), "parent_run_id": document.get("parent_run"),
+        "reason": None,
         "cost": None, "console_url": None, "spec": document,
     }
     _replace(records_dir / run_id / RECORDS,
@@ -92,8 +94,7 @@ def rejected_view(summary: RunSummary, document: dict[str, Any]) -> RunView:
         "run_id": summary.run_id, "job": summary.job, "status": summary.status,
         "trigger": "local", "started_at": now(), "finished_at": now(),
         "duration_seconds": 0.0, "total": 0,
-        "counts": dict.fromkeys(("PENDING", "WAITING", "RUNNING", "SUCCEEDED", "FAILED",
-                                 "TIMED_OUT", "ABORTED"), 0),
+        "counts": dict.fromkeys(ITEM_STATES, 0),
         "parent_run_id": document.get("parent_run"), "reason": " ".join(reason.split()),
         "cost": None, "console_url": None, "spec": document,
     }
