@@ -125,6 +125,32 @@ class NotificationsConfig(Frozen):
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+#: A Lambda layer version's ARN, in any partition.
+LAYER_ARN = r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]{1,140}:\d+$"
+#: An AWS region name (us-east-1, cn-north-1, us-gov-west-1, eusc-de-east-1...).
+REGION = r"^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$"
+
+
+class PowertoolsConfig(Frozen):
+    """Where the functions get Powertools (and pydantic) from: the public layer of the
+    stack's region by default; a layer of your own, or one the stack publishes from
+    ``build/powertools-layer`` (``make powertools-layer``), where there is none."""
+
+    #: Version of the public ``AWSLambdaPowertoolsPythonV3-python312-arm64`` layer
+    #: (27 is a Powertools 3.x release).
+    layer_version: int = Field(default=27, ge=1)
+    #: A Powertools layer (python3.12, arm64) to use instead of the public one.
+    layer_arn: str | None = Field(default=None, pattern=LAYER_ARN)
+    #: Publish a layer with the stack from ``build/powertools-layer``.
+    bundle: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PowertoolsConfig:
+        if self.layer_arn and self.bundle:
+            raise ValueError("set layer_arn or bundle, not both")
+        return self
+
+
 class FanoutConfig(Frozen):
     """Everything a deployment of fanout is made of."""
 
@@ -136,9 +162,11 @@ class FanoutConfig(Frozen):
     notifications: NotificationsConfig = NotificationsConfig()
     #: Prices for the cost estimate, per region, over the package's dated table.
     cost: CostConfig = CostConfig()
-    #: Version of the public Powertools layer the functions use
-    #: (``AWSLambdaPowertoolsPythonV3-python312-arm64``; 27 is a Powertools 3.x release).
-    powertools_layer_version: int = Field(default=27, ge=1)
+    #: The region the stack is for. Unset, the template deploys to any region where the
+    #: public Powertools layer exists; set, it is bound to that region and a region without
+    #: the layer fails the synth.
+    region: str | None = Field(default=None, pattern=REGION)
+    powertools: PowertoolsConfig = PowertoolsConfig()
 
     @field_validator("jobs")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -13,6 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from fanout import metrics_names
+from infra.powertools import ARCHITECTURE, RUNTIME
 
 #: Where the code is packaged from; the asset holds only ``fanout/`` and ``lambdas/``.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +36,6 @@ ASSET_EXCLUDES = [
     "fanout/testing",
     "fanout/testing/**",
 ]
-#: The runtime the public Powertools layer below is built for.
-RUNTIME = lambda_.Runtime.PYTHON_3_12
 #: Lambda allows this many bytes of environment (names and values) per function.
 ENV_LIMIT_BYTES = 4096
 #: How long a deploy-time token (an ARN, a name) is assumed to be when sizing the env.
@@ -76,13 +75,6 @@ def _resolved_size(value: Any) -> int:
     return TOKEN_ESTIMATE  # a Ref, Fn::GetAtt...
 
 
-def powertools_layer_arn(version: int) -> str:
-    return (
-        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:017000801446:layer:"
-        f"AWSLambdaPowertoolsPythonV3-python312-arm64:{version}"
-    )
-
-
 class Functions(Construct):
     """``expand``, ``launch``, ``record``, ``finalize``, ``reconcile``, ``abort``.
 
@@ -96,7 +88,7 @@ class Functions(Construct):
         id: str,
         *,
         envs: dict[str, dict[str, str]],
-        powertools_layer_version: int,
+        powertools: lambda_.ILayerVersion,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, id)
@@ -104,9 +96,7 @@ class Functions(Construct):
         if missing:
             raise ValueError(f"no environment for functions: {', '.join(sorted(missing))}")
         code = lambda_.Code.from_asset(str(REPO_ROOT), exclude=ASSET_EXCLUDES)
-        self.layer = lambda_.LayerVersion.from_layer_version_arn(
-            self, "Powertools", powertools_layer_arn(powertools_layer_version)
-        )
+        self.layer = powertools
         #: Events that Record (or Abort, Reconcile) could not take after their retries.
         self.dead_letters = sqs.Queue(
             self,
@@ -160,7 +150,7 @@ class Functions(Construct):
             title,
             description=f"fanout {name}",
             runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
+            architecture=ARCHITECTURE,
             handler=f"lambdas.{name}.handler",
             code=code,
             layers=[self.layer],

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -14,19 +15,69 @@ from constructs import Construct
 
 from fanout import metrics_names
 
+#: What a service needs of the key to publish to the encrypted topic (SNS developer guide,
+#: "Enable compatibility between event sources from AWS services and encrypted topics").
+TOPIC_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey*"]
+
 
 class Notifications(Construct):
-    """The encrypted topic Finalize publishes run summaries to (and alarms notify)."""
+    """The encrypted topic Finalize publishes run summaries to and the alarms notify.
+
+    The key is customer-managed: CloudWatch cannot use the AWS managed key
+    ``alias/aws/sns``, so alarms could never publish to a topic encrypted with it
+    (docs/decisions/0004-notifications-key.md).
+    """
 
     def __init__(self, scope: Construct, id: str, *, email: str | None) -> None:
         super().__init__(scope, id)
+        stack = Stack.of(self)
+        alarms_of_this_account = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {"aws:SourceArn": stack.format_arn(
+                service="cloudwatch", resource="alarm", resource_name="*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )},
+        }
+        self.key = kms.Key(
+            self,
+            "TopicKey",
+            description="fanout notifications topic (run summaries, alarms)",
+            enable_key_rotation=True,
+            # Nothing stays encrypted under it once delivered: it goes with the topic.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarmsPublish",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=TOPIC_KEY_ACTIONS,
+            resources=["*"],
+            conditions=alarms_of_this_account,
+        ))
+        # EventBridge rules that target the topic: SNS documents that aws:SourceAccount and
+        # aws:SourceArn are not supported in a key policy for EventBridge-to-encrypted-topic
+        # (the delivery would fail); the topic policy is what limits who may publish.
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            sid="EventBridgeRulesPublish",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=TOPIC_KEY_ACTIONS,
+            resources=["*"],
+        ))
         self.topic = sns.Topic(
             self,
             "Topic",
             display_name="fanout runs",
-            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            master_key=self.key,
             enforce_ssl=True,
         )
+        # enforce_ssl makes the topic's policy hold a Deny only; a service principal needs
+        # an Allow. Finalize publishes through its role (same account).
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarmsOfThisAccount",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"],
+            resources=[self.topic.topic_arn],
+            conditions=alarms_of_this_account,
+        ))
         if email:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aws_cdk import Acknowledgment, App, CfnElement, Validations
+from aws_cdk import Acknowledgment, App, CfnElement, Token, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import IConstruct
 
 if TYPE_CHECKING:
     from infra.stack import FanoutStack
 
-ACCOUNT = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>"
 
 #: Why each kind of finding is acceptable here.
 REASONS = {
@@ -53,6 +52,19 @@ def attach(app: App) -> None:
     Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
 
 
+def _account_arn(stack: FanoutStack, service: str) -> str:
+    """How cdk-nag renders ``arn:<partition>:<service>:<region>:<account>`` of this stack:
+    a pseudo parameter where the stack leaves it open, else its value (a region-bound
+    stack has its region written out)."""
+    def part(value: str, pseudo: str) -> str:
+        return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+
+    partition = part(stack.partition, "Partition")
+    region = part(stack.region, "Region")
+    account = part(stack.account, "AccountId")
+    return f"arn:{partition}:{service}:{region}:{account}"
+
+
 def _lid(stack: FanoutStack, construct: IConstruct) -> str:
     element = construct.node.default_child
     assert isinstance(element, CfnElement)
@@ -66,10 +78,11 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
     roles = fns.roles
     table = f"<{_lid(stack, stack.records.table)}.Arn>"
     bucket = f"<{_lid(stack, stack.records.bucket)}.Arn>"
-    tasks = f"{ACCOUNT.format(service='ecs')}:task/<{_lid(stack, stack.jobs.cluster)}>/*"
+    ecs = _account_arn(stack, "ecs")
+    tasks = f"{ecs}:task/<{_lid(stack, stack.jobs.cluster)}>/*"
     machine_role = stack.workflow.state_machine.role
     machine = stack.workflow.state_machine_name
-    states = ACCOUNT.format(service="states")
+    states = _account_arn(stack, "states")
     acks: list[Ack] = []
 
     def ack(target: IConstruct, rule: str, reason: str) -> None:
@@ -87,7 +100,7 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
         family = made.task_definition.family
         ack(
             roles["launch"],
-            f"{iam5}[Resource::{ACCOUNT.format(service='ecs')}:task-definition/{family}:*]",
+            f"{iam5}[Resource::{ecs}:task-definition/{family}:*]",
             "families",
         )
         execution_role = made.task_definition.execution_role

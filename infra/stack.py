@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aws_cdk import ArnFormat, Aws, CfnOutput, Stack
+from aws_cdk import ArnFormat, Aws, CfnOutput, Environment, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -17,6 +17,7 @@ from infra.functions import Functions
 from infra.jobs import Jobs
 from infra.monitoring import Monitoring, Notifications
 from infra.network import Network
+from infra.powertools import Powertools
 from infra.records import Records
 from infra.schedules import Schedules
 from infra.workflow import Workflow
@@ -92,6 +93,9 @@ class FanoutStack(Stack):
     """Everything one deployment of fanout is made of."""
 
     def __init__(self, scope: Construct, id: str, *, config: FanoutConfig, **kwargs: Any) -> None:
+        if config.region:
+            # Bound to its region (any account): the layer is chosen at synth.
+            kwargs.setdefault("env", Environment(region=config.region))
         super().__init__(scope, id, **kwargs)
         self.config = config
         limits = config.limits
@@ -103,11 +107,12 @@ class FanoutStack(Stack):
         )
         self.records = Records(self, "Records", limits=limits)
         self.notifications = Notifications(self, "Notifications", email=config.notifications.email)
+        self.powertools = Powertools(self, "Powertools", config=config.powertools)
         self.functions = Functions(
             self,
             "Functions",
             envs=self._function_envs(),
-            powertools_layer_version=config.powertools_layer_version,
+            powertools=self.powertools.layer,
             log_retention=retention,
         )
         fns = self.functions.functions
@@ -208,7 +213,19 @@ class FanoutStack(Stack):
                 actions=["s3:GetObject"],
                 resources=[bucket.arn_for_objects(MANIFESTS)],
             ))
-        self.notifications.topic.grant_publish(roles["finalize"])
+        # Not topic.grant_publish: it grants kms:GenerateDataKey*, and a publisher needs
+        # exactly these two of the topic's key (SNS developer guide, publishing to an
+        # encrypted topic).
+        roles["finalize"].add_to_policy(iam.PolicyStatement(
+            sid="PublishRunSummaries",
+            actions=["sns:Publish"],
+            resources=[self.notifications.topic.topic_arn],
+        ))
+        roles["finalize"].add_to_policy(iam.PolicyStatement(
+            sid="EncryptRunSummaries",
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[self.notifications.key.key_arn],
+        ))
         # Record reads the end of a failed attempt's log (its last words), in the jobs'
         # log groups only.
         for made in self.jobs.jobs.values():

@@ -19,18 +19,16 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-#: Lambda's transient errors, retried on every Lambda task.
-LAMBDA_TRANSIENT = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
+from fanout import lambda_errors
+
+#: Lambda's transient errors, retried on every Lambda task (AWS's recommended list).
+LAMBDA_TRANSIENT = list(lambda_errors.TRANSIENT)
 #: Launch errors that never use up an item's attempts.
 LAUNCH_THROTTLES = ["Fanout.LaunchThrottled", "Fanout.CapacityUnavailable"]
-#: A Launch that died (crash, timeout, out of memory). Launch is idempotent per attempt, so
-#: trying again adopts the task the dead invocation may have started.
-LAUNCH_CRASHES = ["Lambda.Unknown", "Runtime.ExitError", "Runtime.Unknown"]
+#: A Launch that died (crash, timeout, out of memory), under every name the Python 3.12
+#: runtime reports it. Launch is idempotent per attempt, so trying again adopts the task
+#: the dead invocation may have started.
+LAUNCH_CRASHES = list(lambda_errors.CRASHES)
 
 
 def definition(

@@ -8,7 +8,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from fanout import metrics_names, schema
-from fanout.local.template import resources
+from fanout.local.template import logical_id, resources
 from fanout.settings import COMMON_VARIABLES, FUNCTION_ENVS
 from tests.infra.conftest import repo_context
 
@@ -127,14 +127,17 @@ def test_function(template: dict[str, Any], name: str) -> None:
     function = by_path(template, "AWS::Lambda::Function", f"Functions/{name.capitalize()}/")
     props = function["Properties"]
 
-    # Then it runs the handler on arm64 Python 3.12 with the pinned Powertools layer
+    # Then it runs the handler on arm64 Python 3.12 with the pinned Powertools layer of
+    # the region it is deployed to (the repository's config binds no region)
     assert props["Handler"] == f"lambdas.{name}.handler"
     assert props["Architectures"] == ["arm64"]
     assert props["Runtime"] == "python3.12"
     assert props["TracingConfig"] == {"Mode": "Active"}
-    (layer,) = props["Layers"]
-    layer_arn = "".join(p if isinstance(p, str) else "" for p in layer["Fn::Join"][1])
-    assert ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:27" in layer_arn
+    assert props["Layers"] == [{"Fn::FindInMap": ["PowertoolsLayer", {"Ref": "AWS::Region"},
+                                                  "arn"]}]
+    layers = template["Mappings"]["PowertoolsLayer"]
+    assert layers["eu-west-1"] == {"arn": "arn:aws:lambda:eu-west-1:017000801446:layer:"
+                                          "AWSLambdaPowertoolsPythonV3-python312-arm64:27"}
     # And its env vars are exactly its handler's env model (plus Powertools' settings)
     variables = props["Environment"]["Variables"]
     assert set(variables) == FUNCTION_ENVS[name].variable_names() | COMMON_VARIABLES
@@ -215,8 +218,83 @@ def test_state_machine_is_standard_logged_and_traced(assertions: Template) -> No
     })
 
 
-def test_notifications_topic_is_encrypted(assertions: Template) -> None:
-    assertions.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+def alarm_arns_of_this_account() -> dict[str, Any]:
+    return {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":cloudwatch:",
+                              {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"},
+                              ":alarm:*"]]}
+
+
+def test_notifications_topic_is_encrypted_with_its_own_rotated_key(
+        template: dict[str, Any]) -> None:
+    # Given the topic and the key it names
+    topic = by_path(template, "AWS::SNS::Topic", "Notifications/Topic/")
+    key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    key = template["Resources"][key_id]
+    # Then it is a customer-managed key of the stack, rotated (not alias/aws/sns, whose
+    # policy CloudWatch cannot use)
+    assert key["Type"] == "AWS::KMS::Key"
+    assert key["Properties"]["EnableKeyRotation"] is True
+
+
+def test_key_lets_cloudwatch_alarms_of_this_account_and_eventbridge_use_it(
+        template: dict[str, Any]) -> None:
+    # Given the topic key's policy, statement by service principal
+    (key,) = resources(template, "AWS::KMS::Key").values()
+    by_service = {s["Principal"]["Service"]: s for s in key["Properties"]["KeyPolicy"]["Statement"]
+                  if "Service" in s["Principal"]}
+    # Then CloudWatch may use it, only for alarms of this account and region
+    cloudwatch = by_service["cloudwatch.amazonaws.com"]
+    assert cloudwatch["Effect"] == "Allow"
+    assert sorted(cloudwatch["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert cloudwatch["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": alarm_arns_of_this_account()},
+    }
+    # And EventBridge may use it, without source conditions: SNS does not support them
+    # in a key policy for EventBridge-to-encrypted-topic deliveries
+    events = by_service["events.amazonaws.com"]
+    assert sorted(events["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert "Condition" not in events
+    # And no other service principal is named
+    assert set(by_service) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+
+
+def test_topic_policy_lets_alarms_of_this_account_publish_over_tls_only(
+        template: dict[str, Any]) -> None:
+    # Given the topic's policy
+    (policy,) = resources(template, "AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    denies = [s for s in statements if s["Effect"] == "Deny"]
+    # Then publishing without TLS is denied to everyone (enforce_ssl kept)
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+    # And CloudWatch alarms of this account, and only they, are allowed to publish
+    (alarms,) = allows
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Action"] == "sns:Publish"
+    assert alarms["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": alarm_arns_of_this_account()},
+    }
+    topic = logical_id(template, "Notifications/Topic/Resource")
+    assert alarms["Resource"] == {"Ref": topic}
+    assert policy["Properties"]["Topics"] == [{"Ref": topic}]
+
+
+def test_finalize_publishes_with_exactly_what_an_encrypted_topic_needs(
+        template: dict[str, Any]) -> None:
+    # Given the Finalize role's statements on the topic and its key
+    role = logical_id(template, "Functions/FinalizeRole/Resource")
+    statements = [s for p in resources(template, "AWS::IAM::Policy").values()
+                  if {"Ref": role} in p["Properties"]["Roles"]
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    key = logical_id(template, "Notifications/TopicKey/Resource")
+    on_key = [s for s in statements if s["Resource"] == {"Fn::GetAtt": [key, "Arn"]}]
+    # Then it may publish, and use the key for exactly that
+    assert [sorted(s["Action"]) for s in on_key] == [["kms:Decrypt", "kms:GenerateDataKey"]]
+    topic = logical_id(template, "Notifications/Topic/Resource")
+    assert any(s["Action"] == "sns:Publish" and s["Resource"] == {"Ref": topic}
+               for s in statements)
 
 
 def test_alarms_watch_the_shared_metric_names(template: dict[str, Any]) -> None:

@@ -112,12 +112,40 @@ def test_a_launch_that_died_is_tried_again_but_final_answers_are_not(
     # Given the Launch state's retriers
     launch = asl["States"]["FanOut"]["ItemProcessor"]["States"]["Launch"]
     retried = {name for r in launch["Retry"] for name in r["ErrorEquals"]}
-    # Then a crashed Launch (idempotent per attempt) is retried, as on AWS it surfaces
-    assert {"Lambda.Unknown", "Runtime.ExitError"} <= retried
+    # Then a crashed Launch (idempotent per attempt) is retried under every name the
+    # Python 3.12 runtime reports it: a timeout, out of memory, an exit, an unknown failure
+    assert {"Sandbox.Timedout", "Runtime.OutOfMemory", "Runtime.ExitError", "Runtime.Unknown",
+            "Lambda.Unknown"} <= retried
     # And an item's final answer or a refused launch never is, nor the per-attempt retry path
     assert not retried & {"Fanout.ItemFailed", "Fanout.ItemTimedOut", "Fanout.ItemAborted",
                           "Fanout.LaunchFailed", "Fanout.Retry", "States.ALL",
                           "States.TaskFailed"}
+
+
+def test_every_lambda_task_retries_awss_transient_list(asl: dict[str, Any]) -> None:
+    # Given the Lambda tasks of the definition, as synthesized
+    states = asl["States"]
+    child = states["FanOut"]["ItemProcessor"]["States"]
+    tasks = {"Expand": states["Expand"], "Finalize": states["Finalize"],
+             "Launch": child["Launch"]}
+    # Then each retries every transient error AWS recommends retrying, spelled as written
+    # here (not read from the module the definition is built from)
+    recommended = {"Lambda.ServiceException", "Lambda.AWSLambdaException",
+                   "Lambda.SdkClientException", "Lambda.TooManyRequestsException",
+                   "Lambda.ClientExecutionTimeoutException"}
+    for name, task in tasks.items():
+        retried = {error for r in task["Retry"] for error in r["ErrorEquals"]}
+        assert recommended <= retried, (name, recommended - retried)
+
+
+def test_the_error_names_the_local_mode_raises_are_the_ones_retried(
+        asl: dict[str, Any]) -> None:
+    # Given the shared list the local mode raises from, Then the template retries each name
+    from fanout import lambda_errors
+
+    launch = asl["States"]["FanOut"]["ItemProcessor"]["States"]["Launch"]
+    retried = {name for r in launch["Retry"] for name in r["ErrorEquals"]}
+    assert set(lambda_errors.CRASHES) | set(lambda_errors.TRANSIENT) <= retried
 
 
 def test_a_retried_attempt_backs_off_then_launches_again(asl: dict[str, Any]) -> None:
