@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 LAYER   := build/powertools-layer
 
-.PHONY: setup demo test test-fast lint synth bench clean powertools-layer
+.PHONY: setup demo test test-fast lint synth bench clean powertools-layer browser ui screenshots
 
 setup: $(VENV) $(NODE)
 
@@ -29,8 +29,22 @@ demo: $(VENV)
 	.venv/bin/fanout local examples/specs/years.json
 
 # The infra tests run cfn-lint (requirements.txt) and asl-validator (package.json) too.
-test: $(VENV) $(NODE) lint
+test: $(VENV) $(NODE) browser lint
 	$(PY) -m pytest -n 2 -q
+
+# The dashboard's browser tests drive Debian's chromium (Playwright cannot download a
+# browser here). Installed where apt-get is available and we are root (CI); elsewhere the
+# browser tests skip with a one-line reason when no Chromium is found.
+browser:
+	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 \
+	  || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq chromium)
+
+ui: $(VENV)
+	.venv/bin/fanout ui
+
+# The README's pictures of the dashboard, from a real local run.
+screenshots: $(VENV) browser
+	$(PY) docs/screenshots.py
 
 test-fast: $(VENV)
 	$(PY) -m pytest -q -m "not slow"

@@ -127,6 +127,28 @@ def _local_overhead(r: dict[str, Any]) -> list[str]:
             f"succeeded; stand-up {r['stand_up_seconds']} s."]
 
 
+def _ui(r: dict[str, Any]) -> list[str]:
+    grid = r.get("grid_ms")
+    return ["## Dashboard", "",
+            f"Command: `.venv/bin/python {r['command']}`. A records folder in the format "
+            f"`fanout local` writes: one run of {r['items']:,} items (mixed states, some "
+            f"retried) and {r['runs']:,} runs of 10 items, served by `fanout ui`'s app on "
+            "loopback. Server time is request sent -> last byte received (first request, "
+            "when the run's records are read, then the median of 10); the grid time is "
+            "Chromium's navigation start -> every cell in the DOM and painted (median of 5 "
+            "loads). Load average while measured: "
+            f"{', '.join(str(x) for x in r.get('load_average', []))} on "
+            f"{r['machine'].get('cpus')} cores.", "",
+            "| figure | first | median | target |", "| --- | --- | --- | --- |",
+            f"| run page, {r['items']:,} items, server | {r['run_page']['first_ms']} ms | "
+            f"**{r['run_page']['median_ms']} ms** | <= {r['targets']['run_page_ms']:g} ms |",
+            f"| grid visible in Chromium | {grid['first_ms'] if grid else '-'} ms | "
+            f"**{grid['median_ms'] if grid else '-'} ms** | <= {r['targets']['grid_ms']:g} ms |",
+            f"| runs page over {r['runs']:,} runs, server | {r['runs_page']['first_ms']} ms | "
+            f"**{r['runs_page']['median_ms']} ms** | <= {r['targets']['runs_page_ms']:g} ms |",
+            "", f"Met: {r['met']}."]
+
+
 def _generic(name: str, r: dict[str, Any]) -> list[str]:
     body = {k: v for k, v in r.items() if k not in ("machine",)}
     return [f"## {name}", "", "```json", json.dumps(body, indent=2)[:4000], "```"]
@@ -169,6 +191,15 @@ def _targets(results: dict[str, dict[str, Any]]) -> list[str]:
                   r["met"]["local_run_complete"]),
                  (f"Expand on {r['expand']['items']:,} items", "within 1,024 MB",
                   f"{r['expand']['peak_rss_mb']:.0f} MB", r["met"]["expand_within_budget"])]
+    if "ui" in results and "run_page" in results["ui"]:
+        r = results["ui"]
+        grid = r.get("grid_ms") or {}
+        rows += [(f"dashboard run page, {r['items']:,} items (server, median)", "<= 300 ms",
+                  f"{r['run_page']['median_ms']} ms", bool(r["met"]["run_page"])),
+                 ("dashboard grid visible in Chromium (median)", "<= 1.5 s",
+                  f"{grid.get('median_ms', '-')} ms", bool(r["met"]["grid"])),
+                 (f"dashboard runs page, {r['runs']:,} runs (server, median)", "<= 300 ms",
+                  f"{r['runs_page']['median_ms']} ms", bool(r["met"]["runs_page"]))]
     if not rows:
         return []
     lines = ["## Targets", "", "| target | asked | measured | met |", "| --- | --- | --- | --- |"]
@@ -178,7 +209,7 @@ def _targets(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 RENDERERS = {"expand": _expand, "coldstart": _coldstart, "scale": _scale,
-             "local_overhead": _local_overhead}
+             "local_overhead": _local_overhead, "ui": _ui}
 
 
 def render(results: dict[str, dict[str, Any]]) -> str:

@@ -119,6 +119,7 @@ FORBIDDEN = {
                     "fanout.local", "fanout.testing"),
     "fanout.runtime": ("fanout.cli", "fanout.local", "fanout.testing"),
     "fanout.local": ("fanout.cli", "fanout.testing"),
+    "fanout.ui": ("fanout.cli", "fanout.testing"),
 }
 
 

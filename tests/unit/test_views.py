@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from fanout.cost import TaskSize, prices_for
-from fanout.local.records import FORMAT, write_records, write_started
+from fanout.local.records import FORMAT, RECORDS, write_records, write_started
 from fanout.records.model import AttemptRecord, ItemRecord, RunRecord
 from fanout.records.views import (
     ITEM_STATES,
@@ -112,7 +112,7 @@ def test_local_records_read_back_as_the_views_they_were_written_from(tmp_path: P
     assert runs.get_run("r2")["status"] == "RUNNING"  # type: ignore[index]
     assert runs.pid("r2") == os.getpid()
     # And every line says what it is, the run first, in the documented format
-    lines = [json.loads(x) for x in (tmp_path / "r1" / "records.jsonl").read_text().splitlines()]
+    lines = [json.loads(x) for x in (tmp_path / "r1" / RECORDS).read_text().splitlines()]
     assert [x["record"] for x in lines] == ["run", "item", "item", "item", "attempt",
                                              "attempt", "attempt"]
     assert lines[0]["format"] == FORMAT

@@ -1,0 +1,192 @@
+"""Benchmark: the dashboard on a 10,000-item run and on 1,000 runs.
+
+Writes a records folder in the format ``fanout local`` leaves (``records.jsonl``: the RUN,
+SPEC, item and attempt rows; ``summary.json``; ``logs/``) — one run of 10,000 items (mixed
+states, some retried) and 1,000 runs of 10 items — serves it with ``fanout ui``'s app on
+loopback, and measures:
+
+- the run page of the 10,000-item run: server time (request sent -> last byte received),
+  first request (records parsed) and then the median of repeated requests;
+- the grid visible in Chromium: navigation start -> every cell in the DOM and painted
+  (the next animation frame), median of a few loads;
+- the runs page over 1,000 runs: server time, first and median.
+
+    .venv/bin/python bench/ui.py [--quick]     # quick: 1,000 items, 100 runs, no target check
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
+
+from _local import machine, write_out  # noqa: E402
+
+TARGET_RUN_PAGE_MS = 300.0
+TARGET_GRID_MS = 1500.0
+TARGET_RUNS_PAGE_MS = 300.0
+T0 = 1_795_000_000.0
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + \
+        f".{int(seconds * 1000) % 1000:03d}Z"
+
+
+def write_run(folder: Path, run_id: str, items: int, started: float) -> None:
+    """A run's records as ``fanout local`` writes them (rows sorted by key, as it queries)."""
+    folder.mkdir(parents=True)
+    (folder / "logs").mkdir()
+    rows: list[dict[str, Any]] = []
+    summary_items = []
+    counts = {"SUCCEEDED": 0, "FAILED": 0, "TIMED_OUT": 0, "ABORTED": 0}
+    pk = f"RUN#{run_id}"
+    for index in range(items):
+        status = "FAILED" if index % 97 == 5 else "TIMED_OUT" if index % 211 == 7 \
+            else "SUCCEEDED"
+        attempts = 2 if status != "SUCCEEDED" or index % 53 == 3 else 1
+        counts[status] += 1
+        begin = started + (index // 50) * 2.0
+        rows.append({"attempts": str(attempts), "command": json.dumps(["-y", str(index)]),
+                     "environment": "{}", "exit_code": "0" if status == "SUCCEEDED" else "1",
+                     "index": str(index), "params": json.dumps({"n": index, "region": "eu"}),
+                     "pk": pk, "run_id": run_id, "sk": f"ITEM#{index:08d}", "status": status})
+        for n in range(1, attempts + 1):
+            last = n == attempts
+            outcome = status if last else "RETRY"
+            task = f"{index:08x}{n:024x}"
+            rows.append({
+                "attempt": str(n), "capacity": "FARGATE", "client_token": task,
+                "created_at": _iso(begin), "started_at": _iso(begin + 0.4),
+                "stopped_at": _iso(begin + 1.6), "duration_seconds": "1.2",
+                "exit_code": "0" if outcome == "SUCCEEDED" else "1", "index": str(index),
+                "log_stream": f"fanout/quick/{task}", "pk": pk, "run_id": run_id,
+                "sk": f"ITEM#{index:08d}#A#{n:03d}", "status": outcome,
+                "stop_class": "succeeded" if outcome == "SUCCEEDED" else "timeout"
+                if outcome == "TIMED_OUT" else "exit_nonzero",
+                "stop_code": "EssentialContainerExited",
+                "stopped_reason": "Essential container in task exited",
+                "task_arn": f"arn:aws:ecs:us-east-1:123456789012:task/Fanout-Jobs/{task}",
+            })
+            begin += 2.0
+        summary_items.append({"index": index, "params": {"n": index, "region": "eu"},
+                              "status": status, "attempts": attempts,
+                              "exit_code": 0 if status == "SUCCEEDED" else 1, "tasks": []})
+    finished = started + (items // 50) * 2.0 + 8
+    rows.append({"finished_at": _iso(finished), "job": "quick", "n_aborted": "0",
+                 "n_failed": str(counts["FAILED"]), "n_running": "0",
+                 "n_succeeded": str(counts["SUCCEEDED"]), "n_timed_out": str(counts["TIMED_OUT"]),
+                 "pk": pk, "problems": "[]", "run_id": run_id, "sk": "RUN",
+                 "started_at": _iso(started), "status": "FAILED" if items > 10 else "SUCCEEDED",
+                 "total": str(items), "trigger": "cli"})
+    rows.append({"pk": pk, "sk": "SPEC", "spec": json.dumps(
+        {"job": "quick", "params": {"n": {"range": {"start": 0, "stop": items}},
+                                    "region": ["eu"]}})})
+    with open(folder / "records.jsonl", "w") as out:
+        for row in rows:
+            out.write(json.dumps(row, sort_keys=True) + "\n")
+    (folder / "summary.json").write_text(json.dumps(
+        {"run_id": run_id, "job": "quick", "status": "FAILED", "total": items,
+         "items": summary_items}))
+
+
+def timed_get(host: str, port: int, path: str) -> tuple[float, int, int]:
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    started = time.perf_counter()
+    conn.request("GET", path, headers={"Host": f"{host}:{port}"})
+    response = conn.getresponse()
+    body = response.read()
+    elapsed = (time.perf_counter() - started) * 1000
+    conn.close()
+    return elapsed, response.status, len(body)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    items, runs = (1000, 100) if args.quick else (10_000, 1000)
+    from fanout.ui.local_runs import LocalSource
+    from fanout.ui.server import Background
+
+    work = Path(tempfile.mkdtemp(prefix="fanout-bench-ui-"))
+    try:
+        big = work / "big" / "runs"
+        write_run(big / "quick-big", "quick-big", items, T0)
+        many = work / "many" / "runs"
+        for n in range(runs):
+            write_run(many / f"quick-{n:05d}", f"quick-{n:05d}", 10, T0 + 60 * n)
+        result: dict[str, Any] = {"quick": args.quick, "items": items, "runs": runs,
+                                  "command": "bench/ui.py" + (" --quick" if args.quick else "")}
+        with Background(LocalSource(big), REPO / "cdk.json") as server:
+            first, status, size = timed_get(server.host, server.port, "/runs/quick-big")
+            assert status == 200, status
+            warm = [timed_get(server.host, server.port, "/runs/quick-big")[0] for _ in range(10)]
+            result["run_page"] = {"first_ms": round(first, 1),
+                                  "median_ms": round(statistics.median(warm), 1),
+                                  "bytes": size}
+            result["grid_ms"] = grid_in_chromium(server.url + "/runs/quick-big", items)
+        with Background(LocalSource(many), REPO / "cdk.json") as server:
+            first, status, size = timed_get(server.host, server.port, "/")
+            assert status == 200, status
+            warm = [timed_get(server.host, server.port, "/")[0] for _ in range(10)]
+            result["runs_page"] = {"first_ms": round(first, 1),
+                                   "median_ms": round(statistics.median(warm), 1),
+                                   "bytes": size}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    grid = result["grid_ms"]
+    result["targets"] = {"run_page_ms": TARGET_RUN_PAGE_MS, "grid_ms": TARGET_GRID_MS,
+                         "runs_page_ms": TARGET_RUNS_PAGE_MS}
+    result["met"] = {
+        "run_page": result["run_page"]["median_ms"] <= TARGET_RUN_PAGE_MS,
+        "grid": grid is not None and grid["median_ms"] <= TARGET_GRID_MS,
+        "runs_page": result["runs_page"]["median_ms"] <= TARGET_RUNS_PAGE_MS,
+    }
+    result["machine"] = machine()
+    # The machine is shared: its load when measured says how far the figures are from idle.
+    result["load_average"] = [round(x, 1) for x in os.getloadavg()]
+    path = write_out("ui", result)
+    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
+    print(f"wrote {path}")
+    return 0 if args.quick or all(result["met"].values()) else 1
+
+
+def grid_in_chromium(url: str, items: int, loads: int = 5) -> dict[str, Any] | None:
+    """Navigation start -> every cell in the DOM and painted, in Debian's Chromium."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("no Chromium: the grid time is not measured", file=sys.stderr)
+        return None
+    from playwright.sync_api import sync_playwright
+
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        for _ in range(loads):
+            page.goto("about:blank")  # from a small page, as from the runs page
+            page.goto(url, wait_until="commit")
+            page.wait_for_function(
+                f"document.querySelectorAll('#grid a[data-index]').length === {items}")
+            times.append(page.evaluate(
+                "new Promise(r => requestAnimationFrame(() => r(performance.now())))"))
+        browser.close()
+    return {"first_ms": round(times[0], 1), "median_ms": round(statistics.median(times), 1)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The dashboard (``fanout ui``): a local web app over the records of runs."""
