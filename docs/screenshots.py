@@ -37,7 +37,7 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     from playwright.sync_api import sync_playwright
 
-    from fanout.ui.local_runs import LocalSource
+    from fanout.ui.local_runs import open_local
     from fanout.ui.server import Background
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -52,7 +52,7 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "fanout.cli", "local", str(spec), "--run-id",
                         RUN_ID, "--records-dir", str(records), "--json"], cwd=REPO,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        source = LocalSource(records, config_path=REPO / "cdk.json")
+        source = open_local(records, REPO / "cdk.json")
         failed = next(i["index"] for i in source.list_items(RUN_ID) if i["status"] == "FAILED")
         IMAGES.mkdir(exist_ok=True)
         with Background(source, REPO / "cdk.json") as server, sync_playwright() as p:

@@ -36,13 +36,19 @@ def add(subparsers: Any) -> None:
 
 
 def open_source(args: argparse.Namespace) -> Any:
-    if args.stack:
+    from fanout.ui.local_runs import open_local
+
+    if not args.stack:
+        return open_local(Path(args.records_dir), Path(args.config))
+    try:
+        from fanout.cli.runs import source
+    except ImportError:
         raise UsageError([Problem("--stack", "reading a deployed stack from the dashboard "
                                              "is not available in this version; use the "
-                                             "local runs (--local)")])
-    from fanout.ui.local_runs import LocalSource
+                                             "local runs (--local)")]) from None
+    from fanout.ui.cached import Cached
 
-    return LocalSource(Path(args.records_dir), config_path=Path(args.config))
+    return Cached(source(args), Path(args.config))
 
 
 def run_ui(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 from fanout.errors import FanoutInputError
 from fanout.ui import render
 from fanout.ui.security import CSRF_FIELD, CSRF_HEADER, Guard, GuardMiddleware
-from fanout.ui.source import ITEM_STATES, RUN_STATES, RunsSource, SourceError
+from fanout.ui.source import ITEM_STATES, RUN_STATES, RunsSource, SourceError, empty_counts
 
 HERE = Path(__file__).resolve().parent
 #: Runs listed on the runs page before "show all".
@@ -119,8 +119,9 @@ class Dashboard:
         if query:
             runs = [r for r in runs if render.run_matches(r, query)]
         live = any(r["status"] == "RUNNING" for r in runs[:shown])
-        return self.page("runs.html", request, runs=runs[:shown], matched=len(runs), jobs=jobs,
-                         job=job, status=status, q=query, live=live, bar=render.state_bar,
+        return self.page("runs.html", request, runs=[_shown(r) for r in runs[:shown]],
+                         matched=len(runs), jobs=jobs, job=job, status=status, q=query,
+                         live=live, bar=render.state_bar,
                          more_url=f"?{_with(request, limit=str(len(runs)))}")
 
     def run_page(self, request: Request) -> Response:
@@ -128,6 +129,7 @@ class Dashboard:
         status = request.query_params.get("status") or None
         param = (request.query_params.get("param") or "").strip()
         items = self.source.list_items(run["run_id"])
+        run = _shown(run, len(items))
         shown = render.filter_items(items, status, param)
         grid = render.grid(run["run_id"], shown)
         return self.page("run.html", request, run=run, grid=grid, shown=len(shown),
@@ -260,6 +262,16 @@ class Dashboard:
         if not isinstance(text, str):
             text = json.dumps(text)
         return JSONResponse(render.preview(text, self.config_path, PREVIEW_ITEMS))
+
+
+def _shown(run: dict[str, Any], items: int | None = None) -> dict[str, Any]:
+    """A run as the pages show it: counts and total always there (a run that has just
+    started may not have them yet)."""
+    counts = {**empty_counts(), **(run.get("counts") or {})}
+    total = run.get("total") or items or 0
+    if items and not run.get("total"):
+        counts["PENDING"] = max(items - sum(counts.values()), counts["PENDING"])
+    return {**run, "counts": counts, "total": total}
 
 
 def _int_param(request: Request, name: str, default: int) -> int:

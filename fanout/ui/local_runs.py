@@ -284,3 +284,19 @@ class LocalSource:
         ]
 
 
+
+
+def open_local(records_dir: Path, config_path: Path) -> Any:
+    """The local runs of ``records_dir`` as the dashboard reads them.
+
+    The project's reading API (``fanout.runs.local.LocalRuns``, the records format
+    ``fanout.local-records/1``) when this build has it, behind the dashboard's bulk reads;
+    else this module's reader of the records ``fanout local`` writes today.
+    """
+    try:
+        from fanout.runs.local import LocalRuns
+    except ImportError:
+        return LocalSource(records_dir, config_path=config_path)
+    from fanout.ui.cached import Cached
+
+    return Cached(LocalRuns(records_dir, config_path), config_path)

@@ -117,9 +117,9 @@ def local_runs(tmp_path_factory: pytest.TempPathFactory) -> LocalRuns:
 
 @pytest.fixture(scope="session")
 def local_server(local_runs: LocalRuns) -> Iterator[Served]:
-    from fanout.ui.local_runs import LocalSource
+    from fanout.ui.local_runs import open_local
 
-    with serve(LocalSource(local_runs.records_dir, config_path=CONFIG)) as served:
+    with serve(open_local(local_runs.records_dir, CONFIG)) as served:
         yield served
 
 

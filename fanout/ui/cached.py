@@ -1,0 +1,159 @@
+"""The dashboard's view of a :class:`RunsSource`: a finished run's items read once.
+
+The pages ask for every item of a run (the grid) and every item's attempts (the timeline).
+A source answers ``get_item`` one item at a time; for a 10,000-item run that is 10,000
+reads. :class:`Cached` reads a finished run's items and attempts in one pass — from a local
+run's records file (format ``fanout.local-records/1``, docs/local-records.md), else item by
+item from the source — and keeps them until the run's record changes. A local run still
+going has no item records yet: its items are shown PENDING from its spec's expansion.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from fanout.ui.source import ItemDetail, ItemView, RunView
+
+#: Items of a run on AWS whose attempts the timeline reads one by one, at most.
+REMOTE_DETAILS = 1000
+#: A running local run's items shown PENDING from its expansion, at most.
+PENDING_SHOWN = 20_000
+
+
+class Cached:
+    """A :class:`RunsSource` with the dashboard's bulk reads, over another one."""
+
+    def __init__(self, inner: Any, config_path: Path) -> None:
+        self.inner = inner
+        self.kind: str = inner.kind
+        self.config_path = config_path
+        self._lock = threading.Lock()
+        self._details: dict[str, tuple[tuple[Any, ...], list[ItemDetail]]] = {}
+
+    # the protocol, passed through ---------------------------------------------------------
+
+    def list_runs(self, job: str | None = None, status: str | None = None,
+                  limit: int = 200) -> list[RunView]:
+        runs: list[RunView] = self.inner.list_runs(job=job, status=status, limit=limit)
+        return runs
+
+    def get_run(self, run_id: str) -> RunView | None:
+        run: RunView | None = self.inner.get_run(run_id)
+        return run
+
+    def log_lines(self, run_id: str, index: int, attempt: int | None = None) -> list[str]:
+        lines: list[str] = self.inner.log_lines(run_id, index, attempt)
+        return lines
+
+    def stop(self, run_id: str) -> None:
+        self.inner.stop(run_id)
+
+    def rerun(self, run_id: str, failed_only: bool, indexes: list[int] | None) -> str:
+        return str(self.inner.rerun(run_id, failed_only, indexes))
+
+    def start(self, spec: dict[str, Any]) -> str:
+        return str(self.inner.start(spec))
+
+    # reads in bulk ------------------------------------------------------------------------
+
+    def list_items(self, run_id: str, status: str | None = None) -> list[ItemView]:
+        return [{k: v for k, v in i.items() if k != "attempt_list"}
+                for i in self.details(run_id) if status is None or i["status"] == status]
+
+    def get_item(self, run_id: str, index: int) -> ItemDetail | None:
+        details = self.details(run_id)
+        if 0 <= index < len(details) and details[index]["index"] == index:
+            return details[index]
+        item: ItemDetail | None = self.inner.get_item(run_id, index)
+        return item
+
+    def details(self, run_id: str) -> list[ItemDetail]:
+        """Every item of the run with its attempts (``attempt_list``), in index order."""
+        run = self.inner.get_run(run_id)
+        if run is None:
+            return []
+        path = self._records_file(run_id)
+        stamp = path.stat().st_mtime if path else None
+        key = (run["status"], run["finished_at"], stamp)
+        with self._lock:
+            cached = self._details.get(run_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        details = self._read(run, path)
+        with self._lock:
+            if len(self._details) >= 8:
+                self._details.pop(next(iter(self._details)))
+            self._details[run_id] = (key, details)
+        return details
+
+    def _records_file(self, run_id: str) -> Path | None:
+        folder = getattr(self.inner, "records_dir", None)
+        if self.kind != "local" or folder is None or "/" in run_id or run_id.startswith("."):
+            return None
+        path = Path(folder) / run_id / "records.jsonl"
+        return path if path.is_file() else None
+
+    def _read(self, run: RunView, path: Path | None) -> list[ItemDetail]:
+        if path is not None:
+            items, attempts = _read_local(path)
+            if items or run["status"] != "RUNNING":
+                for item in items:
+                    item["attempt_list"] = sorted(attempts.get(item["index"], []),
+                                                  key=lambda a: a.get("attempt") or 0)
+                return items
+            return self._pending(run)
+        views: list[ItemView] = self.inner.list_items(run["run_id"])
+        if len(views) > REMOTE_DETAILS:
+            return [{**v, "attempt_list": []} for v in views]
+        out: list[ItemDetail] = []
+        for view in views:
+            detail = self.inner.get_item(run["run_id"], int(view["index"]))
+            out.append(detail if detail is not None else {**view, "attempt_list": []})
+        return out
+
+    def _pending(self, run: RunView) -> list[ItemDetail]:
+        """A running local run's items, PENDING, from its spec's expansion."""
+        from fanout.config import load_config_file
+        from fanout.errors import FanoutInputError
+        from fanout.spec.plan import plan_run
+        from fanout.spec.validate import parse_spec
+
+        spec = run.get("spec")
+        try:
+            config = load_config_file(self.config_path)
+            parsed = parse_spec(spec, config)
+            if parsed.items_from is not None:
+                return []
+            plan = plan_run(parsed, config, run_id=run["run_id"])
+        except (FanoutInputError, OSError):
+            return []
+        if plan.count > PENDING_SHOWN:
+            return []
+        return [{"run_id": run["run_id"], "index": item["index"], "params": item["params"],
+                 "command": item["command"], "environment": item["environment"],
+                 "status": "PENDING", "attempts": 0, "exit_code": None, "reason": None,
+                 "log_tail": [], "waiting": None, "started_at": None, "finished_at": None,
+                 "duration_seconds": None, "attempt_list": []} for item in plan.items()]
+
+
+def _read_local(path: Path) -> tuple[list[ItemDetail], dict[int, list[dict[str, Any]]]]:
+    """The item and attempt lines of a local run's records (fanout.local-records/1)."""
+    items: list[ItemDetail] = []
+    attempts: dict[int, list[dict[str, Any]]] = {}
+    with open(path, "rb") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            kind = row.pop("record", None)
+            if kind == "item":
+                items.append(row)
+            elif kind == "attempt":
+                index = int(row.pop("index"))
+                row.pop("run_id", None)
+                attempts.setdefault(index, []).append(row)
+    items.sort(key=lambda i: int(i["index"]))
+    return items, attempts
