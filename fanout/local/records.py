@@ -2,7 +2,7 @@
 
 Each run is a folder ``<records_dir>/<run_id>/``:
 
-- ``run.jsonl``: JSON Lines, the format :data:`FORMAT`. The first line is the run
+- ``records.jsonl``: JSON Lines, the format :data:`FORMAT`. The first line is the run
   (``"record": "run"``, a RunView plus ``format``, ``pid`` and ``settings``), then one line
   per item (``"record": "item"``, an ItemView), then one per attempt (``"record":
   "attempt"``, an AttemptView plus ``run_id`` and ``index``). While the run is going, the
@@ -40,10 +40,7 @@ if TYPE_CHECKING:
     from fanout.records.dynamo import DynamoRecords
 
 FORMAT = "fanout.local-records/1"
-RECORDS = "run.jsonl"
-#: The run's table rows as the emulated DynamoDB held them (internal; read by the
-#: dashboard's local source until it reads :data:`RECORDS`).
-TABLE_ROWS = "records.jsonl"
+RECORDS = "records.jsonl"
 
 
 def _replace(path: Path, lines: Iterator[str]) -> None:
@@ -133,11 +130,6 @@ def write_run_records(folder: Path, store: DynamoRecords, run_id: str, summary: 
     items = [item_detail(i, by_item.get(i.index, []), size=size, prices=prices)
              for i in all_items(run, store.items(run_id))]
     write_records(folder, view, items, settings=run.settings)
-
-
-def write_table_rows(folder: Path, store: DynamoRecords, run_id: str) -> None:
-    _replace(folder / TABLE_ROWS, (json.dumps(row, default=str, sort_keys=True)
-                                   for row in store.partition(run_id)))
 
 
 def put_items(document: Mapping[str, Any], path: Path, region: str) -> None:

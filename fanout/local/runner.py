@@ -329,7 +329,7 @@ class LocalRun:
         the emulation is gone."""
         import boto3
 
-        from fanout.local.records import write_run_records, write_table_rows
+        from fanout.local.records import write_run_records
         from fanout.records.dynamo import DynamoRecords
 
         out = Path(summary.records)
@@ -337,7 +337,6 @@ class LocalRun:
         (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")
         store = DynamoRecords(stack.table, boto3.client("dynamodb", region_name=stack.region))
         write_run_records(out, store, run_id, summary, document, config, stack.region)
-        write_table_rows(out, store, run_id)
         logs = boto3.client("logs", region_name=stack.region)
         assert self.fargate is not None
         for task in self.fargate.tasks.values():
