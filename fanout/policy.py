@@ -16,7 +16,8 @@ class Capacity(StrEnum):
 
     FARGATE = "FARGATE"
     FARGATE_SPOT = "FARGATE_SPOT"
-    #: Spot first; after an infrastructure failure (Spot interruption, capacity) on-demand.
+    #: Spot first; on-demand when Spot refuses for capacity, and for every attempt after
+    #: a Spot interruption (the first of them does not count against max_attempts).
     FARGATE_SPOT_THEN_FARGATE = "FARGATE_SPOT_THEN_FARGATE"
 
 

@@ -115,6 +115,8 @@ class ReconcileEnv(FunctionEnv):
 class AbortEnv(FunctionEnv):
     fanout_table: str
     fanout_cluster: str
+    #: Where the endings Finalize did not announce are published.
+    fanout_topic_arn: str
     #: The manifest bucket: never-launched items are recorded with their manifest line.
     fanout_bucket: str
 

@@ -184,7 +184,8 @@ class FanoutStack(Stack):
                          "FANOUT_BUCKET": self.records.bucket.bucket_name,
                          "FANOUT_PRICES": self.to_json_string(self.config.cost.prices)},
             "reconcile": dict(common),
-            "abort": {**common, "FANOUT_BUCKET": self.records.bucket.bucket_name},
+            "abort": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
+                      "FANOUT_BUCKET": self.records.bucket.bucket_name},
         }
 
     def _grant(self) -> None:
@@ -213,19 +214,21 @@ class FanoutStack(Stack):
                 actions=["s3:GetObject"],
                 resources=[bucket.arn_for_objects(MANIFESTS)],
             ))
+        # Finalize announces the runs it closes, Abort every other ending.
         # Not topic.grant_publish: it grants kms:GenerateDataKey*, and a publisher needs
         # exactly these two of the topic's key (SNS developer guide, publishing to an
         # encrypted topic).
-        roles["finalize"].add_to_policy(iam.PolicyStatement(
-            sid="PublishRunSummaries",
-            actions=["sns:Publish"],
-            resources=[self.notifications.topic.topic_arn],
-        ))
-        roles["finalize"].add_to_policy(iam.PolicyStatement(
-            sid="EncryptRunSummaries",
-            actions=["kms:GenerateDataKey", "kms:Decrypt"],
-            resources=[self.notifications.key.key_arn],
-        ))
+        for name in ("finalize", "abort"):
+            roles[name].add_to_policy(iam.PolicyStatement(
+                sid="PublishRunSummaries",
+                actions=["sns:Publish"],
+                resources=[self.notifications.topic.topic_arn],
+            ))
+            roles[name].add_to_policy(iam.PolicyStatement(
+                sid="EncryptRunSummaries",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.notifications.key.key_arn],
+            ))
         # Record reads the end of a failed attempt's log (its last words), in the jobs'
         # log groups only.
         for made in self.jobs.jobs.values():
@@ -277,14 +280,17 @@ class FanoutStack(Stack):
                 resources=[tasks_of_cluster],
                 conditions=on_cluster,
             ))
-        # Launch (after a crash) and Reconcile find a task by its tags among this cluster's.
-        for name in ("launch", "reconcile"):
+        # Launch (after a crash) finds a task by its tags among this cluster's; Abort and
+        # Reconcile find the running tasks that nothing waits for.
+        for name in ("launch", "reconcile", "abort"):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="ListTasks", actions=["ecs:ListTasks"], resources=["*"],
                 conditions=on_cluster,
             ))
-        # Finalize stops what is left of a failed run; Reconcile, tasks past their timeout.
-        for name in ("finalize", "reconcile", "abort"):
+        # Finalize stops what is left of a failed run; Reconcile, tasks past their timeout
+        # and tasks nothing waits for; Abort, a stopped run's; Launch, a task it started
+        # for a run stopped while RunTask was in flight.
+        for name in ("launch", "finalize", "reconcile", "abort"):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="StopTasks",
                 actions=["ecs:StopTask"],

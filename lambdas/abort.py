@@ -18,4 +18,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return abort(ExecutionStatusChange.model_validate(event),
                  store=ctx.records(env.fanout_table),
                  launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks(),
-                 s3=client("s3"), bucket=env.fanout_bucket)
+                 sns=client("sns"), topic_arn=env.fanout_topic_arn, s3=client("s3"),
+                 bucket=env.fanout_bucket)

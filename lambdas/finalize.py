@@ -9,10 +9,7 @@ from fanout.runtime.observe import powertools
 
 @powertools("finalize")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    import os
-
     from fanout.aws.clients import client
-    from fanout.cost import prices_for
     from fanout.metrics_names import RUNS_FAILED, RUNS_SUCCEEDED
     from fanout.runtime import context as ctx
     from fanout.runtime.finalize import FinalizeInput, finalize
@@ -23,7 +20,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = finalize(FinalizeInput.model_validate(event), store=ctx.records(env.fanout_table),
                       launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks(),
                       sns=client("sns"), topic_arn=env.fanout_topic_arn, s3=client("s3"),
-                      bucket=env.fanout_bucket,
-                      prices=prices_for(os.environ.get("AWS_REGION"), env.fanout_prices))
+                      bucket=env.fanout_bucket)
     count(RUNS_SUCCEEDED if result["status"] == "SUCCEEDED" else RUNS_FAILED)
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fanout.schema import STARTED_BY
 
@@ -92,6 +92,10 @@ class TaskLauncher(Protocol):
         """The task started for this attempt, found by ``startedBy`` and tags, if any."""
         ...
 
+    def running_tasks(self) -> list[str]:
+        """ARNs of the tasks fanout started in the cluster that nobody asked to stop yet."""
+        ...
+
 
 def _batches(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), size):
@@ -165,17 +169,24 @@ class EcsLauncher:
 
     def find_task(self, run_id: str, index: int, attempt: int) -> str | None:
         want = {TAG_RUN: run_id, TAG_ITEM: str(index), TAG_ATTEMPT: str(attempt)}
-        arns: list[str] = []
-        for status in ("RUNNING", "STOPPED"):
-            paginator = self.client.get_paginator("list_tasks")
-            for page in paginator.paginate(cluster=self.cluster, startedBy=STARTED_BY,
-                                           desiredStatus=status):
-                arns.extend(page.get("taskArns", []))
+        arns = [*self._list("RUNNING"), *self._list("STOPPED")]
         for arn, task in self.describe_tasks(arns).items():
             tags = {t.get("key"): t.get("value") for t in task.get("tags", [])}
             if all(tags.get(k) == v for k, v in want.items()):
                 return arn
         return None
+
+
+    def running_tasks(self) -> list[str]:
+        return self._list("RUNNING")
+
+    def _list(self, desired_status: Literal["RUNNING", "STOPPED"]) -> list[str]:
+        arns: list[str] = []
+        paginator = self.client.get_paginator("list_tasks")
+        for page in paginator.paginate(cluster=self.cluster, startedBy=STARTED_BY,
+                                       desiredStatus=desired_status):
+            arns.extend(page.get("taskArns", []))
+        return arns
 
 
 def _is_capacity(message: str) -> bool:

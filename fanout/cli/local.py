@@ -30,7 +30,8 @@ def add(subparsers: Any) -> None:
     parser.add_argument(
         "--faults", metavar="F=X,...",
         help="inject faults: throttle, capacity, spot, lose_event, duplicate_event, "
-             "launch_crash as fractions 0..1, and seed=N",
+             "launch_crash as fractions 0..1; launch_latency=SECONDS (RunTask answers that "
+             "long after its task started); and seed=N",
     )
     parser.add_argument("--docker", action="store_true",
                         help="run each task's image with Docker instead of a local process")

@@ -87,4 +87,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
                       f"${cost['control_plane_usd']:.6f}; prices of {cost['prices_as_of']})")
     for problem in summary.problems:
         console.print(f"[red]{escape(problem)}[/]")
+    if summary.orphans:
+        console.print(f"[red]{summary.orphans} task(s) were still running after the run ended, "
+                      "never stopped by the control plane (stopped on exit)[/]")
     console.print(f"records, logs and this summary: {summary.records}/")

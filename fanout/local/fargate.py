@@ -105,6 +105,11 @@ class EmulatedFargate:
             arns = [self._start(definition, params, provider) for _ in range(count)]
             if token:
                 self._tokens[str(token)] = (time.monotonic(), arns)
+        if self.dice.faults.launch_latency > 0:
+            # The answer comes late: the tasks run while the caller still waits for it.
+            self._await_started(arns, timeout=10.0)
+            time.sleep(self.dice.faults.launch_latency)
+        with self._lock:
             return {"tasks": [self.tasks[a].describe() for a in arns], "failures": []}
 
     def describe_tasks(self, cluster: str, task_ids: Sequence[str]) -> dict[str, Any]:
@@ -154,6 +159,13 @@ class EmulatedFargate:
             with self._lock:
                 self._end(task, "UserInitiated", reason)
 
+    def unstopped(self, run_id: str | None = None) -> list[Task]:
+        """Tasks running that nobody asked to stop (of ``run_id`` only, when given)."""
+        with self._lock:
+            return [t for t in self.tasks.values()
+                    if t.last_status != "STOPPED" and t.ending is None
+                    and (run_id is None or _tag(t, "fanout:run") == run_id)]
+
     def wait_stopped(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -163,6 +175,14 @@ class EmulatedFargate:
         return not self.running() and not self.live_processes()
 
     # --- internals ----------------------------------------------------------------------
+
+    def _await_started(self, arns: Sequence[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(self.tasks[a].last_status != "PROVISIONING" for a in arns):
+                    return
+            time.sleep(0.01)
 
     def _definition(self, ref: str) -> TaskDefinition:
         for definition in self.task_definitions.values():
@@ -313,6 +333,10 @@ class EmulatedFargate:
 
     def _publish(self, task: Task) -> None:
         self.publish(task_state_change_event(task, self.region, self.account))
+
+
+def _tag(task: Task, key: str) -> str | None:
+    return next((t.get("value") for t in task.tags if t.get("key") == key), None)
 
 
 def _capacity_provider(params: Mapping[str, Any]) -> str:

@@ -2,6 +2,8 @@
 
 ``--faults throttle=0.3,capacity=0.1,seed=7`` makes 30% of RunTask calls throttled, 10%
 refused for capacity, and the dice reproducible. Each fault is rolled independently.
+``launch_latency=3`` is a duration, not a fraction: every RunTask answers 3 s after its
+task started.
 """
 
 from __future__ import annotations
@@ -35,11 +37,20 @@ class Faults:
     duplicate_event: float = 0.0
     #: The launch function dies after its RunTask went through.
     launch_crash: float = 0.0
+    #: Seconds RunTask takes to answer after its task started (a launch in flight).
+    launch_latency: float = 0.0
     seed: int | None = None
 
     @classmethod
     def names(cls) -> list[str]:
-        return [f.name for f in fields(cls) if f.name != "seed"]
+        """The faults given as fractions (rolled)."""
+        return [f.name for f in fields(cls)
+                if f.name != "seed" and f.name not in cls.durations()]
+
+    @classmethod
+    def durations(cls) -> list[str]:
+        """The faults given as seconds."""
+        return ["launch_latency"]
 
     @classmethod
     def parse(cls, text: str | None) -> Faults:
@@ -61,10 +72,19 @@ class Faults:
                     seed = int(raw)
                 except ValueError:
                     problems.append(Problem("seed", f"{raw!r} is not an integer"))
+            elif name in cls.durations():
+                try:
+                    seconds = float(raw)
+                except ValueError:
+                    seconds = -1.0
+                if not 0.0 <= seconds <= 600.0:
+                    problems.append(Problem(name, f"{raw!r} is not a number of seconds "
+                                                  "between 0 and 600"))
+                else:
+                    values[name] = seconds
             elif name not in cls.names():
-                problems.append(Problem(
-                    name, f"unknown fault (faults: {', '.join(cls.names())}, seed)"
-                ))
+                every = ", ".join([*cls.names(), *cls.durations()])
+                problems.append(Problem(name, f"unknown fault (faults: {every}, seed)"))
             else:
                 try:
                     fraction = float(raw)
@@ -80,7 +100,7 @@ class Faults:
 
     @property
     def any(self) -> bool:
-        return any(getattr(self, name) > 0 for name in self.names())
+        return any(getattr(self, name) > 0 for name in [*self.names(), *self.durations()])
 
 
 class Dice:

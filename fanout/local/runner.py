@@ -128,6 +128,8 @@ class LocalRun:
         self.notes: list[str] = []
         self._sfn: Any = None
         self._interrupted = threading.Event()
+        #: Tasks still running when the run ended that the control plane had not stopped.
+        self.orphans = 0
 
     def interrupt(self) -> None:
         """Abort the run (what Ctrl-C does)."""
@@ -234,15 +236,31 @@ class LocalRun:
                 self._interrupted.set()
         self.bus.put(execution_status_event(execution, stack))
         deadline = time.monotonic() + self.options.settle_seconds
+        unstopped_since: float | None = None
         while time.monotonic() < deadline:
             try:
                 self._report(stack, run_id, started)
-                if (self.bus.drain(0.1) and not self.fargate.running()
-                        and self._settled(stack, run_id)):
+                if not (self.bus.drain(0.1) and self._settled(stack, run_id)):
+                    continue
+                if not self.fargate.running():
+                    break
+                if not self.fargate.unstopped(run_id):
+                    continue  # every task left was asked to stop: let them end
+                # A task nothing stopped yet (a launch in flight as the run was stopped):
+                # the control plane stops it within a Reconcile period, or it is an orphan.
+                unstopped_since = unstopped_since or time.monotonic()
+                if time.monotonic() - unstopped_since > self._orphan_grace():
                     break
             except KeyboardInterrupt:
                 break  # a second Ctrl-C: stop waiting; every task is still stopped on the way out
+        # Counted before the local mode stops whatever is left on its way out.
+        self.orphans = len(self.fargate.unstopped(run_id))
         return execution
+
+    def _orphan_grace(self) -> float:
+        """How long a task nothing stopped may outlive its settled run: two Reconcile
+        periods and a launch answering late (the control plane promises one period)."""
+        return 2 * self.options.reconcile_seconds + self.options.faults.launch_latency + 1.0
 
     def _settled(self, stack: LocalStack, run_id: str) -> bool:
         """No item is still RUNNING (PENDING ones were never launched: nothing to wait for).
@@ -321,6 +339,7 @@ class LocalRun:
             faults={k: v for k, v in self.dice.counts.items() if v},
             cost=run_cost(run, store.attempts(run_id), prices_of(stack.region, config),
                           size_of(config, run.job)) if run else None,
+            orphans=self.orphans,
         )
 
     def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary,
@@ -366,7 +385,8 @@ def _quiet_emulation() -> None:
 
 
 def _status_of(execution: Mapping[str, Any]) -> str:
-    return {"SUCCEEDED": "SUCCEEDED", "ABORTED": "ABORTED"}.get(str(execution["status"]), "FAILED")
+    return {"SUCCEEDED": "SUCCEEDED", "ABORTED": "ABORTED", "TIMED_OUT": "TIMED_OUT"}.get(
+        str(execution["status"]), "FAILED")
 
 
 def execution_status_event(execution: Mapping[str, Any], stack: LocalStack) -> dict[str, Any]:

@@ -60,6 +60,9 @@ class RunSummary:
     faults: dict[str, int] = field(default_factory=dict)
     #: The run's estimated cost (docs/cost.md); null when the run was never recorded.
     cost: dict[str, Any] | None = None
+    #: Tasks still running when the run ended that the control plane had not stopped (the
+    #: local mode stops them on its way out). Anything but 0 is a bug of the control plane.
+    orphans: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

@@ -192,6 +192,10 @@ class DynamoRecords:
             condition="#status = :running", names={"#status": "status"},
         ))
 
+    def mark_notified(self, run_id: str) -> None:
+        self.client.update_item(**self._update(
+            run_pk(run_id), "RUN", "SET notified = :yes", {":yes": True}))
+
     # items and attempts
     def get_item(self, run_id: str, index: int) -> ItemRecord | None:
         attrs = self._get(run_pk(run_id), item_sk(index))

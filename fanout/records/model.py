@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "REJECTED"]
+RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT", "REJECTED"]
 ItemStatus = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
 TERMINAL: tuple[ItemStatus, ...] = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 #: Run counters, by item status (``pending`` is ``total`` minus the others).
@@ -35,6 +35,8 @@ class RunRecord:
     counts: dict[str, int] = field(default_factory=dict)
     #: TTL (epoch seconds), from the first write: the end of the run's life + record_ttl_days.
     expires_at: int | None = None
+    #: The run's ending was published (once per run: a retry does not publish again).
+    notified: bool = False
 
     def count(self, status: ItemStatus) -> int:
         if status == "PENDING":

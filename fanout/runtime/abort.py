@@ -1,8 +1,9 @@
 """Abort: a run's execution was stopped, failed or timed out; leave no task running.
 
 Its open attempts' tasks are stopped and their items end ABORTED, every other item not
-yet terminal is settled by the same sweep Finalize uses, and the run is closed. A run
-that already finished (Finalize ran) or was REJECTED needs nothing.
+yet terminal is settled by the same sweep Finalize uses, and the run is closed: ABORTED,
+TIMED_OUT, or FAILED for a failed execution. Every ending Finalize did not announce is
+announced here, a REJECTED run's included (its execution failed with the bad spec).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.records.model import RunStatus
 from fanout.records.store import RecordsStore
 from fanout.runtime.clock import Clock, iso, utcnow
-from fanout.runtime.finalize import _failed_items, summary_of, sweep
+from fanout.runtime.finalize import failed_items_of, summary_of, sweep
+from fanout.runtime.leftovers import stop_leftovers
+from fanout.runtime.notify import announce
 
 _RUN_STATUS: dict[str, RunStatus] = {"ABORTED": "ABORTED", "FAILED": "FAILED",
-                                     "TIMED_OUT": "FAILED"}
+                                     "TIMED_OUT": "TIMED_OUT"}
 
 
 class ExecutionStatusChange(BaseModel):
@@ -37,20 +40,30 @@ class ExecutionStatusChange(BaseModel):
 
 
 def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskLauncher,
-          callbacks: TaskCallbacks, s3: Any = None, bucket: str = "",
-          clock: Clock = utcnow) -> dict[str, Any]:
+          callbacks: TaskCallbacks, sns: Any = None, topic_arn: str = "", s3: Any = None,
+          bucket: str = "", clock: Clock = utcnow) -> dict[str, Any]:
     run_id, execution_status = change.run_id, change.status
     if execution_status not in _RUN_STATUS:
         return {"run_id": run_id, "result": f"nothing to do for {execution_status}"}
     run = store.get_run(run_id)
-    if run is None or run.status != "RUNNING":
-        return {"run_id": run_id, "result": "nothing to do",
-                "status": run.status if run else None}
+    if run is None:
+        return {"run_id": run_id, "result": "nothing to do", "status": None}
+    if run.status != "RUNNING":
+        # Finished by Finalize (announced there) or REJECTED by Expand (announced here).
+        announced = announce(store, sns, topic_arn, run, failed_items_of(store, run))
+        return {"run_id": run_id, "result": "nothing to do", "status": run.status,
+                "announced": announced}
     reason = f"execution {execution_status}"
     settled = sweep(run, store=store, launcher=launcher, callbacks=callbacks, reason=reason,
                     clock=clock, s3=s3, bucket=bucket)
     run = store.get_run(run_id) or run
     status = _RUN_STATUS[execution_status]
-    summary = summary_of(run, status, _failed_items(store, run))
-    store.finish_run(run_id, status, iso(clock()), summary)
-    return {"run_id": run_id, "result": "closed", "status": status, **settled}
+    failed = failed_items_of(store, run)
+    store.finish_run(run_id, status, iso(clock()), summary_of(run, status, failed))
+    # A task whose RunTask was in flight during the sweep is running now, or its Launch
+    # reads the run as closed and stops it: look for the first kind only after closing.
+    settled["stopped"] += stop_leftovers(store, launcher, run_id=run_id)
+    run = store.get_run(run_id) or run
+    announced = announce(store, sns, topic_arn, run, failed)
+    return {"run_id": run_id, "result": "closed", "status": run.status, "announced": announced,
+            **settled}

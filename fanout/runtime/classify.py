@@ -163,11 +163,29 @@ _FINAL = {
 }
 
 
-def decide(stop: Stop, policy: RetryPolicy, attempt: int, capacity: Capacity) -> Decision:
-    """Retry or settle, by the run's policy and the attempts left."""
+def decide(stop: Stop, policy: RetryPolicy, attempt: int, capacity: Capacity,
+           ran_on: str | None = None) -> Decision:
+    """Retry or settle, by the run's policy and the attempts left.
+
+    ``ran_on`` is the capacity the attempt was launched on (its record's). Under
+    ``FARGATE_SPOT_THEN_FARGATE`` a Spot interruption is always followed by an on-demand
+    attempt, at once, whatever ``on_infrastructure`` and the attempts left say; that
+    attempt does not count against ``max_attempts`` (docs/run-spec.md).
+    """
     if stop.stop_class is StopClass.SUCCEEDED:
         return Decision("success", "SUCCEEDED")
     kind = stop.stop_class
+    counted = attempt
+    if capacity is Capacity.FARGATE_SPOT_THEN_FARGATE:
+        if kind is StopClass.SPOT_INTERRUPTION and ran_on != Capacity.FARGATE.value:
+            cause = json.dumps({"attempt": attempt + 1, "delay_seconds": 0,
+                                "class": kind.value, "on_demand": True,
+                                "reason": stop.reason[:500]})
+            return Decision("retry", None, errors.RETRY, cause, attempt + 1, 0, on_demand=True)
+        if ran_on == Capacity.FARGATE.value:
+            # Under this capacity an attempt runs on-demand only after a Spot interruption
+            # (once per item): that attempt was the free one.
+            counted = attempt - 1
     if kind is StopClass.ABORTED:
         retryable = False
     elif kind is StopClass.TIMEOUT:
@@ -179,14 +197,12 @@ def decide(stop: Stop, policy: RetryPolicy, attempt: int, capacity: Capacity) ->
         retryable = policy.retries_exit_code(code)
     else:
         retryable = False
-    on_demand = (capacity is Capacity.FARGATE_SPOT_THEN_FARGATE
-                 and kind is StopClass.SPOT_INTERRUPTION)
-    if retryable and attempt < policy.max_attempts:
-        delay = policy.delay_before(attempt + 1)
+    if retryable and counted < policy.max_attempts:
+        delay = policy.delay_before(counted + 1)
         cause = json.dumps({"attempt": attempt + 1, "delay_seconds": delay,
                             "class": kind.value, "reason": stop.reason[:500]})
-        return Decision("retry", None, errors.RETRY, cause, attempt + 1, delay, on_demand)
+        return Decision("retry", None, errors.RETRY, cause, attempt + 1, delay)
     status, error = _FINAL.get(kind, ("FAILED", errors.ITEM_FAILED))
     exit_text = f" exit code {stop.exit_code}" if stop.exit_code is not None else ""
     cause = f"attempt {attempt}: {kind.value}{exit_text}: {stop.reason}"[:1000]
-    return Decision("fail", status, error, cause, on_demand=on_demand)
+    return Decision("fail", status, error, cause)

@@ -10,22 +10,18 @@ first write), so finishing the run writes only the run record.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from fanout.aws.ecs import TaskLauncher
 from fanout.aws.stepfunctions import TaskCallbacks
-from fanout.cost import AttemptUsage, RegionPrices, TaskSize, run_cost
 from fanout.records.model import TERMINAL, ItemRecord, ItemStatus, RunRecord, RunStatus
 from fanout.records.store import RecordsStore
 from fanout.runtime.classify import ABORT_REASON, Decision, StopClass
 from fanout.runtime.clock import Clock, iso, utcnow
+from fanout.runtime.notify import LISTED, announce, console_url
 from fanout.runtime.settle import final_stop, settle
-
-#: Failed items listed by index in the summary and the notification.
-LISTED = 20
 
 
 class FinalizeInput(BaseModel):
@@ -97,14 +93,6 @@ def _launch_failed(store: RecordsStore, run: RunRecord, index: int) -> bool:
         and attempts[-1].stop_class.endswith(":launch_refused")
 
 
-def console_url(execution_arn: str) -> str:
-    if not execution_arn:
-        return ""
-    region = execution_arn.split(":")[3]
-    return (f"https://{region}.console.aws.amazon.com/states/home?region={region}"
-            f"#/v2/executions/details/{execution_arn}")
-
-
 def run_status(run: RunRecord, map_error: Any) -> RunStatus:
     failed = run.total - run.count("SUCCEEDED")
     tolerated = float(run.settings.get("tolerated_failure_percent", 0))
@@ -129,8 +117,7 @@ def summary_of(run: RunRecord, status: str, failed_items: list[dict[str, Any]]) 
 
 def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLauncher,
              callbacks: TaskCallbacks, sns: Any, topic_arn: str, s3: Any = None,
-             bucket: str = "", clock: Clock = utcnow,
-             prices: RegionPrices | None = None) -> dict[str, Any]:
+             bucket: str = "", clock: Clock = utcnow) -> dict[str, Any]:
     run = store.get_run(request.run_id)
     if run is None:
         raise ValueError(f"no run record for {request.run_id}")
@@ -140,15 +127,15 @@ def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLaunc
         sweep(run, store=store, launcher=launcher, callbacks=callbacks, reason=why, clock=clock,
               s3=s3, bucket=bucket)
         run = store.get_run(run.run_id) or run
-        failed_items = _failed_items(store, run)
+        failed_items = failed_items_of(store, run)
         status = run_status(run, map_error)
         summary = summary_of(run, status, failed_items)
-        if store.finish_run(run.run_id, status, iso(clock()), summary):
-            cost = cost_of(store, run, prices) if prices is not None else None
-            _notify(sns, topic_arn, run, status, summary, failed_items, cost)
+        store.finish_run(run.run_id, status, iso(clock()), summary)
         run = store.get_run(run.run_id) or run
     else:
-        failed_items = _failed_items(store, run)
+        failed_items = failed_items_of(store, run)
+    # Also on a retry: a Finalize that died before publishing publishes now.
+    announce(store, sns, topic_arn, run, failed_items)
     status = run.status
     summary = run.summary or summary_of(run, status, failed_items)
     return {"status": status, "summary": summary, "run_id": run.run_id, "job": run.job,
@@ -156,31 +143,9 @@ def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLaunc
             "console_url": console_url(run.execution_arn)}
 
 
-def _failed_items(store: RecordsStore, run: RunRecord) -> list[dict[str, Any]]:
+def failed_items_of(store: RecordsStore, run: RunRecord) -> list[dict[str, Any]]:
     if not any(run.count(s) for s in ("FAILED", "TIMED_OUT", "ABORTED")):
         return []  # the counters say none failed: no need to read every item
     return [{"index": i.index, "status": i.status, "exit_code": i.exit_code,
              "params": i.params, "reason": i.reason, "log_tail": i.log_tail or []}
             for i in store.items(run.run_id) if i.status in ("FAILED", "TIMED_OUT", "ABORTED")]
-
-
-def cost_of(store: RecordsStore, run: RunRecord, prices: RegionPrices) -> dict[str, Any]:
-    """The run's estimated cost (docs/cost.md), from its attempts (one query)."""
-    settings = run.settings
-    size = TaskSize(cpu=int(settings.get("cpu") or 256),
-                    memory=int(settings.get("memory") or 512),
-                    architecture=str(settings.get("architecture") or "ARM64"))
-    usage = [AttemptUsage(a.capacity, None if a.task_arn is None else a.duration_seconds or 0.0)
-             for a in store.attempts(run.run_id)]
-    return run_cost(usage, items=run.total, size=size, prices=prices)
-
-
-def _notify(sns: Any, topic_arn: str, run: RunRecord, status: str, summary: str,
-            failed_items: list[dict[str, Any]], cost: dict[str, Any] | None = None) -> None:
-    if not topic_arn:
-        return
-    message = {"run_id": run.run_id, "job": run.job, "status": status, "summary": summary,
-               "totals": run.totals(), "failed_items": failed_items[:LISTED],
-               "cost": cost, "console_url": console_url(run.execution_arn)}
-    sns.publish(TopicArn=topic_arn, Subject=f"fanout run {run.run_id} {status}"[:100],
-                Message=json.dumps(message, indent=2, default=str))

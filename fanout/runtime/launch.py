@@ -23,6 +23,7 @@ from fanout.records.store import RecordsStore
 from fanout.runtime import errors
 from fanout.runtime.classify import StopClass
 from fanout.runtime.clock import Clock, iso, later, utcnow
+from fanout.runtime.leftovers import stop_if_run_ended
 from fanout.runtime.settle import answer
 from fanout.settings import LaunchEnv
 
@@ -159,6 +160,10 @@ def _start(attempt: AttemptRecord, run: RunRecord, item: ItemRecord | None,
         arn = _run_task(launch_request, run, store, attempt, launcher, clock)
     store.attach_task(run.run_id, attempt.index, attempt.attempt, arn, iso(clock()),
                       expires_at=run.expires_at)
+    if stop_if_run_ended(store, launcher, run.run_id, arn):
+        # The run was stopped while RunTask was in flight: Abort may have swept this
+        # attempt before the task existed. The task's STOPPED event settles what is left.
+        return {**ident, "launched": False, "task_arn": arn, "reason": "run stopped"}
     return {**ident, "launched": True, "task_arn": arn, "capacity": capacity}
 
 

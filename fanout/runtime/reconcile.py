@@ -6,7 +6,8 @@ deadline is stopped and its attempt ends TIMED_OUT (or is retried, by the policy
 ECS no longer knows is settled as lost (an infrastructure failure). An attempt without a
 task whose launch lease has expired (Launch died after RunTask) is looked up by
 ``startedBy`` and tags: found, it is adopted; not found, it is settled as lost so the
-state machine launches again.
+state machine launches again. Last, every running fanout task that nothing waits for (its
+run is no longer RUNNING, or its attempt is closed) is stopped (:mod:`leftovers`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fanout.records.model import AttemptRecord
 from fanout.records.store import RecordsStore
 from fanout.runtime.classify import TIMEOUT_REASON, StopClass
 from fanout.runtime.clock import Clock, iso, parse, utcnow
+from fanout.runtime.leftovers import stop_leftovers
 from fanout.runtime.record import record_stop
 from fanout.runtime.settle import final_stop, settle
 
@@ -27,7 +29,10 @@ SETTLE_AFTER_SECONDS = 60
 def reconcile(*, store: RecordsStore, launcher: TaskLauncher, callbacks: TaskCallbacks,
               clock: Clock = utcnow) -> dict[str, int]:
     now = clock()
-    counts = {"open": 0, "settled": 0, "timed_out": 0, "lost": 0, "adopted": 0}
+    counts = {"open": 0, "settled": 0, "timed_out": 0, "lost": 0, "adopted": 0,
+              "leftovers": 0}
+    # Listed before the attempts are read: every task listed had its attempt written first.
+    running = launcher.running_tasks()
     with_task: dict[str, AttemptRecord] = {}
     for attempt in store.open_attempts():
         counts["open"] += 1
@@ -63,6 +68,8 @@ def reconcile(*, store: RecordsStore, launcher: TaskLauncher, callbacks: TaskCal
                 stop = final_stop(StopClass.TIMEOUT, f"{TIMEOUT_REASON} at {attempt.deadline}")
                 settle(store, callbacks, run, attempt, stop, stopped_at=iso(now))
                 counts["timed_out"] += 1
+    counts["leftovers"] = stop_leftovers(store, launcher, running=running, open_attempts={
+        arn: (a.run_id, a.index, a.attempt) for arn, a in with_task.items()})
     return counts
 
 

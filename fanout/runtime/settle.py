@@ -37,7 +37,7 @@ def settle(store: RecordsStore, callbacks: TaskCallbacks, run: RunRecord,
     The attempt (and a failed item) carries the stop in a user's words and ``log_tail``.
     """
     policy, capacity = policy_of(run)
-    decision = decision or decide(stop, policy, attempt.attempt, capacity)
+    decision = decision or decide(stop, policy, attempt.attempt, capacity, attempt.capacity)
     begun = started_at or attempt.started_at
     duration = None
     if begun:

@@ -70,6 +70,10 @@ class MemoryRecords:
                 expires_at=run.expires_at if expires_at is None else expires_at)
             return True
 
+    def mark_notified(self, run_id: str) -> None:
+        with self._lock:
+            self.runs[run_id] = replace(self.runs[run_id], notified=True)
+
     def get_item(self, run_id: str, index: int) -> ItemRecord | None:
         return self.item_records.get((run_id, index))
 

@@ -139,8 +139,32 @@ def test_event_patterns(pattern, event, expected):
 
 def test_bad_faults_are_named_together():
     with pytest.raises(FaultsError) as raised:
-        Faults.parse("throttle=2,nosuch=0.1,seed=x,spot=0.2")
-    assert raised.value.fields == ["throttle", "nosuch", "seed"]
+        Faults.parse("throttle=2,nosuch=0.1,seed=x,spot=0.2,launch_latency=-1")
+    assert raised.value.fields == ["throttle", "nosuch", "seed", "launch_latency"]
+
+
+def test_launch_latency_is_seconds_not_a_fraction():
+    assert Faults.parse("launch_latency=3,spot=0.5").launch_latency == 3.0
+    assert Faults.parse("launch_latency=3").any
+
+
+def test_launch_latency_answers_run_task_after_the_task_started(ecs):
+    # Given RunTask answering 0.5 s late
+    client, events, fargate = ecs
+    fargate.dice.faults = Faults(launch_latency=0.5)
+
+    # When a task is asked for
+    answer = run_task(client, "import time; time.sleep(30)", "token-l")
+
+    # Then the task had been running for the latency when RunTask answered
+    (task,) = answer["tasks"]
+    assert task["lastStatus"] == "RUNNING"
+    started = fargate.tasks[task["taskArn"]].started_at
+    assert started is not None
+    from datetime import UTC, datetime
+
+    assert (datetime.now(UTC) - started).total_seconds() >= 0.5
+    assert [e["detail"]["lastStatus"] for e in events][:2] == ["PROVISIONING", "RUNNING"]
 
 
 def test_table_queries_answer_as_dynamodb_does():

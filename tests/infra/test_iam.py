@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from fanout.local.template import logical_id, resources
 from infra.stack import UNSCOPED_ACTIONS
 
@@ -63,14 +65,16 @@ def test_pass_role_only_on_the_task_and_execution_roles(template: dict[str, Any]
     )
 
 
-def test_only_launch_runs_tasks_and_only_finalize_reconcile_abort_stop_them(
+def test_only_launch_runs_tasks_and_the_control_plane_stops_them(
     template: dict[str, Any]
 ) -> None:
     for name in ("Expand", "Launch", "Record", "Finalize", "Reconcile", "Abort"):
         actions = {a for s in statements(template, f"Functions/{name}Role") for a in actions_of(s)}
         assert ("ecs:RunTask" in actions) == (name == "Launch"), name
-        assert ("ecs:StopTask" in actions) == (name in ("Finalize", "Reconcile", "Abort")), name
-        assert ("sns:Publish" in actions) == (name == "Finalize"), name
+        assert ("ecs:StopTask" in actions) == (
+            name in ("Launch", "Finalize", "Reconcile", "Abort")), name
+        assert ("ecs:ListTasks" in actions) == (name in ("Launch", "Reconcile", "Abort")), name
+        assert ("sns:Publish" in actions) == (name in ("Finalize", "Abort")), name
         assert ("s3:PutObject" in actions) == (name == "Expand"), name
         assert ("s3:GetObject" in actions) == (name in ("Expand", "Finalize", "Abort")), name
         assert ("ecs:DescribeTasks" in actions) == (name != "Expand"), name
@@ -83,3 +87,20 @@ def test_state_machine_invokes_only_its_three_functions(template: dict[str, Any]
     assert invoked == sorted(
         logical_id(template, f"Functions/{n}/Resource") for n in ("Expand", "Launch", "Finalize")
     )
+
+
+@pytest.mark.parametrize("name", ["Reconcile", "Abort", "Launch"])
+def test_leftover_tasks_can_be_found_and_stopped_on_this_cluster_only(
+    template: dict[str, Any], name: str
+) -> None:
+    # Given the role of a function that stops tasks nothing waits for
+    found = statements(template, f"Functions/{name}Role")
+    cluster = logical_id(template, "Jobs/Cluster/Resource")
+    on_cluster = {"ArnEquals": {"ecs:cluster": {"Fn::GetAtt": [cluster, "Arn"]}}}
+    # Then it may list tasks and stop them, on this cluster only, and its tasks only
+    (listing,) = [s for s in found if "ecs:ListTasks" in actions_of(s)]
+    assert (listing["Resource"], listing["Condition"]) == ("*", on_cluster)
+    (stopping,) = [s for s in found if "ecs:StopTask" in actions_of(s)]
+    assert stopping["Condition"] == on_cluster
+    joined = "".join(p if isinstance(p, str) else "" for p in stopping["Resource"]["Fn::Join"][1])
+    assert joined.startswith("arn:") and ":task/" in joined and joined.endswith("/*")

@@ -281,10 +281,12 @@ def test_topic_policy_lets_alarms_of_this_account_publish_over_tls_only(
     assert policy["Properties"]["Topics"] == [{"Ref": topic}]
 
 
-def test_finalize_publishes_with_exactly_what_an_encrypted_topic_needs(
-        template: dict[str, Any]) -> None:
-    # Given the Finalize role's statements on the topic and its key
-    role = logical_id(template, "Functions/FinalizeRole/Resource")
+@pytest.mark.parametrize("function", ["Finalize", "Abort"])
+def test_announcers_publish_with_exactly_what_an_encrypted_topic_needs(
+        template: dict[str, Any], function: str) -> None:
+    # Given the role's statements on the topic and its key (Finalize and Abort announce
+    # the endings of runs)
+    role = logical_id(template, f"Functions/{function}Role/Resource")
     statements = [s for p in resources(template, "AWS::IAM::Policy").values()
                   if {"Ref": role} in p["Properties"]["Roles"]
                   for s in p["Properties"]["PolicyDocument"]["Statement"]]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fanout.aws.ecs import EcsLauncher
+from fanout.aws.ecs import EcsLauncher, LaunchRequest
 from fanout.runtime import context
 from fanout.runtime.clock import utcnow
 from fanout.runtime.reconcile import reconcile
@@ -86,13 +86,6 @@ def test_finalize_sweeps_what_the_map_left(world: World, answers: MemoryCallback
     assert "0 (FAILED)" in result["summary"]
     [message] = world.messages()
     assert {i["index"] for i in message["failed_items"]} == {0, 1, 2, 3}
-    # And the message says why each failed, and what the run cost
-    reasons = {i["index"]: i["reason"] for i in message["failed_items"]}
-    assert reasons[0] == "exit code 1"
-    assert reasons[3].startswith("never launched")
-    cost = message["cost"]
-    assert set(cost) == {"compute_usd", "control_plane_usd", "total_usd", "prices_as_of"}
-    assert cost["compute_usd"] > 0 and cost["total_usd"] > cost["compute_usd"]
 
 
 def test_finalize_within_tolerated_failures_succeeds(world: World,
@@ -155,7 +148,8 @@ def test_reconcile_leaves_running_tasks_alone(world: World, answers: MemoryCallb
     launch(world, "run-fine", 0, "token-1")
     # When Reconcile runs, Then nothing is settled
     counts = call("reconcile", {})
-    assert counts == {"open": 1, "settled": 0, "timed_out": 0, "lost": 0, "adopted": 0}
+    assert counts == {"open": 1, "settled": 0, "timed_out": 0, "lost": 0, "adopted": 0,
+                      "leftovers": 0}
     assert answers.calls == [] and len(world.tasks()) == 1
 
 
@@ -166,7 +160,7 @@ def abort_event(run_id: str, status: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(("status", "run_status"), [("ABORTED", "ABORTED"),
-                                                    ("TIMED_OUT", "FAILED")])
+                                                    ("TIMED_OUT", "TIMED_OUT")])
 def test_abort_stops_the_runs_tasks(world: World, answers: MemoryCallbacks, status: str,
                                     run_status: str) -> None:
     # Given a run with two tasks running and one item succeeded
@@ -192,13 +186,112 @@ def test_abort_stops_the_runs_tasks(world: World, answers: MemoryCallbacks, stat
     assert run.totals()["aborted"] == 3 and run.totals()["pending"] == 0
 
 
-def test_abort_of_a_rejected_run_does_nothing(world: World, answers: MemoryCallbacks) -> None:
+def test_abort_of_a_rejected_run_only_announces_it(world: World,
+                                                   answers: MemoryCallbacks) -> None:
     # Given a REJECTED run
     with pytest.raises(Exception, match="job"):
         start_run("run-rej", {"job": "nope", "params": {"x": [1]}})
     # When its FAILED execution event comes
     result = call("abort", abort_event("run-rej", "FAILED"))
-    # Then nothing changes
-    assert result["result"] == "nothing to do"
+    # Then nothing changes but the rejection is announced
+    assert (result["result"], result["announced"]) == ("nothing to do", True)
     run = store().get_run("run-rej")
     assert run is not None and run.status == "REJECTED"
+
+
+class AbortingBeforeRunTask:
+    """Wraps the real launcher: the run's execution is stopped (and Abort runs) while a
+    RunTask is in flight, before its task starts."""
+
+    def __init__(self, inner: EcsLauncher, run_id: str) -> None:
+        self.inner, self.run_id = inner, run_id
+
+    def run_task(self, request: LaunchRequest) -> str:
+        call("abort", abort_event(self.run_id, "ABORTED"))
+        return self.inner.run_task(request)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_a_task_started_after_its_run_is_stopped_is_stopped_at_launch(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given a run whose execution is stopped while an item's RunTask is in flight
+    years("run-mid")
+    context.use(launcher=AbortingBeforeRunTask(EcsLauncher(CLUSTER), "run-mid"),
+                cluster=CLUSTER)
+    # When the Launch returns
+    result = launch(world, "run-mid", 0, "t0")
+    # Then it stopped its own task: nothing runs
+    assert result["launched"] is False
+    assert world.tasks() == []
+    [task] = world.tasks("STOPPED")
+    assert task["stoppedReason"] == "fanout: run aborted: started as the run was ABORTED"
+    # And the item is ABORTED, once, and its token answered so
+    assert item_states("run-mid") == {"aborted": 4}
+    assert answers.answers["t0"][0] == "Fanout.ItemAborted"
+    assert stopped("exit-1", task["taskArn"], "run-mid", 0, 1)["result"] == "duplicate"
+    assert totals("run-mid")["aborted"] == 4
+
+
+def test_abort_stops_a_task_whose_launch_had_not_recorded_it(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given a task started for a run whose Launch never recorded it (RunTask in flight,
+    # or the Launch died after it)
+    from tests.integration.test_launch_record import FlakyLauncher
+
+    years("run-fly")
+    context.use(launcher=FlakyLauncher(EcsLauncher(CLUSTER), die_after_run=1),
+                cluster=CLUSTER)
+    with pytest.raises(SystemExit):
+        launch(world, "run-fly", 0, "t0")
+    [running] = world.tasks()
+    # When the run's execution is stopped
+    result = call("abort", abort_event("run-fly", "ABORTED"))
+    # Then Abort finds the task after closing the run and stops it
+    assert result["stopped"] == 1
+    assert world.tasks() == []
+    [task] = world.tasks("STOPPED")
+    assert task["taskArn"] == running["taskArn"]
+    assert task["stoppedReason"] == "fanout: run aborted: its run is ABORTED"
+    assert item_states("run-fly") == {"aborted": 4}
+
+
+def test_reconcile_stops_a_task_whose_run_is_no_longer_running(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given a task still running for a run that was closed without stopping it (an Abort
+    # that died after closing the run), and a task of another run, running normally
+    years("run-gone")
+    left = launch(world, "run-gone", 0, "t0")["task_arn"]
+    store().finish_run("run-gone", "ABORTED", "2026-11-20T10:05:00Z", "aborted")
+    years("run-on")
+    alive = launch(world, "run-on", 0, "u0")["task_arn"]
+    # When Reconcile runs
+    counts = call("reconcile", {})
+    # Then the left task is stopped as aborted, the other runs on
+    assert counts["leftovers"] == 1
+    assert [t["taskArn"] for t in world.tasks()] == [alive]
+    [task] = world.tasks("STOPPED")
+    assert task["taskArn"] == left
+    assert task["stoppedReason"] == "fanout: run aborted: its run is ABORTED"
+
+
+def test_reconcile_stops_a_late_task_whose_attempt_was_settled(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given a task that came up after its attempt was settled (as lost), run still RUNNING
+    years("run-late2")
+    arn = launch(world, "run-late2", 0, "t0")["task_arn"]
+    attempt = store().get_attempt("run-late2", 0, 1)
+    assert attempt is not None
+    from fanout.records.model import Settlement
+
+    assert store().settle_attempt(attempt, Settlement(
+        status="RETRY", item_status=None, stop_class="lost", stopped_at="2026-11-20T10:01:00Z",
+        answer={"outcome": "retry", "error": "Fanout.Retry", "cause": "{}"}))
+    # When Reconcile runs, Then the task is stopped; a second pass finds nothing more
+    assert call("reconcile", {})["leftovers"] == 1
+    assert world.tasks() == []
+    [task] = world.tasks("STOPPED")
+    assert task["taskArn"] == arn
+    assert task["stoppedReason"].startswith("fanout: attempt already settled")
+    assert call("reconcile", {})["leftovers"] == 0

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from fanout.aws.ecs import LaunchRequest
 from fanout.runtime import context
 from fanout.testing.callbacks import MemoryCallbacks
 from tests.integration.conftest import World
@@ -209,16 +210,75 @@ def test_retry_then_success_is_visible_per_attempt(world: World, answers: Memory
                                 "failed": 0, "timed_out": 0, "aborted": 0}
 
 
+@pytest.mark.parametrize("retry", [{}, {"max_attempts": 1},
+                                   {"max_attempts": 1, "on_infrastructure": False}])
 def test_spot_interruption_moves_the_next_attempt_to_on_demand(
-        world: World, answers: MemoryCallbacks) -> None:
-    # Given Spot first, then on-demand
-    run_with(world, "run-s", capacity="FARGATE_SPOT_THEN_FARGATE")
+        world: World, answers: MemoryCallbacks, retry: dict[str, object]) -> None:
+    # Given Spot first, then on-demand, whatever the retry policy says
+    run_with(world, "run-s", capacity="FARGATE_SPOT_THEN_FARGATE", retry=retry)
     first = launch(world, "run-s", 0, "token-1")
-    # When the Spot task is interrupted and the item launched again
-    stopped("spot", first["task_arn"], "run-s", 0, 1)
+    # When the Spot task is interrupted
+    assert stopped("spot", first["task_arn"], "run-s", 0, 1)["result"] == "retry"
+    # Then the item is tried again at once, and its next attempt runs on FARGATE
+    cause = json.loads(answers.answers["token-1"][1])
+    assert (answers.answers["token-1"][0], cause["delay_seconds"]) == ("Fanout.Retry", 0)
     second = launch(world, "run-s", 0, "token-2")
-    # Then the first ran on FARGATE_SPOT and the retry on FARGATE
     assert (first["capacity"], second["capacity"]) == ("FARGATE_SPOT", "FARGATE")
+    # And when the on-demand attempt succeeds, so does the item
+    stopped("success", second["task_arn"], "run-s", 0, 2)
+    item = store().get_item("run-s", 0)
+    assert item is not None and (item.status, item.attempts) == ("SUCCEEDED", 2)
+
+
+def test_spot_interruption_under_spot_only_spends_the_attempt(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given Spot only and one attempt
+    run_with(world, "run-so", capacity="FARGATE_SPOT", retry={"max_attempts": 1})
+    first = launch(world, "run-so", 0, "token-1")
+    # When the Spot task is interrupted, Then the item failed (an infrastructure failure)
+    assert stopped("spot", first["task_arn"], "run-so", 0, 1)["result"] == "fail"
+    item = store().get_item("run-so", 0)
+    assert item is not None and item.status == "FAILED"
+
+
+class SpotRefused:
+    """Wraps the real launcher: Fargate Spot has no capacity, on-demand has."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.asked: list[str] = []
+
+    def run_task(self, request: LaunchRequest) -> str:
+        from fanout.aws.ecs import LaunchError
+
+        capacity = request.capacity
+        self.asked.append(capacity)
+        if capacity == "FARGATE_SPOT":
+            raise LaunchError("capacity", "Capacity is unavailable at this time")
+        arn: str = self.inner.run_task(request)  # type: ignore[attr-defined]
+        return arn
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_spot_capacity_refusal_launches_on_demand_within_the_attempt(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given Spot then on-demand, one attempt, and no Spot capacity
+    from fanout.aws.ecs import EcsLauncher
+
+    run_with(world, "run-sc", capacity="FARGATE_SPOT_THEN_FARGATE", retry={"max_attempts": 1})
+    refusing = SpotRefused(EcsLauncher("fanout-cluster"))
+    context.use(launcher=refusing, cluster="fanout-cluster")
+    # When the item is launched
+    result = launch(world, "run-sc", 0, "token-1")
+    # Then it runs on on-demand Fargate as its first attempt
+    [task] = world.tasks()
+    assert refusing.asked == ["FARGATE_SPOT", "FARGATE"]
+    assert task["capacityProviderName"] == "FARGATE" and result["task_arn"] == task["taskArn"]
+    stopped("success", task["taskArn"], "run-sc", 0, 1)
+    item = store().get_item("run-sc", 0)
+    assert item is not None and (item.status, item.attempts) == ("SUCCEEDED", 1)
 
 
 def test_same_event_twice_counts_once(world: World, answers: MemoryCallbacks) -> None:

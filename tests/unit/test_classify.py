@@ -106,14 +106,49 @@ def test_final_failures_are_named_by_class(kind: StopClass, error: str) -> None:
     assert decide(stop(kind, 1), POLICY, 3, Capacity.FARGATE).error == error
 
 
-def test_spot_interruption_under_spot_then_on_demand_asks_for_on_demand() -> None:
-    # Given Spot first then on-demand, When a Spot task is interrupted
-    decision = decide(stop(StopClass.SPOT_INTERRUPTION), POLICY, 1,
-                      Capacity.FARGATE_SPOT_THEN_FARGATE)
-    # Then the retry runs on on-demand Fargate; under plain Spot it would not
-    assert decision.on_demand is True
-    assert decide(stop(StopClass.SPOT_INTERRUPTION), POLICY, 1,
-                  Capacity.FARGATE_SPOT).on_demand is False
+SPOT_THEN = Capacity.FARGATE_SPOT_THEN_FARGATE
+
+
+@pytest.mark.parametrize("policy", [
+    POLICY, RetryPolicy(max_attempts=1), RetryPolicy(on_infrastructure=False),
+])
+@pytest.mark.parametrize("attempt", [1, 3])
+def test_spot_interruption_under_spot_then_on_demand_is_a_free_on_demand_retry(
+        policy: RetryPolicy, attempt: int) -> None:
+    # Given Spot first then on-demand, whatever the policy and the attempts used
+    # When a task on Spot is interrupted
+    decision = decide(stop(StopClass.SPOT_INTERRUPTION), policy, attempt, SPOT_THEN,
+                      "FARGATE_SPOT")
+    # Then the item is tried again at once, on on-demand Fargate
+    assert (decision.outcome, decision.on_demand, decision.delay_seconds) == ("retry", True, 0)
+    assert decision.next_attempt == attempt + 1
+    assert json.loads(decision.cause)["on_demand"] is True
+
+
+def test_the_on_demand_attempt_after_a_spot_interruption_does_not_count() -> None:
+    # Given max_attempts 2 under Spot then on-demand: attempt 1 interrupted on Spot,
+    # attempt 2 on-demand (free)
+    policy = RetryPolicy(max_attempts=2, delay_seconds=10, backoff_rate=2.0)
+    # When attempt 2 exits 1, Then attempt 3 follows (the second counted), after the
+    # first retry's delay
+    second = decide(stop(StopClass.EXIT_NONZERO, 1), policy, 2, SPOT_THEN, "FARGATE")
+    assert (second.outcome, second.next_attempt, second.delay_seconds) == ("retry", 3, 10)
+    # And when attempt 3 exits 1 too, the item has used its two attempts
+    third = decide(stop(StopClass.EXIT_NONZERO, 1), policy, 3, SPOT_THEN, "FARGATE")
+    assert (third.outcome, third.item_status) == ("fail", "FAILED")
+
+
+@pytest.mark.parametrize(("policy", "outcome"), [
+    (RetryPolicy(max_attempts=1), "fail"), (RetryPolicy(on_infrastructure=False), "fail"),
+    (POLICY, "retry"),
+])
+def test_spot_interruption_under_spot_only_is_an_infrastructure_failure(
+        policy: RetryPolicy, outcome: str) -> None:
+    # Given Spot only, When a task is interrupted, Then the policy decides, as for any
+    # infrastructure failure, and the next attempt stays on Spot
+    decision = decide(stop(StopClass.SPOT_INTERRUPTION), policy, 1, Capacity.FARGATE_SPOT,
+                      "FARGATE_SPOT")
+    assert (decision.outcome, decision.on_demand) == (outcome, False)
 
 
 def test_backoff_is_capped_by_max_delay() -> None:

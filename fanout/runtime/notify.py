@@ -1,0 +1,46 @@
+"""The announcement of a run's ending: one SNS message per run, whatever ended it.
+
+Finalize announces the runs it closes (SUCCEEDED, FAILED); Abort announces every other
+ending (ABORTED, TIMED_OUT, a failed execution, and REJECTED: a bad spec fails the
+execution, which reaches Abort too). Every message has the same shape. The run record says
+when its ending was published: a retried Finalize or Abort, or the Abort that follows a
+run Finalize failed, publishes nothing more (published, then marked: a crash in between
+can repeat a message, never lose one).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fanout.records.model import RunRecord
+from fanout.records.store import RecordsStore
+
+#: Failed items listed by index in the summary and the notification.
+LISTED = 20
+
+
+def console_url(execution_arn: str) -> str:
+    if not execution_arn:
+        return ""
+    region = execution_arn.split(":")[3]
+    return (f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+            f"#/v2/executions/details/{execution_arn}")
+
+
+def message_of(run: RunRecord, failed_items: list[dict[str, Any]]) -> dict[str, Any]:
+    """What is published for a finished run (and what its subscribers may rely on)."""
+    return {"run_id": run.run_id, "job": run.job, "status": run.status,
+            "summary": run.summary or "", "totals": run.totals(),
+            "failed_items": failed_items[:LISTED], "console_url": console_url(run.execution_arn)}
+
+
+def announce(store: RecordsStore, sns: Any, topic_arn: str, run: RunRecord,
+             failed_items: list[dict[str, Any]]) -> bool:
+    """Publish the ending of ``run`` (already read back after it finished), once."""
+    if not topic_arn or sns is None or run.status == "RUNNING" or run.notified:
+        return False
+    sns.publish(TopicArn=topic_arn, Subject=f"fanout run {run.run_id} {run.status}"[:100],
+                Message=json.dumps(message_of(run, failed_items), indent=2, default=str))
+    store.mark_notified(run.run_id)
+    return True

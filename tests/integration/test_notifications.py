@@ -1,0 +1,146 @@
+"""Every ending of a run is announced: one message per run, Finalize's shape, any status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from fanout.records.model import RunRecord
+from fanout.runtime import context
+from fanout.runtime.notify import announce
+from fanout.testing.callbacks import MemoryCallbacks
+from fanout.testing.records import MemoryRecords
+from tests.integration.conftest import CLUSTER, EVENTS, World
+from tests.integration.helpers import call, launch, start_run, stopped
+
+#: What a subscriber reads in every message, whatever the run's status.
+SHAPE = {"run_id", "job", "status", "summary", "totals", "failed_items", "console_url"}
+
+
+@pytest.fixture
+def answers(world: World) -> MemoryCallbacks:
+    fake = MemoryCallbacks()
+    context.use(callbacks=fake)
+    return fake
+
+
+def published(world: World) -> list[tuple[str, dict[str, Any]]]:
+    """(subject, message) of every notification sent so far."""
+    got = world.sqs.receive_message(QueueUrl=world.queue_url, MaxNumberOfMessages=10)
+    bodies = [json.loads(m["Body"]) for m in got.get("Messages", [])]
+    return [(b["Subject"], json.loads(b["Message"])) for b in bodies]
+
+
+def execution_ended(run_id: str, status: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / "execution-aborted.json").read_text())
+    loaded["detail"].update({"name": run_id, "status": status})
+    return loaded
+
+
+def two_items(run_id: str, **spec: object) -> None:
+    start_run(run_id, {"job": "analyzer", "params": {"year": [1999, 2000]}, **spec})
+
+
+def finish_by_finalize(world: World, run_id: str, outcomes: list[str]) -> None:
+    two_items(run_id, retry={"max_attempts": 1})
+    for index, kind in enumerate(outcomes):
+        arn = launch(world, run_id, index, f"{run_id}-{index}")["task_arn"]
+        world.ecs.stop_task(cluster=CLUSTER, task=arn, reason="Essential container exited")
+        stopped(kind, arn, run_id, index, 1)
+    call("finalize", {"run_id": run_id, "outcome": {}})
+
+
+def end_by_execution(world: World, run_id: str, status: str) -> None:
+    two_items(run_id)
+    launch(world, run_id, 0, f"{run_id}-0")
+    call("abort", execution_ended(run_id, status))
+
+
+def reject(world: World, run_id: str) -> None:
+    with pytest.raises(Exception, match="nope"):
+        start_run(run_id, {"job": "nope", "params": {"x": [1]}})
+    call("abort", execution_ended(run_id, "FAILED"))  # a bad spec fails the execution
+
+
+@pytest.mark.parametrize(("status", "end"), [
+    ("SUCCEEDED", lambda w, r: finish_by_finalize(w, r, ["success", "success"])),
+    ("FAILED", lambda w, r: finish_by_finalize(w, r, ["success", "exit-1"])),
+    ("ABORTED", lambda w, r: end_by_execution(w, r, "ABORTED")),
+    ("TIMED_OUT", lambda w, r: end_by_execution(w, r, "TIMED_OUT")),
+    ("REJECTED", reject),
+])
+def test_each_ending_publishes_one_message_of_one_shape(world: World, answers: MemoryCallbacks,
+                                                        status: str, end: Any) -> None:
+    # Given a run that ends `status` (by Finalize, Abort, or Expand rejecting its spec)
+    run_id = f"run-{status.lower().replace('_', '-')}"
+    end(world, run_id)
+    # When the ending event reaches Abort too (a failed or stopped execution), and again
+    # (EventBridge delivers at least once)
+    call("abort", execution_ended(run_id, "FAILED" if status != "ABORTED" else "ABORTED"))
+    # Then exactly one message went out, Finalize's shape, naming the run's status
+    [(subject, message)] = published(world)
+    assert subject == f"fanout run {run_id} {status}"
+    assert set(message) == SHAPE
+    assert (message["run_id"], message["status"]) == (run_id, status)
+    assert message["summary"]
+    assert message["totals"]["total"] == (0 if status == "REJECTED" else 2)
+    assert message["console_url"].startswith("https://us-east-1.console.aws.amazon.com/")
+    assert all(set(i) == {"index", "status", "exit_code", "params"}
+               for i in message["failed_items"])
+    expected_failed = {"SUCCEEDED": 0, "FAILED": 1, "ABORTED": 2, "TIMED_OUT": 2, "REJECTED": 0}
+    assert len(message["failed_items"]) == expected_failed[status]
+
+
+def test_a_run_whose_execution_failed_is_closed_failed_and_announced(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given a running run whose execution failed (not through Finalize)
+    two_items("run-broke")
+    # When Abort takes the failed execution
+    result = call("abort", execution_ended("run-broke", "FAILED"))
+    # Then the run is FAILED and that is announced once
+    assert (result["status"], result["announced"]) == ("FAILED", True)
+    [(subject, message)] = published(world)
+    assert message["status"] == "FAILED" and subject.endswith(" FAILED")
+
+
+def test_a_retried_finalize_publishes_nothing_more(world: World,
+                                                   answers: MemoryCallbacks) -> None:
+    # Given a run Finalize closed and announced
+    finish_by_finalize(world, "run-twice", ["success", "success"])
+    # When Finalize is retried
+    call("finalize", {"run_id": "run-twice", "outcome": {}})
+    # Then one message only
+    assert len(published(world)) == 1
+
+
+class FailingOnce:
+    """An SNS client whose first publish fails (a throttle, a timeout)."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.fail = True
+
+    def publish(self, **kwargs: Any) -> None:
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("SNS throttled")
+        self.sent.append(kwargs)
+
+
+def test_an_announcement_that_failed_is_made_by_the_retry() -> None:
+    # Given a finished run whose announcement raised
+    store, sns = MemoryRecords(), FailingOnce()
+    store.create_run(RunRecord("r", "analyzer", "RUNNING", "2026-11-20T10:00:00Z"))
+    store.finish_run("r", "ABORTED", "2026-11-20T10:05:00Z", "run r aborted")
+    run = store.get_run("r")
+    assert run is not None
+    with pytest.raises(RuntimeError):
+        announce(store, sns, "arn:topic", run, [])
+    # When the function is retried, Then it publishes, once
+    again = store.get_run("r")
+    assert again is not None and announce(store, sns, "arn:topic", again, [])
+    last = store.get_run("r")
+    assert last is not None and not announce(store, sns, "arn:topic", last, [])
+    assert [json.loads(m["Message"])["status"] for m in sns.sent] == ["ABORTED"]
