@@ -142,3 +142,13 @@ def put_items(document: Mapping[str, Any], path: Path, region: str) -> None:
     if bucket not in existing:
         s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+
+
+def check_items_file(items_from: bool, path: Path | None) -> None:
+    """``--items FILE`` is for a spec with ``items_from``, and the file must be there."""
+    from fanout.errors import FanoutInputError, Problem
+
+    if path is not None and not items_from:
+        raise FanoutInputError([Problem("--items", "the spec has no items_from")])
+    if path is not None and not path.is_file():
+        raise FanoutInputError([Problem("--items", f"no such file {path}")])

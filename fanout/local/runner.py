@@ -90,6 +90,7 @@ def check_docker() -> None:
 
 def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions) -> dict[str, Any]:
     """The execution input: the spec with the CLI's overrides, checked (raises SpecError)."""
+    from fanout.local.records import check_items_file
     from fanout.spec.plan import plan_run
     from fanout.spec.validate import parse_spec
 
@@ -99,12 +100,9 @@ def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions) -> dict[
             raw["max_concurrency"] = options.concurrency
         raw.setdefault("trigger", "cli")
     spec = parse_spec(raw, config)
+    check_items_file(spec.items_from is not None, options.items_file)
     if spec.items_from is None:  # items_from is read (and checked) by Expand
-        if options.items_file is not None:
-            raise FanoutInputError([Problem("--items", "the spec has no items_from")])
         plan_run(spec, config, run_id=options.run_id or "local-run")
-    elif options.items_file is not None and not options.items_file.is_file():
-        raise FanoutInputError([Problem("--items", f"no such file {options.items_file}")])
     document: dict[str, Any] = raw
     return document
 
@@ -344,8 +342,7 @@ class LocalRun:
 
     def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary,
                        document: dict[str, Any], config: FanoutConfig) -> None:
-        """The run's records (docs/local-records.md), task logs and summary, readable after
-        the emulation is gone."""
+        """The run's records (docs/local-records.md), logs and summary, after the emulation."""
         import boto3
 
         from fanout.local.records import write_run_records
@@ -396,26 +393,18 @@ def execution_status_event(execution: Mapping[str, Any], stack: LocalStack) -> d
         return int(value.timestamp() * 1000) if isinstance(value, datetime) else None
 
     now = datetime.now(UTC)
+    detail = {key: execution.get(key) for key in ("input", "output", "error", "cause")}
     return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": stack.account,
-        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": stack.region,
+        "version": "0", "id": str(uuid.uuid4()), "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change", "account": stack.account,
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": stack.region,
         "resources": [execution["executionArn"]],
         "detail": {
             "executionArn": execution["executionArn"],
             "stateMachineArn": execution["stateMachineArn"],
-            "name": execution["name"],
-            "status": execution["status"],
+            "name": execution["name"], "status": execution["status"],
             "startDate": millis(execution.get("startDate")),
-            "stopDate": millis(execution.get("stopDate")),
-            "input": execution.get("input"),
-            "output": execution.get("output"),
-            "error": execution.get("error"),
-            "cause": execution.get("cause"),
+            "stopDate": millis(execution.get("stopDate")), **detail,
         },
     }
 
