@@ -6,20 +6,28 @@ the resulting :class:`FanoutConfig` down.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from fanout.cost import CostConfig
-from fanout.errors import ConfigError, Problem, problems_from
-from fanout.policy import Frozen, JobDefaults
+from fanout.errors import ConfigError, Problem, described, problems_from
+from fanout.policy import Count, Flag, Frozen, JobDefaults
+from fanout.schedule_expressions import expression_problem
 
 CONTEXT_KEY = "fanout"
-NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+NAME = re.compile(described(
+    r"^[a-z][a-z0-9-]{0,39}$",
+    "a name of lowercase letters, digits and '-', starting with a letter, at most 40 long",
+))
+#: The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+                      1827, 2192, 2557, 2922, 3288, 3653)
 
 # Fargate's valid task sizes: cpu units -> allowed memory (MiB).
 _FARGATE_MEMORY: dict[int, list[int]] = {
@@ -36,8 +44,8 @@ _FARGATE_MEMORY: dict[int, list[int]] = {
 class JobConfig(Frozen):
     """A containerized program registered in the deployment."""
 
-    cpu: int = 256
-    memory: int = 512
+    cpu: Count = 256
+    memory: Count = 512
     architecture: Literal["ARM64", "X86_64"] = "ARM64"
     image_tag: str = Field(default="latest", min_length=1, max_length=128)
     #: Command template: the container's arguments, ``{name}`` placeholders per item.
@@ -48,29 +56,39 @@ class JobConfig(Frozen):
     local_command: list[str] = []
     defaults: JobDefaults = JobDefaults()
     #: How many images the ECR lifecycle rule keeps.
-    keep_images: int = Field(default=10, ge=1, le=1000)
+    keep_images: Count = Field(default=10, ge=1, le=1000)
 
-    @model_validator(mode="after")
-    def _fargate_size(self) -> JobConfig:
-        if self.cpu not in _FARGATE_MEMORY:
-            raise ValueError(f"cpu {self.cpu} is not a Fargate size ({sorted(_FARGATE_MEMORY)})")
-        if self.memory not in _FARGATE_MEMORY[self.cpu]:
-            allowed = _FARGATE_MEMORY[self.cpu]
-            raise ValueError(
-                f"memory {self.memory} does not fit cpu {self.cpu} "
-                f"(Fargate allows {allowed[0]}..{allowed[-1]} MiB in its steps)"
-            )
-        return self
+    @field_validator("cpu")
+    @classmethod
+    def _fargate_cpu(cls, cpu: int) -> int:
+        if cpu not in _FARGATE_MEMORY:
+            sizes = ", ".join(map(str, sorted(_FARGATE_MEMORY)))
+            raise ValueError(f"{cpu} is not a Fargate task size; use one of {sizes}")
+        return cpu
+
+    @field_validator("memory")
+    @classmethod
+    def _fargate_memory(cls, memory: int, info: ValidationInfo) -> int:
+        cpu = info.data.get("cpu")
+        if cpu in _FARGATE_MEMORY and memory not in _FARGATE_MEMORY[cpu]:
+            allowed = _FARGATE_MEMORY[cpu]
+            steps = {b - a for a, b in itertools.pairwise(allowed)}
+            sizes = (f"{allowed[0]} to {allowed[-1]} MiB in steps of {steps.pop()}"
+                     if len(steps) == 1 and len(allowed) > 3
+                     else ", ".join(map(str, allowed)) + " MiB")
+            raise ValueError(f"{memory} MiB does not fit cpu {cpu}: Fargate allows {sizes}")
+        return memory
 
 
 class NetworkConfig(Frozen):
     """A new VPC (public subnets, no NAT) unless existing subnets are named."""
 
-    vpc_id: str | None = Field(default=None, pattern=r"^vpc-[0-9a-f]+$")
+    vpc_id: str | None = Field(default=None, pattern=described(
+        r"^vpc-[0-9a-f]+$", "a VPC id (vpc- then hexadecimal digits)"))
     subnet_ids: list[str] = []
-    max_azs: int = Field(default=2, ge=1, le=6)
+    max_azs: Count = Field(default=2, ge=1, le=6)
     #: Tasks in public subnets need a public IP to pull images when there is no NAT.
-    assign_public_ip: bool = True
+    assign_public_ip: Flag = True
 
     @field_validator("subnet_ids")
     @classmethod
@@ -94,41 +112,77 @@ class NetworkConfig(Frozen):
 class Limits(Frozen):
     """Deployment-wide limits that protect the account and the bill."""
 
-    max_items_per_run: int = Field(default=100_000, ge=1, le=10_000_000)
-    max_concurrency: int = Field(default=1_000, ge=1, le=10_000)
-    reconcile_every_minutes: int = Field(default=5, ge=1, le=60)
+    max_items_per_run: Count = Field(default=100_000, ge=1, le=10_000_000)
+    #: A Distributed Map runs at most 10,000 child executions at once.
+    max_concurrency: Count = Field(default=1_000, ge=1, le=10_000)
+    reconcile_every_minutes: Count = Field(default=5, ge=1, le=60)
     #: Grace on top of an attempt's timeout before its callback is given up on.
-    callback_grace_seconds: int = Field(default=900, ge=60, le=86_400)
-    log_retention_days: int = 30
-    #: A run's maximum life: the state machine's TimeoutSeconds (a run past it is aborted).
-    run_timeout_hours: int = Field(default=168, ge=1, le=8760)
+    callback_grace_seconds: Count = Field(default=900, ge=60, le=86_400)
+    log_retention_days: Count = 30
+    #: A run's maximum life: the state machine's TimeoutSeconds (a run past it is aborted);
+    #: a Standard execution lives at most a year.
+    run_timeout_hours: Count = Field(default=168, ge=1, le=8760)
     #: Records (runs, items, attempts) expire this many days after the run's maximum life
     #: ends (each record carries its expiry from its first write).
-    record_ttl_days: int = Field(default=90, ge=1, le=3650)
+    record_ttl_days: Count = Field(default=90, ge=1, le=3650)
     #: Items manifests expire from the bucket after this many days.
-    manifest_expiry_days: int = Field(default=30, ge=1, le=3650)
+    manifest_expiry_days: Count = Field(default=30, ge=1, le=3650)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, days: int) -> int:
+        if days not in LOG_RETENTION_DAYS:
+            nearest = min(LOG_RETENTION_DAYS, key=lambda d: (abs(d - days), d))
+            raise ValueError(f"{days} is not a CloudWatch Logs retention; use one of "
+                             f"{', '.join(map(str, LOG_RETENTION_DAYS))} (nearest: {nearest})")
+        return days
 
 
 class ScheduleConfig(Frozen):
     """An EventBridge Scheduler schedule that starts a run."""
 
     name: str = Field(pattern=NAME.pattern)
-    expression: str = Field(pattern=r"^(cron|rate|at)\(.+\)$")
+    #: EventBridge Scheduler's ``cron(...)``, ``rate(...)`` or ``at(...)``.
+    expression: str
+    #: An IANA time zone (``Europe/Paris``), as EventBridge Scheduler takes it.
     timezone: str = "UTC"
-    flexible_window_minutes: int | None = Field(default=None, ge=1, le=1440)
-    enabled: bool = True
+    flexible_window_minutes: Count | None = Field(default=None, ge=1, le=1440)
+    enabled: Flag = True
     #: The run spec (validated against the jobs at synth).
     spec: dict[str, Any]
 
+    @field_validator("expression")
+    @classmethod
+    def _expression(cls, expression: str) -> str:
+        problem = expression_problem(expression)
+        if problem:
+            raise ValueError(problem)
+        return expression
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, timezone: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{timezone!r} is not an IANA time zone; use a name like UTC, "
+                             "Europe/Paris or America/New_York") from None
+        return timezone
+
 
 class NotificationsConfig(Frozen):
-    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str | None = Field(default=None, pattern=described(
+        r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an email address (name@example.com)"))
 
 
 #: A Lambda layer version's ARN, in any partition.
-LAYER_ARN = r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]{1,140}:\d+$"
+LAYER_ARN = described(
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]{1,140}:\d+$",
+    "a Lambda layer version's ARN (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)")
 #: An AWS region name (us-east-1, cn-north-1, us-gov-west-1, eusc-de-east-1...).
-REGION = r"^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$"
+REGION = described(r"^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$", "an AWS region name like eu-west-1")
 
 
 class PowertoolsConfig(Frozen):
@@ -138,11 +192,11 @@ class PowertoolsConfig(Frozen):
 
     #: Version of the public ``AWSLambdaPowertoolsPythonV3-python312-arm64`` layer
     #: (27 is a Powertools 3.x release).
-    layer_version: int = Field(default=27, ge=1)
+    layer_version: Count = Field(default=27, ge=1)
     #: A Powertools layer (python3.12, arm64) to use instead of the public one.
     layer_arn: str | None = Field(default=None, pattern=LAYER_ARN)
     #: Publish a layer with the stack from ``build/powertools-layer``.
-    bundle: bool = False
+    bundle: Flag = False
 
     @model_validator(mode="after")
     def _one_source(self) -> PowertoolsConfig:
@@ -154,7 +208,9 @@ class PowertoolsConfig(Frozen):
 class FanoutConfig(Frozen):
     """Everything a deployment of fanout is made of."""
 
-    stack_name: str = Field(default="Fanout", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+    stack_name: str = Field(default="Fanout", pattern=described(
+        r"^[A-Za-z][A-Za-z0-9-]{0,63}$",
+        "a stack name (letters, digits and '-', starting with a letter, at most 64 long)"))
     jobs: dict[str, JobConfig] = Field(min_length=1)
     network: NetworkConfig = NetworkConfig()
     limits: Limits = Limits()
@@ -192,8 +248,12 @@ class FanoutConfig(Frozen):
 
 def load_config(context: Mapping[str, Any] | None) -> FanoutConfig:
     """The config from the ``fanout`` context value; a bad one raises :class:`ConfigError`."""
+    if context is None:
+        raise ConfigError([Problem(f"context.{CONTEXT_KEY}", "is missing from cdk.json; add "
+                                   "the deployment config there (see docs/config.md)")])
     if not isinstance(context, Mapping):
-        raise ConfigError([Problem(CONTEXT_KEY, "missing from cdk.json context")])
+        raise ConfigError([Problem(f"context.{CONTEXT_KEY}", "must be an object ({...}) "
+                                   "holding the deployment config (see docs/config.md)")])
     try:
         config = FanoutConfig.model_validate(context)
     except ValidationError as exc:
@@ -201,13 +261,39 @@ def load_config(context: Mapping[str, Any] | None) -> FanoutConfig:
     return config
 
 
-def load_config_file(path: str | Path = "cdk.json") -> FanoutConfig:
-    """The config from a ``cdk.json`` file (what the CLI and the local mode read)."""
+def read_config_document(path: str | Path) -> dict[str, Any]:
+    """The ``cdk.json`` document at ``path``, checked to be one (raises ConfigError)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError([Problem("--config", f"{path} is a folder; name the cdk.json file "
+                                               "in it")])
     try:
-        document = json.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError([Problem(str(path), "no such file")]) from None
+        raise ConfigError([Problem(str(path), "no such file; give --config the deployment's "
+                                              "cdk.json")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), f"cannot be read ({exc.strerror})")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(str(path), f"is not UTF-8 text (byte {exc.start}); save "
+                                              "it as UTF-8")]) from None
+    try:
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError([Problem(str(path), f"not valid JSON ({exc})")]) from None
-    return load_config(document.get("context", {}).get(CONTEXT_KEY))
+    except RecursionError:
+        raise ConfigError([Problem(str(path), "is nested too deeply to be a cdk.json")]) \
+            from None
+    if not isinstance(document, dict):
+        raise ConfigError([Problem(str(path), "must be a JSON object ({...}) with a "
+                                              "\"context\" key, as cdk.json is")])
+    context = document.get("context", {})
+    if not isinstance(context, dict):
+        raise ConfigError([Problem(f"{path}: context", "must be an object ({...}) holding "
+                                                       f"\"{CONTEXT_KEY}\"")])
+    return document
+
+
+def load_config_file(path: str | Path = "cdk.json") -> FanoutConfig:
+    """The config from a ``cdk.json`` file (what the CLI and the local mode read)."""
+    return load_config(read_config_document(path).get("context", {}).get(CONTEXT_KEY))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 #: ECS allows at most this many characters of container overrides per task.
 ECS_OVERRIDES_LIMIT = 8192
@@ -21,13 +21,38 @@ class Capacity(StrEnum):
     FARGATE_SPOT_THEN_FARGATE = "FARGATE_SPOT_THEN_FARGATE"
 
 
+def _a_number(value: Any, what: str = "a number") -> Any:
+    # A boolean is not a number, nor is text that looks like one ("60"): pydantic's lax mode
+    # would read true as 1 and "60" as 60. (Decimals, as DynamoDB gives them back, pass.)
+    if isinstance(value, bool):
+        raise ValueError(f"must be {what}, not {str(value).lower()}")
+    if isinstance(value, str):
+        raise ValueError(f"must be {what}, not the string {value!r} (drop the quotes)")
+    return value
+
+
+def _a_whole_number(value: Any) -> Any:
+    value = _a_number(value, "a whole number")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"must be a whole number, not {value}")
+    return value
+
+
+#: An int field that takes only a number (strict where pydantic is lax).
+Count = Annotated[int, BeforeValidator(_a_whole_number)]
+#: A float field that takes only a number.
+Number = Annotated[float, BeforeValidator(_a_number)]
+#: A bool field that takes only true or false (not 1, "yes", "true").
+Flag = Annotated[bool, Field(strict=True)]
+
+
 class Frozen(BaseModel):
     """Base of every boundary model: unknown keys are errors, instances are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-ExitCodes = Literal["any-nonzero", "none"] | list[Annotated[int, Field(ge=1, le=255)]]
+ExitCodes = Literal["any-nonzero", "none"] | list[Annotated[Count, Field(ge=1, le=255)]]
 
 
 class RetryPolicy(Frozen):
@@ -37,13 +62,13 @@ class RetryPolicy(Frozen):
     The delay before attempt n+1 is ``delay_seconds * backoff_rate ** (n - 1)``.
     """
 
-    max_attempts: int = Field(default=3, ge=1, le=100)
-    delay_seconds: int = Field(default=10, ge=0, le=86_400)
-    backoff_rate: float = Field(default=2.0, ge=1.0, le=10.0)
-    max_delay_seconds: int = Field(default=3_600, ge=0, le=86_400)
+    max_attempts: Count = Field(default=3, ge=1, le=100)
+    delay_seconds: Count = Field(default=10, ge=0, le=86_400)
+    backoff_rate: Number = Field(default=2.0, ge=1.0, le=10.0)
+    max_delay_seconds: Count = Field(default=3_600, ge=0, le=86_400)
     on_exit_codes: ExitCodes = "any-nonzero"
-    on_infrastructure: bool = True
-    on_timeout: bool = True
+    on_infrastructure: Flag = True
+    on_timeout: Flag = True
 
     @field_validator("on_exit_codes")
     @classmethod
@@ -70,13 +95,13 @@ class RetryPolicy(Frozen):
 class RetryOverride(Frozen):
     """The run spec's partial retry policy: what is given replaces the job's default."""
 
-    max_attempts: int | None = Field(default=None, ge=1, le=100)
-    delay_seconds: int | None = Field(default=None, ge=0, le=86_400)
-    backoff_rate: float | None = Field(default=None, ge=1.0, le=10.0)
-    max_delay_seconds: int | None = Field(default=None, ge=0, le=86_400)
+    max_attempts: Count | None = Field(default=None, ge=1, le=100)
+    delay_seconds: Count | None = Field(default=None, ge=0, le=86_400)
+    backoff_rate: Number | None = Field(default=None, ge=1.0, le=10.0)
+    max_delay_seconds: Count | None = Field(default=None, ge=0, le=86_400)
     on_exit_codes: ExitCodes | None = None
-    on_infrastructure: bool | None = None
-    on_timeout: bool | None = None
+    on_infrastructure: Flag | None = None
+    on_timeout: Flag | None = None
 
     @field_validator("on_exit_codes")
     @classmethod
@@ -95,7 +120,8 @@ class JobDefaults(Frozen):
     """What a run of a job gets when its spec does not say."""
 
     retry: RetryPolicy = RetryPolicy()
-    timeout_seconds: int = Field(default=3_600, ge=1, le=14 * 86_400)
-    max_concurrency: int = Field(default=10, ge=1, le=10_000)
-    tolerated_failure_percent: float = Field(default=0, ge=0, le=100)
+    timeout_seconds: Count = Field(default=3_600, ge=1, le=14 * 86_400)
+    #: A Distributed Map runs at most 10,000 child executions at once.
+    max_concurrency: Count = Field(default=10, ge=1, le=10_000)
+    tolerated_failure_percent: Number = Field(default=0, ge=0, le=100)
     capacity: Capacity = Capacity.FARGATE

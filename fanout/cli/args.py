@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fanout.cli import params
 from fanout.errors import Problem, SpecError, UsageError
 
 if TYPE_CHECKING:
@@ -99,72 +98,39 @@ def spec_document(args: argparse.Namespace) -> Any:
 
 
 def read_json(path: str, field: str) -> Any:
+    """A JSON file (``-``: stdin) that a user gives; anything wrong is one clear problem."""
+    if path != "-" and Path(path).is_dir():
+        raise SpecError([Problem(field, f"{path} is a folder; give the {field}'s JSON file")])
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        data = _stdin_bytes() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
-        raise SpecError([Problem(field, f"cannot read {path}: {exc.strerror}")]) from None
+        raise SpecError([Problem(field, f"cannot read {path}: {exc.strerror}; check the "
+                                        "path")]) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem(field, f"{path} is not UTF-8 text (byte {exc.start}); save "
+                                        "it as UTF-8")]) from None
     try:
         return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise SpecError([Problem(field, f"{path} is nested too deeply; a {field} is a few "
+                                        "levels of objects and lists")]) from None
     except ValueError as exc:
         raise SpecError([Problem(field, f"{path} is not valid JSON ({exc})")]) from None
+
+
+def _stdin_bytes() -> bytes:
+    stream = getattr(sys.stdin, "buffer", None)  # a text stand-in (tests) has no buffer
+    return stream.read() if stream is not None else sys.stdin.read().encode()
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?")
-_INSTANT = (
-    r"(?:\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?"
-    r"|(?:today|now)(?:[+-]\d+[wdhm])?)"
-)
-_DATES = re.compile(rf"({_INSTANT}):({_INSTANT})(?::(\d+[wdhm]))?")
-_RANGE = re.compile(r"([+-]?\d+):([+-]?\d+)(?::([+-]?\d+))?")
-
-
-def scalar(text: str) -> str | int | float:
-    """A ``--param`` value: numbers become numbers, anything else stays text."""
-    if _INT.fullmatch(text):
-        return int(text)
-    if _FLOAT.fullmatch(text):
-        return float(text)
-    return text
-
-
-def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
-    """``--param`` values as the ``params`` of a run spec; bad ones raise UsageError."""
-    params: dict[str, Any] = {}
-    problems: list[Problem] = []
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name or not value:
-            problems.append(Problem("--param", f"{pair!r} is not NAME=VALUE"))
-            continue
-        if name in params:
-            problems.append(Problem(f"--param {name}", "given twice"))
-            continue
-        params[name] = param_axis(value)
-    if problems:
-        raise UsageError(problems)
-    return params
-
-
-def param_axis(value: str) -> Any:
-    """``1999:2020[:step]`` a range, ``a:b[:1d]`` dates, ``a,b`` a list, else one value."""
-    match = _RANGE.fullmatch(value)
-    if match:
-        axis: dict[str, int] = {"start": int(match[1]), "stop": int(match[2])}
-        if match[3] is not None:
-            axis["step"] = int(match[3])
-        return {"range": axis}
-    match = _DATES.fullmatch(value)
-    if match:
-        dates = {"start": match[1], "stop": match[2]}
-        if match[3] is not None:
-            dates["step"] = match[3]
-        return {"dates": dates}
-    return [scalar(v) for v in value.split(",")]
+# --param: fanout/cli/params.py (re-exported here, where commands take their arguments).
+scalar, parse_params, param_axis = params.scalar, params.parse_params, params.param_axis
 
 
 def parse_logical_time(text: str | None) -> datetime | None:
@@ -174,9 +140,25 @@ def parse_logical_time(text: str | None) -> datetime | None:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise UsageError([Problem(
-            "--logical-time", f"{text!r} is not an ISO date or datetime"
+            "--logical-time", f"{text!r} is not an ISO date or datetime; write e.g. "
+                              "2024-01-31 or 2024-01-31T02:00:00Z"
         )]) from None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def check_run_id(run_id: str | None) -> None:
+    """Refuse a ``--run-id`` that is no Step Functions execution name (UsageError)."""
+    from fanout.names import run_id_problem
+
+    problem = None if run_id is None else run_id_problem(run_id)
+    if problem:
+        raise UsageError([problem])
+
+
+def logical_time_iso(text: str | None) -> str | None:
+    """``--logical-time`` checked and written as the spec's ``logical_time`` (UTC, ``Z``)."""
+    when = parse_logical_time(text)
+    return None if when is None else when.isoformat().replace("+00:00", "Z")
 
 
 def new_run_id(job: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from fanout.cli.args import (
     add_run_arguments,
     add_spec_arguments,
+    check_run_id,
     load_config,
     load_spec,
     parse_logical_time,
@@ -38,23 +39,29 @@ def run_expand(args: argparse.Namespace) -> int:
     from fanout.spec.items_from import read_items
     from fanout.spec.plan import plan_run
 
+    check_run_id(args.run_id)
+    logical_time = parse_logical_time(args.logical_time)
     config = load_config(args)
     spec = load_spec(args, config)
     items = None
     if args.items is not None:
         fmt = spec.source_format()
         if fmt is None:
-            raise UsageError([Problem("--items", "the spec has no items_from")])
+            raise UsageError([Problem("--items", "the spec has no items_from; give --items "
+                                                 "only with a spec that reads items_from")])
+        if args.items != "-" and Path(args.items).is_dir():
+            raise UsageError([Problem("--items", f"{args.items} is a folder; give the items "
+                                                 "file (JSON, JSON Lines or CSV)")])
         try:
             data = sys.stdin.buffer.read() if args.items == "-" else Path(args.items).read_bytes()
         except OSError as exc:
-            raise UsageError([Problem("--items", f"cannot read {args.items}: {exc.strerror}")]) \
-                from None
+            raise UsageError([Problem("--items", f"cannot read {args.items}: {exc.strerror}; "
+                                                 "check the path")]) from None
         items = read_items(data, fmt)
-    plan = plan_run(
-        spec, config, run_id=args.run_id or "expand",
-        logical_time=parse_logical_time(args.logical_time), items=items,
-    )
+    plan = plan_run(spec, config, run_id=args.run_id or "expand", logical_time=logical_time,
+                    items=items)
+    for warning in plan.warnings():
+        print(f"fanout: warning: {warning}", file=sys.stderr)
     out = sys.stdout
     if args.count:
         out.write(f"{plan.count}\n")

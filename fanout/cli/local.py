@@ -45,19 +45,40 @@ def add(subparsers: Any) -> None:
     parser.set_defaults(func=run_local)
 
 
+#: What ends a local run cleanly: Ctrl-C, ``kill``, a closed terminal or dropped SSH session.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+NOTHING_LAUNCHED = "fanout local: interrupted before the run started; nothing launched"
+
+
 def run_local(args: argparse.Namespace) -> int:
-    return execute(args, spec_document(args))
+    return execute(args, None)
 
 
-def execute(args: argparse.Namespace, raw: Any) -> int:
-    """Run a spec document on the local control plane, as ``fanout local`` does (``fanout
-    rerun --local`` runs its rerun spec through here)."""
+def execute(args: argparse.Namespace, raw: Any | None) -> int:
+    """Run a spec document (``None``: the one SPEC/``--job`` name) on the local control plane,
+    as ``fanout local`` does (``fanout rerun --local`` runs its rerun spec through here)."""
+    # First of all: a signal from here on ends the run the one clean way, whatever it finds.
+    stop_asked: list[Any] = []
+    previous = {sig: signal.signal(sig, lambda *_: stop_asked.append(True))
+                for sig in STOP_SIGNALS}
+    try:
+        return _run_local(args, raw, stop_asked)
+    except KeyboardInterrupt:  # a Ctrl-C that came while the handlers were being swapped
+        _say(NOTHING_LAUNCHED)
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_local(args: argparse.Namespace, raw: Any | None, stop_asked: list[Any]) -> int:
     from rich.console import Console
 
+    from fanout.cli.args import logical_time_iso
     from fanout.cli.render import print_json
     from fanout.cli.render_local import ProgressBar, print_summary
     from fanout.local.faults import Faults
-    from fanout.local.runner import LocalOptions, LocalRun
+    from fanout.local.runner import Interrupted, LocalOptions, LocalRun
 
     concurrency = getattr(args, "concurrency", None)
     reconcile_seconds = getattr(args, "reconcile_seconds", 1.0)
@@ -65,21 +86,25 @@ def execute(args: argparse.Namespace, raw: Any) -> int:
         raise UsageError([Problem("--concurrency", "must be at least 1")])
     if reconcile_seconds <= 0:
         raise UsageError([Problem("--reconcile-seconds", "must be more than 0")])
+    logical_time = logical_time_iso(getattr(args, "logical_time", None))
     items = getattr(args, "items", None)
     options = LocalOptions(
         config_path=Path(args.config), concurrency=concurrency,
         faults=Faults.parse(getattr(args, "faults", None)),
         docker=getattr(args, "docker", False), run_id=args.run_id,
         reconcile_seconds=reconcile_seconds, records_dir=Path(args.records_dir),
-        items_file=Path(items) if items else None,
+        items_file=Path(items) if items else None, logical_time=logical_time,
     )
+    if raw is None:
+        raw = spec_document(args)
     err = Console(stderr=True)
     show_progress = err.is_terminal and not args.json
     bar = ProgressBar(err) if show_progress else None
     local = LocalRun(options, on_progress=bar.update if bar else None)
-    # Ctrl-C (or SIGTERM) aborts: tasks stopped, items ABORTED, summary printed.
-    previous = {sig: signal.signal(sig, lambda *_: local.interrupt())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda *_: local.interrupt())
+    if stop_asked:
+        local.interrupt()
     try:
         # stdout is the summary's: whatever the handlers print (metrics, logs) goes to stderr.
         with contextlib.redirect_stdout(sys.stderr):
@@ -88,17 +113,20 @@ def execute(args: argparse.Namespace, raw: Any) -> int:
                     summary = local.run(raw)
             else:
                 summary = local.run(raw)
-    except KeyboardInterrupt:
-        print("fanout local: interrupted before the run started; nothing launched",
-              file=sys.stderr)
+    except Interrupted:
+        _say(NOTHING_LAUNCHED)
         return 1
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if args.json:
-        print_json(summary.to_json())
-    else:
-        print_summary(Console(), summary)
-    for note in local.notes:
-        print(f"fanout local: {note}", file=sys.stderr)
+    # A closed terminal (SIGHUP) cannot show the summary; its records are written already.
+    with contextlib.suppress(OSError):
+        if args.json:
+            print_json(summary.to_json())
+        else:
+            print_summary(Console(), summary)
+        for note in local.notes:
+            print(f"fanout local: {note}", file=sys.stderr)
     return exit_for(summary.status)
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr)

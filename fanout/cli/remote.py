@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from fanout.cli.args import (
     add_spec_arguments,
     add_stack_arguments,
+    check_run_id,
     load_config_path,
     new_run_id,
     spec_document,
@@ -86,6 +87,7 @@ def announce(run_id: str, execution_arn: str, as_json: bool, waiting: bool) -> N
 
 
 def run_start(args: argparse.Namespace) -> int:
+    check_run_id(args.run_id)
     document = spec_document(args)
     if isinstance(document, dict) and Path(args.config).exists():
         from fanout.spec.validate import parse_spec

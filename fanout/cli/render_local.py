@@ -51,6 +51,14 @@ def _params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 0.01:
+        return "<0.01s"
+    return f"{seconds:.2f}s" if seconds < 60 else f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+
+
 def summary_table(summary: RunSummary) -> Table:
     table = Table(title=f"run {summary.run_id} ({summary.job})", title_justify="left")
     table.add_column("#", justify="right")
@@ -59,15 +67,17 @@ def summary_table(summary: RunSummary) -> Table:
     table.add_column("attempts", justify="right")
     table.add_column("exit code", justify="right")
     table.add_column("duration", justify="right")
-    table.add_column("reason")
+    reasons = any(item.reason for item in summary.items)
+    if reasons:
+        table.add_column("reason")
     for item in summary.items:
         style = STATUS_STYLE.get(item.status, "")
-        table.add_row(
+        cells = [
             str(item.index), _params(item.params), f"[{style}]{item.status}[/]",
             str(item.attempts), "" if item.exit_code is None else str(item.exit_code),
-            "" if item.duration_seconds is None else f"{item.duration_seconds:.2f}s",
-            escape(item.reason or ""),
-        )
+            _duration(item.duration_seconds),
+        ]
+        table.add_row(*cells, *([escape(item.reason or "")] if reasons else []))
     return table
 
 
@@ -90,4 +100,6 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     if summary.orphans:
         console.print(f"[red]{summary.orphans} task(s) were still running after the run ended, "
                       "never stopped by the control plane (stopped on exit)[/]")
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning: {escape(warning)}[/]")
     console.print(f"records, logs and this summary: {summary.records}/")

@@ -292,6 +292,9 @@ def run_stop(args: argparse.Namespace) -> int:
 
 
 def run_rerun(args: argparse.Namespace) -> int:
+    from fanout.cli.args import check_run_id
+
+    check_run_id(args.run_id)  # first: before any read of a stack or a records folder
     if args.item and args.failed:
         raise UsageError([Problem("--item", "give --failed or --item, not both")])
     runs = source(args)

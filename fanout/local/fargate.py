@@ -38,6 +38,22 @@ CAPACITY_REASON = (
     "availability zone"
 )
 SPOT_REASON = "Your Spot Task was interrupted."
+#: Variables of fanout's own making (the control plane's, the emulator's), never a task's
+#: unless its task definition or its item sets them.
+INTERNAL_PREFIXES = ("FANOUT_", "POWERTOOLS_", "MOTO_", "AWS_LAMBDA_", "_X_AMZN_", "_HANDLER")
+#: What a Docker task gets of the user's environment: credentials and region, as a
+#: Fargate task gets them from its role and its platform.
+DOCKER_PASSED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def user_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What of ``environ`` a local task inherits: all of it but fanout's internals.
+
+    Take it before the emulation starts: inside it ``os.environ`` holds moto's fake
+    credentials, which must never reach a user's program.
+    """
+    return {k: v for k, v in environ.items() if not k.startswith(INTERNAL_PREFIXES)}
 
 
 class EmulatedFargate:
@@ -58,6 +74,7 @@ class EmulatedFargate:
         cwd: str | Path | None = None,
         stop_grace_seconds: float = 2.0,
         docker: bool = False,
+        base_environment: Mapping[str, str] | None = None,
     ) -> None:
         self.region = region
         self.account = account
@@ -71,6 +88,10 @@ class EmulatedFargate:
         self.cwd = str(cwd) if cwd else None
         self.stop_grace_seconds = stop_grace_seconds
         self.docker = docker
+        #: What every task inherits before its task definition's and its item's variables.
+        self.base_environment = dict(
+            user_environment(os.environ) if base_environment is None else base_environment
+        )
         self.tasks: dict[str, Task] = {}
         self._tokens: dict[str, tuple[float, list[str]]] = {}
         self._lock = threading.RLock()
@@ -238,23 +259,31 @@ class EmulatedFargate:
     def _argv(self, task: Task) -> list[str]:
         if not self.docker:
             return [*task.definition.local_command, *task.command]
-        env_args = [arg for k, v in task.environment.items() for arg in ("-e", f"{k}={v}")]
+        passed = {k: v for k, v in self.base_environment.items() if k in DOCKER_PASSED}
+        env_args = [arg for k, v in {**passed, **task.environment}.items()
+                    for arg in ("-e", f"{k}={v}")]
         return ["docker", "run", "--rm", "--name", f"fanout-{task.id}", *env_args,
                 task.definition.image, *task.command]
 
     def _run(self, task: Task) -> None:
         """Start the task's process, copy its output to the log stream, settle the task."""
-        env = {**os.environ, **task.environment}
+        env = {**self.base_environment, **task.environment}
+        argv = self._argv(task)
         try:
             process = subprocess.Popen(
-                self._argv(task), cwd=self.cwd, env=env, stdout=subprocess.PIPE,
+                argv, cwd=self.cwd, env=env, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
-        except OSError as exc:
+        except (OSError, ValueError, IndexError) as exc:
+            reason = f"CannotStartContainerError: {cannot_start(argv, exc, self.cwd)}"
+            if task.log_stream and task.definition.log_group:
+                # What `fanout logs` shows of the attempt: the one line that says why.
+                self.write_logs(task.definition.log_group, task.log_stream,
+                                [(int(time.time() * 1000), f"fanout local: {reason}")])
             with self._lock:
                 task.exit_code = None
-                task.container_reason = f"CannotStartContainerError: {exc}"
-                self._settle(task, "TaskFailedToStart", f"CannotStartContainerError: {exc}")
+                task.container_reason = reason
+                self._settle(task, "TaskFailedToStart", reason)
             return
         with self._lock:
             task.process = process
@@ -333,6 +362,20 @@ class EmulatedFargate:
 
     def _publish(self, task: Task) -> None:
         self.publish(task_state_change_event(task, self.region, self.account))
+
+
+def cannot_start(argv: Sequence[str], exc: Exception, cwd: str | None) -> str:
+    """Why a task's program did not start, in words (not an errno)."""
+    program = argv[0] if argv else ""
+    where = f" (in {cwd})" if cwd and "/" in program else " on PATH" if program else ""
+    if isinstance(exc, FileNotFoundError):
+        return f"the program {program!r} was not found{where}"
+    if isinstance(exc, PermissionError):
+        return f"the program {program!r} is not executable{where}"
+    if not program:
+        return "there is no program to run: the job has no local_command"
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"the program {program!r} did not start: {detail}"
 
 
 def _tag(task: Task, key: str) -> str | None:

@@ -132,6 +132,8 @@ class Functions:
         except Exception as exc:
             self._trace(fn, payload, f"raised {type(exc).__name__}: {exc}", began)
             raise FunctionError(type(exc).__name__, str(exc)) from exc
+        finally:
+            _discard_metrics()
         self._trace(fn, payload, result, began)
         if fn.kind == "launch" and self.dice.roll("launch_crash"):
             # The function's process dies after RunTask went through: what Lambda reports.
@@ -179,6 +181,18 @@ class Functions:
     def _invoke_quietly(self, ref: str, payload: Any) -> None:
         with suppress(FunctionError):
             self.invoke(ref, payload)
+
+
+def _discard_metrics() -> None:
+    """Drop the metrics the invocation added, as its flush would have on Lambda.
+
+    The local mode disables metrics, and Powertools' flush then keeps them: after 100 values
+    of one metric (a run of 100 items) it prints them all as one JSON blob over the progress
+    bar. Powertools keeps them in one dict shared by every ``Metrics``.
+    """
+    from aws_lambda_powertools import Metrics
+
+    Metrics._metrics.clear()
 
 
 def shared_environment(functions: list[Function]) -> tuple[dict[str, str], dict[str, set[str]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,33 @@ _NAME = re.compile(r"^item-(\d+)-attempt-(\d+)-([0-9a-f]+)\.log$")
 
 def local_log_lines(run_id: str, index: int, attempt: int | None = None,
                     records_dir: Path = DEFAULT_RECORDS_DIR) -> list[dict[str, Any]] | None:
-    """The item's lines, attempt by attempt; None when no local run has that id."""
+    """The item's lines, attempt by attempt; None when no local run has that id.
+
+    An item the run does not have, or an attempt the item did not make, is a UsageError
+    (exit 2) that says what the run has; an attempt that wrote nothing gives no lines.
+    """
+    from fanout.errors import Problem, UsageError
+
     logs = records_dir / run_id / "logs"
-    if not (records_dir / run_id / "summary.json").is_file():
+    summary_path = records_dir / run_id / "summary.json"
+    if not summary_path.is_file():
         return None
+    try:
+        summary = json.loads(summary_path.read_text())
+        items = {int(i["index"]): i for i in summary.get("items", [])}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        items = {}
+    if items and index not in items:
+        raise UsageError([Problem("INDEX", f"run {run_id} has no item {index} (its items are "
+                                           f"0 to {max(items)})")])
+    made = int(items[index].get("attempts") or 0) if index in items else None
+    if attempt is not None and made is not None and not 1 <= attempt <= made:
+        never = "was never launched" if made == 0 else f"made {made} attempt(s)"
+        raise UsageError([Problem("--attempt", f"item {index} of run {run_id} {never}; "
+                                               f"there is no attempt {attempt}")])
+    if made == 0:
+        raise UsageError([Problem("INDEX", f"item {index} of run {run_id} has no logs (it "
+                                           "was never launched)")])
     found: list[tuple[int, Path]] = []
     for path in logs.glob(f"item-{index}-attempt-*.log"):
         match = _NAME.match(path.name)

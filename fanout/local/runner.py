@@ -11,8 +11,7 @@ items ABORTED. When everything has settled the records are read back and written
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
+import os
 import threading
 import time
 import uuid
@@ -22,7 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fanout.errors import FanoutInputError, Problem
+from fanout.local.checks import (
+    LocalInputError,
+    check_docker,
+    check_local_command,
+    check_records_dir,
+)
 from fanout.local.faults import Dice, Faults
 from fanout.local.summary import ItemSummary, Progress, RunSummary
 
@@ -35,7 +39,8 @@ if TYPE_CHECKING:
     from fanout.local.tasks import LaunchRate
 
 TERMINAL_EXECUTION = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-INTERRUPTED = {"error": "Fanout.Interrupted", "cause": "fanout local was interrupted (Ctrl-C)"}
+INTERRUPTED = {"error": "Fanout.Interrupted",
+               "cause": "fanout local was interrupted (Ctrl-C, SIGTERM or SIGHUP)"}
 #: What the local process sets for the handlers on top of the template's environment.
 LOCAL_FUNCTION_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -45,8 +50,8 @@ LOCAL_FUNCTION_ENV = {
 }
 
 
-class DockerUnavailable(FanoutInputError):
-    what = "--docker"
+class Interrupted(Exception):
+    """Ctrl-C, SIGTERM or SIGHUP came before the execution started: nothing was launched."""
 
 
 @dataclass
@@ -67,29 +72,16 @@ class LocalOptions:
     settle_seconds: float = 60.0
     #: A local copy of an ``items_from`` spec's object, put where the spec names it.
     items_file: Path | None = None
+    #: The run's logical time for relative dates (``--logical-time``), ISO 8601.
+    logical_time: str | None = None
 
 
-def check_docker() -> None:
-    """Raise :class:`DockerUnavailable` unless a Docker engine answers."""
-    if shutil.which("docker") is None:
-        raise DockerUnavailable([Problem("--docker", "no docker command on PATH")])
-    try:
-        result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                                capture_output=True, text=True, timeout=10, check=False)
-    except subprocess.TimeoutExpired:
-        raise DockerUnavailable([Problem("--docker", "docker info did not answer in 10s")]) \
-            from None
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        raise DockerUnavailable([Problem(
-            "--docker", "no Docker engine is running here"
-            + (f" ({detail[-1]})" if detail else "") + "; run without --docker to use "
-            "local processes",
-        )])
+def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions,
+                 warnings: list[str] | None = None) -> dict[str, Any]:
+    """The execution input: the spec with the CLI's overrides, checked (raises SpecError).
 
-
-def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions) -> dict[str, Any]:
-    """The execution input: the spec with the CLI's overrides, checked (raises SpecError)."""
+    What is legal but likely not meant (an axis no template uses) goes to ``warnings``.
+    """
     from fanout.local.records import check_items_file
     from fanout.spec.plan import plan_run
     from fanout.spec.validate import parse_spec
@@ -98,11 +90,15 @@ def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions) -> dict[
         raw = dict(raw)
         if options.concurrency is not None:
             raw["max_concurrency"] = options.concurrency
+        if options.logical_time is not None:
+            raw["logical_time"] = options.logical_time
         raw.setdefault("trigger", "cli")
     spec = parse_spec(raw, config)
     check_items_file(spec.items_from is not None, options.items_file)
     if spec.items_from is None:  # items_from is read (and checked) by Expand
-        plan_run(spec, config, run_id=options.run_id or "local-run")
+        plan = plan_run(spec, config, run_id=options.run_id or "local-run")
+        if warnings is not None:
+            warnings.extend(plan.warnings())
     document: dict[str, Any] = raw
     return document
 
@@ -124,33 +120,59 @@ class LocalRun:
         self.bus: EventBus | None = None
         self.functions: Functions | None = None
         self.notes: list[str] = []
+        #: What the spec says that is legal but likely not meant; in the summary.
+        self.warnings: list[str] = []
         self._sfn: Any = None
         self._interrupted = threading.Event()
         #: Tasks still running when the run ended that the control plane had not stopped.
         self.orphans = 0
+        #: The user's environment without fanout's internals: what every task inherits.
+        #: Taken now, before the emulation puts its fake credentials in ``os.environ``.
+        from fanout.local.fargate import user_environment
+
+        self.task_environment = user_environment(os.environ)
 
     def interrupt(self) -> None:
-        """Abort the run (what Ctrl-C does)."""
+        """Abort the run (what Ctrl-C, SIGTERM and SIGHUP do); safe from a signal handler."""
         self._interrupted.set()
 
+    def _check_interrupted(self) -> None:
+        if self._interrupted.is_set():
+            raise Interrupted
+
     def run(self, raw_spec: Any) -> RunSummary:
+        """Check everything, synthesize, run; raises :class:`Interrupted` before a launch."""
         from fanout.config import load_config_file
-        from fanout.local.synth import synthesize
+        from fanout.local.synth import SynthInterrupted, synthesize
+        from fanout.names import run_id_problem
         from fanout.spec.validate import check_schedule_specs
 
+        if self.options.run_id is not None:
+            problem = run_id_problem(self.options.run_id)
+            if problem:
+                raise LocalInputError([problem])
+        check_records_dir(self.options.records_dir, self.options.run_id)
         config = load_config_file(self.options.config_path)
         check_schedule_specs(config)
-        document = prepare_spec(raw_spec, config, self.options)
+        document = prepare_spec(raw_spec, config, self.options, self.warnings)
         if self.options.docker:
             check_docker()
-        template = synthesize(self.options.config_path, config.stack_name)
-        if self._interrupted.is_set():
-            raise KeyboardInterrupt
+        else:
+            check_local_command(str(document["job"]), config, self._task_cwd(),
+                                self.task_environment)
+        self._check_interrupted()
+        try:
+            template = synthesize(self.options.config_path, config.stack_name,
+                                  interrupted=self._interrupted)
+        except SynthInterrupted:
+            raise Interrupted from None
+        self._check_interrupted()
         run_id = self.options.run_id or new_run_id(str(document["job"]))
-        from fanout.local.records import write_started
-
-        write_started(self.options.records_dir, run_id, document)
         return self._run(template, config, document, run_id)
+
+    def _task_cwd(self) -> Path:
+        """Where task processes run: the config's folder (local_command paths are from it)."""
+        return self.options.config_path.resolve().parent
 
     def _run(self, template: Mapping[str, Any], config: FanoutConfig,
              document: dict[str, Any], run_id: str) -> RunSummary:
@@ -159,6 +181,7 @@ class LocalRun:
         from fanout.local.events import EventBus
         from fanout.local.fargate import EmulatedFargate
         from fanout.local.functions import Functions, environment, shared_environment
+        from fanout.local.reconciler import Reconciler
         from fanout.local.stack import stand_up
         from fanout.local.synth import project_root
 
@@ -181,8 +204,8 @@ class LocalRun:
                 task_definitions={td.arn: td for td in stack.task_definitions.values()},
                 publish=bus.put, write_logs=write_logs, dice=self.dice,
                 launch_rate=self.options.launch_rate,
-                cwd=self.options.config_path.resolve().parent,
-                stop_grace_seconds=self.options.stop_grace_seconds, docker=self.options.docker,
+                cwd=self._task_cwd(), stop_grace_seconds=self.options.stop_grace_seconds,
+                docker=self.options.docker, base_environment=self.task_environment,
             )
             self.functions, self.bus, self.fargate = functions, bus, fargate
             with environment({**shared, **LOCAL_FUNCTION_ENV}), take_over(
@@ -190,7 +213,7 @@ class LocalRun:
             ), direct_clients(functions.moto_invoke, account=ACCOUNT, region=REGION) as made:
                 self._sfn = made["stepfunctions"]
                 functions.load(str(project_root()))
-                ticker = _Reconciler(functions, stack, self.options.reconcile_seconds)
+                ticker = Reconciler(functions, stack, self.options.reconcile_seconds)
                 ticker.start()
                 try:
                     execution = self._execute(stack, document, run_id, started)
@@ -208,6 +231,10 @@ class LocalRun:
                  started: float) -> dict[str, Any]:
         """Start the execution, follow it to its end, let its tasks and events settle."""
         sfn = self._sfn
+        self._check_interrupted()  # stood up but not started: nothing to stop, nothing launched
+        from fanout.local.records import write_started
+
+        write_started(self.options.records_dir, run_id, document)  # what `fanout stop` finds
         arn = sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=run_id,
                                   input=json.dumps(document))["executionArn"]
         assert self.fargate is not None and self.bus is not None
@@ -224,14 +251,14 @@ class LocalRun:
                     execution = {**execution, "status": "ABORTED",
                                  "stopDate": datetime.now(UTC), **INTERRUPTED}
                     break
-                if self._interrupted.is_set() and stopped is None:
-                    sfn.stop_execution(executionArn=arn, error=INTERRUPTED["error"],
-                                       cause=INTERRUPTED["cause"])
+                if self._interrupted.is_set() and stopped is None and self._stop(arn):
                     stopped = time.monotonic()
                 self._report(stack, run_id, started)
                 self._interrupted.wait(0.1)  # the next look at the execution
             except KeyboardInterrupt:
                 self._interrupted.set()
+        from fanout.local.events import execution_status_event
+
         self.bus.put(execution_status_event(execution, stack))
         deadline = time.monotonic() + self.options.settle_seconds
         unstopped_since: float | None = None
@@ -259,6 +286,19 @@ class LocalRun:
         """How long a task nothing stopped may outlive its settled run: two Reconcile
         periods and a launch answering late (the control plane promises one period)."""
         return 2 * self.options.reconcile_seconds + self.options.faults.launch_latency + 1.0
+
+    def _stop(self, arn: str) -> bool:
+        """StopExecution; False when the execution cannot take it yet (asked again later).
+
+        moto's execution gets its interpreter on its own thread just after StartExecution:
+        a stop in that instant fails inside moto, as no stop can on AWS.
+        """
+        try:
+            self._sfn.stop_execution(executionArn=arn, error=INTERRUPTED["error"],
+                                     cause=INTERRUPTED["cause"])
+        except AttributeError:
+            return False
+        return True
 
     def _settled(self, stack: LocalStack, run_id: str) -> bool:
         """No item is still RUNNING (PENDING ones were never launched: nothing to wait for).
@@ -338,6 +378,7 @@ class LocalRun:
             cost=run_cost(run, store.attempts(run_id), prices_of(stack.region, config),
                           size_of(config, run.job)) if run else None,
             orphans=self.orphans,
+            warnings=list(self.warnings),
         )
 
     def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary,
@@ -384,67 +425,3 @@ def _quiet_emulation() -> None:
 def _status_of(execution: Mapping[str, Any]) -> str:
     return {"SUCCEEDED": "SUCCEEDED", "ABORTED": "ABORTED", "TIMED_OUT": "TIMED_OUT"}.get(
         str(execution["status"]), "FAILED")
-
-
-def execution_status_event(execution: Mapping[str, Any], stack: LocalStack) -> dict[str, Any]:
-    """A "Step Functions Execution Status Change" event for the execution as it ended."""
-
-    def millis(value: Any) -> int | None:
-        return int(value.timestamp() * 1000) if isinstance(value, datetime) else None
-
-    now = datetime.now(UTC)
-    detail = {key: execution.get(key) for key in ("input", "output", "error", "cause")}
-    return {
-        "version": "0", "id": str(uuid.uuid4()), "source": "aws.states",
-        "detail-type": "Step Functions Execution Status Change", "account": stack.account,
-        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": stack.region,
-        "resources": [execution["executionArn"]],
-        "detail": {
-            "executionArn": execution["executionArn"],
-            "stateMachineArn": execution["stateMachineArn"],
-            "name": execution["name"], "status": execution["status"],
-            "startDate": millis(execution.get("startDate")),
-            "stopDate": millis(execution.get("stopDate")), **detail,
-        },
-    }
-
-
-class _Reconciler:
-    """Invokes the Reconcile function on a short period, as its schedule rule would."""
-
-    def __init__(self, functions: Functions, stack: LocalStack, period: float) -> None:
-        self.functions = functions
-        self.stack = stack
-        self.period = period
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="reconcile")
-        self.runs = 0
-        self.errors: list[str] = []
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        from fanout.local.functions import FunctionError
-
-        fn = self.functions.by_kind("reconcile")
-        rule = next((r for r in self.stack.rules if fn.arn in r.targets and r.schedule), None)
-        while not self._stop.wait(self.period):
-            event = {
-                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                "source": "aws.events", "account": self.stack.account,
-                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "region": self.stack.region,
-                "resources": [f"arn:aws:events:{self.stack.region}:{self.stack.account}:rule/"
-                              f"{rule.name}"] if rule else [],
-                "detail": {},
-            }
-            try:
-                self.functions.invoke(fn.arn, event)
-            except FunctionError as exc:
-                self.errors.append(str(exc))
-            self.runs += 1

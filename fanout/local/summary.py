@@ -34,8 +34,10 @@ class ItemSummary:
     exit_code: int | None
     #: The task ARNs the emulated ECS launched for this item, in launch order.
     tasks: list[str] = field(default_factory=list)
+    #: Seconds its attempts ran, together (from each task's start to its stop).
     duration_seconds: float | None = None
-    #: Why the item did not succeed, one line (null for a succeeded item).
+    #: Why the item did not succeed, one line, as its record says ("exit code 3", "timed out
+    #: after 5 s", "cannot start: ..."); None for a succeeded item.
     reason: str | None = None
 
 
@@ -63,9 +65,12 @@ class RunSummary:
     #: Tasks still running when the run ended that the control plane had not stopped (the
     #: local mode stops them on its way out). Anything but 0 is a bug of the control plane.
     orphans: int = 0
+    #: What the spec says that is legal but likely not meant (an axis no template uses).
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         for item in out["items"]:
-            item.pop("duration_seconds")
+            if item["duration_seconds"] is not None:
+                item["duration_seconds"] = round(item["duration_seconds"], 3)
         return out

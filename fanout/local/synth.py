@@ -7,12 +7,16 @@ and a repeated run does not. Runs in parallel share one synthesis (a file lock).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,10 @@ SOURCES = ("app.py", "cdk.json", "infra", "fanout", "lambdas")
 
 class SynthError(Exception):
     """The CDK app did not synthesize."""
+
+
+class SynthInterrupted(Exception):
+    """The ``interrupted`` event was set while synthesizing (the app was stopped)."""
 
 
 def project_root() -> Path:
@@ -50,8 +58,14 @@ def _local_only(file: Path) -> bool:
 
 
 def synthesize(config_path: str | Path, stack_name: str, *, cache: Path | None = None,
-               timeout_seconds: float = 300) -> dict[str, Any]:
-    """The stack's template for the config at ``config_path`` (synthesized when not cached)."""
+               timeout_seconds: float = 300,
+               interrupted: threading.Event | None = None) -> dict[str, Any]:
+    """The stack's template for the config at ``config_path`` (synthesized when not cached).
+
+    When ``interrupted`` is set on the way, the app is stopped and :class:`SynthInterrupted`
+    raised (nothing is left in the cache).
+    """
+    interrupted = interrupted or threading.Event()
     root = project_root()
     document = json.loads(Path(config_path).read_text())
     context = document.get("context", {})
@@ -60,9 +74,15 @@ def synthesize(config_path: str | Path, stack_name: str, *, cache: Path | None =
     template = out_dir / f"{stack_name}.template.json"
     cache.mkdir(parents=True, exist_ok=True)
     with open(cache / f"{out_dir.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        while True:  # another fanout may be synthesizing the same: wait, but stay stoppable
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if interrupted.wait(0.1):
+                    raise SynthInterrupted from None
         if not template.exists():
-            _run_app(root, out_dir, context, Path(config_path), timeout_seconds)
+            _run_app(root, out_dir, context, Path(config_path), timeout_seconds, interrupted)
         if not template.exists():
             raise SynthError(f"the CDK app wrote no {template.name} into {out_dir}")
     loaded: dict[str, Any] = json.loads(template.read_text())
@@ -70,7 +90,7 @@ def synthesize(config_path: str | Path, stack_name: str, *, cache: Path | None =
 
 
 def _run_app(root: Path, out_dir: Path, context: dict[str, Any], config_path: Path,
-             timeout_seconds: float) -> None:
+             timeout_seconds: float, interrupted: threading.Event) -> None:
     if CONTEXT_KEY not in context:
         raise SynthError(f"{config_path} has no context.{CONTEXT_KEY}")
     staging = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
@@ -83,13 +103,31 @@ def _run_app(root: Path, out_dir: Path, context: dict[str, Any], config_path: Pa
     }
     started = time.monotonic()
     python = root / ".venv" / "bin" / "python"
-    result = subprocess.run(
+    # Its own session: a Ctrl-C at the terminal reaches fanout, which stops the app itself
+    # (no traceback of the app's), rather than both at once.
+    app = subprocess.Popen(
         [str(python if python.exists() else sys.executable), "app.py"], cwd=root, env=env,
-        capture_output=True, text=True, timeout=timeout_seconds, check=False,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
-    if result.returncode != 0:
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(app.communicate()), daemon=True)
+    reader.start()
+    deadline = started + timeout_seconds
+    while reader.is_alive():
+        if interrupted.is_set() or time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(app.pid, signal.SIGKILL)
+            reader.join()
+            shutil.rmtree(staging, ignore_errors=True)
+            if interrupted.is_set():
+                raise SynthInterrupted
+            raise SynthError(f"synthesis took more than {timeout_seconds:.0f}s")
+        reader.join(0.1)
+    stdout, stderr = output or ["", ""]
+    if app.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
         raise SynthError(
             f"synthesis failed after {time.monotonic() - started:.0f}s:\n"
-            + (result.stderr or result.stdout)[-4000:]
+            + (stderr or stdout)[-4000:]
         )
     staging.rename(out_dir)

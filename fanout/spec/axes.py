@@ -9,14 +9,26 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from fanout.policy import Frozen
+from fanout.policy import Count, Frozen
 
 Scalar = str | int | float | bool
 #: Placeholders every item has, besides its parameters.
 BUILTIN_PLACEHOLDERS = ("index", "run_id")
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+#: The integers a range may run over: those JSON carries exactly (Step Functions included).
+SAFE_INT = 2**53 - 1
+#: How many values of a date range are checked for a ``format`` that repeats values.
+FORMAT_CHECKED = 10_000
 
 _STEP = re.compile(r"^(\d+)([wdhm])$")
 _RELATIVE = re.compile(r"^(today|now)(?:([+-])(\d+)([wdhm]))?$")
@@ -30,9 +42,9 @@ _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=
 class IntRange(Frozen):
     """Integers like Python's ``range``: ``stop`` is excluded."""
 
-    start: int
-    stop: int
-    step: int = 1
+    start: Count = Field(ge=-SAFE_INT, le=SAFE_INT)
+    stop: Count = Field(ge=-SAFE_INT, le=SAFE_INT)
+    step: Count = Field(default=1, ge=-SAFE_INT, le=SAFE_INT)
 
     @model_validator(mode="after")
     def _non_empty(self) -> IntRange:
@@ -83,7 +95,8 @@ def parse_instant(text: str, logical_time: datetime | None) -> datetime:
         raise ValueError(
             f"{text!r} is not an ISO date (2024-01-31), datetime, or today/now[+-N(d|h|m|w)]"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # An offset is honoured, and the value is given in UTC (what its values print as).
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _is_day_aligned(text: str) -> bool:
@@ -123,6 +136,32 @@ class DateRange(Frozen):
         if bool(_RELATIVE.fullmatch(self.start)) == bool(_RELATIVE.fullmatch(self.stop)):
             self.bounds(datetime(2000, 1, 1, tzinfo=UTC))
         return self
+
+    @field_validator("format")
+    @classmethod
+    def _distinct_values(cls, fmt: str | None, info: ValidationInfo) -> str | None:
+        """A ``format`` that prints two of the range's dates alike would make items that
+        differ in nothing: refuse it (the first values are checked, enough to see it)."""
+        data = info.data
+        if fmt is None or not {"start", "stop", "step"} <= set(data):
+            return fmt
+        anchor = datetime(2000, 1, 1, tzinfo=UTC)
+        start, stop = parse_instant(data["start"], anchor), parse_instant(data["stop"], anchor)
+        step = parse_step(data["step"])
+        seen: dict[str, datetime] = {}
+        moment = start
+        for _ in range(FORMAT_CHECKED):
+            if moment >= stop:
+                break
+            value = moment.strftime(fmt)
+            if value in seen:
+                raise ValueError(
+                    f"format {fmt!r} gives {seen[value].isoformat()} and {moment.isoformat()} "
+                    f"the same value {value!r}; use a format that tells every step apart "
+                    "(e.g. %Y-%m-%d for days, %Y-%m-%dT%H for hours)")
+            seen[value] = moment
+            moment += step
+        return fmt
 
     def bounds(self, logical_time: datetime) -> tuple[datetime, datetime, timedelta]:
         start = parse_instant(self.start, logical_time)

@@ -14,25 +14,31 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from fanout.config import JobConfig
-from fanout.policy import Capacity, Frozen, RetryOverride, RetryPolicy
+from fanout.errors import described
+from fanout.policy import Capacity, Count, Frozen, Number, RetryOverride, RetryPolicy
 from fanout.spec.axes import BUILTIN_PLACEHOLDERS, PARAM_NAME, Axis, Scalar
 from fanout.spec.items_from import items_from_format
+
+S3_URI = described(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$",
+                   "an S3 object as s3://bucket/key (a bucket name is 3 to 63 lowercase "
+                   "letters, digits, '.' and '-')")
 
 
 class ItemsFrom(Frozen):
     """Where explicit items are read from at run time."""
 
-    uri: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
+    uri: str = Field(pattern=S3_URI)
     format: Literal["json", "jsonl", "csv"]
 
 
 class RunOverrides(Frozen):
     """What a run spec and a rerun spec may both say: policy overrides and provenance."""
 
-    max_concurrency: int | None = Field(default=None, ge=1)
+    #: A Distributed Map runs at most 10,000 child executions at once.
+    max_concurrency: Count | None = Field(default=None, ge=1, le=10_000)
     retry: RetryOverride | None = None
-    timeout_seconds: int | None = Field(default=None, ge=1, le=14 * 86_400)
-    tolerated_failure_percent: float | None = Field(default=None, ge=0, le=100)
+    timeout_seconds: Count | None = Field(default=None, ge=1, le=14 * 86_400)
+    tolerated_failure_percent: Number | None = Field(default=None, ge=0, le=100)
     capacity: Capacity | None = None
     #: Who started the run; the CLI and schedules set it, the console leaves the default.
     trigger: Literal["console", "cli", "schedule"] = "console"
@@ -49,7 +55,7 @@ class RunSpec(RunOverrides):
     params: dict[str, Axis] | None = None
     items: list[dict[str, Scalar]] | None = None
     items_from: str | None = Field(
-        default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$"
+        default=None, pattern=S3_URI
     )
     items_format: Literal["json", "jsonl", "csv"] | None = None
     include: list[dict[str, Scalar]] = []

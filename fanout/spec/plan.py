@@ -66,6 +66,20 @@ class Plan:
     def __repr__(self) -> str:
         return f"Plan(job={self.spec.job!r}, run_id={self.run_id!r}, count={self.count})"
 
+    def unused_axes(self) -> list[str]:
+        """Axes of ``params`` that no template names: their items differ in nothing the
+        task sees (a mistake more often than not; the CLI warns about each)."""
+        used = self._templates.names()
+        return [name for name in (self.spec.params or {}) if name not in used]
+
+    def warnings(self) -> list[str]:
+        """What is legal but likely not meant, one line each."""
+        return [
+            f"params.{name}: no template uses this axis, so its items differ in nothing "
+            f"the task sees; put {{{name}}} in the command or the environment, or drop it"
+            for name in self.unused_axes()
+        ]
+
     # -- params in order
 
     def _matrix_positions(self) -> Iterator[tuple[int, ...]]:

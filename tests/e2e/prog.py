@@ -4,12 +4,14 @@
 
 ``--fail-attempts N`` exits 1 on attempts 1..N (``FANOUT_ATTEMPT``) and ``--exit`` after.
 With ``PROG_PID_DIR`` set, it writes its pid there first (``<run>-<index>-<attempt>.pid``),
-so a test can check that no process outlives its task.
+so a test can check that no process outlives its task. With ``PROG_ENV_DIR`` set, it
+writes its whole environment there as JSON (``<run>-<index>-<attempt>.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -29,6 +31,12 @@ def main() -> int:
                                      os.environ.get("FANOUT_ITEM_INDEX", "0"), attempt)
         with open(os.path.join(pid_dir, name), "w") as f:
             f.write(str(os.getpid()))
+    env_dir = os.environ.get("PROG_ENV_DIR")
+    if env_dir:
+        name = "{}-{}-{}.json".format(os.environ.get("FANOUT_RUN_ID", "run"),
+                                      os.environ.get("FANOUT_ITEM_INDEX", "0"), attempt)
+        with open(os.path.join(env_dir, name), "w") as f:
+            json.dump(dict(os.environ), f)
     print(f"attempt {attempt}: sleeping {args.sleep}s", flush=True)
     time.sleep(args.sleep)
     code = 1 if attempt <= args.fail_attempts else args.exit

@@ -58,7 +58,8 @@ def test_bad_config_fails_synth_naming_the_field(tmp_path: Path) -> None:
     # Then it exits 1 with one message naming the field
     assert done.returncode == 1
     assert "fanout.jobs.analyzer" in done.stderr
-    assert "memory 300 does not fit cpu 256" in done.stderr
+    assert "fanout.jobs.analyzer.memory: 300 MiB does not fit cpu 256: Fargate allows 512, " \
+        "1024, 2048 MiB" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -144,7 +144,12 @@ def test_job_and_params_instead_of_a_file(
         "--param", "day=2024-01-01:2024-01-03", "--param", "x=5",
     )
     # When expanded / Then the product of the axes is printed, numbers as numbers
-    assert (code, err) == (0, "")
+    assert code == 0
+    # (and the axes the job's `-y {year}` does not use are warned about, one line each)
+    assert err.splitlines() == [
+        f"fanout: warning: params.{name}: no template uses this axis, so its items differ "
+        f"in nothing the task sees; put {{{name}}} in the command or the environment, or "
+        "drop it" for name in ("region", "day", "x")]
     items = lines(out)
     assert len(items) == 2 * 2 * 2 * 1
     assert items[0]["params"] == {"year": 1999, "region": "us", "day": "2024-01-01", "x": 5}
@@ -277,7 +282,8 @@ def test_a_bad_config_exits_2_naming_its_field(
     code, out, err = run(capsys, "expand", str(EXAMPLES / "years.json"), "--config", str(bad))
     # Then exit 2 naming the job's field
     assert (code, out) == (2, "")
-    assert "invalid fanout config: fanout.jobs.analyzer: cpu 300 is not a Fargate size" in err
+    assert "invalid fanout config: fanout.jobs.analyzer.cpu: 300 is not a Fargate task size" \
+        in err
 
 
 def test_the_config_comes_from_fanout_config_env(

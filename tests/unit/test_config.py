@@ -37,8 +37,8 @@ def _with(change: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("change", "fields"), [
-    (lambda c: c["jobs"]["analyzer"].update(cpu=300), ["fanout.jobs.analyzer"]),
-    (lambda c: c["jobs"]["analyzer"].update(memory=4096), ["fanout.jobs.analyzer"]),
+    (lambda c: c["jobs"]["analyzer"].update(cpu=300), ["fanout.jobs.analyzer.cpu"]),
+    (lambda c: c["jobs"]["analyzer"].update(memory=4096), ["fanout.jobs.analyzer.memory"]),
     (lambda c: c["jobs"].update({"Bad_Name": {}}), ["fanout.jobs"]),
     (lambda c: c.update(jobs={}), ["fanout.jobs"]),
     (lambda c: c.update(colour="red"), ["fanout.colour"]),
@@ -71,7 +71,7 @@ def test_a_bad_config_names_its_fields(change: Any, fields: list[str]) -> None:
 def test_missing_context_is_named() -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(None)
-    assert exc.value.fields == ["fanout"]
+    assert exc.value.fields == ["context.fanout"]
 
 
 def test_a_missing_or_broken_file_is_named(tmp_path: Path) -> None:
