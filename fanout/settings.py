@@ -99,12 +99,6 @@ class FinalizeEnv(FunctionEnv):
     fanout_topic_arn: str
     #: The manifest bucket: never-launched items are recorded with their manifest line.
     fanout_bucket: str
-    #: The config's price overrides per region (JSON): the notified cost estimate.
-    fanout_prices: dict[str, dict[str, Any]] = {}
-
-    _prices = field_validator("fanout_prices", mode="before")(
-        classmethod(lambda cls, v: _json(v))
-    )
 
 
 class ReconcileEnv(FunctionEnv):

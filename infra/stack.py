@@ -181,8 +181,7 @@ class FanoutStack(Stack):
                 {made.container.container_name: made.log_group.log_group_name
                  for made in self.jobs.jobs.values()})},
             "finalize": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
-                         "FANOUT_BUCKET": self.records.bucket.bucket_name,
-                         "FANOUT_PRICES": self.to_json_string(self.config.cost.prices)},
+                         "FANOUT_BUCKET": self.records.bucket.bucket_name},
             "reconcile": dict(common),
             "abort": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
                       "FANOUT_BUCKET": self.records.bucket.bucket_name},
