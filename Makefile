@@ -22,7 +22,7 @@ $(VENV): requirements.txt constraints.txt pyproject.toml
 	python3 -m venv .venv
 	.venv/bin/pip install --quiet --upgrade pip
 	.venv/bin/pip install --quiet -r requirements.txt -c constraints.txt
-	.venv/bin/pip install --quiet --no-deps -e .
+	.venv/bin/pip install --quiet -e '.[local]' -c constraints.txt
 	touch $(VENV)
 
 demo: $(VENV)

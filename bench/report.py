@@ -85,18 +85,37 @@ def _expand(r: dict[str, Any]) -> list[str]:
 
 
 def _coldstart(r: dict[str, Any]) -> list[str]:
-    lines = ["## Lambda cold start: handler import against a bare `import boto3`", "",
+    lines = ["## Lambda cold start: import + first invocation, against a bare boto3 handler", "",
              f"Command: `.venv/bin/python bench/coldstart.py`. Median of {r['repeats']} fresh "
-             f"interpreters each; `import boto3` took {r['boto3_ms']} ms. Import is what the "
-             "handler module costs at init; first call adds the lazy imports (Tracer, "
-             "pydantic, the logic, boto3 clients) paid on the first invocation.", "",
-             "| handler | import (ms) | ratio | first call (ms) | ratio |",
-             "| --- | --- | --- | --- | --- |"]
+             "interpreters per figure, AWS answered by moto's server on this machine. "
+             "`import` is the handler module alone (init); `+ first call` adds its first "
+             "invocation on a real event: Powertools' decorators, the models, the logic, "
+             "the boto3 clients and calls. The bare handler imports boto3, creates the same "
+             "clients and makes the very same calls (recorded from fanout's), nothing else. "
+             "Lambda bills INIT, so the ratio that counts is the last column.", "",
+             "| handler | import (ms) | + first call (ms) | bare: import boto3 (ms) "
+             "| bare: + same calls (ms) | calls | ratio |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, h in r["handlers"].items():
-        lines.append(f"| {name} | {h['import_ms']} | {h['import_ratio']}x | "
-                     f"{h['first_call_ms']} | {h['first_call_ratio']}x |")
-    lines += ["", f"Target: import at most {r['target_ratio']}x a bare `import boto3`."]
+        lines.append(f"| {name} | {h['import_ms']} | {h['first_call_ms']} | "
+                     f"{h['bare_import_ms']} | {h['bare_first_call_ms']} | {h['calls']} | "
+                     f"{h['first_call_ratio']}x |")
+    lines += ["", f"Target: import + first call at most {r['target_ratio']}x the bare handler's."]
     return lines
+
+
+def _limits_lines(local: dict[str, Any]) -> list[str]:
+    """The run's largest payload and history against Step Functions' limits."""
+    limits = local.get("limits")
+    if not limits:
+        return []
+    payload, history = limits["payload_bytes"], limits["history_events"]
+    cap = limits["payload_limit_bytes"]
+    return [f"- Step Functions limits, as the local mode enforces them: largest state payload "
+            f"**{payload:,} bytes** ({limits['payload_where']}) of {cap:,}"
+            f" ({payload / cap:.1%}); longest execution history "
+            f"**{history:,} events** of {limits['history_limit_events']:,}. The map's results "
+            "went to S3 (ResultWriter): the payload does not grow with the item count."]
 
 
 def _scale(r: dict[str, Any]) -> list[str]:
@@ -107,12 +126,25 @@ def _scale(r: dict[str, Any]) -> list[str]:
             f"{local['concurrency']}): {local['status']}, {local['succeeded']:,} succeeded, "
             f"at most {local['most_tasks_per_item']} task per item, **{local['seconds']} s**, "
             f"peak RSS **{local['peak_rss_mb']:.0f} MB**.",
+            *_limits_lines(local),
             f"- Expand (the real runtime, manifest to S3 by multipart upload) on a "
             f"{expand['items']:,}-item matrix: **{expand['seconds']:.1f} s**, peak RSS "
             f"**{expand['peak_rss_mb']:.0f} MB** of a {expand['budget_mb']} MB Lambda, "
             f"manifest {expand['manifest_bytes'] / 1e6:.1f} MB. The process also holds "
             "moto's S3, with the manifest's parts, in memory: a Lambda would not.",
+            *_items_from_lines(r),
             f"- met: {r['met']}"]
+
+
+def _items_from_lines(r: dict[str, Any]) -> list[str]:
+    streamed = r.get("items_from")
+    if not streamed:
+        return []
+    return [f"- Expand on a {streamed['rows']:,}-row `items_from` object, streamed from S3 "
+            f"({f['format']}, {f['object_bytes'] / 1e6:.1f} MB): **{f['seconds']:.0f} s**, "
+            f"peak RSS **{f['peak_rss_mb']:.0f} MB** of {streamed['budget_mb']} MB (S3 "
+            "outside the process, as outside a Lambda)."
+            for f in streamed["formats"]]
 
 
 def _local_overhead(r: dict[str, Any]) -> list[str]:
@@ -164,9 +196,9 @@ def _targets(results: dict[str, dict[str, Any]]) -> list[str]:
                  ("expansion peak RSS, 1M items", "< 150 MB",
                   f"{r['fanout']['peak_rss_mb']} MB", r["fanout"]["peak_rss_mb"] < 150)]
     if "coldstart" in results and "handlers" in results["coldstart"]:
-        worst = max(h["import_ratio"] for h in results["coldstart"]["handlers"].values())
-        rows.append(("handler import vs bare `import boto3` (worst)", "<= 1.5x", f"{worst}x",
-                     worst <= 1.5))
+        worst = max(h["first_call_ratio"] for h in results["coldstart"]["handlers"].values())
+        rows.append(("handler import + first call vs a bare boto3 handler (worst)", "<= 1.5x",
+                     f"{worst}x", worst <= 1.5))
     if "cost" in results and "runs" in results["cost"]:
         happy = results["cost"]["runs"]["happy"]
         retry = results["cost"]["runs"]["retry_10pct"]
@@ -191,6 +223,18 @@ def _targets(results: dict[str, dict[str, Any]]) -> list[str]:
                   r["met"]["local_run_complete"]),
                  (f"Expand on {r['expand']['items']:,} items", "within 1,024 MB",
                   f"{r['expand']['peak_rss_mb']:.0f} MB", r["met"]["expand_within_budget"])]
+        if r.get("items_from"):
+            peak = max(f["peak_rss_mb"] for f in r["items_from"]["formats"])
+            rows.append((f"Expand on a {r['items_from']['rows']:,}-row items_from object "
+                         "(JSON Lines, CSV)", f"within {r['items_from']['budget_mb']} MB",
+                         f"{peak:.0f} MB", r["met"]["items_from_streamed"]))
+        if r["local_run"].get("limits"):
+            limits = r["local_run"]["limits"]
+            rows.append((f"{r['local_run']['items']:,}-item run within Step Functions' limits",
+                         f"payload <= {limits['payload_limit_bytes']:,} B, history < "
+                         f"{limits['history_limit_events']:,}",
+                         f"{limits['payload_bytes']:,} B, {limits['history_events']:,} events",
+                         r["met"]["local_run_within_step_functions_limits"]))
     if "ui" in results and "run_page" in results["ui"]:
         r = results["ui"]
         grid = r.get("grid_ms") or {}

@@ -1,10 +1,14 @@
-"""Names shared by the records table, the stack that makes it and the local mode.
+"""Names shared by the records table, the tasks, the stack that makes them and the local mode.
 
-The layout of each record is :mod:`fanout.records.dynamo`'s; this module only names keys and
-indexes, so the stack can import it without the runtime.
+The layout of each record is :mod:`fanout.records.layout`'s; this module names keys and
+indexes, and builds the one form of a task's container overrides, so the stack, the spec
+checks and the launcher share them without the runtime.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
@@ -36,5 +40,24 @@ def log_stream_name(container: str, task_id: str) -> str:
     return f"{LOG_STREAM_PREFIX}/{container}/{task_id}"
 
 
+def container_overrides(
+    container: str, command: Sequence[str], environment: Mapping[str, str], *,
+    run_id: str, index: int | str, attempt: int | str,
+) -> dict[str, Any]:
+    """The ``overrides`` of RunTask for one attempt, and what the 8 KiB check measures:
+    the item's command and environment plus the variables by which fanout finds the
+    attempt from a task event (these win over an item variable of the same name)."""
+    env = {**environment, TASK_ENV_RUN_ID: run_id, TASK_ENV_ITEM_INDEX: str(index),
+           TASK_ENV_ATTEMPT: str(attempt)}
+    return {"containerOverrides": [{
+        "name": container,
+        "command": list(command),
+        "environment": [{"name": k, "value": v} for k, v in env.items()],
+    }]}
+
+
 #: Where the items manifest of a run is written in the manifest bucket.
 MANIFEST_KEY = "runs/{run_id}/items.json"
+#: Where the Distributed Map's ResultWriter writes the children's results of a run
+#: (``<prefix>/<map run id>/manifest.json`` and ``SUCCEEDED_0.json``...).
+RESULTS_PREFIX = "runs/{run_id}/results"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -120,12 +121,31 @@ COMMON_VARIABLES: frozenset[str] = frozenset(
     {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
 )
 
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One of the control plane's functions: its name, env model, size and invocation."""
+
+    name: str
+    env: type[FunctionEnv]
+    memory_mb: int
+    timeout_seconds: int
+    #: Invoked asynchronously by events (EventBridge, Scheduler): retried by Lambda, then
+    #: dead-lettered; the others are called by the state machine and answer it.
+    asynchronous: bool
+
+
+#: The six functions, written once: the stack, the local mode and the benchmarks read these.
+#: Expand streams the expansion to S3, so it gets the most memory and time.
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("expand", ExpandEnv, memory_mb=1024, timeout_seconds=300, asynchronous=False),
+    FunctionSpec("launch", LaunchEnv, memory_mb=256, timeout_seconds=30, asynchronous=False),
+    FunctionSpec("record", RecordEnv, memory_mb=256, timeout_seconds=30, asynchronous=True),
+    FunctionSpec("finalize", FinalizeEnv, memory_mb=512, timeout_seconds=120,
+                 asynchronous=False),
+    FunctionSpec("reconcile", ReconcileEnv, memory_mb=512, timeout_seconds=240,
+                 asynchronous=True),
+    FunctionSpec("abort", AbortEnv, memory_mb=512, timeout_seconds=240, asynchronous=True),
+)
+
 #: Function name (as the stack and the local mode call it) -> its env model.
-FUNCTION_ENVS: dict[str, type[FunctionEnv]] = {
-    "expand": ExpandEnv,
-    "launch": LaunchEnv,
-    "record": RecordEnv,
-    "finalize": FinalizeEnv,
-    "reconcile": ReconcileEnv,
-    "abort": AbortEnv,
-}
+FUNCTION_ENVS: dict[str, type[FunctionEnv]] = {f.name: f.env for f in FUNCTIONS}

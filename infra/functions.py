@@ -13,44 +13,61 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from fanout import metrics_names
+from fanout.settings import FUNCTIONS
 from infra.powertools import ARCHITECTURE, RUNTIME
 
-#: Where the code is packaged from; the asset holds only ``fanout/`` and ``lambdas/``.
+#: Where the code is packaged from.
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ASSET_EXCLUDES = [
-    "*",
-    ".*",
-    "!fanout",
-    "!fanout/**",
-    "!lambdas",
-    "!lambdas/**",
-    "**/__pycache__",
-    "**/*.pyc",
-    # Not on any handler's import path: the local mode, the CLI and the test fakes.
-    "fanout/local",
-    "fanout/local/**",
-    "fanout/cli",
-    "fanout/cli/**",
-    "fanout/runs",
-    "fanout/runs/**",
-    "fanout/testing",
-    "fanout/testing/**",
-]
+#: The package modules the handlers import (function-level imports too), and nothing else:
+#: the code asset is ``lambdas/`` and these (tests/infra/test_asset.py walks the imports).
+LAMBDA_MODULES: tuple[str, ...] = (
+    "fanout",
+    "fanout.aws", "fanout.aws.clients", "fanout.aws.ecs", "fanout.aws.s3",
+    "fanout.aws.stepfunctions",
+    "fanout.config", "fanout.errors", "fanout.metrics_names", "fanout.policy",
+    "fanout.records", "fanout.records.dynamo", "fanout.records.layout",
+    "fanout.records.model", "fanout.records.store",
+    "fanout.runtime", "fanout.runtime.abort", "fanout.runtime.classify",
+    "fanout.runtime.clock", "fanout.runtime.context", "fanout.runtime.errors",
+    "fanout.runtime.expand", "fanout.runtime.finalize", "fanout.runtime.launch",
+    "fanout.runtime.leftovers", "fanout.runtime.notify",
+    "fanout.runtime.observe", "fanout.runtime.reconcile", "fanout.runtime.record",
+    "fanout.runtime.rerun", "fanout.runtime.settle", "fanout.runtime.slots",
+    "fanout.schedule_expressions", "fanout.schema", "fanout.settings",
+    "fanout.spec", "fanout.spec.axes", "fanout.spec.items_from", "fanout.spec.matrix",
+    "fanout.spec.model", "fanout.spec.plan", "fanout.spec.templates", "fanout.spec.validate",
+)
+
+
+def asset_patterns(modules: tuple[str, ...] = LAMBDA_MODULES) -> list[str]:
+    """Exclude everything, then let back in ``lambdas/*.py`` and each module's file (and
+    the folders on its way: an excluded folder is not entered)."""
+    folders: set[str] = set()
+    files: list[str] = []
+    for module in modules:
+        path = module.replace(".", "/")
+        if (REPO_ROOT / path).is_dir():
+            folders.add(path)
+            files.append(f"{path}/__init__.py")
+        else:
+            folders.add(path.rpartition("/")[0])
+            files.append(f"{path}.py")
+    return ["*", ".*", "!lambdas", "!lambdas/*.py",
+            *(f"!{f}" for f in sorted(folders)), *(f"!{f}" for f in files),
+            "**/__pycache__", "**/*.pyc"]
+
+
+ASSET_EXCLUDES = asset_patterns()
 #: Lambda allows this many bytes of environment (names and values) per function.
 ENV_LIMIT_BYTES = 4096
 #: How long a deploy-time token (an ARN, a name) is assumed to be when sizing the env.
 TOKEN_ESTIMATE = 128
 
-NAMES = ("expand", "launch", "record", "finalize", "reconcile", "abort")
-#: Memory (MiB) and timeout (s) per function: Expand streams the expansion to S3.
-SIZES: dict[str, tuple[int, int]] = {
-    "expand": (1024, 300),
-    "launch": (256, 30),
-    "record": (256, 30),
-    "finalize": (512, 120),
-    "reconcile": (512, 240),
-    "abort": (512, 240),
-}
+NAMES = tuple(f.name for f in FUNCTIONS)
+#: Memory (MiB) and timeout (s) per function (:data:`fanout.settings.FUNCTIONS`).
+SIZES: dict[str, tuple[int, int]] = {f.name: (f.memory_mb, f.timeout_seconds) for f in FUNCTIONS}
+#: The functions events invoke asynchronously: retried, then dead-lettered.
+ASYNCHRONOUS = frozenset(f.name for f in FUNCTIONS if f.asynchronous)
 
 
 class EnvTooLarge(ValueError):
@@ -144,7 +161,7 @@ class Functions(Construct):
         log_group.grant_write(role)
         memory, timeout = SIZES[name]
         # Record takes every STOPPED event: retried, then parked in the dead-letter queue.
-        dead_letter = self.dead_letters if name in ("record", "abort", "reconcile") else None
+        dead_letter = self.dead_letters if name in ASYNCHRONOUS else None
         function = lambda_.Function(
             self,
             title,

@@ -23,6 +23,8 @@ REASONS = {
     "unscoped": "only actions AWS cannot scope to a resource (infra.stack.UNSCOPED_ACTIONS)",
     "indexes": "the functions query the table's own indexes (by_job, by_time, open_attempts)",
     "manifests": "the run's items manifests: one object per run under runs/",
+    "results": "the Distributed Map's results (ResultWriter) under runs/<run>/results/, "
+    "one prefix per run, named at run time",
     "inputs": "items_from objects a user puts under inputs/ of the manifest bucket",
     "families": "RunTask on any revision of this app's task definition families, "
     "conditioned on this cluster (ecs:cluster)",
@@ -108,6 +110,7 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
         ack(execution_role, f"{iam5}[Resource::*]", "unscoped")
     ack(machine_role, f"{iam5}[Resource::*]", "unscoped")
     ack(machine_role, f"{iam5}[Resource::{bucket}/runs/*]", "manifests")
+    ack(machine_role, f"{iam5}[Resource::{bucket}/runs/*/results/*]", "results")
     ack(machine_role, f"{iam5}[Resource::{states}:execution:{machine}/*]", "executions")
     ack(machine_role, f"{iam5}[Resource::{states}:mapRun:{machine}/*]", "map_runs")
     for name, function in fns.functions.items():

@@ -29,6 +29,11 @@ LAUNCH_THROTTLES = ["Fanout.LaunchThrottled", "Fanout.CapacityUnavailable"]
 #: runtime reports it. Launch is idempotent per attempt, so trying again adopts the task
 #: the dead invocation may have started.
 LAUNCH_CRASHES = list(lambda_errors.CRASHES)
+#: The S3 actions a Distributed Map's ResultWriter needs (AWS's "IAM policies for
+#: ResultWriter"), and the objects they apply to: each run's results prefix.
+RESULT_WRITER_ACTIONS = ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts",
+                         "s3:AbortMultipartUpload"]
+RESULTS_OBJECTS = "runs/*/results/*"
 
 
 def definition(
@@ -140,6 +145,15 @@ def definition(
                 "ItemProcessor": {
                     "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
                     **child,
+                },
+                # The children's results go to S3 under the run's prefix: without a
+                # ResultWriter a Distributed Map gathers them into its own output, and
+                # ResultPath null does not stop that (aws/aws-cdk#24799): past 256 KiB
+                # (about a thousand items) the execution would fail with
+                # States.DataLimitExceeded, which no Catch takes.
+                "ResultWriter": {
+                    "Resource": f"arn:{partition}:states:::s3:putObject",
+                    "Parameters": {"Bucket.$": "$.bucket", "Prefix.$": "$.results_prefix"},
                 },
                 "ResultPath": None,
                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.map_error",
@@ -256,6 +270,13 @@ class Workflow(Construct):
             sid="ReadItemsManifests",
             actions=["s3:GetObject"],
             resources=[manifests.arn_for_objects("runs/*")],
+        ))
+        # What a ResultWriter needs (AWS: "IAM policies for ResultWriter"), on the runs'
+        # results prefixes only: it writes multipart, may abort, and reads what it wrote.
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            sid="WriteMapResults",
+            actions=RESULT_WRITER_ACTIONS,
+            resources=[manifests.arn_for_objects(RESULTS_OBJECTS)],
         ))
         self.console_url = (
             f"https://{Aws.REGION}.console.aws.amazon.com/states/home?region={Aws.REGION}"

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from fanout.schema import STARTED_BY
+from fanout.schema import STARTED_BY, container_overrides
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -53,15 +53,8 @@ class LaunchRequest:
     assign_public_ip: str = "ENABLED"
 
     def overrides(self) -> dict[str, Any]:
-        from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_RUN_ID
-
-        env = {**self.environment, TASK_ENV_RUN_ID: self.run_id,
-               TASK_ENV_ITEM_INDEX: str(self.index), TASK_ENV_ATTEMPT: str(self.attempt)}
-        return {"containerOverrides": [{
-            "name": self.container,
-            "command": list(self.command),
-            "environment": [{"name": k, "value": v} for k, v in env.items()],
-        }]}
+        return container_overrides(self.container, self.command, self.environment,
+                                   run_id=self.run_id, index=self.index, attempt=self.attempt)
 
     def tags(self) -> list[dict[str, str]]:
         return [{"key": TAG_RUN, "value": self.run_id},

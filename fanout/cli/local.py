@@ -45,6 +45,9 @@ def add(subparsers: Any) -> None:
     parser.set_defaults(func=run_local)
 
 
+#: What to install when moto, which the local mode runs on, is not there.
+INSTALL_LOCAL = "pip install 'fanout[local]' (or make setup)"
+
 #: What ends a local run cleanly: Ctrl-C, ``kill``, a closed terminal or dropped SSH session.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 NOTHING_LAUNCHED = "fanout local: interrupted before the run started; nothing launched"
@@ -57,6 +60,11 @@ def run_local(args: argparse.Namespace) -> int:
 def execute(args: argparse.Namespace, raw: Any | None) -> int:
     """Run a spec document (``None``: the one SPEC/``--job`` name) on the local control plane,
     as ``fanout local`` does (``fanout rerun --local`` runs its rerun spec through here)."""
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None:
+        raise UsageError([Problem("fanout local", f"needs moto, which is not installed: "
+                                                  f"{INSTALL_LOCAL}")])
     # First of all: a signal from here on ends the run the one clean way, whatever it finds.
     stop_asked: list[Any] = []
     previous = {sig: signal.signal(sig, lambda *_: stop_asked.append(True))

@@ -121,9 +121,6 @@ class EventBus:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eventbus")
         self._pending = 0
         self._idle = threading.Condition()
-        self.delivered = 0
-        self.lost = 0
-        self.duplicated = 0
         self.dead_letters: list[tuple[str, dict[str, Any], str]] = []
 
     def put(self, event: dict[str, Any]) -> None:
@@ -134,10 +131,8 @@ class EventBus:
             return
         if event.get("source") == "aws.ecs":
             if self.dice.roll("lose_event"):
-                self.lost += 1
                 return
             if self.dice.roll("duplicate_event"):
-                self.duplicated += 1
                 delay = self.dice.uniform(0.0, self.late_seconds)
                 for target in targets:
                     self._submit(target, event, delay)
@@ -156,7 +151,6 @@ class EventBus:
             for attempt in range(self.retries + 1):
                 try:
                     self.invoke(target, event)
-                    self.delivered += 1
                     return
                 except Exception as exc:
                     if attempt == self.retries:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fanout.local.faults import Dice, Faults
+from fanout.local.moto.limits import LimitExceeded, check_overrides
 from fanout.local.tasks import (
     EcsError,
     EventSink,
@@ -106,6 +107,10 @@ class EmulatedFargate:
         token = params.get("clientToken")
         if token is not None and not 1 <= len(str(token)) <= 64:
             raise EcsError("InvalidParameterException", "clientToken must be 1 to 64 characters")
+        try:
+            check_overrides(params.get("overrides") or {})
+        except LimitExceeded as exc:
+            raise EcsError(exc.code, exc.message) from None
         with self._lock:
             if token:
                 known = self._tokens.get(str(token))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fanout.local.faults import Dice
+from fanout.local.moto.limits import LAMBDA_RESPONSE_BYTES, runtime_error_name, timed_out
 
 Handler = Callable[[Any, Any], Any]
 
@@ -84,7 +85,6 @@ class Functions:
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {fn.kind: 0 for fn in functions}
-        self.crashes = 0
 
     def find(self, ref: str) -> Function:
         found = self._by_ref.get(ref) or self._by_ref.get(ref.split(":function:")[-1].split(":")[0])
@@ -129,15 +129,20 @@ class Functions:
         began = time.perf_counter()
         try:
             result = handler(payload, context)
-        except Exception as exc:
+        except (Exception, MemoryError, SystemExit) as exc:
             self._trace(fn, payload, f"raised {type(exc).__name__}: {exc}", began)
-            raise FunctionError(type(exc).__name__, str(exc)) from exc
+            # The names the Python 3.12 runtime reports (Runtime.OutOfMemory...).
+            raise FunctionError(runtime_error_name(exc), str(exc)) from exc
         finally:
             _discard_metrics()
+        elapsed = time.perf_counter() - began
+        if elapsed > fn.timeout_seconds:
+            # Lambda would have stopped it at its timeout: what ran past it does not count.
+            self._trace(fn, payload, f"timed out after {elapsed:.2f}s", began)
+            raise FunctionError(*timed_out(fn.name, fn.timeout_seconds))
         self._trace(fn, payload, result, began)
         if fn.kind == "launch" and self.dice.roll("launch_crash"):
             # The function's process dies after RunTask went through: what Lambda reports.
-            self.crashes += 1
             raise FunctionError("Runtime.ExitError",
                                 "RequestId: local Error: Runtime exited with error: signal: killed")
         return result
@@ -176,7 +181,19 @@ class Functions:
             stack = traceback.format_exception(exc.__cause__) if exc.__cause__ else []
             return json.dumps({"errorType": exc.error_type, "errorMessage": exc.message,
                                "stackTrace": stack}).encode()
-        return json.dumps(result, default=str).encode()
+        try:  # what the runtime cannot serialize fails the invocation, as on AWS
+            answer = json.dumps(result).encode()
+        except (TypeError, ValueError) as exc:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": "Runtime.MarshalError",
+                               "errorMessage": f"Unable to marshal response: {exc}"}).encode()
+        if len(answer) > LAMBDA_RESPONSE_BYTES:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({
+                "errorType": "Function.ResponseSizeTooLarge",
+                "errorMessage": f"Response payload size ({len(answer)} bytes) exceeded "
+                f"maximum allowed payload size ({LAMBDA_RESPONSE_BYTES} bytes)."}).encode()
+        return answer
 
     def _invoke_quietly(self, ref: str, payload: Any) -> None:
         with suppress(FunctionError):

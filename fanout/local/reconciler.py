@@ -21,7 +21,6 @@ class Reconciler:
         self.period = period
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="reconcile")
-        self.runs = 0
         self.errors: list[str] = []
 
     def start(self) -> None:
@@ -50,4 +49,3 @@ class Reconciler:
                 self.functions.invoke(fn.arn, event)
             except FunctionError as exc:
                 self.errors.append(str(exc))
-            self.runs += 1

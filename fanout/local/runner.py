@@ -28,6 +28,7 @@ from fanout.local.checks import (
     check_records_dir,
 )
 from fanout.local.faults import Dice, Faults
+from fanout.local.records import put_items, write_started
 from fanout.local.summary import ItemSummary, Progress, RunSummary
 
 if TYPE_CHECKING:
@@ -176,22 +177,28 @@ class LocalRun:
 
     def _run(self, template: Mapping[str, Any], config: FanoutConfig,
              document: dict[str, Any], run_id: str) -> RunSummary:
-        from fanout.local.aws import ACCOUNT, REGION, emulated_aws, take_over, write_logs
-        from fanout.local.direct import direct_clients
+        from fanout.local.aws import (
+            ACCOUNT,
+            REGION,
+            emulated_aws,
+            handler_clients,
+            take_over,
+            write_logs,
+        )
         from fanout.local.events import EventBus
         from fanout.local.fargate import EmulatedFargate
         from fanout.local.functions import Functions, environment, shared_environment
+        from fanout.local.moto.limits import MAXIMA
         from fanout.local.reconciler import Reconciler
         from fanout.local.stack import stand_up
         from fanout.local.synth import project_root
 
         started = time.monotonic()
         _quiet_emulation()
+        MAXIMA.reset()  # the largest payload and history of this run (limits.json)
         with emulated_aws():
             stack = stand_up(template, config, region=REGION, account=ACCOUNT)
             if self.options.items_file is not None:
-                from fanout.local.records import put_items
-
                 put_items(document, self.options.items_file, REGION)
             shared, conflicts = shared_environment(stack.functions)
             if conflicts:
@@ -210,7 +217,8 @@ class LocalRun:
             self.functions, self.bus, self.fargate = functions, bus, fargate
             with environment({**shared, **LOCAL_FUNCTION_ENV}), take_over(
                 fargate, functions.moto_invoke
-            ), direct_clients(functions.moto_invoke, account=ACCOUNT, region=REGION) as made:
+            ) as left_out, handler_clients(functions.moto_invoke, direct=not left_out) as made:
+                self.notes += left_out
                 self._sfn = made["stepfunctions"]
                 functions.load(str(project_root()))
                 ticker = Reconciler(functions, stack, self.options.reconcile_seconds)
@@ -219,6 +227,8 @@ class LocalRun:
                     execution = self._execute(stack, document, run_id, started)
                 finally:
                     ticker.stop()
+                    # A failing Reconcile is the run's news, not a swallowed error.
+                    self.notes += [f"Reconcile failed: {e}" for e in dict.fromkeys(ticker.errors)]
                     fargate.stop_all("fanout local is exiting")
                     fargate.wait_stopped(self.options.stop_grace_seconds + 5)
                     bus.drain(10)
@@ -232,8 +242,6 @@ class LocalRun:
         """Start the execution, follow it to its end, let its tasks and events settle."""
         sfn = self._sfn
         self._check_interrupted()  # stood up but not started: nothing to stop, nothing launched
-        from fanout.local.records import write_started
-
         write_started(self.options.records_dir, run_id, document)  # what `fanout stop` finds
         arn = sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=run_id,
                                   input=json.dumps(document))["executionArn"]
@@ -345,7 +353,8 @@ class LocalRun:
             if tags.get("fanout:run") == run_id and index is not None:
                 launched.setdefault(int(index), []).append(task.arn)
         by_item: dict[int, list[AttemptRecord]] = {}
-        for attempt in store.attempts(run_id):  # one query for the run, not one per item
+        every = store.attempts(run_id)  # one query for the run (the cost's too), not per item
+        for attempt in every:
             by_item.setdefault(attempt.index, []).append(attempt)
         items = []
         for item in store.items(run_id):
@@ -375,7 +384,7 @@ class LocalRun:
             items=items, records=str(self.options.records_dir / run_id),
             elapsed_seconds=round(time.monotonic() - started, 3), problems=problems,
             faults={k: v for k, v in self.dice.counts.items() if v},
-            cost=run_cost(run, store.attempts(run_id), prices_of(stack.region, config),
+            cost=run_cost(run, every, prices_of(stack.region, config),
                           size_of(config, run.job)) if run else None,
             orphans=self.orphans,
             warnings=list(self.warnings),
@@ -386,12 +395,26 @@ class LocalRun:
         """The run's records (docs/local-records.md), logs and summary, after the emulation."""
         import boto3
 
+        from fanout.local.moto.limits import MAXIMA
         from fanout.local.records import write_run_records
         from fanout.records.dynamo import DynamoRecords
+        from fanout.schema import RESULTS_PREFIX
 
         out = Path(summary.records)
         (out / "logs").mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+        # How close the run came to Step Functions' limits (payload, history length).
+        (out / "limits.json").write_text(json.dumps(MAXIMA.snapshot(), indent=2) + "\n")
+        # The map's results as its ResultWriter wrote them (manifest.json, SUCCEEDED_0.json).
+        s3 = boto3.client("s3", region_name=stack.region)
+        prefix = RESULTS_PREFIX.format(run_id=run_id) + "/"
+        for listing in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.bucket,
+                                                                    Prefix=prefix):
+            for entry in listing.get("Contents", []):
+                target = out / "results" / entry["Key"][len(prefix):]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(
+                    s3.get_object(Bucket=stack.bucket, Key=entry["Key"])["Body"].read())
         store = DynamoRecords(stack.table, boto3.client("dynamodb", region_name=stack.region))
         write_run_records(out, store, run_id, summary, document, config, stack.region)
         logs = boto3.client("logs", region_name=stack.region)

@@ -19,6 +19,7 @@ from typing import Any
 from fanout.config import FanoutConfig
 from fanout.local.events import Rule
 from fanout.local.functions import Function
+from fanout.local.moto.limits import LimitExceeded, check_lambda_environment
 from fanout.local.tasks import TaskDefinition
 from fanout.local.template import PSEUDO_PARAMETERS, resolve, resources, state_machine_definition
 
@@ -205,10 +206,15 @@ def stand_up(template: Mapping[str, Any], config: FanoutConfig, *, region: str,
         handler = p.get("Handler", "")
         if not handler.startswith("lambdas."):
             continue  # CDK's own helper functions (custom resources), not the control plane's
+        variables = {k: str(v) for k, v in
+                     (p.get("Environment", {}).get("Variables", {}) or {}).items()}
+        try:  # Lambda refuses to deploy a function whose environment is over 4 KB
+            check_lambda_environment(refs[lid], variables)
+        except LimitExceeded as exc:
+            raise StackError(exc.message) from None
         functions.append(Function(
             logical_id=lid, name=refs[lid], arn=refs[f"{lid}.Arn"], handler=handler,
-            environment={k: str(v) for k, v in
-                         (p.get("Environment", {}).get("Variables", {}) or {}).items()},
+            environment=variables,
             memory_mb=int(p.get("MemorySize", 128)), timeout_seconds=int(p.get("Timeout", 3)),
         ))
     if not functions:

@@ -52,9 +52,11 @@ def _source_hash(root: Path, context: dict[str, Any]) -> str:
 
 
 def _local_only(file: Path) -> bool:
-    # The local mode and the CLI are not in the template: editing them needs no synthesis.
+    # The local mode, the CLI and the test fakes are not in the template (nor in the code
+    # asset): editing them needs no synthesis.
     parts = file.parts
-    return ("fanout" in parts and "local" in parts) or parts[-2:] == ("fanout", "cli.py")
+    return any(parts[i:i + 2] in (("fanout", "local"), ("fanout", "cli"), ("fanout", "testing"))
+               for i in range(len(parts) - 1))
 
 
 def synthesize(config_path: str | Path, stack_name: str, *, cache: Path | None = None,

@@ -179,14 +179,10 @@ class DynamoRecords:
         attrs = self._get(run_pk(run_id), "SPEC")
         return json.loads(attrs["spec"]) if attrs else None
 
-    def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str,
-                   expires_at: int | None = None) -> bool:
+    def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str) -> bool:
         sets = "SET #status = :status, finished_at = :at, summary = :summary"
         values: dict[str, Any] = {":status": status, ":at": finished_at, ":summary": summary,
                                   ":running": "RUNNING"}
-        if expires_at is not None:
-            sets += f", {TTL_ATTRIBUTE} = :exp"
-            values[":exp"] = expires_at
         return self._conditional(self._update(
             run_pk(run_id), "RUN", sets, values,
             condition="#status = :running", names={"#status": "status"},

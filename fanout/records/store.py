@@ -30,9 +30,8 @@ class RecordsStore(Protocol):
     def get_spec(self, run_id: str) -> Any:
         """The run's spec as given; None when the run has no spec record."""
         ...
-    def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str,
-                   expires_at: int | None = None) -> bool:
-        """Close a RUNNING run (once). ``expires_at`` replaces the TTL from its creation."""
+    def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str) -> bool:
+        """Close a RUNNING run (once)."""
         ...
     def mark_notified(self, run_id: str) -> None:
         """The run's ending was published."""

@@ -7,6 +7,7 @@ names every bad field; nothing else is written and nothing is launched.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from fanout.runtime import errors
 from fanout.runtime.clock import Clock, iso, parse, utcnow
 from fanout.runtime.rerun import resolve_rerun
 from fanout.runtime.slots import guard_schedule
-from fanout.schema import MANIFEST_KEY
+from fanout.schema import MANIFEST_KEY, RESULTS_PREFIX
 from fanout.settings import ExpandEnv
 
 
@@ -44,6 +45,8 @@ class ExpandOutput(BaseModel):
     total: int
     bucket: str
     manifest_key: str
+    #: Where the map writes its children's results (its ResultWriter), never the payload.
+    results_prefix: str
     max_concurrency: int
     tolerated_failure_percent: float
     timeout_seconds: int
@@ -56,7 +59,7 @@ def config_of(env: ExpandEnv) -> FanoutConfig:
 
 def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any,
            clock: Clock = utcnow) -> ExpandOutput:
-    from fanout.spec.items_from import read_items
+    from fanout.spec.items_from import ItemsSource
     from fanout.spec.plan import plan_run
     from fanout.spec.validate import parse_spec
 
@@ -70,7 +73,8 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
         if spec.items_from:
             fmt = spec.source_format()
             assert fmt is not None
-            items = read_items(_read_s3(s3, spec.items_from), fmt)
+            # Streamed from S3 at each walk: a million rows never sit in memory at once.
+            items = ItemsSource(_s3_object(s3, spec.items_from), fmt)
         logical_time = spec.logical_time or started
         plan = plan_run(spec, config, run_id=request.run_id, logical_time=logical_time,
                         items=items)
@@ -94,7 +98,8 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
     store.create_run(run, spec=raw)
     return ExpandOutput(
         run_id=request.run_id, job=spec.job, total=plan.count, bucket=env.fanout_bucket,
-        manifest_key=key, max_concurrency=settings.max_concurrency,
+        manifest_key=key, results_prefix=RESULTS_PREFIX.format(run_id=request.run_id),
+        max_concurrency=settings.max_concurrency,
         tolerated_failure_percent=settings.tolerated_failure_percent,
         timeout_seconds=settings.timeout_seconds,
         callback_timeout_seconds=(settings.timeout_seconds
@@ -125,11 +130,15 @@ def _reject(store: RecordsStore, request: ExpandInput, raw: Any, started: dateti
     ), spec=raw if raw is not None else {})
 
 
-def _read_s3(s3: Any, uri: str) -> bytes:
+def _s3_object(s3: Any, uri: str) -> Callable[[], Any]:
+    """Opens the object ``uri`` names (its body, read in chunks) each time it is called."""
     bucket, _, key = uri[len("s3://"):].partition("/")
-    try:
-        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except Exception as exc:  # botocore's NoSuchKey/AccessDenied: the spec names a bad object
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-        raise SpecError([Problem("items_from", f"cannot read {uri} ({code})")]) from None
-    return body
+
+    def open_body() -> Any:
+        try:
+            return s3.get_object(Bucket=bucket, Key=key)["Body"]
+        except Exception as exc:  # botocore's NoSuchKey/AccessDenied: the spec names a bad object
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            raise SpecError([Problem("items_from", f"cannot read {uri} ({code})")]) from None
+
+    return open_body

@@ -8,7 +8,6 @@ and answers it then: write once, answer at least once.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fanout.aws.stepfunctions import TaskCallbacks
@@ -17,8 +16,6 @@ from fanout.records.model import AttemptRecord, RunRecord, Settlement
 from fanout.records.store import RecordsStore
 from fanout.runtime.classify import Decision, Stop, StopClass, decide, describe
 from fanout.runtime.clock import parse
-
-log = logging.getLogger(__name__)
 
 
 def policy_of(run: RunRecord) -> tuple[RetryPolicy, Capacity]:

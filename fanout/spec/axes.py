@@ -218,19 +218,3 @@ Axis = Annotated[
         custom_error_message='an axis is a list of values, {"range": {...}} or {"dates": {...}}',
     ),
 ]
-
-
-def axis_size(axis: Axis, logical_time: datetime) -> int:
-    if isinstance(axis, RangeAxis):
-        return axis.range.size()
-    if isinstance(axis, DatesAxis):
-        return axis.dates.size(logical_time)
-    return len(axis)
-
-
-def axis_values(axis: Axis, logical_time: datetime) -> list[Scalar] | range:
-    if isinstance(axis, RangeAxis):
-        return axis.range.values()
-    if isinstance(axis, DatesAxis):
-        return list(axis.dates.values(logical_time))
-    return axis

@@ -24,13 +24,6 @@ S3_URI = described(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$",
                    "letters, digits, '.' and '-')")
 
 
-class ItemsFrom(Frozen):
-    """Where explicit items are read from at run time."""
-
-    uri: str = Field(pattern=S3_URI)
-    format: Literal["json", "jsonl", "csv"]
-
-
 class RunOverrides(Frozen):
     """What a run spec and a rerun spec may both say: policy overrides and provenance."""
 

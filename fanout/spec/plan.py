@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from itertools import product
+from itertools import chain, product
 from typing import Any
 
 from fanout.config import FanoutConfig
@@ -26,7 +26,16 @@ from fanout.errors import Problem, SpecError
 from fanout.policy import ECS_OVERRIDES_LIMIT
 from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_RUN_ID
 from fanout.spec.axes import BUILTIN_PLACEHOLDERS, Scalar
-from fanout.spec.items_from import capped, row_problems
+from fanout.spec.items_from import (
+    ItemsSource,
+    RowKey,
+    StreamedRows,
+    canonical,
+    checked_stream,
+    excluded_row,
+    missing_placeholders,
+    row_problems,
+)
 from fanout.spec.matrix import MatrixAxis, Pattern, axes_of, dropped_last, exclusions, union_size
 from fanout.spec.model import RunSettings, RunSpec, resolve
 from fanout.spec.templates import (
@@ -37,11 +46,13 @@ from fanout.spec.templates import (
     escaped,
     overrides_size,
     text_of,
-    value_key,
 )
 from fanout.spec.validate import check_semantics
 
 Params = dict[str, Scalar]
+
+
+Rows = list[Params] | StreamedRows
 
 
 class Plan:
@@ -49,7 +60,7 @@ class Plan:
 
     def __init__(
         self, *, spec: RunSpec, settings: RunSettings, run_id: str, logical_time: datetime,
-        count: int, axes: list[MatrixAxis], excluded: list[Pattern], rows: list[Params],
+        count: int, axes: list[MatrixAxis], excluded: list[Pattern], rows: Rows,
         include: list[Params],
     ) -> None:
         self.spec = spec
@@ -59,7 +70,7 @@ class Plan:
         self.count = count
         self._axes = axes
         self._excluded = excluded
-        self._rows = rows  # explicit items (items / items_from), already filtered
+        self._rows = rows  # explicit items (items / items_from), excluded ones left out
         self._include = include
         self._templates = Templates.of(settings)
 
@@ -121,7 +132,7 @@ class Plan:
         if self._axes:
             yield from self._matrix_lines()
             index = self.count - len(self._rows) - len(self._include)
-        for params in (*self._rows, *self._include):
+        for params in chain(self._rows, self._include):
             yield dumps(self.render(index, params))
             index += 1
 
@@ -218,11 +229,13 @@ class Plan:
 
 def plan_run(
     spec: RunSpec, config: FanoutConfig, *, run_id: str = "local-run",
-    logical_time: datetime | None = None, items: list[dict[str, Any]] | None = None,
+    logical_time: datetime | None = None,
+    items: list[dict[str, Any]] | ItemsSource | None = None,
 ) -> Plan:
     """Check ``spec`` against the deployment and plan its run without expanding it.
 
-    ``items`` are the explicit items already read for ``items_from``. Raises
+    ``items`` are the explicit items for ``items_from``: read already (a list), or an
+    :class:`ItemsSource` streamed from the object, never held whole. Raises
     :class:`SpecError` naming every bad field.
     """
     problems = check_semantics(spec, config)
@@ -239,7 +252,9 @@ def plan_run(
 
     axes: list[MatrixAxis] = []
     excluded: list[Pattern] = []
-    rows: list[Params] = []
+    rows: Rows = []
+    row_keys: set[RowKey] = set()
+    include = [dict(i) for i in spec.include]
     matrix_count = 0
     if spec.params is not None:
         axes, problems = axes_of(spec, when, cap)
@@ -250,16 +265,18 @@ def plan_run(
             raise SpecError(problems)
         sizes = tuple(len(a.values) for a in axes)
         matrix_count = math.prod(sizes) - union_size(frozenset(excluded), 0, sizes)
+    elif isinstance(items, ItemsSource) and spec.items_from is not None:
+        rows, row_keys, problems = checked_stream(items, spec.exclude, used, include)
     else:
         source, raw_rows = _explicit_rows(spec, items)
         problems = [] if source == "items" else row_problems(raw_rows, source)
-        problems += _missing_placeholders(raw_rows, used, source)
+        problems += missing_placeholders(raw_rows, used, source)
         if not problems:
-            rows = [r for r in raw_rows if not _excluded_row(r, spec.exclude)]
+            rows = [r for r in raw_rows if not excluded_row(r, spec.exclude)]
+            row_keys = {canonical(r) for r in rows} if include else set()
 
-    include = [dict(i) for i in spec.include]
-    problems += _missing_placeholders(include, used, "include")
-    problems += _include_duplicates(include, axes, excluded, rows)
+    problems += missing_placeholders(include, used, "include")
+    problems += _include_duplicates(include, axes, excluded, row_keys)
     count = matrix_count + len(rows) + len(include)
     if count > cap:
         source_field = "params" if spec.params is not None else _source_name(spec)
@@ -289,7 +306,7 @@ def _source_name(spec: RunSpec) -> str:
 
 
 def _explicit_rows(
-    spec: RunSpec, items: list[dict[str, Any]] | None
+    spec: RunSpec, items: list[dict[str, Any]] | ItemsSource | None
 ) -> tuple[str, list[Params]]:
     if spec.items is not None:
         return "items", [dict(r) for r in spec.items]
@@ -299,44 +316,20 @@ def _explicit_rows(
                 "items_from", f"the items of {spec.items_from} have not been read "
                 "(they are read at run time; give their content to plan the run)",
             )])
-        return "items_from", items
+        return "items_from", list(items)
     return "include", []
 
 
-def _missing_placeholders(rows: list[Params], used: set[str], field: str) -> list[Problem]:
-    problems: list[Problem] = []
-    for n, row in enumerate(rows):
-        if not isinstance(row, dict):
-            continue
-        missing = sorted(used - set(row))
-        if missing:
-            where = f"{field}[{n}]" if field != "items_from" else field
-            lead = "" if field != "items_from" else f"item {n}: "
-            names = ", ".join("{" + m + "}" for m in missing)
-            problems.append(Problem(where, f"{lead}has no value for {names} (used by templates)"))
-    return capped(problems)
-
-
-def _excluded_row(row: Params, exclude: list[dict[str, Scalar]]) -> bool:
-    return any(
-        all(k in row and value_key(row[k]) == value_key(v) for k, v in pattern.items())
-        for pattern in exclude
-    )
-
-
-def _canonical(params: Mapping[str, Any]) -> frozenset[tuple[str, tuple[bool, Any]]]:
-    return frozenset((k, value_key(v)) for k, v in params.items())
-
-
 def _include_duplicates(
-    include: list[Params], axes: list[MatrixAxis], excluded: list[Pattern], rows: list[Params]
+    include: list[Params], axes: list[MatrixAxis], excluded: list[Pattern],
+    row_keys: set[RowKey],
 ) -> list[Problem]:
+    """``row_keys``: the canonical forms of the explicit items (those ``include`` may repeat)."""
     problems: list[Problem] = []
-    seen: dict[frozenset[tuple[str, tuple[bool, Any]]], int] = {}
-    row_keys = {_canonical(r) for r in rows} if rows else set()
+    seen: dict[RowKey, int] = {}
     names = [a.name for a in axes]
     for i, item in enumerate(include):
-        key = _canonical(item)
+        key = canonical(item)
         if key in seen:
             problems.append(Problem(f"include[{i}]", f"repeats include[{seen[key]}]"))
             continue
@@ -401,7 +394,7 @@ def _overrides_problem(plan: Plan, spec: RunSpec, templates: Templates) -> Probl
                 })
                 if found:
                     return found
-    for params in (*plan._rows, *plan._include):
+    for params in chain(plan._rows, plan._include):
         found = problem(params)
         if found:
             return found

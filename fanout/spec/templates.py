@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_RUN_ID
+from fanout.schema import container_overrides
 from fanout.spec.axes import PARAM_NAME, Scalar
 
 if TYPE_CHECKING:
@@ -101,21 +101,6 @@ class Templates:
         command = [_render(segs, texts) for segs in self.command]
         environment = {name: _render(segs, texts) for name, segs in self.environment}
         return command, environment
-
-
-def container_overrides(
-    container: str, command: list[str], environment: Mapping[str, str], *,
-    run_id: str, index: int | str, attempt: int | str,
-) -> dict[str, Any]:
-    """The ``overrides`` of RunTask for one attempt: the item's command and environment
-    plus the variables by which fanout finds the attempt from a task event."""
-    env = [{"name": k, "value": v} for k, v in environment.items()]
-    env += [
-        {"name": TASK_ENV_RUN_ID, "value": run_id},
-        {"name": TASK_ENV_ITEM_INDEX, "value": str(index)},
-        {"name": TASK_ENV_ATTEMPT, "value": str(attempt)},
-    ]
-    return {"containerOverrides": [{"name": container, "command": command, "environment": env}]}
 
 
 def overrides_size(

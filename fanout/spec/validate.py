@@ -18,11 +18,6 @@ from fanout.spec.model import RerunSpec, RunSpec, resolve
 from fanout.spec.templates import placeholders
 
 
-def is_rerun(raw: Any) -> bool:
-    """Whether a raw run spec is a rerun spec (it names ``rerun_of``)."""
-    return isinstance(raw, dict) and "rerun_of" in raw
-
-
 def parse_rerun(raw: Any) -> RerunSpec:
     """Validate the form of a rerun spec; raises :class:`SpecError` naming every bad field."""
     try:

@@ -29,8 +29,6 @@ class MemoryRecords:
         self.tasks: dict[str, tuple[str, int, int]] = {}
         #: ``<schedule>#<scheduled time>`` -> the run that claimed the slot
         self.schedule_slots: dict[str, str] = {}
-        #: task ARN -> the task record's TTL
-        self.task_expiry: dict[str, int | None] = {}
         self._lock = threading.Lock()
 
     def _move(self, run_id: str, old: ItemStatus, new: ItemStatus) -> bool:
@@ -59,15 +57,13 @@ class MemoryRecords:
     def get_spec(self, run_id: str) -> Any:
         return copy.deepcopy(self.specs.get(run_id))
 
-    def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str,
-                   expires_at: int | None = None) -> bool:
+    def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str) -> bool:
         with self._lock:
             run = self.runs.get(run_id)
             if run is None or run.status != "RUNNING":
                 return False
             self.runs[run_id] = replace(
-                run, status=status, finished_at=finished_at, summary=summary,
-                expires_at=run.expires_at if expires_at is None else expires_at)
+                run, status=status, finished_at=finished_at, summary=summary)
             return True
 
     def mark_notified(self, run_id: str) -> None:
@@ -138,7 +134,6 @@ class MemoryRecords:
         with self._lock:
             key = (run_id, index, attempt)
             self.tasks[task_arn] = key
-            self.task_expiry[task_arn] = expires_at
             record = self.attempt_records.get(key)
             if record is None:
                 return False

@@ -83,7 +83,7 @@ def settle_run(stack: Stack, run_id: str, outcomes: dict[int, str],
             {"timestamp": now + 1, "message": f"exit {code}"},
         ])
     final = "SUCCEEDED" if all(s == "SUCCEEDED" for s in outcomes.values()) else "FAILED"
-    assert store.finish_run(run_id, final, started_at, f"run {run_id} {final}", 2_000_000_000)
+    assert store.finish_run(run_id, final, started_at, f"run {run_id} {final}")
 
 
 def as_json(done: Any) -> Any:

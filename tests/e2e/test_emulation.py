@@ -168,10 +168,10 @@ def test_launch_latency_answers_run_task_after_the_task_started(ecs):
 
 
 def test_table_queries_answer_as_dynamodb_does():
-    from fanout.local.aws import _cheap_transactions
+    from fanout.local.moto.dynamodb import cheap_transactions
 
     # Given a table with a sparse index, one item on it and one off it
-    with moto_table(_cheap_transactions, keys=("pk", "sk"),
+    with moto_table(cheap_transactions, keys=("pk", "sk"),
                     indexes={"open": ("open", "at")}) as ddb:
         ddb.put_item(TableName="t", Item={"pk": {"S": "R"}, "sk": {"S": "I#1"},
                                           "open": {"S": "OPEN"}, "at": {"S": "1"}})
@@ -193,10 +193,10 @@ def test_table_queries_answer_as_dynamodb_does():
 
 
 def test_a_cancelled_transaction_leaves_every_item_as_it_was():
-    from fanout.local.aws import _cheap_transactions
+    from fanout.local.moto.dynamodb import cheap_transactions
 
     # Given an item holding nested, set and binary values
-    with moto_table(_cheap_transactions) as ddb:
+    with moto_table(cheap_transactions) as ddb:
         before = {"pk": {"S": "a"}, "n": {"N": "1"}, "b": {"B": b"\x00\xff"},
                   "m": {"M": {"l": {"L": [{"S": "x"}, {"NULL": True}]}}},
                   "ss": {"SS": ["p", "q"]}}

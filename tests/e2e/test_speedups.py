@@ -15,7 +15,7 @@ def both_serializers() -> Iterator[dict[str, Any]]:
     """Every DynamoDB answer serialized twice, by moto and by the fast walk, compared."""
     from moto.dynamodb.responses import DynamoResult
 
-    from fanout.local.moto.speedups import fast_dynamodb_serializer
+    from fanout.local.moto.dynamodb import fast_dynamodb_serializer
 
     original = DynamoResult.execute_result
     restore = fast_dynamodb_serializer()
@@ -300,3 +300,42 @@ def test_an_expression_that_passed_its_form_checks_is_checked_again_with_other_n
         assert "Two document paths overlap" in raised.value.response["Error"]["Message"]
         item = ddb.get_item(TableName="t", Key={"pk": {"S": "k"}})["Item"]
         assert item == {"pk": {"S": "k"}, "p": {"N": "1"}, "q": {"N": "2"}}
+
+
+def test_the_speed_ups_can_be_switched_off_and_are_guarded_by_moto_s_version(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import version
+
+    from fanout.local.moto import speedups
+
+    # Given the moto release they were checked against, Then they are on unless switched off
+    assert version("moto") in speedups.CHECKED_MOTO
+    assert speedups.enabled({}) == (True, "")
+    assert speedups.enabled({"FANOUT_LOCAL_SPEEDUPS": "1"}) == (True, "")
+    on, why = speedups.enabled({"FANOUT_LOCAL_SPEEDUPS": "0"})
+    assert not on and "FANOUT_LOCAL_SPEEDUPS=0" in why
+    # When moto is a release they were not checked against, Then they stay off, saying why
+    monkeypatch.setattr(speedups, "CHECKED_MOTO", ("0.0.1",))
+    on, why = speedups.enabled({})
+    assert not on and f"moto {version('moto')}" in why
+
+
+def test_switched_off_moto_is_moto_s_own_and_the_run_is_told(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the speed-ups switched off
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    from fanout.local.aws import emulated_aws, take_over
+    from fanout.local.fargate import EmulatedFargate
+
+    monkeypatch.setenv("FANOUT_LOCAL_SPEEDUPS", "0")
+    transact, parse = DynamoDBBackend.transact_write_items, json_path.parse
+    fargate = EmulatedFargate(region="us-east-1", account="123456789012", cluster_arn="c",
+                              task_definitions={}, publish=lambda e: None,
+                              write_logs=lambda *a: None)
+    # When moto is taken over, Then nothing but the correctness patches is applied
+    with emulated_aws(), take_over(fargate, lambda *_: b"{}") as left_out:
+        assert DynamoDBBackend.transact_write_items is transact
+        assert json_path.parse is parse
+        assert left_out == ["moto speed-ups off: FANOUT_LOCAL_SPEEDUPS=0"]

@@ -89,6 +89,25 @@ def test_state_machine_invokes_only_its_three_functions(template: dict[str, Any]
     )
 
 
+def test_state_machine_writes_map_results_only_under_the_runs_results_prefixes(
+        template: dict[str, Any]) -> None:
+    # Given the state machine role's statements
+    role = statements(template, "Workflow/StateMachine/Role")
+    # When the ResultWriter's statement is picked out
+    (writer,) = [s for s in role if "s3:PutObject" in actions_of(s)]
+    # Then it grants exactly what AWS documents a ResultWriter needs
+    assert sorted(actions_of(writer)) == sorted([
+        "s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"])
+    # And on the objects under runs/<run>/results/ of the manifest bucket only
+    bucket = logical_id(template, "Records/Manifests/Resource")
+    assert writer["Resource"] == {"Fn::Join": ["", [
+        {"Fn::GetAtt": [bucket, "Arn"]}, "/runs/*/results/*"]]}
+    # And no other statement of the role may write to S3
+    others = [s for s in role if s is not writer]
+    assert not any(a.startswith("s3:Put") or a.startswith("s3:Abort")
+                   for s in others for a in actions_of(s))
+
+
 @pytest.mark.parametrize("name", ["Reconcile", "Abort", "Launch"])
 def test_leftover_tasks_can_be_found_and_stopped_on_this_cluster_only(
     template: dict[str, Any], name: str

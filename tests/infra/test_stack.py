@@ -154,22 +154,6 @@ def test_every_function_has_its_own_role(template: dict[str, Any]) -> None:
     assert len(roles) == len(set(roles)) == len(FUNCTION_ENVS)
 
 
-def test_function_code_holds_only_the_package_and_handlers(stack: Any) -> None:
-    from aws_cdk import Stack
-
-    outdir = stack.node.root.outdir
-    function = stack.functions.functions["expand"]
-    asset = Stack.of(function).resolve(function.node.default_child.code)["s3Key"]
-    assert isinstance(asset, str | dict)
-    from pathlib import Path
-
-    dirs = [p for p in Path(outdir).glob("asset.*") if p.is_dir()]
-    assert dirs
-    for folder in dirs:
-        assert sorted(p.name for p in folder.iterdir()) == ["fanout", "lambdas"]
-        assert not (folder / "fanout" / "local").exists()
-
-
 def test_record_retries_then_dead_letters(template: dict[str, Any]) -> None:
     record = by_path(template, "AWS::Lambda::Function", "Functions/Record/")
     assert "DeadLetterConfig" in record["Properties"]

@@ -174,3 +174,16 @@ def test_a_run_lives_at_most_the_configured_run_timeout(asl: dict[str, Any]) -> 
     from fanout.config import Limits
 
     assert asl["TimeoutSeconds"] == Limits().run_timeout_hours * 3600 == 168 * 3600
+
+
+def test_the_map_writes_its_results_to_s3_under_the_runs_prefix(asl: dict[str, Any]) -> None:
+    # Given the FanOut state of the synthesized definition
+    fanout = asl["States"]["FanOut"]
+    # Then its children's results go to the manifest bucket under the run's results prefix
+    # (Expand's output names both), never into the execution's payload
+    assert fanout["ResultWriter"] == {
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket.$": "$.bucket", "Prefix.$": "$.results_prefix"},
+    }
+    # And what reaches Finalize is the map's input, not even the results' location
+    assert fanout["ResultPath"] is None

@@ -15,7 +15,8 @@ def test_expand_writes_manifest_and_run_record(world: World) -> None:
     # Then the state after it says where the items are and how to run them
     assert state == {
         "run_id": "run-1", "job": "analyzer", "total": 3, "bucket": BUCKET,
-        "manifest_key": "runs/run-1/items.json", "max_concurrency": 5,
+        "manifest_key": "runs/run-1/items.json", "results_prefix": "runs/run-1/results",
+        "max_concurrency": 5,
         "tolerated_failure_percent": 0.0, "timeout_seconds": 600,
         "callback_timeout_seconds": 600 + 900,
     }

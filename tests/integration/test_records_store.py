@@ -121,9 +121,9 @@ def test_settle_item_and_finish(records: RecordsStore) -> None:
     # When it is settled ABORTED (twice) and the run finishes
     assert records.settle_item("r1", 1, "ABORTED", "never launched") is True
     assert records.settle_item("r1", 1, "ABORTED", "never launched") is False
-    assert records.finish_run("r1", "FAILED", "2026-11-20T11:00:00Z", "s", 1) is True
+    assert records.finish_run("r1", "FAILED", "2026-11-20T11:00:00Z", "s") is True
     # Then the run is closed once and its counters no longer move
-    assert records.finish_run("r1", "FAILED", "2026-11-20T11:00:00Z", "s", 1) is False
+    assert records.finish_run("r1", "FAILED", "2026-11-20T11:00:00Z", "s") is False
     assert records.settle_item("r1", 0, "ABORTED", "late") is False
     totals = records.get_run("r1").totals()  # type: ignore[union-attr]
     assert (totals["aborted"], totals["pending"]) == (1, 1)

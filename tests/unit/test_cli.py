@@ -297,3 +297,18 @@ def test_the_config_comes_from_fanout_config_env(
     code, out, _ = run(capsys, "expand", str(EXAMPLES / "years.json"), "--count")
     # Then the config was found
     assert (code, out) == (0, "21\n")
+
+
+def test_local_without_moto_says_what_to_install(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a machine without moto (the [local] extra not installed)
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "moto" else real(name, *a))
+    # When `fanout local` is asked for a run
+    code, out, err = run(capsys, "local", str(EXAMPLES / "years.json"))
+    # Then it exits 2, naming what to install, and runs nothing
+    assert code == 2 and out == ""
+    assert "needs moto" in err and "pip install 'fanout[local]'" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import time
@@ -16,9 +17,11 @@ from hypothesis import strategies as st
 from fanout.config import FanoutConfig
 from fanout.errors import SpecError
 from fanout.policy import ECS_OVERRIDES_LIMIT
-from fanout.spec.items_from import read_items
+from fanout.schema import container_overrides
+from fanout.spec import items_from
+from fanout.spec.items_from import ItemsSource, read_items
 from fanout.spec.plan import plan_run
-from fanout.spec.templates import container_overrides, overrides_size
+from fanout.spec.templates import overrides_size
 from fanout.spec.validate import parse_spec
 
 LOGICAL = datetime(2024, 3, 10, 15, 30, tzinfo=UTC)
@@ -303,6 +306,26 @@ def test_the_overrides_check_counts_fanouts_variables_at_their_widest() -> None:
     assert names == ["A", "FANOUT_RUN_ID", "FANOUT_ITEM_INDEX", "FANOUT_ATTEMPT"]
 
 
+def test_the_check_measures_the_overrides_runtask_is_given() -> None:
+    # Given an item variable named like one of fanout's own
+    from fanout.aws.ecs import LaunchRequest
+
+    environment = {"FANOUT_RUN_ID": "mine", "A": "b"}
+    request = LaunchRequest(run_id="r" * 80, index=99, attempt=999, task_definition="td",
+                            container="analyzer", command=["-y", "1999"],
+                            environment=environment, capacity="FARGATE", client_token="t")
+    # When RunTask's overrides and the checked size are made
+    given = request.overrides()
+    size = overrides_size("analyzer", ["-y", "1999"], environment, index_digits=2)
+    # Then they are one and the same: fanout's variable wins, once, and is what is counted
+    assert given == container_overrides("analyzer", ["-y", "1999"], environment,
+                                        run_id="r" * 80, index=99, attempt=999)
+    names = [e["name"] for e in given["containerOverrides"][0]["environment"]]
+    assert names == ["FANOUT_RUN_ID", "A", "FANOUT_ITEM_INDEX", "FANOUT_ATTEMPT"]
+    assert given["containerOverrides"][0]["environment"][0]["value"] == "r" * 80
+    assert size == len(json.dumps(given, separators=(",", ":")))
+
+
 def test_the_widest_matrix_item_decides_unless_it_is_excluded(config: FanoutConfig) -> None:
     # Given an axis with one value too wide for the overrides
     room = ECS_OVERRIDES_LIMIT - _overrides_base("analyzer", digits=1)
@@ -361,6 +384,89 @@ def test_read_items_names_items_from_for_bad_content(data: bytes, fmt: Any, says
     # Then the error names items_from and says what is wrong
     assert set(exc.value.fields) == {"items_from"}
     assert says in str(exc.value)
+
+
+STREAMED_CASES = [
+    b'[{"year": 1999}, {"year": 2000}]',
+    b' [ {"year": 1999.5} ,\n{"year": 2000, "r": "\\u00e9"} ] \n',
+    b'{"year": 1999}\n\n{"year": 2000, "r": "eu"}\n',
+    b'{"year": 1999}\r\n{"year": 2000}',
+    b"\xef\xbb\xbfyear,r\r\n1999,eu\r\n2000,\"u,s\"\r\n",
+    b'year,r\n1999,"two\nlines"\n2000,\xc3\xa9\n',
+]
+STREAMED_FORMATS = ["json", "json", "jsonl", "jsonl", "csv", "csv"]
+
+
+def body_of(data: bytes) -> Any:
+    return lambda: io.BytesIO(data)
+
+
+@pytest.mark.parametrize(("data", "fmt"), list(zip(STREAMED_CASES, STREAMED_FORMATS, strict=True)))
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1 << 20])
+def test_streamed_items_are_the_items_read_whole(data: bytes, fmt: Any, chunk: int,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an object read in chunks of any size (a chunk may end inside a character,
+    # a number, a quoted CSV field or a line ending)
+    monkeypatch.setattr(items_from, "CHUNK_BYTES", chunk)
+    # When streamed, Then its items are those of reading it whole, and again on each walk
+    source = ItemsSource(body_of(data), fmt)
+    assert list(source) == read_items(data, fmt) == list(source)
+
+
+@pytest.mark.parametrize(("data", "fmt", "says"), [
+    (b'{"year": 1999}', "json", "not a JSON array of objects"),
+    (b'[{"year": 1}, {"year": 2}', "json", "not a JSON array"),
+    (b'[{"year": 1} {"year": 2}]', "json", "expected ',' or ']'"),
+    (b'[{"year": 1}] [', "json", "text after the array"),
+    (b"[NaN]", "json", "not a JSON array"),
+    (b'{"year": 1}\n{"year": \n', "jsonl", "line 2 is not JSON"),
+    (b"year\n1999,2000\n", "csv", "CSV line 2 does not match the header"),
+    (b"\xff\xfe", "json", "not UTF-8"),
+])
+def test_streamed_items_name_items_from_for_bad_content(data: bytes, fmt: Any, says: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(items_from, "CHUNK_BYTES", 4)
+    with pytest.raises(SpecError) as exc:
+        list(ItemsSource(body_of(data), fmt))
+    assert set(exc.value.fields) == {"items_from"}
+    assert says in str(exc.value)
+
+
+def test_a_streamed_items_from_plans_as_the_same_items_read_whole(config: FanoutConfig) -> None:
+    # Given a spec reading its items from S3, excluding one, including another
+    spec = parse_spec({"job": "analyzer", "items_from": "s3://my-bucket/years.jsonl",
+                       "exclude": [{"year": 2000}], "include": [{"year": 1990}]}, config)
+    data = b"".join(b'{"year": %d}\n' % y for y in range(1995, 2005))
+    # When planned from the stream and from the items read whole
+    streamed = plan_run(spec, config, items=ItemsSource(body_of(data), "jsonl"))
+    whole = plan_run(spec, config, items=read_items(data, "jsonl"))
+    # Then both give the same count and the same manifest lines
+    assert streamed.count == whole.count == 10
+    assert list(streamed.json_lines()) == list(whole.json_lines())
+
+
+def test_a_streamed_items_from_is_checked_as_one_read_whole(config: FanoutConfig) -> None:
+    # Given items with 25 bad rows (more than are listed) and one missing a placeholder
+    spec = parse_spec({"job": "analyzer", "items_from": "s3://my-bucket/y.jsonl"}, config)
+    rows = [{"year": n} for n in range(5)] + [{"year": [n]} for n in range(25)] + [{"r": 1}]
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    # When planned from the stream
+    with pytest.raises(SpecError) as streamed:
+        plan_run(spec, config, items=ItemsSource(body_of(data), "jsonl"))
+    # Then the bad rows are listed up to 20 and the rest counted, as read_items lists them,
+    # and the row without the template's {year} is named too
+    problems = [str(p) for p in streamed.value.problems]
+    with pytest.raises(SpecError) as whole:
+        read_items(data, "jsonl")
+    assert problems[:21] == [str(p) for p in whole.value.problems]
+    assert problems[20].endswith("... and 5 more")
+    assert problems[21:] == ["items_from: item 30: has no value for {year} (used by templates)"]
+
+
+def test_an_empty_streamed_items_from_holds_no_items(config: FanoutConfig) -> None:
+    spec = parse_spec({"job": "analyzer", "items_from": "s3://my-bucket/y.csv"}, config)
+    with pytest.raises(SpecError, match="holds no items"):
+        plan_run(spec, config, items=ItemsSource(body_of(b"year\n"), "csv"))
 
 
 def test_streaming_does_not_hold_the_items(roomy: FanoutConfig) -> None:

@@ -5,11 +5,18 @@ its response serializer looks every field of every DynamoDB answer up through si
 rules; its Step Functions interpreter builds a JSONPath parser (a yacc table) for every
 path it evaluates. What is changed here computes the same thing once and reuses it:
 
+DynamoDB's (in :mod:`fanout.local.moto.dynamodb`):
+
 - :func:`fast_dynamodb_serializer`: a DynamoDB answer (plain dicts by then) is serialized
   by the same walk over the operation's output shape as moto's JSON serializer, with the
   keys each field may be found under worked out by moto's own picker once per field
   rather than once per value. Anything the walk does not cover (blobs, timestamps,
   response transformers, errors) goes through moto's serializer as before.
+- :func:`cheap_transactions`: TransactWriteItems without moto's copy of every table it
+  touches, and a Query on the table's key given only its partition.
+
+And the rest of moto's:
+
 - :func:`cached_json_paths`: one parsed JSONPath per path string (parsed paths are not
   changed by evaluating them).
 - :func:`cached_update_expressions`: an update expression is parsed once, copied by
@@ -17,6 +24,11 @@ path it evaluates. What is changed here computes the same thing once and reuses 
 - :func:`cached_traversal_maps`: the processor each node of an expression gets is worked
   out once per (processor class, node class), not by ``isinstance`` at every node.
 - :func:`cached_method_names`: the list of a response class's actions, once per class.
+- :func:`fanout.local.direct.direct_clients` (applied by the local runner): the handlers'
+  calls handed to moto's service code without the HTTP round trip.
+
+:func:`apply` applies them all unless ``FANOUT_LOCAL_SPEEDUPS=0``, and only on a moto
+release they were checked against (:data:`CHECKED_MOTO`): :func:`enabled` says which.
 
 Each returns the function that puts moto's own back. ``tests/e2e/test_speedups.py``
 checks each against moto's own answers.
@@ -25,129 +37,13 @@ checks each against moto's own answers.
 from __future__ import annotations
 
 import functools
-import threading
-from collections.abc import Callable
-from enum import Enum
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from fanout.local.moto.dynamodb import cheap_transactions, fast_dynamodb_serializer
+
 Restore = Callable[[], None]
-
-
-class _Unsupported(Exception):
-    """The fast walk does not cover this value: moto's serializer does it."""
-
-
-class _ShapeWalk:
-    """moto's JSON response serialization of plain dicts, with the field lookups cached."""
-
-    def __init__(self) -> None:
-        self._keys: dict[tuple[int, str], tuple[Any, list[str]]] = {}
-        self._lock = threading.Lock()
-
-    def possible_keys(self, shape: Any, key: str) -> list[str]:
-        """Where moto's picker looks for ``key`` in a dict: the same for every dict."""
-        cached = self._keys.get((id(shape), key))
-        if cached is not None and cached[0] is shape:
-            return cached[1]
-        from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
-
-        context = AttributePickerContext(obj={}, key=key, shape=shape,
-                                         operation_model=None, service_model=None,
-                                         key_path="")
-        keys = list(XFormedAttributePicker().get_possible_keys(context))
-        with self._lock:
-            self._keys[(id(shape), key)] = (shape, keys)  # the shape kept: its id stays its own
-        return keys
-
-    def pick(self, value: Any, shape: Any, key: str) -> Any:
-        if not isinstance(value, dict):
-            raise _Unsupported(type(value).__name__)
-        for possible in self.possible_keys(shape, key):
-            if "." in possible:
-                raise _Unsupported(possible)
-            if possible in value:
-                return value[possible]
-        return None
-
-    def serialize(self, serialized: dict[str, Any], value: Any, shape: Any, key: str) -> None:
-        kind = shape.type_name
-        name = shape.serialization.get("name", key) if key else key
-        if kind == "structure":
-            if shape.is_document_type:
-                serialized[key] = value
-                return
-            if value is None:
-                return
-            wrapper: dict[str, Any] = {} if key else serialized
-            for member_key, member_shape in shape.members.items():
-                member_shape.parent = shape  # as moto's serializer sets it
-                member_value = self.pick(value, member_shape, member_key)
-                if member_value is not None:
-                    self.serialize(wrapper, member_value, member_shape, member_key)
-            if key:
-                serialized[name] = wrapper
-        elif kind == "map":
-            map_obj: dict[str, Any] = {}
-            serialized[name] = map_obj
-            for sub_key, sub_value in value.items():
-                self.serialize(map_obj, sub_value, shape.value, sub_key)
-        elif kind == "list":
-            list_obj = []
-            item_key = shape.member.name
-            for item in value:
-                holder: dict[str, Any] = {}
-                self.serialize(holder, item, shape.member, item_key)
-                list_obj.append(holder.get(item_key, item))
-            serialized[name] = list_obj
-        elif kind == "string":
-            if isinstance(value, Enum):
-                value = value.value
-            serialized[name] = str(value) if value not in [None, {}, []] else value
-        elif kind in ("integer", "long"):
-            serialized[name] = int(value)
-        elif kind in ("float", "double"):
-            serialized[name] = float(value)
-        elif kind == "boolean":
-            serialized[name] = value
-        else:  # blob, timestamp, anything else: moto's own rules
-            raise _Unsupported(kind)
-
-
-def fast_dynamodb_serializer() -> Restore:
-    """Serialize DynamoDB answers by :class:`_ShapeWalk`; moto's serializer for the rest."""
-    from moto import settings
-    from moto.dynamodb.responses import DynamoResult
-
-    walk = _ShapeWalk()
-    original = DynamoResult.execute_result
-
-    def execute_result(self: Any, context: Any) -> Any:
-        transformers = getattr(context.response, "RESPONSE_KEY_PATH_TO_TRANSFORMER", None)
-        output_shape = context.operation_model.output_shape
-        result = self.result
-        if (transformers or output_shape is None or isinstance(result, Exception)
-                or context.operation_model.has_event_stream_output):
-            return original(self, context)
-        serializer = context.serializer_class(
-            operation_model=context.operation_model,
-            pretty_print=settings.PRETTIFY_RESPONSES,
-        )
-        body: dict[str, Any] = serializer.MAP_TYPE()
-        try:
-            walk.serialize(body, result, output_shape, "")
-        except _Unsupported:
-            return original(self, context)
-        resp = serializer._serialized_result_to_response(
-            serializer._create_default_response(), result, output_shape, body
-        )
-        return resp["status_code"], resp["headers"], resp["body"]
-
-    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
-
-    def restore() -> None:
-        DynamoResult.execute_result = original  # type: ignore[method-assign]
-
-    return restore
 
 
 def cached_json_paths() -> Restore:
@@ -334,3 +230,32 @@ def cached_traversal_maps() -> Restore:
         DepthFirstTraverser.traverse_node_recursively = original
 
     return restore
+
+
+# --- the switch and the guard -------------------------------------------------------------
+
+#: Set to ``0`` to run the local mode on moto as it comes (slower, same answers).
+SWITCH = "FANOUT_LOCAL_SPEEDUPS"
+#: The moto releases these were checked against (``tests/e2e/test_speedups.py``): each
+#: replaces a piece of moto's internals, so another release may not have that piece.
+CHECKED_MOTO = ("5.2.5",)
+
+
+def enabled(environ: Mapping[str, str] | None = None) -> tuple[bool, str]:
+    """Whether the speed-ups apply, and why not when they do not."""
+    from importlib.metadata import version
+
+    source = os.environ if environ is None else environ
+    if source.get(SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False, f"{SWITCH}={source[SWITCH]}"
+    installed = version("moto")
+    if installed not in CHECKED_MOTO:
+        return False, (f"moto {installed} is not a release they were checked against "
+                       f"({', '.join(CHECKED_MOTO)})")
+    return True, ""
+
+
+def apply() -> list[Restore]:
+    """Every speed-up, applied; the functions that undo them, in order."""
+    return [cheap_transactions(), fast_dynamodb_serializer(), cached_json_paths(),
+            cached_update_expressions(), cached_method_names(), cached_traversal_maps()]

@@ -1,0 +1,222 @@
+"""Cheaper paths through moto's DynamoDB for the calls a run makes thousands of times.
+
+Same answers as moto's own (``tests/e2e/test_speedups.py``, ``tests/e2e/test_emulation.py``);
+applied by :func:`fanout.local.moto.speedups.apply` with the others.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+Restore = Callable[[], None]
+
+
+
+class _Unsupported(Exception):
+    """The fast walk does not cover this value: moto's serializer does it."""
+
+
+class _ShapeWalk:
+    """moto's JSON response serialization of plain dicts, with the field lookups cached."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[int, str], tuple[Any, list[str]]] = {}
+        self._lock = threading.Lock()
+
+    def possible_keys(self, shape: Any, key: str) -> list[str]:
+        """Where moto's picker looks for ``key`` in a dict: the same for every dict."""
+        cached = self._keys.get((id(shape), key))
+        if cached is not None and cached[0] is shape:
+            return cached[1]
+        from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
+
+        context = AttributePickerContext(obj={}, key=key, shape=shape,
+                                         operation_model=None, service_model=None,
+                                         key_path="")
+        keys = list(XFormedAttributePicker().get_possible_keys(context))
+        with self._lock:
+            self._keys[(id(shape), key)] = (shape, keys)  # the shape kept: its id stays its own
+        return keys
+
+    def pick(self, value: Any, shape: Any, key: str) -> Any:
+        if not isinstance(value, dict):
+            raise _Unsupported(type(value).__name__)
+        for possible in self.possible_keys(shape, key):
+            if "." in possible:
+                raise _Unsupported(possible)
+            if possible in value:
+                return value[possible]
+        return None
+
+    def serialize(self, serialized: dict[str, Any], value: Any, shape: Any, key: str) -> None:
+        kind = shape.type_name
+        name = shape.serialization.get("name", key) if key else key
+        if kind == "structure":
+            if shape.is_document_type:
+                serialized[key] = value
+                return
+            if value is None:
+                return
+            wrapper: dict[str, Any] = {} if key else serialized
+            for member_key, member_shape in shape.members.items():
+                member_shape.parent = shape  # as moto's serializer sets it
+                member_value = self.pick(value, member_shape, member_key)
+                if member_value is not None:
+                    self.serialize(wrapper, member_value, member_shape, member_key)
+            if key:
+                serialized[name] = wrapper
+        elif kind == "map":
+            map_obj: dict[str, Any] = {}
+            serialized[name] = map_obj
+            for sub_key, sub_value in value.items():
+                self.serialize(map_obj, sub_value, shape.value, sub_key)
+        elif kind == "list":
+            list_obj = []
+            item_key = shape.member.name
+            for item in value:
+                holder: dict[str, Any] = {}
+                self.serialize(holder, item, shape.member, item_key)
+                list_obj.append(holder.get(item_key, item))
+            serialized[name] = list_obj
+        elif kind == "string":
+            if isinstance(value, Enum):
+                value = value.value
+            serialized[name] = str(value) if value not in [None, {}, []] else value
+        elif kind in ("integer", "long"):
+            serialized[name] = int(value)
+        elif kind in ("float", "double"):
+            serialized[name] = float(value)
+        elif kind == "boolean":
+            serialized[name] = value
+        else:  # blob, timestamp, anything else: moto's own rules
+            raise _Unsupported(kind)
+
+
+def fast_dynamodb_serializer() -> Restore:
+    """Serialize DynamoDB answers by :class:`_ShapeWalk`; moto's serializer for the rest."""
+    from moto import settings
+    from moto.dynamodb.responses import DynamoResult
+
+    walk = _ShapeWalk()
+    original = DynamoResult.execute_result
+
+    def execute_result(self: Any, context: Any) -> Any:
+        transformers = getattr(context.response, "RESPONSE_KEY_PATH_TO_TRANSFORMER", None)
+        output_shape = context.operation_model.output_shape
+        result = self.result
+        if (transformers or output_shape is None or isinstance(result, Exception)
+                or context.operation_model.has_event_stream_output):
+            return original(self, context)
+        serializer = context.serializer_class(
+            operation_model=context.operation_model,
+            pretty_print=settings.PRETTIFY_RESPONSES,
+        )
+        body: dict[str, Any] = serializer.MAP_TYPE()
+        try:
+            walk.serialize(body, result, output_shape, "")
+        except _Unsupported:
+            return original(self, context)
+        resp = serializer._serialized_result_to_response(
+            serializer._create_default_response(), result, output_shape, body
+        )
+        return resp["status_code"], resp["headers"], resp["body"]
+
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+
+    def restore() -> None:
+        DynamoResult.execute_result = original  # type: ignore[method-assign]
+
+    return restore
+
+
+def cheap_transactions() -> Restore:
+    """TransactWriteItems and Query without moto's walks over the whole table.
+
+    TransactWriteItems without moto's copy of every table it touches (O(table) per call):
+    moto deep-copies each table to roll a cancelled transaction back; with the items of a
+    run in one table that makes every launch slower than the last. Instead, the items the
+    transaction names are saved and put back. Calls are serialized (see :func:`take_over`),
+    so nothing else writes in between. Returns the function that undoes the change.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+        for entry in transact_items:
+            op_type, op = next(iter(entry.items()))
+            name = op.get("TableName")
+            if not name or name not in self.tables:
+                continue
+            table = self.tables[name]
+            if op_type == "Put":
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op["Key"]
+            current = self.get_item(name, key)
+            attrs = detached(current.to_json()["Attributes"]) if current else None
+            saved.append((name, key, attrs))
+        Table.__deepcopy__ = lambda table, memo: table  # type: ignore[attr-defined]
+        try:
+            original(self, transact_items)
+        except Exception:
+            for name, key, attrs in reversed(saved):
+                if attrs is None:
+                    if self.get_item(name, key) is not None:
+                        self.delete_item(name, key)
+                else:
+                    self.put_item(name, attrs)
+            raise
+        finally:
+            del Table.__deepcopy__  # type: ignore[attr-defined]
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+    # A query on the table's own key reads every item of the table, sorted, to keep those
+    # of one partition. Give it the partition (and, for begins_with, the matching items):
+    # moto's own key condition, filters and order still apply to what it gets.
+    original_query = Table.query
+
+    def query(self: Any, hash_key: Any, range_comparison: Any, range_objs: Any,
+              *args: Any, **kwargs: Any) -> Any:
+        # moto passes index_name positionally (8th after self), sometimes by keyword.
+        index_name = args[4] if len(args) > 4 else kwargs.get("index_name")
+        if index_name or not self.range_key_attr or hash_key is None:
+            return original_query(self, hash_key, range_comparison, range_objs, *args, **kwargs)
+        items = list(self.items.get(hash_key, {}).values())
+        if str(range_comparison).upper() == "BEGINS_WITH" and range_objs:
+            prefix = range_objs[0].value
+            items = [i for i in items if str(i.range_key.value).startswith(prefix)]
+        items.sort(key=lambda item: item.range_key)
+        self.all_items = lambda: items
+        try:
+            return original_query(self, hash_key, range_comparison, range_objs, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = query  # type: ignore[method-assign]
+
+    def restore() -> None:
+        DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
+        Table.query = original_query  # type: ignore[method-assign]
+
+    return restore
+
+
+def detached(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an item's attributes sharing nothing with the table (JSON is the fast way)."""
+    import copy
+
+    try:
+        copied: dict[str, Any] = json.loads(json.dumps(attrs))
+    except (TypeError, ValueError):  # a value JSON cannot carry (bytes): copy it the slow way
+        copied = copy.deepcopy(attrs)
+    return copied
