@@ -127,6 +127,8 @@ def write_run_records(folder: Path, store: DynamoRecords, run_id: str, summary: 
         view["status"] = summary.status
     if view["trigger"] == "cli":
         view["trigger"] = "local"
+    # Whether the run's ending was announced (one notification per terminal status).
+    view["notified"] = bool(getattr(run, "notified", False))
     items = [item_detail(i, by_item.get(i.index, []), size=size, prices=prices)
              for i in all_items(run, store.items(run_id))]
     write_records(folder, view, items, settings=run.settings)

@@ -30,8 +30,8 @@ def records(where: str) -> list[dict[str, object]]:
 
 
 def attempt_records(where: str) -> list[dict[str, object]]:
-    return sorted((r for r in records(where) if "#A#" in str(r["sk"])),
-                  key=lambda r: str(r["sk"]))
+    return sorted((r for r in records(where) if r["record"] == "attempt"),
+                  key=lambda r: (int(str(r["index"])), int(str(r["attempt"]))))
 
 
 def test_spot_interruption_with_one_attempt_succeeds_on_demand(e2e_stack, fanout_local):
@@ -50,7 +50,7 @@ def test_spot_interruption_with_one_attempt_succeeds_on_demand(e2e_stack, fanout
     assert (item["status"], item["attempts"], item["exit_code"]) == ("SUCCEEDED", 2, 0)
     assert len(item["tasks"]) == 2
     first, second = attempt_records(outcome.summary["records"])
-    assert (first["capacity"], first["stop_class"]) == ("FARGATE_SPOT", "spot_interruption")
+    assert (first["capacity"], first["reason"]) == ("FARGATE_SPOT", "Spot interruption")
     assert (second["capacity"], second["status"]) == ("FARGATE", "SUCCEEDED")
 
 
@@ -83,5 +83,5 @@ def test_ctrl_c_with_launches_in_flight_leaves_no_orphan(e2e_stack, pid_dir, tmp
     assert started and sum(len(i["tasks"]) for i in outcome.items()) == len(started)
     assert [p for p in started if alive(p)] == []
     # And the ending was announced (by Abort)
-    [run] = [r for r in records(summary["records"]) if r["sk"] == "RUN"]
+    [run] = [r for r in records(summary["records"]) if r["record"] == "run"]
     assert (run["status"], run["notified"]) == ("ABORTED", True)
