@@ -5,20 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import (
-    ROOT,
     SPECS,
     alive,
-    fanout_command,
     parse,
     pids,
     records_dir,
-    wait_for,
+    signalled_run,
 )
 
 pytestmark = pytest.mark.slow
@@ -57,20 +54,14 @@ def test_spot_interruption_with_one_attempt_succeeds_on_demand(e2e_stack, fanout
 def test_ctrl_c_with_launches_in_flight_leaves_no_orphan(e2e_stack, pid_dir, tmp_path):
     # Given a run of four long items whose RunTask calls answer 3 s after their tasks start
     env = {**os.environ, "PROG_PID_DIR": str(pid_dir)}
-    process = subprocess.Popen(
-        fanout_command(SPECS / "inflight.json", "--config", e2e_stack, "--json",
-                       "--faults", "launch_latency=3", "--records-dir", records_dir(tmp_path)),
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    # When Ctrl-C comes as soon as a task runs (its launch still in flight)
+    code, stdout, stderr = signalled_run(
+        [SPECS / "inflight.json", "--config", e2e_stack, "--json", "--faults", "launch_latency=3",
+         "--records-dir", records_dir(tmp_path)],
+        signal.SIGINT, lambda: len(pids(pid_dir)) >= 1, "a running task", env=env,
+        end_timeout=90,
     )
-    try:
-        # When Ctrl-C comes as soon as a task runs (its launch still in flight)
-        wait_for(lambda: len(pids(pid_dir)) >= 1, 90, "a running task")
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=90)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    outcome = parse(process.returncode, stdout, stderr)
+    outcome = parse(code, stdout, stderr)
 
     # Then the run is ABORTED, every item too, and the control plane stopped every task
     # it started: none was left for the local mode to stop on its way out
