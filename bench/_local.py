@@ -348,7 +348,7 @@ def measured_run(spec: dict[str, Any], *, meter: Meter | None = None,
             return super()._execute(stack, document, run_id, started)
 
         def _summary(self, stack: Any, run_id: str, document: dict[str, Any],
-                     execution: Any, started: float) -> Any:
+                     execution: Any, started: float, *rest: Any) -> Any:
             extra["launch_times"] = sorted(
                 t.created_at.timestamp() for t in (self.fargate.tasks.values()
                                                     if self.fargate else []))
@@ -356,7 +356,7 @@ def measured_run(spec: dict[str, Any], *, meter: Meter | None = None,
             if history:
                 extra["transitions"] = execution_transitions(
                     stack.region, execution["executionArn"], interpreter_events)
-            return super()._summary(stack, run_id, document, execution, started)
+            return super()._summary(stack, run_id, document, execution, started, *rest)
 
     interpreter_events: Counter[str] = Counter()
     undo_events = count_interpreter_events(interpreter_events)

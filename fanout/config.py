@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from fanout.cost import CostConfig
 from fanout.errors import ConfigError, Problem, described, problems_from
 from fanout.policy import Count, Flag, Frozen, JobDefaults
 from fanout.schedule_expressions import expression_problem
@@ -237,6 +238,8 @@ class FanoutConfig(Frozen):
     notifications: NotificationsConfig = NotificationsConfig()
     #: How fast the deployment launches tasks, all runs and schedules together.
     launch_gate: LaunchGateConfig = LaunchGateConfig()
+    #: Prices for the cost estimate, per region, over the package's dated table.
+    cost: CostConfig = CostConfig()
     #: The region the stack is for. Unset, the template deploys to any region where the
     #: public Powertools layer exists; set, it is bound to that region and a region without
     #: the layer fails the synth.
@@ -316,4 +319,3 @@ def read_config_document(path: str | Path) -> dict[str, Any]:
 def load_config_file(path: str | Path = "cdk.json") -> FanoutConfig:
     """The config from a ``cdk.json`` file (what the CLI and the local mode read)."""
     return load_config(read_config_document(path).get("context", {}).get(CONTEXT_KEY))
-

@@ -102,6 +102,12 @@ class RecordEnv(FunctionEnv):
     fanout_cluster: str
     #: Record wakes the dispatcher when a task of a job with ``max_running`` stops.
     fanout_dispatcher: str
+    #: job (its container's name) -> the job's log group (JSON): a failed attempt's log tail.
+    fanout_log_groups: dict[str, str] = {}
+
+    _groups = field_validator("fanout_log_groups", mode="before")(
+        classmethod(lambda cls, v: _json(v))
+    )
 
 
 class FinalizeEnv(FunctionEnv):

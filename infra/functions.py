@@ -22,11 +22,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: the code asset is ``lambdas/`` and these (tests/infra/test_asset.py walks the imports).
 LAMBDA_MODULES: tuple[str, ...] = (
     "fanout",
-    "fanout.aws", "fanout.aws.clients", "fanout.aws.ecs", "fanout.aws.s3",
+    "fanout.aws", "fanout.aws.clients", "fanout.aws.ecs", "fanout.aws.logs", "fanout.aws.s3",
     "fanout.aws.stepfunctions",
-    "fanout.config", "fanout.errors", "fanout.metrics_names", "fanout.policy",
-    "fanout.records", "fanout.records.dynamo", "fanout.records.gate", "fanout.records.layout",
-    "fanout.records.model", "fanout.records.store",
+    "fanout.config", "fanout.cost", "fanout.errors", "fanout.metrics_names", "fanout.policy",
+    "fanout.records", "fanout.records.dynamo", "fanout.records.gate",
+    "fanout.records.layout", "fanout.records.model", "fanout.records.store",
     "fanout.runtime", "fanout.runtime.abort", "fanout.runtime.classify",
     "fanout.runtime.clock", "fanout.runtime.context", "fanout.runtime.errors",
     "fanout.runtime.expand", "fanout.runtime.finalize", "fanout.runtime.gate",

@@ -188,7 +188,12 @@ class FanoutStack(Stack):
                     {name: job.max_running for name, job in self.config.jobs.items()
                      if job.max_running is not None}),
             },
-            "record": {**common, "FANOUT_DISPATCHER": dispatcher},
+            "record": {
+                **common, "FANOUT_DISPATCHER": dispatcher,
+                "FANOUT_LOG_GROUPS": self.to_json_string(
+                    {made.container.container_name: made.log_group.log_group_name
+                     for made in self.jobs.jobs.values()}),
+            },
             "finalize": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
                          "FANOUT_BUCKET": self.records.bucket.bucket_name},
             "reconcile": {**common, "FANOUT_DISPATCHER": dispatcher},
@@ -237,6 +242,10 @@ class FanoutStack(Stack):
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 resources=[self.notifications.key.key_arn],
             ))
+        # Record reads the end of a failed attempt's log (its last words), in the jobs'
+        # log groups only.
+        for made in self.jobs.jobs.values():
+            made.log_group.grant(roles["record"], "logs:GetLogEvents")
 
         tasks_of_cluster = self.format_arn(
             service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*"

@@ -18,7 +18,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     env = ctx.env(RecordEnv)
     change = TaskStateChange.parse(event)
     result = record_stop(change.detail, store=ctx.records(env.fanout_table),
-                         callbacks=ctx.callbacks())
+                         callbacks=ctx.callbacks(), log_tail=ctx.log_tail(),
+                         log_groups=env.fanout_log_groups)
     logger.info("task stopped", extra=result)
     count(ITEMS_SUCCEEDED, result.get("result") == "success")
     count(ITEMS_FAILED, result.get("result") == "fail")

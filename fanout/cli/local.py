@@ -45,6 +45,9 @@ def add(subparsers: Any) -> None:
                         help="how often Reconcile runs (default 1s)")
     parser.add_argument("--records-dir", default=".fanout/runs", metavar="DIR",
                         help="where each run's records, logs and summary go")
+    parser.add_argument("--items", metavar="FILE",
+                        help="for a spec with items_from: a local copy of the object "
+                             "(JSON, JSON Lines or CSV), read where the spec names it")
     parser.set_defaults(func=run_local)
 
 
@@ -75,6 +78,12 @@ NOTHING_LAUNCHED = "fanout local: interrupted before the run started; nothing la
 
 
 def run_local(args: argparse.Namespace) -> int:
+    return execute(args, None)
+
+
+def execute(args: argparse.Namespace, raw: Any | None) -> int:
+    """Run a spec document (``None``: the one SPEC/``--job`` name) on the local control plane,
+    as ``fanout local`` does (``fanout rerun --local`` runs its rerun spec through here)."""
     import importlib.util
 
     if importlib.util.find_spec("moto") is None:
@@ -85,7 +94,7 @@ def run_local(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, lambda *_: stop_asked.append(True))
                 for sig in STOP_SIGNALS}
     try:
-        return _run_local(args, stop_asked)
+        return _run_local(args, raw, stop_asked)
     except KeyboardInterrupt:  # a Ctrl-C that came while the handlers were being swapped
         _say(NOTHING_LAUNCHED)
         return 1
@@ -94,7 +103,7 @@ def run_local(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
 
 
-def _run_local(args: argparse.Namespace, stop_asked: list[Any]) -> int:
+def _run_local(args: argparse.Namespace, raw: Any | None, stop_asked: list[Any]) -> int:
     from rich.console import Console
 
     from fanout.cli.args import logical_time_iso
@@ -103,21 +112,24 @@ def _run_local(args: argparse.Namespace, stop_asked: list[Any]) -> int:
     from fanout.local.faults import Faults
     from fanout.local.runner import Interrupted, LocalOptions, LocalRun
 
-    if args.concurrency is not None and args.concurrency < 1:
+    concurrency = getattr(args, "concurrency", None)
+    reconcile_seconds = getattr(args, "reconcile_seconds", 1.0)
+    if concurrency is not None and concurrency < 1:
         raise UsageError([Problem("--concurrency", "must be at least 1")])
-    if args.reconcile_seconds <= 0:
+    if reconcile_seconds <= 0:
         raise UsageError([Problem("--reconcile-seconds", "must be more than 0")])
-    logical_time = logical_time_iso(args.logical_time)
+    logical_time = logical_time_iso(getattr(args, "logical_time", None))
+    items = getattr(args, "items", None)
     options = LocalOptions(
-        config_path=Path(args.config), concurrency=args.concurrency,
-        faults=Faults.parse(args.faults), docker=args.docker, run_id=args.run_id,
-        reconcile_seconds=args.reconcile_seconds, records_dir=Path(args.records_dir),
-        launch_rate=parse_launch_rate(args.launch_rate),
-
-
-        logical_time=logical_time,
+        config_path=Path(args.config), concurrency=concurrency,
+        faults=Faults.parse(getattr(args, "faults", None)),
+        docker=getattr(args, "docker", False), run_id=args.run_id,
+        reconcile_seconds=reconcile_seconds, records_dir=Path(args.records_dir),
+        items_file=Path(items) if items else None, logical_time=logical_time,
+        launch_rate=parse_launch_rate(getattr(args, "launch_rate", None)),
     )
-    raw = spec_document(args)
+    if raw is None:
+        raw = spec_document(args)
     err = Console(stderr=True)
     show_progress = err.is_terminal and not args.json
     bar = ProgressBar(err) if show_progress else None

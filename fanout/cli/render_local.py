@@ -110,6 +110,11 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             f"launches: {launch.get('run_task_calls', 0)} RunTask calls, "
             f"{launch.get('throttled', 0)} throttled, {launch.get('capacity_refused', 0)} "
             f"refused for capacity; {launch.get('waits', 0)} attempts waited to launch")
+    if summary.cost:
+        cost = summary.cost
+        console.print(f"estimated cost on AWS: ${cost['total_usd']:.6f} (compute "
+                      f"${cost['compute_usd']:.6f}, control plane "
+                      f"${cost['control_plane_usd']:.6f}; prices of {cost['prices_as_of']})")
     for problem in summary.problems:
         console.print(f"[red]{escape(problem)}[/]")
     if summary.orphans:

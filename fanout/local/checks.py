@@ -6,6 +6,7 @@ Docker engine for ``--docker``). The spec and the config have their own checks.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -45,12 +46,25 @@ def check_records_dir(records_dir: Path, run_id: str | None) -> None:
         elif not os.access(existing, os.W_OK | os.X_OK):
             problems.append(Problem("--records-dir", f"{existing} is not writable; name a "
                                                      "folder you can write to"))
-        elif run_id is not None and (records_dir / run_id).exists():
+        elif run_id is not None and (records_dir / run_id).exists() \
+                and not _reserved_for_this_process(records_dir / run_id):
             problems.append(Problem("--run-id", f"a local run {run_id!r} already exists in "
                                                 f"{records_dir}; choose another id, or remove "
                                                 f"{records_dir / run_id}"))
     if problems:
         raise LocalInputError(problems)
+
+
+def _reserved_for_this_process(folder: Path) -> bool:
+    """Whether the run's folder holds only the RUNNING line that whoever started this process
+    in the background wrote for it (``LocalRuns.start``: its pid is this process's)."""
+    try:
+        lines = (folder / "records.jsonl").read_text().splitlines()
+        first = json.loads(lines[0]) if len(lines) == 1 else {}
+    except (OSError, ValueError):
+        return False
+    return (isinstance(first, dict) and first.get("record") == "run"
+            and first.get("status") == "RUNNING" and first.get("pid") == os.getpid())
 
 
 def check_local_command(job: str, config: FanoutConfig, cwd: Path,

@@ -28,7 +28,8 @@ from fanout.local.checks import (
     check_records_dir,
 )
 from fanout.local.faults import Dice, Faults
-from fanout.local.summary import ItemSummary, Progress, RunSummary, item_reason
+from fanout.local.records import put_items, write_started
+from fanout.local.summary import Progress, RunSummary, item_summaries
 
 if TYPE_CHECKING:
     from fanout.config import FanoutConfig
@@ -70,6 +71,8 @@ class LocalOptions:
     stop_grace_seconds: float = 2.0
     #: How long to wait for tasks and events to settle after the execution ended.
     settle_seconds: float = 60.0
+    #: A local copy of an ``items_from`` spec's object, put where the spec names it.
+    items_file: Path | None = None
     #: The run's logical time for relative dates (``--logical-time``), ISO 8601.
     logical_time: str | None = None
 
@@ -80,6 +83,7 @@ def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions,
 
     What is legal but likely not meant (an axis no template uses) goes to ``warnings``.
     """
+    from fanout.local.records import check_items_file
     from fanout.spec.plan import plan_run
     from fanout.spec.validate import parse_spec
 
@@ -91,6 +95,7 @@ def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions,
             raw["logical_time"] = options.logical_time
         raw.setdefault("trigger", "cli")
     spec = parse_spec(raw, config)
+    check_items_file(spec.items_from is not None, options.items_file)
     if spec.items_from is None:  # items_from is read (and checked) by Expand
         plan = plan_run(spec, config, run_id=options.run_id or "local-run")
         if warnings is not None:
@@ -194,6 +199,8 @@ class LocalRun:
         MAXIMA.reset()  # the largest payload and history of this run (limits.json)
         with emulated_aws():
             stack = stand_up(template, config, region=REGION, account=ACCOUNT)
+            if self.options.items_file is not None:
+                put_items(document, self.options.items_file, REGION)
             shared, conflicts = shared_environment(stack.functions)
             if conflicts:
                 self.notes.append("variables differing between functions, left unset: "
@@ -228,8 +235,8 @@ class LocalRun:
                     fargate.wait_stopped(self.options.stop_grace_seconds + 5)
                     bus.drain(10)
                     bus.close()
-                summary = self._summary(stack, run_id, document, execution, started)
-                self._write_records(stack, run_id, summary)
+                summary = self._summary(stack, run_id, document, execution, started, config)
+                self._write_records(stack, run_id, summary, document, config)
         return summary
 
     def _execute(self, stack: LocalStack, document: dict[str, Any], run_id: str,
@@ -237,6 +244,7 @@ class LocalRun:
         """Start the execution, follow it to its end, let its tasks and events settle."""
         sfn = self._sfn
         self._check_interrupted()  # stood up but not started: nothing to stop, nothing launched
+        write_started(self.options.records_dir, run_id, document)  # what `fanout stop` finds
         arn = sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=run_id,
                                   input=json.dumps(document))["executionArn"]
         assert self.fargate is not None and self.bus is not None
@@ -330,9 +338,11 @@ class LocalRun:
         ))
 
     def _summary(self, stack: LocalStack, run_id: str, document: dict[str, Any],
-                 execution: Mapping[str, Any], started: float) -> RunSummary:
+                 execution: Mapping[str, Any], started: float,
+                 config: FanoutConfig) -> RunSummary:
+        from fanout.local.records import prices_of, size_of
         from fanout.records.dynamo import DynamoRecords
-        from fanout.records.model import AttemptRecord
+        from fanout.records.views import run_cost
 
         store = DynamoRecords(stack.table)
         run = store.get_run(run_id)
@@ -343,23 +353,8 @@ class LocalRun:
             index = tags.get("fanout:item")
             if tags.get("fanout:run") == run_id and index is not None:
                 launched.setdefault(int(index), []).append(task.arn)
-        by_item: dict[int, list[AttemptRecord]] = {}
-        for attempt in store.attempts(run_id):  # one query for the run, not one per item
-            by_item.setdefault(attempt.index, []).append(attempt)
-        items = []
-        for item in store.items(run_id):
-            attempts = by_item.get(item.index, [])
-            durations = [a.duration_seconds for a in attempts if a.duration_seconds is not None]
-            items.append(ItemSummary(
-                index=item.index, params=item.params, status=item.shown_status,
-                attempts=item.attempts, exit_code=item.exit_code,
-                tasks=launched.get(item.index, []),
-                duration_seconds=sum(durations) if durations else None,
-                waiting=item.waiting,
-                reason=item_reason(item.status, attempts),
-            ))
-        waits = sum(1 for attempts in by_item.values() for a in attempts
-                    if a.waited or a.queued)
+        every = store.attempts(run_id)  # one query for the run (the cost's too), not per item
+        items, waits = item_summaries(store.items(run_id), every, launched)
         status = run.status if run else _status_of(execution)
         if execution.get("error") == "Fanout.InvalidRunSpec":
             status = "REJECTED"
@@ -381,15 +376,19 @@ class LocalRun:
                     "throttled": self.fargate.throttled,
                     "capacity_refused": self.fargate.capacity_refused, "waits": waits},
             waiting=run.waiting if run else 0,
+            cost=run_cost(run, every, prices_of(stack.region, config),
+                          size_of(config, run.job)) if run else None,
             orphans=self.orphans,
             warnings=list(self.warnings),
         )
 
-    def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary) -> None:
-        """The run's records, task logs and summary, readable after the emulation is gone."""
+    def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary,
+                       document: dict[str, Any], config: FanoutConfig) -> None:
+        """The run's records (docs/local-records.md), logs and summary, after the emulation."""
         import boto3
 
         from fanout.local.moto.limits import MAXIMA
+        from fanout.local.records import write_run_records
         from fanout.records.dynamo import DynamoRecords
         from fanout.schema import RESULTS_PREFIX
 
@@ -409,9 +408,7 @@ class LocalRun:
                 target.write_bytes(
                     s3.get_object(Bucket=stack.bucket, Key=entry["Key"])["Body"].read())
         store = DynamoRecords(stack.table, boto3.client("dynamodb", region_name=stack.region))
-        with open(out / "records.jsonl", "w") as records:
-            for row in store.partition(run_id):
-                records.write(json.dumps(row, default=str, sort_keys=True) + "\n")
+        write_run_records(out, store, run_id, summary, document, config, stack.region)
         logs = boto3.client("logs", region_name=stack.region)
         assert self.fargate is not None
         for task in self.fargate.tasks.values():

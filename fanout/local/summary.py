@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fanout.records.model import AttemptRecord, ItemRecord
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,8 @@ class ItemSummary:
     duration_seconds: float | None = None
     #: While it waits for its launch: ``{"why", "since", "tries"}``; else None.
     waiting: dict[str, Any] | None = None
-    #: Why its last attempt ended, when the program's exit code does not say it (a task
-    #: that could not start, a timeout, a Spot interruption); None otherwise.
+    #: Why the item did not succeed, one line, as its record says ("exit code 3", "timed out
+    #: after 5 s", "cannot start: ..."); None for a succeeded item.
     reason: str | None = None
 
 
@@ -70,6 +74,8 @@ class RunSummary:
     launch: dict[str, int] = field(default_factory=dict)
     #: Items still WAITING when the run ended (0 once every item settled).
     waiting: int = 0
+    #: The run's estimated cost (docs/cost.md); null when the run was never recorded.
+    cost: dict[str, Any] | None = None
     #: Tasks still running when the run ended that the control plane had not stopped (the
     #: local mode stops them on its way out). Anything but 0 is a bug of the control plane.
     orphans: int = 0
@@ -84,12 +90,23 @@ class RunSummary:
         return out
 
 
-def item_reason(status: str, attempts: list[Any]) -> str | None:
-    """The last attempt's stop reason, for an item that did not succeed and whose program
-    did not simply exit (its exit code says that)."""
-    if status == "SUCCEEDED" or not attempts:
-        return None
-    last = max(attempts, key=lambda a: a.attempt)
-    if last.stop_code in (None, "EssentialContainerExited"):
-        return None
-    return str(last.stopped_reason or last.stop_code)
+
+def item_summaries(records: Iterable[ItemRecord], attempts: Iterable[AttemptRecord],
+                   tasks: Mapping[int, list[str]]) -> tuple[list[ItemSummary], int]:
+    """One summary per item record (``tasks``: the ARNs launched for each index), and how
+    many attempts waited in the launch queue for their turn or for capacity."""
+    by_item: dict[int, list[AttemptRecord]] = {}
+    for attempt in attempts:
+        by_item.setdefault(attempt.index, []).append(attempt)
+    items = []
+    for item in records:
+        durations = [a.duration_seconds for a in by_item.get(item.index, [])
+                     if a.duration_seconds is not None]
+        items.append(ItemSummary(
+            index=item.index, params=item.params, status=item.shown_status,
+            attempts=item.attempts, exit_code=item.exit_code, tasks=list(tasks.get(item.index, [])),
+            duration_seconds=sum(durations) if durations else None, waiting=item.waiting,
+            reason=item.reason if item.status != "SUCCEEDED" else None,
+        ))
+    waits = sum(1 for found in by_item.values() for a in found if a.waited or a.queued)
+    return items, waits

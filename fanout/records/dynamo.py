@@ -326,7 +326,9 @@ class DynamoRecords(GateRecords):
                     "stopped_reason": s.stopped_reason, "started_at": s.started_at,
                     "duration_seconds": None if s.duration_seconds is None
                     else str(s.duration_seconds),
-                    "log_stream": s.log_stream, "event_version": s.event_version}
+                    "log_stream": s.log_stream, "event_version": s.event_version,
+                    "reason": s.reason,
+                    "log_tail": None if s.log_tail is None else json.dumps(s.log_tail)}
         for name, value in optional.items():
             if value is not None:
                 sets.append(f"{name} = :{name}")
@@ -342,16 +344,15 @@ class DynamoRecords(GateRecords):
             condition="#open = :open" + held, names={"#status": "status", "#open": "open"},
         )}]
         item_values: dict[str, Any] = {":n": attempt.attempt, ":running": "RUNNING"}
-        item_sets = []
-        if s.item_status is not None:
-            item_sets.append("#status = :new")
-            item_values[":new"] = s.item_status
-        if s.exit_code is not None:
-            item_sets.append("exit_code = :code")
-            item_values[":code"] = s.exit_code
-        if s.on_demand:
-            item_sets.append("on_demand = :yes")
-            item_values[":yes"] = True
+        final = s.item_status is not None  # an ending's reason and log tail go on the item
+        tail = None if not final or s.log_tail is None else json.dumps(s.log_tail)
+        item_fields = {"#status": s.item_status, "exit_code": s.exit_code,
+                       "on_demand": True if s.on_demand else None,
+                       "reason": s.reason if final else None, "log_tail": tail}
+        item_sets = [f"{name} = :i{n}" for n, (name, value) in enumerate(item_fields.items())
+                     if value is not None]
+        item_values.update({f":i{n}": value for n, value in enumerate(item_fields.values())
+                            if value is not None})
         expression = ("SET " + ", ".join(item_sets) + " " if item_sets else "") + \
             "REMOVE open_attempt, waiting"
         ops.append({"Update": self._update(

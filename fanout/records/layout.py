@@ -62,7 +62,7 @@ def slot_sk(job: str) -> str:
 # --- conversion ---------------------------------------------------------------------------
 
 _JSON_FIELDS = {"settings", "params", "command", "environment", "answer", "problems",
-                "waiting"}
+                "waiting", "log_tail"}
 #: Flags kept only while set (conditions test them with ``attribute_exists``).
 _FLAGS = {"queued", "waited"}
 

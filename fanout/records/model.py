@@ -68,7 +68,10 @@ class ItemRecord:
     exit_code: int | None = None
     #: Launch the next attempt on on-demand Fargate (after a Spot interruption).
     on_demand: bool = False
+    #: Why the item ended, one line in a user's words (its last attempt's reason).
     reason: str | None = None
+    #: The last lines of its last attempt's log (failed items only).
+    log_tail: list[str] | None = None
     expires_at: int | None = None
     #: While its attempt waits in the launch queue: ``{"why", "since", "tries"}``.
     waiting: dict[str, Any] | None = None
@@ -100,6 +103,10 @@ class AttemptRecord:
     stopped_reason: str | None = None
     log_stream: str | None = None
     stop_class: str | None = None
+    #: How the attempt ended in a user's words ("exit code 3", "Spot interruption").
+    reason: str | None = None
+    #: The last lines (at most 20, 4 KB) of its log, for an attempt that did not succeed.
+    log_tail: list[str] | None = None
     event_version: int | None = None
     #: The answer owed to the state machine, kept until it is given (heals a crash).
     answer: dict[str, Any] | None = None
@@ -137,3 +144,5 @@ class Settlement:
     log_stream: str | None = None
     event_version: int | None = None
     on_demand: bool = False
+    reason: str | None = None
+    log_tail: list[str] | None = None

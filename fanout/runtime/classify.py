@@ -7,6 +7,7 @@ Change" event has the same shape as DescribeTasks' task), so Record and Reconcil
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -42,6 +43,8 @@ class Stop:
     exit_code: int | None
     stop_code: str | None
     reason: str
+    #: The task's memory (MiB), as its description gives it: "out of memory (512 MiB)".
+    memory_mib: int | None = None
 
 
 def _container(task: dict[str, Any], name: str | None) -> dict[str, Any]:
@@ -63,8 +66,11 @@ def classify(task: dict[str, Any], container: str | None = None) -> Stop:
     text = f"{reason} {container_reason}"
     detail = container_reason or reason
 
+    memory = task.get("memory")
+    memory_mib = int(str(memory)) if str(memory or "").isdigit() else None
+
     def stop(kind: StopClass, why: str = detail) -> Stop:
-        return Stop(kind, exit_code, stop_code, why.strip())
+        return Stop(kind, exit_code, stop_code, why.strip(), memory_mib)
 
     if reason.startswith(TIMEOUT_REASON):
         return stop(StopClass.TIMEOUT, reason)
@@ -86,6 +92,51 @@ def classify(task: dict[str, Any], container: str | None = None) -> Stop:
     # No exit code and no known cause: the platform lost it (host, agent): infrastructure.
     return stop(StopClass.START_FAILURE if stop_code else StopClass.LOST,
                 reason or "stopped without an exit code")
+
+
+_NO_FILE = re.compile(r"(?:No such file or directory|no such file or directory)\W*'?\"?([^'\"\s]*)")
+_NOT_IN_PATH = re.compile(r'exec: \\?"([^"\\]+)\\?": executable file not found')
+_ERROR_NAME = re.compile(r"^[A-Za-z]+Error:\s*")
+#: A reason is one line a person reads in a table: at most this long.
+REASON_CHARS = 200
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= REASON_CHARS else line[:REASON_CHARS - 3] + "..."
+
+
+def _cannot_start(detail: str) -> str:
+    missing = _NOT_IN_PATH.search(detail) or _NO_FILE.search(detail)
+    if missing and missing[1]:
+        return f"cannot start: no such file '{missing[1]}'"
+    if "CannotPullContainerError" in detail:
+        return _one_line("cannot pull the image: " + _ERROR_NAME.sub("", detail))
+    return _one_line("cannot start: " + _ERROR_NAME.sub("", detail))
+
+
+def describe(stop: Stop, *, timeout_seconds: int | None = None) -> str:
+    """The stop in a user's words, one line: "exit code 3", "timed out after 5 s",
+    "Spot interruption", "cannot start: no such file 'analyzer'", "out of memory (512 MiB)"."""
+    kind = stop.stop_class
+    if kind is StopClass.SUCCEEDED:
+        return "exit code 0"
+    if kind is StopClass.EXIT_NONZERO:
+        return f"exit code {stop.exit_code}"
+    if kind is StopClass.OUT_OF_MEMORY:
+        return f"out of memory ({stop.memory_mib} MiB)" if stop.memory_mib else "out of memory"
+    if kind is StopClass.SPOT_INTERRUPTION:
+        return "Spot interruption"
+    if kind is StopClass.TIMEOUT:
+        return f"timed out after {timeout_seconds} s" if timeout_seconds else "timed out"
+    if kind is StopClass.START_FAILURE:
+        return _cannot_start(stop.reason)
+    if kind is StopClass.ABORTED:
+        why = stop.reason.removeprefix(ABORT_REASON).lstrip(": ")
+        return _one_line(f"aborted: {why}" if why else "aborted")
+    if kind is StopClass.STOPPED:
+        return _one_line(f"stopped: {stop.reason}")
+    return _one_line(f"lost: {stop.reason}" if stop.reason else "lost")
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,14 @@ def gate(table: str, dispatcher: str) -> Gate:
     return made
 
 
+def log_tail() -> Any:
+    if "log_tail" not in _cache:
+        from fanout.aws.logs import CloudWatchTail
+
+        _cache["log_tail"] = CloudWatchTail()
+    return _cache["log_tail"]
+
+
 def reset() -> None:
     """Forget every cached adapter, env model and boto3 client (tests, the local mode)."""
     _cache.clear()

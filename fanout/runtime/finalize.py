@@ -147,5 +147,5 @@ def failed_items_of(store: RecordsStore, run: RunRecord) -> list[dict[str, Any]]
     if not any(run.count(s) for s in ("FAILED", "TIMED_OUT", "ABORTED")):
         return []  # the counters say none failed: no need to read every item
     return [{"index": i.index, "status": i.status, "exit_code": i.exit_code,
-             "params": i.params}
+             "params": i.params, "reason": i.reason, "log_tail": i.log_tail or []}
             for i in store.items(run.run_id) if i.status in ("FAILED", "TIMED_OUT", "ABORTED")]

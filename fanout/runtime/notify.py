@@ -18,6 +18,8 @@ from fanout.records.store import RecordsStore
 
 #: Failed items listed by index in the summary and the notification.
 LISTED = 20
+#: What the notification says of each failed item (its log tail is at most 20 lines, 4 KB).
+ITEM_KEYS = ("index", "status", "exit_code", "params", "reason", "log_tail")
 
 
 def console_url(execution_arn: str) -> str:
@@ -32,7 +34,15 @@ def message_of(run: RunRecord, failed_items: list[dict[str, Any]]) -> dict[str, 
     """What is published for a finished run (and what its subscribers may rely on)."""
     return {"run_id": run.run_id, "job": run.job, "status": run.status,
             "summary": run.summary or "", "totals": run.totals(),
-            "failed_items": failed_items[:LISTED], "console_url": console_url(run.execution_arn)}
+            "failed_items": [_listed(item) for item in failed_items[:LISTED]],
+            "console_url": console_url(run.execution_arn)}
+
+
+def _listed(item: dict[str, Any]) -> dict[str, Any]:
+    """A failed item as the message has it: why it failed and its last words included."""
+    listed = {key: item.get(key) for key in ITEM_KEYS}
+    listed["log_tail"] = list(listed["log_tail"] or [])
+    return listed
 
 
 def announce(store: RecordsStore, sns: Any, topic_arn: str, run: RunRecord,

@@ -7,10 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from fanout.aws.logs import LogTail
 from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.records.model import AttemptRecord
 from fanout.records.store import RecordsStore
-from fanout.runtime.classify import classify
+from fanout.runtime.classify import StopClass, classify
 from fanout.runtime.clock import Clock, iso, utcnow
 from fanout.runtime.settle import heal, settle
 from fanout.schema import (
@@ -86,8 +87,13 @@ def _iso(value: Any, default: str) -> str:
 
 
 def record_stop(task: dict[str, Any], *, store: RecordsStore, callbacks: TaskCallbacks,
-                clock: Clock = utcnow) -> dict[str, Any]:
-    """Settle the attempt of a STOPPED task (an event's ``detail`` or a DescribeTasks task)."""
+                clock: Clock = utcnow, log_tail: LogTail | None = None,
+                log_groups: dict[str, str] | None = None) -> dict[str, Any]:
+    """Settle the attempt of a STOPPED task (an event's ``detail`` or a DescribeTasks task).
+
+    With ``log_tail`` and the jobs' ``log_groups`` (container -> group), an attempt that did
+    not succeed carries the last lines of its log.
+    """
     arn = str(task.get("taskArn", ""))
     if task.get("lastStatus") != "STOPPED":
         return {"task_arn": arn, "result": "not stopped"}
@@ -107,12 +113,18 @@ def record_stop(task: dict[str, Any], *, store: RecordsStore, callbacks: TaskCal
     container = container_name(task)
     stop = classify(task, container)
     task_id = arn.rsplit("/", 1)[-1]
+    stream = log_stream_name(container, task_id) if container else None
+    group = (log_groups or {}).get(container or "")
+    tail = None
+    if (log_tail is not None and stream and group
+            and stop.stop_class is not StopClass.SUCCEEDED):
+        tail = log_tail(group, stream)
     result = settle(
         store, callbacks, run, attempt, stop,
         stopped_at=_iso(task.get("stoppedAt"), iso(clock())),
         started_at=_iso(task.get("startedAt"), attempt.started_at or iso(clock())),
         version=version,
-        log_stream=log_stream_name(container, task_id) if container else None,
+        log_stream=stream, log_tail=tail,
     )
     return {**where, "result": result, "class": stop.stop_class.value,
             "exit_code": stop.exit_code, "slot": attempt.slot}

@@ -11,6 +11,7 @@ exist (their TTL), not only while the manifest does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fanout.errors import Problem, SpecError
@@ -39,10 +40,8 @@ def resolve_rerun(raw: Any, *, store: RecordsStore, s3: Any, bucket: str) -> Any
         raise SpecError([Problem(where, f"run {parent.run_id} was rejected: it has no items")])
 
     records: dict[int, ItemRecord] = {i.index: i for i in store.items(parent.run_id)}
-    chosen = [i for i in range(parent.total)
-              if rerun.select == "all" or i not in records or records[i].status != "SUCCEEDED"]
-    if not chosen:
-        raise SpecError([Problem(where, f"run {parent.run_id} has no failed items to rerun")])
+    statuses = {i: r.status for i, r in records.items()}
+    chosen = choose(rerun.select, parent.run_id, parent.total, statuses)
     missing = [i for i in chosen if i not in records or not records[i].params]
     from_manifest = _manifest_params(s3, bucket, parent.run_id, missing) if missing else {}
     lost = [i for i in missing if i not in from_manifest]
@@ -51,19 +50,45 @@ def resolve_rerun(raw: Any, *, store: RecordsStore, s3: Any, bucket: str) -> Any
         raise SpecError([Problem(where, f"the params of items {shown} of run {parent.run_id} "
                                         "are in neither its records nor its manifest")])
 
-    settings = parent.settings
+    items = [records[i].params if i in records and records[i].params else from_manifest[i]
+             for i in chosen]
+    return spec_of(parent.run_id, parent.settings, items, rerun.model_dump(
+        exclude_none=True, mode="json"))
+
+
+def choose(select: Any, run_id: str, total: int, statuses: Mapping[int, str]) -> list[int]:
+    """The indexes a rerun's ``select`` picks of a run of ``total`` items (item statuses
+    by index; an index without one never ran). Nothing to pick, or an index the run does
+    not have: :class:`SpecError`."""
+    where = "rerun_of"
+    if isinstance(select, list):
+        unknown = sorted({i for i in select if not 0 <= i < total})
+        if unknown:
+            shown = ", ".join(map(str, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
+            raise SpecError([Problem("select", f"run {run_id} has no item {shown} (it has "
+                                               f"items 0 to {total - 1})")])
+        return sorted(set(select))
+    chosen = [i for i in range(total)
+              if select == "all" or statuses.get(i, "PENDING") != "SUCCEEDED"]
+    if not chosen:
+        raise SpecError([Problem(where, f"run {run_id} has no failed items to rerun")])
+    return chosen
+
+
+def spec_of(parent_run: str, settings: dict[str, Any], items: list[Any],
+            given: dict[str, Any]) -> dict[str, Any]:
+    """The run spec of a rerun: the parent's settings, the rerun's overrides (``given``,
+    the rerun spec's fields) on top, ``items`` as its items, linked to ``parent_run``."""
     spec: dict[str, Any] = {
         "job": settings["job"],
-        "items": [records[i].params if i in records and records[i].params
-                  else from_manifest[i] for i in chosen],
+        "items": items,
         "command": settings["command"],
         "environment": settings["environment"],
         "retry": settings["retry"],
         **{name: settings[name] for name in OVERRIDES if name in settings},
-        "trigger": rerun.trigger,
-        "parent_run": parent.run_id,
+        "trigger": given.get("trigger", "console"),
+        "parent_run": parent_run,
     }
-    given = rerun.model_dump(exclude_none=True, mode="json")
     spec.update({k: given[k] for k in OVERRIDES if k in given})
     if "retry" in given:
         spec["retry"] = {**settings["retry"], **given["retry"]}

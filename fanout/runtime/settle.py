@@ -14,7 +14,7 @@ from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.policy import Capacity, RetryPolicy
 from fanout.records.model import AttemptRecord, RunRecord, Settlement
 from fanout.records.store import RecordsStore
-from fanout.runtime.classify import Decision, Stop, StopClass, decide
+from fanout.runtime.classify import Decision, Stop, StopClass, decide, describe
 from fanout.runtime.clock import parse
 
 
@@ -27,8 +27,12 @@ def policy_of(run: RunRecord) -> tuple[RetryPolicy, Capacity]:
 def settle(store: RecordsStore, callbacks: TaskCallbacks, run: RunRecord,
            attempt: AttemptRecord, stop: Stop, *, stopped_at: str,
            started_at: str | None = None, version: int | None = None,
-           log_stream: str | None = None, decision: Decision | None = None) -> str:
-    """Settle an open attempt by the run's policy; returns what happened (for logs/tests)."""
+           log_stream: str | None = None, decision: Decision | None = None,
+           log_tail: list[str] | None = None) -> str:
+    """Settle an open attempt by the run's policy; returns what happened (for logs/tests).
+
+    The attempt (and a failed item) carries the stop in a user's words and ``log_tail``.
+    """
     policy, capacity = policy_of(run)
     decision = decision or decide(stop, policy, attempt.attempt, capacity, attempt.capacity)
     begun = started_at or attempt.started_at
@@ -55,6 +59,8 @@ def settle(store: RecordsStore, callbacks: TaskCallbacks, run: RunRecord,
         log_stream=log_stream,
         event_version=version,
         on_demand=decision.on_demand,
+        reason=describe(stop, timeout_seconds=run.settings.get("timeout_seconds")),
+        log_tail=log_tail if stop.stop_class is not StopClass.SUCCEEDED else None,
     )
     if store.settle_attempt(attempt, settlement):
         fresh = store.get_attempt(attempt.run_id, attempt.index, attempt.attempt)

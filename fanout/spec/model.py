@@ -9,7 +9,7 @@ Expansion into items is :mod:`fanout.spec.plan`'s.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -109,7 +109,15 @@ class RerunSpec(RunOverrides):
     """
 
     rerun_of: str = Field(min_length=1, max_length=80)
-    select: Literal["failed", "all"] = "failed"
+    #: ``failed`` (every item that did not succeed), ``all``, or a list of item indexes.
+    select: Literal["failed", "all"] | list[Annotated[int, Field(ge=0)]] = "failed"
+
+    @field_validator("select")
+    @classmethod
+    def _some_indexes(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one item index")
+        return value
 
 
 class RunSettings(Frozen):
@@ -123,6 +131,10 @@ class RunSettings(Frozen):
     timeout_seconds: int
     tolerated_failure_percent: float
     capacity: Capacity
+    #: The job's task size and architecture when the run started (what its cost is of).
+    cpu: int | None = None
+    memory: int | None = None
+    architecture: str | None = None
 
 
 def resolve(spec: RunSpec, job: JobConfig) -> RunSettings:
@@ -142,4 +154,5 @@ def resolve(spec: RunSpec, job: JobConfig) -> RunSettings:
             else defaults.tolerated_failure_percent
         ),
         capacity=spec.capacity or defaults.capacity,
+        cpu=job.cpu, memory=job.memory, architecture=job.architecture,
     )

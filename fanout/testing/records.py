@@ -208,9 +208,12 @@ class MemoryRecords:
                 stopped_reason=s.stopped_reason or record.stopped_reason,
                 started_at=s.started_at or record.started_at,
                 duration_seconds=s.duration_seconds, log_stream=s.log_stream,
-                event_version=s.event_version, queued=False)
+                event_version=s.event_version, reason=s.reason, log_tail=s.log_tail, queued=False)
+            final = s.item_status is not None
             self.item_records[key[:2]] = replace(
                 item, status=s.item_status or item.status, open_attempt=None,
+                reason=s.reason if final and s.reason is not None else item.reason,
+                log_tail=s.log_tail if final and s.log_tail is not None else item.log_tail,
                 exit_code=s.exit_code if s.exit_code is not None else item.exit_code,
                 on_demand=item.on_demand or s.on_demand)
             return True

@@ -66,14 +66,16 @@ def settle_run(stack: Stack, run_id: str, outcomes: dict[int, str],
                                 task_token=f"tt-{index}", created_at=started_at)
         assert store.begin_attempt(item, attempt)
         task_id = f"{run_id}-{index}"
+        stream = log_stream_name("analyzer", task_id)  # where the stack's awslogs writes
         arn = f"arn:aws:ecs:us-east-1:123456789012:task/fanout-test/{task_id}"
         assert store.attach_task(run_id, index, 1, arn, started_at)
         code = 0 if status == "SUCCEEDED" else 1
         assert store.settle_attempt(attempt, Settlement(
             status=status, item_status=status,  # type: ignore[arg-type]
             stop_class="exit", stopped_at=started_at, answer={}, exit_code=code,
+            reason=f"exit code {code}", duration_seconds=90.5, log_stream=stream,
+            log_tail=None if code == 0 else [f"analyzing {year}", "FATAL: giving up"],
         ))
-        stream = log_stream_name("analyzer", task_id)  # where the stack's awslogs writes
         logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
         now = int(time.time() * 1000)  # CloudWatch drops events older than 14 days
         logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
@@ -116,9 +118,11 @@ def test_logs_prints_the_items_container_lines(stack: Stack) -> None:
     # When item 1's logs are read
     done = stack.fanout("logs", "logs-run", "1", "--stack", STACK)
 
-    # Then they are that item's lines, in order
+    # Then they are that item's lines, in order, under a header naming the attempt
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["[attempt 1] analyzing 2001", "[attempt 1] exit 1"]
+    header, *lines = done.stdout.splitlines()
+    assert header.startswith("== attempt 1: exit code 1, FARGATE")
+    assert lines == ["[attempt 1] analyzing 2001", "[attempt 1] exit 1"]
 
 
 def test_runs_lists_a_jobs_runs_newest_first(stack: Stack) -> None:
@@ -231,3 +235,86 @@ def test_bad_input_exits_2_with_one_line(stack: Stack) -> None:
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
         assert expected in done.stderr, (args, done.stderr)
+
+
+def test_items_and_status_say_why_an_item_failed_and_what_the_run_cost(stack: Stack) -> None:
+    # Given a run whose item 1 failed with exit code 1 after printing its last words
+    seed_run(stack, "why-run", {0: "SUCCEEDED", 1: "FAILED", 2: "SUCCEEDED"})
+
+    # When its items, its failed item and its status are read
+    items = as_json(stack.fanout("items", "why-run", "--stack", STACK, "--json"))
+    item = as_json(stack.fanout("items", "why-run", "1", "--stack", STACK, "--json"))
+    status = as_json(stack.fanout("status", "why-run", "--stack", STACK, "--json"))
+    text = stack.fanout("items", "why-run", "1", "--stack", STACK)
+
+    # Then the failed item carries its reason and its log's last lines, the others none
+    assert [(i["index"], i["status"], i["reason"], i["log_tail"]) for i in items] == [
+        (0, "SUCCEEDED", None, []), (1, "FAILED", "exit code 1",
+                                     ["analyzing 2001", "FATAL: giving up"]),
+        (2, "SUCCEEDED", None, [])]
+    # And the item's detail lists its attempts with every field of the contract
+    [attempt] = item["attempt_list"]
+    assert set(attempt) >= {"attempt", "task_arn", "capacity", "exit_code", "stop_code",
+                            "reason", "started_at", "stopped_at", "duration_seconds",
+                            "log_stream", "cost_usd"}
+    assert (attempt["attempt"], attempt["exit_code"], attempt["reason"],
+            attempt["capacity"], attempt["duration_seconds"]) == (1, 1, "exit code 1",
+                                                                  "FARGATE", 90.5)
+    assert attempt["log_stream"] == "fanout/analyzer/why-run-1"
+    assert text.returncode == 0 and "exit code 1" in text.stdout and "FATAL" in text.stdout
+    # And the run's cost is its 3 attempts of 91 billed seconds of the job's task size
+    job = CONFIG.jobs["analyzer"]
+    per_hour = job.cpu / 1024 * 0.03238 + job.memory / 1024 * 0.00356  # ARM64, us-east-1
+    assert job.architecture == "ARM64"
+    assert status["cost"]["compute_usd"] == round(3 * 91 * per_hour / 3600, 6)
+    assert status["cost"]["total_usd"] > status["cost"]["compute_usd"]
+    assert status["cost"]["prices_as_of"]
+    assert (status["counts"]["FAILED"], status["failed"], status["total"]) == (1, 1, 3)
+
+
+def test_stop_stops_a_runs_execution_and_waits_for_its_items(stack: Stack) -> None:
+    # Given a running run (its record RUNNING, its execution started)
+    run_id = "stop-run"
+    stack.client("stepfunctions").start_execution(
+        stateMachineArn=stack.outputs["StateMachineArn"], name=run_id, input="{}")
+    begin_run(stack, run_id, total=2)
+
+    # When it is stopped, waiting until its items settle (as Abort settles them)
+    stopper = subprocess.Popen(
+        [sys.executable, "-m", "fanout.cli", "stop", run_id, "--stack", STACK, "--wait"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=stack.env, cwd=REPO)
+    try:
+        assert stopper.stdout is not None
+        first = stopper.stdout.readline()
+        assert first.startswith(f"stopping run {run_id}"), first
+        settle_run(stack, run_id, {0: "ABORTED", 1: "ABORTED"})
+        out, err = stopper.communicate(timeout=60)
+    finally:
+        stopper.kill()
+
+    # Then it returns once the run has settled, exit 0
+    assert stopper.returncode == 0, err
+    assert f"run {run_id} stopped: FAILED" in out
+    # And a run that has ended, or is unknown, is exit 0, or 2 with one line
+    again = stack.fanout("stop", run_id, "--stack", STACK)
+    assert again.returncode == 0 and "already ended" in again.stdout
+    unknown = stack.fanout("stop", "no-such-run", "--stack", STACK)
+    assert unknown.returncode == 2 and "no run 'no-such-run'" in unknown.stderr
+
+
+def test_rerun_chosen_items_runs_exactly_those(stack: Stack) -> None:
+    # Given a finished run of 4 items
+    seed_run(stack, "pick-run", {0: "SUCCEEDED", 1: "FAILED", 2: "SUCCEEDED", 3: "FAILED"})
+
+    # When items 2 and 0 are rerun
+    done = as_json(stack.fanout("rerun", "pick-run", "--item", "2", "--item", "0",
+                                "--run-id", "picked-run", "--stack", STACK, "--json"))
+
+    # Then the execution's input selects exactly those, linked to the parent
+    execution = stack.client("stepfunctions").describe_execution(
+        executionArn=done["execution_arn"])
+    assert json.loads(execution["input"]) == {"rerun_of": "pick-run", "select": [0, 2],
+                                              "trigger": "cli"}
+    # And an index the run does not have is exit 2
+    bad = stack.fanout("rerun", "pick-run", "--item", "9", "--stack", STACK)
+    assert bad.returncode == 2 and "has no item 9" in bad.stderr

@@ -118,6 +118,23 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+
+def signalled_run(args: list[str | Path], sig: int, ready: Callable[[], bool], what: str, *,
+                  env: dict[str, str] | None = None, ready_timeout: float = 90,
+                  end_timeout: float = 60) -> tuple[int, str, str]:
+    """Run ``fanout ARGS``, send it ``sig`` once ``ready()`` holds, and return its exit code,
+    stdout and stderr; the process is killed if it outlives the test."""
+    process = subprocess.Popen(fanout_command(*args), cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(ready, ready_timeout, what)
+        process.send_signal(sig)
+        stdout, stderr = process.communicate(timeout=end_timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, stdout, stderr
+
 @contextmanager
 def moto_table(*patches: Callable[[], Callable[[], None]], keys: tuple[str, ...] = ("pk",),
                indexes: dict[str, tuple[str, ...]] | None = None) -> Iterator[Any]:

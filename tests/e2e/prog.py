@@ -1,6 +1,6 @@
 """A test program for the local mode: exits with the code it is given, after a while.
 
-    prog.py --exit 3 --sleep 0.5 --fail-attempts 2
+    prog.py --exit 3 --sleep 0.5 --fail-attempts 2 [--say "FATAL: giving up"]
 
 ``--fail-attempts N`` exits 1 on attempts 1..N (``FANOUT_ATTEMPT``) and ``--exit`` after.
 With ``PROG_PID_DIR`` set, it writes its pid there first (``<run>-<index>-<attempt>.pid``),
@@ -22,6 +22,7 @@ def main() -> int:
     parser.add_argument("--exit", type=int, default=0)
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--fail-attempts", type=int, default=0)
+    parser.add_argument("--say", default="", help="a last line for stderr when it fails")
     args = parser.parse_args()
     attempt = int(os.environ.get("FANOUT_ATTEMPT", "1"))
     pid_dir = os.environ.get("PROG_PID_DIR")
@@ -40,6 +41,8 @@ def main() -> int:
     time.sleep(args.sleep)
     code = 1 if attempt <= args.fail_attempts else args.exit
     print(f"attempt {attempt}: exit {code}", file=sys.stderr, flush=True)
+    if code and args.say:
+        print(args.say, file=sys.stderr, flush=True)
     return code
 
 

@@ -149,6 +149,8 @@ def kind(block: Block) -> str:
         return "expand-line"
     if block.lang == "json":
         return "json"
+    if block.lang == "python":
+        return "python"
     if re.match(r"^[\w.]+(, [\w.]+)*/? +\S", text) and "/" in text:
         return "tree"
     return "unknown"
@@ -291,6 +293,21 @@ def test_json_example(block, tmp_path):
                             stdin=json.dumps(schedule["spec"]))
             assert result.returncode == 0, f"{block}: {result.stderr}"
         return
+    if "cost" in document:  # the config's price overrides: they load, and price a run
+        from fanout.config import load_config_file
+        from fanout.cost import prices_for
+
+        config = json.loads((ROOT / "cdk.json").read_text())
+        config["context"]["fanout"].update(document)
+        path = tmp_path / "cdk.json"
+        path.write_text(json.dumps(config))
+        overrides = load_config_file(path).cost.prices
+        for region, fields in document["cost"]["prices"].items():
+            priced = prices_for(region, overrides).model_dump()
+            for key, value in fields.items():
+                merged = {**priced[key], **value} if isinstance(value, dict) else value
+                assert priced[key] == merged, f"{block}: {region} {key}"
+        return
     if "rerun_of" in document:
         from fanout.spec.model import RerunSpec
 
@@ -321,6 +338,20 @@ def test_error_example_is_what_the_cli_says(block):
     result = fanout("expand", "-", stdin=json.dumps(spec))
     assert result.returncode == 2
     assert result.stderr.strip() == shown
+
+
+@pytest.mark.parametrize("block", [b for b in ALL if kind(b) == "python"], ids=str)
+def test_python_example_imports_what_is_there(block):
+    import ast
+    import importlib
+
+    tree = ast.parse(block.text)  # it is Python
+    imports = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert imports, f"{block}: a Python example imports what it uses"
+    for node in imports:
+        module = importlib.import_module(str(node.module))
+        for alias in node.names:
+            assert hasattr(module, alias.name), f"{block}: {node.module} has no {alias.name}"
 
 
 @pytest.mark.parametrize("block", [b for b in ALL if kind(b) == "tree"], ids=str)

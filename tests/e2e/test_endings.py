@@ -5,20 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import (
-    ROOT,
     SPECS,
     alive,
-    fanout_command,
     parse,
     pids,
     records_dir,
-    wait_for,
+    signalled_run,
 )
 
 pytestmark = pytest.mark.slow
@@ -30,8 +27,8 @@ def records(where: str) -> list[dict[str, object]]:
 
 
 def attempt_records(where: str) -> list[dict[str, object]]:
-    return sorted((r for r in records(where) if "#A#" in str(r["sk"])),
-                  key=lambda r: str(r["sk"]))
+    return sorted((r for r in records(where) if r["record"] == "attempt"),
+                  key=lambda r: (int(str(r["index"])), int(str(r["attempt"]))))
 
 
 def test_spot_interruption_with_one_attempt_succeeds_on_demand(e2e_stack, fanout_local):
@@ -50,27 +47,21 @@ def test_spot_interruption_with_one_attempt_succeeds_on_demand(e2e_stack, fanout
     assert (item["status"], item["attempts"], item["exit_code"]) == ("SUCCEEDED", 2, 0)
     assert len(item["tasks"]) == 2
     first, second = attempt_records(outcome.summary["records"])
-    assert (first["capacity"], first["stop_class"]) == ("FARGATE_SPOT", "spot_interruption")
+    assert (first["capacity"], first["reason"]) == ("FARGATE_SPOT", "Spot interruption")
     assert (second["capacity"], second["status"]) == ("FARGATE", "SUCCEEDED")
 
 
 def test_ctrl_c_with_launches_in_flight_leaves_no_orphan(e2e_stack, pid_dir, tmp_path):
     # Given a run of four long items whose RunTask calls answer 3 s after their tasks start
     env = {**os.environ, "PROG_PID_DIR": str(pid_dir)}
-    process = subprocess.Popen(
-        fanout_command(SPECS / "inflight.json", "--config", e2e_stack, "--json",
-                       "--faults", "launch_latency=3", "--records-dir", records_dir(tmp_path)),
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    # When Ctrl-C comes as soon as a task runs (its launch still in flight)
+    code, stdout, stderr = signalled_run(
+        [SPECS / "inflight.json", "--config", e2e_stack, "--json", "--faults", "launch_latency=3",
+         "--records-dir", records_dir(tmp_path)],
+        signal.SIGINT, lambda: len(pids(pid_dir)) >= 1, "a running task", env=env,
+        end_timeout=90,
     )
-    try:
-        # When Ctrl-C comes as soon as a task runs (its launch still in flight)
-        wait_for(lambda: len(pids(pid_dir)) >= 1, 90, "a running task")
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=90)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    outcome = parse(process.returncode, stdout, stderr)
+    outcome = parse(code, stdout, stderr)
 
     # Then the run is ABORTED, every item too, and the control plane stopped every task
     # it started: none was left for the local mode to stop on its way out
@@ -83,5 +74,5 @@ def test_ctrl_c_with_launches_in_flight_leaves_no_orphan(e2e_stack, pid_dir, tmp
     assert started and sum(len(i["tasks"]) for i in outcome.items()) == len(started)
     assert [p for p in started if alive(p)] == []
     # And the ending was announced (by Abort)
-    [run] = [r for r in records(summary["records"]) if r["sk"] == "RUN"]
+    [run] = [r for r in records(summary["records"]) if r["record"] == "run"]
     assert (run["status"], run["notified"]) == ("ABORTED", True)

@@ -16,11 +16,10 @@ from tests.e2e.conftest import (
     ROOT,
     SPECS,
     alive,
-    fanout_command,
     parse,
     pids,
     records_dir,
-    wait_for,
+    signalled_run,
 )
 
 pytestmark = pytest.mark.slow
@@ -105,21 +104,14 @@ def test_item_past_its_timeout_is_timed_out_and_its_process_gone(e2e_stack, fano
 def test_interrupted_run_is_aborted_and_leaves_no_process(e2e_stack, pid_dir, tmp_path):
     # Given a run of three long items, all of them running
     env = {**os.environ, "PROG_PID_DIR": str(pid_dir)}
-    process = subprocess.Popen(
-        fanout_command(SPECS / "abort.json", "--config", e2e_stack, "--json",
-                       "--records-dir", records_dir(tmp_path)),
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    # When it is interrupted (Ctrl-C)
+    code, stdout, stderr = signalled_run(
+        [SPECS / "abort.json", "--config", e2e_stack, "--json", "--records-dir",
+         records_dir(tmp_path)],
+        signal.SIGINT, lambda: len(pids(pid_dir)) == 3, "three running items", env=env,
+        end_timeout=60,
     )
-    try:
-        wait_for(lambda: len(pids(pid_dir)) == 3, 90, "three running items")
-
-        # When it is interrupted (Ctrl-C)
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    outcome = parse(process.returncode, stdout, stderr)
+    outcome = parse(code, stdout, stderr)
 
     # Then every item is ABORTED, the summary says so, and no task process is left
     assert outcome.code == 1, stderr[-3000:]

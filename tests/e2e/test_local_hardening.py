@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     parse,
     pids,
     records_dir,
+    signalled_run,
     wait_for,
 )
 
@@ -290,21 +291,13 @@ def _children(pid: int) -> list[int]:
 def test_sighup_during_the_run_aborts_it_and_leaves_no_process(e2e_stack, pid_dir, tmp_path):
     # Given a run of three long items, all running
     env = {**os.environ, "PROG_PID_DIR": str(pid_dir)}
-    process = subprocess.Popen(
-        fanout_command(SPECS / "abort.json", "--config", e2e_stack, "--json",
-                       "--records-dir", records_dir(tmp_path)),
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    # When its terminal goes away (SIGHUP)
+    code, stdout, stderr = signalled_run(
+        [SPECS / "abort.json", "--config", e2e_stack, "--json", "--records-dir",
+         records_dir(tmp_path)],
+        signal.SIGHUP, lambda: len(pids(pid_dir)) == 3, "three running items", env=env,
     )
-    try:
-        wait_for(lambda: len(pids(pid_dir)) == 3, 90, "three running items")
-
-        # When its terminal goes away (SIGHUP)
-        process.send_signal(signal.SIGHUP)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    outcome = parse(process.returncode, stdout, stderr)
+    outcome = parse(code, stdout, stderr)
 
     # Then it ends as Ctrl-C does: items ABORTED, summary and records written, no process
     assert outcome.code == 1, stderr[-3000:]

@@ -102,3 +102,27 @@ def test_items_from_missing_object_is_a_bad_spec(world: World) -> None:
         start_run("run-missing", {"job": "analyzer", "items_from": "s3://inputs/none.json"})
     run = store().get_run("run-missing")
     assert run is not None and run.status == "REJECTED"
+
+
+def test_a_rerun_of_chosen_items_runs_exactly_those(world: World) -> None:
+    from fanout.runtime import context
+    from fanout.testing.callbacks import MemoryCallbacks
+    from tests.integration.helpers import launch, stopped
+
+    context.use(callbacks=MemoryCallbacks())
+    # Given a finished parent run of 3 items (1999, 2000, 2001), item 1 failed
+    start_run("parent", {"job": "analyzer", "retry": {"max_attempts": 1},
+                         "params": {"year": {"range": {"start": 1999, "stop": 2002}}}})
+    for index, kind in enumerate(["success", "exit-1", "success"]):
+        stopped(kind, launch(world, "parent", index, f"t{index}")["task_arn"], "parent", index, 1)
+    assert store().finish_run("parent", "FAILED", "2026-11-20T10:05:00Z", "done")
+    # When a rerun selects items 2 and 0 (as the console's rerun spec can)
+    start_run("child", {"rerun_of": "parent", "select": [2, 0]})
+    # Then the rerun's items are exactly those, in index order, linked to the parent
+    assert [m["params"] for m in manifest(world, "child")] == [{"year": 1999}, {"year": 2001}]
+    child = store().get_run("child")
+    assert child is not None and child.parent_run == "parent" and child.total == 2
+    # And an index the parent does not have is refused, naming it
+    with pytest.raises(Exception, match="has no item 7") as raised:
+        start_run("child-bad", {"rerun_of": "parent", "select": [7]})
+    assert type(raised.value).__name__ == "Fanout.InvalidRunSpec"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
+from fanout.aws import clients
 from fanout.aws.ecs import LaunchRequest
 from fanout.runtime import context
 from fanout.testing.callbacks import MemoryCallbacks
@@ -505,3 +507,48 @@ def test_a_launch_retried_while_its_task_settles_still_answers_its_own_token(
     assert answers.answers["token-2"][0] == "Fanout.Retry"
     assert answers.answers["token-1"][0] == "Fanout.Retry"
     assert len([c for c in answers.calls if c[1] == "token-2"]) == 1
+
+
+def test_a_failed_item_carries_its_reason_and_the_last_lines_of_its_log(
+        world: World, answers: MemoryCallbacks, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    # Given a running attempt whose container wrote 25 lines, the last on stderr
+    monkeypatch.setenv("FANOUT_LOG_GROUPS", json.dumps({"main": "/fanout/analyzer"}))
+    context.reset()  # Record reads the new FANOUT_LOG_GROUPS
+    clients.provide("lambda", world.wakes)
+    context.use(callbacks=answers)
+    run_with(world, "run-tail", retry={"max_attempts": 1})
+    arn = launch(world, "run-tail", 0, "token-1")["task_arn"]
+    logs = boto3.client("logs", region_name="us-east-1")
+    logs.create_log_group(logGroupName="/fanout/analyzer")
+    stream = f"fanout/main/{arn.rsplit('/', 1)[-1]}"
+    logs.create_log_stream(logGroupName="/fanout/analyzer", logStreamName=stream)
+    lines = [f"year 1999 step {i}" for i in range(24)] + ["FATAL: giving up with code 1"]
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName="/fanout/analyzer", logStreamName=stream,
+                        logEvents=[{"timestamp": now + i, "message": m}
+                                   for i, m in enumerate(lines)])
+    # When it stops with exit code 1
+    stopped("exit-1", arn, "run-tail", 0, 1)
+    # Then the attempt and the failed item say why in a user's words, with the log's end
+    attempt = store().get_attempt("run-tail", 0, 1)
+    item = store().get_item("run-tail", 0)
+    assert attempt is not None and item is not None
+    assert attempt.reason == item.reason == "exit code 1"
+    assert attempt.log_tail == item.log_tail == lines[-20:]
+    assert attempt.log_stream == stream
+
+
+def test_a_succeeded_attempt_has_a_reason_and_no_log_tail(
+        world: World, answers: MemoryCallbacks, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FANOUT_LOG_GROUPS", json.dumps({"main": "/fanout/analyzer"}))
+    context.reset()  # Record reads the new FANOUT_LOG_GROUPS
+    clients.provide("lambda", world.wakes)
+    context.use(callbacks=answers)
+    run_with(world, "run-ok")
+    arn = launch(world, "run-ok", 0, "token-1")["task_arn"]
+    stopped("success", arn, "run-ok", 0, 1)
+    attempt = store().get_attempt("run-ok", 0, 1)
+    assert attempt is not None and attempt.reason == "exit code 0"
+    assert attempt.log_tail is None

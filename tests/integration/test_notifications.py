@@ -87,10 +87,14 @@ def test_each_ending_publishes_one_message_of_one_shape(world: World, answers: M
     assert message["summary"]
     assert message["totals"]["total"] == (0 if status == "REJECTED" else 2)
     assert message["console_url"].startswith("https://us-east-1.console.aws.amazon.com/")
-    assert all(set(i) == {"index", "status", "exit_code", "params"}
+    assert all(set(i) == {"index", "status", "exit_code", "params", "reason", "log_tail"}
                for i in message["failed_items"])
+    assert all(i["reason"] and isinstance(i["log_tail"], list) for i in message["failed_items"])
     expected_failed = {"SUCCEEDED": 0, "FAILED": 1, "ABORTED": 2, "TIMED_OUT": 2, "REJECTED": 0}
     assert len(message["failed_items"]) == expected_failed[status]
+    if status == "FAILED":  # each failed item says why, in the records' words
+        [item] = message["failed_items"]
+        assert (item["index"], item["reason"]) == (1, "exit code 1")
 
 
 def test_a_run_whose_execution_failed_is_closed_failed_and_announced(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from fanout.policy import Capacity, RetryPolicy
-from fanout.runtime.classify import Stop, StopClass, classify, decide
+from fanout.runtime.classify import Stop, StopClass, classify, decide, describe
 
 EVENTS = Path(__file__).parent.parent / "events"
 
@@ -166,3 +166,57 @@ def test_error_classes_carry_their_state_machine_names() -> None:
                                  errors.CapacityUnavailable, errors.LaunchFailed)] == [
         "Fanout.InvalidRunSpec", "Fanout.LaunchThrottled", "Fanout.CapacityUnavailable",
         "Fanout.LaunchFailed"]
+
+
+@pytest.mark.parametrize(("event", "timeout", "reason"), [
+    ("success", None, "exit code 0"),
+    ("exit-1", None, "exit code 1"),
+    ("oom", None, "out of memory (512 MiB)"),
+    ("spot", None, "Spot interruption"),
+    ("timeout", 5, "timed out after 5 s"),
+])
+def test_every_stop_has_a_reason_in_a_users_words(event: str, timeout: int | None,
+                                                   reason: str) -> None:
+    # Given a recorded STOPPED event (the OOM one of a 512 MiB task)
+    task = detail(event)
+    if event == "oom":
+        task["memory"] = "512"
+    # When it is classified and described
+    # Then the reason is the one line a user reads in the table
+    assert describe(classify(task, "main"), timeout_seconds=timeout) == reason
+
+
+@pytest.mark.parametrize(("detail_text", "reason"), [
+    ("CannotStartContainerError: [Errno 2] No such file or directory: 'analyzer'",
+     "cannot start: no such file 'analyzer'"),
+    ('CannotStartContainerError: failed to create shim task: exec: "analyzer": executable '
+     'file not found in $PATH: unknown', "cannot start: no such file 'analyzer'"),
+    ("ResourceInitializationError: unable to pull secrets",
+     "cannot start: unable to pull secrets"),
+])
+def test_a_start_failure_says_what_could_not_start(detail_text: str, reason: str) -> None:
+    task = {"stopCode": "TaskFailedToStart", "stoppedReason": detail_text,
+            "containers": [{"name": "main", "reason": detail_text}]}
+    assert describe(classify(task, "main")) == reason
+
+
+def test_an_image_pull_failure_is_one_short_line() -> None:
+    reason = describe(classify(detail("image-pull"), "main"))
+    assert reason.startswith("cannot pull the image: ")
+    assert "\n" not in reason and len(reason) <= 200
+
+
+def test_a_log_tail_is_the_last_20_lines_within_4_kb() -> None:
+    from fanout.aws.logs import tail_lines
+
+    # Given 30 lines, then a blank line
+    lines = [f"line {i}" for i in range(30)] + [""]
+    # Then the tail is the last 20 non-blank ones
+    assert tail_lines(lines) == [f"line {i}" for i in range(10, 30)]
+    # And a log of long lines keeps only what fits in 4 KB, the last line first
+    long = ["x" * 1000 for _ in range(10)] + ["FATAL: giving up"]
+    tail = tail_lines(long)
+    assert tail[-1] == "FATAL: giving up"
+    assert sum(len(t) + 1 for t in tail) <= 4096 + 1
+    # And one huge last line keeps its end
+    assert tail_lines(["y" * 10_000 + "END"])[0].endswith("END")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from fanout.local.moto import limits
+from fanout.local.moto import limits, replace, restoring
 from fanout.local.moto.limits import (
     MAXIMA,
     PAYLOAD_BYTES,
@@ -91,16 +91,9 @@ def _measured_state_events() -> Restore:
         if self.state_exited_event_type is None:
             verify(self, env, value)
 
-    CommonStateField._get_state_entered_event_details = entered_details  # type: ignore[method-assign]
-    CommonStateField._get_state_exited_event_details = exited_details  # type: ignore[method-assign]
-    CommonStateField._verify_size_quota = verify_size_quota  # type: ignore[method-assign]
-
-    def restore() -> None:
-        CommonStateField._get_state_entered_event_details = entered  # type: ignore[method-assign]
-        CommonStateField._get_state_exited_event_details = exited  # type: ignore[method-assign]
-        CommonStateField._verify_size_quota = verify  # type: ignore[method-assign]
-
-    return restore
+    return replace(CommonStateField, _get_state_entered_event_details=entered_details,
+                   _get_state_exited_event_details=exited_details,
+                   _verify_size_quota=verify_size_quota)
 
 
 def _inclusive_task_quota() -> Restore:
@@ -148,12 +141,7 @@ def _uncatchable_errors() -> Restore:
             return
         original(self, env)
 
-    ErrorEqualsDecl._eval_body = eval_body  # type: ignore[method-assign]
-
-    def restore() -> None:
-        ErrorEqualsDecl._eval_body = original  # type: ignore[method-assign]
-
-    return restore
+    return replace(ErrorEqualsDecl, _eval_body=eval_body)
 
 
 def _history_limit() -> Restore:
@@ -174,12 +162,7 @@ def _history_limit() -> Restore:
         MAXIMA.history(event_id)
         return event_id
 
-    EventManager.add_event = add_event  # type: ignore[method-assign]
-
-    def restore() -> None:
-        EventManager.add_event = original  # type: ignore[method-assign]
-
-    return restore
+    return replace(EventManager, add_event=add_event)
 
 
 def _map_results() -> Restore:
@@ -248,16 +231,10 @@ def _map_results() -> Restore:
             with _RESULTS_LOCK:
                 record.__dict__.setdefault("_fanout_children", []).append(child)
 
-    StateMap._eval_execution = eval_execution  # type: ignore[method-assign]
-    DistributedItemProcessorWorker._eval_job = eval_job  # type: ignore[method-assign]
-    DistributedItemProcessorWorker._eval_input = eval_input  # type: ignore[method-assign]
-
-    def restore() -> None:
-        StateMap._eval_execution = original_execution  # type: ignore[method-assign]
-        DistributedItemProcessorWorker._eval_job = original_job  # type: ignore[method-assign]
-        DistributedItemProcessorWorker._eval_input = original_input  # type: ignore[method-assign]
-
-    return restore
+    return restoring(
+        replace(StateMap, _eval_execution=eval_execution),
+        replace(DistributedItemProcessorWorker, _eval_job=eval_job, _eval_input=eval_input),
+    )
 
 
 _RESULTS_LOCK = threading.Lock()
@@ -311,9 +288,6 @@ def _result_writer() -> Restore:
         ResultWriter,
     )
 
-    original = ResourceEvalS3.__dict__["_handle_put_object"]
-    original_eval = ResultWriter._eval_body
-
     def eval_body(self: Any, env: Any) -> None:
         results = env.stack.pop()  # the children's outputs, on top of the stack
         env.stack.append(env.__dict__.get("_fanout_map_input", results))
@@ -353,14 +327,10 @@ def _result_writer() -> Restore:
         env.stack.append({"MapRunArn": record.map_run_arn,
                           "ResultWriterDetails": {"Bucket": bucket, "Key": key}})
 
-    ResourceEvalS3._handle_put_object = staticmethod(handle_put_object)  # type: ignore[method-assign]
-    ResultWriter._eval_body = eval_body  # type: ignore[method-assign]
-
-    def restore() -> None:
-        ResultWriter._eval_body = original_eval  # type: ignore[method-assign]
-        ResourceEvalS3._handle_put_object = original  # type: ignore[method-assign]
-
-    return restore
+    return restoring(
+        replace(ResourceEvalS3, _handle_put_object=staticmethod(handle_put_object)),
+        replace(ResultWriter, _eval_body=eval_body),
+    )
 
 
 def _api_limits() -> Restore:
@@ -373,8 +343,6 @@ def _api_limits() -> Restore:
     from moto.stepfunctions.responses import StepFunctionResponse
 
     # moto's SendTaskFailure drops the cause (Fanout.Retry carries the next attempt in it).
-    response_failure = StepFunctionResponse.send_task_failure
-
     def send_task_failure_with_cause(self: Any) -> Any:
         self.stepfunction_backend.send_task_failure(
             self._get_param("taskToken"), error=self._get_param("error"),
@@ -420,18 +388,11 @@ def _api_limits() -> Restore:
                     f"constraint: Member must have length less than or equal to {limit}")
         return failure(self, task_token, error, cause, *args, **kwargs)
 
-    StepFunctionResponse.send_task_failure = send_task_failure_with_cause  # type: ignore[method-assign]
-    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
-    StepFunctionsParserBackend.send_task_success = send_task_success  # type: ignore[method-assign]
-    StepFunctionsParserBackend.send_task_failure = send_task_failure  # type: ignore[method-assign]
-
-    def restore() -> None:
-        StepFunctionResponse.send_task_failure = response_failure  # type: ignore[method-assign]
-        StepFunctionsParserBackend.start_execution = start  # type: ignore[method-assign]
-        StepFunctionsParserBackend.send_task_success = success  # type: ignore[method-assign]
-        StepFunctionsParserBackend.send_task_failure = failure  # type: ignore[method-assign]
-
-    return restore
+    return restoring(
+        replace(StepFunctionResponse, send_task_failure=send_task_failure_with_cause),
+        replace(StepFunctionsParserBackend, start_execution=start_execution,
+                send_task_success=send_task_success, send_task_failure=send_task_failure),
+    )
 
 
 def enforce_limits() -> Restore:

@@ -1,0 +1,404 @@
+"""``fanout status | items | runs | logs | rerun | stop``: the runs of a deployed stack, or
+with ``--local`` the runs of a records folder, with the same output and exit codes.
+
+Every command reads through a :class:`fanout.records.views.RunsSource` and prints its views
+(``--json``: the views themselves, docs/cli.md). Exit codes: 0 done, 1 the run (a rerun
+followed to its end) failed, 2 bad input: an unknown run or item, nothing to rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from fanout.errors import Problem, SpecError, UsageError
+from fanout.records.views import ITEM_STATES, ItemDetail, ItemView, RunsSource, RunView
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+#: How long ``stop --wait`` waits for a run's tasks to stop and its items to settle.
+STOP_WAIT_SECONDS = 600.0
+POLL_SECONDS = 2.0
+
+
+# --- where the runs are -----------------------------------------------------------------------
+
+
+def source(args: argparse.Namespace) -> RunsSource:
+    """The local records folder with ``--local`` (or, with no ``--stack`` given, when the
+    run is a local one: ``fanout logs RUN INDEX`` after ``fanout local``), else the stack."""
+    from fanout.runs.local import LocalRuns
+
+    local = LocalRuns(Path(args.records_dir), Path(args.config))
+    if getattr(args, "local", False):
+        return local
+    if getattr(args, "run", None) and not args.stack and local.get_run(args.run) is not None:
+        args.local = True
+        return local
+    from fanout.cli.deployment import deployment
+    from fanout.cost import TaskSize
+    from fanout.runs.stack import StackRuns
+
+    deploy = deployment(args)
+    prices: dict[str, Any] = {}
+    sizes: dict[str, TaskSize] = {}
+    if Path(args.config).exists():
+        from fanout.config import load_config_file
+
+        config = load_config_file(args.config)
+        prices = config.cost.prices
+        sizes = {name: TaskSize(job.cpu, job.memory, job.architecture)
+                 for name, job in config.jobs.items()}
+    return StackRuns(deploy, prices=prices, sizes=sizes)
+
+
+def where(args: argparse.Namespace) -> str:
+    if getattr(args, "local", False):
+        return f"in {args.records_dir}"
+    return f"in stack {args.stack}" if args.stack else "in the stack"
+
+
+def the_run(runs: RunsSource, args: argparse.Namespace) -> RunView:
+    run = runs.get_run(args.run)
+    if run is None:
+        raise UsageError([Problem("RUN", f"no run {args.run!r} {where(args)}")])
+    return run
+
+
+# --- showing ----------------------------------------------------------------------------------
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in [header, *rows])
+
+
+def with_totals(run: RunView) -> RunView:
+    """A RunView with the lower-case totals ``fanout status --json`` has always printed."""
+    counts = run.get("counts") or {}
+    totals = {"total": run.get("total") or 0,
+              **{s.lower(): int(counts.get(s, 0)) for s in ITEM_STATES}}
+    legacy = {"parent_run": run.get("parent_run_id"), "summary": None, "execution_arn": None,
+              "logical_time": None}
+    return {**totals, **legacy, **run}
+
+
+def usd(value: float | None) -> str:
+    return "" if value is None else f"${value:.6f}"
+
+
+def cost_line(cost: dict[str, Any] | None) -> str | None:
+    if not cost:
+        return None
+    return (f"cost (estimate): {usd(cost['total_usd'])}  compute {usd(cost['compute_usd'])}"
+            f"  control plane {usd(cost['control_plane_usd'])}  prices of "
+            f"{cost['prices_as_of']}")
+
+
+def run_text(run: RunView) -> str:
+    head = (f"run {run['run_id']}  job {run['job']}  {run['status']}  trigger {run['trigger']}"
+            + (f"  rerun of {run['parent_run_id']}" if run.get("parent_run_id") else ""))
+    when = f"started {run['started_at']}"
+    if run.get("finished_at"):
+        when += f"  finished {run['finished_at']}"
+    if run.get("duration_seconds") is not None:
+        when += f"  ({run['duration_seconds']:.1f} s)"
+    counts = run.get("counts") or {}
+    rows = [["total", str(run.get("total") or 0)]] + [
+        [s.lower(), str(counts.get(s, 0))] for s in ITEM_STATES
+        if s != "WAITING" or counts.get(s)]
+    lines = [head, when, table(rows, ["items", "count"])]
+    for extra in (f"reason: {run['reason']}" if run.get("reason") else None,
+                  cost_line(run.get("cost")),
+                  f"console: {run['console_url']}" if run.get("console_url") else None):
+        if extra:
+            lines.append(extra)
+    return "\n".join(lines)
+
+
+def _params(params: Any) -> str:
+    return json.dumps(params, separators=(",", ":"), sort_keys=True)
+
+
+def items_text(items: list[ItemView]) -> str:
+    rows = [[str(i["index"]), i["status"], str(i["attempts"]),
+             "" if i["exit_code"] is None else str(i["exit_code"]), i.get("reason") or "",
+             _params(i["params"])] for i in items]
+    return table(rows, ["index", "status", "attempts", "exit", "reason", "params"])
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}s"
+
+
+def item_text(item: ItemDetail) -> str:
+    lines = [f"item {item['index']} of run {item['run_id']}  {item['status']}  "
+             f"attempts {item['attempts']}"
+             + ("" if item["exit_code"] is None else f"  exit code {item['exit_code']}"),
+             f"params: {_params(item['params'])}",
+             f"command: {json.dumps(item['command'])}"]
+    if item.get("reason"):
+        lines.append(f"reason: {item['reason']}")
+    if item.get("waiting"):
+        waiting = item["waiting"]
+        lines.append(f"waiting since {waiting.get('since')}: {waiting.get('why')} "
+                     f"({waiting.get('tries')} tries)")
+    rows = [[str(a["attempt"]), a.get("status") or "", a["capacity"] or "",
+             "" if a["exit_code"] is None else str(a["exit_code"]), a["stop_code"] or "",
+             a["reason"] or "", a["started_at"] or "", a["stopped_at"] or "",
+             _seconds(a["duration_seconds"]), usd(a.get("cost_usd")),
+             (a["task_arn"] or "").rsplit("/", 1)[-1], a["log_stream"] or ""]
+            for a in item.get("attempt_list", [])]
+    lines.append(table(rows, ["attempt", "status", "capacity", "exit", "stop code", "reason",
+                              "started", "stopped", "duration", "cost", "task",
+                              "log stream"]))
+    if item.get("log_tail"):
+        lines.append("last lines of its log:")
+        lines += [f"  {line}" for line in item["log_tail"]]
+    return "\n".join(lines)
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+
+def run_status(args: argparse.Namespace) -> int:
+    run = the_run(source(args), args)
+    if args.json:
+        print_json(with_totals(run))
+    else:
+        print(run_text(run))
+    return EXIT_OK
+
+
+def run_items(args: argparse.Namespace) -> int:
+    runs = source(args)
+    run = the_run(runs, args)
+    if args.index is not None:
+        item = runs.get_item(run["run_id"], args.index)
+        if item is None:
+            raise UsageError([Problem("INDEX", f"run {run['run_id']} has no item "
+                                               f"{args.index} (it has {run['total'] or 0})")])
+        if args.json:
+            print_json(item)
+        else:
+            print(item_text(item))
+        return EXIT_OK
+    items = runs.list_items(run["run_id"], args.status)
+    if args.json:
+        print_json(items)
+    else:
+        print(items_text(items))
+    return EXIT_OK
+
+
+def run_runs(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError([Problem("--limit", "must be at least 1")])
+    runs = source(args).list_runs(job=args.job, status=args.status, limit=args.limit)
+    if args.json:
+        print_json([with_totals(r) for r in runs])
+        return EXIT_OK
+    rows = [[r["run_id"], r["job"], r["status"], r["trigger"] or "", r["started_at"] or "",
+             f"{(r.get('counts') or {}).get('SUCCEEDED', 0)}/{r.get('total') or 0}",
+             usd((r.get("cost") or {}).get("total_usd")), r.get("parent_run_id") or "",
+             r.get("console_url") or ""] for r in runs]
+    print(table(rows, ["run", "job", "status", "trigger", "started", "ok", "cost", "parent",
+                       "console"]))
+    return EXIT_OK
+
+
+def attempt_header(attempt: dict[str, Any]) -> str:
+    parts = [attempt.get("reason") or attempt.get("status") or "running",
+             attempt.get("capacity") or "", _seconds(attempt.get("duration_seconds")),
+             (attempt.get("task_arn") or "").rsplit("/", 1)[-1]]
+    return f"== attempt {attempt['attempt']}: " + ", ".join(p for p in parts if p)
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    runs = source(args)
+    run = the_run(runs, args)
+    item = runs.get_item(run["run_id"], args.index)
+    attempts = (item or {}).get("attempt_list") or []
+    if not attempts:
+        why = "no such item" if not 0 <= args.index < (run["total"] or 0) \
+            else "it never launched"
+        raise UsageError([Problem("INDEX", f"item {args.index} of run {run['run_id']} has "
+                                           f"no logs ({why})")])
+    if args.attempt is not None:
+        attempts = [a for a in attempts if a["attempt"] == args.attempt]
+        if not attempts:
+            raise UsageError([Problem("--attempt", f"item {args.index} has no attempt "
+                                                   f"{args.attempt}")])
+    lines: list[dict[str, Any]] = getattr(runs, "log_records")(  # noqa: B009 - both sources
+        run["run_id"], args.index, args.attempt)
+    if args.json:
+        print_json(lines)
+        return EXIT_OK
+    by_attempt: dict[int, list[str]] = {}
+    for line in lines:
+        by_attempt.setdefault(int(line["attempt"]), []).append(str(line["message"]))
+    for attempt in attempts:
+        print(attempt_header(attempt))
+        for message in by_attempt.get(attempt["attempt"], []):
+            print(f"[attempt {attempt['attempt']}] {message}")
+    return EXIT_OK
+
+
+def run_stop(args: argparse.Namespace) -> int:
+    runs = source(args)
+    run = the_run(runs, args)
+    if run["status"] != "RUNNING":
+        print(f"run {run['run_id']} has already ended: {run['status']}")
+        return EXIT_OK
+    if args.local:
+        from fanout.runs.local import LocalRuns, NotRunning
+
+        assert isinstance(runs, LocalRuns)
+        try:
+            runs.stop(run["run_id"])
+        except NotRunning:
+            print(f"run {run['run_id']} has already ended")
+            return EXIT_OK
+        print(f"stopping run {run['run_id']}")
+        if args.wait:
+            ended = runs.wait(run["run_id"], STOP_WAIT_SECONDS)
+            status = ended["status"] if ended else "gone"
+            print(f"run {run['run_id']} stopped: {status}")
+        return EXIT_OK
+    from fanout.runs.stack import StackRuns
+
+    assert isinstance(runs, StackRuns)
+    runs.stop(run["run_id"])
+    print(f"stopping run {run['run_id']}: its tasks are stopped and its items settle ABORTED")
+    if args.wait:
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while not runs.settled(run["run_id"]):
+            if time.monotonic() > deadline:
+                print(f"fanout: run {run['run_id']} has not settled after "
+                      f"{STOP_WAIT_SECONDS:.0f} s", file=sys.stderr)
+                return EXIT_RUN_FAILED
+            time.sleep(POLL_SECONDS)  # the stack settles it: nothing to await but its record
+        ended = runs.get_run(run["run_id"])
+        print(f"run {run['run_id']} stopped: {ended['status'] if ended else 'gone'}")
+    return EXIT_OK
+
+
+def run_rerun(args: argparse.Namespace) -> int:
+    from fanout.cli.args import check_run_id
+
+    check_run_id(args.run_id)  # first: before any read of a stack or a records folder
+    if args.item and args.failed:
+        raise UsageError([Problem("--item", "give --failed or --item, not both")])
+    runs = source(args)
+    run = the_run(runs, args)
+    indexes = sorted(set(args.item)) if args.item else None
+    if args.local:
+        from fanout.cli.local import execute
+        from fanout.runs.local import LocalRuns
+
+        assert isinstance(runs, LocalRuns)
+        spec = _bad_input(lambda: runs.rerun_spec(run["run_id"], args.failed, indexes))
+        return execute(args, spec)
+    from fanout.cli.deployment import deployment
+    from fanout.cli.remote import announce, follow
+    from fanout.runs.stack import StackRuns
+
+    assert isinstance(runs, StackRuns)
+    if run["status"] == "RUNNING":
+        raise UsageError([Problem("RUN", f"run {run['run_id']} is still running")])
+    if run["status"] == "REJECTED":
+        raise UsageError([Problem("RUN", f"run {run['run_id']} was rejected: no items")])
+    run_id, arn = _bad_input(lambda: runs.start_rerun(
+        run["run_id"], args.failed, indexes, new_run_id=args.run_id, trigger="cli"))
+    announce(run_id, arn, args.json, args.wait)
+    return follow(deployment(args), run_id, arn, args.json) if args.wait else EXIT_OK
+
+
+def _bad_input(call: Any) -> Any:
+    """A rerun that cannot be (nothing to rerun, an unknown index): exit 2, one line."""
+    try:
+        return call()
+    except SpecError as exc:
+        raise UsageError(exc.problems) from None
+
+
+# --- arguments --------------------------------------------------------------------------------
+
+
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an item index") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an item index")
+    return value
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--local``/``--records-dir`` (a records folder) or ``--stack``/``--region``."""
+    from fanout.cli.args import add_stack_arguments
+
+    add_stack_arguments(parser)
+    parser.add_argument("--local", action="store_true",
+                        help="the runs of `fanout local` (the records folder), not the stack")
+    parser.add_argument("--records-dir", default=".fanout/runs", metavar="DIR",
+                        help="the local records folder (default .fanout/runs)")
+
+
+def add(subparsers: Any) -> None:
+    status = subparsers.add_parser("status", help="a run's status, totals and cost")
+    status.add_argument("run", metavar="RUN")
+    add_source_arguments(status)
+    status.set_defaults(func=run_status)
+
+    items = subparsers.add_parser(
+        "items", help="a run's items; with INDEX, one item and every attempt of it")
+    items.add_argument("run", metavar="RUN")
+    items.add_argument("index", metavar="INDEX", type=_index, nargs="?",
+                       help="one item: it and a table of its attempts")
+    items.add_argument("--status", choices=ITEM_STATES, help="only items in this status")
+    add_source_arguments(items)
+    items.set_defaults(func=run_items)
+
+    runs = subparsers.add_parser("runs", help="recent runs, newest first")
+    runs.add_argument("--job", metavar="J", help="only runs of this job")
+    runs.add_argument("--status", metavar="S", help="only runs in this status")
+    runs.add_argument("--limit", type=int, default=20, metavar="N", help="at most N (20)")
+    add_source_arguments(runs)
+    runs.set_defaults(func=run_runs)
+
+    logs = subparsers.add_parser("logs", help="an item's container log lines, by attempt")
+    logs.add_argument("run", metavar="RUN")
+    logs.add_argument("index", metavar="INDEX", type=_index)
+    logs.add_argument("--attempt", type=int, metavar="N", help="only attempt N")
+    add_source_arguments(logs)
+    logs.set_defaults(func=run_logs)
+
+    rerun = subparsers.add_parser(
+        "rerun", help="a new run over the failed, chosen or all items of a run, linked to it")
+    rerun.add_argument("run", metavar="RUN")
+    rerun.add_argument("--failed", action="store_true",
+                       help="only the items that did not succeed (default: all)")
+    rerun.add_argument("--item", action="append", type=_index, default=[], metavar="INDEX",
+                       help="only this item (repeat for more)")
+    rerun.add_argument("--run-id", metavar="ID", help="the new run's id (default: made up)")
+    rerun.add_argument("--wait", action="store_true", help="follow the run to its end")
+    add_source_arguments(rerun)
+    rerun.set_defaults(func=run_rerun)
+
+    stop = subparsers.add_parser(
+        "stop", help="stop a run: its tasks are stopped and its items settle ABORTED")
+    stop.add_argument("run", metavar="RUN")
+    stop.add_argument("--wait", action="store_true",
+                      help="return when its tasks are stopped and its items settled")
+    add_source_arguments(stop)
+    stop.set_defaults(func=run_stop)

@@ -1,0 +1,180 @@
+"""What a run cost, estimated from what it did: its attempts' compute and its control plane.
+
+An estimate, not a bill (docs/cost.md says how it is computed and what it leaves out):
+
+- Compute, per attempt: the task's vCPUs and GB of memory x its seconds x the Fargate
+  price of its architecture, billed per second with Fargate's one-minute minimum; on
+  ``FARGATE_SPOT`` the price less the Spot discount. An attempt that never started a task
+  costs nothing.
+- Control plane, per run: state transitions, Lambda requests and GB-seconds, DynamoDB
+  writes and reads, counted from the run's items and attempts with the usage model below.
+
+Prices are a dated table per region (:data:`PRICES`), overridable in the deployment config
+(``cost.prices.<region>``). Pure: no AWS, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field
+
+from fanout.policy import Frozen
+
+#: The date the table below was checked against AWS's public price pages.
+PRICES_AS_OF = "2026-06-17"
+#: Fargate bills per second with a one-minute minimum per task.
+MINIMUM_BILLED_SECONDS = 60
+#: The region whose prices stand in for a region the table does not have.
+FALLBACK_REGION = "us-east-1"
+#: What Spot saves off the on-demand Fargate price (AWS says "up to 70%").
+DEFAULT_SPOT_DISCOUNT = 0.70
+
+
+class RegionPrices(Frozen):
+    """The prices of one region, in USD. Every field can be overridden in the config."""
+
+    as_of: str = PRICES_AS_OF
+    #: Fargate, per vCPU-hour and per GB-hour, by CPU architecture (Linux).
+    fargate_vcpu_hour: dict[str, float] = {"X86_64": 0.04048, "ARM64": 0.03238}
+    fargate_gb_hour: dict[str, float] = {"X86_64": 0.004445, "ARM64": 0.00356}
+    spot_discount: float = Field(default=DEFAULT_SPOT_DISCOUNT, ge=0.0, lt=1.0)
+    #: Step Functions Standard, per state transition ($0.025 per 1,000).
+    transition: float = 0.000025
+    #: Lambda, per request and per GB-second on arm64.
+    lambda_request: float = 0.0000002
+    lambda_gb_second: float = 0.0000133334
+    #: DynamoDB on-demand, per write and per read request unit.
+    dynamodb_write: float = 0.000000625
+    dynamodb_read: float = 0.000000125
+
+
+#: The dated price table: region -> prices (Linux, on-demand; checked on :data:`PRICES_AS_OF`).
+PRICES: dict[str, RegionPrices] = {
+    "us-east-1": RegionPrices(),
+    "us-east-2": RegionPrices(),
+    "us-west-2": RegionPrices(),
+}
+
+
+class CostConfig(Frozen):
+    """``cost`` in the deployment config: prices per region over the package's table."""
+
+    #: region -> the fields of :class:`RegionPrices` to replace (the rest stay the table's).
+    prices: dict[str, dict[str, Any]] = {}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """How much of the control plane a run, an item and an attempt use (the usage model).
+
+    The figures measured by ``bench/cost.py`` on the synthesized stack (docs/benchmarks.md:
+    5 transitions per run in the parent execution, 1 per item in its child execution and
+    3 more for each retry; Launch and Record once per attempt, Expand and Finalize once
+    per run, about 0.08 GB-s each; about 15 DynamoDB write units per item with one attempt
+    and 11 for each further attempt, about 6 reads).
+    """
+
+    transitions_per_run: int = 5
+    transitions_per_item: int = 1
+    transitions_per_retry: int = 3
+    lambda_invocations_per_run: int = 2  # Expand, Finalize
+    lambda_invocations_per_attempt: int = 2  # Launch, Record
+    lambda_gb_seconds_per_invocation: float = 0.08
+    dynamodb_writes_per_item: int = 4
+    dynamodb_writes_per_attempt: int = 11
+    dynamodb_reads_per_item: int = 1
+    dynamodb_reads_per_attempt: int = 5
+
+
+USAGE = Usage()
+
+
+def prices_for(region: str | None, overrides: Mapping[str, Mapping[str, Any]] | None = None
+               ) -> RegionPrices:
+    """The prices of ``region``: the table's (or the fallback's), then the config's fields."""
+    name = region or FALLBACK_REGION
+    base = PRICES.get(name, PRICES[FALLBACK_REGION])
+    override = dict((overrides or {}).get(name) or {})
+    if not override:
+        return base
+    merged = base.model_dump()
+    for key in ("fargate_vcpu_hour", "fargate_gb_hour"):
+        if isinstance(override.get(key), Mapping):
+            override[key] = {**merged[key], **override[key]}
+    return RegionPrices.model_validate({**merged, **override})
+
+
+def billed_seconds(seconds: float) -> int:
+    """Fargate's billing: whole seconds, rounded up, at least one minute."""
+    return max(MINIMUM_BILLED_SECONDS, math.ceil(seconds))
+
+
+def attempt_compute_usd(*, cpu: int, memory: int, architecture: str, capacity: str,
+                        seconds: float | None, prices: RegionPrices) -> float:
+    """One attempt's Fargate cost: ``cpu`` in CPU units (1024 a vCPU), ``memory`` in MiB.
+
+    ``seconds`` is None for an attempt that never ran a task: it costs nothing.
+    """
+    if seconds is None:
+        return 0.0
+    arch = architecture if architecture in prices.fargate_vcpu_hour else "X86_64"
+    per_hour = (cpu / 1024 * prices.fargate_vcpu_hour[arch]
+                + memory / 1024 * prices.fargate_gb_hour[arch])
+    if capacity == "FARGATE_SPOT":
+        per_hour *= 1.0 - prices.spot_discount
+    return billed_seconds(seconds) * per_hour / 3600
+
+
+def control_plane_usd(*, items: int, attempts: int, prices: RegionPrices,
+                      usage: Usage = USAGE) -> float:
+    """A run's Step Functions, Lambda and DynamoDB cost, by the usage model."""
+    retries = max(0, attempts - items)
+    transitions = (usage.transitions_per_run + usage.transitions_per_item * items
+                   + usage.transitions_per_retry * retries)
+    invocations = (usage.lambda_invocations_per_run
+                   + usage.lambda_invocations_per_attempt * attempts)
+    gb_seconds = invocations * usage.lambda_gb_seconds_per_invocation
+    writes = usage.dynamodb_writes_per_item * items + usage.dynamodb_writes_per_attempt * attempts
+    reads = usage.dynamodb_reads_per_item * items + usage.dynamodb_reads_per_attempt * attempts
+    return (transitions * prices.transition + invocations * prices.lambda_request
+            + gb_seconds * prices.lambda_gb_second + writes * prices.dynamodb_write
+            + reads * prices.dynamodb_read)
+
+
+@dataclass(frozen=True)
+class AttemptUsage:
+    """What the cost of one attempt depends on."""
+
+    capacity: str
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class TaskSize:
+    cpu: int = 256
+    memory: int = 512
+    architecture: str = "ARM64"
+
+
+def round_usd(value: float) -> float:
+    return round(value, 6)
+
+
+def run_cost(attempts: Iterable[AttemptUsage], *, items: int, size: TaskSize,
+             prices: RegionPrices) -> dict[str, Any]:
+    """The run's ``cost``: ``compute_usd``, ``control_plane_usd``, ``total_usd``,
+    ``prices_as_of`` (the sums are exact; each is rounded to a millionth of a dollar)."""
+    compute = 0.0
+    count = 0
+    for attempt in attempts:
+        count += 1
+        compute += attempt_compute_usd(
+            cpu=size.cpu, memory=size.memory, architecture=size.architecture,
+            capacity=attempt.capacity, seconds=attempt.seconds, prices=prices)
+    plane = control_plane_usd(items=items, attempts=count, prices=prices)
+    return {"compute_usd": round_usd(compute), "control_plane_usd": round_usd(plane),
+            "total_usd": round_usd(compute + plane), "prices_as_of": prices.as_of}

@@ -1,0 +1,1 @@
+"""Runs as a user reads them: the views and the local and deployed sources (views.py)."""

@@ -1,0 +1,85 @@
+"""The cost of a run, against examples computed by hand from the price table."""
+
+from __future__ import annotations
+
+import pytest
+
+from fanout.cost import (
+    PRICES_AS_OF,
+    AttemptUsage,
+    TaskSize,
+    attempt_compute_usd,
+    billed_seconds,
+    control_plane_usd,
+    prices_for,
+    run_cost,
+)
+
+US_EAST_1 = prices_for("us-east-1")
+#: 1 vCPU and 2 GB on x86 in us-east-1: 1 x $0.04048 + 2 x $0.004445 = $0.04937 an hour.
+SIZE = TaskSize(cpu=1024, memory=2048, architecture="X86_64")
+
+
+@pytest.mark.parametrize(("seconds", "billed"), [
+    (0.0, 60), (1.0, 60), (59.9, 60), (60.0, 60), (60.1, 61), (90.2, 91), (3600.0, 3600),
+])
+def test_billing_is_per_second_with_a_one_minute_minimum(seconds: float, billed: int) -> None:
+    assert billed_seconds(seconds) == billed
+
+
+def test_a_short_attempt_is_billed_a_full_minute() -> None:
+    # Given a 30 s attempt of 1 vCPU / 2 GB on-demand x86
+    # When its compute cost is computed
+    usd = attempt_compute_usd(cpu=1024, memory=2048, architecture="X86_64",
+                              capacity="FARGATE", seconds=30.0, prices=US_EAST_1)
+    # Then it is 60 s at $0.04937 an hour, by hand: 60 x 0.04937 / 3600
+    assert usd == pytest.approx(0.000822833333, rel=1e-9)
+
+
+def test_spot_takes_the_discount_and_arm_its_own_price() -> None:
+    spot = attempt_compute_usd(cpu=1024, memory=2048, architecture="X86_64",
+                               capacity="FARGATE_SPOT", seconds=120.0, prices=US_EAST_1)
+    # 120 s x $0.04937 an hour x (1 - 0.70)
+    assert spot == pytest.approx(120 * 0.04937 * 0.30 / 3600, rel=1e-9)
+    arm = attempt_compute_usd(cpu=512, memory=1024, architecture="ARM64",
+                              capacity="FARGATE", seconds=600.0, prices=US_EAST_1)
+    # 0.5 x $0.03238 + 1 x $0.00356 = $0.01975 an hour, for 600 s
+    assert arm == pytest.approx(0.0032916667, rel=1e-7)
+
+
+def test_a_run_sums_its_attempts_and_its_control_plane() -> None:
+    # Given a run of 3 items whose 4 attempts ran 30 s (billed 60), 90.2 s (billed 91),
+    # 120 s on Spot (worth 36 on-demand seconds) and never (no task)
+    attempts = [AttemptUsage("FARGATE", 30.0), AttemptUsage("FARGATE", 90.2),
+                AttemptUsage("FARGATE_SPOT", 120.0), AttemptUsage("FARGATE", None)]
+    # When its cost is computed
+    cost = run_cost(attempts, items=3, size=SIZE, prices=US_EAST_1)
+    # Then compute is 187 on-demand seconds at $0.04937 an hour: $0.0025644972
+    assert cost["compute_usd"] == 0.002564
+    # and the control plane, by the usage model: 11 transitions (5 + 1 per item + 3 for
+    # the retry: $0.000275), 10 Lambda requests ($0.000002) of 0.8 GB-s ($0.0000106667),
+    # 56 write units ($0.000035), 23 read units ($0.000002875): $0.00032554172
+    assert control_plane_usd(items=3, attempts=4, prices=US_EAST_1) == pytest.approx(
+        0.00032554172, rel=1e-9)
+    assert cost["control_plane_usd"] == 0.000326
+    assert cost["total_usd"] == round(0.0025644972 + 0.00032554172, 6)
+    assert cost["prices_as_of"] == PRICES_AS_OF
+
+
+def test_the_config_overrides_a_regions_prices() -> None:
+    # Given a config that sets a 50% Spot discount and its own x86 vCPU price in eu-west-1
+    prices = prices_for("eu-west-1", {"eu-west-1": {
+        "spot_discount": 0.5, "fargate_vcpu_hour": {"X86_64": 0.05}, "as_of": "2026-11-01"}})
+    # Then those apply, and the rest is the table's (the fallback region's for a new one)
+    assert prices.spot_discount == 0.5
+    assert prices.fargate_vcpu_hour == {"X86_64": 0.05, "ARM64": 0.03238}
+    assert prices.as_of == "2026-11-01"
+    assert prices.transition == US_EAST_1.transition
+    # And a region the table lacks falls back to us-east-1's prices
+    assert prices_for("ap-south-1") == US_EAST_1
+
+
+def test_the_control_plane_of_1000_items_is_what_the_benchmark_measured() -> None:
+    # docs/benchmarks.md: $0.0378 per 1,000 items on the happy path (us-east-1)
+    usd = control_plane_usd(items=1000, attempts=1000, prices=US_EAST_1)
+    assert usd == pytest.approx(0.0378, abs=0.0005)
