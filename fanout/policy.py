@@ -49,7 +49,7 @@ Flag = Annotated[bool, Field(strict=True)]
 class Frozen(BaseModel):
     """Base of every boundary model: unknown keys are errors, instances are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 ExitCodes = Literal["any-nonzero", "none"] | list[Annotated[Count, Field(ge=1, le=255)]]

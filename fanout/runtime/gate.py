@@ -4,11 +4,13 @@ Launch writes the attempt, its item (``waiting``) and a queue entry in one trans
 wakes the dispatcher and returns: the item's child execution waits on its token, which
 costs nothing. The dispatcher (one at a time: a lease in the table, reserved concurrency 1
 on AWS) drains the queue oldest first at the rate of a token bucket per capacity type
-(burst and refill from the config), starts each attempt's task under its launch lease and
-``clientToken`` (docs/decisions/0002) and takes it out of the queue in the same write as
-its ARN. A throttle halves the bucket's rate, which climbs back (AIMD); a capacity refusal
-blocks the capacity type for a backoff that doubles up to :data:`CAPACITY_BACKOFF_MAX`.
-No deadline: an item waits until it launches or its run ends. docs/decisions/0006.
+(burst and refill from the config; fanout.runtime.bucket), starts each attempt's task
+under its launch lease and ``clientToken`` (docs/decisions/0002) and takes it out of the
+queue in the same write as its ARN. Each worker takes its permit right before its RunTask,
+so the calls reach Fargate at the pace the bucket gives permits. A throttle halves the
+bucket's rate, which climbs back (AIMD); a capacity refusal blocks the capacity type for a
+backoff that doubles up to 15 s. No deadline: an item waits until it launches or its run
+ends. docs/decisions/0006.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from fanout.records.dynamo import DynamoRecords
 from fanout.records.model import AttemptRecord, RunRecord, Settlement
 from fanout.records.store import RecordsStore
 from fanout.runtime import errors
+from fanout.runtime.bucket import AIMD_FLOOR, PERMIT_WAITED, Bucket
 from fanout.runtime.classify import Decision, StopClass
 from fanout.runtime.clock import Clock, iso, later, utcnow
 from fanout.runtime.leftovers import stop_if_run_ended
@@ -41,71 +44,10 @@ log = logging.getLogger(__name__)
 CAPACITY_TYPES = ("FARGATE", "FARGATE_SPOT")
 #: How long one Launch or dispatcher owns the right to call RunTask for an attempt.
 LAUNCH_LEASE_SECONDS = 120
-#: A capacity type refused for capacity is tried again after 1, 2, 4 ... up to this (s).
-CAPACITY_BACKOFF_MAX = 15.0
-#: After a throttle the rate is halved, never below this share of the configured rate.
-AIMD_FLOOR = 0.1
-#: The rate climbs back by this share of the configured rate per second without throttle.
-AIMD_CLIMB = 0.1
 #: RunTask calls in flight at once (RunTask takes 0.1-0.5 s: 20/s needs several).
 WORKERS = 16
 #: Queue entries read per query.
 PAGE = 100
-
-
-@dataclass
-class Bucket:
-    """A token bucket with AIMD on throttles and a backoff on capacity refusals."""
-
-    burst: int
-    rate: float
-    tokens: float = -1.0
-    current: float = 0.0
-    at: float = 0.0
-    blocked_until: float = 0.0
-    backoff: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.tokens < 0:
-            self.tokens = float(self.burst)
-        if self.current <= 0:
-            self.current = self.rate
-
-    def refill(self, now: float) -> None:
-        elapsed = max(now - self.at, 0.0) if self.at else 0.0
-        self.at = now
-        self.tokens = min(float(self.burst), self.tokens + elapsed * self.current)
-        if self.current < self.rate:
-            self.current = min(self.rate, self.current + elapsed * self.rate * AIMD_CLIMB)
-
-    def take(self, now: float) -> bool:
-        self.refill(now)
-        if now < self.blocked_until or self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-    def wait(self, now: float) -> float:
-        """Seconds until :meth:`take` can succeed."""
-        if now < self.blocked_until:
-            return self.blocked_until - now
-        return max((1 - self.tokens) / self.current, 0.0)
-
-    def throttled(self) -> None:
-        self.current = max(self.rate * AIMD_FLOOR, self.current / 2)
-        self.tokens = min(self.tokens, 0.0)
-
-    def refused(self, now: float) -> None:
-        self.backoff = min(max(self.backoff * 2, 1.0), CAPACITY_BACKOFF_MAX)
-        self.blocked_until = now + self.backoff
-
-    def launched(self) -> None:
-        self.backoff = 0.0
-
-    def state(self) -> dict[str, float]:
-        return {"tokens": self.tokens, "current": self.current, "at": self.at,
-                "blocked_until": self.blocked_until, "backoff": self.backoff}
-
 
 @dataclass(frozen=True)
 class QueueEntry:
@@ -247,12 +189,14 @@ class _Runs:
 def launch_entry(entry: QueueEntry, *, env: LaunchEnv, store: RecordsStore, gate: Gate,
                  launcher: TaskLauncher, callbacks: TaskCallbacks, runs: _Runs,
                  waited: bool = False, max_running: dict[str, int] | None = None,
+                 permit: Callable[[], float | None] | None = None,
                  clock: Clock = utcnow) -> str:
     """Start one queued attempt's task. Returns launched, throttled, capacity, capped (its
     job has ``max_running`` tasks running), busy or gone.
 
-    ``waited``: the attempt had to wait for its turn (the bucket ran dry while it was
-    queued) or was refused before; the attempt record keeps it."""
+    ``waited``: the attempt was refused before; the attempt record keeps it, as it keeps
+    a wait for ``permit`` (the bucket's, taken right before RunTask: seconds waited, or
+    None when none came in time and the entry goes back to the queue)."""
     attempt = store.get_attempt(entry.run_id, entry.index, entry.attempt)
     if attempt is None or not attempt.is_open or not attempt.queued or attempt.task_arn:
         gate.drop(entry.sk)
@@ -289,6 +233,14 @@ def launch_entry(entry: QueueEntry, *, env: LaunchEnv, store: RecordsStore, gate
                       f"job {run.job} has no task definition in this deployment", clock,
                       answer_token=True)
         return "gone"
+    if arn is None and permit is not None:
+        waited_for = permit()
+        if waited_for is None:  # no permit in time: back to the queue as it was
+            if attempt.slot:
+                gate.store.give_slot(attempt, attempt.slot)
+            store.release_launch(run.run_id, attempt.index, attempt.attempt)
+            return "busy"
+        waited = waited or waited_for > PERMIT_WAITED
     if arn is None:
         try:
             arn = run_task(request, run, launcher)
@@ -378,17 +330,17 @@ def _drain(owner: str, *, env: DispatchEnv, store: RecordsStore, gate: Gate,
                     outcome = "busy"
                 counts[outcome] += 1
                 bucket = buckets[entry.capacity]
-                if outcome == "launched":
-                    bucket.launched()
-                elif outcome == "throttled":
-                    bucket.throttled()
-                elif outcome == "capacity":
-                    bucket.refused(wall)
-                elif outcome == "capped":
+                with bucket.lock:
+                    if outcome == "launched":
+                        bucket.launched()
+                    elif outcome == "throttled":
+                        bucket.throttled()
+                    elif outcome == "capacity":
+                        bucket.refused(wall)
+                if outcome == "capped":
                     run = runs.get(entry.run_id)
                     if run is not None:
                         capped[run.job] = now + 1.0
-                    bucket.tokens += 1  # the permit was not used
                 if outcome in ("throttled", "capacity", "busy", "capped"):
                     buffers[entry.capacity].appendleft(entry)
                     held.add(sk)
@@ -403,7 +355,7 @@ def _drain(owner: str, *, env: DispatchEnv, store: RecordsStore, gate: Gate,
                     # An empty queue is looked at again a moment later, not on every turn.
                     quiet_until[capacity] = now + (0.0 if buffer else 0.25)
                 skipped: list[QueueEntry] = []
-                while buffer and len(inflight) < WORKERS * 2:
+                while buffer and len(inflight) < WORKERS:
                     if buffer[0].sk in inflight:
                         buffer.popleft()
                         continue
@@ -414,16 +366,15 @@ def _drain(owner: str, *, env: DispatchEnv, store: RecordsStore, gate: Gate,
                     if bucket.backoff and any(e.capacity == capacity
                                               for e, _ in inflight.values()):
                         break  # refused for capacity lately: one probe at a time
-                    if not bucket.take(time.time()):
-                        pause = min(pause, bucket.wait(time.time()))
-                        held.update(e.sk for e in buffer)
+                    if time.time() < bucket.blocked_until:
+                        pause = min(pause, bucket.blocked_until - time.time())
                         break
                     entry = buffer.popleft()
                     inflight[entry.sk] = (entry, pool.submit(
                         launch_entry, entry, env=env, store=store, gate=gate,
                         launcher=launcher, callbacks=callbacks, runs=runs,
                         waited=entry.sk in held, max_running=env.fanout_max_running,
-                        clock=clock))
+                        permit=bucket.acquire, clock=clock))
                 buffer.extendleft(reversed(skipped))
                 if skipped:
                     pause = min(pause, max(min(capped.values()) - now, 0.05))
