@@ -267,6 +267,10 @@ class LocalRun:
                 self._interrupted.wait(0.1)  # the next look at the execution
             except KeyboardInterrupt:
                 self._interrupted.set()
+        if stopped is not None and execution["status"] == "FAILED":
+            # Stopped as it started, moto's execution may end FAILED (its interpreter was not
+            # ready); StopExecution on AWS ends it ABORTED.
+            execution.update(status="ABORTED", **INTERRUPTED)
         from fanout.local.events import execution_status_event
 
         self.bus.put(execution_status_event(execution, stack))
@@ -311,7 +315,8 @@ class LocalRun:
         return True
 
     def _settled(self, stack: LocalStack, run_id: str) -> bool:
-        """No item is still RUNNING (PENDING ones were never launched: nothing to wait for).
+        """The run's ending is recorded and no item is still RUNNING (PENDING ones were never
+        launched: nothing to wait for).
 
         An item's status and the run's counters change in one transaction, so the RUNNING
         counter is zero exactly when no item record is RUNNING: one read, not one per item.
@@ -319,7 +324,7 @@ class LocalRun:
         from fanout.records.dynamo import DynamoRecords
 
         run = DynamoRecords(stack.table).get_run(run_id)
-        return run is None or run.count("RUNNING") == 0
+        return run is None or (run.count("RUNNING") == 0 and run.status != "RUNNING")
 
     def _report(self, stack: LocalStack, run_id: str, started: float) -> None:
         if self.on_progress is None:

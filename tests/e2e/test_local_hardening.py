@@ -389,7 +389,7 @@ def test_interrupt_just_after_the_execution_started_aborts_cleanly(e2e_stack, tm
         LocalRun._execute = original  # type: ignore[method-assign]
 
     # Then the run ends ABORTED with its summary and records, and no task is left running
-    assert summary.status == "ABORTED"
+    assert summary.status == "ABORTED", summary.problems
     assert (runs / summary.run_id / "summary.json").is_file()
     assert local.fargate is not None and local.fargate.live_processes() == []
 
