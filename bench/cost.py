@@ -64,6 +64,7 @@ def price(figures: dict[str, Any], items: int) -> dict[str, Any]:
         "invocations": dict(meter.invocations),
         "memory_mb": dict(meter.memory_mb),
         "lambda_seconds": {k: round(v, 3) for k, v in meter.seconds.items()},
+        "lambda_cpu_seconds": {k: round(v, 3) for k, v in meter.cpu_seconds.items()},
         "dynamodb_write_units": dict(meter.ddb_write_units),
         "dynamodb_write_calls": dict(meter.ddb_write_calls),
         "dynamodb_uncounted": meter.ddb_uncounted,

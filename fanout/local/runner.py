@@ -26,6 +26,7 @@ from fanout.local.checks import (
     check_docker,
     check_local_command,
     check_records_dir,
+    check_threads,
 )
 from fanout.local.faults import Dice, Faults
 from fanout.local.records import put_items, write_started
@@ -100,6 +101,7 @@ def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions,
         plan = plan_run(spec, config, run_id=options.run_id or "local-run")
         if warnings is not None:
             warnings.extend(plan.warnings())
+        check_threads(min(plan.count, plan.settings.max_concurrency))
     document: dict[str, Any] = raw
     return document
 
@@ -416,7 +418,7 @@ class LocalRun:
         write_run_records(out, store, run_id, summary, document, config, stack.region)
         logs = boto3.client("logs", region_name=stack.region)
         assert self.fargate is not None
-        for task in self.fargate.tasks.values():
+        for task in list(self.fargate.tasks.values()):
             tags = {t.get("key"): t.get("value") for t in task.tags}
             stream, group = task.log_stream, task.definition.log_group
             if not stream or not group or tags.get("fanout:run") != run_id:
