@@ -105,7 +105,7 @@ def _launch(r: dict[str, Any], before: dict[str, Any] | None = None) -> list[str
         ("most attempts of an item", "1", lambda x: x["max_attempts"]),
         ("control plane $ per 1,000 items, as measured", f"<= ${t['usd_per_1000']}",
          lambda x: x["usd_per_1000"]),
-        ("... of which Lambda duration (wall time in one loaded process)", "",
+        ("... of which Lambda duration (CPU time; the dispatcher's wall time)", "",
          lambda x: x["cost"]["usd_per_1000"]["lambda_duration"]),
         ("... without Lambda duration", "",
          lambda x: round(x["usd_per_1000"] - x["cost"]["usd_per_1000"]["lambda_duration"], 4)),
@@ -116,12 +116,14 @@ def _launch(r: dict[str, Any], before: dict[str, Any] | None = None) -> list[str
         lines.append(f"| {name} | {target} | " + " | ".join(
             str(get(x)) for side, s in sides for x in s["runs"].values()) + " |")
     lines += ["", f"Met (after): {r['met']}.", "",
-              "Lambda duration is measured as wall time inside one process running every "
-              "handler and thousands of child executions on 2 shared cores: under a storm a "
-              "Launch invocation waits behind the emulator's locks, which Lambda would not "
-              "bill. The line without it, plus the happy path's Lambda duration ($0.0021 per "
-              "1,000 items) and the dispatcher running for the launch span (256 MB), is the "
-              "estimate of the bill."]
+              "Lambda duration is billed here as each invocation's CPU time (its handler and "
+              "the emulated AWS answering it in the same thread), the dispatcher's as its "
+              "wall time (it waits for permits on purpose, and Lambda bills that). One "
+              "process runs every handler and thousands of child executions on 2 cores: a "
+              "Launch's wall time there is mostly waiting for the others, which Lambda, one "
+              "sandbox per invocation, would not bill. On AWS each call to DynamoDB waits a "
+              "few milliseconds on the network instead; the line without Lambda duration "
+              "bounds the bill from below."]
     return lines
 
 

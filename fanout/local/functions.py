@@ -23,6 +23,12 @@ from typing import Any
 from fanout.local.faults import Dice
 from fanout.local.moto.limits import LAMBDA_RESPONSE_BYTES, runtime_error_name, timed_out
 
+#: Handlers running at once in the local process. On AWS each invocation has a sandbox of
+#: its own; here thousands (10,000 items at once call Launch together) would share two
+#: cores and time out waiting for each other. The others wait for a slot, as a request
+#: waits for a sandbox, and their timeout counts from their start.
+HANDLER_SLOTS = 32
+
 Handler = Callable[[Any, Any], Any]
 
 
@@ -84,6 +90,7 @@ class Functions:
                 self._by_ref[ref] = fn
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(HANDLER_SLOTS)
         self.invocations: dict[str, int] = {fn.kind: 0 for fn in functions}
 
     def find(self, ref: str) -> Function:
@@ -126,16 +133,17 @@ class Functions:
                                 log_group_name=f"/aws/lambda/{fn.name}",
                                 timeout_seconds=fn.timeout_seconds)
         self.invocations[fn.kind] = self.invocations.get(fn.kind, 0) + 1
-        began = time.perf_counter()
-        try:
-            result = handler(payload, context)
-        except (Exception, MemoryError, SystemExit) as exc:
-            self._trace(fn, payload, f"raised {type(exc).__name__}: {exc}", began)
-            # The names the Python 3.12 runtime reports (Runtime.OutOfMemory...).
-            raise FunctionError(runtime_error_name(exc), str(exc)) from exc
-        finally:
-            _discard_metrics()
-        elapsed = time.perf_counter() - began
+        with self._slots:
+            began = time.perf_counter()
+            try:
+                result = handler(payload, context)
+            except (Exception, MemoryError, SystemExit) as exc:
+                self._trace(fn, payload, f"raised {type(exc).__name__}: {exc}", began)
+                # The names the Python 3.12 runtime reports (Runtime.OutOfMemory...).
+                raise FunctionError(runtime_error_name(exc), str(exc)) from exc
+            finally:
+                _discard_metrics()
+            elapsed = time.perf_counter() - began
         if elapsed > fn.timeout_seconds:
             # Lambda would have stopped it at its timeout: what ran past it does not count.
             self._trace(fn, payload, f"timed out after {elapsed:.2f}s", began)

@@ -291,7 +291,8 @@ class DynamoRecords(GateRecords):
         if (current is not None and current.queued and current.status == "LAUNCHING"
                 and self._transact(self.dequeue_ops(current, task_arn, started_at, deadline,
                                                     waited))):
-            return True  # it left the launch queue: attempt, item, count and entry at once
+            self.drop_entry(attempt_queue_sk(current))  # it left the launch queue
+            return True
         attached = self._conditional(self._update(
             run_pk(run_id), attempt_sk(index, attempt),
             "SET task_arn = :arn, #status = :running, started_at = :at REMOVE launch_lease_until",

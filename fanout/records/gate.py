@@ -20,7 +20,6 @@ from typing import Any
 from fanout.records.layout import (
     GATE_PK,
     OPEN,
-    attempt_queue_sk,
     attempt_sk,
     item_sk,
     run_pk,
@@ -94,7 +93,9 @@ class GateRecords:
 
     def dequeue_ops(self, attempt: AttemptRecord, task_arn: str, started_at: str,
                     deadline: str | None, waited: bool) -> list[dict[str, Any]]:
-        """A queued attempt's task started: attempt, item, run count and queue entry."""
+        """A queued attempt's task started: attempt, item and run count (the queue entry is
+        deleted after, on its own: an entry whose attempt is no longer queued is dropped by
+        the dispatcher anyway, so it need not cost a transaction's double write units)."""
         values: dict[str, Any] = {":arn": task_arn, ":running": "RUNNING", ":at": started_at,
                                   ":launching": "LAUNCHING", ":yes": True}
         sets = "SET task_arn = :arn, #status = :running, started_at = :at"
@@ -118,8 +119,6 @@ class GateRecords:
                 pk, item_sk(attempt.index), "REMOVE waiting", {":n": attempt.attempt},
                 condition="open_attempt = :n AND attribute_exists(waiting)")},
             self._transition(attempt.run_id, attempt.index, "RUNNING", "RUNNING", waiting=-1),
-            {"Delete": {"TableName": self.table,
-                        "Key": self._key(GATE_PK, attempt_queue_sk(attempt))}},
         ]
 
     def _key(self, pk: str, sk: str) -> dict[str, Any]:
