@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fanout.config import JobConfig, LaunchGateConfig, Limits
+from fanout.cost import RegionPrices, prices_for
 
 E = TypeVar("E", bound="FunctionEnv")
 
@@ -110,7 +111,21 @@ class RecordEnv(FunctionEnv):
     )
 
 
-class FinalizeEnv(FunctionEnv):
+class PricedEnv(FunctionEnv):
+    """A function that prices the runs it announces: the config's ``cost.prices`` (JSON)
+    over the package's table, for the region it runs in."""
+
+    fanout_cost_prices: dict[str, dict[str, Any]] = {}
+
+    _prices = field_validator("fanout_cost_prices", mode="before")(
+        classmethod(lambda cls, v: _json(v))
+    )
+
+    def prices(self) -> RegionPrices:
+        return prices_for(os.environ.get("AWS_REGION"), self.fanout_cost_prices)
+
+
+class FinalizeEnv(PricedEnv):
     fanout_table: str
     fanout_cluster: str
     fanout_topic_arn: str
@@ -125,7 +140,7 @@ class ReconcileEnv(FunctionEnv):
     fanout_dispatcher: str
 
 
-class AbortEnv(FunctionEnv):
+class AbortEnv(PricedEnv):
     fanout_table: str
     fanout_cluster: str
     #: Where the endings Finalize did not announce are published.

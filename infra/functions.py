@@ -27,6 +27,7 @@ LAMBDA_MODULES: tuple[str, ...] = (
     "fanout.config", "fanout.cost", "fanout.errors", "fanout.metrics_names", "fanout.policy",
     "fanout.records", "fanout.records.dynamo", "fanout.records.gate",
     "fanout.records.layout", "fanout.records.model", "fanout.records.store",
+    "fanout.records.views",
     "fanout.runtime", "fanout.runtime.abort", "fanout.runtime.bucket",
     "fanout.runtime.classify", "fanout.runtime.clock", "fanout.runtime.context",
     "fanout.runtime.errors", "fanout.runtime.expand", "fanout.runtime.finalize",

@@ -162,6 +162,8 @@ class FanoutStack(Stack):
         }
         common = {"FANOUT_TABLE": table, "FANOUT_CLUSTER": cluster}
         dispatcher = dispatcher_name(self)
+        # Finalize and Abort price the runs they announce (docs/cost.md).
+        prices = self.to_json_string(self.config.cost.prices)
         launch = {
             **common,
             "FANOUT_TASK_DEFINITIONS": self.to_json_string(task_definitions),
@@ -195,10 +197,12 @@ class FanoutStack(Stack):
                      for made in self.jobs.jobs.values()}),
             },
             "finalize": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
-                         "FANOUT_BUCKET": self.records.bucket.bucket_name},
+                         "FANOUT_BUCKET": self.records.bucket.bucket_name,
+                         "FANOUT_COST_PRICES": prices},
             "reconcile": {**common, "FANOUT_DISPATCHER": dispatcher},
             "abort": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
-                      "FANOUT_BUCKET": self.records.bucket.bucket_name},
+                      "FANOUT_BUCKET": self.records.bucket.bucket_name,
+                      "FANOUT_COST_PRICES": prices},
         }
 
     def _grant(self) -> None:

@@ -20,6 +20,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = finalize(FinalizeInput.model_validate(event), store=ctx.records(env.fanout_table),
                       launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks(),
                       sns=client("sns"), topic_arn=env.fanout_topic_arn, s3=client("s3"),
-                      bucket=env.fanout_bucket)
+                      bucket=env.fanout_bucket, prices=env.prices())
     count(RUNS_SUCCEEDED if result["status"] == "SUCCEEDED" else RUNS_FAILED)
     return result

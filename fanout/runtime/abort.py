@@ -8,7 +8,7 @@ announced here, a REJECTED run's included (its execution failed with the bad spe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,6 +20,9 @@ from fanout.runtime.clock import Clock, iso, utcnow
 from fanout.runtime.finalize import failed_items_of, summary_of, sweep
 from fanout.runtime.leftovers import stop_leftovers
 from fanout.runtime.notify import announce
+
+if TYPE_CHECKING:
+    from fanout.cost import RegionPrices
 
 _RUN_STATUS: dict[str, RunStatus] = {"ABORTED": "ABORTED", "FAILED": "FAILED",
                                      "TIMED_OUT": "TIMED_OUT"}
@@ -41,7 +44,8 @@ class ExecutionStatusChange(BaseModel):
 
 def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskLauncher,
           callbacks: TaskCallbacks, sns: Any = None, topic_arn: str = "", s3: Any = None,
-          bucket: str = "", clock: Clock = utcnow) -> dict[str, Any]:
+          bucket: str = "", prices: RegionPrices | None = None,
+          clock: Clock = utcnow) -> dict[str, Any]:
     run_id, execution_status = change.run_id, change.status
     if execution_status not in _RUN_STATUS:
         return {"run_id": run_id, "result": f"nothing to do for {execution_status}"}
@@ -50,7 +54,7 @@ def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskL
         return {"run_id": run_id, "result": "nothing to do", "status": None}
     if run.status != "RUNNING":
         # Finished by Finalize (announced there) or REJECTED by Expand (announced here).
-        announced = announce(store, sns, topic_arn, run, failed_items_of(store, run))
+        announced = announce(store, sns, topic_arn, run, failed_items_of(store, run), prices)
         return {"run_id": run_id, "result": "nothing to do", "status": run.status,
                 "announced": announced}
     reason = f"execution {execution_status}"
@@ -64,6 +68,6 @@ def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskL
     # reads the run as closed and stops it: look for the first kind only after closing.
     settled["stopped"] += stop_leftovers(store, launcher, run_id=run_id)
     run = store.get_run(run_id) or run
-    announced = announce(store, sns, topic_arn, run, failed)
+    announced = announce(store, sns, topic_arn, run, failed, prices)
     return {"run_id": run_id, "result": "closed", "status": run.status, "announced": announced,
             **settled}

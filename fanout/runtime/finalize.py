@@ -10,7 +10,7 @@ first write), so finishing the run writes only the run record.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,6 +22,9 @@ from fanout.runtime.classify import ABORT_REASON, Decision, StopClass
 from fanout.runtime.clock import Clock, iso, utcnow
 from fanout.runtime.notify import LISTED, announce, console_url
 from fanout.runtime.settle import final_stop, settle
+
+if TYPE_CHECKING:
+    from fanout.cost import RegionPrices
 
 
 class FinalizeInput(BaseModel):
@@ -117,7 +120,8 @@ def summary_of(run: RunRecord, status: str, failed_items: list[dict[str, Any]]) 
 
 def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLauncher,
              callbacks: TaskCallbacks, sns: Any, topic_arn: str, s3: Any = None,
-             bucket: str = "", clock: Clock = utcnow) -> dict[str, Any]:
+             bucket: str = "", prices: RegionPrices | None = None,
+             clock: Clock = utcnow) -> dict[str, Any]:
     run = store.get_run(request.run_id)
     if run is None:
         raise ValueError(f"no run record for {request.run_id}")
@@ -135,7 +139,7 @@ def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLaunc
     else:
         failed_items = failed_items_of(store, run)
     # Also on a retry: a Finalize that died before publishing publishes now.
-    announce(store, sns, topic_arn, run, failed_items)
+    announce(store, sns, topic_arn, run, failed_items, prices)
     status = run.status
     summary = run.summary or summary_of(run, status, failed_items)
     return {"status": status, "summary": summary, "run_id": run.run_id, "job": run.job,

@@ -11,10 +11,13 @@ can repeat a message, never lose one).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fanout.records.model import RunRecord
 from fanout.records.store import RecordsStore
+
+if TYPE_CHECKING:
+    from fanout.cost import RegionPrices
 
 #: Failed items listed by index in the summary and the notification.
 LISTED = 20
@@ -30,12 +33,14 @@ def console_url(execution_arn: str) -> str:
             f"#/v2/executions/details/{execution_arn}")
 
 
-def message_of(run: RunRecord, failed_items: list[dict[str, Any]]) -> dict[str, Any]:
-    """What is published for a finished run (and what its subscribers may rely on)."""
+def message_of(run: RunRecord, failed_items: list[dict[str, Any]],
+               cost: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What is published for a finished run (and what its subscribers may rely on):
+    ``cost`` is the run's estimate (docs/cost.md), null when it was not priced."""
     return {"run_id": run.run_id, "job": run.job, "status": run.status,
             "summary": run.summary or "", "totals": run.totals(),
             "failed_items": [_listed(item) for item in failed_items[:LISTED]],
-            "console_url": console_url(run.execution_arn)}
+            "cost": cost, "console_url": console_url(run.execution_arn)}
 
 
 def _listed(item: dict[str, Any]) -> dict[str, Any]:
@@ -46,11 +51,17 @@ def _listed(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def announce(store: RecordsStore, sns: Any, topic_arn: str, run: RunRecord,
-             failed_items: list[dict[str, Any]]) -> bool:
-    """Publish the ending of ``run`` (already read back after it finished), once."""
+             failed_items: list[dict[str, Any]], prices: RegionPrices | None = None) -> bool:
+    """Publish the ending of ``run`` (already read back after it finished), once; priced
+    with ``prices`` (its attempts read then: only when a message goes out)."""
     if not topic_arn or sns is None or run.status == "RUNNING" or run.notified:
         return False
+    cost = None
+    if prices is not None and run.status != "REJECTED":
+        from fanout.records.views import run_cost
+
+        cost = run_cost(run, store.attempts(run.run_id), prices)
     sns.publish(TopicArn=topic_arn, Subject=f"fanout run {run.run_id} {run.status}"[:100],
-                Message=json.dumps(message_of(run, failed_items), indent=2, default=str))
+                Message=json.dumps(message_of(run, failed_items, cost), indent=2, default=str))
     store.mark_notified(run.run_id)
     return True

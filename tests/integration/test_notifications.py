@@ -16,7 +16,7 @@ from tests.integration.conftest import CLUSTER, EVENTS, World
 from tests.integration.helpers import call, launch, start_run, stopped
 
 #: What a subscriber reads in every message, whatever the run's status.
-SHAPE = {"run_id", "job", "status", "summary", "totals", "failed_items", "console_url"}
+SHAPE = {"run_id", "job", "status", "summary", "totals", "failed_items", "cost", "console_url"}
 
 
 @pytest.fixture
@@ -92,6 +92,16 @@ def test_each_ending_publishes_one_message_of_one_shape(world: World, answers: M
     assert all(i["reason"] and isinstance(i["log_tail"], list) for i in message["failed_items"])
     expected_failed = {"SUCCEEDED": 0, "FAILED": 1, "ABORTED": 2, "TIMED_OUT": 2, "REJECTED": 0}
     assert len(message["failed_items"]) == expected_failed[status]
+    if status == "REJECTED":  # nothing ran: nothing to price
+        assert message["cost"] is None
+    else:  # what the run cost, as `fanout status` estimates it (docs/cost.md)
+        cost = message["cost"]
+        assert {"total_usd", "compute_usd", "control_plane_usd", "prices_as_of"} <= set(cost)
+        assert cost["control_plane_usd"] > 0
+        assert cost["total_usd"] == pytest.approx(cost["compute_usd"]
+                                                  + cost["control_plane_usd"], abs=2e-6)
+        if status in ("SUCCEEDED", "FAILED"):  # two tasks ran, a minute billed each at least
+            assert cost["compute_usd"] > 0
     if status == "FAILED":  # each failed item says why, in the records' words
         [item] = message["failed_items"]
         assert (item["index"], item["reason"]) == (1, "exit code 1")
