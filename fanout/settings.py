@@ -98,10 +98,14 @@ class DispatchEnv(LaunchEnv):
     )
 
 
-class RecordEnv(FunctionEnv):
+class SettlingEnv(FunctionEnv):
+    """A function that settles stopped tasks (Record, Reconcile): it reads the end of a
+    failed attempt's log."""
+
     fanout_table: str
     fanout_cluster: str
-    #: Record wakes the dispatcher when a task of a job with ``max_running`` stops.
+    #: The dispatcher's name: Record wakes it when a task of a job with ``max_running``
+    #: stops, Reconcile when items wait and none runs (it died).
     fanout_dispatcher: str
     #: job (its container's name) -> the job's log group (JSON): a failed attempt's log tail.
     fanout_log_groups: dict[str, str] = {}
@@ -109,6 +113,10 @@ class RecordEnv(FunctionEnv):
     _groups = field_validator("fanout_log_groups", mode="before")(
         classmethod(lambda cls, v: _json(v))
     )
+
+
+class RecordEnv(SettlingEnv):
+    """Record: an ECS task of fanout stopped."""
 
 
 class PricedEnv(FunctionEnv):
@@ -133,11 +141,8 @@ class FinalizeEnv(PricedEnv):
     fanout_bucket: str
 
 
-class ReconcileEnv(FunctionEnv):
-    fanout_table: str
-    fanout_cluster: str
-    #: Reconcile wakes the dispatcher when items wait and none runs (it died).
-    fanout_dispatcher: str
+class ReconcileEnv(SettlingEnv):
+    """Reconcile: settles the attempts whose STOPPED event never came."""
 
 
 class AbortEnv(PricedEnv):

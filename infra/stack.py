@@ -164,6 +164,11 @@ class FanoutStack(Stack):
         dispatcher = dispatcher_name(self)
         # Finalize and Abort price the runs they announce (docs/cost.md).
         prices = self.to_json_string(self.config.cost.prices)
+        # Record and Reconcile settle stopped tasks, a failed one with its log's last lines.
+        settling = {**common, "FANOUT_DISPATCHER": dispatcher,
+                    "FANOUT_LOG_GROUPS": self.to_json_string(
+                        {made.container.container_name: made.log_group.log_group_name
+                         for made in self.jobs.jobs.values()})}
         launch = {
             **common,
             "FANOUT_TASK_DEFINITIONS": self.to_json_string(task_definitions),
@@ -190,16 +195,11 @@ class FanoutStack(Stack):
                     {name: job.max_running for name, job in self.config.jobs.items()
                      if job.max_running is not None}),
             },
-            "record": {
-                **common, "FANOUT_DISPATCHER": dispatcher,
-                "FANOUT_LOG_GROUPS": self.to_json_string(
-                    {made.container.container_name: made.log_group.log_group_name
-                     for made in self.jobs.jobs.values()}),
-            },
+            "record": settling,
             "finalize": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
                          "FANOUT_BUCKET": self.records.bucket.bucket_name,
                          "FANOUT_COST_PRICES": prices},
-            "reconcile": {**common, "FANOUT_DISPATCHER": dispatcher},
+            "reconcile": settling,
             "abort": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
                       "FANOUT_BUCKET": self.records.bucket.bucket_name,
                       "FANOUT_COST_PRICES": prices},
@@ -246,10 +246,11 @@ class FanoutStack(Stack):
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 resources=[self.notifications.key.key_arn],
             ))
-        # Record reads the end of a failed attempt's log (its last words), in the jobs'
-        # log groups only.
+        # Record and Reconcile read the end of a failed attempt's log (its last words), in the
+        # jobs' log groups only.
         for made in self.jobs.jobs.values():
-            made.log_group.grant(roles["record"], "logs:GetLogEvents")
+            for settler in ("record", "reconcile"):
+                made.log_group.grant(roles[settler], "logs:GetLogEvents")
 
         tasks_of_cluster = self.format_arn(
             service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/*"

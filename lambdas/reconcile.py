@@ -17,7 +17,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     env = ctx.env(ReconcileEnv)
     counts = reconcile(store=ctx.records(env.fanout_table),
-                       launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks())
+                       launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks(),
+                       log_tail=ctx.log_tail(), log_groups=env.fanout_log_groups)
     count(ATTEMPTS_RECONCILED, counts["settled"] + counts["timed_out"] + counts["lost"])
     # Items wait in the launch queue and no dispatcher runs (it died): wake one.
     gate = ctx.gate(env.fanout_table, env.fanout_dispatcher)

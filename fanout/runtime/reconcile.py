@@ -13,6 +13,7 @@ run is no longer RUNNING, or its attempt is closed) is stopped (:mod:`leftovers`
 from __future__ import annotations
 
 from fanout.aws.ecs import TaskLauncher
+from fanout.aws.logs import LogTail
 from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.records.model import AttemptRecord
 from fanout.records.store import RecordsStore
@@ -27,7 +28,10 @@ SETTLE_AFTER_SECONDS = 60
 
 
 def reconcile(*, store: RecordsStore, launcher: TaskLauncher, callbacks: TaskCallbacks,
-              clock: Clock = utcnow) -> dict[str, int]:
+              clock: Clock = utcnow, log_tail: LogTail | None = None,
+              log_groups: dict[str, str] | None = None) -> dict[str, int]:
+    """Settle what the events missed (a failed attempt with its log's end, as Record does),
+    stop what ran past its deadline or outlived its run."""
     now = clock()
     counts = {"open": 0, "settled": 0, "timed_out": 0, "lost": 0, "adopted": 0,
               "leftovers": 0}
@@ -61,7 +65,8 @@ def reconcile(*, store: RecordsStore, launcher: TaskLauncher, callbacks: TaskCal
                 counts["lost"] += 1
             continue
         if task.get("lastStatus") == "STOPPED":
-            result = record_stop(task, store=store, callbacks=callbacks, clock=clock)
+            result = record_stop(task, store=store, callbacks=callbacks, clock=clock,
+                                 log_tail=log_tail, log_groups=log_groups)
             counts["settled"] += result.get("result") in ("success", "retry", "fail")
         elif attempt.deadline and attempt.deadline < iso(now):
             launcher.stop_task(arn, f"{TIMEOUT_REASON} after the run's timeout")

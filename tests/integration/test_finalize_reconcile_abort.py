@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -295,3 +296,48 @@ def test_reconcile_stops_a_late_task_whose_attempt_was_settled(
     assert task["taskArn"] == arn
     assert task["stoppedReason"].startswith("fanout: attempt already settled")
     assert call("reconcile", {})["leftovers"] == 0
+
+
+def test_reconcile_settles_a_lost_failed_stop_with_the_end_of_its_log(
+        world: World, answers: MemoryCallbacks, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import boto3
+
+    from fanout.aws import clients
+
+    # Given a task that wrote 25 lines and stopped without exiting 0, whose event never came
+    monkeypatch.setenv("FANOUT_LOG_GROUPS", json.dumps({"main": "/fanout/analyzer"}))
+    context.reset()  # Reconcile reads the new FANOUT_LOG_GROUPS
+    clients.provide("lambda", world.wakes)
+    context.use(callbacks=answers)
+    years("run-lost-tail", retry={"max_attempts": 1})
+    arn = launch(world, "run-lost-tail", 0, "token-1")["task_arn"]
+    logs = boto3.client("logs", region_name="us-east-1")
+    logs.create_log_group(logGroupName="/fanout/analyzer")
+    stream = f"fanout/main/{arn.rsplit('/', 1)[-1]}"
+    logs.create_log_stream(logGroupName="/fanout/analyzer", logStreamName=stream)
+    lines = [f"year 1999 step {i}" for i in range(24)] + ["FATAL: the input is corrupt"]
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName="/fanout/analyzer", logStreamName=stream,
+                        logEvents=[{"timestamp": now + i, "message": m}
+                                   for i, m in enumerate(lines)])
+    world.ecs.stop_task(cluster=CLUSTER, task=arn, reason="Essential container in task exited")
+    described = EcsLauncher.describe_tasks
+
+    def exited_1(self: EcsLauncher, arns: list[str]) -> dict[str, dict[str, Any]]:
+        tasks = described(self, arns)  # moto reports every stopped container as exit 0
+        for container in tasks[arn]["containers"]:
+            container["exitCode"] = 1
+        return tasks
+
+    monkeypatch.setattr(EcsLauncher, "describe_tasks", exited_1)
+    # When Reconcile settles it
+    counts = call("reconcile", {"source": "aws.scheduler"})
+    # Then the attempt and the item carry its last lines, as when Record settles it
+    assert counts["settled"] == 1
+    attempt = store().get_attempt("run-lost-tail", 0, 1)
+    item = store().get_item("run-lost-tail", 0)
+    assert attempt is not None and item is not None
+    assert (item.status, item.reason) == ("FAILED", "exit code 1")
+    assert attempt.log_tail == item.log_tail == lines[-20:]
