@@ -19,6 +19,9 @@ AIMD_CLIMB = 0.1
 PERMIT_WAIT_MAX = 10.0
 #: A permit that came after this wait (seconds) counts as the attempt having waited.
 PERMIT_WAITED = 0.05
+#: The share of the burst never given out: calls that reach Fargate a little late, or
+#: bunched up behind a slow moment, find tokens there instead of a throttle.
+RESERVE_SHARE = 0.1
 
 
 @dataclass
@@ -47,9 +50,13 @@ class Bucket:
         if self.current < self.rate:
             self.current = min(self.rate, self.current + elapsed * self.rate * AIMD_CLIMB)
 
+    @property
+    def reserve(self) -> int:
+        return int(self.burst * RESERVE_SHARE)
+
     def take(self, now: float) -> bool:
         self.refill(now)
-        if now < self.blocked_until or self.tokens < 1:
+        if now < self.blocked_until or self.tokens < 1 + self.reserve:
             return False
         self.tokens -= 1
         return True
@@ -75,7 +82,7 @@ class Bucket:
         """Seconds until :meth:`take` can succeed."""
         if now < self.blocked_until:
             return self.blocked_until - now
-        return max((1 - self.tokens) / self.current, 0.0)
+        return max((1 + self.reserve - self.tokens) / self.current, 0.0)
 
     def throttled(self) -> None:
         self.current = max(self.rate * AIMD_FLOOR, self.current / 2)

@@ -57,5 +57,15 @@ def test_a_throttle_halves_the_rate_and_empties_the_bucket() -> None:
     bucket.acquire(now=clock.time, sleep=clock.sleep)
     bucket.throttled()
     waited = bucket.acquire(now=clock.time, sleep=clock.sleep)
-    # 2 per second after the halving (it climbs back slowly): about half a second
-    assert waited is not None and 0.45 < waited <= 0.5
+    # 2 per second after the halving (it climbs back slowly), and the reserve (one token of
+    # the ten) refilled first: about a second
+    assert waited is not None and 0.9 < waited <= 1.0
+
+
+def test_a_tenth_of_the_burst_is_kept_in_reserve_for_late_calls() -> None:
+    clock = FakeTime()
+    bucket = Bucket(burst=20, rate=10.0)
+    waits = [bucket.acquire(now=clock.time, sleep=clock.sleep) for _ in range(20)]
+    # 18 at once (2 of the 20 stay in Fargate's bucket), then 10 a second as before
+    assert waits[:18] == [0.0] * 18
+    assert all(w is not None and abs(w - 0.1) < 1e-6 for w in waits[18:])
