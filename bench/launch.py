@@ -54,7 +54,7 @@ def storm(items: int, scale: float, stop_after: float | None) -> dict[str, Any]:
         "items": items, "burst": burst, "rate_per_second": rate,
         "stopped_by_bench": figures.get("stopped_by_bench", False),
         "elapsed_seconds": figures["elapsed_seconds"],
-        "run_task": {"calls": sum(calls.values()), **calls},
+        "run_task": {"calls": sum(calls.values()), "launched": 0, "throttled": 0, **calls},
         "throttled_share": round(throttled / launched, 4) if launched else None,
         "transitions_per_item": cost["per_item"]["transitions"],
         "launch_span_seconds": round(span, 2), "ideal_seconds": round(ideal, 2),

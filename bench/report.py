@@ -84,8 +84,8 @@ def _launch(r: dict[str, Any], before: dict[str, Any] | None = None) -> list[str
              "emulated Fargate; transitions from the executions' histories; cost priced as "
              "bench/cost.py prices it.", "",
              "| figure | target | " + " | ".join(
-                 f"{n} items, {side} ({s['machine']['commit']})"
-                 for side, s in sides for n in s["runs"]) + " |",
+                 f"{n} items, {side} ({x.get('commit') or s['machine']['commit']})"
+                 for side, s in sides for n, x in s["runs"].items()) + " |",
              "| --- | --- | " + " | ".join("---" for side, s in sides for _ in s["runs"]) + " |"]
     rows = [
         ("RunTask calls", "", lambda x: x["run_task"]["calls"]),
