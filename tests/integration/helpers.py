@@ -80,3 +80,37 @@ def item_states(run_id: str) -> dict[str, int]:
     for item in store().items(run_id):
         counts[item.status.lower()] = counts.get(item.status.lower(), 0) + 1
     return counts
+
+
+#: The analyzer job's log group, as the stack names it (container ``main``).
+LOG_GROUP = "/fanout/analyzer"
+
+
+def read_log_groups(world: World, monkeypatch: Any, answers: Any) -> None:
+    """Record and Reconcile are told the analyzer's log group (their FANOUT_LOG_GROUPS):
+    the cached environment is dropped and the world's fakes are put back."""
+    from fanout.aws import clients
+    from fanout.runtime import context
+
+    monkeypatch.setenv("FANOUT_LOG_GROUPS", json.dumps({"main": LOG_GROUP}))
+    context.reset()
+    clients.provide("lambda", world.wakes)
+    context.use(callbacks=answers)
+
+
+def write_task_log(task_arn: str, lines: list[str]) -> str:
+    """The lines a task's container wrote, in its CloudWatch stream; returns the stream."""
+    import time
+
+    import boto3
+
+    logs = boto3.client("logs", region_name="us-east-1")
+    if not logs.describe_log_groups(logGroupNamePrefix=LOG_GROUP)["logGroups"]:
+        logs.create_log_group(logGroupName=LOG_GROUP)
+    stream = f"fanout/main/{task_arn.rsplit('/', 1)[-1]}"
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream,
+                        logEvents=[{"timestamp": now + i, "message": m}
+                                   for i, m in enumerate(lines)])
+    return stream

@@ -14,7 +14,17 @@ from fanout.runtime.clock import utcnow
 from fanout.runtime.reconcile import reconcile
 from fanout.testing.callbacks import MemoryCallbacks
 from tests.integration.conftest import CLUSTER, EVENTS, World
-from tests.integration.helpers import call, item_states, launch, start_run, stopped, store, totals
+from tests.integration.helpers import (
+    call,
+    item_states,
+    launch,
+    read_log_groups,
+    start_run,
+    stopped,
+    store,
+    totals,
+    write_task_log,
+)
 
 
 @pytest.fixture
@@ -300,28 +310,13 @@ def test_reconcile_stops_a_late_task_whose_attempt_was_settled(
 
 def test_reconcile_settles_a_lost_failed_stop_with_the_end_of_its_log(
         world: World, answers: MemoryCallbacks, monkeypatch: pytest.MonkeyPatch) -> None:
-    import time
-
-    import boto3
-
-    from fanout.aws import clients
-
     # Given a task that wrote 25 lines and stopped without exiting 0, whose event never came
-    monkeypatch.setenv("FANOUT_LOG_GROUPS", json.dumps({"main": "/fanout/analyzer"}))
-    context.reset()  # Reconcile reads the new FANOUT_LOG_GROUPS
-    clients.provide("lambda", world.wakes)
-    context.use(callbacks=answers)
+    read_log_groups(world, monkeypatch, answers)
     years("run-lost-tail", retry={"max_attempts": 1})
     arn = launch(world, "run-lost-tail", 0, "token-1")["task_arn"]
-    logs = boto3.client("logs", region_name="us-east-1")
-    logs.create_log_group(logGroupName="/fanout/analyzer")
-    stream = f"fanout/main/{arn.rsplit('/', 1)[-1]}"
-    logs.create_log_stream(logGroupName="/fanout/analyzer", logStreamName=stream)
-    lines = [f"year 1999 step {i}" for i in range(24)] + ["FATAL: the input is corrupt"]
-    now = int(time.time() * 1000)
-    logs.put_log_events(logGroupName="/fanout/analyzer", logStreamName=stream,
-                        logEvents=[{"timestamp": now + i, "message": m}
-                                   for i, m in enumerate(lines)])
+    write_task_log(arn, [f"year 1999 step {i}" for i in range(24)]
+                   + ["FATAL: the input is corrupt"])
+    lines = [f"year 1999 step {i}" for i in range(5, 24)] + ["FATAL: the input is corrupt"]
     world.ecs.stop_task(cluster=CLUSTER, task=arn, reason="Essential container in task exited")
     described = EcsLauncher.describe_tasks
 
@@ -340,4 +335,4 @@ def test_reconcile_settles_a_lost_failed_stop_with_the_end_of_its_log(
     item = store().get_item("run-lost-tail", 0)
     assert attempt is not None and item is not None
     assert (item.status, item.reason) == ("FAILED", "exit code 1")
-    assert attempt.log_tail == item.log_tail == lines[-20:]
+    assert attempt.log_tail == item.log_tail == lines  # its last 20 lines

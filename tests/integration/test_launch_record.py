@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 
-from fanout.aws import clients
 from fanout.aws.ecs import LaunchRequest
 from fanout.runtime import context
 from fanout.testing.callbacks import MemoryCallbacks
@@ -18,10 +16,12 @@ from tests.integration.helpers import (
     item_states,
     launch,
     manifest,
+    read_log_groups,
     start_run,
     stopped,
     store,
     totals,
+    write_task_log,
 )
 
 
@@ -511,24 +511,12 @@ def test_a_launch_retried_while_its_task_settles_still_answers_its_own_token(
 
 def test_a_failed_item_carries_its_reason_and_the_last_lines_of_its_log(
         world: World, answers: MemoryCallbacks, monkeypatch: pytest.MonkeyPatch) -> None:
-    import boto3
-
     # Given a running attempt whose container wrote 25 lines, the last on stderr
-    monkeypatch.setenv("FANOUT_LOG_GROUPS", json.dumps({"main": "/fanout/analyzer"}))
-    context.reset()  # Record reads the new FANOUT_LOG_GROUPS
-    clients.provide("lambda", world.wakes)
-    context.use(callbacks=answers)
+    read_log_groups(world, monkeypatch, answers)
     run_with(world, "run-tail", retry={"max_attempts": 1})
     arn = launch(world, "run-tail", 0, "token-1")["task_arn"]
-    logs = boto3.client("logs", region_name="us-east-1")
-    logs.create_log_group(logGroupName="/fanout/analyzer")
-    stream = f"fanout/main/{arn.rsplit('/', 1)[-1]}"
-    logs.create_log_stream(logGroupName="/fanout/analyzer", logStreamName=stream)
     lines = [f"year 1999 step {i}" for i in range(24)] + ["FATAL: giving up with code 1"]
-    now = int(time.time() * 1000)
-    logs.put_log_events(logGroupName="/fanout/analyzer", logStreamName=stream,
-                        logEvents=[{"timestamp": now + i, "message": m}
-                                   for i, m in enumerate(lines)])
+    stream = write_task_log(arn, lines)
     # When it stops with exit code 1
     stopped("exit-1", arn, "run-tail", 0, 1)
     # Then the attempt and the failed item say why in a user's words, with the log's end
@@ -542,10 +530,7 @@ def test_a_failed_item_carries_its_reason_and_the_last_lines_of_its_log(
 
 def test_a_succeeded_attempt_has_a_reason_and_no_log_tail(
         world: World, answers: MemoryCallbacks, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FANOUT_LOG_GROUPS", json.dumps({"main": "/fanout/analyzer"}))
-    context.reset()  # Record reads the new FANOUT_LOG_GROUPS
-    clients.provide("lambda", world.wakes)
-    context.use(callbacks=answers)
+    read_log_groups(world, monkeypatch, answers)
     run_with(world, "run-ok")
     arn = launch(world, "run-ok", 0, "token-1")["task_arn"]
     stopped("success", arn, "run-ok", 0, 1)
