@@ -28,6 +28,9 @@ from fanout.records.layout import (
 from fanout.records.model import AttemptRecord, ItemStatus, Settlement
 from fanout.schema import PARTITION_KEY, SORT_KEY
 
+#: An attempt queued longer than this (seconds) before its task started waited.
+WAITED_SECONDS = 1.0
+
 
 def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -99,8 +102,6 @@ class GateRecords:
         values: dict[str, Any] = {":arn": task_arn, ":running": "RUNNING", ":at": started_at,
                                   ":launching": "LAUNCHING", ":yes": True}
         sets = "SET task_arn = :arn, #status = :running, started_at = :at"
-        if waited:
-            sets += ", waited = :yes"
         if deadline:
             sets += ", deadline = :deadline"
             values[":deadline"] = deadline
@@ -108,6 +109,11 @@ class GateRecords:
             queued_for = (_moment(started_at) - _moment(attempt.created_at)).total_seconds()
             sets += ", queued_seconds = :waited"
             values[":waited"] = str(round(max(queued_for, 0.0), 3))
+            # Over a second in the queue is a wait for a turn or for capacity, whatever the
+            # dispatcher that launched it saw of it.
+            waited = waited or queued_for > WAITED_SECONDS
+        if waited:
+            sets += ", waited = :yes"
         pk = run_pk(attempt.run_id)
         return [
             {"Update": self._update(

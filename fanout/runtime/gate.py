@@ -365,9 +365,11 @@ def _drain(owner: str, *, env: DispatchEnv, store: RecordsStore, gate: Gate,
                         continue
                     if bucket.backoff and any(e.capacity == capacity
                                               for e, _ in inflight.values()):
+                        held.update(e.sk for e in buffer)  # they wait for capacity
                         break  # refused for capacity lately: one probe at a time
                     if time.time() < bucket.blocked_until:
                         pause = min(pause, bucket.blocked_until - time.time())
+                        held.update(e.sk for e in buffer)
                         break
                     entry = buffer.popleft()
                     inflight[entry.sk] = (entry, pool.submit(
