@@ -104,9 +104,19 @@ def item_summaries(records: Iterable[ItemRecord], attempts: Iterable[AttemptReco
                      if a.duration_seconds is not None]
         items.append(ItemSummary(
             index=item.index, params=item.params, status=item.shown_status,
-            attempts=item.attempts, exit_code=item.exit_code, tasks=list(tasks.get(item.index, [])),
+            attempts=item.attempts, exit_code=item.exit_code,
+            tasks=_tasks_of(tasks.get(item.index, []), by_item.get(item.index, [])),
             duration_seconds=sum(durations) if durations else None, waiting=item.waiting,
             reason=item.reason if item.status != "SUCCEEDED" else None,
         ))
     waits = sum(1 for found in by_item.values() for a in found if a.waited or a.queued)
     return items, waits
+
+
+def _tasks_of(tagged: list[str], attempts: list[AttemptRecord]) -> list[str]:
+    """The item's tasks: those the emulated Fargate tagged with it, and any its attempts
+    recorded that the tags missed (a task adopted after its launch died), once each."""
+    found = list(tagged)
+    found += [a.task_arn for a in sorted(attempts, key=lambda a: a.attempt)
+              if a.task_arn and a.task_arn not in found]
+    return found
