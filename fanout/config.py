@@ -10,6 +10,7 @@ import itertools
 import json
 import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -130,6 +131,13 @@ class Limits(Frozen):
     record_ttl_days: Count = Field(default=90, ge=1, le=3650)
     #: Items manifests expire from the bucket after this many days.
     manifest_expiry_days: Count = Field(default=30, ge=1, le=3650)
+
+    def records_expire(self, started: datetime) -> int:
+        """When a run's records expire (TTL, epoch seconds): record_ttl_days after the end
+        of the run's maximum life (the state machine's timeout). Every record of the run
+        carries it from its first write, so finishing a run rewrites nothing."""
+        end = started + timedelta(hours=self.run_timeout_hours, days=self.record_ttl_days)
+        return int(end.timestamp())
 
     @field_validator("log_retention_days")
     @classmethod

@@ -152,6 +152,12 @@ class AbortEnv(PricedEnv):
     fanout_topic_arn: str
     #: The manifest bucket: never-launched items are recorded with their manifest line.
     fanout_bucket: str
+    #: A run stopped before Expand recorded it is recorded here, to expire as its runs do.
+    fanout_limits: Limits
+
+    _limits = field_validator("fanout_limits", mode="before")(
+        classmethod(lambda cls, v: _json(v))
+    )
 
 
 #: Variables the stack sets on every function besides its env model (Powertools settings).

@@ -179,12 +179,13 @@ class FanoutStack(Stack):
             ),
             "FANOUT_DISPATCHER": dispatcher,
         }
+        limits = self.to_json_string(self.config.limits.model_dump(mode="json"))
         return {
             "expand": {
                 "FANOUT_TABLE": table,
                 "FANOUT_BUCKET": self.records.bucket.bucket_name,
                 "FANOUT_JOBS": self.to_json_string(jobs),
-                "FANOUT_LIMITS": self.to_json_string(self.config.limits.model_dump(mode="json")),
+                "FANOUT_LIMITS": limits,
             },
             "launch": launch,
             "dispatch": {
@@ -202,7 +203,7 @@ class FanoutStack(Stack):
             "reconcile": settling,
             "abort": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
                       "FANOUT_BUCKET": self.records.bucket.bucket_name,
-                      "FANOUT_COST_PRICES": prices},
+                      "FANOUT_COST_PRICES": prices, "FANOUT_LIMITS": limits},
         }
 
     def _grant(self) -> None:

@@ -19,4 +19,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                  store=ctx.records(env.fanout_table),
                  launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks(),
                  sns=client("sns"), topic_arn=env.fanout_topic_arn, s3=client("s3"),
-                 bucket=env.fanout_bucket, prices=env.prices())
+                 bucket=env.fanout_bucket, prices=env.prices(), limits=env.fanout_limits)

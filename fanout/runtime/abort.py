@@ -8,15 +8,18 @@ announced here, a REJECTED run's included (its execution failed with the bad spe
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from fanout.aws.ecs import TaskLauncher
+from fanout.config import Limits
 from fanout.aws.stepfunctions import TaskCallbacks
-from fanout.records.model import RunStatus
+from fanout.records.model import RunRecord, RunStatus
 from fanout.records.store import RecordsStore
-from fanout.runtime.clock import Clock, iso, utcnow
+from fanout.runtime.clock import Clock, iso, parse, utcnow
 from fanout.runtime.finalize import failed_items_of, summary_of, sweep
 from fanout.runtime.leftovers import stop_leftovers
 from fanout.runtime.notify import announce
@@ -45,13 +48,23 @@ class ExecutionStatusChange(BaseModel):
 def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskLauncher,
           callbacks: TaskCallbacks, sns: Any = None, topic_arn: str = "", s3: Any = None,
           bucket: str = "", prices: RegionPrices | None = None,
-          clock: Clock = utcnow) -> dict[str, Any]:
+          limits: Limits | None = None, clock: Clock = utcnow) -> dict[str, Any]:
     run_id, execution_status = change.run_id, change.status
     if execution_status not in _RUN_STATUS:
         return {"run_id": run_id, "result": f"nothing to do for {execution_status}"}
     run = store.get_run(run_id)
     if run is None:
-        return {"run_id": run_id, "result": "nothing to do", "status": None}
+        # Stopped (or failed) before Expand recorded the run, or while it did. The run is
+        # recorded closed, so an Expand still under way finds it so and records nothing (its
+        # write is conditional); if Expand wrote first, the run is closed as any other.
+        closed = never_expanded(change, _RUN_STATUS[execution_status], iso(clock()), limits)
+        if store.create_run(closed, spec=_input_of(change)):
+            announced = announce(store, sns, topic_arn, closed, [], prices)
+            return {"run_id": run_id, "result": "closed before its items were expanded",
+                    "status": closed.status, "announced": announced}
+        run = store.get_run(run_id)
+        if run is None:
+            return {"run_id": run_id, "result": "nothing to do", "status": None}
     if run.status != "RUNNING":
         # Finished by Finalize (announced there) or REJECTED by Expand (announced here).
         announced = announce(store, sns, topic_arn, run, failed_items_of(store, run), prices)
@@ -71,3 +84,34 @@ def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskL
     announced = announce(store, sns, topic_arn, run, failed, prices)
     return {"run_id": run_id, "result": "closed", "status": run.status, "announced": announced,
             **settled}
+
+
+def _input_of(change: ExecutionStatusChange) -> dict[str, Any]:
+    """The execution's input (the run spec) when the event carries it, else empty."""
+    try:
+        document = json.loads(str(change.detail.get("input") or ""))
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def never_expanded(change: ExecutionStatusChange, status: RunStatus, now: str,
+                   limits: Limits | None) -> RunRecord:
+    """The record of a run whose execution ended before Expand recorded it: no items, the
+    job and trigger its input names, why it ended."""
+    document = _input_of(change)
+    job = document.get("job")
+    start = change.detail.get("startDate")
+    started = (iso(datetime.fromtimestamp(start / 1000, UTC))
+               if isinstance(start, (int, float)) else now)
+    why = f"the execution ended {status} before its items were expanded"
+    cause = " ".join(str(change.detail.get("cause") or "").split())
+    return RunRecord(
+        run_id=change.run_id, job=job if isinstance(job, str) and job else "-", status=status,
+        started_at=started, finished_at=now, trigger=str(document.get("trigger", "console")),
+        execution_arn=str(change.detail.get("executionArn") or ""),
+        parent_run=document.get("parent_run") if isinstance(document.get("parent_run"), str)
+        else None,
+        summary=why, problems=[cause[:400]] if cause else [],
+        expires_at=(limits or Limits()).records_expire(parse(started)),
+    )

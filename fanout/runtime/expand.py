@@ -86,7 +86,7 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
     key = MANIFEST_KEY.format(run_id=request.run_id)
     write_manifest(s3, env.fanout_bucket, key, plan.json_lines())
     settings = plan.settings
-    expires = expires_at(started, env)
+    expires = env.fanout_limits.records_expire(started)
     run = RunRecord(
         run_id=request.run_id, job=spec.job, status="RUNNING", started_at=iso(started),
         total=plan.count,
@@ -109,15 +109,6 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
                                      settings.timeout_seconds
                                      + env.fanout_limits.callback_grace_seconds),
     )
-
-
-def expires_at(started: datetime, env: ExpandEnv) -> int:
-    """When the run's records expire (TTL, epoch seconds): record_ttl_days after the end of
-    the run's maximum life (the state machine's timeout). Every record of the run carries
-    it from its first write, so finishing a run rewrites nothing."""
-    limits = env.fanout_limits
-    end = started + timedelta(hours=limits.run_timeout_hours, days=limits.record_ttl_days)
-    return int(end.timestamp())
 
 
 def _reject(store: RecordsStore, request: ExpandInput, raw: Any, started: datetime,

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
+from fanout.records.dynamo import DynamoRecords
 from fanout.records.model import RunRecord
 from fanout.runtime import context
 from fanout.runtime.notify import announce
 from fanout.testing.callbacks import MemoryCallbacks
 from fanout.testing.records import MemoryRecords
-from tests.integration.conftest import CLUSTER, EVENTS, World
+from tests.integration.conftest import CLUSTER, EVENTS, TABLE, World
 from tests.integration.helpers import call, launch, start_run, stopped
 
 #: What a subscriber reads in every message, whatever the run's status.
@@ -158,3 +159,24 @@ def test_an_announcement_that_failed_is_made_by_the_retry() -> None:
     last = store.get_run("r")
     assert last is not None and not announce(store, sns, "arn:topic", last, [])
     assert [json.loads(m["Message"])["status"] for m in sns.sent] == ["ABORTED"]
+
+
+def test_a_run_stopped_before_expand_recorded_it_is_recorded_and_announced(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given an execution stopped while its Expand was still running (no run record yet)
+    # When Abort handles its ending first
+    result = call("abort", execution_ended("run-early", "ABORTED"))
+    # Then the run is recorded ABORTED with no items, saying why, and announced once
+    assert (result["status"], result["announced"]) == ("ABORTED", True)
+    run = DynamoRecords(TABLE).get_run("run-early")
+    assert run is not None and (run.status, run.job, run.total) == ("ABORTED", "analyzer", 0)
+    assert run.summary == "the execution ended ABORTED before its items were expanded"
+    assert run.expires_at is not None and run.finished_at is not None
+    [(subject, message)] = published(world)
+    assert subject == "fanout run run-early ABORTED" and set(message) == SHAPE
+    # And the Expand that finishes afterwards leaves the run as it is
+    start_run("run-early")
+    after = DynamoRecords(TABLE).get_run("run-early")
+    assert after is not None and (after.status, after.total) == ("ABORTED", 0)
+    assert list(DynamoRecords(TABLE).items("run-early")) == []
+    assert published(world) == []

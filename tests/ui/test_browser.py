@@ -154,7 +154,7 @@ def test_start_a_run_and_rerun_its_failed_items(page: Any, local_server: Served,
     started = page.url.rsplit("/", 1)[1]
     # Then the run page follows it live, without a reload, to its end
     page.wait_for_function(
-        "() => document.getElementById('run-status').textContent !== 'RUNNING'",
+        "() => document.getElementById('run-status')?.textContent !== 'RUNNING'",
         timeout=RUN_TIMEOUT)
     # (its one failure tolerated: the run succeeds, the item failed)
     assert page.text_content("#run-status") == "SUCCEEDED"
@@ -164,7 +164,7 @@ def test_start_a_run_and_rerun_its_failed_items(page: Any, local_server: Served,
     page.wait_for_url(lambda url: "/runs/" in url and not url.endswith(started))
     rerun = page.url.rsplit("/", 1)[1]
     page.wait_for_function(
-        "() => document.getElementById('run-status').textContent !== 'RUNNING'",
+        "() => document.getElementById('run-status')?.textContent !== 'RUNNING'",
         timeout=RUN_TIMEOUT)
     # Then the new run has just the failed item, linked to its parent
     assert cells(page) == [(0, "FAILED")]
@@ -189,10 +189,12 @@ def test_stopping_a_running_run_leaves_its_items_aborted(
     run_id = page.url.rsplit("/", 1)[1]
     wait_for(lambda: len(list(tmp_path.glob(f"{run_id}-*"))) == 3, 240, "3 running tasks")
     # When the running run is stopped (and the confirmation accepted)
-    page.click("#stop")
+    with page.expect_navigation():
+        page.click("#stop")
     # Then its page shows it ABORTED, every item ABORTED
+    assert page.locator("#run-status").count() == 1, page.text_content("body")
     page.wait_for_function(
-        "() => document.getElementById('run-status').textContent === 'ABORTED'",
+        "() => document.getElementById('run-status')?.textContent === 'ABORTED'",
         timeout=RUN_TIMEOUT)
     assert [s for _, s in cells(page)] == ["ABORTED"] * 3
     run = wait_for(lambda: local_server.source.get_run(run_id), 10, "the run")
