@@ -26,8 +26,9 @@ from cost import price
 
 BURST = 100
 RATE = 20.0
-#: The largest scale of Fargate's bucket the emulation serves on this machine (2 shared
-#: cores): above it the emulated control plane, not the bucket, sets the pace.
+#: The default scale of Fargate's bucket: served on this machine (2 shared cores) even
+#: beside other work. 0.5 is the largest served with the machine to itself (the storms in
+#: docs/benchmarks.md); above it the emulated control plane, not the bucket, sets the pace.
 SCALE = 0.25
 TARGETS = {"throttled_share": 0.02, "transitions_per_item": 1.3, "span_ratio": 1.05,
            "lost": 0, "usd_per_1000": 0.045}
