@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from fanout.aws.ecs import TaskLauncher
-from fanout.config import Limits
 from fanout.aws.stepfunctions import TaskCallbacks
+from fanout.config import Limits
 from fanout.records.model import RunRecord, RunStatus
 from fanout.records.store import RecordsStore
 from fanout.runtime.clock import Clock, iso, parse, utcnow
