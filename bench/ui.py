@@ -1,9 +1,8 @@
 """Benchmark: the dashboard on a 10,000-item run and on 1,000 runs.
 
-Writes a records folder in the format ``fanout local`` leaves (``records.jsonl``: the RUN,
-SPEC, item and attempt rows; ``summary.json``; ``logs/``) — one run of 10,000 items (mixed
-states, some retried) and 1,000 runs of 10 items — serves it with ``fanout ui``'s app on
-loopback, and measures:
+Writes records folders in the format ``fanout local`` leaves (docs/local-records.md) — one
+run of 10,000 items (mixed states, some retried) and 1,000 runs of 10 items — serves them
+with ``fanout ui``'s app on loopback, and measures:
 
 - the run page of the 10,000-item run: server time (request sent -> last byte received),
   first request (records parsed) and then the median of repeated requests;
@@ -47,60 +46,48 @@ def _iso(seconds: float) -> str:
 
 
 def write_run(folder: Path, run_id: str, items: int, started: float) -> None:
-    """A run's records as ``fanout local`` writes them (rows sorted by key, as it queries)."""
-    folder.mkdir(parents=True)
-    (folder / "logs").mkdir()
-    rows: list[dict[str, Any]] = []
-    summary_items = []
+    """A finished run's records as ``fanout local`` writes them (docs/local-records.md):
+    mixed states, some items retried."""
+    from fanout.local.records import write_records
+    from fanout.records.model import AttemptRecord, ItemRecord, RunRecord
+    from fanout.records.views import item_detail, run_view
+
+    (folder / "logs").mkdir(parents=True)
+    details = []
     counts = {"SUCCEEDED": 0, "FAILED": 0, "TIMED_OUT": 0, "ABORTED": 0}
-    pk = f"RUN#{run_id}"
     for index in range(items):
         status = "FAILED" if index % 97 == 5 else "TIMED_OUT" if index % 211 == 7 \
             else "SUCCEEDED"
-        attempts = 2 if status != "SUCCEEDED" or index % 53 == 3 else 1
+        tries = 2 if status != "SUCCEEDED" or index % 53 == 3 else 1
         counts[status] += 1
         begin = started + (index // 50) * 2.0
-        rows.append({"attempts": str(attempts), "command": json.dumps(["-y", str(index)]),
-                     "environment": "{}", "exit_code": "0" if status == "SUCCEEDED" else "1",
-                     "index": str(index), "params": json.dumps({"n": index, "region": "eu"}),
-                     "pk": pk, "run_id": run_id, "sk": f"ITEM#{index:08d}", "status": status})
-        for n in range(1, attempts + 1):
-            last = n == attempts
-            outcome = status if last else "RETRY"
+        attempts = []
+        for n in range(1, tries + 1):
+            outcome = status if n == tries else "RETRY"
             task = f"{index:08x}{n:024x}"
-            rows.append({
-                "attempt": str(n), "capacity": "FARGATE", "client_token": task,
-                "created_at": _iso(begin), "started_at": _iso(begin + 0.4),
-                "stopped_at": _iso(begin + 1.6), "duration_seconds": "1.2",
-                "exit_code": "0" if outcome == "SUCCEEDED" else "1", "index": str(index),
-                "log_stream": f"fanout/quick/{task}", "pk": pk, "run_id": run_id,
-                "sk": f"ITEM#{index:08d}#A#{n:03d}", "status": outcome,
-                "stop_class": "succeeded" if outcome == "SUCCEEDED" else "timeout"
+            attempts.append(AttemptRecord(
+                run_id=run_id, index=index, attempt=n, client_token=task, task_token="",
+                status=outcome, created_at=_iso(begin), started_at=_iso(begin + 0.4),
+                stopped_at=_iso(begin + 1.6), duration_seconds=1.2,
+                exit_code=0 if outcome == "SUCCEEDED" else 1,
+                stop_code="EssentialContainerExited",
+                stopped_reason="Essential container in task exited",
+                stop_class="succeeded" if outcome == "SUCCEEDED" else "timeout"
                 if outcome == "TIMED_OUT" else "exit_nonzero",
-                "stop_code": "EssentialContainerExited",
-                "stopped_reason": "Essential container in task exited",
-                "task_arn": f"arn:aws:ecs:us-east-1:123456789012:task/Fanout-Jobs/{task}",
-            })
+                log_stream=f"fanout/quick/{task}",
+                task_arn=f"arn:aws:ecs:us-east-1:123456789012:task/Fanout-Jobs/{task}"))
             begin += 2.0
-        summary_items.append({"index": index, "params": {"n": index, "region": "eu"},
-                              "status": status, "attempts": attempts,
-                              "exit_code": 0 if status == "SUCCEEDED" else 1, "tasks": []})
+        item = ItemRecord(run_id=run_id, index=index, status=status,  # type: ignore[arg-type]
+                          params={"n": index, "region": "eu"}, command=["-y", str(index)],
+                          attempts=tries, exit_code=0 if status == "SUCCEEDED" else 1)
+        details.append(item_detail(item, attempts))
     finished = started + (items // 50) * 2.0 + 8
-    rows.append({"finished_at": _iso(finished), "job": "quick", "n_aborted": "0",
-                 "n_failed": str(counts["FAILED"]), "n_running": "0",
-                 "n_succeeded": str(counts["SUCCEEDED"]), "n_timed_out": str(counts["TIMED_OUT"]),
-                 "pk": pk, "problems": "[]", "run_id": run_id, "sk": "RUN",
-                 "started_at": _iso(started), "status": "FAILED" if items > 10 else "SUCCEEDED",
-                 "total": str(items), "trigger": "cli"})
-    rows.append({"pk": pk, "sk": "SPEC", "spec": json.dumps(
-        {"job": "quick", "params": {"n": {"range": {"start": 0, "stop": items}},
-                                    "region": ["eu"]}})})
-    with open(folder / "records.jsonl", "w") as out:
-        for row in rows:
-            out.write(json.dumps(row, sort_keys=True) + "\n")
-    (folder / "summary.json").write_text(json.dumps(
-        {"run_id": run_id, "job": "quick", "status": "FAILED", "total": items,
-         "items": summary_items}))
+    run = RunRecord(run_id=run_id, job="quick", status="FAILED" if items > 10 else "SUCCEEDED",
+                    started_at=_iso(started), finished_at=_iso(finished), total=items,
+                    trigger="local", counts=counts)
+    spec = {"job": "quick", "params": {"n": {"range": {"start": 0, "stop": items}},
+                                       "region": ["eu"]}}
+    write_records(folder, run_view(run, spec=spec), details, settings={})
 
 
 def timed_get(host: str, port: int, path: str) -> tuple[float, int, int]:
@@ -119,7 +106,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     items, runs = (1000, 100) if args.quick else (10_000, 1000)
-    from fanout.ui.local_runs import LocalSource
+    from fanout.ui.local_runs import open_local
     from fanout.ui.server import Background
 
     work = Path(tempfile.mkdtemp(prefix="fanout-bench-ui-"))
@@ -131,7 +118,7 @@ def main() -> int:
             write_run(many / f"quick-{n:05d}", f"quick-{n:05d}", 10, T0 + 60 * n)
         result: dict[str, Any] = {"quick": args.quick, "items": items, "runs": runs,
                                   "command": "bench/ui.py" + (" --quick" if args.quick else "")}
-        with Background(LocalSource(big), REPO / "cdk.json") as server:
+        with Background(open_local(big, REPO / "cdk.json"), REPO / "cdk.json") as server:
             first, status, size = timed_get(server.host, server.port, "/runs/quick-big")
             assert status == 200, status
             warm = [timed_get(server.host, server.port, "/runs/quick-big")[0] for _ in range(10)]
@@ -139,7 +126,7 @@ def main() -> int:
                                   "median_ms": round(statistics.median(warm), 1),
                                   "bytes": size}
             result["grid_ms"] = grid_in_chromium(server.url + "/runs/quick-big", items)
-        with Background(LocalSource(many), REPO / "cdk.json") as server:
+        with Background(open_local(many, REPO / "cdk.json"), REPO / "cdk.json") as server:
             first, status, size = timed_get(server.host, server.port, "/")
             assert status == 200, status
             warm = [timed_get(server.host, server.port, "/")[0] for _ in range(10)]

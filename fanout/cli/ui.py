@@ -40,12 +40,7 @@ def open_source(args: argparse.Namespace) -> Any:
 
     if not args.stack:
         return open_local(Path(args.records_dir), Path(args.config))
-    try:
-        from fanout.cli.runs import source
-    except ImportError:
-        raise UsageError([Problem("--stack", "reading a deployed stack from the dashboard "
-                                             "is not available in this version; use the "
-                                             "local runs (--local)")]) from None
+    from fanout.cli.runs import source
     from fanout.ui.cached import Cached
 
     return Cached(source(args), Path(args.config))

@@ -32,6 +32,11 @@ FAILED_STATES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 TERMINAL_ITEM_STATES = frozenset({"SUCCEEDED", *FAILED_STATES})
 
 
+class RunsError(Exception):
+    """What a place where runs live refuses: a run it does not have, one that cannot be
+    stopped. Each source's own errors are kinds of it."""
+
+
 class RunsSource(Protocol):
     """Where runs live: the same questions, and the same answers, locally and on AWS."""
 

@@ -22,6 +22,7 @@ from fanout.records.views import (
     FAILED_STATES,
     ItemDetail,
     ItemView,
+    RunsError,
     RunView,
     now,
     seconds_between,
@@ -30,11 +31,11 @@ from fanout.records.views import (
 DEFAULT_RECORDS_DIR = Path(".fanout/runs")
 
 
-class RunNotFound(LookupError):
+class RunNotFound(RunsError, LookupError):
     """No run of that id in the records folder."""
 
 
-class NotRunning(RuntimeError):
+class NotRunning(RunsError, RuntimeError):
     """The run has ended: there is nothing to stop."""
 
 
@@ -169,10 +170,10 @@ class LocalRuns:
         """Stop a running local run: its process aborts it as Ctrl-C would (tasks stopped,
         items ABORTED, records written)."""
         if self.get_run(run_id) is None:
-            raise RunNotFound(run_id)
+            raise RunNotFound(f"no local run {run_id} in {self.records_dir}")
         pid = self.pid(run_id)
         if pid is None:
-            raise NotRunning(run_id)
+            raise NotRunning(f"run {run_id} has already ended: there is nothing to stop")
         os.kill(pid, signal.SIGTERM)
 
     def wait(self, run_id: str, timeout: float = 120.0) -> RunView | None:

@@ -16,6 +16,7 @@ from fanout.records.model import RunRecord
 from fanout.records.views import (
     ItemDetail,
     ItemView,
+    RunsError,
     RunView,
     all_items,
     item_detail,
@@ -42,7 +43,7 @@ class Stack(Protocol):
     def records(self) -> DynamoRecords: ...
 
 
-class NoSuchRun(LookupError):
+class NoSuchRun(RunsError, LookupError):
     """No run of that id in the stack."""
 
 
@@ -181,7 +182,7 @@ class StackRuns:
         """Stop the run's execution; Abort stops its tasks and settles its items ABORTED."""
         run = self.record(run_id)
         if run is None:
-            raise NoSuchRun(run_id)
+            raise NoSuchRun(f"no run {run_id} in the stack")
         if run.status != "RUNNING" or not run.execution_arn:
             return
         from botocore.exceptions import ClientError
@@ -215,7 +216,7 @@ class StackRuns:
 
         run = self.record(run_id)
         if run is None:
-            raise NoSuchRun(run_id)
+            raise NoSuchRun(f"no run {run_id} in the stack")
         select: Any = sorted(set(indexes)) if indexes else ("failed" if failed_only else "all")
         statuses = {i.index: i.status for i in self.store.items(run_id)} \
             if select == "failed" else {}

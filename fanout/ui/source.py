@@ -1,55 +1,42 @@
-"""Where the dashboard reads runs from: the :class:`RunsSource` protocol and its sources.
+"""Where the dashboard reads runs from: :class:`RunsSource` and an in-memory source.
 
-The shapes are the CLI's ``--json`` shapes (docs/cli.md): a run is a RunView, an item an
-ItemView, an item with its attempts an ItemDetail. Everything the pages show comes through
-this protocol, so a page never knows whether the runs are local or on AWS.
-
-- :class:`MemorySource` holds views in memory (unit tests, benchmarks).
-- :class:`fanout.ui.local_runs.LocalSource` reads what ``fanout local`` leaves in a records
-  folder, and starts, stops and reruns local runs as ``fanout local`` processes.
+The shapes are the CLI's ``--json`` shapes (docs/cli.md, :mod:`fanout.records.views`): a run
+is a RunView, an item an ItemView, an item with its attempts an ItemDetail. Everything the
+pages show comes through this protocol, so a page never knows whether the runs are local or
+on AWS: :class:`fanout.runs.local.LocalRuns` (a records folder; runs are started, stopped and
+rerun as ``fanout local`` processes) or :class:`fanout.runs.stack.StackRuns` (a deployed
+stack), each behind :class:`fanout.ui.cached.Cached`. :class:`MemorySource` holds views in
+memory (unit tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
-RunView = dict[str, Any]
-ItemView = dict[str, Any]
-ItemDetail = dict[str, Any]
+from fanout.records.views import (
+    ITEM_STATES,
+    RUN_STATES,
+    ItemDetail,
+    ItemView,
+    RunsError,
+    RunView,
+)
+from fanout.records.views import RunsSource as ReadingSource
 
-ITEM_STATES = ("PENDING", "WAITING", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-RUN_STATES = ("RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT", "REJECTED")
-FAILED_STATES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
-#: Lines of a failure's log kept in an ItemView's ``log_tail``, and at most this many bytes.
-TAIL_LINES, TAIL_BYTES = 20, 4096
+__all__ = ["ITEM_STATES", "RUN_STATES", "ItemDetail", "ItemView", "MemorySource", "RunView",
+           "RunsSource", "SourceError", "empty_counts", "parse_time"]
+
+#: An action the source refuses (a run it does not have, one that cannot be stopped).
+SourceError = RunsError
 
 
-class SourceError(Exception):
-    """An action the source refuses (a run that cannot be stopped, nothing to rerun)."""
+class RunsSource(ReadingSource, Protocol):
+    """What the dashboard needs of a place where runs live: the reading API, and starting."""
 
-
-class RunsSource(Protocol):
-    """What the dashboard needs of a place where runs live."""
-
-    #: ``local`` or ``aws``: the pages say which.
-    kind: str
-
-    def list_runs(self, job: str | None = None, status: str | None = None,
-                  limit: int = 200) -> list[RunView]: ...
-    def get_run(self, run_id: str) -> RunView | None: ...
-    def list_items(self, run_id: str, status: str | None = None) -> list[ItemView]: ...
-    def get_item(self, run_id: str, index: int) -> ItemDetail | None: ...
-    def log_lines(self, run_id: str, index: int, attempt: int | None = None) -> list[str]: ...
-    def stop(self, run_id: str) -> None: ...
-    def rerun(self, run_id: str, failed_only: bool, indexes: list[int] | None) -> str: ...
     def start(self, spec: dict[str, Any]) -> str: ...
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -61,34 +48,8 @@ def parse_time(text: str | None) -> datetime | None:
         return None
 
 
-def iso(text: str | None) -> str | None:
-    """A record's timestamp as an ISO-8601 UTC string ending in ``Z`` (as precise as kept:
-    the timeline needs sub-second starts and stops)."""
-    if text and len(text) >= 20 and text[10] == "T" and text[-1] == "Z":
-        return text  # already UTC: do not parse (20,000 rows in a 10,000-item run)
-    when = parse_time(text)
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z") if when else None
-
-
-def seconds_between(start: str | None, stop: str | None) -> float | None:
-    a, b = parse_time(start), parse_time(stop)
-    return round((b - a).total_seconds(), 3) if a and b else None
-
-
 def empty_counts() -> dict[str, int]:
     return dict.fromkeys(ITEM_STATES, 0)
-
-
-def tail(lines: Sequence[str]) -> list[str]:
-    """The last lines of a log, at most :data:`TAIL_LINES` and :data:`TAIL_BYTES`."""
-    out: list[str] = []
-    size = 0
-    for line in reversed(lines[-TAIL_LINES:]):
-        size += len(line.encode()) + 1
-        if size > TAIL_BYTES:
-            break
-        out.append(line)
-    return out[::-1]
 
 
 # --- in memory -----------------------------------------------------------------------------

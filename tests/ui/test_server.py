@@ -202,3 +202,25 @@ def test_preview_is_fanout_expand() -> None:
     assert "job" in fields and any(f.startswith("params.year") for f in fields), fields
     broken = preview("{", CONFIG, 5)
     assert broken["problems"][0]["field"] == "spec"
+
+
+def test_stopping_a_local_run_that_has_ended_is_refused_with_why(tmp_path: Path) -> None:
+    from fanout.local.records import write_records
+    from fanout.records.model import RunRecord
+    from fanout.records.views import run_view
+    from fanout.ui.local_runs import open_local
+
+    # Given a local run that has ended
+    run = RunRecord(run_id="prog-done", job="prog", status="SUCCEEDED",
+                    started_at="2026-11-30T01:00:00Z", finished_at="2026-11-30T01:00:05Z")
+    write_records(tmp_path / "prog-done", run_view(run), [], settings={})
+    with serve(open_local(tmp_path, CONFIG)) as served:
+        # When it is stopped from the dashboard
+        status, _, text = request(served, "POST", "/api/runs/prog-done/stop", b"{}",
+                                  {"Content-Type": "application/json",
+                                   "X-CSRF-Token": served.guard.csrf_token})
+        # Then it is refused, saying why; nothing changed
+        assert status == 409, text
+        assert json.loads(text)["error"] == \
+            "run prog-done has already ended: there is nothing to stop"
+        assert served.source.get_run("prog-done")["status"] == "SUCCEEDED"
