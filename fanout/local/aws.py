@@ -21,6 +21,7 @@ from fanout.local.moto.correctness import (
     route_lambda,
     serialized_dynamodb,
 )
+from fanout.local.moto.dynamodb import cheap_transactions
 from fanout.local.moto.sfn_limits import enforce_limits
 
 REGION = "us-east-1"
@@ -63,6 +64,9 @@ def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterato
     """
     restores = [route_lambda(invoke, ACCOUNT, REGION), route_ecs(fargate),
                 serialized_dynamodb(),
+                # Not a speed-up: moto copies the whole table for every transaction, which
+                # grows a run's memory with the square of its items (docs/decisions/0007).
+                cheap_transactions(),
                 # AWS's limits, as AWS applies them (a local green must be a green on AWS);
                 # this also carries SendTaskFailure's cause, which moto drops.
                 enforce_limits()]

@@ -12,8 +12,10 @@ DynamoDB's (in :mod:`fanout.local.moto.dynamodb`):
   keys each field may be found under worked out by moto's own picker once per field
   rather than once per value. Anything the walk does not cover (blobs, timestamps,
   response transformers, errors) goes through moto's serializer as before.
-- :func:`cheap_transactions`: TransactWriteItems without moto's copy of every table it
-  touches, and a Query on the table's key given only its partition.
+
+(:func:`fanout.local.moto.dynamodb.cheap_transactions` is not one of them: without it a
+run's memory grows with the square of its items, so it is always applied, with the patches
+the local mode needs: :func:`fanout.local.aws.take_over`, docs/decisions/0007.)
 
 And the rest of moto's:
 
@@ -41,7 +43,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fanout.local.moto.dynamodb import cheap_transactions, fast_dynamodb_serializer
+from fanout.local.moto.dynamodb import fast_dynamodb_serializer
 
 Restore = Callable[[], None]
 
@@ -257,5 +259,5 @@ def enabled(environ: Mapping[str, str] | None = None) -> tuple[bool, str]:
 
 def apply() -> list[Restore]:
     """Every speed-up, applied; the functions that undo them, in order."""
-    return [cheap_transactions(), fast_dynamodb_serializer(), cached_json_paths(),
+    return [fast_dynamodb_serializer(), cached_json_paths(),
             cached_update_expressions(), cached_method_names(), cached_traversal_maps()]
