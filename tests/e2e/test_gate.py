@@ -53,9 +53,10 @@ def test_a_launch_storm_is_paced_to_the_bucket(e2e_stack, fanout_local, tmp_path
     launch = summary["launch"]
     assert launch["throttled"] <= 0.05 * launch["run_task_calls"], launch
     assert launch["run_task_calls"] - launch["throttled"] == 200
-    # And items waited for their turn (how many depends on how fast the emulation
-    # starts the map's children on this machine: at most all but the burst)
-    assert 0 < launch["waits"] <= 200 - 10
+    # And items waited for their turn (how many depends on how fast the emulation starts
+    # the map's children on this machine: an attempt over a second in the queue waited,
+    # which with moto's speed-ups off can be every one of them)
+    assert 0 < launch["waits"] <= 200
 
 
 def test_a_bad_launch_rate_is_a_usage_error(e2e_stack, fanout_local, tmp_path):
