@@ -65,7 +65,8 @@ def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterato
     restores = [route_lambda(invoke, ACCOUNT, REGION), route_ecs(fargate),
                 serialized_dynamodb(),
                 # Not a speed-up: moto copies the whole table for every transaction, which
-                # grows a run's memory with the square of its items (docs/decisions/0007).
+                # makes a run's time grow with the square of its items and its memory by
+                # gigabytes (docs/decisions/0007).
                 cheap_transactions(),
                 # AWS's limits, as AWS applies them (a local green must be a green on AWS);
                 # this also carries SendTaskFailure's cause, which moto drops.

@@ -14,8 +14,9 @@ DynamoDB's (in :mod:`fanout.local.moto.dynamodb`):
   response transformers, errors) goes through moto's serializer as before.
 
 (:func:`fanout.local.moto.dynamodb.cheap_transactions` is not one of them: without it a
-run's memory grows with the square of its items, so it is always applied, with the patches
-the local mode needs: :func:`fanout.local.aws.take_over`, docs/decisions/0007.)
+run's time grows with the square of its items and 300 items take 4 GB, so it is always
+applied, with the patches the local mode needs: :func:`fanout.local.aws.take_over`,
+docs/decisions/0007.)
 
 And the rest of moto's:
 
