@@ -57,8 +57,10 @@ def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskL
         # Stopped (or failed) before Expand recorded the run, or while it did. The run is
         # recorded closed, so an Expand still under way finds it so and records nothing (its
         # write is conditional); if Expand wrote first, the run is closed as any other.
-        closed = never_expanded(change, _RUN_STATUS[execution_status], iso(clock()), limits)
-        if store.create_run(closed, spec=_input_of(change)):
+        document = _input_of(change)
+        closed = never_expanded(change, document, _RUN_STATUS[execution_status], iso(clock()),
+                                limits)
+        if store.create_run(closed, spec=document):
             announced = announce(store, sns, topic_arn, closed, [], prices)
             return {"run_id": run_id, "result": "closed before its items were expanded",
                     "status": closed.status, "announced": announced}
@@ -95,11 +97,10 @@ def _input_of(change: ExecutionStatusChange) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def never_expanded(change: ExecutionStatusChange, status: RunStatus, now: str,
-                   limits: Limits | None) -> RunRecord:
+def never_expanded(change: ExecutionStatusChange, document: dict[str, Any], status: RunStatus,
+                   now: str, limits: Limits | None) -> RunRecord:
     """The record of a run whose execution ended before Expand recorded it: no items, the
-    job and trigger its input names, why it ended."""
-    document = _input_of(change)
+    job and trigger its input (``document``) names, why it ended."""
     job = document.get("job")
     start = change.detail.get("startDate")
     started = (iso(datetime.fromtimestamp(start / 1000, UTC))
