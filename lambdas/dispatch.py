@@ -14,16 +14,16 @@ MARGIN_SECONDS = 20
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from fanout.metrics_names import LAUNCH_THROTTLED, LAUNCHED
     from fanout.runtime import context as ctx
-    from fanout.runtime.gate import dispatch
+    from fanout.runtime.dispatch import Dispatcher
     from fanout.runtime.observe import count
     from fanout.settings import DispatchEnv
 
     env = ctx.env(DispatchEnv)
     budget = max(context.get_remaining_time_in_millis() / 1000 - MARGIN_SECONDS, 5)
-    result = dispatch(env=env, store=ctx.records(env.fanout_table),
-                      gate=ctx.gate(env.fanout_table, env.fanout_dispatcher),
-                      launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks(),
-                      budget_seconds=budget)
+    result = Dispatcher(env=env, store=ctx.records(env.fanout_table),
+                        gate=ctx.gate(env.fanout_table, env.fanout_dispatcher),
+                        launcher=ctx.launcher(env.fanout_cluster),
+                        callbacks=ctx.callbacks()).run(budget)
     count(LAUNCHED, int(result.get("launched", 0)))
     count(LAUNCH_THROTTLED, int(result.get("throttled", 0)) + int(result.get("capacity", 0)))
     return result

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from fanout.records.gate import GateRecords
+from fanout.records.dynamo_gate import GateRecords
 from fanout.records.layout import (
     GATE_PK,
     OPEN,

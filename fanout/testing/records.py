@@ -6,8 +6,10 @@ import copy
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, replace
+from datetime import datetime
 from typing import Any
 
+from fanout.records.gate_store import WAITED_SECONDS
 from fanout.records.layout import attempt_queue_sk, queue_entry, waiting_of
 from fanout.records.model import (
     AttemptRecord,
@@ -33,6 +35,9 @@ class MemoryRecords:
         self._lock = threading.Lock()
         #: The launch queue: sort key -> entry.
         self.queue: dict[str, dict[str, Any]] = {}
+        #: Job -> slots held (``max_running``); taken by the gate store, given back when
+        #: the attempt holding one settles.
+        self.running: dict[str, int] = {}
 
     def _move(self, run_id: str, old: ItemStatus, new: ItemStatus, waiting: int = 0) -> bool:
         run = self.runs.get(run_id)
@@ -153,12 +158,17 @@ class MemoryRecords:
                 if record.task_arn is None:
                     self.attempt_records[key] = replace(record, task_arn=task_arn)
                 return False
+            queued_seconds = None
             if record.queued:
                 self._leave_queue(record)
+                if record.created_at:  # as the DynamoDB store counts a wait
+                    queued_seconds = round(max((_moment(started_at) - _moment(
+                        record.created_at)).total_seconds(), 0.0), 3)
+                    waited = waited or queued_seconds > WAITED_SECONDS
             self.attempt_records[key] = replace(
                 record, task_arn=task_arn, status="RUNNING", started_at=started_at,
                 launch_lease_until=None, queued=False, deadline=deadline or record.deadline,
-                waited=waited)
+                waited=waited, queued_seconds=queued_seconds)
             return True
 
     def _leave_queue(self, record: AttemptRecord) -> None:
@@ -200,6 +210,8 @@ class MemoryRecords:
             if record.queued:
                 self._leave_queue(record)
                 item = self.item_records[key[:2]]
+            if record.slot:
+                self.running[record.slot] = self.running.get(record.slot, 0) - 1
             self.attempt_records[key] = replace(
                 record, status=s.status, stop_class=s.stop_class, stopped_at=s.stopped_at,
                 answer=s.answer, answered=False,
@@ -208,7 +220,8 @@ class MemoryRecords:
                 stopped_reason=s.stopped_reason or record.stopped_reason,
                 started_at=s.started_at or record.started_at,
                 duration_seconds=s.duration_seconds, log_stream=s.log_stream,
-                event_version=s.event_version, reason=s.reason, log_tail=s.log_tail, queued=False)
+                event_version=s.event_version, reason=s.reason, log_tail=s.log_tail, queued=False,
+                slot=None)
             final = s.item_status is not None
             self.item_records[key[:2]] = replace(
                 item, status=s.item_status or item.status, open_attempt=None,
@@ -265,3 +278,7 @@ class MemoryRecords:
         rows += [asdict(a) for a in self.attempts(run_id)]
         return iter(rows)
 
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -137,7 +137,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             monkeypatch.setenv(name, value)
         # moto's ECS backend is not safe for concurrent calls (the local mode serializes
         # them in its emulated Fargate): the dispatcher makes one RunTask call at a time here.
-        monkeypatch.setattr("fanout.runtime.gate.WORKERS", 1)
+        monkeypatch.setattr("fanout.runtime.dispatch.WORKERS", 1)
         wakes = WakeCounter()
         clients.provide("lambda", wakes)
         yield World(ddb, s3, ecs, sns, sqs, queue, topic, task_def, subnet, sg, wakes)

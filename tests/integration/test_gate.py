@@ -24,11 +24,12 @@ def answers(world: World) -> MemoryCallbacks:
 def dispatch_once(answers: MemoryCallbacks) -> dict[str, Any]:
     """One dispatcher invocation with a short budget (it loops while capped items wait)."""
     from fanout.runtime import context
-    from fanout.runtime.gate import Gate, dispatch
+    from fanout.runtime.dispatch import Dispatcher
+    from fanout.runtime.gate import Gate
     from fanout.settings import DispatchEnv
 
-    return dispatch(env=DispatchEnv.from_env(), store=store(), gate=Gate(store(), DISPATCHER),
-                    launcher=context.launcher(CLUSTER), callbacks=answers, budget_seconds=0.5)
+    return Dispatcher(env=DispatchEnv.from_env(), store=store(), gate=Gate(store(), DISPATCHER),
+                      launcher=context.launcher(CLUSTER), callbacks=answers).run(0.5)
 
 
 def stop(world: World, task: dict[str, Any]) -> None:

@@ -194,17 +194,20 @@ def test_launch_that_died_after_run_task_is_found_again_not_relaunched(
     with pytest.raises(SystemExit):
         launch(world, "run-d", 0, "token-1")
     # When the dispatcher runs again after the attempt's launch lease ran out
-    from datetime import timedelta
+    from datetime import datetime, timedelta
 
-    from fanout.runtime.clock import utcnow
+    from fanout.runtime.clock import SystemTimer
+    from fanout.runtime.dispatch import Dispatcher
     from fanout.settings import DispatchEnv
     from tests.integration.conftest import DISPATCHER
 
-    later = gate_logic.LAUNCH_LEASE_SECONDS + 1
-    result = gate_logic.dispatch(
+    class LeaseRunOut(SystemTimer):  # the records' clock, past the attempt's launch lease
+        def utcnow(self) -> datetime:
+            return super().utcnow() + timedelta(seconds=gate_logic.LAUNCH_LEASE_SECONDS + 1)
+
+    result = Dispatcher(
         env=DispatchEnv.from_env(), store=store(), gate=gate_logic.Gate(store(), DISPATCHER),
-        launcher=EcsLauncher("fanout-cluster"), callbacks=answers, budget_seconds=5,
-        clock=lambda: utcnow() + timedelta(seconds=later))
+        launcher=EcsLauncher("fanout-cluster"), callbacks=answers, timer=LeaseRunOut()).run(5)
     # Then it adopts the task started before: one task for the attempt
     [task] = world.tasks()
     assert result["launched"] == 1

@@ -56,3 +56,21 @@ def test_dependencies_point_one_way(layer: str) -> None:
         for i in imports_of(m) if i.startswith(FORBIDDEN[layer])
     }
     assert not wrong, sorted(wrong)
+
+
+#: The one runtime module that may name the DynamoDB store: it wires adapters to the logic.
+WIRING = "fanout.runtime.context"
+#: The concrete stores; the logic reaches records through the store interfaces
+#: (fanout.records.store, fanout.records.gate_store).
+CONCRETE_STORES = ("fanout.records.dynamo", "fanout.records.dynamo_gate")
+
+
+def test_the_runtime_reaches_records_through_the_store_interfaces() -> None:
+    # Given every runtime module but the wiring
+    logic = [m for m in MODULES if m.startswith("fanout.runtime.") and m != WIRING]
+    assert "fanout.runtime.gate" in logic and "fanout.runtime.dispatch" in logic
+    # When their imports are read / Then none names a concrete store
+    wrong = {f"{m} -> {i}" for m in logic for i in imports_of(m) if i in CONCRETE_STORES}
+    assert not wrong, sorted(wrong)
+    # And the wiring does (so the rule above is about a real edge)
+    assert "fanout.records.dynamo" in imports_of(WIRING)

@@ -7,7 +7,8 @@
 - ``BUCKET#<capacity>``: the token bucket's state between dispatcher invocations.
 - ``RUNNING#<job>``: the running tasks of a job with ``max_running`` (``n``).
 
-:class:`GateRecords` is mixed into :class:`~fanout.records.dynamo.DynamoRecords`.
+:class:`GateRecords` is mixed into :class:`~fanout.records.dynamo.DynamoRecords`, which so
+implements :class:`~fanout.records.gate_store.GateStore`: the launch gate knows only that.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from fanout.records.gate_store import KICK_EVERY_SECONDS, WAITED_SECONDS, QueueEntry
 from fanout.records.layout import (
     GATE_PK,
     OPEN,
@@ -28,16 +30,9 @@ from fanout.records.layout import (
 from fanout.records.model import AttemptRecord, ItemStatus, Settlement
 from fanout.schema import PARTITION_KEY, SORT_KEY
 
-#: An attempt queued longer than this (seconds) before its task started waited.
-WAITED_SECONDS = 1.0
-
 
 def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-#: A wake-up is sent at most this often while no dispatcher holds the lease.
-KICK_EVERY_SECONDS = 5.0
 
 
 class GateRecords:
@@ -164,7 +159,7 @@ class GateRecords:
         return int(got["n"]["N"]) if got and "n" in got else 0
 
     # --- the queue -----------------------------------------------------------------------
-    def queue_entries(self, capacity: str, limit: int) -> list[dict[str, Any]]:
+    def queue_entries(self, capacity: str, limit: int) -> list[QueueEntry]:
         """The oldest entries of one capacity type's queue."""
         page = self.client.query(
             TableName=self.table, ConsistentRead=True, Limit=limit,
@@ -172,9 +167,9 @@ class GateRecords:
             ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY},
             ExpressionAttributeValues={":pk": {"S": GATE_PK},
                                        ":prefix": {"S": f"Q#{capacity}#"}})
-        return [{"sk": a[SORT_KEY]["S"], "run_id": a["run_id"]["S"],
-                 "index": int(a["index"]["N"]), "attempt": int(a["attempt"]["N"]),
-                 "capacity": a["capacity"]["S"]} for a in page.get("Items", [])]
+        return [QueueEntry(sk=a[SORT_KEY]["S"], run_id=a["run_id"]["S"],
+                           index=int(a["index"]["N"]), attempt=int(a["attempt"]["N"]),
+                           capacity=a["capacity"]["S"]) for a in page.get("Items", [])]
 
     def drop_entry(self, sk: str) -> None:
         self.client.delete_item(TableName=self.table, Key=self._key(GATE_PK, sk))
