@@ -1,4 +1,4 @@
-"""Launch: start an item's attempt on Fargate and keep the state machine's task token."""
+"""Launch: queue an item's attempt for the launch gate and keep the state machine's task token."""
 
 from __future__ import annotations
 
@@ -18,10 +18,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     env = ctx.env(LaunchEnv)
     try:
-        return launch(LaunchInput.model_validate(event), env=env,
-                      store=ctx.records(env.fanout_table),
-                      launcher=ctx.launcher(env.fanout_cluster), callbacks=ctx.callbacks(),
+        return launch(LaunchInput.model_validate(event), store=ctx.records(env.fanout_table),
+                      callbacks=ctx.callbacks(),
                       gate=ctx.gate(env.fanout_table, env.fanout_dispatcher))
-    except (errors.LaunchThrottled, errors.CapacityUnavailable):
+    except errors.LaunchThrottled:
         count(LAUNCH_THROTTLED)
         raise

@@ -154,11 +154,10 @@ def run_task(request: LaunchRequest, run: RunRecord, launcher: TaskLauncher) -> 
         raise
 
 
-def fail_for_good(store: RecordsStore, callbacks: TaskCallbacks | None, attempt: AttemptRecord,
-                  reason: str, clock: Clock, *, answer_token: bool) -> None:
+def fail_for_good(store: RecordsStore, callbacks: TaskCallbacks, attempt: AttemptRecord,
+                  reason: str, clock: Clock) -> None:
     """RunTask refused the attempt for good (a bad task definition...): the item FAILS."""
-    owed = {"outcome": "fail", "error": errors.LaunchFailed.__name__, "cause": reason[:1000]} \
-        if answer_token else {"outcome": "raised"}
+    owed = {"outcome": "fail", "error": errors.LaunchFailed.__name__, "cause": reason[:1000]}
     settlement = Settlement(status="FAILED", item_status="FAILED",
                             stop_class=StopClass.START_FAILURE.value + ":launch_refused",
                             stopped_at=iso(clock()), answer=owed,
@@ -166,10 +165,7 @@ def fail_for_good(store: RecordsStore, callbacks: TaskCallbacks | None, attempt:
     if store.settle_attempt(attempt, settlement):
         fresh = store.get_attempt(attempt.run_id, attempt.index, attempt.attempt)
         if fresh is not None:
-            if answer_token and callbacks is not None:
-                answer(store, callbacks, fresh)
-            else:  # the raised error is this attempt's answer: none is owed to the token
-                store.mark_answered(fresh.run_id, fresh.index, fresh.attempt)
+            answer(store, callbacks, fresh)
 
 
 def job_of(runs: Runs, entry: QueueEntry) -> str | None:
@@ -239,8 +235,7 @@ def launch_entry(entry: QueueEntry, *, env: LaunchEnv, store: RecordsStore, gate
                              item.environment if item else {})
     if request is None:
         fail_for_good(store, callbacks, attempt,
-                      f"job {run.job} has no task definition in this deployment", clock,
-                      answer_token=True)
+                      f"job {run.job} has no task definition in this deployment", clock)
         return Outcome.GONE
     if arn is None and permit is not None:
         waited_for = permit()
@@ -255,7 +250,7 @@ def launch_entry(entry: QueueEntry, *, env: LaunchEnv, store: RecordsStore, gate
             arn = run_task(request, run, launcher)
         except LaunchError as exc:
             if exc.kind not in ("throttled", "capacity"):
-                fail_for_good(store, callbacks, attempt, str(exc), clock, answer_token=True)
+                fail_for_good(store, callbacks, attempt, str(exc), clock)
                 return Outcome.GONE
             if attempt.slot:
                 gate.store.give_slot(attempt, attempt.slot)

@@ -1,11 +1,9 @@
-"""Launch: start the attempt's task for a waiting item and keep its token.
+"""Launch: queue the item's attempt for the launch gate and keep the state machine's token.
 
-Idempotent per attempt: the attempt record is written (conditionally) before RunTask and
-the right to call RunTask is a short lease on it, so a retried or doubled invocation
-never starts a second task. A Launch that died after RunTask but before writing the ARN
-leaves an expired lease; the next claimant first looks the task up by its identity
-(``startedBy`` + tags) and only then calls RunTask again with the same ``clientToken``
-(on AWS that returns the same task within 24 h; emulators ignore the token).
+Idempotent per attempt: the attempt record is written (conditionally) with its queue entry,
+so a retried or doubled invocation never queues a second attempt; it stores the newest
+token on the open attempt instead. The dispatcher starts the task (fanout.runtime.gate,
+fanout.runtime.dispatch, docs/decisions/0006); Launch itself never calls RunTask.
 """
 
 from __future__ import annotations
@@ -15,17 +13,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from fanout.aws.ecs import LaunchError, LaunchRequest, TaskLauncher, client_token
+from fanout.aws.ecs import client_token
 from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.policy import Capacity
 from fanout.records.model import TERMINAL, AttemptRecord, ItemRecord, RunRecord
 from fanout.records.store import RecordsStore
 from fanout.runtime import errors
 from fanout.runtime.clock import Clock, iso, later, utcnow
-from fanout.runtime.gate import LAUNCH_LEASE_SECONDS, Gate, fail_for_good, run_task
-from fanout.runtime.leftovers import stop_if_run_ended
+from fanout.runtime.gate import Gate
 from fanout.runtime.settle import answer
-from fanout.settings import LaunchEnv
 
 _FINAL_ERRORS = {"FAILED": errors.ITEM_FAILED, "TIMED_OUT": errors.ITEM_TIMED_OUT,
                  "ABORTED": errors.ITEM_ABORTED}
@@ -48,14 +44,13 @@ class LaunchInput(BaseModel):
     item: ManifestItem
 
 
-def launch(request: LaunchInput, *, env: LaunchEnv, store: RecordsStore,
-           launcher: TaskLauncher, callbacks: TaskCallbacks, gate: Gate,
+def launch(request: LaunchInput, *, store: RecordsStore, callbacks: TaskCallbacks, gate: Gate,
            clock: Clock = utcnow) -> dict[str, Any]:
     """Queue the item's next attempt for the launch gate and wake the dispatcher.
 
     The item's child execution waits on its token; the dispatcher starts the task when the
-    gate lets it (docs/decisions/0006). An attempt already open is not queued again: a
-    queued one keeps the newest token; one whose launch died is adopted as before."""
+    gate lets it (docs/decisions/0006). An attempt already open is not queued again: it
+    keeps the newest token, queued or with its task started."""
     run = store.get_run(request.run_id)
     if run is None:
         raise errors.LaunchFailed(f"no run record for {request.run_id}")
@@ -79,8 +74,7 @@ def launch(request: LaunchInput, *, env: LaunchEnv, store: RecordsStore,
                                      request.token)
                 gate.wake()
                 return {**ident, "launched": False, "queued": True}
-            return _start(attempt, run, item, request, begun=begun, env=env, store=store,
-                          callbacks=callbacks, launcher=launcher, clock=clock)
+            return _started(attempt, request, store, callbacks)
         run = store.get_run(run.run_id) or run
     raise errors.LaunchThrottled("records kept changing under this launch; try again")
 
@@ -132,66 +126,14 @@ def _capacity(run: RunRecord, item: ItemRecord | None) -> str:
     return asked.value
 
 
-def _start(attempt: AttemptRecord, run: RunRecord, item: ItemRecord | None,
-           request: LaunchInput, *, begun: bool, env: LaunchEnv, store: RecordsStore,
-           callbacks: TaskCallbacks, launcher: TaskLauncher, clock: Clock) -> dict[str, Any]:
-    now = clock()
-    ident = {"run_id": run.run_id, "index": attempt.index, "attempt": attempt.attempt}
-    # An attempt begun by someone else whose lease ran out may have a task already.
-    lease_expired = not begun and attempt.launch_lease_until is not None
-    if not begun and not store.claim_launch(run.run_id, attempt.index, attempt.attempt,
-                                            request.token, iso(now),
-                                            later(now, LAUNCH_LEASE_SECONDS)):
-        # Started (or being started) by another invocation; the newest token is stored,
-        # unless the attempt settled first: its answer then went to an earlier token.
-        current = store.get_attempt(run.run_id, attempt.index, attempt.attempt)
+def _started(attempt: AttemptRecord, request: LaunchInput, store: RecordsStore,
+             callbacks: TaskCallbacks) -> dict[str, Any]:
+    """The open attempt left the launch queue: the dispatcher started its task. The newest
+    token is stored, unless the attempt settled first: its answer then went to an earlier
+    token, and goes to this one too."""
+    ident = {"run_id": attempt.run_id, "index": attempt.index, "attempt": attempt.attempt}
+    if not store.keep_token(attempt.run_id, attempt.index, attempt.attempt, request.token):
+        current = store.get_attempt(attempt.run_id, attempt.index, attempt.attempt)
         if current is not None and not current.is_open and current.task_token != request.token:
             answer(store, callbacks, replace(current, task_token=request.token))
-        return {**ident, "launched": False, "task_arn": attempt.task_arn}
-    arn = launcher.find_task(run.run_id, attempt.index, attempt.attempt) if lease_expired \
-        else None
-    job = env.fanout_task_definitions.get(run.job)
-    if job is None:
-        _fail_for_good(store, attempt, f"job {run.job} has no task definition", clock)
-        raise errors.LaunchFailed(f"job {run.job} has no task definition in this deployment")
-    src = item or ItemRecord(run.run_id, attempt.index, "RUNNING", params=request.item.params,
-                             command=request.item.command,
-                             environment=request.item.environment)
-    capacity = attempt.capacity
-    launch_request = LaunchRequest(
-        run_id=run.run_id, index=attempt.index, attempt=attempt.attempt,
-        task_definition=job.task_definition, container=job.container,
-        command=src.command, environment=src.environment, capacity=capacity,
-        client_token=attempt.client_token, subnets=env.subnets,
-        security_groups=env.security_groups, assign_public_ip=env.fanout_assign_public_ip,
-    )
-    if arn is None:
-        arn = _run_task(launch_request, run, store, attempt, launcher, clock)
-    store.attach_task(run.run_id, attempt.index, attempt.attempt, arn, iso(clock()),
-                      expires_at=run.expires_at)
-    if stop_if_run_ended(store, launcher, run.run_id, arn):
-        # The run was stopped while RunTask was in flight: Abort may have swept this
-        # attempt before the task existed. The task's STOPPED event settles what is left.
-        return {**ident, "launched": False, "task_arn": arn, "reason": "run stopped"}
-    return {**ident, "launched": True, "task_arn": arn, "capacity": capacity}
-
-
-def _run_task(request: LaunchRequest, run: RunRecord, store: RecordsStore,
-              attempt: AttemptRecord, launcher: TaskLauncher, clock: Clock) -> str:
-    try:
-        return run_task(request, run, launcher)
-    except LaunchError as exc:
-        if exc.kind in ("throttled", "capacity"):
-            # Give the lease back so the state machine's retry can call RunTask at once.
-            store.release_launch(run.run_id, attempt.index, attempt.attempt)
-            kind = errors.LaunchThrottled if exc.kind == "throttled" \
-                else errors.CapacityUnavailable
-            raise kind(str(exc)) from exc
-        _fail_for_good(store, attempt, str(exc), clock)
-        raise errors.LaunchFailed(str(exc)) from exc
-
-
-def _fail_for_good(store: RecordsStore, attempt: AttemptRecord, reason: str,
-                   clock: Clock) -> None:
-    # The raised error is this attempt's answer: none is owed to the token.
-    fail_for_good(store, None, attempt, reason, clock, answer_token=False)
+    return {**ident, "launched": False, "task_arn": attempt.task_arn}

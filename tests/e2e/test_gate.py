@@ -19,14 +19,15 @@ def items_spec(tmp_path: Path, count: int, *, concurrency: int) -> Path:
     return path
 
 
-def test_a_capacity_outage_longer_than_any_retry_budget_loses_nothing(
-        e2e_stack, fanout_local, tmp_path):
-    # Given 5 items, one attempt each, and Fargate refusing every launch for capacity
-    # during the run's first 180 s (longer than the 2.5 minutes launches used to be retried)
+def test_a_capacity_outage_in_a_whole_run_loses_nothing(e2e_stack, fanout_local, tmp_path):
+    # Given 5 items, one attempt each, and the emulated Fargate refusing every launch for
+    # capacity during the run's first 15 s (the local mode's capacity_outage fault; an
+    # outage of minutes, and how capacity is probed meanwhile, run in fake time in
+    # tests/unit/test_dispatch.py)
     spec = items_spec(tmp_path, 5, concurrency=5)
     # When the run ends
-    outcome = fanout_local(spec, "--config", e2e_stack, "--faults", "capacity_outage=180",
-                           timeout=600)
+    outcome = fanout_local(spec, "--config", e2e_stack, "--faults", "capacity_outage=15",
+                           timeout=300)
     # Then every item succeeded, on its first attempt, with one task
     summary = outcome.summary
     assert summary is not None, outcome.stderr[-3000:]
@@ -35,8 +36,6 @@ def test_a_capacity_outage_longer_than_any_retry_budget_loses_nothing(
     # And they waited for capacity: refused launches were counted, every attempt waited
     launch = summary["launch"]
     assert launch["capacity_refused"] > 0 and launch["waits"] == 5
-    # And a capacity probe is a backoff, not a storm: few RunTask calls over 180 s
-    assert launch["run_task_calls"] < 5 + 180 / 4
 
 
 def test_a_launch_storm_is_paced_to_the_bucket(e2e_stack, fanout_local, tmp_path):
@@ -53,10 +52,14 @@ def test_a_launch_storm_is_paced_to_the_bucket(e2e_stack, fanout_local, tmp_path
     launch = summary["launch"]
     assert launch["throttled"] <= 0.05 * launch["run_task_calls"], launch
     assert launch["run_task_calls"] - launch["throttled"] == 200
-    # And items waited for their turn (how many depends on how fast the emulation starts
-    # the map's children on this machine: an attempt over a second in the queue waited,
-    # which with moto's speed-ups off can be every one of them)
-    assert 0 < launch["waits"] <= 200
+    # And items waited for their turn. Queued all at once, 200 - 9 would wait for a permit
+    # (the gate keeps 1 of the burst of 10 in reserve; tests/unit/test_dispatch.py counts
+    # exactly that in fake time). Here the map's children queue over a few seconds (2.7 s
+    # measured on a loaded 2-core machine), and by then + 1 s at most 9 + 5 a second have
+    # launched: allowing 5 s for that, at least 200 - 9 - 5 * (5 + 1) wait. All 200 may
+    # count: an attempt over a second in the queue waited, which is every one of them when
+    # the emulation is slow to run the dispatcher.
+    assert 200 - 9 - 5 * (5 + 1) <= launch["waits"] <= 200
 
 
 def test_a_bad_launch_rate_is_a_usage_error(e2e_stack, fanout_local, tmp_path):

@@ -57,8 +57,8 @@ class Deployment:
         for index in range(items):
             launch(LaunchInput(token=f"token-{index}", run_id=RUN,
                                item=ManifestItem(index=index, command=["--exit", "0"])),
-                   env=self.env, store=self.records, launcher=self.launcher,
-                   callbacks=self.callbacks, gate=self.gate, clock=self.timer.utcnow)
+                   store=self.records, callbacks=self.callbacks, gate=self.gate,
+                   clock=self.timer.utcnow)
 
     def dispatch(self, budget: float = BUDGET) -> dict[str, Any]:
         """Run the dispatcher invocations that were asked for (and those they ask for)."""
