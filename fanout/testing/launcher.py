@@ -36,11 +36,14 @@ class MemoryLauncher:
     burst: int | None = None
     per_second: float = 0.0
     outage: tuple[float, float] | None = None
+    #: When set, every RunTask is refused for good with this message (a bad task definition).
+    refusal: str | None = None
     tasks: dict[str, Launched] = field(default_factory=dict)
     run_task_calls: int = 0
     throttled: int = 0
     capacity_refused: int = 0
-    #: ``now`` of every RunTask call and what it answered (launched, throttled, capacity).
+    #: ``now`` of every RunTask call and what it answered (launched, throttled, capacity,
+    #: refused).
     calls: list[tuple[float, str]] = field(default_factory=list)
     _tokens: float = -1.0
     _at: float | None = None
@@ -53,6 +56,9 @@ class MemoryLauncher:
             self.run_task_calls += 1
             if request.client_token in self._by_token:
                 return self._by_token[request.client_token]
+            if self.refusal is not None:
+                self.calls.append((now, "refused"))
+                raise LaunchError("refused", self.refusal)
             if not self._take(now):
                 self.throttled += 1
                 self.calls.append((now, "throttled"))

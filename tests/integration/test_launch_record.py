@@ -496,14 +496,14 @@ def test_a_launch_retried_while_its_task_settles_still_answers_its_own_token(
     run_with(world, "run-race")
     arn = launch(world, "run-race", 0, "token-1")["task_arn"]
     # And the task stops (exit 1: retry) just as the retried Launch (token-2) takes over
-    claim = DynamoRecords.claim_launch
+    keep = DynamoRecords.keep_token
 
     def settled_first(self: DynamoRecords, *args: object, **kwargs: object) -> bool:
-        monkeypatch.setattr(DynamoRecords, "claim_launch", claim)
+        monkeypatch.setattr(DynamoRecords, "keep_token", keep)
         stopped("exit-1", arn, "run-race", 0, 1)
-        return claim(self, *args, **kwargs)  # type: ignore[arg-type]
+        return keep(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(DynamoRecords, "claim_launch", settled_first)
+    monkeypatch.setattr(DynamoRecords, "keep_token", settled_first)
     result = launch(world, "run-race", 0, "token-2")
     # Then the retried Launch starts nothing, and its own token gets the attempt's answer
     assert result["launched"] is False and len(world.tasks()) == 1

@@ -157,7 +157,7 @@ def test_a_launch_storm_is_paced_to_the_bucket() -> None:
     # Then every item launched exactly once, and RunTask was never throttled
     assert answer["result"] == Ending.DRAINED and answer["launched"] == 200
     tasks = world.launcher.launches(RUN)
-    assert sorted(t.request.index for t in tasks) == list(range(200))
+    assert [t.request.index for t in tasks] == list(range(200))  # oldest first
     assert world.launcher.throttled == 0 and world.launcher.run_task_calls == 200
     # And the gate keeps a tenth of the burst in reserve: 9 launch at once, every other
     # item waits for its permit, 5 a second, so the last launches (200 - 9) / 5 s later
@@ -166,3 +166,40 @@ def test_a_launch_storm_is_paced_to_the_bucket() -> None:
     assert max(t.at for t in tasks) - start == pytest.approx((200 - 9) / 5, abs=0.05)
     # And exactly those items count as having waited for their turn
     assert world.waits() == 200 - 9
+
+
+def test_a_bucket_configured_above_what_fargate_grants_slows_to_fargates_pace() -> None:
+    # Given the gate told 10, then 5 a second, while Fargate grants 10, then 2 a second
+    world = deployment(burst=10, per_second=5)
+    world.launcher.per_second = 2.0
+    world.start_run(100)
+    # When the dispatcher drains the queue of 100 items
+    answer = world.dispatch()
+    # Then some RunTask calls were throttled, and every item launched exactly once
+    assert answer["result"] == Ending.DRAINED and answer["throttled"] > 0
+    tasks = world.launcher.launches(RUN)
+    assert sorted(t.request.index for t in tasks) == list(range(100))
+    assert answer["launched"] == 100 and world.callbacks.answers == {}
+    # And halving the rate on each throttle brought the gate down to Fargate's pace: the
+    # launches took within 10% of the (100 - 10) / 2 s Fargate needs, at least
+    span = max(t.at for t in tasks) - world.timer.start
+    assert (100 - 10) / 2 <= span <= 1.1 * (100 - 10) / 2
+
+
+def test_a_launch_refused_for_good_fails_the_item_and_answers_its_token() -> None:
+    # Given an item whose every RunTask is refused for good (not a throttle, not capacity)
+    world = deployment()
+    world.launcher.refusal = "ClientException: TaskDefinition is inactive"
+    world.start_run(1)
+    # When the dispatcher runs
+    answer = world.dispatch()
+    # Then it tried once, and the entry is gone from the queue
+    assert answer["result"] == Ending.DRAINED and answer["gone"] == 1
+    assert world.launcher.run_task_calls == 1 and not world.gates.queue_entries("FARGATE", 10)
+    # And the item FAILED with the reason, its child execution told so through its token
+    [item] = world.records.items(RUN)
+    assert item.status == "FAILED" and item.waiting is None
+    error, cause = world.callbacks.answers["token-0"]
+    assert error == "Fanout.LaunchFailed" and "TaskDefinition is inactive" in cause
+    [attempt] = world.attempts()
+    assert not attempt.is_open and attempt.answered
