@@ -37,6 +37,7 @@ def add(subparsers: Any) -> None:
 
 def run_expand(args: argparse.Namespace) -> int:
     from fanout.spec.items_from import read_items
+    from fanout.spec.matrix import explain_ranges
     from fanout.spec.plan import plan_run
 
     check_run_id(args.run_id)
@@ -62,6 +63,8 @@ def run_expand(args: argparse.Namespace) -> int:
                     items=items)
     for warning in plan.warnings():
         print(f"fanout: warning: {warning}", file=sys.stderr)
+    for line in explain_ranges(spec, plan.logical_time):
+        print(f"fanout: {line}", file=sys.stderr)
     out = sys.stdout
     if args.count:
         out.write(f"{plan.count}\n")

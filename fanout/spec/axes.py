@@ -13,7 +13,6 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -36,32 +35,64 @@ _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=
           "m": timedelta(minutes=1)}
 
 
+#: Why a range's end is wrong, by whether ``stop`` was given (then ``through`` was too).
+_ONE_END = {True: "give stop (excluded) or through (included), not both",
+            False: "give its end: stop (excluded) or through (included)"}
+
+
 # --- axes ---------------------------------------------------------------------------------
 
 
 class IntRange(Frozen):
-    """Integers like Python's ``range``: ``stop`` is excluded."""
+    """Integers like Python's ``range``: ``stop`` is excluded; or up to ``through``, included
+    (``{"start": 1999, "through": 2019}`` is the 21 years 1999...2019). One of the two."""
 
     start: Count = Field(ge=-SAFE_INT, le=SAFE_INT)
-    stop: Count = Field(ge=-SAFE_INT, le=SAFE_INT)
+    stop: Count | None = Field(default=None, ge=-SAFE_INT, le=SAFE_INT)
+    through: Count | None = Field(default=None, ge=-SAFE_INT, le=SAFE_INT)
     step: Count = Field(default=1, ge=-SAFE_INT, le=SAFE_INT)
 
     @model_validator(mode="after")
     def _non_empty(self) -> IntRange:
+        if (self.stop is None) == (self.through is None):
+            raise ValueError(_ONE_END[self.stop is not None]
+                             + f": e.g. {{\"start\": {self.start}, \"through\": "
+                               f"{self.start + 20}}}")
         if self.step == 0:
             raise ValueError("step must not be 0")
-        if len(range(self.start, self.stop, self.step)) == 0:
+        if self.size() == 0:
             word = "before" if self.step > 0 else "after"
+            if self.through is not None:
+                word = "at or " + ("after" if self.step > 0 else "before")
+                raise ValueError(f"through {self.through} is not {word} start {self.start}: "
+                                 "the range is empty")
             raise ValueError(
                 f"stop {self.stop} is not {word} start {self.start}: the range is empty"
             )
         return self
 
+    @property
+    def end(self) -> int:
+        """The excluded end, as Python's ``range`` takes it."""
+        if self.through is not None:
+            return self.through + (1 if self.step > 0 else -1)
+        assert self.stop is not None
+        return self.stop
+
     def size(self) -> int:
-        return len(range(self.start, self.stop, self.step))
+        return len(self.values())
 
     def values(self) -> range:
-        return range(self.start, self.stop, self.step)
+        return range(self.start, self.end, self.step)
+
+    def explained(self) -> str:
+        """The range as a person reads it: ``1999..2019 (stop 2020 excluded), 21 values``."""
+        values = self.values()
+        shown = f"{values[0]}..{values[-1]}" + (f" by {self.step}" if self.step != 1 else "")
+        how = f"stop {self.stop} excluded" if self.stop is not None \
+            else f"through {self.through} included"
+        count = len(values)
+        return f"{shown} ({how}), {count:,} value{'s' if count != 1 else ''}"
 
 
 def parse_step(text: str) -> timedelta:
@@ -107,21 +138,24 @@ def _is_day_aligned(text: str) -> bool:
 
 
 class DateRange(Frozen):
-    """Dates or times from ``start`` up to ``stop`` (excluded) by ``step``.
+    """Dates or times from ``start`` up to ``stop`` (excluded), or up to ``through``
+    (included), by ``step``.
 
     Values are ``YYYY-MM-DD`` when the bounds are days and the step is whole days,
     else ISO datetimes in UTC (``2024-01-01T06:00:00Z``); ``format`` (strftime) overrides.
     """
 
     start: str
-    stop: str
+    stop: str | None = None
+    through: str | None = None
     step: str = "1d"
     format: str | None = Field(default=None, min_length=1)
 
-    @field_validator("start", "stop")
+    @field_validator("start", "stop", "through")
     @classmethod
-    def _instant(cls, value: str) -> str:
-        parse_instant(value, None)
+    def _instant(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_instant(value, None)
         return value
 
     @field_validator("step")
@@ -132,22 +166,31 @@ class DateRange(Frozen):
 
     @model_validator(mode="after")
     def _ordered(self) -> DateRange:
+        if (self.stop is None) == (self.through is None):
+            raise ValueError(_ONE_END[self.stop is not None]
+                             + ': e.g. {"start": "2024-01-01", "through": "2024-01-31"}')
         # Comparable without a logical time when both are absolute or both relative.
-        if bool(_RELATIVE.fullmatch(self.start)) == bool(_RELATIVE.fullmatch(self.stop)):
+        if bool(_RELATIVE.fullmatch(self.start)) == bool(_RELATIVE.fullmatch(self.end)):
             self.bounds(datetime(2000, 1, 1, tzinfo=UTC))
+        self._distinct_values()
         return self
 
-    @field_validator("format")
-    @classmethod
-    def _distinct_values(cls, fmt: str | None, info: ValidationInfo) -> str | None:
+    @property
+    def end(self) -> str:
+        """The bound as written: ``stop`` or ``through``."""
+        end = self.stop if self.stop is not None else self.through
+        assert end is not None
+        return end
+
+    def _distinct_values(self) -> None:
         """A ``format`` that prints two of the range's dates alike would make items that
         differ in nothing: refuse it (the first values are checked, enough to see it)."""
-        data = info.data
-        if fmt is None or not {"start", "stop", "step"} <= set(data):
-            return fmt
+        fmt = self.format
+        if fmt is None:
+            return
         anchor = datetime(2000, 1, 1, tzinfo=UTC)
-        start, stop = parse_instant(data["start"], anchor), parse_instant(data["stop"], anchor)
-        step = parse_step(data["step"])
+        start, stop = parse_instant(self.start, anchor), self._stop(anchor)
+        step = parse_step(self.step)
         seen: dict[str, datetime] = {}
         moment = start
         for _ in range(FORMAT_CHECKED):
@@ -161,12 +204,21 @@ class DateRange(Frozen):
                     "(e.g. %Y-%m-%d for days, %Y-%m-%dT%H for hours)")
             seen[value] = moment
             moment += step
-        return fmt
+
+    def _stop(self, logical_time: datetime) -> datetime:
+        """The excluded end: ``stop``, or just after ``through`` (every step is a whole
+        number of minutes, so a microsecond past it excludes nothing else)."""
+        if self.stop is not None:
+            return parse_instant(self.stop, logical_time)
+        return parse_instant(self.end, logical_time) + timedelta(microseconds=1)
 
     def bounds(self, logical_time: datetime) -> tuple[datetime, datetime, timedelta]:
         start = parse_instant(self.start, logical_time)
-        stop = parse_instant(self.stop, logical_time)
+        stop = self._stop(logical_time)
         if stop <= start:
+            if self.through is not None:
+                raise ValueError(f"through {self.through} is before start {self.start}: "
+                                 "no dates")
             raise ValueError(f"stop {self.stop} is not after start {self.start}: no dates")
         return start, stop, parse_step(self.step)
 
@@ -181,6 +233,17 @@ class DateRange(Frozen):
     def size(self, logical_time: datetime) -> int:
         start, stop, step = self.bounds(logical_time)
         return -(-(stop - start) // step)  # ceiling division of timedeltas
+
+    def explained(self, logical_time: datetime) -> str:
+        """The range as a person reads it: ``2024-01-01..2024-01-31 (stop 2024-02-01
+        excluded), 31 values``."""
+        start, _stop, step = self.bounds(logical_time)
+        count, fmt = self.size(logical_time), self.value_format()
+        last = start + (count - 1) * step
+        how = f"stop {self.stop} excluded" if self.stop is not None \
+            else f"through {self.through} included"
+        return (f"{start.strftime(fmt)}..{last.strftime(fmt)} ({how}), {count:,} "
+                f"value{'s' if count != 1 else ''}")
 
     def values(self, logical_time: datetime) -> list[str]:
         start, _stop, step = self.bounds(logical_time)

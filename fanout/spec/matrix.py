@@ -143,3 +143,18 @@ def exclusions(spec: RunSpec, axes: list[MatrixAxis]) -> tuple[list[Pattern], li
                 pattern.add((index[name], position))
         patterns.append(frozenset(pattern))
     return patterns, problems
+
+
+def explain_ranges(spec: RunSpec, when: datetime) -> list[str]:
+    """Each range axis as a person reads it (``params.year: 1999..2019 (stop 2020
+    excluded), 21 values``): a stop that is excluded is easily read as the last value."""
+    lines: list[str] = []
+    for name, axis in (spec.params or {}).items():
+        try:
+            if isinstance(axis, RangeAxis):
+                lines.append(f"params.{name}: {axis.range.explained()}")
+            elif isinstance(axis, DatesAxis):
+                lines.append(f"params.{name}: {axis.dates.explained(when)}")
+        except ValueError:
+            continue  # an empty range is the plan's error, named there
+    return lines

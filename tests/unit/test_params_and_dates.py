@@ -94,7 +94,8 @@ def test_an_axis_no_template_uses_is_a_warning_not_an_error(capsys, cdk_json):
     assert (code, out) == (0, "4\n")
     assert err == ("fanout: warning: params.region: no template uses this axis, so its items "
                    "differ in nothing the task sees; put {region} in the command or the "
-                   "environment, or drop it\n")
+                   "environment, or drop it\n"
+                   "fanout: params.year: 1..2 (stop 3 excluded), 2 values\n")
 
 
 @pytest.mark.parametrize("command", [
