@@ -9,6 +9,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 #: ECS allows at most this many characters of container overrides per task.
 ECS_OVERRIDES_LIMIT = 8192
+#: Step Functions takes an execution's input of at most 256 KiB (UTF-8).
+EXECUTION_INPUT_LIMIT = 256 * 1024
 
 
 class Capacity(StrEnum):

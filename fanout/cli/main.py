@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from fanout.cli import expand, local, remote, runs, ui
 from fanout.cli.exits import EXIT_BAD_INPUT, EXIT_OK
@@ -43,8 +43,21 @@ class _VersionAction(argparse.Action):
         parser.exit(EXIT_OK)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class Parser(argparse.ArgumentParser):
+    """argparse with a usage error in one line and where to read more, not the whole usage
+    (exit 2, as every bad input)."""
+
+    #: The root's command parsers by name (an unknown argument is said by its command's).
+    commands: dict[str, argparse.ArgumentParser] = {}
+
+    def error(self, message: str) -> NoReturn:
+        root = self.prog.split()[0]
+        print(f"{root}: error: {message} (try '{self.prog} --help')", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> Parser:
+    parser = Parser(
         prog="fanout",
         description="Run one container many times in parallel on AWS Fargate.",
     )
@@ -52,16 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add in COMMANDS:
         add(subparsers)
+    parser.commands = dict(subparsers.choices)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # Said by the command's parser, so the hint names the command's --help.
+        words = list(sys.argv[1:] if argv is None else argv)
+        command = next((parser.commands[w] for w in words if w in parser.commands), parser)
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
-        parser.print_usage(sys.stderr)
-        print("fanout: error: give a command", file=sys.stderr)
+        print("fanout: error: give a command (try 'fanout --help')", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         return func(args)

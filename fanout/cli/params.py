@@ -3,8 +3,8 @@
 - ``year=1999..2019[:step]`` an integer range as written (both ends included);
 - ``year=1999:2020[:step]`` an integer range (stop excluded, like Python's range);
 - ``day=2024-01-01..2024-01-31[:1d]`` dates, both ends included;
-- ``day=2024-01-01:2024-02-01[:1d]`` a date range (stop excluded) (bounds may be ``today``, ``today-7d``,
-  ``now+1h``; step like ``1d``, ``6h``, ``1w``);
+- ``day=2024-01-01:2024-02-01[:1d]`` a date range, stop excluded (bounds may be ``today``,
+  ``today-7d``, ``now+1h``; step like ``1d``, ``6h``, ``1w``);
 - ``region=us,eu`` a list; ``x=5`` one value;
 - ``t==10:30`` (two ``=``) one value taken as written: no range, no list, no number.
 

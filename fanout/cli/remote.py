@@ -8,6 +8,7 @@ with one line naming it.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ from fanout.cli.render import (
     summary_table,
 )
 from fanout.errors import Problem, UsageError
+from fanout.policy import EXECUTION_INPUT_LIMIT
 
 if TYPE_CHECKING:
     from fanout.records.model import RunRecord
@@ -94,8 +96,14 @@ def run_start(args: argparse.Namespace) -> int:
         parse_spec(document, load_config_path(args.config))  # bad spec: exit 2, nothing sent
     if not isinstance(document, dict) or not isinstance(document.get("job"), str):
         raise UsageError([Problem("spec", "must be a JSON object naming a job")])
-    deploy = deployment(args)
     document = {**document, "trigger": "cli"}
+    size = len(json.dumps(document).encode())
+    if size > EXECUTION_INPUT_LIMIT:  # StartExecution would refuse it
+        raise UsageError([Problem("spec", f"is {size:,} bytes, over Step Functions' limit of "
+                                          f"{EXECUTION_INPUT_LIMIT:,} for an execution's "
+                                          "input; put the items in S3 and name them with "
+                                          "items_from")])
+    deploy = deployment(args)
     run_id = args.run_id or new_run_id(document["job"])
     arn = start_execution(deploy, run_id, document)
     announce(run_id, arn, args.json, args.wait)

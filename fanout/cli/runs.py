@@ -42,7 +42,16 @@ def source(args: argparse.Namespace) -> RunsSource:
     from fanout.cost import TaskSize
     from fanout.runs.stack import StackRuns
 
-    deploy = deployment(args)
+    try:
+        deploy = deployment(args)
+    except UsageError as exc:
+        if not getattr(args, "run", None):
+            raise
+        # The run is not a local one, and the stack cannot be read: say both places.
+        why = "; ".join(f"{p.field}: {p.message}" for p in exc.problems)
+        raise UsageError([Problem("RUN", f"no run {args.run!r} in the local records "
+                                         f"({args.records_dir}), and the stack could not be "
+                                         f"looked in ({why})")]) from None
     prices: dict[str, Any] = {}
     sizes: dict[str, TaskSize] = {}
     if Path(args.config).exists():
@@ -55,16 +64,30 @@ def source(args: argparse.Namespace) -> RunsSource:
     return StackRuns(deploy, prices=prices, sizes=sizes)
 
 
-def where(args: argparse.Namespace) -> str:
+def where(runs: RunsSource, args: argparse.Namespace) -> str:
+    """Where a run was looked for, in a user's words."""
     if getattr(args, "local", False):
-        return f"in {args.records_dir}"
-    return f"in stack {args.stack}" if args.stack else "in the stack"
+        return f"in the local records ({args.records_dir})"
+    stack = getattr(runs, "stack", None)
+    name = getattr(stack, "stack", None) or args.stack
+    region = getattr(stack, "region", None)
+    table = ""
+    if stack is not None and "RecordsTable" in (getattr(stack, "outputs", None) or {}):
+        table = f", table {stack.outputs['RecordsTable']}"
+    return (f"in stack {name}" if name else "in the stack") + \
+        (f" ({region}{table})" if region else "")
 
 
 def the_run(runs: RunsSource, args: argparse.Namespace) -> RunView:
     run = runs.get_run(args.run)
     if run is None:
-        raise UsageError([Problem("RUN", f"no run {args.run!r} {where(args)}")])
+        hint = ""
+        if not getattr(args, "local", False):
+            from fanout.runs.local import LocalRuns
+
+            if LocalRuns(Path(args.records_dir)).get_run(args.run) is not None:
+                hint = f"; a local run {args.run} is in {args.records_dir}: add --local"
+        raise UsageError([Problem("RUN", f"no run {args.run!r} {where(runs, args)}{hint}")])
     return run
 
 

@@ -63,11 +63,16 @@ class Faults:
         values: dict[str, float] = {}
         seed: int | None = None
         problems: list[Problem] = []
+        named: set[str] = set()
         for pair in (p.strip() for p in text.split(",")):
             if not pair:
                 continue
             name, sep, raw = pair.partition("=")
             name = name.strip()
+            if name in named:
+                problems.append(Problem(name, "given twice; give each fault once"))
+                continue
+            named.add(name)
             if not sep:
                 problems.append(Problem(name, "give name=value"))
             elif name == "seed":

@@ -13,6 +13,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -172,7 +173,6 @@ class DateRange(Frozen):
         # Comparable without a logical time when both are absolute or both relative.
         if bool(_RELATIVE.fullmatch(self.start)) == bool(_RELATIVE.fullmatch(self.end)):
             self.bounds(datetime(2000, 1, 1, tzinfo=UTC))
-        self._distinct_values()
         return self
 
     @property
@@ -182,15 +182,20 @@ class DateRange(Frozen):
         assert end is not None
         return end
 
-    def _distinct_values(self) -> None:
+    @field_validator("format")
+    @classmethod
+    def _distinct_values(cls, fmt: str | None, info: ValidationInfo) -> str | None:
         """A ``format`` that prints two of the range's dates alike would make items that
         differ in nothing: refuse it (the first values are checked, enough to see it)."""
-        fmt = self.format
-        if fmt is None:
-            return
+        data = info.data
+        end = data.get("stop") or data.get("through")
+        if fmt is None or not end or not {"start", "step"} <= set(data):
+            return fmt
         anchor = datetime(2000, 1, 1, tzinfo=UTC)
-        start, stop = parse_instant(self.start, anchor), self._stop(anchor)
-        step = parse_step(self.step)
+        start, stop = parse_instant(data["start"], anchor), parse_instant(end, anchor)
+        if data.get("stop") is None:
+            stop += timedelta(microseconds=1)
+        step = parse_step(data["step"])
         seen: dict[str, datetime] = {}
         moment = start
         for _ in range(FORMAT_CHECKED):
@@ -204,6 +209,7 @@ class DateRange(Frozen):
                     "(e.g. %Y-%m-%d for days, %Y-%m-%dT%H for hours)")
             seen[value] = moment
             moment += step
+        return fmt
 
     def _stop(self, logical_time: datetime) -> datetime:
         """The excluded end: ``stop``, or just after ``through`` (every step is a whole

@@ -97,6 +97,10 @@ def problems_of_row(n: int, row: Any, field: str) -> list[Problem]:
             key in BUILTIN_PLACEHOLDERS
         ):
             problems.append(Problem(field, f"item {n}: {key!r} is not a usable parameter name"))
+        elif isinstance(value, str) and "\x00" in value:
+            problems.append(Problem(field, f"item {n}: {key} holds a NUL byte (\\x00), which "
+                                           "no command argument or environment value can "
+                                           "carry"))
         elif not isinstance(value, str | int | float | bool) or (
             isinstance(value, float) and not math.isfinite(value)
         ):
@@ -298,6 +302,7 @@ def checked_stream(
     wanted = {canonical(i) for i in include}
     repeated: set[RowKey] = set()
     kept = seen = 0
+    unmatched = set(range(len(exclude)))  # the patterns no item has matched yet
     for n, row in enumerate(source):
         seen += 1
         found = {"row": problems_of_row(n, row, "items_from"),
@@ -306,7 +311,10 @@ def checked_stream(
             room = MAX_LISTED - len(kinds[kind])
             kinds[kind] += problems[:max(room, 0)]
             extra[kind] += max(len(problems) - max(room, 0), 0)
-        if found["row"] or excluded_row(row, exclude):
+        if found["row"]:
+            continue
+        if exclude and excluded_row(row, exclude):
+            unmatched -= {i for i in unmatched if excluded_row(row, [exclude[i]])}
             continue
         kept += 1
         if wanted and canonical(row) in wanted:
@@ -318,4 +326,7 @@ def checked_stream(
         problems += listed
         if extra[kind]:
             problems.append(Problem(listed[0].field, f"... and {extra[kind]} more"))
+    problems += [Problem(f"exclude[{i}]", f"{json.dumps(exclude[i])} matches no item of "
+                                          "items_from; check its names and values (2020 "
+                                          "and \"2020\" differ)") for i in sorted(unmatched)]
     return StreamedRows(source, exclude, kept), repeated, problems

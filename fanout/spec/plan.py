@@ -271,6 +271,7 @@ def plan_run(
         source, raw_rows = _explicit_rows(spec, items)
         problems = [] if source == "items" else row_problems(raw_rows, source)
         problems += missing_placeholders(raw_rows, used, source)
+        problems += unmatched_excludes(raw_rows, spec.exclude, source)
         if not problems:
             rows = [r for r in raw_rows if not excluded_row(r, spec.exclude)]
             row_keys = {canonical(r) for r in rows} if include else set()
@@ -297,6 +298,16 @@ def plan_run(
     if problem:
         raise SpecError([problem])
     return plan
+
+
+def unmatched_excludes(rows: list[Params], exclude: list[dict[str, Scalar]],
+                       source: str) -> list[Problem]:
+    """An ``exclude`` pattern that matches none of an explicit list's items is a typo (a
+    value or a name written differently): it would silently remove nothing."""
+    return [Problem(f"exclude[{i}]", f"{dumps(pattern)} matches no item of {source}; check "
+                                     "its names and values (2020 and \"2020\" differ)")
+            for i, pattern in enumerate(exclude)
+            if rows and not any(excluded_row(r, [pattern]) for r in rows)]
 
 
 def _source_name(spec: RunSpec) -> str:

@@ -40,6 +40,9 @@ def parse_spec(raw: Any, config: FanoutConfig) -> RunSpec:
     if not isinstance(raw, dict):
         kind = type(raw).__name__ if raw is not None else "null"
         raise SpecError([Problem("spec", f"must be a JSON object, not {kind}")])
+    nul = nul_problems(raw, "")
+    if nul:
+        raise SpecError(nul)
     try:
         spec = RunSpec.model_validate(raw)
     except ValidationError as exc:
@@ -53,6 +56,28 @@ def parse_spec(raw: Any, config: FanoutConfig) -> RunSpec:
     if problems:
         raise SpecError(problems)
     return spec
+
+
+#: What a NUL byte is told: the OS ends an argument or an environment value at one.
+NUL_MESSAGE = ("holds a NUL byte (\\x00), which no command argument or environment value "
+               "can carry; remove it")
+
+
+def nul_problems(value: Any, where: str) -> list[Problem]:
+    """Every string (key or value) under ``value`` that holds a NUL byte, by field."""
+    if isinstance(value, str):
+        return [Problem(where or "spec", NUL_MESSAGE)] if "\x00" in value else []
+    found: list[Problem] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            path = (f"{where}.{key}" if where else str(key)).replace("\x00", "\\x00")
+            if isinstance(key, str) and "\x00" in key:
+                found.append(Problem(path, NUL_MESSAGE))
+            found += nul_problems(inner, path)
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            found += nul_problems(inner, f"{where}[{i}]")
+    return found[:10]
 
 
 def _unknown_job(job: str, config: FanoutConfig) -> Problem:
@@ -101,6 +126,10 @@ def check_semantics(spec: RunSpec, config: FanoutConfig) -> list[Problem]:
         for key in extra:
             if not PARAM_NAME.fullmatch(key) or key in BUILTIN_PLACEHOLDERS:
                 problems.append(Problem(f"include[{i}].{key}", "not a usable parameter name"))
+    if spec.command is None:  # the job's own templates (a spec's were checked as given)
+        problems += nul_problems(settings.command, f"job {spec.job} command")
+    if spec.environment is None:
+        problems += nul_problems(settings.environment, f"job {spec.job} environment")
     if known:
         field = "command" if spec.command is not None else f"job {spec.job} command"
         problems += _template_problems(settings.command, known, field, indexed=True)

@@ -237,6 +237,32 @@ def test_bad_input_exits_2_with_one_line(stack: Stack) -> None:
         assert expected in done.stderr, (args, done.stderr)
 
 
+def test_a_run_not_in_the_stack_but_local_says_add_local(stack: Stack, tmp_path) -> None:
+    from fanout.local.records import write_records
+    from fanout.records.views import ITEM_STATES
+
+    # Given a local run by an id the stack does not have
+    local = {"run_id": "local-only-run", "job": "analyzer", "status": "SUCCEEDED",
+             "trigger": "local", "started_at": STARTED, "finished_at": STARTED,
+             "duration_seconds": 1.0, "total": 0, "counts": dict.fromkeys(ITEM_STATES, 0),
+             "parent_run_id": None, "reason": None, "cost": None, "console_url": None,
+             "spec": SPEC}
+    write_records(tmp_path / "local-only-run", local, [], settings=None)
+
+    # When its status is asked of the stack
+    done = stack.fanout("status", "local-only-run", "--stack", STACK,
+                        "--records-dir", str(tmp_path))
+
+    # Then one line names the stack and its table, and says --local finds it
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert f"no run 'local-only-run' in stack {STACK} (us-east-1, table {TABLE})" in line
+    assert f"a local run local-only-run is in {tmp_path}: add --local" in line
+    # And with --local it answers
+    assert stack.fanout("status", "local-only-run", "--local",
+                        "--records-dir", str(tmp_path)).returncode == 0
+
+
 def test_items_and_status_say_why_an_item_failed_and_what_the_run_cost(stack: Stack) -> None:
     # Given a run whose item 1 failed with exit code 1 after printing its last words
     seed_run(stack, "why-run", {0: "SUCCEEDED", 1: "FAILED", 2: "SUCCEEDED"})

@@ -217,6 +217,44 @@ CASES = [
     Case("no-spec-no-job", ["expand"], ["SPEC", "--job"]),
     Case("local-config-a-list", ["local", *JOB_ARGS], ["cdk.json", "JSON object"],
          config_bytes=b"[]"),
+    # --- what AWS or the operating system would refuse later ---------------------------
+    Case("nul-in-environment", ["expand", "SPEC"], ["environment.X", "NUL byte"],
+         spec=spec_with(environment={"X": "a\x00b"})),
+    Case("nul-in-command", ["local", "SPEC"], ["command[1]", "NUL byte", "remove it"],
+         spec=spec_with(command=["--code", "0\x00"])),
+    Case("nul-in-param", ["expand", *ANALYZER, "--param", "year==19\x0099"],
+         ["params.year[0]", "NUL byte"]),
+    Case("nul-in-item", ["expand", "SPEC"], ["items[0].fail", "NUL byte"],
+         spec={"job": "prog", "items": [{"code": 0, "sleep": 0, "fail": "\x00"}]}),
+    Case("nul-in-items-from", ["expand", "SPEC", "--items", "items.json"],
+         ["items_from", "item 1: fail", "NUL byte"],
+         spec={"job": "prog", "items_from": "s3://bucket-1/items.json"},
+         files={"items.json": json.dumps([{"code": 0, "sleep": 0, "fail": 0},
+                                          {"code": 0, "sleep": 0, "fail": "\x00"}]).encode()}),
+    Case("nul-in-job-command", ["expand", "SPEC"], ["job prog command", "NUL byte"],
+         spec=SPEC, config=_set("jobs.prog.command", ["--code", "{code}\x00"])),
+    Case("exclude-matches-no-item", ["expand", "SPEC"],
+         ["exclude[0]", '{"code":"0"} matches no item of items', "2020 and"],
+         spec=spec_with(exclude=[{"code": "0"}])),
+    Case("exclude-matches-no-item-from", ["expand", "SPEC", "--items", "items.json"],
+         ["exclude[1]", "matches no item of items_from"],
+         spec={"job": "prog", "items_from": "s3://bucket-1/items.json",
+               "exclude": [{"code": 1}, {"code": 7}]},
+         files={"items.json": json.dumps([{"code": c, "sleep": 0, "fail": 0}
+                                          for c in (0, 1, 2)]).encode()}),
+    Case("spec-over-execution-input", ["start", "SPEC"],
+         ["spec", "over Step Functions' limit of 262,144", "items_from"],
+         spec=spec_with(items=[{"code": i, "sleep": 0, "fail": 0, "note": "x" * 200}
+                               for i in range(1500)])),
+    Case("fault-twice", ["local", *JOB_ARGS, "--faults", "spot=0.1,seed=3,spot=0.2"],
+         ["--faults", "spot: given twice"]),
+    # --- argparse: one line and where to read more -------------------------------------
+    Case("unknown-flag", ["start", "SPEC", "--bogus"],
+         ["unrecognized arguments: --bogus", "(try 'fanout start --help')"], spec=SPEC),
+    Case("missing-run", ["status"], ["RUN", "(try 'fanout status --help')"]),
+    Case("bad-choice", ["items", "r", "--status", "DONE"],
+         ["--status", "invalid choice", "(try 'fanout items --help')"]),
+    Case("unknown-command", ["frob"], ["invalid choice: 'frob'", "(try 'fanout --help')"]),
 ]
 
 
@@ -298,3 +336,22 @@ def test_bad_input_exits_2_with_one_line_and_touches_nothing(case, tmp_path, mon
         assert jargon not in lines[0], lines[0]
     # And nothing was written: no records folder, no new file
     assert listing(workdir) == before
+
+
+def test_an_unknown_run_names_where_it_was_looked_for_without_a_region(tmp_path, monkeypatch):
+    # Given no local run of that id and no AWS region to find the stack in
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "cdk.json").write_text(json.dumps(config_document()))
+
+    # When its status is asked for without --local
+    code, stdout, stderr = run(["status", "prog-20260101T000000Z-abcdef"], workdir)
+
+    # Then one line names the run, the records folder looked in, and why the stack was not
+    assert (code, stdout) == (2, "")
+    (line,) = stderr.strip().splitlines()
+    assert "no run 'prog-20260101T000000Z-abcdef' in the local records (.fanout/runs)" in line
+    assert "--region" in line and line.startswith("fanout: ")
