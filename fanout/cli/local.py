@@ -127,6 +127,7 @@ def _run_local(args: argparse.Namespace, raw: Any | None, stop_asked: list[Any])
         reconcile_seconds=reconcile_seconds, records_dir=Path(args.records_dir),
         items_file=Path(items) if items else None, logical_time=logical_time,
         launch_rate=parse_launch_rate(getattr(args, "launch_rate", None)),
+        task_dir=getattr(args, "task_dir", None),
     )
     if raw is None:
         raw = spec_document(args)

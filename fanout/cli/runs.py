@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fanout.errors import Problem, SpecError, UsageError
+from fanout.errors import Problem, UsageError
 from fanout.records.views import ITEM_STATES, ItemDetail, ItemView, RunsSource, RunView
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -152,10 +152,15 @@ def _params(params: Any) -> str:
 
 
 def items_text(items: list[ItemView]) -> str:
-    rows = [[str(i["index"]), i["status"], str(i["attempts"]),
+    """One row per item; its key (the same in every rerun) and, in a rerun, its index in
+    the first run (``original``)."""
+    rerun = any(i.get("original_index", i["index"]) != i["index"] for i in items)
+    rows = [[str(i["index"]), *([str(i["original_index"])] if rerun else []),
+             i.get("key", ""), i["status"], str(i["attempts"]),
              "" if i["exit_code"] is None else str(i["exit_code"]), i.get("reason") or "",
              _params(i["params"])] for i in items]
-    return table(rows, ["index", "status", "attempts", "exit", "reason", "params"])
+    return table(rows, ["index", *(["original"] if rerun else []), "key", "status",
+                        "attempts", "exit", "reason", "params"])
 
 
 def _seconds(value: float | None) -> str:
@@ -193,11 +198,17 @@ def item_text(item: ItemDetail) -> str:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    run = the_run(source(args), args)
+    from fanout.runs.chain import across, across_text
+
+    runs = source(args)
+    run = the_run(runs, args)
+    chain = across(runs, run)  # with its reruns: each item's latest outcome
     if args.json:
-        print_json(with_totals(run))
+        print_json({**with_totals(run), "across_reruns": chain})
     else:
         print(run_text(run))
+        if chain:
+            print(across_text(chain))
     return EXIT_OK
 
 
@@ -214,7 +225,9 @@ def run_items(args: argparse.Namespace) -> int:
         else:
             print(item_text(item))
         return EXIT_OK
-    items = runs.list_items(run["run_id"], args.status)
+    from fanout.runs.chain import with_identity
+
+    items = with_identity(runs, run, runs.list_items(run["run_id"], args.status))
     if args.json:
         print_json(items)
     else:
@@ -314,45 +327,6 @@ def run_stop(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def run_rerun(args: argparse.Namespace) -> int:
-    from fanout.cli.args import check_run_id
-
-    check_run_id(args.run_id)  # first: before any read of a stack or a records folder
-    if args.item and args.failed:
-        raise UsageError([Problem("--item", "give --failed or --item, not both")])
-    runs = source(args)
-    run = the_run(runs, args)
-    indexes = sorted(set(args.item)) if args.item else None
-    if args.local:
-        from fanout.cli.local import execute
-        from fanout.runs.local import LocalRuns
-
-        assert isinstance(runs, LocalRuns)
-        spec = _bad_input(lambda: runs.rerun_spec(run["run_id"], args.failed, indexes))
-        return execute(args, spec)
-    from fanout.cli.deployment import deployment
-    from fanout.cli.remote import announce, follow
-    from fanout.runs.stack import StackRuns
-
-    assert isinstance(runs, StackRuns)
-    if run["status"] == "RUNNING":
-        raise UsageError([Problem("RUN", f"run {run['run_id']} is still running")])
-    if run["status"] == "REJECTED":
-        raise UsageError([Problem("RUN", f"run {run['run_id']} was rejected: no items")])
-    run_id, arn = _bad_input(lambda: runs.start_rerun(
-        run["run_id"], args.failed, indexes, new_run_id=args.run_id, trigger="cli"))
-    announce(run_id, arn, args.json, args.wait)
-    return follow(deployment(args), run_id, arn, args.json) if args.wait else EXIT_OK
-
-
-def _bad_input(call: Any) -> Any:
-    """A rerun that cannot be (nothing to rerun, an unknown index): exit 2, one line."""
-    try:
-        return call()
-    except SpecError as exc:
-        raise UsageError(exc.problems) from None
-
-
 # --- arguments --------------------------------------------------------------------------------
 
 
@@ -405,18 +379,6 @@ def add(subparsers: Any) -> None:
     logs.add_argument("--attempt", type=int, metavar="N", help="only attempt N")
     add_source_arguments(logs)
     logs.set_defaults(func=run_logs)
-
-    rerun = subparsers.add_parser(
-        "rerun", help="a new run over the failed, chosen or all items of a run, linked to it")
-    rerun.add_argument("run", metavar="RUN")
-    rerun.add_argument("--failed", action="store_true",
-                       help="only the items that did not succeed (default: all)")
-    rerun.add_argument("--item", action="append", type=_index, default=[], metavar="INDEX",
-                       help="only this item (repeat for more)")
-    rerun.add_argument("--run-id", metavar="ID", help="the new run's id (default: made up)")
-    rerun.add_argument("--wait", action="store_true", help="follow the run to its end")
-    add_source_arguments(rerun)
-    rerun.set_defaults(func=run_rerun)
 
     stop = subparsers.add_parser(
         "stop", help="stop a run: its tasks are stopped and its items settle ABORTED")

@@ -29,6 +29,7 @@ from fanout.local.checks import (
     check_threads,
 )
 from fanout.local.faults import Dice, Faults
+from fanout.local.made_with import record_made_with
 from fanout.local.records import put_items, write_started
 from fanout.local.summary import Progress, RunSummary, item_summaries
 
@@ -44,12 +45,8 @@ TERMINAL_EXECUTION = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 INTERRUPTED = {"error": "Fanout.Interrupted",
                "cause": "fanout local was interrupted (Ctrl-C, SIGTERM or SIGHUP)"}
 #: What the local process sets for the handlers on top of the template's environment.
-LOCAL_FUNCTION_ENV = {
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "POWERTOOLS_DEV": "false",
-}
+LOCAL_FUNCTION_ENV = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+                      "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_DEV": "false"}
 
 
 class Interrupted(Exception):
@@ -76,6 +73,8 @@ class LocalOptions:
     items_file: Path | None = None
     #: The run's logical time for relative dates (``--logical-time``), ISO 8601.
     logical_time: str | None = None
+    #: Where tasks run (local_command paths are from it); default: the config's folder.
+    task_dir: Path | None = None
 
 
 def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions,
@@ -170,12 +169,14 @@ class LocalRun:
         except SynthInterrupted:
             raise Interrupted from None
         self._check_interrupted()
-        run_id = self.options.run_id or new_run_id(str(document["job"]))
+        job = str(document["job"])
+        run_id = self.options.run_id or new_run_id(job)
+        record_made_with(self.options.records_dir / run_id, self.options.config_path,
+                         self._task_cwd(), job, config.jobs[job])  # what a rerun runs
         return self._run(template, config, document, run_id)
 
     def _task_cwd(self) -> Path:
-        """Where task processes run: the config's folder (local_command paths are from it)."""
-        return self.options.config_path.resolve().parent
+        return self.options.task_dir or self.options.config_path.resolve().parent
 
     def _run(self, template: Mapping[str, Any], config: FanoutConfig,
              document: dict[str, Any], run_id: str) -> RunSummary:

@@ -208,27 +208,54 @@ class LocalRuns:
         return spec_of(run_id, settings, [items[i]["params"] for i in chosen],
                        {"trigger": trigger})
 
+    def made_with(self, run_id: str) -> dict[str, Any] | None:
+        """What the run was made with (:mod:`fanout.local.made_with`): its config, kept in
+        its folder, and its job's definition; None for a run made before they were kept."""
+        from fanout.local.made_with import made_with
+
+        return made_with(self.records_dir / run_id) if self._path(run_id) else None
+
     def rerun(self, run_id: str, failed_only: bool, indexes: list[int] | None) -> str:
-        """Start the rerun in the background (``fanout local``); its run id at once."""
-        return self.start(self.rerun_spec(run_id, failed_only, indexes, trigger="console"))
+        """Start the rerun in the background, as ``fanout rerun --local`` (the same path: the
+        config and job the run was made with); its run id at once."""
+        spec = self.rerun_spec(run_id, failed_only, indexes, trigger="console")
+        if self.made_with(run_id) is None:
+            from fanout.errors import Problem, SpecError
+
+            raise SpecError([Problem("rerun_of", f"run {run_id} recorded no config (made by "
+                                                 "an older fanout): rerun it with fanout rerun "
+                                                 "--local --current-config")])
+        chosen = [f"--item={i}" for i in indexes] if indexes else (
+            ["--failed"] if failed_only else [])
+        return self._spawn(spec, ["rerun", run_id, "--local", *chosen])
 
     def start(self, spec: dict[str, Any]) -> str:
         """Start ``fanout local`` on a spec in the background; its run id at once."""
-        from fanout.local.runner import new_run_id
-
-        run_id = new_run_id(str(spec.get("job")))
+        run_id = new_id(spec)
         self.records_dir.mkdir(parents=True, exist_ok=True)
         aside = self.records_dir / f".{run_id}.spec.json"
         aside.write_text(json.dumps(spec))
+        return self._spawn(spec, ["local", str(aside.resolve())], run_id)
+
+    def _spawn(self, spec: dict[str, Any], command: list[str], run_id: str | None = None
+               ) -> str:
+        run_id = run_id or new_id(spec)
+        self.records_dir.mkdir(parents=True, exist_ok=True)
         with open(self.records_dir / f".{run_id}.stderr.log", "wb") as stderr:
             process = subprocess.Popen(
-                [self.python, "-m", "fanout.cli", "local", str(aside.resolve()),
+                [self.python, "-m", "fanout.cli", *command,
                  "--config", str(self.config_path.resolve()), "--run-id", run_id,
                  "--records-dir", str(self.records_dir.resolve()), "--json"],
                 stdout=subprocess.DEVNULL, stderr=stderr, stdin=subprocess.DEVNULL,
                 cwd=self.config_path.resolve().parent, start_new_session=True)
         write_started(self.records_dir, run_id, spec, pid=process.pid)
         return run_id
+
+
+def new_id(spec: dict[str, Any]) -> str:
+    from fanout.local.runner import new_run_id
+
+    return new_run_id(str(spec.get("job")))
 
 
 def failed(item: ItemView) -> bool:

@@ -209,8 +209,8 @@ class StackRuns:
         return self.start_rerun(run_id, failed_only, indexes)[0]
 
     def start_rerun(self, run_id: str, failed_only: bool, indexes: list[int] | None,
-                    new_run_id: str | None = None, trigger: str = "console"
-                    ) -> tuple[str, str]:
+                    new_run_id: str | None = None, trigger: str = "console",
+                    current_config: bool = False) -> tuple[str, str]:
         """The rerun's run id and execution ARN."""
         from fanout.runtime.rerun import choose
 
@@ -228,6 +228,8 @@ class StackRuns:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             new_run_id = f"{run.job}-{stamp}-{secrets.token_hex(3)}"[:80]
         document = {"rerun_of": run_id, "select": select, "trigger": trigger}
+        if current_config:  # the job as deployed now, though it changed since the run
+            document["current_config"] = True
         return new_run_id, self.start_execution(new_run_id, document)
 
     def start_execution(self, run_id: str, document: dict[str, Any]) -> str:

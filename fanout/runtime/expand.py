@@ -67,8 +67,8 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
     started = parse(request.start_time) if request.start_time else clock()
     raw = request.spec
     try:
-        spec = parse_spec(resolve_rerun(raw, store=store, s3=s3, bucket=env.fanout_bucket),
-                          config)
+        spec = parse_spec(resolve_rerun(raw, store=store, s3=s3, bucket=env.fanout_bucket,
+                                        jobs=config.jobs), config)
         items = None
         if spec.items_from:
             fmt = spec.source_format()

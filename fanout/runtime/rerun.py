@@ -11,6 +11,7 @@ exist (their TTL), not only while the manifest does.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,8 +23,24 @@ from fanout.records.store import RecordsStore
 OVERRIDES = ("max_concurrency", "timeout_seconds", "tolerated_failure_percent", "capacity")
 
 
-def resolve_rerun(raw: Any, *, store: RecordsStore, s3: Any, bucket: str) -> Any:
-    """A rerun spec as the run spec it stands for; any other spec unchanged."""
+#: What a run's settings record of its job's definition, besides its templates.
+DEFINITION = ("image_tag", "cpu", "memory", "architecture")
+
+
+def changed_definition(settings: Mapping[str, Any], job: Any) -> list[str]:
+    """``name: old -> new`` for each part of the job's definition that differs from what
+    the run recorded (a part it did not record is not compared)."""
+    return [f"{name}: {json.dumps(settings[name])} -> {json.dumps(getattr(job, name))}"
+            for name in DEFINITION
+            if settings.get(name) is not None and settings[name] != getattr(job, name)]
+
+
+def resolve_rerun(raw: Any, *, store: RecordsStore, s3: Any, bucket: str,
+                  jobs: Mapping[str, Any] | None = None) -> Any:
+    """A rerun spec as the run spec it stands for; any other spec unchanged.
+
+    ``jobs`` (the deployment's) are held to what the parent recorded: a job whose image tag
+    or size changed since is refused unless the rerun asks for ``current_config``."""
     if not (isinstance(raw, dict) and "rerun_of" in raw):
         return raw
     from fanout.spec.validate import parse_rerun  # pydantic models: only when a rerun is asked for
@@ -39,6 +56,13 @@ def resolve_rerun(raw: Any, *, store: RecordsStore, s3: Any, bucket: str) -> Any
     if parent.status == "REJECTED" or not parent.settings:
         raise SpecError([Problem(where, f"run {parent.run_id} was rejected: it has no items")])
 
+    job = (jobs or {}).get(parent.job)
+    changed = changed_definition(parent.settings, job) if job is not None else []
+    if changed and not rerun.current_config:
+        raise SpecError([Problem(where, (
+            f"job {parent.job} changed since run {parent.run_id} ran ({'; '.join(changed)}): "
+            "the rerun would run another program; rerun with --current-config "
+            '("current_config": true) to run the job as deployed now'))])
     records: dict[int, ItemRecord] = {i.index: i for i in store.items(parent.run_id)}
     statuses = {i: r.status for i, r in records.items()}
     chosen = choose(rerun.select, parent.run_id, parent.total, statuses)

@@ -111,6 +111,8 @@ class RerunSpec(RunOverrides):
     rerun_of: str = Field(min_length=1, max_length=80)
     #: ``failed`` (every item that did not succeed), ``all``, or a list of item indexes.
     select: Literal["failed", "all"] | list[Annotated[int, Field(ge=0)]] = "failed"
+    #: Run the job as the deployment defines it now, though it changed since the parent ran.
+    current_config: bool = False
 
     @field_validator("select")
     @classmethod
@@ -135,6 +137,8 @@ class RunSettings(Frozen):
     cpu: int | None = None
     memory: int | None = None
     architecture: str | None = None
+    #: The job's image tag when the run started (a rerun refuses a job changed since).
+    image_tag: str | None = None
 
 
 def resolve(spec: RunSpec, job: JobConfig) -> RunSettings:
@@ -155,4 +159,5 @@ def resolve(spec: RunSpec, job: JobConfig) -> RunSettings:
         ),
         capacity=spec.capacity or defaults.capacity,
         cpu=job.cpu, memory=job.memory, architecture=job.architecture,
+        image_tag=job.image_tag,
     )

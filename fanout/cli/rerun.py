@@ -1,0 +1,111 @@
+"""``fanout rerun RUN``: a new run over the failed, chosen or all items of a run, linked to
+it, that runs what the run ran: on the stack, the job as its record says (Expand refuses a
+job whose definition changed, unless ``--current-config``); locally, the config and folder
+the run was made with, kept in its records folder (:mod:`fanout.local.made_with`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from fanout.cli.runs import EXIT_OK, _index, add_source_arguments, source, the_run
+from fanout.errors import Problem, SpecError, UsageError
+
+
+def run_rerun(args: argparse.Namespace) -> int:
+    from fanout.cli.args import check_run_id
+
+    check_run_id(args.run_id)  # first: before any read of a stack or a records folder
+    if args.item and args.failed:
+        raise UsageError([Problem("--item", "give --failed or --item, not both")])
+    runs = source(args)
+    run = the_run(runs, args)
+    indexes = sorted(set(args.item)) if args.item else None
+    if args.local:
+        from fanout.cli.local import execute
+        from fanout.runs.local import LocalRuns
+
+        assert isinstance(runs, LocalRuns)
+        spec = _bad_input(lambda: runs.rerun_spec(run["run_id"], args.failed, indexes))
+        made_with(runs, run["run_id"], args)
+        return execute(args, spec)
+    from fanout.cli.deployment import deployment
+    from fanout.cli.remote import announce, follow
+    from fanout.runs.stack import StackRuns
+
+    assert isinstance(runs, StackRuns)
+    if run["status"] == "RUNNING":
+        raise UsageError([Problem("RUN", f"run {run['run_id']} is still running")])
+    if run["status"] == "REJECTED":
+        raise UsageError([Problem("RUN", f"run {run['run_id']} was rejected: no items")])
+    run_id, arn = _bad_input(lambda: runs.start_rerun(
+        run["run_id"], args.failed, indexes, new_run_id=args.run_id, trigger="cli",
+        current_config=args.current_config))
+    announce(run_id, arn, args.json, args.wait)
+    return follow(deployment(args), run_id, arn, args.json) if args.wait else EXIT_OK
+
+
+def made_with(runs: Any, run_id: str, args: argparse.Namespace) -> None:
+    """Point a local rerun at the config and folder its run was made with (``args.config``,
+    ``args.task_dir``); with ``--current-config``, say that the current one is used and how
+    its job differs. A run that kept no config is refused unless the current one is asked."""
+    from fanout.config import load_config_file
+    from fanout.local.made_with import CONFIG_COPY, differences
+
+    made = runs.made_with(run_id)
+    if made is None and not args.current_config:
+        raise UsageError([Problem("RUN", f"run {run_id} recorded no config (made by an older "
+                                         "fanout): add --current-config to rerun it with "
+                                         f"{args.config}")])
+    current: dict[str, Any] = {}
+    if Path(args.config).is_file():
+        job = load_config_file(args.config).jobs.get(made["job"] if made else "")
+        current = job.model_dump(mode="json") if job else {}
+    changed = differences(made["definition"], current) if made and current else []
+    if args.current_config:
+        print(f"fanout: rerun of {run_id} with the current config {args.config}, not the one "
+              f"it was made with" + (f" ({made['config']})" if made else ""), file=sys.stderr)
+        for line in changed if made else ["(what it was made with was not recorded)"]:
+            print(f"fanout:   {line}", file=sys.stderr)
+        return
+    assert made is not None
+    args.config = str(runs.records_dir / run_id / CONFIG_COPY)
+    args.task_dir = Path(made["folder"])
+    if changed:
+        print(f"fanout: rerun of {run_id} with the config it was made with ({made['config']} "
+              "as it was then); the current config differs (--current-config to use it):",
+              file=sys.stderr)
+        for line in changed:
+            print(f"fanout:   {line}", file=sys.stderr)
+
+
+def _bad_input(call: Any) -> Any:
+    """A rerun that cannot be (nothing to rerun, an unknown index): exit 2, one line."""
+    try:
+        return call()
+    except SpecError as exc:
+        raise UsageError(exc.problems) from None
+
+
+# --- arguments ---------------------------------------------------------------------------------
+
+
+def add(subparsers: Any) -> None:
+    rerun = subparsers.add_parser(
+        "rerun", help="a new run over the failed, chosen or all items of a run, linked to it")
+    rerun.add_argument("run", metavar="RUN")
+    rerun.add_argument("--failed", action="store_true",
+                       help="only the items that did not succeed (default: all)")
+    rerun.add_argument("--item", action="append", type=_index, default=[], metavar="INDEX",
+                       help="only this item (repeat for more)")
+    rerun.add_argument("--run-id", metavar="ID", help="the new run's id (default: made up)")
+    rerun.add_argument("--wait", action="store_true", help="follow the run to its end")
+    rerun.add_argument("--current-config", action="store_true",
+                       help="run the job as the current config defines it (--config, or the "
+                            "stack as deployed now), not as the run was made with; locally, "
+                            "show how they differ")
+    add_source_arguments(rerun)
+    rerun.set_defaults(func=run_rerun)
