@@ -88,6 +88,16 @@ def test_a_rerun_runs_the_recorded_program_not_the_folders(tmp_path: Path) -> No
     assert [(m["index"], m["status"], m["run_id"]) for m in chain["not_succeeded"]] == [
         (2, "FAILED", child["run_id"])]
 
+    # And the dashboard's rerun button (LocalRuns.rerun, in the background) takes the same
+    # path: the recorded program, which still fails
+    from fanout.runs.local import LocalRuns
+
+    button = LocalRuns(runs, config)
+    clicked = button.rerun(run_id, failed_only=True, indexes=None)
+    ended = button.wait(clicked, timeout=240)
+    assert ended is not None and ended["status"] == "FAILED", ended
+    assert [i["status"] for i in button.list_items(clicked)] == ["FAILED"]
+
     # When the current config is asked for
     current = fanout("rerun", run_id, "--failed", "--current-config", "--json", *where,
                      cwd=project)
@@ -100,5 +110,5 @@ def test_a_rerun_runs_the_recorded_program_not_the_folders(tmp_path: Path) -> No
     # And the first run's status now answers: every year succeeded, one on rerun
     text = fanout("status", run_id, *where, cwd=project)
     assert text.returncode == 0, text.stderr
-    assert f"across run {run_id} and its 2 reruns: 4 of 4 items succeeded, 1 on rerun" \
+    assert f"across run {run_id} and its 3 reruns: 4 of 4 items succeeded, 1 on rerun" \
         in text.stdout
