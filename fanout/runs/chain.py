@@ -28,8 +28,10 @@ def item_key(params: Mapping[str, Any]) -> str:
 def reruns_of(runs: RunsSource, run: RunView) -> list[RunView]:
     """``run``, then its reruns, the reruns of those, ... in the order they started."""
     children: dict[str, list[RunView]] = {}
-    # Newest first: reruns come after their run, so the latest 1,000 runs of the job hold them.
-    for other in runs.list_runs(job=run["job"], limit=1000):
+    # Reruns start after their run: a stack reads only the job's runs since (one query).
+    later = getattr(runs, "later_runs", None)
+    others = later(run["run_id"]) if later else runs.list_runs(job=run["job"], limit=10_000)
+    for other in others:
         parent = other.get("parent_run_id")
         if parent:
             children.setdefault(parent, []).append(other)

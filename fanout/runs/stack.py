@@ -108,7 +108,9 @@ class StackRuns:
         return {**view, **legacy_fields(run)}
 
     def list_runs(self, job: str | None = None, status: str | None = None,
-                  limit: int = 200) -> list[RunView]:
+                  limit: int = 200, *, since: str | None = None,
+                  with_cost: bool = True) -> list[RunView]:
+        """Newest first; ``since``: only runs started at or after it (a record's time)."""
         index = "by_job" if job else "by_time"
         kwargs: dict[str, Any] = {
             "TableName": self.store.table, "IndexName": index, "ScanIndexForward": False,
@@ -116,13 +118,17 @@ class StackRuns:
             "ExpressionAttributeNames": {"#pk": INDEXES[index][0]},
             "ExpressionAttributeValues": {":pk": {"S": f"JOB#{job}" if job else "RUNS"}},
         }
+        if since is not None:
+            kwargs["KeyConditionExpression"] += " AND #sk >= :since"
+            kwargs["ExpressionAttributeNames"]["#sk"] = INDEXES[index][1]
+            kwargs["ExpressionAttributeValues"][":since"] = {"S": since}
         runs: list[RunView] = []
         while len(runs) < limit:
             page = self.store.client.query(**kwargs)
             for attrs in page.get("Items", []):
                 run = self.store.get_run(attrs["pk"]["S"].removeprefix("RUN#"))
                 if run is not None and (status is None or run.status == status):
-                    runs.append(self.view(run))
+                    runs.append(self.view(run, with_cost=with_cost))
                 if len(runs) >= limit:
                     break
             if "LastEvaluatedKey" not in page:
@@ -133,6 +139,15 @@ class StackRuns:
     def get_run(self, run_id: str) -> RunView | None:
         run = self.record(run_id)
         return self.view(run) if run else None
+
+    def later_runs(self, run_id: str) -> list[RunView]:
+        """The runs of ``run_id``'s job that started with it or after (its reruns are among
+        them), without their cost: one query of the job's index, not a scan."""
+        run = self.record(run_id)
+        if run is None:
+            return []
+        return self.list_runs(job=run.job, limit=10_000, since=run.started_at,
+                              with_cost=False)
 
     def list_items(self, run_id: str, status: str | None = None) -> list[ItemView]:
         run = self.record(run_id)

@@ -54,12 +54,13 @@ def begin_run(stack: Stack, run_id: str, total: int, started_at: str = STARTED) 
 
 
 def settle_run(stack: Stack, run_id: str, outcomes: dict[int, str],
-               started_at: str = STARTED) -> None:
-    """Each item's one attempt, its logs and the run's end, as Launch, Record and Finalize do."""
+               started_at: str = STARTED, first_year: int = 2000) -> None:
+    """Each item's one attempt, its logs and the run's end, as Launch, Record and Finalize do
+    (item i is the year ``first_year + i``)."""
     store = records(stack)
     logs = stack.client("logs")
     for index, status in outcomes.items():
-        year = 2000 + index
+        year = first_year + index
         item = ItemRecord(run_id, index, "PENDING", params={"year": year},
                           command=["-y", str(year)])
         attempt = AttemptRecord(run_id, index, 1, client_token=f"ct-{run_id}-{index}",
@@ -209,6 +210,46 @@ def test_rerun_failed_runs_only_the_failed_items_linked_to_the_parent(stack: Sta
     assert [m["command"] for m in manifest] == [["-y", "2001"], ["-y", "2002"]]
     status = as_json(stack.fanout("status", "child-run", "--stack", STACK, "--json"))
     assert (status["parent_run"], status["total"], status["trigger"]) == ("parent-run", 2, "cli")
+
+
+def test_status_answers_across_reruns_and_items_keep_their_identity(stack: Stack) -> None:
+    from fanout.runtime.expand import ExpandInput, expand
+    from fanout.settings import ExpandEnv
+
+    # Given a run whose items 1 and 2 (2001, 2002) failed, and a rerun of them in which
+    # 2001 succeeded and 2002 failed again
+    seed_run(stack, "chain-parent", {0: "SUCCEEDED", 1: "FAILED", 2: "FAILED", 3: "SUCCEEDED"})
+    done = as_json(stack.fanout("rerun", "chain-parent", "--failed", "--run-id", "chain-child",
+                                "--stack", STACK, "--json"))
+    execution = stack.client("stepfunctions").describe_execution(
+        executionArn=done["execution_arn"])
+    env = ExpandEnv(fanout_table=TABLE, fanout_bucket=BUCKET,
+                    fanout_jobs=CONFIG.jobs, fanout_limits=CONFIG.limits)
+    expand(ExpandInput(spec=json.loads(execution["input"]), run_id="chain-child",
+                       execution_arn=done["execution_arn"]),
+           env=env, store=records(stack), s3=stack.client("s3"))
+    settle_run(stack, "chain-child", {0: "SUCCEEDED", 1: "FAILED"}, first_year=2001)
+
+    # When the first run's status is read
+    status = as_json(stack.fanout("status", "chain-parent", "--stack", STACK, "--json"))
+
+    # Then it answers for the run and its rerun: 3 of 4 succeeded, one on rerun, and 2002
+    # (item 2) last failed in the rerun
+    chain = status["across_reruns"]
+    assert chain["runs"] == ["chain-parent", "chain-child"]
+    assert (chain["total"], chain["succeeded"], chain["succeeded_on_rerun"]) == (4, 3, 1)
+    assert [(m["index"], m["params"], m["status"], m["run_id"])
+            for m in chain["not_succeeded"]] == [(2, {"year": 2002}, "FAILED", "chain-child")]
+    text = stack.fanout("status", "chain-parent", "--stack", STACK)
+    assert "across run chain-parent and its 1 rerun: 3 of 4 items succeeded, 1 on rerun" \
+        in text.stdout
+
+    # And the rerun's items carry their index in the first run and the same keys
+    parent = {i["index"]: i["key"] for i in as_json(
+        stack.fanout("items", "chain-parent", "--stack", STACK, "--json"))}
+    child = as_json(stack.fanout("items", "chain-child", "--stack", STACK, "--json"))
+    assert [(i["index"], i["original_index"], i["key"]) for i in child] == [
+        (0, 1, parent[1]), (1, 2, parent[2])]
 
 
 def test_bad_input_exits_2_with_one_line(stack: Stack) -> None:
