@@ -28,6 +28,8 @@ _INT = re.compile(r"-?(?:0|[1-9]\d*)")
 _FLOAT = re.compile(r"-?(?:0|[1-9]\d*)\.\d+")
 _RANGE = re.compile(r"(-?\d+):(-?\d+)(?::(-?\d+))?")
 _THROUGH = re.compile(r"(-?\d+)\.\.(-?\d+)(?::(-?\d+))?")
+#: ``1999-2019``: a range written with a dash (same width, ascending), not one text value.
+_DASHED = re.compile(r"(\d{2,})-(\d{2,})")
 _RANGE_LIKE = re.compile(r"[+-]?\d+(?:(?::|\.\.+)[+-]?\w*)+")
 _INSTANT = (
     r"(?:\d{4}-\d{2}-\d{2}(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
@@ -85,6 +87,10 @@ def param_axis(value: str) -> Any:
         match = pattern.fullmatch(value)
         if match:
             return {"range": _int_range(value, match, end)}
+    dashed = _DASHED.fullmatch(value)
+    if dashed and len(dashed[1]) == len(dashed[2]) and int(dashed[1]) < int(dashed[2]):
+        raise ValueError(f"{value!r} reads as one text value; for the range write "
+                         f"{dashed[1]}..{dashed[2]} (both included), or {LITERAL_HINT}")
     if _RANGE_LIKE.fullmatch(value):
         raise ValueError(f"{value!r} looks like a range but is not START..THROUGH[:STEP] or "
                          "START:STOP[:STEP] of whole numbers (e.g. 1999..2019 or "

@@ -57,6 +57,8 @@ def test_a_stop_excluded_range_says_its_last_value(capsys, cdk_json):
     ("2024-01-01..2024-01-31", {"dates": {"start": "2024-01-01", "through": "2024-01-31"}}),
     ("today-7d..today:1d", {"dates": {"start": "today-7d", "through": "today", "step": "1d"}}),
     ("a..b", ["a..b"]),  # not numbers nor dates: one text value
+    ("2024-01", ["2024-01"]),  # a month, not a range written with a dash
+    ("2019-1999", ["2019-1999"]),
 ])
 def test_two_dots_read_as_an_inclusive_range(text: str, axis: Any) -> None:
     assert param_axis(text) == axis
@@ -68,6 +70,7 @@ def test_two_dots_read_as_an_inclusive_range(text: str, axis: Any) -> None:
     ("1..3:0", "step must not be 0"),
     ("1999..2001,2005", "a list cannot hold the range '1999..2001'"),
     ("2024-01-01..x", "START..THROUGH[:STEP]"),
+    ("1999-2019", "for the range write 1999..2019 (both included), or"),
 ])
 def test_ranges_with_two_dots_that_do_not_read_are_errors(text: str, says: str) -> None:
     with pytest.raises(ValueError) as caught:
