@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fanout.cli.runs import EXIT_OK, _index, add_source_arguments, source, the_run
+from fanout.cli.runs import EXIT_OK, add_source_arguments, item_index, source, the_run
 from fanout.errors import Problem, SpecError, UsageError
 
 
@@ -30,8 +30,7 @@ def run_rerun(args: argparse.Namespace) -> int:
 
         assert isinstance(runs, LocalRuns)
         spec = _bad_input(lambda: runs.rerun_spec(run["run_id"], args.failed, indexes))
-        made_with(runs, run["run_id"], args)
-        return execute(args, spec)
+        return execute(args, made_with(runs, run["run_id"], args, spec))
     from fanout.cli.deployment import deployment
     from fanout.cli.remote import announce, follow
     from fanout.runs.stack import StackRuns
@@ -48,11 +47,12 @@ def run_rerun(args: argparse.Namespace) -> int:
     return follow(deployment(args), run_id, arn, args.json) if args.wait else EXIT_OK
 
 
-def made_with(runs: Any, run_id: str, args: argparse.Namespace) -> None:
-    """Point a local rerun at the config and folder its run was made with (``args.config``,
-    ``args.task_dir``); with ``--current-config``, say that the current one is used and how
-    its job differs. A run that kept no config is refused unless the current one is asked."""
-    from fanout.config import load_config_file
+def made_with(runs: Any, run_id: str, args: argparse.Namespace,
+              spec: dict[str, Any]) -> dict[str, Any]:
+    """The local rerun's spec, pointed at the config and folder its run was made with
+    (``args.config``, ``args.task_dir``). With ``--current-config``: the current config, said
+    on stderr with how its job differs, and the job's current templates where the run took
+    the job's. A run that kept no config is refused unless the current one is asked for."""
     from fanout.local.made_with import CONFIG_COPY, differences
 
     made = runs.made_with(run_id)
@@ -60,17 +60,19 @@ def made_with(runs: Any, run_id: str, args: argparse.Namespace) -> None:
         raise UsageError([Problem("RUN", f"run {run_id} recorded no config (made by an older "
                                          "fanout): add --current-config to rerun it with "
                                          f"{args.config}")])
-    current: dict[str, Any] = {}
-    if Path(args.config).is_file():
-        job = load_config_file(args.config).jobs.get(made["job"] if made else "")
-        current = job.model_dump(mode="json") if job else {}
+    current = _current_job(args.config, made["job"] if made else str(spec["job"]))
     changed = differences(made["definition"], current) if made and current else []
     if args.current_config:
         print(f"fanout: rerun of {run_id} with the current config {args.config}, not the one "
               f"it was made with" + (f" ({made['config']})" if made else ""), file=sys.stderr)
-        for line in changed if made else ["(what it was made with was not recorded)"]:
+        said = changed or ["(its job is defined the same)" if made
+                           else "(what it was made with was not recorded)"]
+        for line in said:
             print(f"fanout:   {line}", file=sys.stderr)
-        return
+        if made:  # templates the run took from its job are the job's as defined now
+            spec = {k: v for k, v in spec.items()
+                    if k not in ("command", "environment") or v != made["definition"].get(k)}
+        return spec
     assert made is not None
     args.config = str(runs.records_dir / run_id / CONFIG_COPY)
     args.task_dir = Path(made["folder"])
@@ -80,6 +82,20 @@ def made_with(runs: Any, run_id: str, args: argparse.Namespace) -> None:
               file=sys.stderr)
         for line in changed:
             print(f"fanout:   {line}", file=sys.stderr)
+    return spec
+
+
+def _current_job(config: str, job: str) -> dict[str, Any]:
+    """The job as the current config defines it ({} when it cannot be read or lacks it:
+    a faithful rerun does not need it)."""
+    from fanout.config import load_config_file
+    from fanout.errors import FanoutInputError
+
+    try:
+        found = load_config_file(config).jobs.get(job) if Path(config).is_file() else None
+    except FanoutInputError:
+        return {}
+    return found.model_dump(mode="json") if found else {}
 
 
 def _bad_input(call: Any) -> Any:
@@ -99,7 +115,7 @@ def add(subparsers: Any) -> None:
     rerun.add_argument("run", metavar="RUN")
     rerun.add_argument("--failed", action="store_true",
                        help="only the items that did not succeed (default: all)")
-    rerun.add_argument("--item", action="append", type=_index, default=[], metavar="INDEX",
+    rerun.add_argument("--item", action="append", type=item_index, default=[], metavar="INDEX",
                        help="only this item (repeat for more)")
     rerun.add_argument("--run-id", metavar="ID", help="the new run's id (default: made up)")
     rerun.add_argument("--wait", action="store_true", help="follow the run to its end")

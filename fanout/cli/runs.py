@@ -330,7 +330,7 @@ def run_stop(args: argparse.Namespace) -> int:
 # --- arguments --------------------------------------------------------------------------------
 
 
-def _index(text: str) -> int:
+def item_index(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -360,7 +360,7 @@ def add(subparsers: Any) -> None:
     items = subparsers.add_parser(
         "items", help="a run's items; with INDEX, one item and every attempt of it")
     items.add_argument("run", metavar="RUN")
-    items.add_argument("index", metavar="INDEX", type=_index, nargs="?",
+    items.add_argument("index", metavar="INDEX", type=item_index, nargs="?",
                        help="one item: it and a table of its attempts")
     items.add_argument("--status", choices=ITEM_STATES, help="only items in this status")
     add_source_arguments(items)
@@ -375,7 +375,7 @@ def add(subparsers: Any) -> None:
 
     logs = subparsers.add_parser("logs", help="an item's container log lines, by attempt")
     logs.add_argument("run", metavar="RUN")
-    logs.add_argument("index", metavar="INDEX", type=_index)
+    logs.add_argument("index", metavar="INDEX", type=item_index)
     logs.add_argument("--attempt", type=int, metavar="N", help="only attempt N")
     add_source_arguments(logs)
     logs.set_defaults(func=run_logs)

@@ -157,3 +157,76 @@ def test_an_item_keeps_its_key_and_original_index_in_a_rerun() -> None:
     # The key is of the params as canonical JSON: key order does not matter, values do
     assert item_key({"a": 1, "b": "x"}) == item_key({"b": "x", "a": 1})
     assert item_key({"year": 2003}) != item_key({"year": "2003"})
+
+
+class Kept:
+    """A records folder's answer to ``made_with``."""
+
+    def __init__(self, made: dict[str, Any] | None, records_dir: Any) -> None:
+        self.made, self.records_dir = made, records_dir
+
+    def made_with(self, run_id: str) -> dict[str, Any] | None:
+        return self.made
+
+
+def rerun_args(config: Any, current: bool) -> Any:
+    import argparse
+
+    return argparse.Namespace(config=str(config), current_config=current)
+
+
+def test_a_local_rerun_takes_the_config_its_run_kept(tmp_path, capsys, cdk_json) -> None:
+    from fanout.cli.rerun import made_with
+
+    # Given a run made with a job whose local_command was broken.py, and today's cdk.json
+    definition = {**json.loads(cdk_json.read_text())["context"]["fanout"]["jobs"]["analyzer"]}
+    made = {"config": "/old/cdk.json", "folder": str(tmp_path), "job": "analyzer",
+            "definition": {**definition, "local_command": ["python3", "broken.py"]}}
+    spec = {"job": "analyzer", "items": [{"year": 2003}], "command": ["-y", "{year}"],
+            "environment": {}}
+    args = rerun_args(cdk_json, current=False)
+
+    # When the rerun is prepared
+    kept = made_with(Kept(made, tmp_path), "r1", args, spec)
+
+    # Then it runs the kept copy in the run's folder, and says how today's config differs
+    assert kept == spec
+    assert (args.config, args.task_dir) == (str(tmp_path / "r1" / "cdk.json"), tmp_path)
+    err = capsys.readouterr().err
+    assert "with the config it was made with (/old/cdk.json as it was then)" in err
+    assert 'local_command: ["python3", "broken.py"] -> ["python3", ' in err
+
+
+def test_the_current_config_is_said_and_its_templates_used(tmp_path, capsys, cdk_json) -> None:
+    from fanout.cli.rerun import made_with
+
+    # Given a run whose command came from its job's definition then
+    definition = {**json.loads(cdk_json.read_text())["context"]["fanout"]["jobs"]["analyzer"],
+                  "command": ["--year", "{year}"]}
+    made = {"config": "/old/cdk.json", "folder": str(tmp_path), "job": "analyzer",
+            "definition": definition}
+    spec = {"job": "analyzer", "items": [{"year": 2003}], "command": ["--year", "{year}"],
+            "environment": {"A": "1"}}
+    args = rerun_args(cdk_json, current=True)
+
+    # When it is rerun with the current config
+    current = made_with(Kept(made, tmp_path), "r1", args, spec)
+
+    # Then the command is the job's as defined now (the run's own environment stays), the
+    # config is today's, and stderr says both
+    assert "command" not in current and current["environment"] == {"A": "1"}
+    assert args.config == str(cdk_json)
+    err = capsys.readouterr().err
+    assert f"with the current config {cdk_json}, not the one it was made with" in err
+    assert 'command: ["--year", "{year}"] -> ["-y", "{year}"]' in err
+
+
+def test_a_run_that_kept_no_config_is_rerun_only_with_the_current_one(tmp_path, cdk_json):
+    from fanout.cli.rerun import made_with
+    from fanout.errors import UsageError
+
+    with pytest.raises(UsageError) as refused:
+        made_with(Kept(None, tmp_path), "r1", rerun_args(cdk_json, current=False),
+                  {"job": "analyzer"})
+    assert "recorded no config" in refused.value.message
+    assert "--current-config" in refused.value.message
