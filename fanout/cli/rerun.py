@@ -40,6 +40,8 @@ def run_rerun(args: argparse.Namespace) -> int:
         raise UsageError([Problem("RUN", f"run {run['run_id']} is still running")])
     if run["status"] == "REJECTED":
         raise UsageError([Problem("RUN", f"run {run['run_id']} was rejected: no items")])
+    if not args.current_config:
+        _same_job(runs, run["run_id"], args.config)
     run_id, arn = _bad_input(lambda: runs.start_rerun(
         run["run_id"], args.failed, indexes, new_run_id=args.run_id, trigger="cli",
         current_config=args.current_config))
@@ -83,6 +85,26 @@ def made_with(runs: Any, run_id: str, args: argparse.Namespace,
         for line in changed:
             print(f"fanout:   {line}", file=sys.stderr)
     return spec
+
+
+def _same_job(runs: Any, run_id: str, config: str) -> None:
+    """Refuse, before starting anything, a rerun of a job the config defines otherwise than
+    the run recorded (Expand refuses it too, against the deployment itself)."""
+    from fanout.config import load_config_file
+    from fanout.errors import FanoutInputError
+    from fanout.runtime.rerun import changed_definition
+
+    record = runs.record(run_id)
+    try:
+        job = load_config_file(config).jobs.get(record.job) if Path(config).is_file() else None
+    except FanoutInputError:
+        return  # Expand checks against the deployment
+    changed = changed_definition(record.settings, job) if job is not None else []
+    if changed:
+        raise UsageError([Problem("RUN", (
+            f"job {record.job} changed since run {run_id} ran ({'; '.join(changed)}, in "
+            f"{config}): the rerun would run another program; add --current-config to run "
+            "the job as deployed now"))])
 
 
 def _current_job(config: str, job: str) -> dict[str, Any]:

@@ -252,6 +252,31 @@ def test_status_answers_across_reruns_and_items_keep_their_identity(stack: Stack
         (0, 1, parent[1]), (1, 2, parent[2])]
 
 
+def test_a_rerun_of_a_job_changed_since_needs_the_current_config(stack: Stack,
+                                                                 tmp_path) -> None:
+    # Given a run of the analyzer with image "latest", and a config where it is now "v2"
+    seed_run(stack, "changed-parent", {0: "SUCCEEDED", 1: "FAILED"})
+    document = json.loads((REPO / "cdk.json").read_text())
+    document["context"]["fanout"]["jobs"]["analyzer"]["image_tag"] = "v2"
+    config = tmp_path / "cdk.json"
+    config.write_text(json.dumps(document))
+
+    # When its failed item is rerun
+    refused = stack.fanout("rerun", "changed-parent", "--failed", "--stack", STACK,
+                           "--config", str(config))
+
+    # Then nothing starts: one line names the change and the flag
+    assert refused.returncode == 2, refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert 'image_tag: "latest" -> "v2"' in line and "--current-config" in line
+    # And with --current-config the rerun starts, its execution input asking for it
+    done = as_json(stack.fanout("rerun", "changed-parent", "--failed", "--current-config",
+                                "--stack", STACK, "--config", str(config), "--json"))
+    execution = stack.client("stepfunctions").describe_execution(
+        executionArn=done["execution_arn"])
+    assert json.loads(execution["input"])["current_config"] is True
+
+
 def test_bad_input_exits_2_with_one_line(stack: Stack) -> None:
     # Given a stack with one finished, fully successful run
     seed_run(stack, "clean-run", {0: "SUCCEEDED"})
