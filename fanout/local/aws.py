@@ -117,3 +117,13 @@ def write_logs(group: str, stream: str, events: list[tuple[int, str]]) -> None:
             backend.create_log_stream(group, stream)
         backend.put_log_events(group, stream,
                                [{"timestamp": t, "message": m} for t, m in events])
+
+
+def quiet_emulation() -> None:
+    """The emulator's own chatter is not the user's business; the summary says what failed."""
+    import logging
+    import warnings
+
+    for name in ("moto", "moto.stepfunctions"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")

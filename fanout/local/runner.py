@@ -31,7 +31,7 @@ from fanout.local.checks import (
 from fanout.local.faults import Dice, Faults
 from fanout.local.made_with import record_made_with
 from fanout.local.records import put_items, write_started
-from fanout.local.summary import Progress, RunSummary, item_summaries
+from fanout.local.summary import Progress, RunSummary, item_summaries, status_of_execution
 
 if TYPE_CHECKING:
     from fanout.config import FanoutConfig
@@ -185,6 +185,7 @@ class LocalRun:
             REGION,
             emulated_aws,
             handler_clients,
+            quiet_emulation,
             take_over,
             write_logs,
         )
@@ -198,7 +199,7 @@ class LocalRun:
         from fanout.local.tasks import gate_env
 
         started = time.monotonic()
-        _quiet_emulation()
+        quiet_emulation()
         MAXIMA.reset()  # the largest payload and history of this run (limits.json)
         with emulated_aws():
             stack = stand_up(template, config, region=REGION, account=ACCOUNT)
@@ -363,7 +364,7 @@ class LocalRun:
                 launched.setdefault(int(index), []).append(task.arn)
         every = store.attempts(run_id)  # one query for the run (the cost's too), not per item
         items, waits = item_summaries(store.items(run_id), every, launched)
-        status = run.status if run else _status_of(execution)
+        status = run.status if run else status_of_execution(execution)
         if execution.get("error") == "Fanout.InvalidRunSpec":
             status = "REJECTED"
         # The run record's counters (what Finalize and a user read), not a recount.
@@ -434,17 +435,3 @@ class LocalRun:
                 "".join(e["message"] + "\n" for e in events)
             )
 
-
-def _quiet_emulation() -> None:
-    """The emulator's own chatter is not the user's business; the summary says what failed."""
-    import logging
-    import warnings
-
-    for name in ("moto", "moto.stepfunctions"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-
-
-def _status_of(execution: Mapping[str, Any]) -> str:
-    return {"SUCCEEDED": "SUCCEEDED", "ABORTED": "ABORTED", "TIMED_OUT": "TIMED_OUT"}.get(
-        str(execution["status"]), "FAILED")

@@ -120,3 +120,9 @@ def _tasks_of(tagged: list[str], attempts: list[AttemptRecord]) -> list[str]:
     found += [a.task_arn for a in sorted(attempts, key=lambda a: a.attempt)
               if a.task_arn and a.task_arn not in found]
     return found
+
+
+def status_of_execution(execution: Mapping[str, Any]) -> str:
+    """A run's status from its execution's, when no run record says it."""
+    return {"SUCCEEDED": "SUCCEEDED", "ABORTED": "ABORTED", "TIMED_OUT": "TIMED_OUT"}.get(
+        str(execution["status"]), "FAILED")
