@@ -40,8 +40,16 @@ def run_rerun(args: argparse.Namespace) -> int:
         raise UsageError([Problem("RUN", f"run {run['run_id']} is still running")])
     if run["status"] == "REJECTED":
         raise UsageError([Problem("RUN", f"run {run['run_id']} was rejected: no items")])
-    if not args.current_config:
-        _same_job(runs, run["run_id"], args.config)
+    changed = _changed_job(runs, run["run_id"], args.config)
+    if changed and not args.current_config:
+        raise UsageError([Problem("RUN", (
+            f"job {run['job']} changed since run {run['run_id']} ran ({'; '.join(changed)}, "
+            f"in {args.config}): the rerun would run another program; add --current-config "
+            "to run the job as deployed now"))])
+    if args.current_config:
+        print(f"fanout: rerun of {run['run_id']} with job {run['job']} as deployed now, not as "
+              "the run recorded it" + (f": {'; '.join(changed)} (in {args.config})"
+                                        if changed else ""), file=sys.stderr)
     run_id, arn = _bad_input(lambda: runs.start_rerun(
         run["run_id"], args.failed, indexes, new_run_id=args.run_id, trigger="cli",
         current_config=args.current_config))
@@ -87,9 +95,9 @@ def made_with(runs: Any, run_id: str, args: argparse.Namespace,
     return spec
 
 
-def _same_job(runs: Any, run_id: str, config: str) -> None:
-    """Refuse, before starting anything, a rerun of a job the config defines otherwise than
-    the run recorded (Expand refuses it too, against the deployment itself)."""
+def _changed_job(runs: Any, run_id: str, config: str) -> list[str]:
+    """How the config defines the run's job otherwise than the run recorded it (checked
+    before starting anything; Expand checks it against the deployment itself)."""
     from fanout.config import load_config_file
     from fanout.errors import FanoutInputError
     from fanout.runtime.rerun import changed_definition
@@ -98,13 +106,8 @@ def _same_job(runs: Any, run_id: str, config: str) -> None:
     try:
         job = load_config_file(config).jobs.get(record.job) if Path(config).is_file() else None
     except FanoutInputError:
-        return  # Expand checks against the deployment
-    changed = changed_definition(record.settings, job) if job is not None else []
-    if changed:
-        raise UsageError([Problem("RUN", (
-            f"job {record.job} changed since run {run_id} ran ({'; '.join(changed)}, in "
-            f"{config}): the rerun would run another program; add --current-config to run "
-            "the job as deployed now"))])
+        return []
+    return changed_definition(record.settings, job) if job is not None else []
 
 
 def _current_job(config: str, job: str) -> dict[str, Any]:

@@ -270,11 +270,14 @@ def test_a_rerun_of_a_job_changed_since_needs_the_current_config(stack: Stack,
     (line,) = refused.stderr.strip().splitlines()
     assert 'image_tag: "latest" -> "v2"' in line and "--current-config" in line
     # And with --current-config the rerun starts, its execution input asking for it
-    done = as_json(stack.fanout("rerun", "changed-parent", "--failed", "--current-config",
-                                "--stack", STACK, "--config", str(config), "--json"))
+    done = stack.fanout("rerun", "changed-parent", "--failed", "--current-config",
+                        "--stack", STACK, "--config", str(config), "--json")
+    started = as_json(done)
     execution = stack.client("stepfunctions").describe_execution(
-        executionArn=done["execution_arn"])
+        executionArn=started["execution_arn"])
     assert json.loads(execution["input"])["current_config"] is True
+    assert 'as deployed now, not as the run recorded it: image_tag: "latest" -> "v2"' in \
+        done.stderr
 
 
 def test_bad_input_exits_2_with_one_line(stack: Stack) -> None:
