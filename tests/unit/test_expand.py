@@ -61,12 +61,18 @@ def axes(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, list[Any]]]:
             step = draw(st.sampled_from([1, 2, 3, -1, -2]))
             size = draw(st.integers(1, 6))
             stop = start + step * size
-            params[name] = {"range": {"start": start, "stop": stop, "step": step}}
+            if draw(st.booleans()):  # the same values, written with the last one included
+                params[name] = {"range": {"start": start, "through": stop - step,
+                                          "step": step}}
+            else:
+                params[name] = {"range": {"start": start, "stop": stop, "step": step}}
             values[name] = list(range(start, stop, step))
         else:
             days = draw(st.integers(1, 5))
-            params[name] = {"dates": {"start": "today-5d", "stop": f"today-{5 - days}d"
-                                      if days < 5 else "today"}}
+            end = "stop" if draw(st.booleans()) else "through"
+            last = 5 - days + (1 if end == "through" else 0)  # the day after, or the last day
+            params[name] = {"dates": {"start": "today-5d",
+                                      end: f"today-{last}d" if last else "today"}}
             values[name] = [f"2024-03-{d:02d}" for d in range(5, 5 + days)]
     return params, values
 
