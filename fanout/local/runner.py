@@ -125,6 +125,7 @@ class LocalRun:
         #: What the spec says that is legal but likely not meant; in the summary.
         self.warnings: list[str] = []
         self._sfn: Any = None
+        self._definition: tuple[str, Any] = ("", None)
         self._interrupted = threading.Event()
         #: Tasks still running when the run ended that the control plane had not stopped.
         self.orphans = 0
@@ -171,8 +172,7 @@ class LocalRun:
         self._check_interrupted()
         job = str(document["job"])
         run_id = self.options.run_id or new_run_id(job)
-        record_made_with(self.options.records_dir / run_id, self.options.config_path,
-                         self._task_cwd(), job, config.jobs[job])  # what a rerun runs
+        self._definition = (job, config.jobs[job])  # kept as the run starts: what a rerun runs
         return self._run(template, config, document, run_id)
 
     def _task_cwd(self) -> Path:
@@ -249,6 +249,8 @@ class LocalRun:
         sfn = self._sfn
         self._check_interrupted()  # stood up but not started: nothing to stop, nothing launched
         write_started(self.options.records_dir, run_id, document)  # what `fanout stop` finds
+        record_made_with(self.options.records_dir / run_id, self.options.config_path,
+                         self._task_cwd(), *self._definition)
         arn = sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=run_id,
                                   input=json.dumps(document))["executionArn"]
         assert self.fargate is not None and self.bus is not None
