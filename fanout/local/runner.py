@@ -220,7 +220,8 @@ class LocalRun:
                 docker=self.options.docker, base_environment=self.task_environment,
             )
             self.functions, self.bus, self.fargate = functions, bus, fargate
-            rate = gate_env(self.options.launch_rate)
+            rate = gate_env(self.options.launch_rate,
+                            configured="launch_gate" in config.model_fields_set)
             with environment({**shared, **LOCAL_FUNCTION_ENV, **rate}), take_over(
                 fargate, functions.moto_invoke
             ) as left_out, handler_clients(functions.moto_invoke, direct=not left_out) as made:

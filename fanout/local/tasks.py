@@ -64,12 +64,27 @@ class LaunchRate:
             return True
 
 
-def gate_env(rate: LaunchRate | None) -> dict[str, str]:
-    """With ``--launch-rate``, the launch gate is told the emulated Fargate's bucket, as a
-    deployment's config tells it its account's."""
+#: The bucket the launch gate is told when the emulated Fargate has none (no
+#: ``--launch-rate``) and the config names none: the emulation grants every launch, so the
+#: gate's queue, lease and permits all run, but no permit waits. Pacing an unlimited
+#: emulation to AWS's 20 launches a second would make a local run of N items take N / 20
+#: seconds whatever the machine (docs/decisions/0008-perf-local-launch-bucket.md).
+UNLIMITED = {"burst": 100_000, "per_second": 10_000.0}
+
+
+def gate_env(rate: LaunchRate | None, *, configured: bool = False) -> dict[str, str]:
+    """What the launch gate is told of the emulated Fargate's bucket.
+
+    With ``--launch-rate``, that bucket, as a deployment's config tells the gate its
+    account's. Without it the emulated Fargate throttles nothing: the gate is told so,
+    unless the config names a ``launch_gate`` of its own (``configured``), which is kept.
+    """
     if rate is None:
-        return {}
-    bucket = {"burst": rate.burst, "per_second": rate.per_second}
+        if configured:
+            return {}
+        bucket: dict[str, float] = dict(UNLIMITED)
+    else:
+        bucket = {"burst": rate.burst, "per_second": rate.per_second}
     return {"FANOUT_LAUNCH_GATE": json.dumps({"FARGATE": bucket, "FARGATE_SPOT": bucket})}
 
 

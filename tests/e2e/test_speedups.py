@@ -340,3 +340,63 @@ def test_switched_off_moto_is_moto_s_own_and_the_run_is_told(
         assert json_path.parse is parse
         assert DynamoDBBackend.transact_write_items is not transact
         assert left_out == ["moto speed-ups off: FANOUT_LOCAL_SPEEDUPS=0"]
+
+
+def test_a_condition_expression_lexed_once_judges_each_call_s_own_values() -> None:
+    # Given condition expressions lexed once
+    from moto.dynamodb import comparisons
+
+    from fanout.local.moto.speedups import cached_condition_lexing
+
+    parser = comparisons.ConditionExpressionParser
+    original = parser.__dict__["_lex_condition_expression"]
+    condition = "attribute_not_exists(pk) OR (#n < :most AND who <> :who)"
+    with moto_table(cached_condition_lexing) as ddb:
+        ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "n": {"N": "1"}, "who": {"S": "x"}})
+
+        def bump(most: str, who: str) -> bool:
+            try:
+                ddb.update_item(TableName="t", Key={"pk": {"S": "a"}},
+                                UpdateExpression="SET #n = #n + :one",
+                                ConditionExpression=condition,
+                                ExpressionAttributeNames={"#n": "n"},
+                                ExpressionAttributeValues={":one": {"N": "1"},
+                                                           ":most": {"N": most},
+                                                           ":who": {"S": who}})
+            except ddb.exceptions.ConditionalCheckFailedException:
+                return False
+            return True
+
+        # When the same expression is judged with other values, Then each call's count
+        assert [bump("5", "y"), bump("2", "y"), bump("5", "x"), bump("9", "z")] == \
+            [True, False, False, True]
+        assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": "3"}
+        # And a write whose condition fails changes nothing, with the same expression
+        assert ddb.put_item(TableName="t", Item={"pk": {"S": "b"}}, ConditionExpression=(
+            "attribute_not_exists(pk)"))["ResponseMetadata"]["HTTPStatusCode"] == 200
+        with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
+            ddb.put_item(TableName="t", Item={"pk": {"S": "b"}, "x": {"S": "y"}},
+                         ConditionExpression="attribute_not_exists(pk)")
+        assert "x" not in ddb.get_item(TableName="t", Key={"pk": {"S": "b"}})["Item"]
+    assert parser.__dict__["_lex_condition_expression"] is original
+
+
+def test_request_ids_keep_their_shape() -> None:
+    # Given request ids drawn at once
+    import re
+
+    from moto.core import responses
+
+    from fanout.local.moto.speedups import cheap_request_ids
+
+    original = responses.gen_amzn_requestid_long
+    restore = cheap_request_ids()
+    try:
+        # When a few are drawn, Then each is 52 letters and digits, set in the headers
+        headers: dict[str, str] = {}
+        ids = {responses.gen_amzn_requestid_long(headers) for _ in range(50)}
+        assert len(ids) == 50 and all(re.fullmatch(r"[A-Za-z0-9]{52}", i) for i in ids)
+        assert re.fullmatch(r"[A-Za-z0-9]{52}", headers["x-amzn-requestid"])
+    finally:
+        restore()
+    assert responses.gen_amzn_requestid_long is original

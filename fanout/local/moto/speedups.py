@@ -27,6 +27,8 @@ And the rest of moto's:
 - :func:`cached_traversal_maps`: the processor each node of an expression gets is worked
   out once per (processor class, node class), not by ``isinstance`` at every node.
 - :func:`cached_method_names`: the list of a response class's actions, once per class.
+- :func:`cached_condition_lexing`: a condition expression's tokens, once per expression.
+- :func:`cheap_request_ids`: each answer's request id drawn at once, not letter by letter.
 - :func:`fanout.local.direct.direct_clients` (applied by the local runner): the handlers'
   calls handed to moto's service code without the HTTP round trip.
 
@@ -235,6 +237,68 @@ def cached_traversal_maps() -> Restore:
     return restore
 
 
+def cached_condition_lexing() -> Restore:
+    """Lex each DynamoDB condition expression once.
+
+    moto splits a condition expression into tokens with a dozen regular expressions, token
+    by token, on every conditional write (several per item), before it puts the names and
+    values in. The tokens depend on the expression's text alone and are immutable tuples:
+    each parse gets a fresh deque of the same tokens, which it consumes as moto's would.
+    """
+    from collections import deque
+
+    from moto.dynamodb import comparisons
+
+    Parser = getattr(comparisons, "ConditionExpressionParser")  # noqa: B009
+    original = Parser.__dict__["_lex_condition_expression"]
+    lexed: dict[str, tuple[Any, ...]] = {}
+
+    def lex(self: Any) -> Any:
+        text = self.condition_expression
+        tokens = lexed.get(text)
+        if tokens is None:
+            tokens = tuple(original(self))
+            if len(lexed) > 4096:
+                lexed.clear()
+            lexed[text] = tokens
+        return deque(tokens)
+
+    Parser._lex_condition_expression = lex
+
+    def restore() -> None:
+        Parser._lex_condition_expression = original
+
+    return restore
+
+
+def cheap_request_ids() -> Restore:
+    """A request id per answer from 39 random bytes, not 52 calls of ``random.choice``.
+
+    moto gives every answer an ``x-amzn-requestid`` of 52 letters and digits, picked one
+    at a time; the same shape (52 characters of ``[A-Za-z0-9]``) comes from one draw.
+    """
+    import secrets
+    import string
+
+    from moto.core import responses
+
+    original = getattr(responses, "gen_amzn_requestid_long")  # noqa: B009
+    alphabet = string.ascii_letters + string.digits
+
+    def gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
+        req_id = "".join(alphabet[b % len(alphabet)] for b in secrets.token_bytes(52))
+        if isinstance(headerdict, dict):
+            headerdict["x-amzn-requestid"] = req_id
+        return req_id
+
+    setattr(responses, "gen_amzn_requestid_long", gen_amzn_requestid_long)  # noqa: B010
+
+    def restore() -> None:
+        setattr(responses, "gen_amzn_requestid_long", original)  # noqa: B010
+
+    return restore
+
+
 # --- the switch and the guard -------------------------------------------------------------
 
 #: Set to ``0`` to run the local mode on moto as it comes (slower, same answers).
@@ -261,4 +325,5 @@ def enabled(environ: Mapping[str, str] | None = None) -> tuple[bool, str]:
 def apply() -> list[Restore]:
     """Every speed-up, applied; the functions that undo them, in order."""
     return [fast_dynamodb_serializer(), cached_json_paths(),
-            cached_update_expressions(), cached_method_names(), cached_traversal_maps()]
+            cached_update_expressions(), cached_method_names(), cached_traversal_maps(),
+            cached_condition_lexing(), cheap_request_ids()]
