@@ -29,6 +29,7 @@ And the rest of moto's:
 - :func:`cached_method_names`: the list of a response class's actions, once per class.
 - :func:`cached_condition_lexing`: a condition expression's tokens, once per expression.
 - :func:`cheap_request_ids`: each answer's request id drawn at once, not letter by letter.
+- :func:`indexed_queries`: a query on an index looks only at the items with its key value.
 - :func:`fanout.local.direct.direct_clients` (applied by the local runner): the handlers'
   calls handed to moto's service code without the HTTP round trip.
 
@@ -299,6 +300,57 @@ def cheap_request_ids() -> Restore:
     return restore
 
 
+def indexed_queries() -> Restore:
+    """A query on an index looks only at the items holding the index's key value.
+
+    moto answers a query on a secondary index by sorting every item of the table by its
+    keys, then comparing each with the key through ``DynamoType`` (which casts both values
+    at every comparison). Reconcile asks the open-attempts index every period, so a run's time grew
+    with its items times its length. Here, when every key condition is on a string, the
+    items whose attribute holds that very string are picked first (a dict lookup and a
+    string compare each), and moto's own query (its key checks, sort, paging, filters,
+    projection) runs on those: the items it would have kept are all among them.
+    """
+    from moto.dynamodb.models.table import Table
+
+    original = Table.query
+
+    def query(self: Any, hash_key: Any, range_comparison: Any, range_objs: Any,
+              *args: Any, **kwargs: Any) -> Any:
+        # moto passes index_name positionally (8th after self), sometimes by keyword.
+        index_name = args[4] if len(args) > 4 else kwargs.get("index_name")
+        conditions = kwargs.get("hash_key_conditions") or []
+        if (not index_name or not conditions or "all_items" in self.__dict__
+                or any(value.type != "S" for _, value in conditions)):
+            return original(self, hash_key, range_comparison, range_objs, *args, **kwargs)
+        wanted = [(name, value.value) for name, value in conditions]
+        every = (item for held in self.items.values()
+                 for item in (held.values() if self.range_key_attr else (held,)))
+        items = []
+        for item in every:
+            attrs = item.attrs
+            for name, value in wanted:
+                held = attrs.get(name)
+                if held is None or held.type != "S" or held.value != value:
+                    break
+            else:
+                items.append(item)
+        # In the order moto's ``all_items`` gives the table (sorted by its keys).
+        items.sort(key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+        self.all_items = lambda: items
+        try:
+            return original(self, hash_key, range_comparison, range_objs, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = query  # type: ignore[method-assign]
+
+    def restore() -> None:
+        Table.query = original  # type: ignore[method-assign]
+
+    return restore
+
+
 # --- the switch and the guard -------------------------------------------------------------
 
 #: Set to ``0`` to run the local mode on moto as it comes (slower, same answers).
@@ -326,4 +378,4 @@ def apply() -> list[Restore]:
     """Every speed-up, applied; the functions that undo them, in order."""
     return [fast_dynamodb_serializer(), cached_json_paths(),
             cached_update_expressions(), cached_method_names(), cached_traversal_maps(),
-            cached_condition_lexing(), cheap_request_ids()]
+            cached_condition_lexing(), cheap_request_ids(), indexed_queries()]
