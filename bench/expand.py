@@ -33,6 +33,7 @@ ENVIRONMENT = {"REGION": "{region}", "ITEM": "{index}", "TAG": "{year}-{region}"
 RUN_ID = "bench-run"
 TARGET_RATIO = 2.0
 TARGET_RSS_MB = 150.0
+QUICK_SIZE = 300
 
 
 def spec(size: int) -> dict[str, Any]:
@@ -125,13 +126,38 @@ def _machine() -> dict[str, object]:
     return machine()
 
 
+def _document(summary: dict[str, Any], size: int) -> None:
+    """The figures into docs/benchmarks.json (a full or a quick run of the default sizes)."""
+    if size not in (1000, QUICK_SIZE):
+        return
+    sys.path.insert(0, str(HERE))
+    from _figures import figure, record
+
+    quick = size == QUICK_SIZE
+    suffix, command = ("_quick", "bench/expand.py --quick") if quick else ("", "bench/expand.py")
+    items = f"{summary['items']:,} items"
+    figures = {f"expand_ratio{suffix}": figure(
+        summary["ratio"], "x", better="higher", target=TARGET_RATIO, command=command,
+        what=f"expansion speed vs the straightforward loop, {items}")}
+    if not quick:
+        figures["expand_peak_rss_mb"] = figure(
+            summary["fanout"]["peak_rss_mb"], "MB", better="lower", target=TARGET_RSS_MB,
+            command=command, what=f"expansion peak RSS, {items}")
+    record(figures, summary["machine"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=1000, help="items per axis (default 1000)")
+    parser.add_argument("--size", type=int, default=None,
+                        help="items per axis (default 1000; --quick: 300)")
+    parser.add_argument("--quick", action="store_true",
+                        help="300 x 300 items (what make test re-runs: tests/bench)")
     parser.add_argument("--worker", choices=sorted(WORKERS))
     parser.add_argument("--measure", choices=sorted(WORKERS))
     parser.add_argument("--path", type=Path)
     args = parser.parse_args()
+    if args.size is None:
+        args.size = QUICK_SIZE if args.quick else 1000
     if args.worker:
         count, seconds = WORKERS[args.worker](args.size, args.path)
         print(json.dumps({"items": count, "seconds": round(seconds, 3),
@@ -166,15 +192,18 @@ def main() -> int:
         "met": ratio >= TARGET_RATIO and fast["peak_rss_mb"] < TARGET_RSS_MB
         and fast["sha256"] == slow["sha256"],
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(summary, indent=2) + "\n")
+    summary["quick"] = args.quick
+    out = OUT.with_name("expand_quick.json") if args.quick else OUT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    _document(summary, args.size)
     print(f"items:            {fast['items']:,} ({fast['bytes'] / 1e6:.0f} MB of JSON Lines)")
     for name, r in (("fanout", fast), ("straightforward", slow)):
         print(f"{name:16s}  {r['items_per_second']:>10,} items/s  {r['seconds']:6.2f} s  "
               f"peak RSS {r['peak_rss_mb']:6.1f} MB")
     print(f"ratio:            {ratio:.2f}x (target >= {TARGET_RATIO}x)")
     print(f"same output:      {summary['same_output']}")
-    print(f"targets met:      {summary['met']}  -> {OUT.relative_to(REPO)}")
+    print(f"targets met:      {summary['met']}  -> {out}")
     return 0 if summary["met"] else 1
 
 

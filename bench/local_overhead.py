@@ -127,10 +127,12 @@ def main() -> int:
         "runs": {str(r["items"]): r for r in runs},
         "met": all(r["met"] for r in runs),
     }
-    path = write_out("local_overhead", result)
+    path = write_out("local_overhead_quick" if args.quick else "local_overhead", result)
     record({f"local_overhead_{r['items']}": figure(
         r["overhead_ms_per_item"], "ms per item", better="lower", command=command,
-        target=r["target_ms_per_item"],
+        # The targets are at 500 and 5,000 items; the quick run is held to its
+        # documented figure (make test), not to a target of its own.
+        target=None if args.quick else r["target_ms_per_item"],
         what=f"local mode overhead per item, {r['items']} no-op items at concurrency "
              f"{args.concurrency} (the no-op's own time {result['noop_process_ms']} ms)")
         for r in runs}, result["machine"])

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
 DOC = HERE.parent / "docs" / "benchmarks.md"
 
 
@@ -218,15 +220,47 @@ def _items_from_lines(r: dict[str, Any]) -> list[str]:
 
 
 def _local_overhead(r: dict[str, Any]) -> list[str]:
-    return ["## Local mode: orchestration overhead per item", "",
-            f"Command: `.venv/bin/python bench/local_overhead.py`. {r['items']} items of a "
-            f"no-op command ({r['noop_process_ms']} ms per process alone) at concurrency "
-            f"{r['concurrency']}; the ideal is the no-op's own time spread over the "
-            "concurrency.", "",
-            f"- execution {r['execution_seconds']} s against an ideal of {r['ideal_seconds']} "
-            f"s: **{r['overhead_ms_per_item']} ms per item** (target <= "
-            f"{r['target_ms_per_item']} ms); run {r['run_status']}, {r['succeeded']} "
-            f"succeeded; stand-up {r['stand_up_seconds']} s."]
+    runs = r.get("runs") or {str(r["items"]): r}  # (results written before 5,000 items)
+    lines = ["## Local mode: orchestration overhead per item", "",
+             f"Command: `.venv/bin/python {r.get('command', 'bench/local_overhead.py')}`. "
+             f"Items of a no-op command at concurrency {r['concurrency']}; the ideal is the "
+             "no-op's own time spread over the concurrency; the overhead per item is the "
+             "execution's wall time less the ideal, over the items.", "",
+             "| items | no-op alone (ms per process) | execution (s) | ideal (s) | "
+             "**overhead (ms per item)** | target | CPU (ms per item) | run | stand-up (s) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for n, x in runs.items():
+        lines.append(
+            f"| {int(n):,} | {r['noop_process_ms']} | {x['execution_seconds']} | "
+            f"{x['ideal_seconds']} | **{x['overhead_ms_per_item']}** | <= "
+            f"{x['target_ms_per_item']:g} | {x.get('execution_cpu_ms_per_item', 'n/a')} | "
+            f"{x['run_status']}, {x['succeeded']} succeeded | {x['stand_up_seconds']} |")
+    profile = HERE / "local_overhead_profile.md"
+    if profile.exists():
+        lines += ["", profile.read_text().rstrip()]
+    return lines
+
+
+def _figures() -> list[str]:
+    """Every documented figure (docs/benchmarks.json), with the commit and date measured."""
+    from _figures import documented
+
+    figures = documented()
+    if not figures:
+        return []
+    lines = ["## Documented figures", "",
+             "One machine-readable place, `docs/benchmarks.json`: each benchmark writes its "
+             "figures there with the commit and date it measured them at, and `make test` "
+             "(tests/bench/test_figures.py) re-runs the cheap ones (`_quick`) and fails when "
+             "one is more than 2x worse than documented here or misses its target.", "",
+             "| figure | value | target | measured at | date | command |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name, f in figures.items():
+        sign = "<=" if f["better"] == "lower" else ">="
+        target = "" if f.get("target") is None else f"{sign} {f['target']:g} {f['unit']}"
+        lines.append(f"| {name}: {f['what']} | {f['value']:g} {f['unit']} | {target} | "
+                     f"{f['commit']} | {f['date']} | `{f['command']}` |")
+    return [*lines, ""]
 
 
 def _ui(r: dict[str, Any]) -> list[str]:
@@ -292,10 +326,13 @@ def _targets(results: dict[str, dict[str, Any]]) -> list[str]:
                 (f"launch storm {n} items: $ per 1,000 items", f"<= ${t['usd_per_1000']}",
                  f"${x['usd_per_1000']}", x["met"]["usd_per_1000"]),
             ]
-    if "local_overhead" in results and "overhead_ms_per_item" in results["local_overhead"]:
+    if "local_overhead" in results:
         r = results["local_overhead"]
-        rows.append(("local mode overhead per item", f"<= {r['target_ms_per_item']:g} ms",
-                     f"{r['overhead_ms_per_item']} ms", bool(r["met"])))
+        for n, x in (r.get("runs") or {str(r.get("items")): r}).items():
+            if "overhead_ms_per_item" in x:
+                rows.append((f"local mode overhead per item, {int(n):,} items",
+                             f"<= {x['target_ms_per_item']:g} ms",
+                             f"{x['overhead_ms_per_item']} ms", bool(x["met"])))
     if "scale" in results and "local_run" in results["scale"]:
         r = results["scale"]
         rows += [(f"{r['local_run']['items']:,}-item local run to the end", "completes",
@@ -348,7 +385,10 @@ def render(results: dict[str, dict[str, Any]]) -> str:
                   f"{first.get('python')}. This machine is shared: figures vary with its load; "
                   "ratios are measured side by side in one run.", ""]
     lines += _targets(results)
+    lines += _figures()
     for name, r in results.items():
+        if name.endswith("_quick"):
+            continue  # the quick runs' figures are in the documented figures' table
         if name == "cost" and "runs" in r:
             lines += _cost(r)
         elif name == "launch" and "runs" in r:

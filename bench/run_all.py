@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+#: What make test re-runs against the documented figures (tests/bench/test_figures.py).
+CHECKED = [("local_overhead.py", "--quick"), ("expand.py", "--quick"),
+           ("ui.py", "--quick", "--no-browser")]
 
 
 def main() -> int:
@@ -23,6 +26,14 @@ def main() -> int:
         if subprocess.run([sys.executable, str(script), *quick], cwd=HERE,
                           check=False).returncode != 0:
             failed.append(script.name)
+    if not quick:
+        # The cheap runs tests/bench/test_figures.py repeats in make test, documented at
+        # the same commit as the full runs (docs/benchmarks.json).
+        for name, *flags in CHECKED:
+            print(f"== {name} {' '.join(flags)}", flush=True)
+            if subprocess.run([sys.executable, str(HERE / name), *flags], cwd=HERE,
+                              check=False).returncode != 0:
+                failed.append(f"{name} {' '.join(flags)}")
     subprocess.run([sys.executable, str(HERE / "report.py")], cwd=HERE, check=False)
     if failed:
         print(f"missed targets or failed: {', '.join(failed)}", file=sys.stderr)
