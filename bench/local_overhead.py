@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -126,6 +127,8 @@ def main() -> int:
         "noop_process_ms": round(one * 1000, 2),
         "runs": {str(r["items"]): r for r in runs},
         "met": all(r["met"] for r in runs),
+        # The machine may be shared: its load says how far the figures are from idle.
+        "load_average": [round(x, 1) for x in os.getloadavg()],
     }
     path = write_out("local_overhead_quick" if args.quick else "local_overhead", result)
     record({f"local_overhead_{r['items']}": figure(

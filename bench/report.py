@@ -235,6 +235,9 @@ def _local_overhead(r: dict[str, Any]) -> list[str]:
             f"{x['ideal_seconds']} | **{x['overhead_ms_per_item']}** | <= "
             f"{x['target_ms_per_item']:g} | {x.get('execution_cpu_ms_per_item', 'n/a')} | "
             f"{x['run_status']}, {x['succeeded']} succeeded | {x['stand_up_seconds']} |")
+    if r.get("load_average"):
+        lines += ["", f"Load average when measured: {', '.join(map(str, r['load_average']))} "
+                  "(1, 5, 15 minutes) on this machine's cores."]
     profile = HERE / "local_overhead_profile.md"
     if profile.exists():
         lines += ["", profile.read_text().rstrip()]
