@@ -254,8 +254,9 @@ def _figures() -> list[str]:
     lines = ["## Documented figures", "",
              "One machine-readable place, `docs/benchmarks.json`: each benchmark writes its "
              "figures there with the commit and date it measured them at, and `make test` "
-             "(tests/bench/test_figures.py) re-runs the cheap ones (the `--quick` commands) and fails when "
-             "one is more than 2x worse than documented here or misses its target.", "",
+             "(tests/bench/test_figures.py) re-runs the cheap ones (the `--quick` commands) "
+             "and fails when one is more than 2x worse than documented here or misses its "
+             "target.", "",
              "| figure | value | target | measured at | date | command |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name, f in figures.items():
