@@ -22,7 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: the code asset is ``lambdas/`` and these (tests/infra/test_asset.py walks the imports).
 LAMBDA_MODULES: tuple[str, ...] = (
     "fanout",
-    "fanout.aws", "fanout.aws.clients", "fanout.aws.ecs", "fanout.aws.logs", "fanout.aws.s3",
+    "fanout.aws", "fanout.aws.clients", "fanout.aws.ecs", "fanout.aws.launch_errors",
+    "fanout.aws.logs", "fanout.aws.s3",
     "fanout.aws.stepfunctions",
     "fanout.config", "fanout.cost", "fanout.errors", "fanout.metrics_names", "fanout.policy",
     "fanout.records", "fanout.records.dynamo", "fanout.records.dynamo_gate",

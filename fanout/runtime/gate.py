@@ -255,8 +255,8 @@ def launch_entry(entry: QueueEntry, *, env: LaunchEnv, store: RecordsStore, gate
             if attempt.slot:
                 gate.store.give_slot(attempt, attempt.slot)
             store.release_launch(run.run_id, attempt.index, attempt.attempt)
-            why = "capacity unavailable" if exc.kind == "capacity" else "launch throttled"
-            _note(store, attempt, item, why, now, tried=True)
+            # The reason from fanout.aws.launch_errors: "vCPU quota", "capacity unavailable"...
+            _note(store, attempt, item, exc.reason, now, tried=True)
             return Outcome.NO_CAPACITY if exc.kind == "capacity" else Outcome.THROTTLED
     timeout = int(run.settings.get("timeout_seconds", 3600))
     waited = waited or bool(((item.waiting if item else None) or {}).get("tries"))

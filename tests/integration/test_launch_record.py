@@ -146,20 +146,43 @@ def test_throttled_launch_waits_and_spends_no_attempt(
 class RefusingLauncher(FlakyLauncher):
     """Refuses for capacity ``refuse`` times, looking at the waiting item each time."""
 
-    def __init__(self, inner: object, refuse: int) -> None:
+    def __init__(self, inner: object, refuse: int,
+                 answer: str = "Capacity is unavailable at this time") -> None:
         super().__init__(inner)
-        self.refuse = refuse
+        self.refuse, self.answer = refuse, answer
         self.seen: list[dict[str, object] | None] = []
 
     def run_task(self, request: object) -> str:
         from fanout.aws.ecs import LaunchError
+        from fanout.aws.launch_errors import classify
 
         item = store().get_item(request.run_id, request.index)  # type: ignore[attr-defined]
         self.seen.append(item.waiting if item else None)
         if self.refuse:
             self.refuse -= 1
-            raise LaunchError("capacity", "Capacity is unavailable at this time")
+            verdict = classify("", self.answer)  # as EcsLauncher reads a failures[] answer
+            raise LaunchError(verdict.kind, self.answer, verdict.reason)
         return super().run_task(request)
+
+
+def test_an_item_over_the_vcpu_quota_waits_and_says_so(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given RunTask answers twice that the account's vCPU quota is reached
+    from fanout.aws.ecs import EcsLauncher
+
+    run_with(world, "run-quota")
+    refusing = RefusingLauncher(EcsLauncher("fanout-cluster"), refuse=2, answer=(
+        "You've reached the limit on the number of vCPUs you can run concurrently"))
+    context.use(launcher=refusing, cluster="fanout-cluster")
+    # When the item is launched
+    result = launch(world, "run-quota", 0, "token-1")
+    # Then while it waited its record said it waits for the quota (WAITING: vCPU quota)
+    assert refusing.seen[2] is not None and refusing.seen[2]["why"] == "vCPU quota"
+    assert refusing.seen[2]["tries"] == 2
+    # And it launched on its first attempt, nothing failed
+    [task] = world.tasks()
+    assert result["task_arn"] == task["taskArn"] and result["attempt"] == 1
+    assert answers.calls == []
 
 
 def test_an_item_waits_for_capacity_and_says_why(world: World, answers: MemoryCallbacks) -> None:
