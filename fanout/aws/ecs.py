@@ -1,4 +1,4 @@
-"""The task launcher: RunTask, DescribeTasks, StopTask and finding a task by its identity.
+"""The task launcher: RunTask (idempotent per ``clientToken``), DescribeTasks, StopTask.
 
 :class:`EcsLauncher` is the boto3 form; errors come back as the control plane's names
 (:mod:`fanout.runtime.errors`) so the state machine can tell throttling and missing
@@ -72,7 +72,11 @@ class LaunchError(Exception):
 
 class TaskLauncher(Protocol):
     def run_task(self, request: LaunchRequest) -> str:
-        """Start the task; returns its ARN or raises :class:`LaunchError`."""
+        """Start the task; returns its ARN or raises :class:`LaunchError`.
+
+        Called again with the same ``client_token`` (within 24 hours), ECS returns the task
+        the first call started instead of starting another: this is how a launch that died
+        after RunTask finds its task, never by listing the cluster."""
         ...
 
     def describe_tasks(self, task_arns: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -80,10 +84,6 @@ class TaskLauncher(Protocol):
         ...
 
     def stop_task(self, task_arn: str, reason: str) -> None: ...
-
-    def find_task(self, run_id: str, index: int, attempt: int) -> str | None:
-        """The task started for this attempt, found by ``startedBy`` and tags, if any."""
-        ...
 
     def running_tasks(self) -> list[str]:
         """ARNs of the tasks fanout started in the cluster that nobody asked to stop yet."""
@@ -158,16 +158,6 @@ class EcsLauncher:
 
     def stop_task(self, task_arn: str, reason: str) -> None:
         self.client.stop_task(cluster=self.cluster, task=task_arn, reason=reason[:255])
-
-    def find_task(self, run_id: str, index: int, attempt: int) -> str | None:
-        want = {TAG_RUN: run_id, TAG_ITEM: str(index), TAG_ATTEMPT: str(attempt)}
-        arns = [*self._list("RUNNING"), *self._list("STOPPED")]
-        for arn, task in self.describe_tasks(arns).items():
-            tags = {t.get("key"): t.get("value") for t in task.get("tags", [])}
-            if all(tags.get(k) == v for k, v in want.items()):
-                return arn
-        return None
-
 
     def running_tasks(self) -> list[str]:
         return self._list("RUNNING")

@@ -205,6 +205,26 @@ def test_an_item_waits_for_capacity_and_says_why(world: World, answers: MemoryCa
     assert item is not None and item.waiting is None and item.attempts == 1
 
 
+class TokenKeeping:
+    """ECS's promise that moto does not keep: RunTask with a clientToken already answered
+    (within 24 h) returns the task it started, starting none."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.started: dict[str, str] = {}
+        self.calls = 0
+
+    def run_task(self, request: object) -> str:
+        self.calls += 1
+        token = request.client_token  # type: ignore[attr-defined]
+        if token not in self.started:
+            self.started[token] = self.inner.run_task(request)  # type: ignore[attr-defined]
+        return self.started[token]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
 def test_launch_that_died_after_run_task_is_found_again_not_relaunched(
         world: World, answers: MemoryCallbacks) -> None:
     # Given a dispatcher that dies after RunTask succeeded
@@ -212,8 +232,8 @@ def test_launch_that_died_after_run_task_is_found_again_not_relaunched(
     from fanout.runtime import gate as gate_logic
 
     run_with(world, "run-d")
-    context.use(launcher=FlakyLauncher(EcsLauncher("fanout-cluster"), die_after_run=1),
-                cluster="fanout-cluster")
+    ecs = TokenKeeping(EcsLauncher("fanout-cluster"))
+    context.use(launcher=FlakyLauncher(ecs, die_after_run=1), cluster="fanout-cluster")
     with pytest.raises(SystemExit):
         launch(world, "run-d", 0, "token-1")
     # When the dispatcher runs again after the attempt's launch lease ran out
@@ -230,10 +250,11 @@ def test_launch_that_died_after_run_task_is_found_again_not_relaunched(
 
     result = Dispatcher(
         env=DispatchEnv.from_env(), store=store(), gate=gate_logic.Gate(store(), DISPATCHER),
-        launcher=EcsLauncher("fanout-cluster"), callbacks=answers, timer=LeaseRunOut()).run(5)
-    # Then it adopts the task started before: one task for the attempt
+        launcher=ecs, callbacks=answers, timer=LeaseRunOut()).run(5)
+    # Then its RunTask, with the attempt's client token, adopts the task started before:
+    # one task for the attempt, found without listing the cluster
     [task] = world.tasks()
-    assert result["launched"] == 1
+    assert result["launched"] == 1 and ecs.calls == 2
     attempt = store().get_attempt("run-d", 0, 1)
     assert attempt is not None and attempt.task_arn == task["taskArn"]
 
