@@ -101,3 +101,16 @@ def test_the_launcher_raises_the_verdict(client: _Ecs, kind: str, reason: str) -
     with pytest.raises(LaunchError) as raised:
         launcher.run_task(REQUEST)
     assert (raised.value.kind, raised.value.reason) == (kind, reason)
+
+
+def test_fanout_items_shows_why_an_item_waits() -> None:
+    # Given an item waiting for the vCPU quota, as the records view gives it
+    from fanout.cli.runs import items_text
+
+    waiting = {"index": 3, "status": "WAITING", "attempts": 1, "exit_code": None,
+               "reason": None, "params": {"n": 3},
+               "waiting": {"why": "vCPU quota", "since": "2026-12-01T10:00:00Z", "tries": 4}}
+    done = {**waiting, "index": 4, "status": "SUCCEEDED", "exit_code": 0, "waiting": None}
+    # When listed / Then its status says what it waits for; a done item just its status
+    lines = items_text([waiting, done]).splitlines()
+    assert "WAITING: vCPU quota" in lines[-2] and "SUCCEEDED" in lines[-1]
