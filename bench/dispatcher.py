@@ -1,6 +1,6 @@
 """The dispatcher's launch rate and CPU per launch, and what memory size sustains 20/s.
 
-The dispatcher (fanout.runtime.gate.dispatch) drains a queue of N attempts with its real
+The dispatcher (fanout.runtime.dispatch.Dispatcher) drains a queue of N attempts with its real
 DynamoDB store and ECS launcher against moto's server, run as a separate process so that
 this process's CPU time is the dispatcher's own (boto3 signing and parsing, fanout's
 logic). Every AWS call waits 50-100 ms first (a real call's latency, not moto's sub-ms);
@@ -138,7 +138,8 @@ def measure(items: int, low: float, high: float) -> dict[str, Any]:
         from fanout.aws.ecs import EcsLauncher
         from fanout.records.dynamo import DynamoRecords
         from fanout.records.model import RunRecord
-        from fanout.runtime.gate import Gate, dispatch
+        from fanout.runtime.dispatch import Dispatcher
+        from fanout.runtime.gate import Gate
         from fanout.runtime.launch import LaunchInput, launch
         from fanout.settings import DispatchEnv
         from fanout.testing.callbacks import MemoryCallbacks
@@ -158,12 +159,12 @@ def measure(items: int, low: float, high: float) -> dict[str, Any]:
         for index in range(items):  # Launch queues every item, as the map's children do
             launch(LaunchInput.model_validate({"token": f"t{index}", "run_id": run_id,
                                                "item": {"index": index}}),
-                   env=env, store=store, launcher=plain, callbacks=callbacks, gate=gate)
+                   store=store, callbacks=callbacks, gate=gate)
         store._client = Serial(store.client, low, high)  # type: ignore[assignment]
         launcher = EcsLauncher(CLUSTER, Serial(plain.client, low, high))  # type: ignore[arg-type]
         cpu0, wall0 = time.process_time(), time.monotonic()
-        result = dispatch(env=env, store=store, gate=gate, launcher=launcher,
-                          callbacks=callbacks, budget_seconds=600)
+        result = Dispatcher(env=env, store=store, gate=gate, launcher=launcher,
+                            callbacks=callbacks).run(600)
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     finally:
         server.terminate()
