@@ -373,6 +373,59 @@ def _targets(results: dict[str, dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+#: How to run the real-AWS load test: a page of its own, not a measured figure (no result
+#: of it is in bench/out: it runs against the user's account).
+AWS_LOAD = """## On real AWS: `bench/aws_load.py` (run by hand)
+
+Everything above runs on emulation, which serializes every request: no transaction ever
+conflicts, no key is throttled. `bench/aws_load.py` measures a deployed stack instead. It
+deploys nothing and is in neither `make test` nor `make bench` (it needs credentials and
+spends money). Its report logic is tested against a fake stack on moto's server
+(`tests/aws/test_aws_load.py`).
+
+1. Add a no-op job to your deployment config (`cdk.json`, `fanout.jobs`) and deploy:
+
+   ```json
+   "noop": {"cpu": 256, "memory": 512, "architecture": "ARM64", "image_tag": "latest",
+            "command": ["true"],
+            "defaults": {"retry": {"max_attempts": 1}, "timeout_seconds": 600,
+                         "max_concurrency": 1000, "capacity": "FARGATE"}}
+   ```
+
+   then push any small ARM64 image that has `true` (busybox) to the job's repository
+   (`cdk deploy` prints `PushNoop`: the `docker tag`/`docker push` commands).
+2. Check the account's Fargate vCPU quota (Service Quotas, "Fargate On-Demand vCPU
+   resource count"): `--concurrency C` at 0.25 vCPU a task needs C/4 vCPUs. Over it, items
+   wait (`WAITING: vCPU quota`), they do not fail.
+3. Run it:
+
+   ```sh
+   .venv/bin/python bench/aws_load.py --stack Fanout --region eu-west-1 \\
+       --job noop --items 100000 --concurrency 1000 --out load.json
+   .venv/bin/python bench/aws_load.py --stack Fanout --region eu-west-1 --report RUN_ID
+   ```
+
+   It starts one run of N items (`params.n`, one attempt each), polls the run record until
+   the run ends, waits `--settle` seconds (300) for CloudWatch, then prints JSON:
+   `items_lost` (items not in a terminal state: must be 0), `items_run_twice` (items that
+   started more than one task: the no-op never fails, so must be 0) and
+   `items_settled_lost`; `launches` (tasks started, span, per second, peak over 10 s);
+   `launch_throttles` (the dispatcher's `Fanout/LaunchThrottled` sum, attempts that waited
+   in the queue); `dynamodb` (`TransactionConflict` and `ThrottledRequests` of the records
+   table over every operation); `reconcile` (its function's `Duration`: invocations,
+   maximum, average ms); `cost` (the run's estimate, as `fanout status` gives it, and
+   `usd_per_1000_items`). It exits 1 when an item was lost or run twice.
+
+What it costs (list prices of `fanout/cost.py`, us-east-1, ARM64): each no-op task is
+billed Fargate's one-minute minimum, 0.25 vCPU and 0.5 GB: $0.000165 a task, $0.165 per
+1,000 items; the control plane adds $0.04-0.045 per 1,000 (the usage model and the launch
+storm above):
+**about $0.21 per 1,000 items, $21 for 100,000**, plus CloudWatch Logs ingestion of the
+functions' logs and a few CloudWatch API requests. At Fargate's sustained 20 launches/s,
+100,000 items take at least 84 minutes.
+"""
+
+
 RENDERERS = {"expand": _expand, "coldstart": _coldstart, "scale": _scale,
              "local_overhead": _local_overhead, "ui": _ui}
 
@@ -408,6 +461,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             lines += ["", f"_Measured {machine.get('date')} at commit {machine.get('commit')}"
                       + (" (quick mode)._" if r.get("quick") else "._")]
         lines.append("")
+    lines.append(AWS_LOAD)
     return "\n".join(lines)
 
 

@@ -161,6 +161,11 @@ class LaunchGateConfig(Frozen):
 
     FARGATE: LaunchBucket = LaunchBucket()
     FARGATE_SPOT: LaunchBucket = LaunchBucket()
+    #: Reserve this much Lambda concurrency for the dispatcher (unset: none). The lease in
+    #: the table already keeps one dispatcher at a time; a reservation only guarantees it a
+    #: slot when the account's other functions use all of theirs. A new account (quota 10,
+    #: of which AWS keeps 10 unreserved) cannot reserve any: ``cdk deploy`` would fail.
+    reserved_concurrency: int | None = Field(default=None, ge=1, le=10)
 
     def bucket(self, capacity: str) -> LaunchBucket:
         return self.FARGATE_SPOT if capacity == "FARGATE_SPOT" else self.FARGATE

@@ -22,7 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: the code asset is ``lambdas/`` and these (tests/infra/test_asset.py walks the imports).
 LAMBDA_MODULES: tuple[str, ...] = (
     "fanout",
-    "fanout.aws", "fanout.aws.clients", "fanout.aws.ecs", "fanout.aws.logs", "fanout.aws.s3",
+    "fanout.aws", "fanout.aws.clients", "fanout.aws.ecs", "fanout.aws.launch_errors",
+    "fanout.aws.logs", "fanout.aws.s3",
     "fanout.aws.stepfunctions",
     "fanout.config", "fanout.cost", "fanout.errors", "fanout.metrics_names", "fanout.policy",
     "fanout.records", "fanout.records.dynamo", "fanout.records.dynamo_gate",
@@ -117,8 +118,12 @@ class Functions(Construct):
         envs: dict[str, dict[str, str]],
         powertools: lambda_.ILayerVersion,
         log_retention: logs.RetentionDays,
+        dispatcher_reserved: int | None = None,
     ) -> None:
         super().__init__(scope, id)
+        #: The dispatcher's reserved concurrency (config ``launch_gate.reserved_concurrency``);
+        #: None reserves none: its lease alone keeps one dispatcher at a time.
+        self.dispatcher_reserved = dispatcher_reserved
         missing = set(NAMES) - set(envs)
         if missing:
             raise ValueError(f"no environment for functions: {', '.join(sorted(missing))}")
@@ -189,9 +194,11 @@ class Functions(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             dead_letter_queue=dead_letter,
             retry_attempts=2 if dead_letter is not None else None,
-            # One dispatcher at a time (its lease in the table says the same).
+            # One dispatcher at a time is the lease's work (fanout.records.gate); reserving
+            # concurrency for it is opt-in: a new account has none to reserve.
             function_name=dispatcher_name(self) if name == "dispatch" else None,
-            reserved_concurrent_executions=1 if name == "dispatch" else None,
+            reserved_concurrent_executions=self.dispatcher_reserved if name == "dispatch"
+            else None,
         )
         self.roles[name] = role
         self.log_groups[name] = log_group

@@ -15,10 +15,11 @@ SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
 
 def schedule_input(schedule: ScheduleConfig) -> str:
-    """The execution input of a scheduled run: its spec, marked as started by a schedule."""
+    """The execution input of a scheduled run: its spec, marked as started by a schedule,
+    with the schedule's time zone (``today`` is that zone's day, as the cron reads it)."""
     # ``schedule`` + the scheduled time name the run's slot: a retried delivery runs nothing.
-    return json.dumps({**schedule.spec, "trigger": "schedule", "logical_time": SCHEDULED_TIME,
-                       "schedule": schedule.name})
+    return json.dumps({"timezone": schedule.timezone, **schedule.spec, "trigger": "schedule",
+                       "logical_time": SCHEDULED_TIME, "schedule": schedule.name})
 
 
 class Schedules(Construct):

@@ -114,6 +114,7 @@ class FanoutStack(Stack):
             envs=self._function_envs(),
             powertools=self.powertools.layer,
             log_retention=retention,
+            dispatcher_reserved=config.launch_gate.reserved_concurrency,
         )
         fns = self.functions.functions
         self.workflow = Workflow(
@@ -191,7 +192,8 @@ class FanoutStack(Stack):
             "dispatch": {
                 **launch,
                 "FANOUT_LAUNCH_GATE": self.to_json_string(
-                    self.config.launch_gate.model_dump(mode="json")),
+                    self.config.launch_gate.model_dump(
+                        mode="json", exclude={"reserved_concurrency"})),
                 "FANOUT_MAX_RUNNING": self.to_json_string(
                     {name: job.max_running for name, job in self.config.jobs.items()
                      if job.max_running is not None}),

@@ -1,4 +1,4 @@
-"""The task launcher: RunTask, DescribeTasks, StopTask and finding a task by its identity.
+"""The task launcher: RunTask (idempotent per ``clientToken``), DescribeTasks, StopTask.
 
 :class:`EcsLauncher` is the boto3 form; errors come back as the control plane's names
 (:mod:`fanout.runtime.errors`) so the state machine can tell throttling and missing
@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from fanout.aws.launch_errors import classify
 from fanout.schema import STARTED_BY, container_overrides
 
 if TYPE_CHECKING:
@@ -21,10 +22,6 @@ if TYPE_CHECKING:
 DESCRIBE_BATCH = 100
 TAG_RUN, TAG_ITEM, TAG_ATTEMPT = "fanout:run", "fanout:item", "fanout:attempt"
 
-_THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException",
-               "RequestLimitExceeded"}
-_CAPACITY_WORDS = ("capacity is unavailable", "insufficient capacity", "no capacity",
-                   "capacity unavailable")
 
 
 def client_token(run_id: str, index: int, attempt: int, capacity: str | None = None) -> str:
@@ -63,16 +60,23 @@ class LaunchRequest:
 
 
 class LaunchError(Exception):
-    """RunTask did not start a task. ``kind``: throttled, capacity or refused."""
+    """RunTask did not start a task. ``kind``: throttled, capacity or refused
+    (:mod:`fanout.aws.launch_errors`); ``reason``: what the waiting item shows."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.reason = reason or {"throttled": "launch throttled",
+                                 "capacity": "capacity unavailable"}.get(kind, "launch refused")
 
 
 class TaskLauncher(Protocol):
     def run_task(self, request: LaunchRequest) -> str:
-        """Start the task; returns its ARN or raises :class:`LaunchError`."""
+        """Start the task; returns its ARN or raises :class:`LaunchError`.
+
+        Called again with the same ``client_token`` (within 24 hours), ECS returns the task
+        the first call started instead of starting another: this is how a launch that died
+        after RunTask finds its task, never by listing the cluster."""
         ...
 
     def describe_tasks(self, task_arns: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -80,10 +84,6 @@ class TaskLauncher(Protocol):
         ...
 
     def stop_task(self, task_arn: str, reason: str) -> None: ...
-
-    def find_task(self, run_id: str, index: int, attempt: int) -> str | None:
-        """The task started for this attempt, found by ``startedBy`` and tags, if any."""
-        ...
 
     def running_tasks(self) -> list[str]:
         """ARNs of the tasks fanout started in the cluster that nobody asked to stop yet."""
@@ -134,19 +134,18 @@ class EcsLauncher:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             message = exc.response.get("Error", {}).get("Message", str(exc))
-            if code in _THROTTLING:
-                raise LaunchError("throttled", message) from exc
-            if _is_capacity(message):
-                raise LaunchError("capacity", message) from exc
-            raise LaunchError("refused", f"{code}: {message}") from exc
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            verdict = classify(code, message, status)
+            text = message if verdict.kind != "refused" else f"{code}: {message}"
+            raise LaunchError(verdict.kind, text, verdict.reason) from exc
         tasks = response.get("tasks", [])
         if tasks:
             return tasks[0]["taskArn"]
-        reasons = "; ".join(f"{f.get('arn', '')} {f.get('reason', '')}".strip()
-                            for f in response.get("failures", [])) or "no task and no reason"
-        if _is_capacity(reasons):
-            raise LaunchError("capacity", reasons)
-        raise LaunchError("refused", reasons)
+        reasons = "; ".join(
+            " ".join(str(f[k]) for k in ("arn", "reason", "detail") if f.get(k))
+            for f in response.get("failures", [])) or "no task and no reason"
+        verdict = classify("", reasons)
+        raise LaunchError(verdict.kind, reasons, verdict.reason)
 
     def describe_tasks(self, task_arns: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -160,16 +159,6 @@ class EcsLauncher:
     def stop_task(self, task_arn: str, reason: str) -> None:
         self.client.stop_task(cluster=self.cluster, task=task_arn, reason=reason[:255])
 
-    def find_task(self, run_id: str, index: int, attempt: int) -> str | None:
-        want = {TAG_RUN: run_id, TAG_ITEM: str(index), TAG_ATTEMPT: str(attempt)}
-        arns = [*self._list("RUNNING"), *self._list("STOPPED")]
-        for arn, task in self.describe_tasks(arns).items():
-            tags = {t.get("key"): t.get("value") for t in task.get("tags", [])}
-            if all(tags.get(k) == v for k, v in want.items()):
-                return arn
-        return None
-
-
     def running_tasks(self) -> list[str]:
         return self._list("RUNNING")
 
@@ -181,7 +170,3 @@ class EcsLauncher:
             arns.extend(page.get("taskArns", []))
         return arns
 
-
-def _is_capacity(message: str) -> bool:
-    lower = message.lower()
-    return any(word in lower for word in _CAPACITY_WORDS)

@@ -32,7 +32,8 @@ def add(subparsers: Any) -> None:
         help="inject faults: throttle, capacity, spot, lose_event, duplicate_event, "
              "launch_crash as fractions 0..1; launch_latency=SECONDS (RunTask answers that "
              "long after its task started); capacity_outage=SECONDS (every RunTask refused "
-             "for capacity during the run's first SECONDS); and seed=N",
+             "for capacity during the run's first SECONDS); vcpu_quota=VCPUS (the account's "
+             "Fargate vCPU quota: RunTask over it is refused and the item waits); and seed=N",
     )
     parser.add_argument(
         "--launch-rate", metavar="BURST,PER_SECOND",

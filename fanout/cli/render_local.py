@@ -105,11 +105,14 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         f"in {summary.elapsed_seconds:.1f}s"
     )
     launch = summary.launch
-    if launch.get("throttled") or launch.get("capacity_refused") or launch.get("waits"):
+    if launch.get("throttled") or launch.get("capacity_refused") or launch.get("waits") \
+            or launch.get("quota_refused"):
+        quota = launch.get("quota_refused", 0)
         console.print(
             f"launches: {launch.get('run_task_calls', 0)} RunTask calls, "
             f"{launch.get('throttled', 0)} throttled, {launch.get('capacity_refused', 0)} "
-            f"refused for capacity; {launch.get('waits', 0)} attempts waited to launch")
+            f"refused for capacity" + (f", {quota} over the vCPU quota" if quota else "")
+            + f"; {launch.get('waits', 0)} attempts waited to launch")
     if summary.cost:
         cost = summary.cost
         console.print(f"estimated cost on AWS: ${cost['total_usd']:.6f} (compute "

@@ -151,12 +151,19 @@ def _params(params: Any) -> str:
     return json.dumps(params, separators=(",", ":"), sort_keys=True)
 
 
+def _status(item: ItemView) -> str:
+    """``WAITING: vCPU quota`` while an item waits for its launch, with why."""
+    waiting = item.get("waiting")
+    return f"{item['status']}: {waiting['why']}" if waiting and waiting.get("why") \
+        else item["status"]
+
+
 def items_text(items: list[ItemView]) -> str:
     """One row per item; its key (the same in every rerun) and, in a rerun, its index in
     the first run (``original``)."""
     rerun = any(i.get("original_index", i["index"]) != i["index"] for i in items)
     rows = [[str(i["index"]), *([str(i["original_index"])] if rerun else []),
-             i.get("key", ""), i["status"], str(i["attempts"]),
+             i.get("key", ""), _status(i), str(i["attempts"]),
              "" if i["exit_code"] is None else str(i["exit_code"]), i.get("reason") or "",
              _params(i["params"])] for i in items]
     return table(rows, ["index", *(["original"] if rerun else []), "key", "status",

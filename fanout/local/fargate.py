@@ -38,6 +38,8 @@ CAPACITY_REASON = (
     "Capacity is unavailable at this time. Please try again later or in a different "
     "availability zone"
 )
+#: What RunTask answers over the account's Fargate vCPU quota (docs/operating.md).
+VCPU_QUOTA_REASON = "You've reached the limit on the number of vCPUs you can run concurrently"
 SPOT_REASON = "Your Spot Task was interrupted."
 #: Variables of fanout's own making (the control plane's, the emulator's), never a task's
 #: unless its task definition or its item sets them.
@@ -104,6 +106,8 @@ class EmulatedFargate:
         self.run_task_calls = 0
         self.throttled = 0
         self.capacity_refused = 0
+        #: RunTask calls refused for the ``vcpu_quota`` fault.
+        self.quota_refused = 0
         #: ``capacity_outage`` is counted from here (the run's start).
         self.started = time.monotonic()
 
@@ -137,6 +141,9 @@ class EmulatedFargate:
                 self.capacity_refused += 1
                 return {"tasks": [], "failures": [{"reason": CAPACITY_REASON}]}
             count = int(params.get("count") or 1)
+            if self._over_quota(definition, count):
+                self.quota_refused += 1
+                return {"tasks": [], "failures": [{"reason": VCPU_QUOTA_REASON}]}
             arns = [self._start(definition, params, provider) for _ in range(count)]
             if token:
                 self._tokens[str(token)] = (time.monotonic(), arns)
@@ -146,6 +153,15 @@ class EmulatedFargate:
             time.sleep(self.dice.faults.launch_latency)
         with self._lock:
             return {"tasks": [self.tasks[a].describe() for a in arns], "failures": []}
+
+    def _over_quota(self, definition: TaskDefinition, count: int) -> bool:
+        """Would ``count`` more tasks run more vCPUs than the ``vcpu_quota`` fault allows?"""
+        quota = self.dice.faults.vcpu_quota
+        if quota <= 0:
+            return False
+        running = sum(int(t.definition.cpu) for t in self.tasks.values()
+                      if t.last_status != "STOPPED") / 1024
+        return running + count * int(definition.cpu) / 1024 > quota
 
     def describe_tasks(self, cluster: str, task_ids: Sequence[str]) -> dict[str, Any]:
         tasks, failures = [], []

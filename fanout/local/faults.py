@@ -5,6 +5,9 @@ refused for capacity, and the dice reproducible. Each fault is rolled independen
 ``launch_latency=3`` is a duration, not a fraction: every RunTask answers 3 s after its
 task started.
 ``capacity_outage=SECONDS`` refuses every RunTask for capacity during the run's first SECONDS.
+``vcpu_quota=VCPUS`` is the account's Fargate vCPU quota: a RunTask that would run more
+vCPUs at once is refused as AWS refuses it ("You've reached the limit on the number of
+vCPUs you can run concurrently"), and its item waits until running tasks end.
 """
 
 from __future__ import annotations
@@ -42,18 +45,25 @@ class Faults:
     launch_latency: float = 0.0
     #: Every RunTask is refused for capacity during the run's first this many seconds.
     capacity_outage: float = 0.0
+    #: The account's Fargate vCPU quota (vCPUs running at once); 0: none.
+    vcpu_quota: float = 0.0
     seed: int | None = None
 
     @classmethod
     def names(cls) -> list[str]:
         """The faults given as fractions (rolled)."""
         return [f.name for f in fields(cls)
-                if f.name != "seed" and f.name not in cls.durations()]
+                if f.name != "seed" and f.name not in (*cls.durations(), *cls.amounts())]
 
     @classmethod
     def durations(cls) -> list[str]:
         """The faults given as seconds."""
         return ["launch_latency", "capacity_outage"]
+
+    @classmethod
+    def amounts(cls) -> list[str]:
+        """The faults given as a quantity (vCPUs)."""
+        return ["vcpu_quota"]
 
     @classmethod
     def parse(cls, text: str | None) -> Faults:
@@ -90,8 +100,18 @@ class Faults:
                                                   "between 0 and 86400"))
                 else:
                     values[name] = seconds
+            elif name in cls.amounts():
+                try:
+                    amount = float(raw)
+                except ValueError:
+                    amount = -1.0
+                if not 0.25 <= amount <= 100_000:
+                    problems.append(Problem(name, f"{raw!r} is not a number of vCPUs between "
+                                                  "0.25 and 100000"))
+                else:
+                    values[name] = amount
             elif name not in cls.names():
-                every = ", ".join([*cls.names(), *cls.durations()])
+                every = ", ".join([*cls.names(), *cls.durations(), *cls.amounts()])
                 problems.append(Problem(name, f"unknown fault (faults: {every}, seed)"))
             else:
                 try:
@@ -108,7 +128,8 @@ class Faults:
 
     @property
     def any(self) -> bool:
-        return any(getattr(self, name) > 0 for name in [*self.names(), *self.durations()])
+        return any(getattr(self, name) > 0
+                   for name in [*self.names(), *self.durations(), *self.amounts()])
 
 
 class Dice:

@@ -3,8 +3,9 @@
 Launch writes the attempt, its item (``waiting``) and a queue entry in one transaction,
 wakes the dispatcher and returns: the item's child execution waits on its token, which
 costs nothing. The dispatcher (:mod:`fanout.runtime.dispatch`; one at a time: a lease
-in the table, reserved concurrency 1 on AWS) drains the queue oldest first at the rate of
-a token bucket per capacity type (burst and refill from the config; fanout.runtime.bucket),
+in the table; reserved concurrency only when configured) drains the queue oldest first at
+the rate of a token bucket per capacity type (burst and refill from the config;
+fanout.runtime.bucket),
 starts each attempt's task under its launch lease and ``clientToken``
 (docs/decisions/0002) and takes it out of the queue in the same write as its ARN
 (:func:`launch_entry`, here). Each worker takes its permit right before its RunTask, so
@@ -228,9 +229,9 @@ def launch_entry(entry: QueueEntry, *, env: LaunchEnv, store: RecordsStore, gate
                   now, tried=False)
             return Outcome.CAPPED
         attempt = replace(attempt, slot=run.job)
-    # A lease that ran out: an earlier call may have started the task. Look first.
-    arn = launcher.find_task(run.run_id, attempt.index, attempt.attempt) \
-        if attempt.launch_lease_until is not None else None
+    # A lease that ran out: an earlier call may have started the task. RunTask with the
+    # attempt's clientToken returns that task rather than a second one (docs/decisions/0002).
+    arn: str | None = None
     request = launch_request(env, run, attempt, item.command if item else [],
                              item.environment if item else {})
     if request is None:
@@ -255,8 +256,8 @@ def launch_entry(entry: QueueEntry, *, env: LaunchEnv, store: RecordsStore, gate
             if attempt.slot:
                 gate.store.give_slot(attempt, attempt.slot)
             store.release_launch(run.run_id, attempt.index, attempt.attempt)
-            why = "capacity unavailable" if exc.kind == "capacity" else "launch throttled"
-            _note(store, attempt, item, why, now, tried=True)
+            # The reason from fanout.aws.launch_errors: "vCPU quota", "capacity unavailable"...
+            _note(store, attempt, item, exc.reason, now, tried=True)
             return Outcome.NO_CAPACITY if exc.kind == "capacity" else Outcome.THROTTLED
     timeout = int(run.settings.get("timeout_seconds", 3600))
     waited = waited or bool(((item.waiting if item else None) or {}).get("tries"))

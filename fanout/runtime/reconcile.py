@@ -4,10 +4,12 @@ Open attempts come from the sparse ``open_attempts`` index. Those with a task ar
 described in batches of 100: a STOPPED task is settled as Record would; a task past its
 deadline is stopped and its attempt ends TIMED_OUT (or is retried, by the policy); a task
 ECS no longer knows is settled as lost (an infrastructure failure). An attempt without a
-task whose launch lease has expired (Launch died after RunTask) is looked up by
-``startedBy`` and tags: found, it is adopted; not found, it is settled as lost so the
-state machine launches again. Last, every running fanout task that nothing waits for (its
-run is no longer RUNNING, or its attempt is closed) is stopped (:mod:`leftovers`).
+task whose launch lease ran out a while ago (Launch died, and its retries, which repeat
+RunTask with the attempt's ``clientToken`` and so adopt any task it started, are spent) is
+settled as lost so the state machine launches again; a task it did start is stopped as a
+leftover. No task is ever looked for by listing the cluster. Last, every running fanout
+task that nothing waits for (its run is no longer RUNNING, or its attempt is closed) is
+stopped (:mod:`leftovers`).
 """
 
 from __future__ import annotations
@@ -33,8 +35,7 @@ def reconcile(*, store: RecordsStore, launcher: TaskLauncher, callbacks: TaskCal
     """Settle what the events missed (a failed attempt with its log's end, as Record does),
     stop what ran past its deadline or outlived its run."""
     now = clock()
-    counts = {"open": 0, "settled": 0, "timed_out": 0, "lost": 0, "adopted": 0,
-              "leftovers": 0}
+    counts = {"open": 0, "settled": 0, "timed_out": 0, "lost": 0, "leftovers": 0}
     # Listed before the attempts are read: every task listed had its attempt written first.
     running = launcher.running_tasks()
     with_task: dict[str, AttemptRecord] = {}
@@ -44,18 +45,13 @@ def reconcile(*, store: RecordsStore, launcher: TaskLauncher, callbacks: TaskCal
             with_task[attempt.task_arn] = attempt
         elif attempt.queued:
             continue  # the dispatcher's: it adopts or starts the task (fanout.runtime.gate)
-        elif _lease_expired(attempt, iso(now)):
-            arn = launcher.find_task(attempt.run_id, attempt.index, attempt.attempt)
-            if arn:
-                store.attach_task(attempt.run_id, attempt.index, attempt.attempt, arn, iso(now),
-                                  expires_at=attempt.expires_at)
-                fresh = store.get_attempt(attempt.run_id, attempt.index, attempt.attempt)
-                if fresh is not None and fresh.task_arn:
-                    with_task[arn] = fresh
-                counts["adopted"] += 1
-            elif _settle_lost(store, callbacks, attempt, "the launch died before a task "
-                              "was recorded and none was found", clock):
-                counts["lost"] += 1
+        # Its Launch died and its retries are spent (a retried Launch repeats RunTask with
+        # the attempt's clientToken and adopts the task). Settled lost: a task it may have
+        # started is stopped below, its attempt being closed.
+        elif _lease_expired(attempt, iso(now), SETTLE_AFTER_SECONDS) and _settle_lost(
+                store, callbacks, attempt, "the launch died before a task was recorded",
+                clock):
+            counts["lost"] += 1
     described = launcher.describe_tasks(list(with_task)) if with_task else {}
     for arn, attempt in with_task.items():
         task = described.get(arn)
@@ -80,9 +76,10 @@ def reconcile(*, store: RecordsStore, launcher: TaskLauncher, callbacks: TaskCal
     return counts
 
 
-def _lease_expired(attempt: AttemptRecord, now: str) -> bool:
+def _lease_expired(attempt: AttemptRecord, now: str, grace: float) -> bool:
+    """The launch lease ran out over ``grace`` seconds ago."""
     lease = attempt.launch_lease_until
-    return lease is not None and lease < now
+    return lease is not None and (parse(now) - parse(lease)).total_seconds() > grace
 
 
 def _age(attempt: AttemptRecord, now: str) -> float:

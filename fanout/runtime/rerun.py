@@ -116,7 +116,7 @@ def spec_of(parent_run: str, settings: dict[str, Any], items: list[Any],
     spec.update({k: given[k] for k in OVERRIDES if k in given})
     if "retry" in given:
         spec["retry"] = {**settings["retry"], **given["retry"]}
-    for name in ("logical_time", "schedule"):
+    for name in ("logical_time", "schedule", "timezone"):
         if name in given:
             spec[name] = given[name]
     return spec

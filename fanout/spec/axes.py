@@ -6,7 +6,7 @@ Dates may be relative (``today``, ``today-7d``), resolved against the run's logi
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Annotated, Any
 
 from pydantic import (
@@ -31,6 +31,8 @@ SAFE_INT = 2**53 - 1
 FORMAT_CHECKED = 10_000
 
 _STEP = re.compile(r"^(\d+)([wdhm])$")
+#: How a datetime value prints unless ``format`` says otherwise.
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _RELATIVE = re.compile(r"^(today|now)(?:([+-])(\d+)([wdhm]))?$")
 _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
           "m": timedelta(minutes=1)}
@@ -103,32 +105,56 @@ def parse_step(text: str) -> timedelta:
     return int(match[1]) * _UNITS[match[2]]
 
 
-def parse_instant(text: str, logical_time: datetime | None) -> datetime:
-    """An ISO date/datetime, or ``today``/``now`` with an offset, as an aware UTC datetime.
+def parse_instant(text: str, logical_time: datetime | None,
+                  zone: tzinfo = UTC) -> datetime:
+    """An ISO date/datetime, or ``today``/``now`` with an offset, as an aware datetime in
+    ``zone`` (the run's time zone: a schedule's, else UTC).
 
-    ``today`` is midnight UTC of the logical time's day. Without a logical time, relative
-    bounds are only checked for form (the returned value is then arbitrary but consistent).
+    ``today`` is midnight, in ``zone``, of the logical time's day there; an ISO date is
+    that day's midnight in ``zone``. Without a logical time, relative bounds are only
+    checked for form (the returned value is then arbitrary but consistent).
     """
     match = _RELATIVE.fullmatch(text)
     if match:
         anchor = logical_time or datetime(2000, 1, 1, tzinfo=UTC)
-        anchor = anchor.astimezone(UTC)
+        anchor = anchor.astimezone(zone)
         if match[1] == "today":
-            anchor = anchor.replace(hour=0, minute=0, second=0, microsecond=0)
+            anchor = datetime.combine(anchor.date(), datetime.min.time(), zone)
         if match[2]:
             offset = int(match[3]) * _UNITS[match[4]]
-            anchor = anchor + offset if match[2] == "+" else anchor - offset
+            anchor = _shift(anchor, offset if match[2] == "+" else -offset)
         return anchor
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), zone)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(
             f"{text!r} is not an ISO date (2024-01-31), datetime, or today/now[+-N(d|h|m|w)]"
         ) from None
-    # An offset is honoured, and the value is given in UTC (what its values print as).
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # An offset is honoured; without one the time is the run's zone's.
+    return parsed.astimezone(zone) if parsed.tzinfo else parsed.replace(tzinfo=zone)
+
+
+def zone_of(name: str | None) -> tzinfo:
+    """The IANA time zone ``name`` (``Pacific/Auckland``); UTC when unset. Raises
+    ValueError naming it when this machine's time zone database does not know it."""
+    if not name or name == "UTC":
+        return UTC
+    import zoneinfo
+
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone (e.g. Europe/Paris, UTC)") from None
+
+
+def _shift(moment: datetime, by: timedelta) -> datetime:
+    """Whole days move the wall clock (a day is a calendar day in the zone, 23 or 25 hours
+    across a daylight-saving change); shorter steps move the instant."""
+    if by % timedelta(days=1) == timedelta(0):
+        return moment + by  # aware arithmetic on one zone is wall-clock arithmetic
+    return (moment.astimezone(UTC) + by).astimezone(moment.tzinfo)
 
 
 def _is_day_aligned(text: str) -> bool:
@@ -211,16 +237,17 @@ class DateRange(Frozen):
             moment += step
         return fmt
 
-    def _stop(self, logical_time: datetime) -> datetime:
+    def _stop(self, logical_time: datetime, zone: tzinfo = UTC) -> datetime:
         """The excluded end: ``stop``, or just after ``through`` (every step is a whole
         number of minutes, so a microsecond past it excludes nothing else)."""
         if self.stop is not None:
-            return parse_instant(self.stop, logical_time)
-        return parse_instant(self.end, logical_time) + timedelta(microseconds=1)
+            return parse_instant(self.stop, logical_time, zone)
+        return parse_instant(self.end, logical_time, zone) + timedelta(microseconds=1)
 
-    def bounds(self, logical_time: datetime) -> tuple[datetime, datetime, timedelta]:
-        start = parse_instant(self.start, logical_time)
-        stop = self._stop(logical_time)
+    def bounds(self, logical_time: datetime, zone: tzinfo = UTC
+               ) -> tuple[datetime, datetime, timedelta]:
+        start = parse_instant(self.start, logical_time, zone)
+        stop = self._stop(logical_time, zone)
         if stop <= start:
             if self.through is not None:
                 raise ValueError(f"through {self.through} is before start {self.start}: "
@@ -234,27 +261,38 @@ class DateRange(Frozen):
         days = parse_step(self.step) % timedelta(days=1) == timedelta(0)
         if days and _is_day_aligned(self.start):
             return "%Y-%m-%d"
-        return "%Y-%m-%dT%H:%M:%SZ"
+        return DATETIME_FORMAT
 
-    def size(self, logical_time: datetime) -> int:
-        start, stop, step = self.bounds(logical_time)
-        return -(-(stop - start) // step)  # ceiling division of timedeltas
+    def _moments(self, logical_time: datetime, zone: tzinfo) -> list[datetime]:
+        start, _stop, step = self.bounds(logical_time, zone)
+        return [_shift(start, step * i) for i in range(self.size(logical_time, zone))]
 
-    def explained(self, logical_time: datetime) -> str:
+    def explained(self, logical_time: datetime, zone: tzinfo = UTC) -> str:
         """The range as a person reads it: ``2024-01-01..2024-01-31 (stop 2024-02-01
         excluded), 31 values``."""
-        start, _stop, step = self.bounds(logical_time)
-        count, fmt = self.size(logical_time), self.value_format()
-        last = start + (count - 1) * step
+        moments, fmt = self._moments(logical_time, zone), self.value_format()
+        count = len(moments)
+        first, last = (m.astimezone(UTC) if fmt == DATETIME_FORMAT else m
+                       for m in (moments[0], moments[-1]))
         how = f"stop {self.stop} excluded" if self.stop is not None \
             else f"through {self.through} included"
-        return (f"{start.strftime(fmt)}..{last.strftime(fmt)} ({how}), {count:,} "
+        return (f"{first.strftime(fmt)}..{last.strftime(fmt)} ({how}), {count:,} "
                 f"value{'s' if count != 1 else ''}")
 
-    def values(self, logical_time: datetime) -> list[str]:
-        start, _stop, step = self.bounds(logical_time)
+    def size(self, logical_time: datetime, zone: tzinfo = UTC) -> int:
+        start, stop, step = self.bounds(logical_time, zone)
+        if step % timedelta(days=1) == timedelta(0):
+            # Calendar days in the zone (same tzinfo: the difference is wall-clock time).
+            return -(-(stop.replace(tzinfo=None) - start.replace(tzinfo=None)) // step)
+        # Instants: compared in UTC (one zone's aware difference is wall-clock time).
+        return -(-(stop.astimezone(UTC) - start.astimezone(UTC)) // step)
+
+    def values(self, logical_time: datetime, zone: tzinfo = UTC) -> list[str]:
+        """Days print as the zone's dates; datetimes in UTC (``...Z``) unless ``format``
+        says otherwise (then in the zone)."""
         fmt = self.value_format()
-        return [(start + i * step).strftime(fmt) for i in range(self.size(logical_time))]
+        return [(m.astimezone(UTC) if fmt == DATETIME_FORMAT else m).strftime(fmt)
+                for m in self._moments(logical_time, zone)]
 
 
 class RangeAxis(Frozen):

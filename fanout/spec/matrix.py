@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from fanout.errors import Problem
-from fanout.spec.axes import DatesAxis, RangeAxis, Scalar
+from fanout.spec.axes import DatesAxis, RangeAxis, Scalar, zone_of
 from fanout.spec.model import RunSpec
 from fanout.spec.templates import dumps, escaped, text_of, value_key
 
@@ -104,6 +104,7 @@ def axes_of(spec: RunSpec, when: datetime, cap: int) -> tuple[list[MatrixAxis], 
     """The matrix's axes; each must fit under the cap alone (its values may be built)."""
     axes: list[MatrixAxis] = []
     problems: list[Problem] = []
+    zone = zone_of(spec.timezone)  # checked when the spec was read
     for name, axis in (spec.params or {}).items():
         field = f"params.{name}"
         try:
@@ -111,11 +112,11 @@ def axes_of(spec: RunSpec, when: datetime, cap: int) -> tuple[list[MatrixAxis], 
                 values: Sequence[Scalar] = axis.range.values()
             elif isinstance(axis, DatesAxis):
                 field += ".dates"
-                size = axis.dates.size(when)
+                size = axis.dates.size(when, zone)
                 if size > cap:
                     problems.append(Problem(field, f"{size:,} dates is over the cap of {cap:,}"))
                     continue
-                values = axis.dates.values(when)
+                values = axis.dates.values(when, zone)
             else:
                 values = list(axis)
         except ValueError as exc:
@@ -154,7 +155,8 @@ def explain_ranges(spec: RunSpec, when: datetime) -> list[str]:
             if isinstance(axis, RangeAxis):
                 lines.append(f"params.{name}: {axis.range.explained()}")
             elif isinstance(axis, DatesAxis):
-                lines.append(f"params.{name}: {axis.dates.explained(when)}")
+                zone = zone_of(spec.timezone)
+                lines.append(f"params.{name}: {axis.dates.explained(when, zone)}")
         except ValueError:
             continue  # an empty range is the plan's error, named there
     return lines

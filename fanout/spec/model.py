@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from fanout.config import JobConfig
 from fanout.errors import described
 from fanout.policy import Capacity, Count, Frozen, Number, RetryOverride, RetryPolicy
-from fanout.spec.axes import BUILTIN_PLACEHOLDERS, PARAM_NAME, Axis, Scalar
+from fanout.spec.axes import BUILTIN_PLACEHOLDERS, PARAM_NAME, Axis, Scalar, zone_of
 from fanout.spec.items_from import items_from_format
 
 S3_URI = described(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$",
@@ -39,6 +39,15 @@ class RunOverrides(Frozen):
     logical_time: datetime | None = None
     #: The schedule that started the run (with ``logical_time``: its slot, run once).
     schedule: str | None = Field(default=None, min_length=1, max_length=64)
+    #: The IANA time zone relative dates resolve in (``today`` is this zone's day): a
+    #: schedule passes its own; default UTC.
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, timezone: str | None) -> str | None:
+        zone_of(timezone)
+        return timezone
 
 
 class RunSpec(RunOverrides):

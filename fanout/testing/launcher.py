@@ -95,13 +95,6 @@ class MemoryLauncher:
         if task_arn in self.tasks:
             self.tasks[task_arn].stopped = True
 
-    def find_task(self, run_id: str, index: int, attempt: int) -> str | None:
-        for arn, task in self.tasks.items():
-            r = task.request
-            if (r.run_id, r.index, r.attempt) == (run_id, index, attempt):
-                return arn
-        return None
-
     def running_tasks(self) -> list[str]:
         return [a for a, t in self.tasks.items() if not t.stopped]
 

@@ -76,3 +76,21 @@ def test_a_retried_delivery_starts_no_second_run(stack: Stack) -> None:
     assert run_expand(stack, spec, "daily-run-a").run_id == "daily-run-a"
     assert run_expand(stack, delivered("2026-03-07T02:00:00Z"), "daily-run-c").total == 1
     assert type(DuplicateScheduledRun("x")).__name__ == "Fanout.DuplicateScheduledRun"
+
+
+def test_today_is_the_schedules_day_in_its_time_zone(stack: Stack) -> None:
+    # Given a daily schedule at 00:30 in Auckland, backfilling the day before: it is due at
+    # 2026-03-05 00:30 NZDT, which is 2026-03-04 11:30 UTC (the day before, in UTC)
+    auckland = ScheduleConfig(name="auckland", expression="cron(30 0 * * ? *)",
+                              timezone="Pacific/Auckland", spec=BACKFILL.spec)
+    spec = json.loads(schedule_input(auckland).replace(SCHEDULED_TIME,
+                                                       "2026-03-04T11:30:00Z"))
+    assert spec["timezone"] == "Pacific/Auckland"
+
+    # When Expand runs it
+    out = run_expand(stack, spec, "auckland-run-1")
+
+    # Then "yesterday" is Auckland's yesterday (4 March), not UTC's (3 March)
+    manifest = json.loads(stack.client("s3").get_object(
+        Bucket=BUCKET, Key=out.manifest_key)["Body"].read())
+    assert [m["params"] for m in manifest] == [{"day": "2026-03-04"}]

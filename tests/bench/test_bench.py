@@ -104,3 +104,14 @@ def test_report_renders_every_result(tmp_path: Path) -> None:
     # Then it names each benchmark and its figures
     text = doc.read_text()
     assert "# Benchmarks" in text and "## other" in text and '"figure": 1.5' in text
+
+
+def test_dispatcher_quick_launches_every_item_and_prices_its_cpu() -> None:
+    # Given the dispatcher draining 60 queued items against moto's server with latency
+    outcome = run_quick("dispatcher.py", Path("dispatcher.json"))
+    result = outcome["result"]
+    # Then every item launched once, and the CPU a launch costs gives a rate per memory size
+    assert outcome["code"] == 0 and result["launched"] == result["items"] == 60
+    assert result["result"]["gone"] == 0 and result["cpu_ms_per_launch"] > 0
+    rates = result["sustained_per_second_by_memory_mb"]
+    assert rates["256"] < rates["512"] < rates["1024"] < rates["1769"]

@@ -148,6 +148,13 @@ def test_launch_latency_is_seconds_not_a_fraction():
     assert Faults.parse("launch_latency=3").any
 
 
+def test_vcpu_quota_is_a_number_of_vcpus():
+    assert Faults.parse("vcpu_quota=4").vcpu_quota == 4.0 and Faults.parse("vcpu_quota=4").any
+    with pytest.raises(FaultsError) as raised:
+        Faults.parse("vcpu_quota=0")
+    assert raised.value.fields == ["vcpu_quota"]
+
+
 def test_launch_latency_answers_run_task_after_the_task_started(ecs):
     # Given RunTask answering 0.5 s late
     client, events, fargate = ecs

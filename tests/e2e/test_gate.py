@@ -68,3 +68,24 @@ def test_a_bad_launch_rate_is_a_usage_error(e2e_stack, fanout_local, tmp_path):
     # When fanout local is asked for it, Then it exits 2 naming the option
     outcome = fanout_local(spec, "--config", e2e_stack, "--launch-rate", "ten")
     assert outcome.code == 2 and "--launch-rate" in outcome.stderr
+
+
+def test_items_over_the_vcpu_quota_wait_then_succeed(e2e_stack, fanout_local, tmp_path):
+    # Given 6 items of 0.25 vCPU at once, each running 2 s, against a vCPU quota of 0.5
+    # (two tasks at a time): before, RunTask's quota answer failed the item for good
+    spec = {"job": "prog", "params": {"n": {"range": {"start": 0, "stop": 6}}},
+            "command": ["--exit", "0", "--sleep", "2"], "max_concurrency": 6,
+            "retry": {"max_attempts": 1}}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    # When the run ends
+    outcome = fanout_local(path, "--config", e2e_stack, "--faults", "vcpu_quota=0.5",
+                           timeout=600)
+    # Then every item succeeded on its one attempt, with one task
+    summary = outcome.summary
+    assert summary is not None, outcome.stderr[-3000:]
+    assert summary["status"] == "SUCCEEDED" and summary["succeeded"] == 6, summary
+    assert all(i["attempts"] == 1 and len(i["tasks"]) == 1 for i in summary["items"])
+    # And launches over the quota were refused, so some items waited for it
+    launch = summary["launch"]
+    assert launch["quota_refused"] > 0 and launch["waits"] >= 4, launch

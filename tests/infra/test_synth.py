@@ -84,6 +84,8 @@ def scheduled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "flexible_window_minutes": 15,
         "spec": {"job": "analyzer", "params": {"year": {"range": {"start": 1999, "stop": 2020}}}},
     }]
+    # And a reserved concurrency for the dispatcher (opt-in: a new account has none)
+    context["launch_gate"] = {"reserved_concurrency": 1}
     return synthesize(context, tmp_path_factory.mktemp("scheduled"))[1]
 
 
@@ -96,12 +98,29 @@ def test_schedule_starts_the_state_machine_with_its_spec(scheduled: dict[str, An
     target = props["Target"]
     assert "Ref" in target["Arn"]
     assert json.loads(target["Input"]) == {
+        "timezone": "Europe/Paris",
         "job": "analyzer",
         "params": {"year": {"range": {"start": 1999, "stop": 2020}}},
         "trigger": "schedule",
         "logical_time": "<aws.scheduler.scheduled-time>",
         "schedule": "nightly",
     }
+
+
+def test_the_dispatcher_reserves_concurrency_only_when_configured(
+        scheduled: dict[str, Any], template: dict[str, Any]) -> None:
+    def dispatcher(of: dict[str, Any]) -> dict[str, Any]:
+        (found,) = [r["Properties"] for r in resources(of, "AWS::Lambda::Function").values()
+                    if r["Properties"].get("Description") == "fanout dispatch"]
+        return found
+
+    # The repository's config reserves none: it deploys on a new account
+    assert "ReservedConcurrentExecutions" not in dispatcher(template)
+    # A config that asks for it gets it
+    assert dispatcher(scheduled)["ReservedConcurrentExecutions"] == 1
+    # And it stays out of the dispatcher's environment (nothing at run time reads it)
+    gate = dispatcher(scheduled)["Environment"]["Variables"]["FANOUT_LAUNCH_GATE"]
+    assert "reserved_concurrency" not in json.dumps(gate)
 
 
 def test_schedule_role_may_only_start_this_state_machine(scheduled: dict[str, Any]) -> None:

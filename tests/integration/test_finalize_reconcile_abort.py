@@ -159,7 +159,7 @@ def test_reconcile_leaves_running_tasks_alone(world: World, answers: MemoryCallb
     launch(world, "run-fine", 0, "token-1")
     # When Reconcile runs, Then nothing is settled
     counts = call("reconcile", {})
-    assert counts == {"open": 1, "settled": 0, "timed_out": 0, "lost": 0, "adopted": 0,
+    assert counts == {"open": 1, "settled": 0, "timed_out": 0, "lost": 0,
                       "leftovers": 0, "dispatcher_woken": 0}
     assert answers.calls == [] and len(world.tasks()) == 1
 

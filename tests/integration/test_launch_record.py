@@ -146,20 +146,43 @@ def test_throttled_launch_waits_and_spends_no_attempt(
 class RefusingLauncher(FlakyLauncher):
     """Refuses for capacity ``refuse`` times, looking at the waiting item each time."""
 
-    def __init__(self, inner: object, refuse: int) -> None:
+    def __init__(self, inner: object, refuse: int,
+                 answer: str = "Capacity is unavailable at this time") -> None:
         super().__init__(inner)
-        self.refuse = refuse
+        self.refuse, self.answer = refuse, answer
         self.seen: list[dict[str, object] | None] = []
 
     def run_task(self, request: object) -> str:
         from fanout.aws.ecs import LaunchError
+        from fanout.aws.launch_errors import classify
 
         item = store().get_item(request.run_id, request.index)  # type: ignore[attr-defined]
         self.seen.append(item.waiting if item else None)
         if self.refuse:
             self.refuse -= 1
-            raise LaunchError("capacity", "Capacity is unavailable at this time")
+            verdict = classify("", self.answer)  # as EcsLauncher reads a failures[] answer
+            raise LaunchError(verdict.kind, self.answer, verdict.reason)
         return super().run_task(request)
+
+
+def test_an_item_over_the_vcpu_quota_waits_and_says_so(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given RunTask answers twice that the account's vCPU quota is reached
+    from fanout.aws.ecs import EcsLauncher
+
+    run_with(world, "run-quota")
+    refusing = RefusingLauncher(EcsLauncher("fanout-cluster"), refuse=2, answer=(
+        "You've reached the limit on the number of vCPUs you can run concurrently"))
+    context.use(launcher=refusing, cluster="fanout-cluster")
+    # When the item is launched
+    result = launch(world, "run-quota", 0, "token-1")
+    # Then while it waited its record said it waits for the quota (WAITING: vCPU quota)
+    assert refusing.seen[2] is not None and refusing.seen[2]["why"] == "vCPU quota"
+    assert refusing.seen[2]["tries"] == 2
+    # And it launched on its first attempt, nothing failed
+    [task] = world.tasks()
+    assert result["task_arn"] == task["taskArn"] and result["attempt"] == 1
+    assert answers.calls == []
 
 
 def test_an_item_waits_for_capacity_and_says_why(world: World, answers: MemoryCallbacks) -> None:
@@ -182,6 +205,26 @@ def test_an_item_waits_for_capacity_and_says_why(world: World, answers: MemoryCa
     assert item is not None and item.waiting is None and item.attempts == 1
 
 
+class TokenKeeping:
+    """ECS's promise that moto does not keep: RunTask with a clientToken already answered
+    (within 24 h) returns the task it started, starting none."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.started: dict[str, str] = {}
+        self.calls = 0
+
+    def run_task(self, request: object) -> str:
+        self.calls += 1
+        token = request.client_token  # type: ignore[attr-defined]
+        if token not in self.started:
+            self.started[token] = self.inner.run_task(request)  # type: ignore[attr-defined]
+        return self.started[token]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
 def test_launch_that_died_after_run_task_is_found_again_not_relaunched(
         world: World, answers: MemoryCallbacks) -> None:
     # Given a dispatcher that dies after RunTask succeeded
@@ -189,8 +232,8 @@ def test_launch_that_died_after_run_task_is_found_again_not_relaunched(
     from fanout.runtime import gate as gate_logic
 
     run_with(world, "run-d")
-    context.use(launcher=FlakyLauncher(EcsLauncher("fanout-cluster"), die_after_run=1),
-                cluster="fanout-cluster")
+    ecs = TokenKeeping(EcsLauncher("fanout-cluster"))
+    context.use(launcher=FlakyLauncher(ecs, die_after_run=1), cluster="fanout-cluster")
     with pytest.raises(SystemExit):
         launch(world, "run-d", 0, "token-1")
     # When the dispatcher runs again after the attempt's launch lease ran out
@@ -207,10 +250,11 @@ def test_launch_that_died_after_run_task_is_found_again_not_relaunched(
 
     result = Dispatcher(
         env=DispatchEnv.from_env(), store=store(), gate=gate_logic.Gate(store(), DISPATCHER),
-        launcher=EcsLauncher("fanout-cluster"), callbacks=answers, timer=LeaseRunOut()).run(5)
-    # Then it adopts the task started before: one task for the attempt
+        launcher=ecs, callbacks=answers, timer=LeaseRunOut()).run(5)
+    # Then its RunTask, with the attempt's client token, adopts the task started before:
+    # one task for the attempt, found without listing the cluster
     [task] = world.tasks()
-    assert result["launched"] == 1
+    assert result["launched"] == 1 and ecs.calls == 2
     attempt = store().get_attempt("run-d", 0, 1)
     assert attempt is not None and attempt.task_arn == task["taskArn"]
 

@@ -28,6 +28,8 @@ def test_the_repository_config_loads() -> None:
     assert job.local_command[:2] == ["python3", "examples/analyzer/analyzer.py"]
     assert config.limits.max_items_per_run == 100_000
     assert job.defaults.retry.max_attempts == 3
+    # And the dispatcher reserves no concurrency: a new account can deploy it
+    assert config.launch_gate.reserved_concurrency is None
 
 
 def _with(change: Any) -> dict[str, Any]:
@@ -53,6 +55,8 @@ def _with(change: Any) -> dict[str, Any]:
     (lambda c: c.update(schedules=[{"name": "nightly", "expression": "rate(1 day)",
                                     "spec": {"job": "analyser", "params": {"year": [1]}}}]),
      ["fanout.schedules[0].spec.job"]),
+    (lambda c: c.update(launch_gate={"reserved_concurrency": 0}),
+     ["fanout.launch_gate.reserved_concurrency"]),
     (lambda c: (c["limits"].update(max_concurrency=0),
                 c["jobs"]["analyzer"].update(architecture="MIPS")),
      ["fanout.jobs.analyzer.architecture", "fanout.limits.max_concurrency"]),

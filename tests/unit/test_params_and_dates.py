@@ -120,3 +120,46 @@ def test_usage_error_lists_every_bad_param() -> None:
     with pytest.raises(UsageError) as raised:
         parse_params(["a=1,", "b=1:x", "c=ok"])
     assert raised.value.fields == ["--param a", "--param b"]
+
+
+def test_today_is_midnight_in_the_specs_time_zone() -> None:
+    from datetime import UTC, datetime
+
+    from fanout.spec.axes import DateRange, zone_of
+
+    # Given 2024-03-04 11:30 UTC, which is already 5 March 00:30 in Auckland
+    when = datetime(2024, 3, 4, 11, 30, tzinfo=UTC)
+    yesterday = DateRange(start="today-1d", stop="today")
+    # Then "yesterday" is the zone's yesterday, and UTC's without a zone
+    assert yesterday.values(when, zone_of("Pacific/Auckland")) == ["2024-03-04"]
+    assert yesterday.values(when) == ["2024-03-03"]
+    # And "today" is the zone's midnight, printed in UTC as a datetime
+    hours = DateRange(start="today", stop="today+12h", step="6h")
+    assert hours.values(when, zone_of("Pacific/Auckland")) == [
+        "2024-03-04T11:00:00Z", "2024-03-04T17:00:00Z"]
+
+
+def test_days_are_calendar_days_across_a_daylight_saving_change() -> None:
+    from datetime import UTC, datetime
+
+    from fanout.spec.axes import DateRange, zone_of
+
+    # Given Auckland's clocks going back an hour on 2024-04-07 (a 25-hour day)
+    zone = zone_of("Pacific/Auckland")
+    days = DateRange(start="2024-04-06", stop="2024-04-09")
+    when = datetime(2024, 4, 1, tzinfo=UTC)
+    # Then each day is one value, none lost or doubled
+    assert days.values(when, zone) == ["2024-04-06", "2024-04-07", "2024-04-08"]
+    # And six-hour steps are elapsed time: 25 hours from midnight to midnight
+    hours = DateRange(start="2024-04-07", stop="2024-04-08", step="6h")
+    assert hours.size(when, zone) == 5
+
+
+def test_a_spec_with_an_unknown_time_zone_names_it() -> None:
+    from pydantic import ValidationError
+
+    from fanout.spec.model import RunSpec
+
+    with pytest.raises(ValidationError, match="'Mars/Olympus' is not an IANA time zone"):
+        RunSpec.model_validate({"job": "analyzer", "items": [{"a": 1}],
+                                "timezone": "Mars/Olympus"})
