@@ -29,6 +29,7 @@ from fanout.local.checks import (
     check_threads,
 )
 from fanout.local.faults import Dice, Faults
+from fanout.local.live import LiveRecords
 from fanout.local.made_with import record_made_with
 from fanout.local.records import put_items, write_started
 from fanout.local.summary import Progress, RunSummary, item_summaries, status_of_execution
@@ -217,8 +218,7 @@ class LocalRun:
                 publish=bus.put, write_logs=write_logs, dice=self.dice,
                 launch_rate=self.options.launch_rate,
                 cwd=self._task_cwd(), stop_grace_seconds=self.options.stop_grace_seconds,
-                docker=self.options.docker, base_environment=self.task_environment,
-            )
+                docker=self.options.docker, base_environment=self.task_environment)
             self.functions, self.bus, self.fargate = functions, bus, fargate
             rate = gate_env(self.options.launch_rate,
                             configured="launch_gate" in config.model_fields_set)
@@ -230,8 +230,9 @@ class LocalRun:
                 functions.load(str(project_root()))
                 ticker = Reconciler(functions, stack, self.options.reconcile_seconds)
                 ticker.start()
-                try:
-                    execution = self._execute(stack, document, run_id, started)
+                try:  # the records file follows the run as it goes (fanout.local.live)
+                    with LiveRecords(self.options.records_dir / run_id, stack, run_id, config):
+                        execution = self._execute(stack, document, run_id, started)
                 finally:
                     ticker.stop()
                     # A failing Reconcile is the run's news, not a swallowed error.

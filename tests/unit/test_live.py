@@ -1,0 +1,88 @@
+"""A running local run's records file, as the snapshots of the emulated table write it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from fanout.config import load_config_file
+from fanout.local.live import Raw, Snapshots, _replace
+from fanout.local.records import RECORDS
+from fanout.records.layout import attempt_sk, item_sk, to_attrs
+from fanout.records.model import AttemptRecord, ItemRecord, RunRecord
+from fanout.runs.local import LocalRuns
+
+CONFIG = load_config_file(Path(__file__).resolve().parents[1] / "e2e" / "cdk.json")
+RUN = RunRecord("prog-live", "prog", "RUNNING", "2026-12-04T12:00:00.000000Z", total=4,
+                trigger="cli", counts={"RUNNING": 2, "SUCCEEDED": 1}, waiting=1,
+                settings={"cpu": 256, "memory": 512, "architecture": "ARM64"})
+
+
+def raw(sk: str, record: Any) -> Raw:
+    attrs = {"sk": sk, **to_attrs(record)}
+    return Raw(sk, tuple(sorted(attrs.items())), lambda: dict(attrs))
+
+
+def table(tries_of_2: int = 0) -> list[Raw]:
+    """Item 0 succeeded, 1 runs, 2 waits for its launch turn, 3 was never launched."""
+    done = AttemptRecord("prog-live", 0, 1, "c", "t", status="SUCCEEDED", task_arn="arn:t/0",
+                         created_at="2026-12-04T12:00:00.100000Z",
+                         started_at="2026-12-04T12:00:00.200000Z",
+                         stopped_at="2026-12-04T12:00:00.900000Z", duration_seconds=0.7,
+                         exit_code=0)
+    running = AttemptRecord("prog-live", 1, 1, "c", "t", status="RUNNING", task_arn="arn:t/1",
+                            created_at="2026-12-04T12:00:00.100000Z",
+                            started_at="2026-12-04T12:00:00.300000Z")
+    queued = AttemptRecord("prog-live", 2, 1, "c", "t", created_at="2026-12-04T12:00:01Z",
+                           queued=True)
+    waiting = {"why": "waiting for a launch turn", "since": "2026-12-04T12:00:01Z",
+               "tries": tries_of_2}
+    return [
+        raw(item_sk(0), ItemRecord("prog-live", 0, "SUCCEEDED", params={"n": 0}, attempts=1,
+                                   exit_code=0)),
+        raw(attempt_sk(0, 1), done),
+        raw(item_sk(1), ItemRecord("prog-live", 1, "RUNNING", params={"n": 1}, attempts=1,
+                                   open_attempt=1)),
+        raw(attempt_sk(1, 1), running),
+        raw(item_sk(2), ItemRecord("prog-live", 2, "RUNNING", params={"n": 2}, attempts=1,
+                                   open_attempt=1, waiting=waiting)),
+        raw(attempt_sk(2, 1), queued),
+    ]
+
+
+def test_a_running_run_reads_as_it_is_with_the_rest_pending(tmp_path: Path) -> None:
+    # Given the emulated table of a run in flight, and its manifest
+    snapshots = Snapshots("prog-live", CONFIG, "us-east-1",
+                          manifest={3: {"index": 3, "params": {"n": 3}, "command": ["3"],
+                                        "environment": {}}})
+    # When a snapshot is written where the run's records go
+    lines = snapshots.lines(RUN, {"job": "prog"}, table(), os.getpid())
+    assert lines is not None
+    _replace(tmp_path / "prog-live" / RECORDS, lines)
+    # Then the readers of `fanout status|items --local` see it running, item by item
+    runs = LocalRuns(tmp_path)
+    run = runs.get_run("prog-live")
+    assert run is not None and run["status"] == "RUNNING" and run["total"] == 4
+    assert run["counts"] == {"PENDING": 1, "WAITING": 1, "RUNNING": 1, "SUCCEEDED": 1,
+                             "FAILED": 0, "TIMED_OUT": 0, "ABORTED": 0}
+    items = runs.list_items("prog-live")
+    assert [(i["index"], i["status"]) for i in items] == [
+        (0, "SUCCEEDED"), (1, "RUNNING"), (2, "WAITING"), (3, "PENDING")]
+    assert items[2]["waiting"]["why"] == "waiting for a launch turn"
+    assert items[3]["params"] == {"n": 3} and items[3]["command"] == ["3"]
+    done = runs.get_item("prog-live", 0)
+    assert done is not None and done["attempt_list"][0]["stopped_at"] == \
+        "2026-12-04T12:00:00.900Z"
+
+
+def test_a_snapshot_converts_only_what_changed_and_skips_no_change() -> None:
+    snapshots = Snapshots("prog-live", CONFIG, "us-east-1")
+    assert snapshots.lines(RUN, None, table(), 1) is not None
+    assert snapshots.converted == 6
+    # Nothing changed: nothing to write
+    assert snapshots.lines(RUN, None, table(), 1) is None
+    # One waiting item tried again: only it (and its attempt) are converted again
+    changed = snapshots.lines(RUN, None, table(tries_of_2=1), 1)
+    assert changed is not None and snapshots.converted == 2
+    assert '"tries": 1' in changed[3]
