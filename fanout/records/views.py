@@ -68,6 +68,14 @@ def timestamp(text: str | None) -> str | None:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
 
 
+def instant(text: str | None) -> str | None:
+    """An attempt's time, to the millisecond (``2026-11-29T19:00:00.250Z``, or null): an
+    attempt can last less than a second, and the timeline draws it from these."""
+    when = _parse(text)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z" \
+        if when else None
+
+
 def seconds_between(start: str | None, stop: str | None) -> float | None:
     a, b = _parse(start), _parse(stop)
     return round(max(0.0, (b - a).total_seconds()), 3) if a and b else None
@@ -168,7 +176,8 @@ def attempt_view(attempt: AttemptRecord, *, size: TaskSize | None = None,
         "capacity": attempt.capacity, "exit_code": attempt.exit_code,
         "stop_code": attempt.stop_code,
         "reason": attempt.reason or one_line(attempt.stopped_reason),
-        "started_at": timestamp(attempt.started_at), "stopped_at": timestamp(attempt.stopped_at),
+        "created_at": instant(attempt.created_at), "started_at": instant(attempt.started_at),
+        "stopped_at": instant(attempt.stopped_at),
         "duration_seconds": attempt.duration_seconds
         if attempt.duration_seconds is not None
         else seconds_between(attempt.started_at, attempt.stopped_at),

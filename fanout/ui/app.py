@@ -25,7 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from fanout.errors import FanoutInputError
-from fanout.ui import render
+from fanout.ui import render, timeline
 from fanout.ui.security import CSRF_FIELD, CSRF_HEADER, Guard, GuardMiddleware
 from fanout.ui.source import ITEM_STATES, RUN_STATES, RunsSource, SourceError, empty_counts
 
@@ -143,7 +143,7 @@ class Dashboard:
         if svg is None:
             details = [self.source.get_item(run["run_id"], int(i["index"]))
                        for i in self.source.list_items(run["run_id"]) if i["attempts"]]
-            svg = render.timeline([d for d in details if d is not None])
+            svg = timeline.timeline([d for d in details if d is not None])
             if run["status"] != "RUNNING":  # a finished run's timeline never changes
                 if len(self._timelines) >= 16:
                     self._timelines.pop(next(iter(self._timelines)))

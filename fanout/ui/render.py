@@ -1,4 +1,5 @@
-"""Pieces of the pages that are built in Python: the item grid, the timeline, the preview.
+"""Pieces of the pages that are built in Python: the item grid, the preview (the timeline is
+:mod:`fanout.ui.timeline`'s).
 
 The grid and the timeline are built as strings with every value escaped here, not in a
 template loop: the run page of a 10,000-item run must render in well under 300 ms.
@@ -6,11 +7,10 @@ template loop: the run page of a 10,000-item run must render in well under 300 m
 
 from __future__ import annotations
 
-import heapq
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -123,101 +123,6 @@ def grid(run_id: str, items: Sequence[Mapping[str, Any]]) -> Markup:
         for i in items
     ]
     return Markup("".join(cells))
-
-
-# --- the timeline --------------------------------------------------------------------------
-
-_OUTCOME_CLASS = {"SUCCEEDED": "ok", "FAILED": "fail", "TIMED_OUT": "timeout",
-                  "ABORTED": "abort", "RETRY": "retry", "RUNNING": "run"}
-
-
-def _outcome(attempt: Mapping[str, Any], last: bool, item_status: str) -> str:
-    if attempt.get("stopped_at") is None:
-        return "run"
-    status = attempt.get("status")
-    if isinstance(status, str) and status in _OUTCOME_CLASS:
-        return _OUTCOME_CLASS[status]
-    if attempt.get("exit_code") == 0 and not attempt.get("reason"):
-        return "ok"
-    if not last:
-        return "retry"
-    return _OUTCOME_CLASS.get(item_status, "fail")
-
-
-#: The timeline's colours inside the SVG itself: it is also shown as an image.
-_SVG_STYLE = ("<style>.wait{fill:#b8c2cc}.ok{fill:#2e9d57}.fail{fill:#d64545}"
-              ".timeout{fill:#e0a020}.abort{fill:#9b59b6}.retry{fill:#f08a5d}.run{fill:#2f80ed}"
-              "text{font:11px sans-serif;fill:#616e7c}</style>")
-
-
-def timeline(items: Sequence[Mapping[str, Any]], width: int = 1000,
-             now: datetime | None = None) -> str:
-    """An SVG of every attempt from launch to stop, packed into lanes.
-
-    Each attempt is a bar from its start to its stop, coloured by outcome, preceded by a
-    grey bar for the time it waited (launch asked for -> task started). Attempts are packed
-    into lanes (first free lane), so the number of lanes in use is the concurrency.
-    """
-    now = now or datetime.now(UTC)
-    spans: list[tuple[float, float, float, str, str]] = []
-    for item in items:
-        attempts = item.get("attempt_list") or []
-        for n, attempt in enumerate(attempts):
-            started = parse_time(attempt.get("started_at"))
-            asked = parse_time(attempt.get("created_at")) or started
-            if asked is None:
-                continue
-            stopped = parse_time(attempt.get("stopped_at")) or now
-            ran_from = started or stopped
-            kind = _outcome(attempt, n == len(attempts) - 1, str(item["status"]))
-            label = (f"#{item['index']} {params_text(item.get('params'))} · attempt "
-                     f"{attempt.get('attempt')} · {kind}"
-                     + (f" · {attempt['reason']}" if attempt.get("reason") else ""))
-            spans.append((asked.timestamp(), ran_from.timestamp(),
-                          max(stopped.timestamp(), ran_from.timestamp()), kind, label))
-    if not spans:
-        return ('<svg xmlns="http://www.w3.org/2000/svg" class="timeline" viewBox="0 0 1000 20"'
-                ' width="100%" height="20"><text x="4" y="14" class="empty">no attempt '
-                'launched yet</text></svg>')
-    spans.sort()
-    t0 = spans[0][0]
-    t1 = max(s[2] for s in spans)
-    scale = width / max(t1 - t0, 1e-3)
-    lanes: list[tuple[float, int]] = []  # (end, lane) of the lanes in use
-    free: list[int] = []
-    count = 0
-    placed: list[tuple[int, tuple[float, float, float, str, str]]] = []
-    for span in spans:
-        while lanes and lanes[0][0] <= span[0]:
-            heapq.heappush(free, heapq.heappop(lanes)[1])
-        if free:
-            lane = heapq.heappop(free)
-        else:
-            lane, count = count, count + 1
-        heapq.heappush(lanes, (span[2], lane))
-        placed.append((lane, span))
-    row = max(2.0, min(14.0, 400.0 / count))
-    height = row * count + 18
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" '
-           f'viewBox="0 0 {width} {height:.1f}" preserveAspectRatio="none" width="100%" '
-           f'height="{height:.0f}" data-lanes="{count}" data-attempts="{len(spans)}">',
-           _SVG_STYLE]
-    gap = 1.0 if row > 4 else 0.0
-    for lane, (asked_at, begin, end, kind, label) in placed:
-        y = lane * row
-        title = f"<title>{escape(label)}</title>"
-        if begin - asked_at > 0:
-            out.append(f'<rect class="wait" x="{(asked_at - t0) * scale:.2f}" y="{y:.1f}" '
-                       f'width="{max((begin - asked_at) * scale, 0.5):.2f}" '
-                       f'height="{row - gap:.1f}">{title}</rect>')
-        out.append(f'<rect class="{kind}" x="{(begin - t0) * scale:.2f}" y="{y:.1f}" '
-                   f'width="{max((end - begin) * scale, 0.5):.2f}" height="{row - gap:.1f}">'
-                   f"{title}</rect>")
-    total = t1 - t0
-    out.append(f'<text class="axis" x="2" y="{height - 4:.1f}">0 s</text>'
-               f'<text class="axis" x="{width - 2}" y="{height - 4:.1f}" text-anchor="end">'
-               f"{escape(duration(total))} · {count} lanes (most at once)</text></svg>")
-    return "".join(out)
 
 
 # --- the start page ------------------------------------------------------------------------

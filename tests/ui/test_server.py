@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from fanout.ui.render import filter_items, grid, preview, timeline
+from fanout.ui.render import filter_items, grid, preview
+from fanout.ui.timeline import timeline
 from tests.ui.conftest import CONFIG, ROOT, serve, wait_for
 from tests.ui.memory import source_with
 

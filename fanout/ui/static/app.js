@@ -3,7 +3,9 @@
 "use strict";
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
-  const LIVE_MS = 2000;
+  // A live page asks for itself again this long after its last request began (slower only
+  // when the server takes longer to answer).
+  const LIVE_MS = 1000;
 
   function post(url, body) {
     return fetch(url, {
@@ -13,11 +15,15 @@
     });
   }
 
-  // Pages of running runs refresh their main part in place, without a reload.
-  function live() {
+  // Pages of running runs refresh their main part in place, without a reload, until the
+  // page says the run (or item) has ended.
+  function live(previous) {
     const main = document.getElementById("live");
     if (!main || !main.dataset.live) return;
+    const wait = previous === undefined ? LIVE_MS
+      : Math.max(0, LIVE_MS - (performance.now() - previous));
     setTimeout(async function tick() {
+      const began = performance.now();
       try {
         const response = await fetch(location.href, {credentials: "same-origin"});
         if (response.ok) {
@@ -30,13 +36,13 @@
             fresh.querySelectorAll("details pre[data-log]").forEach((p) => {
               if (opened.has(p.dataset.log)) p.parentElement.open = true;
             });
-            setup(fresh);
+            setup(fresh, began);
             return;  // setup() starts the next tick when the page is still live
           }
         }
       } catch (e) { /* the server may be restarting: try again */ }
       setTimeout(tick, LIVE_MS);
-    }, LIVE_MS);
+    }, wait);
   }
 
   // The timeline is fetched after the grid is up (it can be large).
@@ -181,14 +187,14 @@
     }
   }
 
-  function setup(root) {
+  function setup(root, refreshed) {
     // The timeline waits for the page's first paint: a large run's grid shows first.
     requestAnimationFrame(() => setTimeout(() => timeline(root), 0));
     logs(root);
     selection(root);
     confirms(root);
     preview(root);
-    live();
+    live(refreshed);
   }
 
   setup(document);
