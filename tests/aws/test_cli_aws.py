@@ -413,3 +413,42 @@ def test_rerun_chosen_items_runs_exactly_those(stack: Stack) -> None:
     # And an index the run does not have is exit 2
     bad = stack.fanout("rerun", "pick-run", "--item", "9", "--stack", STACK)
     assert bad.returncode == 2 and "has no item 9" in bad.stderr
+
+
+def test_status_and_items_during_a_run_show_each_item_as_it_is(stack: Stack) -> None:
+    # Given a run of five items in flight: one done, one running, one waiting for its
+    # launch turn, two never launched (so not in the table)
+    begin_run(stack, "live-run", 5)
+    store = records(stack)
+    done = AttemptRecord("live-run", 0, 1, "ct-live-0", "tt-0", created_at=STARTED)
+    assert store.begin_attempt(ItemRecord("live-run", 0, "PENDING", params={"year": 2000}),
+                               done)
+    assert store.attach_task("live-run", 0, 1, "arn:task/live-0", STARTED)
+    assert store.settle_attempt(done, Settlement(
+        status="SUCCEEDED", item_status="SUCCEEDED", stop_class="exit", stopped_at=STARTED,
+        answer={}, exit_code=0, duration_seconds=1.0))
+    assert store.begin_attempt(ItemRecord("live-run", 1, "PENDING", params={"year": 2001}),
+                               AttemptRecord("live-run", 1, 1, "ct-live-1", "tt-1",
+                                             created_at=STARTED))
+    assert store.attach_task("live-run", 1, 1, "arn:task/live-1", STARTED)
+    assert store.begin_attempt(ItemRecord("live-run", 2, "PENDING", params={"year": 2002}),
+                               AttemptRecord("live-run", 2, 1, "ct-live-2", "tt-2",
+                                             created_at=STARTED, queued=True))
+
+    # When its status and items are read while it runs
+    status = as_json(stack.fanout("status", "live-run", "--stack", STACK, "--json"))
+    items = as_json(stack.fanout("items", "live-run", "--stack", STACK, "--json"))
+    pending = as_json(stack.fanout("items", "live-run", "--stack", STACK, "--status",
+                                   "PENDING", "--json"))
+    text = stack.fanout("items", "live-run", "--stack", STACK)
+
+    # Then the run's total is there, the items never launched counted PENDING
+    assert status["status"] == "RUNNING" and status["total"] == 5
+    assert status["counts"] == {"PENDING": 2, "WAITING": 1, "RUNNING": 1, "SUCCEEDED": 1,
+                                "FAILED": 0, "TIMED_OUT": 0, "ABORTED": 0}
+    assert [(i["index"], i["status"]) for i in items] == [
+        (0, "SUCCEEDED"), (1, "RUNNING"), (2, "WAITING"), (3, "PENDING"), (4, "PENDING")]
+    assert [i["index"] for i in pending] == [3, 4]
+    # And the waiting item says why, in the table too
+    assert items[2]["waiting"]["why"] == "waiting for a launch turn"
+    assert "waiting for a launch turn" in text.stdout

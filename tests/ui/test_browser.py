@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +201,43 @@ def test_stopping_a_running_run_leaves_its_items_aborted(
     assert [s for _, s in cells(page)] == ["ABORTED"] * 3
     run = wait_for(lambda: local_server.source.get_run(run_id), 10, "the run")
     assert run["counts"]["ABORTED"] == 3
+
+
+def test_a_running_runs_page_follows_its_items_without_a_reload(page: Any,
+                                                                tmp_path: Path) -> None:
+    from fanout.ui.local_runs import open_local
+    from tests.ui.conftest import CONFIG, serve
+
+    # Given a local run of five items, two at a time: four quick ones and one that runs
+    # until it is stopped, started as the dashboard starts one
+    source = open_local(tmp_path / ".fanout" / "runs", CONFIG)
+    quick = {"code": 0, "sleep": 0, "fail": 0, "say": "quick"}
+    spec = {"job": "prog", "max_concurrency": 2,
+            "items": [{**quick, "sleep": 600, "say": "slow"}] + [quick] * 4}
+    with serve(source) as served:
+        run_id = source.start(spec)
+        try:
+            refreshes: list[float] = []
+            page.on("request", lambda r: refreshes.append(time.monotonic())
+                    if r.url.endswith(f"/runs/{run_id}") else None)
+            # When its page is open while it runs
+            page.goto(f"{served.url}/runs/{run_id}")
+            page.evaluate("window.notReloaded = true")
+            # Then the counts and the grid follow the items as they finish, with no reload
+            page.wait_for_function(
+                "() => document.querySelector('[data-count=SUCCEEDED]')?.textContent === '4'",
+                timeout=RUN_TIMEOUT)
+            assert page.evaluate("window.notReloaded") is True
+            assert page.text_content("#run-status") == "RUNNING"
+            assert cells(page) == [(0, "RUNNING")] + [(i, "SUCCEEDED") for i in range(1, 5)]
+            gaps = sorted(b - a for a, b in itertools.pairwise(refreshes[1:]))
+            assert gaps and gaps[len(gaps) // 2] <= 2.0, gaps  # asked again every second or so
+        finally:
+            source.stop(run_id)
+        # And once the run has ended, the page shows how and stops asking
+        page.wait_for_function(
+            "() => document.getElementById('run-status')?.textContent === 'ABORTED'",
+            timeout=RUN_TIMEOUT)
+        page.wait_for_function("() => !document.getElementById('live').dataset.live")
+        assert page.evaluate("window.notReloaded") is True
+        no_alert(page)
