@@ -117,17 +117,17 @@ def run_seconds(items: int, concurrency: int, live: bool) -> float:
             finally:
                 spent["execution"] = time.monotonic() - began
 
-    original = live_module.LiveRecords.__enter__
+    cls = live_module.LiveRecords
+    originals = (cls.__enter__, cls.__exit__)
     if not live:
-        live_module.LiveRecords.__enter__ = lambda self: self  # type: ignore[method-assign]
-        live_module.LiveRecords.__exit__ = lambda self, *exc: None  # type: ignore[method-assign]
+        cls.__enter__ = lambda self: self  # type: ignore[method-assign]
+        cls.__exit__ = lambda self, *exc: None  # type: ignore[method-assign]
     try:
         options = LocalOptions(config_path=CONFIG, records_dir=HERE / "out" / "runs")
         summary = Timed(options).run(noop_spec(items, max_concurrency=concurrency))
         assert summary.status == "SUCCEEDED", summary.problems
     finally:
-        live_module.LiveRecords.__enter__ = original  # type: ignore[method-assign]
-        del live_module.LiveRecords.__exit__
+        cls.__enter__, cls.__exit__ = originals  # type: ignore[method-assign]
     return spent["execution"]
 
 

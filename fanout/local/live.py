@@ -8,7 +8,8 @@ emulated table: the run line (status RUNNING, this process's id, the counters as
 has them), one line per item (an item never launched is PENDING, with its params from the
 run's manifest) and one per attempt. The file is replaced whole (written aside, renamed),
 so a reader never sees half of it; when the run ends, the runner writes the final records
-over the last snapshot.
+over the last snapshot. The log file of each attempt that has settled is written too
+(``logs/``), once.
 
 Cost, off the items' path: the table's records of the run are read from moto's memory
 (no request, no lock held while reading: a copy of one partition's dict is atomic), and a
@@ -147,6 +148,11 @@ class Snapshots:
                                              **a}) for a in detail["attempt_list"]],
             attempts=tried, status=detail["status"])
 
+    def settled(self) -> list[_Cached]:
+        """The items whose attempts have all settled, as the last snapshot saw them."""
+        return [c for c in self._items.values()
+                if all(not a.is_open for a in c.attempts)]
+
     def _pending_line(self, index: int) -> str:
         line = self._pending.get(index)
         if line is None:
@@ -222,6 +228,8 @@ class LiveRecords:
         self.busy_seconds = 0.0
         self._spec: Any = None
         self._manifest_read = False
+        #: (index, attempt) of the attempts whose log file is written.
+        self._logged: set[tuple[int, int]] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="fanout-live-records",
                                         daemon=True)
@@ -269,9 +277,31 @@ class LiveRecords:
             return False
         if self._stop.is_set():
             return False  # the run is being closed: its final records come next
+        self._logs(run.job)  # first: a reader that sees an attempt settled finds its log
         _replace(self.folder / RECORDS, lines)
         self.written += 1
         return True
+
+    def _logs(self, job: str) -> None:
+        """The log file of each attempt that has settled since the last snapshot (named as
+        the final records name them); a running attempt's lines come when it settles."""
+        from moto.logs.models import logs_backends
+
+        group = logs_backends[self.stack.account][self.stack.region].groups.get(
+            self.stack.log_groups.get(job, ""))
+        for cached in self.snapshots.settled():
+            for attempt in cached.attempts:
+                key = (attempt.index, attempt.attempt)
+                if key in self._logged or not attempt.log_stream or not attempt.task_arn:
+                    continue
+                stream = group.streams.get(attempt.log_stream) if group else None
+                events = list(stream.events) if stream else []  # one atomic copy
+                task_id = attempt.task_arn.rsplit("/", 1)[-1]
+                path = self.folder / "logs" / \
+                    f"item-{attempt.index}-attempt-{attempt.attempt}-{task_id}.log"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("".join(f"{e.message}\n" for e in events))
+                self._logged.add(key)
 
     def _manifest(self) -> dict[int, dict[str, Any]]:
         """The run's rendered items, from the manifest Expand wrote (empty if unreadable)."""

@@ -1,4 +1,5 @@
-"""Task logs of a local run, read back from its records directory after the run has ended."""
+"""Task logs of a local run, read back from its records directory (while it runs, those of
+the attempts settled so far)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,17 @@ def local_log_lines(run_id: str, index: int, attempt: int | None = None,
 
     logs = records_dir / run_id / "logs"
     summary_path = records_dir / run_id / "summary.json"
+    items: dict[int, Any] = {}
     if not summary_path.is_file():
-        return None
-    try:
-        summary = json.loads(summary_path.read_text())
-        items = {int(i["index"]): i for i in summary.get("items", [])}
-    except (ValueError, KeyError, TypeError, AttributeError):
-        items = {}
+        if not (records_dir / run_id / "records.jsonl").is_file():
+            return None
+        # A run still going: the logs of its settled attempts so far (fanout.local.live).
+    else:
+        try:
+            summary = json.loads(summary_path.read_text())
+            items = {int(i["index"]): i for i in summary.get("items", [])}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            items = {}
     if items and index not in items:
         raise UsageError([Problem("INDEX", f"run {run_id} has no item {index} (its items are "
                                            f"0 to {max(items)})")])

@@ -1,4 +1,4 @@
-"""A local run read while it runs: ``fanout status|items --local`` show its items as they are."""
+"""A local run read while it runs: ``fanout status|items|logs --local`` show it as it is."""
 
 from __future__ import annotations
 
@@ -58,6 +58,10 @@ def test_status_during_a_local_run_shows_the_items_that_finished(
             (4, "SUCCEEDED")]
         text = fanout("status", "prog-live", *where).stdout
         assert "RUNNING" in text and "succeeded  4" in text, text
+        # And a finished item's log is there already
+        logs = fanout("logs", "prog-live", "1", *where)
+        assert logs.returncode == 0, logs.stderr
+        assert "[attempt 1] attempt 1: exit 0" in logs.stdout, logs.stdout
         # When it is stopped, Then its last records replace the live ones
         stopped = fanout("stop", "prog-live", *where, "--wait")
         assert stopped.returncode == 0, stopped.stderr
