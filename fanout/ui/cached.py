@@ -4,8 +4,9 @@ The pages ask for every item of a run (the grid) and every item's attempts (the 
 A source answers ``get_item`` one item at a time; for a 10,000-item run that is 10,000
 reads. :class:`Cached` reads a finished run's items and attempts in one pass — from a local
 run's records file (format ``fanout.local-records/1``, docs/local-records.md), else item by
-item from the source — and keeps them until the run's record changes. A local run still
-going has no item records yet: its items are shown PENDING from its spec's expansion.
+item from the source — and keeps them until the run's record (or a local run's records
+file, which a running run rewrites about once a second) changes. A local run whose first
+snapshot is not written yet shows its items PENDING from its spec's expansion.
 """
 
 from __future__ import annotations
