@@ -37,7 +37,7 @@ def snapshot_costs(items: int) -> dict[str, float]:
 
     from fanout.config import load_config_file
     from fanout.local.aws import ACCOUNT, REGION, emulated_aws
-    from fanout.local.live import Snapshots, _replace, partition
+    from fanout.local.live import Snapshots, _replace, partition, plain_attrs
     from fanout.records.layout import attempt_sk, item_sk, run_pk, to_attrs
     from fanout.records.model import AttemptRecord, ItemRecord, RunRecord
 
@@ -76,15 +76,16 @@ def snapshot_costs(items: int) -> dict[str, float]:
         for start in range(0, len(requests), 25):
             ddb.batch_write_item(RequestItems={"t": requests[start:start + 25]})
         table = dynamodb_backends[ACCOUNT][REGION].get_table("t")
-        snapshots = Snapshots("bench-live", config, REGION)
+        snapshots = Snapshots("bench-live", config, REGION, plain=plain_attrs)
         path = Path(folder) / "records.jsonl"
 
         def one() -> float:
-            began = time.perf_counter()
+            """The snapshot's CPU time (this thread's: the machine is shared), in ms."""
+            began = time.thread_time()
             lines = snapshots.lines(run, None, partition(table, "bench-live"), 1)
             if lines is not None:
                 _replace(path, lines)
-            return (time.perf_counter() - began) * 1000
+            return (time.thread_time() - began) * 1000
 
         first = one()
         unchanged = min(one() for _ in range(3))
@@ -96,13 +97,14 @@ def snapshot_costs(items: int) -> dict[str, float]:
                                 UpdateExpression="SET attempts = :n",
                                 ExpressionAttributeValues={":n": {"N": str(round_ + 2)}})
             changed.append(one())
-        return {"first_ms": round(first, 1), "unchanged_ms": round(unchanged, 1),
-                f"{CHANGED}_changed_ms": round(min(changed), 1),
+        return {"first_cpu_ms": round(first, 1), "unchanged_cpu_ms": round(unchanged, 1),
+                f"{CHANGED}_changed_cpu_ms": round(min(changed), 1),
                 "file_bytes": path.stat().st_size}
 
 
-def run_seconds(items: int, concurrency: int, live: bool) -> float:
-    """The execution's wall time (StartExecution until settled) of one noop run."""
+def run_seconds(items: int, concurrency: int, live: bool) -> tuple[float, dict[str, Any]]:
+    """The execution's wall time (StartExecution until settled) of one noop run, and what
+    its live records cost (snapshots taken and written, their CPU and wall seconds)."""
     import fanout.local.live as live_module
     from fanout.local.runner import LocalOptions, LocalRun
 
@@ -119,16 +121,25 @@ def run_seconds(items: int, concurrency: int, live: bool) -> float:
 
     cls = live_module.LiveRecords
     originals = (cls.__enter__, cls.__exit__)
+    seen: dict[str, Any] = {}
     if not live:
         cls.__enter__ = lambda self: self  # type: ignore[method-assign]
         cls.__exit__ = lambda self, *exc: None  # type: ignore[method-assign]
+    else:
+        def leave(self: Any, *exc: object) -> None:
+            originals[1](self, *exc)
+            seen.update(snapshots=self.snapshots_taken, written=self.written,
+                        cpu_seconds=round(self.cpu_seconds, 3),
+                        wall_seconds=round(self.busy_seconds, 3), failures=self.failures)
+
+        cls.__exit__ = leave  # type: ignore[method-assign]
     try:
         options = LocalOptions(config_path=CONFIG, records_dir=HERE / "out" / "runs")
         summary = Timed(options).run(noop_spec(items, max_concurrency=concurrency))
         assert summary.status == "SUCCEEDED", summary.problems
     finally:
         cls.__enter__, cls.__exit__ = originals  # type: ignore[method-assign]
-    return spent["execution"]
+    return spent["execution"], seen
 
 
 def main() -> int:
@@ -141,14 +152,21 @@ def main() -> int:
     result: dict[str, Any] = {"benchmark": "live_records", "machine": machine(),
                               "snapshot": {str(n): snapshot_costs(n) for n in (500, 5000)}}
     runs: dict[str, list[float]] = {"on": [], "off": []}
+    writers: list[dict[str, Any]] = []
     with contextlib.redirect_stdout(sys.stderr):  # the handlers' metrics lines
         for _ in range(1 if args.quick else 2):
             for mode in ("on", "off"):
-                runs[mode].append(run_seconds(items, args.concurrency, mode == "on"))
+                seconds, writer = run_seconds(items, args.concurrency, mode == "on")
+                runs[mode].append(seconds)
+                if writer:
+                    writers.append(writer)
     best = {mode: min(times) for mode, times in runs.items()}
+    cpu = min(w["cpu_seconds"] for w in writers)
     result.update(items=items, concurrency=args.concurrency,
                   execution_seconds={k: [round(t, 2) for t in v] for k, v in runs.items()},
-                  live_ms_per_item=round((best["on"] - best["off"]) / items * 1000, 2))
+                  wall_ms_per_item_on_minus_off=round(
+                      (best["on"] - best["off"]) / items * 1000, 2),
+                  live_writer=writers, live_cpu_ms_per_item=round(cpu / items * 1000, 3))
     path = write_out("live_records", result)
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
     print(f"written to {path}")

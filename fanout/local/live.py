@@ -25,39 +25,33 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fanout.cost import AttemptUsage
+from fanout.cost import run_cost as _run_cost
 from fanout.local.records import FORMAT, RECORDS, prices_of, size_of
 from fanout.records.layout import from_attrs, run_pk
 from fanout.records.model import AttemptRecord, ItemRecord, RunRecord
-from fanout.records.views import item_detail, run_cost, run_view, task_size
+from fanout.records.views import item_detail, run_view, task_size, usage
 from fanout.schema import MANIFEST_KEY, SORT_KEY
 
 if TYPE_CHECKING:
     from fanout.config import FanoutConfig
     from fanout.local.stack import LocalStack
 
-#: Seconds between snapshots (at least: see :attr:`LiveRecords.busy_share`).
+#: Seconds between snapshots, at least (longer when a snapshot takes over a tenth of it).
 PERIOD_SECONDS = 1.0
 
-#: One record of the run's partition: its sort key, a fingerprint of its values (None: no
-#: cheap fingerprint, always converted) and its attributes as plain values, on demand.
+#: A fingerprint of a record's values (None: no cheap one; the record is always converted).
 Fingerprint = tuple[Any, ...] | None
-
-
-@dataclass
-class Raw:
-    sk: str
-    fingerprint: Fingerprint
-    attrs: Any  # a callable giving the plain attributes
-
-    def plain(self) -> dict[str, Any]:
-        value: dict[str, Any] = self.attrs()
-        return value
+#: One record of the run's partition: its sort key, its fingerprint, its attributes (turned
+#: into plain values by :attr:`Snapshots.plain`, only when the fingerprint changed).
+Raw = tuple[str, Fingerprint, Any]
 
 
 def _line(record: str, value: dict[str, Any]) -> str:
@@ -66,59 +60,78 @@ def _line(record: str, value: dict[str, Any]) -> str:
 
 @dataclass
 class _Cached:
-    key: tuple[Any, ...]
     item_line: str
     attempt_lines: list[str]
-    attempts: list[AttemptRecord]
-    status: str
+    #: What the item's attempts cost (the run's cost is summed from these).
+    usages: list[AttemptUsage]
+
+
+_GONE = object()
 
 
 @dataclass
 class Snapshots:
-    """The lines of a run's records file, rebuilt only where the table changed."""
+    """The lines of a run's records file, rebuilt only where the table changed.
+
+    Only what changed is kept: a record whose fingerprint is the one seen last leaves
+    nothing behind (no copy, no new object that outlives the snapshot), so a snapshot of a
+    large run gives the interpreter's garbage collector next to nothing to scan.
+    """
 
     run_id: str
     config: FanoutConfig
     region: str
     #: Rendered items from the run's manifest (index -> its params, command, environment).
     manifest: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: A record's attributes as plain values (the table's own, read from moto: see
+    #: :func:`plain_attrs`).
+    plain: Callable[[Any], dict[str, Any]] = dict
     _items: dict[int, _Cached] = field(default_factory=dict)
     _pending: dict[int, str] = field(default_factory=dict)
-    _last: str | None = None
+    _fingerprints: dict[str, Fingerprint] = field(default_factory=dict)
+    _sources: dict[str, Any] = field(default_factory=dict)
+    _members: dict[str, set[str]] = field(default_factory=dict)
+    _last_run: RunRecord | None = None
     #: Records turned into lines again in the last snapshot (what it cost).
     converted: int = 0
+    #: Items converted in the last snapshot whose attempts had all settled.
+    settled: list[tuple[int, list[AttemptRecord]]] = field(default_factory=list)
 
     def lines(self, run: RunRecord, spec: Any, records: Iterable[Raw],
               pid: int) -> list[str] | None:
-        """The file's lines, or None when they are the last ones given."""
-        by_index: dict[int, tuple[Raw | None, list[Raw]]] = {}
-        for raw in records:
-            if not raw.sk.startswith("ITEM#"):
+        """The file's lines, or None when nothing changed since the last ones given."""
+        seen: set[str] = set()
+        dirty: set[str] = set()
+        for sk, fingerprint, source in records:
+            if not sk.startswith("ITEM#"):
                 continue
-            index = int(raw.sk[5:13])
-            item, attempts = by_index.get(index, (None, []))
-            if "#A#" in raw.sk:
-                attempts.append(raw)
-            else:
-                item = raw
-            by_index[index] = (item, attempts)
-        self.converted = 0
+            seen.add(sk)
+            if fingerprint is None or self._fingerprints.get(sk, _GONE) != fingerprint:
+                prefix = sk[:13]  # ITEM#<index:08d>: the item's own sort key
+                self._fingerprints[sk], self._sources[sk] = fingerprint, source
+                self._members.setdefault(prefix, set()).add(sk)
+                dirty.add(prefix)
+        for sk in self._fingerprints.keys() - seen:  # put back by a cancelled transaction
+            del self._fingerprints[sk], self._sources[sk]
+            self._members[sk[:13]].discard(sk)
+            dirty.add(sk[:13])
+        self.converted, self.settled = 0, []
+        if not dirty and run == self._last_run:
+            return None
+        self._last_run = run
         size = task_size(run.settings, size_of(self.config, run.job))
         prices = prices_of(self.region, self.config)
-        written: dict[int, _Cached] = {}
-        for index, (item, attempts) in by_index.items():
-            if item is None:  # an attempt seen before its item (a write in between)
+        for prefix in dirty:
+            index = int(prefix[5:])
+            if prefix not in self._sources:  # an attempt seen before its item: not yet
+                self._items.pop(index, None)
                 continue
-            attempts.sort(key=lambda a: a.sk)
-            key = (item.fingerprint, *(a.fingerprint for a in attempts))
-            cached = self._items.get(index)
-            if cached is None or cached.key != key or None in key:
-                cached = self._convert(key, item, attempts, size, prices)
-            written[index] = cached
-        self._items = written
-        every = [a for c in written.values() for a in c.attempts]
-        view = run_view(run, spec=spec, cost=run_cost(run, every, prices,
-                                                      size_of(self.config, run.job)))
+            attempts = sorted(self._members[prefix] - {prefix})
+            self._items[index] = self._convert(prefix, attempts, size, prices)
+        written = self._items
+        cost = _run_cost((u for c in written.values() for u in c.usages), items=run.total,
+                         size=size, prices=prices)
+        view = run_view(run, spec=spec, cost=cost)
         # Still running as far as a reader can tell: the final records say how it ended.
         view.update(status="RUNNING", finished_at=None, duration_seconds=None, reason=None,
                     trigger="local" if view["trigger"] == "cli" else view["trigger"])
@@ -127,31 +140,24 @@ class Snapshots:
         out = [head]
         out += [written[i].item_line if i in written else self._pending_line(i)
                 for i in range(run.total)]
-        out += [written[i].item_line for i in sorted(written) if i >= run.total]
-        out += [line for i in sorted(written) for line in written[i].attempt_lines]
-        joined = "\n".join(out)
-        if joined == self._last:
-            return None
-        self._last = joined
+        indexes = sorted(written)
+        out += [written[i].item_line for i in indexes if i >= run.total]
+        out += [line for i in indexes for line in written[i].attempt_lines]
         return out
 
-    def _convert(self, key: tuple[Any, ...], item: Raw, attempts: list[Raw], size: Any,
-                 prices: Any) -> _Cached:
+    def _convert(self, prefix: str, attempts: list[str], size: Any, prices: Any) -> _Cached:
         self.converted += 1 + len(attempts)
-        record: ItemRecord = from_attrs(ItemRecord, item.plain())
-        tried: list[AttemptRecord] = [from_attrs(AttemptRecord, a.plain()) for a in attempts]
+        record: ItemRecord = from_attrs(ItemRecord, self.plain(self._sources[prefix]))
+        tried: list[AttemptRecord] = [from_attrs(AttemptRecord, self.plain(self._sources[sk]))
+                                      for sk in attempts]
         detail = item_detail(record, tried, size=size, prices=prices)
+        if all(not a.is_open for a in tried):
+            self.settled.append((record.index, tried))
         return _Cached(
-            key=key,
             item_line=_line("item", {k: v for k, v in detail.items() if k != "attempt_list"}),
             attempt_lines=[_line("attempt", {"run_id": self.run_id, "index": record.index,
                                              **a}) for a in detail["attempt_list"]],
-            attempts=tried, status=detail["status"])
-
-    def settled(self) -> list[_Cached]:
-        """The items whose attempts have all settled, as the last snapshot saw them."""
-        return [c for c in self._items.values()
-                if all(not a.is_open for a in c.attempts)]
+            usages=[usage(a) for a in tried])
 
     def _pending_line(self, index: int) -> str:
         line = self._pending.get(index)
@@ -170,6 +176,11 @@ class Snapshots:
 # --- the emulated table, read in memory ---------------------------------------------------
 
 
+_VALUE = attrgetter("value")
+_TYPE = attrgetter("type")
+_SCALARS = frozenset({"S", "N", "BOOL", "NULL"})
+
+
 def _plain_value(value: Any) -> Any:
     kind = value.type
     if kind == "S" or kind == "BOOL":
@@ -183,13 +194,17 @@ def _plain_value(value: Any) -> Any:
     return TypeDeserializer().deserialize(value.to_json())
 
 
+def plain_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A moto item's attributes as plain values (what DynamoRecords reads from a response)."""
+    return {k: _plain_value(v) for k, v in dict(attrs).items()}  # dict(): one atomic copy
+
+
 def _fingerprint(attrs: dict[str, Any]) -> Fingerprint:
-    parts: list[Any] = []
-    for name, value in attrs.items():
-        if value.type not in ("S", "N", "BOOL", "NULL"):
-            return None  # a map or a list could change inside: no cheap fingerprint
-        parts.append((name, value.value))
-    return tuple(parts)
+    values = tuple(attrs.values())  # one atomic copy
+    if not _SCALARS.issuperset(map(_TYPE, values)):
+        return None  # a map or a list could change inside: no cheap fingerprint
+    # A record's values are immutable strings, numbers and flags: equal values, same lines.
+    return (*attrs, *map(_VALUE, values))
 
 
 def partition(table: Any, run_id: str) -> Iterator[Raw]:
@@ -203,12 +218,10 @@ def partition(table: Any, run_id: str) -> Iterator[Raw]:
 
     found = table.items.get(DynamoType({"S": run_pk(run_id)}))
     for moto_item in list(found.values()) if found else []:
-        attrs = dict(moto_item.attrs)
+        attrs = moto_item.attrs  # read when converted: a change since is seen next time
         sk = attrs.get(SORT_KEY)
-        if sk is None or sk.type != "S":
-            continue
-        yield Raw(str(sk.value), _fingerprint(attrs),
-                  lambda attrs=attrs: {k: _plain_value(v) for k, v in attrs.items()})
+        if sk is not None and sk.type == "S":
+            yield sk.value, _fingerprint(attrs), attrs
 
 
 class LiveRecords:
@@ -220,12 +233,14 @@ class LiveRecords:
         self.stack = stack
         self.run_id = run_id
         self.period = period
-        self.snapshots = Snapshots(run_id, config, stack.region)
+        self.snapshots = Snapshots(run_id, config, stack.region, plain=plain_attrs)
         self.written = 0
         #: Snapshots that failed (a record read mid-change); the next one tries again.
         self.failures = 0
-        #: Seconds spent on snapshots, all together.
+        #: Seconds spent on snapshots, all together: wall time, and this thread's CPU time.
         self.busy_seconds = 0.0
+        self.cpu_seconds = 0.0
+        self.snapshots_taken = 0
         self._spec: Any = None
         self._manifest_read = False
         #: (index, attempt) of the attempts whose log file is written.
@@ -245,13 +260,15 @@ class LiveRecords:
     def _loop(self) -> None:
         wait = self.period
         while not self._stop.wait(wait):
-            began = time.monotonic()
+            began, cpu = time.monotonic(), time.thread_time()
             try:
                 self.snapshot()
             except Exception:  # a live view is best effort; the final records are exact
                 self.failures += 1
             spent = time.monotonic() - began
             self.busy_seconds += spent
+            self.cpu_seconds += time.thread_time() - cpu
+            self.snapshots_taken += 1
             wait = max(self.period, 9 * spent)  # snapshots take at most a tenth of the time
 
     def snapshot(self) -> bool:
@@ -289,8 +306,8 @@ class LiveRecords:
 
         group = logs_backends[self.stack.account][self.stack.region].groups.get(
             self.stack.log_groups.get(job, ""))
-        for cached in self.snapshots.settled():
-            for attempt in cached.attempts:
+        for _, attempts in self.snapshots.settled:
+            for attempt in attempts:
                 key = (attempt.index, attempt.attempt)
                 if key in self._logged or not attempt.log_stream or not attempt.task_arn:
                     continue

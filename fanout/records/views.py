@@ -124,9 +124,13 @@ def _ran_for(attempt: AttemptRecord) -> float | None:
 def run_cost(run: RunRecord, attempts: Iterable[AttemptRecord], prices: RegionPrices,
              fallback: TaskSize | None = None) -> dict[str, Any]:
     """The run's ``cost`` from its attempts (an estimate: docs/cost.md)."""
-    size = task_size(run.settings, fallback)
-    return _run_cost([AttemptUsage(a.capacity, _ran_for(a)) for a in attempts],
-                     items=run.total, size=size, prices=prices)
+    return _run_cost([usage(a) for a in attempts], items=run.total,
+                     size=task_size(run.settings, fallback), prices=prices)
+
+
+def usage(attempt: AttemptRecord) -> AttemptUsage:
+    """What an attempt's cost depends on."""
+    return AttemptUsage(attempt.capacity, _ran_for(attempt))
 
 
 # --- views ----------------------------------------------------------------------------------

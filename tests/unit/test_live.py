@@ -21,7 +21,7 @@ RUN = RunRecord("prog-live", "prog", "RUNNING", "2026-12-04T12:00:00.000000Z", t
 
 def raw(sk: str, record: Any) -> Raw:
     attrs = {"sk": sk, **to_attrs(record)}
-    return Raw(sk, tuple(sorted(attrs.items())), lambda: dict(attrs))
+    return sk, tuple(sorted(attrs.items())), attrs
 
 
 def table(tries_of_2: int = 0) -> list[Raw]:
@@ -86,3 +86,21 @@ def test_a_snapshot_converts_only_what_changed_and_skips_no_change() -> None:
     changed = snapshots.lines(RUN, None, table(tries_of_2=1), 1)
     assert changed is not None and snapshots.converted == 2
     assert '"tries": 1' in changed[3]
+
+
+def test_a_records_fingerprint_changes_with_any_value_of_it() -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from fanout.local.live import _fingerprint, plain_attrs
+
+    attrs = {"sk": DynamoType({"S": item_sk(1)}), "status": DynamoType({"S": "RUNNING"}),
+             "attempts": DynamoType({"N": "1"})}
+    before = _fingerprint(attrs)
+    assert before == _fingerprint(dict(attrs))
+    attrs["status"] = DynamoType({"S": "SUCCEEDED"})  # as moto's SET does
+    assert _fingerprint(attrs) != before
+    attrs["exit_code"] = DynamoType({"N": "0"})
+    assert plain_attrs(attrs)["exit_code"] == 0 and plain_attrs(attrs)["status"] == "SUCCEEDED"
+    # A map could change inside itself: no fingerprint, always converted
+    attrs["m"] = DynamoType({"M": {"a": {"S": "b"}}})
+    assert _fingerprint(attrs) is None
