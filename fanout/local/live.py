@@ -11,12 +11,14 @@ so a reader never sees half of it; when the run ends, the runner writes the fina
 over the last snapshot. The log file of each attempt that has settled is written too
 (``logs/``), once.
 
-Cost, off the items' path: the table's records of the run are read from moto's memory
-(no request, no lock held while reading: a copy of one partition's dict is atomic), and a
-record is turned into its lines again only when one of its values changed, so a snapshot
-of a run whose items are mostly settled costs a comparison per record and the file's
-write. A snapshot is skipped when nothing changed, and the period stretches so that
-snapshots take at most a tenth of the time (docs/local-records.md gives the figures).
+Cost, off the items' path (a thread of its own; the items' handlers never wait on it):
+the table's records of the run are read from moto's memory (no request, no lock held: a
+copy of one partition's dict is atomic), and a record is turned into its lines again only
+when its fingerprint (its attribute names and values) changed, so a snapshot of a run
+whose items are mostly settled costs a comparison per record and the file's write, and
+leaves the garbage collector nothing new to scan. A snapshot is skipped when nothing
+changed, and the period stretches so that snapshots take at most a tenth of the time
+(docs/local-records.md gives the figures).
 """
 
 from __future__ import annotations
@@ -145,6 +147,12 @@ class Snapshots:
         out += [line for i in indexes for line in written[i].attempt_lines]
         return out
 
+    def forget(self) -> None:
+        """Start over: the next snapshot converts every record (after one that failed)."""
+        for kept in (self._items, self._fingerprints, self._sources, self._members):
+            kept.clear()
+        self._last_run = None
+
     def _convert(self, prefix: str, attempts: list[str], size: Any, prices: Any) -> _Cached:
         self.converted += 1 + len(attempts)
         record: ItemRecord = from_attrs(ItemRecord, self.plain(self._sources[prefix]))
@@ -265,6 +273,7 @@ class LiveRecords:
                 self.snapshot()
             except Exception:  # a live view is best effort; the final records are exact
                 self.failures += 1
+                self.snapshots.forget()  # the next snapshot starts over
             spent = time.monotonic() - began
             self.busy_seconds += spent
             self.cpu_seconds += time.thread_time() - cpu

@@ -104,3 +104,11 @@ def test_a_records_fingerprint_changes_with_any_value_of_it() -> None:
     # A map could change inside itself: no fingerprint, always converted
     attrs["m"] = DynamoType({"M": {"a": {"S": "b"}}})
     assert _fingerprint(attrs) is None
+
+
+def test_after_a_failed_snapshot_the_next_one_starts_over() -> None:
+    snapshots = Snapshots("prog-live", CONFIG, "us-east-1")
+    assert snapshots.lines(RUN, None, table(), 1) is not None
+    snapshots.forget()
+    again = snapshots.lines(RUN, None, table(), 1)
+    assert again is not None and snapshots.converted == 6
