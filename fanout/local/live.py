@@ -17,7 +17,7 @@ copy of one partition's dict is atomic), and a record is turned into its lines a
 when its fingerprint (its attribute names and values) changed, so a snapshot of a run
 whose items are mostly settled costs a comparison per record and the file's write, and
 leaves the garbage collector nothing new to scan. A snapshot is skipped when nothing
-changed, and the period stretches so that snapshots take at most a tenth of the time
+changed, and the period stretches so that snapshots use at most a tenth of a core
 (docs/local-records.md gives the figures).
 """
 
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from fanout.config import FanoutConfig
     from fanout.local.stack import LocalStack
 
-#: Seconds between snapshots, at least (longer when a snapshot takes over a tenth of it).
+#: Seconds between snapshots, at least (longer when one takes over a tenth of it in CPU).
 PERIOD_SECONDS = 1.0
 
 #: A fingerprint of a record's values (None: no cheap one; the record is always converted).
@@ -274,11 +274,13 @@ class LiveRecords:
             except Exception:  # a live view is best effort; the final records are exact
                 self.failures += 1
                 self.snapshots.forget()  # the next snapshot starts over
-            spent = time.monotonic() - began
-            self.busy_seconds += spent
-            self.cpu_seconds += time.thread_time() - cpu
+            used = time.thread_time() - cpu
+            self.busy_seconds += time.monotonic() - began
+            self.cpu_seconds += used
             self.snapshots_taken += 1
-            wait = max(self.period, 9 * spent)  # snapshots take at most a tenth of the time
+            # Snapshots use at most a tenth of a core (CPU time: on a loaded machine, the
+            # wall time of a snapshot is mostly its wait for the interpreter lock).
+            wait = max(self.period, 9 * used)
 
     def snapshot(self) -> bool:
         """Write the records file once if the run's records changed; whether it did."""
