@@ -48,6 +48,10 @@ if TYPE_CHECKING:
 
 #: Seconds between snapshots, at least (longer when one takes over a tenth of it in CPU).
 PERIOD_SECONDS = 1.0
+#: While the run's record (its counters) stays the same, its items' records are looked at
+#: this often only: every change of an item's status changes the counters in the same
+#: write, so what waits is an attempt's details (its task started, a retry's wait).
+QUIET_SECONDS = 5.0
 
 #: A fingerprint of a record's values (None: no cheap one; the record is always converted).
 Fingerprint = tuple[Any, ...] | None
@@ -251,6 +255,8 @@ class LiveRecords:
         self.snapshots_taken = 0
         self._spec: Any = None
         self._manifest_read = False
+        self._run: RunRecord | None = None
+        self._scanned = 0.0
         #: (index, attempt) of the attempts whose log file is written.
         self._logged: set[tuple[int, int]] = set()
         self._stop = threading.Event()
@@ -292,6 +298,9 @@ class LiveRecords:
         run = store.get_run(self.run_id)
         if run is None:  # Expand has not written it yet
             return False
+        if run == self._run and time.monotonic() - self._scanned < QUIET_SECONDS:
+            return False
+        self._run, self._scanned = run, time.monotonic()
         if self._spec is None:
             self._spec = store.get_spec(self.run_id)
         if not self._manifest_read:
