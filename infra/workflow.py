@@ -40,7 +40,8 @@ def definition(
     *, expand_arn: str, launch_arn: str, finalize_arn: str, partition: str = "aws",
     run_timeout_hours: int = 168,
 ) -> dict[str, Any]:
-    """The run's ASL: Expand -> FanOut (Distributed Map) -> Finalize -> Settled?.
+    """The run's ASL: Expand -> FanOut (Distributed Map) -> Finalize (looped until it is
+    done) -> Settled?.
 
     A run lives at most ``run_timeout_hours`` (the execution's TimeoutSeconds; Abort closes
     a TIMED_OUT run), which is what its records' expiry is counted from.
@@ -169,7 +170,16 @@ def definition(
                 },
                 "OutputPath": "$.Payload",
                 "Retry": [lambda_retry],
-                "Next": "Settled?",
+                "Next": "Closed?",
+            },
+            # Finalize closes a run a time budget's worth of item pages at a time: until it
+            # says done, it is called again with its output (the cursor) as the outcome.
+            # Each turn costs 2 transitions and 7 history events (docs/decisions/0008).
+            "Closed?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.done", "BooleanEquals": False,
+                             "Next": "Finalize"}],
+                "Default": "Settled?",
             },
             "Settled?": {
                 "Type": "Choice",

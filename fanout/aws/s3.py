@@ -21,12 +21,21 @@ PART_SIZE = 8 * 1024 * 1024
 
 def array_items(body: Any, chunk_size: int = CHUNK_SIZE) -> Iterator[dict[str, Any]]:
     """The objects of a JSON array of objects, read from ``body`` (``.read(n)``) in chunks."""
+    for value, _ in array_items_at(body, chunk_size=chunk_size):
+        yield value
+
+
+def array_items_at(body: Any, start: int = 0, chunk_size: int = CHUNK_SIZE
+                   ) -> Iterator[tuple[dict[str, Any], int]]:
+    """Each object of a JSON array read from ``body``, with the byte offset just past it
+    (``start`` is the offset ``body`` begins at: a read resumed there goes on from it)."""
     decoder = json.JSONDecoder()
     text = codecs.getincrementaldecoder("utf-8")()
-    buffer, pos, eof = "", 0, False
+    buffer, pos, eof, offset = "", 0, False, start
     while True:
         while pos < len(buffer) and buffer[pos] in " \t\r\n,[":
             pos += 1
+            offset += 1
         if pos < len(buffer):
             if buffer[pos] == "]":
                 return
@@ -38,7 +47,8 @@ def array_items(body: Any, chunk_size: int = CHUNK_SIZE) -> Iterator[dict[str, A
                 if eof:
                     raise
             else:
-                yield value
+                offset += len(buffer[pos:end].encode())
+                yield value, offset
                 pos = end
                 continue
         elif eof:
@@ -57,6 +67,20 @@ def manifest_items(s3: Any, bucket: str, run_id: str) -> Iterator[dict[str, Any]
     except Exception:  # botocore's NoSuchKey / AccessDenied
         return
     yield from array_items(body)
+
+
+def manifest_from(s3: Any, bucket: str, run_id: str, offset: int = 0
+                  ) -> Iterator[tuple[dict[str, Any], int]]:
+    """The manifest lines of ``run_id`` from byte ``offset`` on (an offset this gave), each
+    with the offset just past it: a reader that stops can resume there, in another process.
+    None when the manifest cannot be read."""
+    key = MANIFEST_KEY.format(run_id=run_id)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key,
+                             **({"Range": f"bytes={offset}-"} if offset else {}))["Body"]
+    except Exception:  # botocore's NoSuchKey / AccessDenied / InvalidRange (read to its end)
+        return
+    yield from array_items_at(body, offset)
 
 
 def _chunks(lines: Iterable[str], size: int) -> Iterator[bytes]:

@@ -37,13 +37,11 @@ from fanout.records.model import (
     RunStatus,
     Settlement,
 )
+from fanout.records.pages import items_page
 from fanout.schema import INDEXES, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-# --- DynamoDB -----------------------------------------------------------------------------
 
 
 class DynamoRecords(GateRecords):
@@ -61,7 +59,6 @@ class DynamoRecords(GateRecords):
             self._client = client("dynamodb")
         return self._client
 
-    # serialization of plain python values
     @staticmethod
     def _ser(values: dict[str, Any]) -> dict[str, Any]:
         from boto3.dynamodb.types import TypeSerializer
@@ -203,6 +200,9 @@ class DynamoRecords(GateRecords):
         for attrs in self._query(run_pk(run_id), "ITEM#"):
             if "#A#" not in attrs[SORT_KEY]:
                 yield from_attrs(ItemRecord, attrs)
+
+    def items_page(self, run_id: str, after: int, limit: int) -> tuple[list[ItemRecord], int]:
+        return items_page(self.client, self.table, run_id, after, limit)
 
     def get_attempt(self, run_id: str, index: int, attempt: int) -> AttemptRecord | None:
         attrs = self._get(run_pk(run_id), attempt_sk(index, attempt))

@@ -4,6 +4,12 @@ Its open attempts' tasks are stopped and their items end ABORTED, every other it
 yet terminal is settled by the same sweep Finalize uses, and the run is closed: ABORTED,
 TIMED_OUT, or FAILED for a failed execution. Every ending Finalize did not announce is
 announced here, a REJECTED run's included (its execution failed with the bad spec).
+
+The sweep pages through the run's items within a time budget (:mod:`fanout.runtime.closing`):
+when the budget is spent, the result carries ``next_event``, the event of the next
+invocation (the execution's name, status and ARN, and the cursor), which the handler sends
+to its own function asynchronously; Lambda retries it, then dead-letters it, as it does the
+EventBridge event that started the chain.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from fanout.config import Limits
 from fanout.records.model import RunRecord, RunStatus
 from fanout.records.store import RecordsStore
 from fanout.runtime.clock import Clock, iso, parse, utcnow
-from fanout.runtime.finalize import failed_items_of, summary_of, sweep
+from fanout.runtime.closing import PAGE_RECORDS, Budget, Cursor, close_pages, failed_items
+from fanout.runtime.finalize import summary_of
 from fanout.runtime.leftovers import stop_leftovers
 from fanout.runtime.notify import announce
 
@@ -35,6 +42,8 @@ class ExecutionStatusChange(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     detail: dict[str, Any]
+    #: Where the previous invocation of this run's Abort left off (a continuation).
+    cursor: dict[str, Any] | None = None
 
     @property
     def run_id(self) -> str:
@@ -48,7 +57,8 @@ class ExecutionStatusChange(BaseModel):
 def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskLauncher,
           callbacks: TaskCallbacks, sns: Any = None, topic_arn: str = "", s3: Any = None,
           bucket: str = "", prices: RegionPrices | None = None,
-          limits: Limits | None = None, clock: Clock = utcnow) -> dict[str, Any]:
+          limits: Limits | None = None, clock: Clock = utcnow, budget: Budget | None = None,
+          page_records: int = PAGE_RECORDS) -> dict[str, Any]:
     run_id, execution_status = change.run_id, change.status
     if execution_status not in _RUN_STATUS:
         return {"run_id": run_id, "result": f"nothing to do for {execution_status}"}
@@ -67,18 +77,30 @@ def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskL
         run = store.get_run(run_id)
         if run is None:
             return {"run_id": run_id, "result": "nothing to do", "status": None}
-    if run.status != "RUNNING":
+    running = run.status == "RUNNING"
+    if not running and (run.notified or not topic_arn or sns is None):
+        # Finished and announced by Finalize: nothing to read.
+        return {"run_id": run_id, "result": "nothing to do", "status": run.status,
+                "announced": False}
+    cursor = Cursor.model_validate(change.cursor or {})
+    reason = f"execution {execution_status}"
+    if not close_pages(run, cursor, store=store, launcher=launcher, callbacks=callbacks,
+                       reason=reason, budget=budget or Budget(), clock=clock, s3=s3,
+                       bucket=bucket, page_records=page_records):
+        detail = {k: change.detail.get(k) for k in ("name", "status", "executionArn")}
+        return {"run_id": run_id, "result": "continues", "status": run.status,
+                "next_event": {"detail": detail, "cursor": cursor.model_dump()},
+                **cursor.settled()}
+    failed = failed_items(store, run_id, cursor)
+    if not running:
         # Finished by Finalize (announced there) or REJECTED by Expand (announced here).
-        announced = announce(store, sns, topic_arn, run, failed_items_of(store, run), prices)
+        announced = announce(store, sns, topic_arn, run, failed, prices)
         return {"run_id": run_id, "result": "nothing to do", "status": run.status,
                 "announced": announced}
-    reason = f"execution {execution_status}"
-    settled = sweep(run, store=store, launcher=launcher, callbacks=callbacks, reason=reason,
-                    clock=clock, s3=s3, bucket=bucket)
     run = store.get_run(run_id) or run
     status = _RUN_STATUS[execution_status]
-    failed = failed_items_of(store, run)
     store.finish_run(run_id, status, iso(clock()), summary_of(run, status, failed))
+    settled = cursor.settled()
     # A task whose RunTask was in flight during the sweep is running now, or its Launch
     # reads the run as closed and stops it: look for the first kind only after closing.
     settled["stopped"] += stop_leftovers(store, launcher, run_id=run_id)

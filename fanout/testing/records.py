@@ -86,6 +86,19 @@ class MemoryRecords:
         keys = sorted(k for k in self.item_records if k[0] == run_id)
         return iter([self.item_records[k] for k in keys])
 
+    def items_page(self, run_id: str, after: int, limit: int) -> tuple[list[ItemRecord], int]:
+        # As DynamoDB reads the partition: an item's record, then its attempts', and the
+        # attempts count toward the page's limit.
+        if limit < 1:
+            raise ValueError(f"a page holds at least one record, not {limit}")
+        span = range(after + 1, after + limit + 1)
+        keys = sorted([(k[1], 0) for k in self.item_records if k[0] == run_id and k[1] in span]
+                      + [(k[1], k[2]) for k in self.attempt_records
+                         if k[0] == run_id and k[1] in span])
+        page = keys[:limit]
+        found = [self.item_records[(run_id, i)] for i, n in page if n == 0]
+        return found, page[-1][0] if len(keys) > limit else after + limit
+
     def get_attempt(self, run_id: str, index: int, attempt: int) -> AttemptRecord | None:
         return self.attempt_records.get((run_id, index, attempt))
 
