@@ -26,7 +26,7 @@ from fanout.config import Limits
 from fanout.records.model import RunRecord, RunStatus
 from fanout.records.store import RecordsStore
 from fanout.runtime.clock import Clock, iso, parse, utcnow
-from fanout.runtime.closing import PAGE_RECORDS, Budget, Cursor, close_pages, failed_items
+from fanout.runtime.closing import Budget, Cursor, close_pages, failed_items
 from fanout.runtime.finalize import summary_of
 from fanout.runtime.leftovers import stop_leftovers
 from fanout.runtime.notify import announce
@@ -58,7 +58,7 @@ def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskL
           callbacks: TaskCallbacks, sns: Any = None, topic_arn: str = "", s3: Any = None,
           bucket: str = "", prices: RegionPrices | None = None,
           limits: Limits | None = None, clock: Clock = utcnow, budget: Budget | None = None,
-          page_records: int = PAGE_RECORDS) -> dict[str, Any]:
+          page_records: int | None = None) -> dict[str, Any]:
     run_id, execution_status = change.run_id, change.status
     if execution_status not in _RUN_STATUS:
         return {"run_id": run_id, "result": f"nothing to do for {execution_status}"}

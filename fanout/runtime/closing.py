@@ -85,10 +85,11 @@ class Budget:
 def close_pages(run: RunRecord, cursor: Cursor, *, store: RecordsStore,
                 launcher: TaskLauncher, callbacks: TaskCallbacks, reason: str,
                 budget: Budget, clock: Clock = utcnow, s3: Any = None, bucket: str = "",
-                page_records: int = PAGE_RECORDS) -> bool:
+                page_records: int | None = None) -> bool:
     """Page through ``run``'s items from ``cursor`` (updated in place) while ``budget``
     allows (one page at least); True once every item is terminal and the failed ones are
     listed. A closed run is only read (its failed items listed)."""
+    limit = page_records or PAGE_RECORDS  # read now: tests lower it
     cursor.invocations += 1
     sweeping = run.status == "RUNNING"
     manifest = _Manifest(s3, bucket, run.run_id, cursor.manifest_offset)
@@ -97,7 +98,7 @@ def close_pages(run: RunRecord, cursor: Cursor, *, store: RecordsStore,
         first = False
         if _nothing_left(store, run.run_id, cursor, sweeping):
             return True
-        items, last = store.items_page(run.run_id, cursor.after, page_records)
+        items, last = store.items_page(run.run_id, cursor.after, limit)
         last = min(last, run.total - 1)
         seen: set[int] = set()
         for item in items:

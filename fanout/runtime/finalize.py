@@ -23,7 +23,6 @@ from fanout.records.store import RecordsStore
 from fanout.runtime.clock import Clock, iso, utcnow
 from fanout.runtime.closing import (
     FAILED,
-    PAGE_RECORDS,
     Budget,
     Cursor,
     close_pages,
@@ -70,7 +69,7 @@ def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLaunc
              callbacks: TaskCallbacks, sns: Any, topic_arn: str, s3: Any = None,
              bucket: str = "", prices: RegionPrices | None = None,
              clock: Clock = utcnow, budget: Budget | None = None,
-             page_records: int = PAGE_RECORDS) -> dict[str, Any]:
+             page_records: int | None = None) -> dict[str, Any]:
     """Close the run a budget's worth of pages at a time: ``done`` false hands the cursor
     to the state machine, which calls again with this output as the outcome."""
     run = store.get_run(request.run_id)
