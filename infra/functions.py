@@ -81,6 +81,12 @@ def dispatcher_name(scope: Construct) -> str:
     return f"{Stack.of(scope).stack_name}-dispatch"
 
 
+def abort_name(scope: Construct) -> str:
+    """Abort's fixed name: it invokes itself to go on closing a run too large for one
+    invocation (docs/decisions/0008), which a reference to itself could not grant."""
+    return f"{Stack.of(scope).stack_name}-abort"
+
+
 class EnvTooLarge(ValueError):
     """A function's environment would exceed Lambda's 4 KB."""
 
@@ -196,7 +202,8 @@ class Functions(Construct):
             retry_attempts=2 if dead_letter is not None else None,
             # One dispatcher at a time is the lease's work (fanout.records.gate); reserving
             # concurrency for it is opt-in: a new account has none to reserve.
-            function_name=dispatcher_name(self) if name == "dispatch" else None,
+            function_name={"dispatch": dispatcher_name(self),
+                           "abort": abort_name(self)}.get(name),
             reserved_concurrent_executions=self.dispatcher_reserved if name == "dispatch"
             else None,
         )

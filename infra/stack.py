@@ -13,7 +13,7 @@ from constructs import Construct
 from fanout.config import FanoutConfig
 from fanout.errors import ConfigError, Problem
 from infra.events import Events
-from infra.functions import Functions, dispatcher_name
+from infra.functions import Functions, abort_name, dispatcher_name
 from infra.jobs import Jobs
 from infra.monitoring import Monitoring, Notifications
 from infra.network import Network
@@ -301,6 +301,13 @@ class FanoutStack(Stack):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="WakeDispatcher", actions=["lambda:InvokeFunction"], resources=[dispatcher]
             ))
+        # Abort hands a large run's closing on to its own next invocation.
+        roles["abort"].add_to_policy(iam.PolicyStatement(
+            sid="ContinueClosing", actions=["lambda:InvokeFunction"],
+            resources=[self.format_arn(service="lambda", resource="function",
+                                       resource_name=abort_name(self),
+                                       arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+        ))
         for name in ("launch", "dispatch", "record", "reconcile", "abort"):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="AnswerTaskTokens", actions=SEND_TASK, resources=["*"]

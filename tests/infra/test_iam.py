@@ -123,3 +123,17 @@ def test_leftover_tasks_can_be_found_and_stopped_on_this_cluster_only(
     assert stopping["Condition"] == on_cluster
     joined = "".join(p if isinstance(p, str) else "" for p in stopping["Resource"]["Fn::Join"][1])
     assert joined.startswith("arn:") and ":task/" in joined and joined.endswith("/*")
+
+
+def test_abort_may_invoke_only_itself(template: dict[str, Any]) -> None:
+    # Given Abort's role and function
+    role = statements(template, "Functions/AbortRole")
+    abort = resources(template, "AWS::Lambda::Function")[
+        logical_id(template, "Functions/Abort/Resource")]
+    name = abort["Properties"]["FunctionName"]
+    # Then the one function it may invoke is itself, by its fixed name (it goes on closing
+    # a large run in its next invocation)
+    (invoke,) = [s for s in role if "lambda:InvokeFunction" in actions_of(s)]
+    assert actions_of(invoke) == ["lambda:InvokeFunction"]
+    joined = invoke["Resource"]["Fn::Join"][1]
+    assert joined[-1] == f":function:{name}" or joined[-1].endswith(f":function:{name}")

@@ -23,7 +23,14 @@ def test_shape_is_expand_fanout_finalize_choice(asl: dict[str, Any]) -> None:
     assert asl["StartAt"] == "Expand"
     assert states["Expand"]["Next"] == "FanOut"
     assert states["FanOut"]["Next"] == "Finalize"
-    assert states["Finalize"]["Next"] == "Settled?"
+    assert states["Finalize"]["Next"] == "Closed?"
+    # Finalize is called again (its output the next outcome) until it says done
+    closed = states["Closed?"]
+    assert closed["Type"] == "Choice"
+    assert closed["Choices"] == [
+        {"Variable": "$.done", "BooleanEquals": False, "Next": "Finalize"}
+    ]
+    assert closed["Default"] == "Settled?"
     choice = states["Settled?"]
     assert choice["Type"] == "Choice"
     assert choice["Choices"] == [
