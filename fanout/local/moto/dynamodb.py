@@ -181,8 +181,9 @@ def cheap_transactions() -> Restore:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
     # A query on the table's own key reads every item of the table, sorted, to keep those
-    # of one partition. Give it the partition (and, for begins_with, the matching items):
-    # moto's own key condition, filters and order still apply to what it gets.
+    # of one partition. Give it the partition (and, for begins_with or between, the
+    # matching items: closing a run reads it a page at a time): moto's own key condition,
+    # filters and order still apply to what it gets.
     original_query = Table.query
 
     def query(self: Any, hash_key: Any, range_comparison: Any, range_objs: Any,
@@ -195,6 +196,9 @@ def cheap_transactions() -> Restore:
         if str(range_comparison).upper() == "BEGINS_WITH" and range_objs:
             prefix = range_objs[0].value
             items = [i for i in items if str(i.range_key.value).startswith(prefix)]
+        elif str(range_comparison).upper() == "BETWEEN" and len(range_objs) == 2:
+            low, high = str(range_objs[0].value), str(range_objs[1].value)
+            items = [i for i in items if low <= str(i.range_key.value) <= high]
         items.sort(key=lambda item: item.range_key)
         self.all_items = lambda: items
         try:
