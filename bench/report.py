@@ -289,6 +289,41 @@ def _ui(r: dict[str, Any]) -> list[str]:
             "", f"Met: {r['met']}."]
 
 
+def _close(r: dict[str, Any]) -> list[str]:
+    lines = ["## Closing a run: Finalize page by page", "",
+             f"Command: `.venv/bin/python {r['command']}`. The emulated store in process "
+             "(moto's DynamoDB and S3 with the local mode's patches and direct clients); the "
+             "run's records written straight into the table, then Finalize called as the "
+             "state machine's loop calls it until done, each invocation starting pages for "
+             f"{r['budget_seconds']:g} s (on AWS: up to {r['lambda_budget_seconds']:g} s). "
+             "`fails_early`: 50 items ran (10 failed), every other item never launched and "
+             "is written from the manifest; `all_but_one`: every item succeeded (item and "
+             "attempt records) but the last, whose task still runs.", "",
+             "| run | items | wall s | s per 1,000 items | invocations | invocations per "
+             "1,000 items | pages | s per page | closed right |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, x in r["runs"].items():
+        lines.append(f"| {name.split('/')[0]} | {x['items']:,} | {x['seconds']} | "
+                     f"{x['seconds_per_1000_items']} | {x['invocations']} | "
+                     f"{x['invocations_per_1000_items']} | {x['pages']} | "
+                     f"{x['seconds_per_page']} | {x['closed_right']} |")
+    lines += ["", "Extrapolated to 1,000,000 items from the largest run's time per page "
+              "(not measured; moto's Query also filters the run's whole partition, so its "
+              "time per page grows with the run where DynamoDB's does not):", "",
+              "| run | pages | seconds | Finalize invocations at "
+              f"{r['lambda_budget_seconds']:g} s | transitions | history events "
+              "(of 25,000) |", "| --- | --- | --- | --- | --- | --- |"]
+    for name, p in r["extrapolated"].items():
+        lines.append(f"| {name} | {p['pages']:,} | {p['seconds']:,} | "
+                     f"{p['invocations_at_60s']:,} | {p['transitions']:,} | "
+                     f"{p['history_events']:,} ({p['history_share']:.1%}) |")
+    lines += ["", f"Each turn of the loop is {r['transitions_per_turn']} transitions "
+              f"(Finalize, Closed?) and {r['history_events_per_turn']} history events "
+              "(docs/decisions/0008). Wall times are moto's on a shared 2-core machine: "
+              "a DynamoDB call there costs milliseconds of Python."]
+    return lines
+
+
 def _generic(name: str, r: dict[str, Any]) -> list[str]:
     body = {k: v for k, v in r.items() if k not in ("machine",)}
     return [f"## {name}", "", "```json", json.dumps(body, indent=2)[:4000], "```"]
@@ -427,7 +462,7 @@ functions' logs and a few CloudWatch API requests. At Fargate's sustained 20 lau
 
 
 RENDERERS = {"expand": _expand, "coldstart": _coldstart, "scale": _scale,
-             "local_overhead": _local_overhead, "ui": _ui}
+             "local_overhead": _local_overhead, "ui": _ui, "close": _close}
 
 
 def render(results: dict[str, dict[str, Any]]) -> str:

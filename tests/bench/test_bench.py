@@ -115,3 +115,21 @@ def test_dispatcher_quick_launches_every_item_and_prices_its_cpu() -> None:
     assert result["result"]["gone"] == 0 and result["cpu_ms_per_launch"] > 0
     rates = result["sustained_per_second_by_memory_mb"]
     assert rates["256"] < rates["512"] < rates["1024"] < rates["1769"]
+
+
+def test_close_quick_closes_both_endings_over_several_invocations() -> None:
+    # Given the quick closing benchmark (1,000 items, a 0.2 s budget per invocation)
+    # When it runs
+    outcome = run_quick("close.py", Path("close.json"))
+    result = outcome["result"]
+    # Then both endings closed right, in more than one Finalize invocation each
+    assert outcome["code"] == 0 and result["met"] is True
+    for run in result["runs"].values():
+        assert run["closed_right"] and run["invocations"] > 1
+        assert run["totals"]["pending"] == 0 and run["totals"]["running"] == 0
+    # And the run whose last task still ran had that task stopped
+    assert result["runs"]["all_but_one/1000"]["stopped"] == 1
+    # And the 1,000,000-item figures say they are extrapolated, within the history limit
+    for projected in result["extrapolated"].values():
+        assert projected["items"] == 1_000_000 and projected["from_items"] == 1000
+        assert projected["history_share"] < 1
