@@ -74,8 +74,8 @@ class Usage:
     The figures measured by ``bench/cost.py`` on the synthesized stack (docs/benchmarks.md:
     6 transitions per run in the parent execution (one Finalize turn), 1 per item in its
     child execution and 3 more for each retry; Launch and Record once per attempt, Expand
-    and Finalize once per run, about 0.08 GB-s each; about 15 DynamoDB write units per item with one attempt
-    and 11 for each further attempt, about 6 reads).
+    and Finalize once per run, about 0.08 GB-s each; about 15 DynamoDB write units per
+    item with one attempt and 11 for each further attempt, about 6 reads).
     """
 
     transitions_per_run: int = 6
