@@ -36,6 +36,9 @@ PAGE_RECORDS = 200
 #: An invocation starts no page after this many seconds (Finalize's timeout is 120 s,
 #: Abort's 240 s: a page that starts in time ends well within them).
 BUDGET_SECONDS = 60.0
+#: Passes over a run at most: a second one only when the counters say the first left an
+#: item open.
+MAX_PASSES = 2
 #: Item statuses listed as failed in the summary and the notification.
 FAILED: tuple[ItemStatus, ...] = ("FAILED", "TIMED_OUT", "ABORTED")
 
@@ -57,6 +60,8 @@ class Cursor(BaseModel):
     settled_failed: int = 0
     pages: int = 0
     invocations: int = 0
+    #: Passes over the run begun (another when one ended with an item still open).
+    passes: int = 1
 
     def settled(self) -> dict[str, int]:
         return {"stopped": self.stopped, "aborted": self.aborted, "failed": self.settled_failed}
@@ -94,10 +99,12 @@ def close_pages(run: RunRecord, cursor: Cursor, *, store: RecordsStore,
     sweeping = run.status == "RUNNING"
     manifest = _Manifest(s3, bucket, run.run_id, cursor.manifest_offset)
     first = True
-    while cursor.after < run.total - 1 and (first or budget.allows()):
-        first = False
-        if _nothing_left(store, run.run_id, cursor, sweeping):
+    while True:
+        if cursor.after >= run.total - 1 or _nothing_left(store, run.run_id, cursor, sweeping):
             return True
+        if not first and not budget.allows():
+            return False
+        first = False
         items, last = store.items_page(run.run_id, cursor.after, limit)
         last = min(last, run.total - 1)
         seen: set[int] = set()
@@ -116,7 +123,18 @@ def close_pages(run: RunRecord, cursor: Cursor, *, store: RecordsStore,
         cursor.manifest_offset = manifest.offset
         cursor.after = last
         cursor.pages += 1
-    return cursor.after >= run.total - 1
+        if cursor.after >= run.total - 1 and sweeping and cursor.passes < MAX_PASSES \
+                and not _all_terminal(store, run.run_id):
+            # An item began while its page was swept (a launch in flight), or a write lost
+            # to a concurrent one: the counters say so, and the run is read once more.
+            cursor.after, cursor.manifest_offset, cursor.passes = -1, 0, cursor.passes + 1
+            cursor.failed = []
+            manifest = _Manifest(s3, bucket, run.run_id, 0)
+
+
+def _all_terminal(store: RecordsStore, run_id: str) -> bool:
+    run = store.get_run(run_id)
+    return run is None or sum(run.count(s) for s in TERMINAL) >= run.total
 
 
 def _nothing_left(store: RecordsStore, run_id: str, cursor: Cursor, sweeping: bool) -> bool:
