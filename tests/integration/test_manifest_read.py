@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from fanout.aws.s3 import _chunks, array_items, manifest_items
+from fanout.aws.s3 import _chunks, array_items, manifest_from, manifest_items, write_manifest
 from tests.integration.conftest import BUCKET, World
 
 
@@ -31,3 +31,20 @@ def test_array_items_of_an_empty_manifest() -> None:
 def test_a_missing_manifest_has_no_items(world: World) -> None:
     # Given no manifest for a run (expired), When read, Then nothing (and no error)
     assert list(manifest_items(world.s3, BUCKET, "gone")) == []
+
+
+def test_a_manifest_read_resumes_at_the_byte_offset_it_gave(world: World) -> None:
+    # Given a manifest with multi-byte characters, in several parts
+    lines = [json.dumps({"index": i, "params": {"city": "Zürich" * (i % 5)}},
+                        separators=(",", ":"), ensure_ascii=False) for i in range(300)]
+    write_manifest(world.s3, BUCKET, "runs/r/items.json", lines, part_size=5 * 1024 * 1024)
+    # When one reader stops after item 122, and another (another invocation) resumes at the
+    # offset the first gave
+    first = manifest_from(world.s3, BUCKET, "r")
+    read = [next(first) for _ in range(123)]
+    offset = read[-1][1]
+    rest = list(manifest_from(world.s3, BUCKET, "r", offset))
+    # Then together they read every item once, in order
+    assert [line for line, _ in read + rest] == [json.loads(line) for line in lines]
+    # And resuming at the end gives nothing
+    assert list(manifest_from(world.s3, BUCKET, "r", rest[-1][1])) == []
