@@ -400,6 +400,14 @@ def _targets(results: dict[str, dict[str, Any]]) -> list[str]:
                   f"{grid.get('median_ms', '-')} ms", bool(r["met"]["grid"])),
                  (f"dashboard runs page, {r['runs']:,} runs (server, median)", "<= 300 ms",
                   f"{r['runs_page']['median_ms']} ms", bool(r["met"]["runs_page"]))]
+    if "close" in results and "extrapolated" in results["close"]:
+        r = results["close"]
+        rows += [(f"{name} run of {x['items']:,} items closes", "every item terminal",
+                  f"{x['invocations']} invocations, {x['seconds']} s", bool(x["closed_right"]))
+                 for name, x in ((n.split("/")[0], x) for n, x in r["runs"].items())]
+        rows += [(f"closing a {p['items']:,}-item run ({name}, extrapolated): history events",
+                  "< 25,000", f"{p['history_events']:,}", p["history_share"] < 1)
+                 for name, p in r["extrapolated"].items()]
     if not rows:
         return []
     lines = ["## Targets", "", "| target | asked | measured | met |", "| --- | --- | --- | --- |"]
