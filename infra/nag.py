@@ -123,6 +123,9 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
         else:
             ack(function, "Serverless-LambdaAsyncFailureDestination", "dlq_config")
     ack(fns.dead_letters, "Serverless-SQSRedrivePolicy", "is_dlq")
+    if stack.notifications.dead_letters is not None:
+        ack(stack.notifications.dead_letters, "Serverless-SQSRedrivePolicy", "is_dlq")
+        ack(stack.notifications.dead_letters, "AwsSolutions-SQS3", "is_dlq")
     ack(stack.records.bucket, "AwsSolutions-S1", "access_logs")
     return acks
 
