@@ -205,9 +205,32 @@ class ScheduleConfig(Frozen):
         return timezone
 
 
+WebhookKind = Literal["slack", "teams", "generic"]
+#: A Secrets Manager secret: its name, or its full ARN.
+SECRET = described(
+    r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+"
+    r"|[A-Za-z0-9/_+=.@-]{1,512})$",
+    "a Secrets Manager secret's name (letters, digits, /_+=.@-) or its full ARN")
+
+
+class Webhook(Frozen):
+    """A webhook run endings are posted to: its kind, and the Secrets Manager secret
+    (name or full ARN) whose value is its URL (the URL is a credential: never in cdk.json)."""
+
+    kind: WebhookKind
+    secret: str = Field(pattern=SECRET)
+
+    @property
+    def name(self) -> str:
+        """How logs and errors name it: never by its URL."""
+        return f"{self.kind} webhook (secret {self.secret})"
+
+
 class NotificationsConfig(Frozen):
     email: str | None = Field(default=None, pattern=described(
         r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an email address (name@example.com)"))
+    #: Slack, Microsoft Teams and generic webhooks, each URL kept in Secrets Manager.
+    webhooks: list[Webhook] = Field(default=[], max_length=10)
 
 
 #: A Lambda layer version's ARN, in any partition.

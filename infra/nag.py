@@ -14,6 +14,8 @@ from aws_cdk import Acknowledgment, App, CfnElement, Token, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import IConstruct
 
+from infra.secrets import SECRET_SUFFIX
+
 if TYPE_CHECKING:
     from infra.stack import FanoutStack
 
@@ -39,6 +41,8 @@ REASONS = {
     "is_dlq": "this queue is the dead-letter queue",
     "wake": "an invocation of the dispatcher carries nothing but a wake-up: a lost one is "
             "made good by the next Launch or by Reconcile, which wake it while items wait",
+    "secret_suffix": "a secret named in the config: Secrets Manager ends its ARN with six "
+    "random characters, matched by '-??????' (that secret only)",
     "access_logs": "manifests are transient internal data written and read only by the "
     "control plane's roles; CloudTrail data events can audit it if wanted",
 }
@@ -127,6 +131,12 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
         ack(stack.notifications.dead_letters, "Serverless-SQSRedrivePolicy", "is_dlq")
         ack(stack.notifications.dead_letters, "AwsSolutions-SQS3", "is_dlq")
     ack(stack.records.bucket, "AwsSolutions-S1", "access_logs")
+    secrets = _account_arn(stack, "secretsmanager")
+    for webhook in stack.config.notifications.webhooks:
+        if not webhook.secret.startswith("arn:"):
+            for name in ("finalize", "abort"):
+                ack(roles[name], f"{iam5}[Resource::{secrets}:secret:{webhook.secret}"
+                    f"{SECRET_SUFFIX}]", "secret_suffix")
     return acks
 
 

@@ -47,7 +47,9 @@ INTERRUPTED = {"error": "Fanout.Interrupted",
                "cause": "fanout local was interrupted (Ctrl-C, SIGTERM or SIGHUP)"}
 #: What the local process sets for the handlers on top of the template's environment.
 LOCAL_FUNCTION_ENV = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
-                      "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_DEV": "false"}
+                      "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_DEV": "false",
+                      # the deployed stack's: a local run posts where --notify says
+                      "FANOUT_WEBHOOKS": "[]"}
 
 
 class Interrupted(Exception):

@@ -20,7 +20,7 @@ from fanout.records.model import TERMINAL, ItemRecord, ItemStatus, RunRecord, Ru
 from fanout.records.store import RecordsStore
 from fanout.runtime.classify import ABORT_REASON, Decision, StopClass
 from fanout.runtime.clock import Clock, iso, utcnow
-from fanout.runtime.notify import LISTED, announce, console_url
+from fanout.runtime.notify import LISTED, Chat, announce, console_url
 from fanout.runtime.settle import final_stop, settle
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def summary_of(run: RunRecord, status: str, failed_items: list[dict[str, Any]]) 
 def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLauncher,
              callbacks: TaskCallbacks, sns: Any, topic_arn: str, s3: Any = None,
              bucket: str = "", prices: RegionPrices | None = None,
-             clock: Clock = utcnow) -> dict[str, Any]:
+             clock: Clock = utcnow, chat: Chat | None = None) -> dict[str, Any]:
     run = store.get_run(request.run_id)
     if run is None:
         raise ValueError(f"no run record for {request.run_id}")
@@ -139,7 +139,7 @@ def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLaunc
     else:
         failed_items = failed_items_of(store, run)
     # Also on a retry: a Finalize that died before publishing publishes now.
-    announce(store, sns, topic_arn, run, failed_items, prices)
+    announce(store, sns, topic_arn, run, failed_items, prices, chat)
     status = run.status
     summary = run.summary or summary_of(run, status, failed_items)
     return {"status": status, "summary": summary, "run_id": run.run_id, "job": run.job,
