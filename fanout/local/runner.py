@@ -127,6 +127,8 @@ class LocalRun:
         self.notes: list[str] = []
         #: What the spec says that is legal but likely not meant; in the summary.
         self.warnings: list[str] = []
+        #: The run's ending as Finalize and Abort announce it (``fanout local --notify``).
+        self.notification: dict[str, Any] | None = None
         self._sfn: Any = None
         self._definition: tuple[str, Any] = ("", None)
         self._interrupted = threading.Event()
@@ -358,6 +360,8 @@ class LocalRun:
         from fanout.local.records import prices_of, size_of
         from fanout.records.dynamo import DynamoRecords
         from fanout.records.views import run_cost
+        from fanout.runtime.finalize import failed_items_of
+        from fanout.runtime.notify import message_of
 
         store = DynamoRecords(stack.table)
         run = store.get_run(run_id)
@@ -380,6 +384,13 @@ class LocalRun:
         if execution["status"] != "SUCCEEDED" and not problems and execution.get("cause"):
             cause = str(execution.get("cause"))
             problems.append(cause if len(cause) <= 400 else cause[:400] + " ...")
+        cost = run_cost(run, every, prices_of(stack.region, config),
+                        size_of(config, run.job)) if run else None
+        if run is not None:
+            # No console shows an emulated execution: the link is the local command's.
+            self.notification = {**message_of(run, failed_items_of(store, run),
+                                              None if run.status == "REJECTED" else cost),
+                                 "console_url": ""}
         return RunSummary(
             run_id=run_id, job=str(document.get("job")), status=status,
             total=run.total if run else len(items), succeeded=counts["SUCCEEDED"],
@@ -392,8 +403,7 @@ class LocalRun:
                     "capacity_refused": self.fargate.capacity_refused,
                     "quota_refused": self.fargate.quota_refused, "waits": waits},
             waiting=run.waiting if run else 0,
-            cost=run_cost(run, every, prices_of(stack.region, config),
-                          size_of(config, run.job)) if run else None,
+            cost=cost,
             orphans=self.orphans,
             warnings=list(self.warnings),
         )

@@ -80,6 +80,19 @@ def body_of(kind: WebhookKind, message: Mapping[str, Any]) -> dict[str, Any]:
         {"contentType": "application/vnd.microsoft.card.adaptive", "content": card}]}
 
 
+def kind_of_url(url: str) -> WebhookKind:
+    """The kind of an incoming webhook by its host: Slack's, Teams' (connectors and
+    Workflows), else generic."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "hooks.slack.com":
+        return "slack"
+    if host.endswith((".webhook.office.com", ".logic.azure.com", ".powerplatform.com")):
+        return "teams"
+    return "generic"
+
+
 def post(url: str, body: Mapping[str, Any], timeout: float = POST_TIMEOUT) -> None:
     """POST ``body`` as JSON to ``url``; raises :class:`WebhookFailed` (never naming the URL)."""
     if not url.startswith(("https://", "http://")):

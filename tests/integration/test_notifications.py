@@ -13,6 +13,7 @@ from fanout.runtime import context
 from fanout.runtime.notify import announce
 from fanout.testing.callbacks import MemoryCallbacks
 from fanout.testing.records import MemoryRecords
+from fanout.testing.webhooks import WebhookReceiver
 from tests.integration.conftest import CLUSTER, EVENTS, TABLE, World
 from tests.integration.helpers import call, launch, start_run, stopped
 
@@ -182,42 +183,11 @@ def test_a_run_stopped_before_expand_recorded_it_is_recorded_and_announced(
     assert published(world) == []
 
 
-class Hooks:
-    """A webhook endpoint on 127.0.0.1: what was posted to it, answering ``status``."""
-
-    def __init__(self) -> None:
-        import http.server
-        import threading
-
-        self.posts: list[tuple[str, dict[str, Any]]] = []
-        self.status = 200
-        hooks = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                hooks.posts.append((self.path, json.loads(self.rfile.read(length))))
-                self.send_response(hooks.status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def hooks(world: World, monkeypatch: pytest.MonkeyPatch) -> Any:
     import boto3
 
-    made = Hooks()
+    made = WebhookReceiver()
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     # The URL's path is the credential, as Slack's and Teams' are.
     secrets.create_secret(Name="fanout/slack", SecretString=f"{made.base}/services/T1/B2/s3cr3t")
@@ -231,7 +201,7 @@ def hooks(world: World, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_a_failed_run_is_posted_once_to_slack_and_teams_with_reasons_and_link(
-        world: World, hooks: Hooks) -> None:
+        world: World, hooks: WebhookReceiver) -> None:
     # Given Slack and Teams webhooks whose URLs are kept in Secrets Manager
     # When a run with a failing item is finalized, and its execution's ending reaches Abort
     finish_by_finalize(world, "run-chat", ["success", "exit-1"])
@@ -252,7 +222,7 @@ def test_a_failed_run_is_posted_once_to_slack_and_teams_with_reasons_and_link(
 
 
 def test_a_webhook_that_fails_leaves_the_ending_to_the_others_and_says_so_without_its_url(
-        world: World, hooks: Hooks, monkeypatch: pytest.MonkeyPatch,
+        world: World, hooks: WebhookReceiver, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     # Given the chat endpoint answering 500, and a generic webhook whose secret is missing
     hooks.status = 500
