@@ -15,7 +15,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from fanout.config import JobConfig, VolumeConfig, secret_source
+from fanout.config import JobConfig
+from fanout.job_settings import VolumeConfig, secret_source
 from fanout.schema import LOG_STREAM_PREFIX
 
 #: A complete secret ARN ends with the six random characters Secrets Manager adds.

@@ -15,7 +15,8 @@ from aws_cdk import aws_ecs as ecs
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import IConstruct
 
-from fanout.config import JobConfig, secret_source
+from fanout.config import JobConfig
+from fanout.job_settings import secret_source
 from infra.jobs import COMPLETE_SECRET_ARN
 from infra.secrets import SECRET_SUFFIX
 

@@ -32,6 +32,7 @@ from fanout.local.faults import Dice, Faults
 from fanout.local.live import LiveRecords
 from fanout.local.made_with import record_made_with
 from fanout.local.records import put_items, write_started
+from fanout.local.secrets import local_secrets, with_secrets
 from fanout.local.summary import Progress, RunSummary, item_summaries, status_of_execution
 
 if TYPE_CHECKING:
@@ -127,8 +128,8 @@ class LocalRun:
         self.notes: list[str] = []
         #: What the spec says that is legal but likely not meant; in the summary.
         self.warnings: list[str] = []
-        #: The run's ending as Finalize and Abort announce it (``fanout local --notify``).
-        self.notification: dict[str, Any] | None = None
+        self.secrets: dict[str, str] = {}  # the job's, for its tasks only (local/secrets.py)
+        self.notification: dict[str, Any] | None = None  # the run's ending (--notify)
         self._sfn: Any = None
         self._definition: tuple[str, Any] = ("", None)
         self._interrupted = threading.Event()
@@ -168,6 +169,8 @@ class LocalRun:
         else:
             check_local_command(str(document["job"]), config, self._task_cwd(),
                                 self.task_environment)
+        self.secrets = local_secrets(document["job"], config, self.task_environment,
+                                     self._task_cwd())
         self._check_interrupted()
         try:
             template = synthesize(self.options.config_path, config.stack_name,
@@ -218,7 +221,8 @@ class LocalRun:
             bus = EventBus(stack.rules, functions.invoke, self.dice)
             fargate = EmulatedFargate(
                 region=REGION, account=ACCOUNT, cluster_arn=stack.cluster_arn,
-                task_definitions={td.arn: td for td in stack.task_definitions.values()},
+                task_definitions={td.arn: with_secrets(td, self.secrets, job == document["job"])
+                                  for job, td in stack.task_definitions.items()},
                 publish=bus.put, write_logs=write_logs, dice=self.dice,
                 launch_rate=self.options.launch_rate,
                 cwd=self._task_cwd(), stop_grace_seconds=self.options.stop_grace_seconds,
@@ -357,11 +361,9 @@ class LocalRun:
     def _summary(self, stack: LocalStack, run_id: str, document: dict[str, Any],
                  execution: Mapping[str, Any], started: float,
                  config: FanoutConfig) -> RunSummary:
-        from fanout.local.records import prices_of, size_of
+        from fanout.local.records import notification_of, prices_of, size_of
         from fanout.records.dynamo import DynamoRecords
         from fanout.records.views import run_cost
-        from fanout.runtime.finalize import failed_items_of
-        from fanout.runtime.notify import message_of
 
         store = DynamoRecords(stack.table)
         run = store.get_run(run_id)
@@ -386,11 +388,7 @@ class LocalRun:
             problems.append(cause if len(cause) <= 400 else cause[:400] + " ...")
         cost = run_cost(run, every, prices_of(stack.region, config),
                         size_of(config, run.job)) if run else None
-        if run is not None:
-            # No console shows an emulated execution: the link is the local command's.
-            self.notification = {**message_of(run, failed_items_of(store, run),
-                                              None if run.status == "REJECTED" else cost),
-                                 "console_url": ""}
+        self.notification = notification_of(store, run, cost) if run else None
         return RunSummary(
             run_id=run_id, job=str(document.get("job")), status=status,
             total=run.total if run else len(items), succeeded=counts["SUCCEEDED"],
@@ -414,25 +412,15 @@ class LocalRun:
         import boto3
 
         from fanout.local.moto.limits import MAXIMA
-        from fanout.local.records import write_run_records
+        from fanout.local.records import copy_results, write_run_records
         from fanout.records.dynamo import DynamoRecords
-        from fanout.schema import RESULTS_PREFIX
 
         out = Path(summary.records)
         (out / "logs").mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")
         # How close the run came to Step Functions' limits (payload, history length).
         (out / "limits.json").write_text(json.dumps(MAXIMA.snapshot(), indent=2) + "\n")
-        # The map's results as its ResultWriter wrote them (manifest.json, SUCCEEDED_0.json).
-        s3 = boto3.client("s3", region_name=stack.region)
-        prefix = RESULTS_PREFIX.format(run_id=run_id) + "/"
-        for listing in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.bucket,
-                                                                    Prefix=prefix):
-            for entry in listing.get("Contents", []):
-                target = out / "results" / entry["Key"][len(prefix):]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(
-                    s3.get_object(Bucket=stack.bucket, Key=entry["Key"])["Body"].read())
+        copy_results(boto3.client("s3", region_name=stack.region), stack.bucket, run_id, out)
         store = DynamoRecords(stack.table, boto3.client("dynamodb", region_name=stack.region))
         write_run_records(out, store, run_id, summary, document, config, stack.region)
         logs = boto3.client("logs", region_name=stack.region)
