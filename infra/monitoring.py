@@ -166,6 +166,11 @@ class Monitoring(Construct):
             "DeadLetters": alarm(
                 "DeadLetters", dead, 1, "events Record/Abort/Reconcile could not take"
             ),
+            # A chat webhook that fails is told where it cannot be: on the topic (email).
+            "NotificationsFailed": alarm(
+                "NotificationsFailed", fanout_metric(metrics_names.NOTIFICATIONS_FAILED), 1,
+                "a run's ending could not be posted to a webhook (Slack, Teams, generic)",
+            ),
         }
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard")
         self.dashboard.add_widgets(

@@ -297,7 +297,8 @@ def test_alarms_watch_the_shared_metric_names(template: dict[str, Any]) -> None:
     alarms = resources(template, "AWS::CloudWatch::Alarm").values()
     watched = {a["Properties"].get("MetricName") for a in alarms}
     assert {metrics_names.RUNS_FAILED, metrics_names.ITEMS_FAILED,
-            metrics_names.LAUNCH_THROTTLED, "ApproximateNumberOfMessagesVisible"} <= watched
+            metrics_names.LAUNCH_THROTTLED, metrics_names.NOTIFICATIONS_FAILED,
+            "ApproximateNumberOfMessagesVisible"} <= watched
     assert all(a["Properties"]["AlarmActions"] for a in alarms)
     assert resources(template, "AWS::CloudWatch::Dashboard")
 
