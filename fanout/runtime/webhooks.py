@@ -11,8 +11,6 @@ webhook that fails never fails the run's ending: the failure is logged and count
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -95,6 +93,10 @@ def kind_of_url(url: str) -> WebhookKind:
 
 def post(url: str, body: Mapping[str, Any], timeout: float = POST_TIMEOUT) -> None:
     """POST ``body`` as JSON to ``url``; raises :class:`WebhookFailed` (never naming the URL)."""
+    # Loaded on the first post only: most endings of most deployments post nothing.
+    import urllib.error
+    import urllib.request
+
     if not url.startswith(("https://", "http://")):
         raise WebhookFailed("its URL is not an http(s) URL")
     request = urllib.request.Request(

@@ -151,3 +151,22 @@ def test_the_chat_message_lists_ten_failed_items_then_how_many_more_then_the_lin
 ])
 def test_a_webhook_url_says_its_kind(url: str, kind: str) -> None:
     assert kind_of_url(url) == kind
+
+
+def test_a_post_that_fails_says_why_without_the_url() -> None:
+    import socket
+
+    from fanout.runtime.webhooks import WebhookFailed, post
+
+    # Given a port nothing listens on (bound, then closed)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/services/T1/B2/s3cr3t"
+    # When a message is posted there / Then the failure names no part of the URL
+    with pytest.raises(WebhookFailed) as exc:
+        post(url, {"text": "x"}, timeout=2)
+    assert str(exc.value).startswith("could not be reached")
+    assert "s3cr3t" not in str(exc.value) and str(port) not in str(exc.value)
+    with pytest.raises(WebhookFailed, match="not an http"):
+        post("ftp://example.com/s3cr3t", {"text": "x"})
