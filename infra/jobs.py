@@ -123,12 +123,12 @@ class Jobs(Construct):
     def _secret(scope: Construct, variable: str, source: str) -> ecs.Secret:
         service, reference, key = secret_source(source)
         if service == "ssm":
-            name = reference
-            if reference.startswith("arn:"):
-                name = reference.split(":parameter", 1)[1]
-                name = name if name.count("/") > 1 else name.lstrip("/")
-            parameter = ssm.StringParameter.from_secure_string_parameter_attributes(
-                scope, f"Parameter-{variable}", parameter_name=name)
+            parameter = (
+                ssm.StringParameter.from_string_parameter_arn(
+                    scope, f"Parameter-{variable}", reference)
+                if reference.startswith("arn:") else
+                ssm.StringParameter.from_secure_string_parameter_attributes(
+                    scope, f"Parameter-{variable}", parameter_name=reference))
             return ecs.Secret.from_ssm_parameter(parameter)
         if not reference.startswith("arn:"):
             secret = secretsmanager.Secret.from_secret_name_v2(

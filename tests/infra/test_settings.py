@@ -24,7 +24,8 @@ def everything_on() -> dict[str, Any]:
         "secrets": {"DB_PASSWORD": "prod/db#password", "API_TOKEN": "prod/api-token",
                     "PARTNER_KEY": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:"
                                    "partner-AbCdEf",
-                    "LICENSE": "ssm:/prod/license"},
+                    "LICENSE": "ssm:/prod/license",
+                    "SHARED_KEY": "arn:aws:ssm:eu-west-1:123456789012:parameter/shared/key"},
         "policies": ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
                      {"Effect": "Allow", "Action": ["s3:PutObject"],
                       "Resource": "arn:aws:s3:::results-bucket/*"}],
@@ -147,11 +148,13 @@ def test_secrets_reach_the_container_from_their_stores_and_nothing_else(
     [container] = task_definition(template)["ContainerDefinitions"]
     # Then each secret is a container secret (ECS fetches it at start), none an environment
     sources = {s["Name"]: json.dumps(s["ValueFrom"]) for s in container["Secrets"]}
-    assert set(sources) == {"DB_PASSWORD", "API_TOKEN", "PARTNER_KEY", "LICENSE"}
+    assert set(sources) == {"DB_PASSWORD", "API_TOKEN", "PARTNER_KEY", "LICENSE",
+                            "SHARED_KEY"}
     assert sources["DB_PASSWORD"].endswith(':secret:prod/db:password::"]]}')
     assert ":secret:prod/api-token" in sources["API_TOKEN"]
     assert "secret:partner-AbCdEf" in sources["PARTNER_KEY"]
     assert ":parameter/prod/license" in sources["LICENSE"]
+    assert sources["SHARED_KEY"] == '"arn:aws:ssm:eu-west-1:123456789012:parameter/shared/key"'
     names = {e["Name"] for e in container.get("Environment", [])}
     assert not names & set(sources)
     # And the execution role reads exactly those secrets and that parameter
@@ -160,9 +163,10 @@ def test_secrets_reach_the_container_from_their_stores_and_nothing_else(
              s["Action"]]
     granted = json.dumps([s["Resource"] for s in reads])
     for expected in ("secret:prod/db-??????", "secret:prod/api-token-??????",
-                     "secret:partner-AbCdEf", "parameter/prod/license"):
+                     "secret:partner-AbCdEf", "parameter/prod/license",
+                     "arn:aws:ssm:eu-west-1:123456789012:parameter/shared/key"):
         assert expected in granted
-    assert granted.count("secret:") == 3 and granted.count("parameter/") == 1
+    assert granted.count("secret:") == 3 and granted.count("parameter/") == 2
 
 
 def test_the_task_role_gets_the_jobs_policies(full: tuple[Any, dict[str, Any]]) -> None:
