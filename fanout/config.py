@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 
 from fanout.cost import CostConfig
 from fanout.errors import ConfigError, Problem, described, problems_from
+from fanout.job_settings import VolumeConfig, checked_policies, checked_secrets
 from fanout.policy import Count, Flag, Frozen, JobDefaults
 from fanout.schedule_expressions import expression_problem
 
@@ -49,6 +50,19 @@ class JobConfig(Frozen):
     memory: Count = 512
     architecture: Literal["ARM64", "X86_64"] = "ARM64"
     image_tag: str = Field(default="latest", min_length=1, max_length=128)
+    #: The image the task definition runs, pinned: a digest of the job's repository.
+    #: Set, tasks run ``repository@sha256:...`` whatever the tag points at since.
+    image_digest: str | None = Field(default=None, pattern=described(
+        r"^sha256:[0-9a-f]{64}$", "an image digest: sha256: then 64 hexadecimal digits"))
+    #: Environment variable -> Secrets Manager secret or SSM parameter, handed to the
+    #: container by ECS (never in the run's records, logs, S3 or notifications).
+    secrets: dict[str, str] = {}
+    #: Managed policy ARNs or IAM policy statements (JSON) for the job's task role.
+    policies: list[str | dict[str, Any]] = []
+    #: The task's ephemeral storage, GiB (Fargate gives 20 unless asked for 21 to 200).
+    ephemeral_storage_gib: Count | None = Field(default=None, ge=21, le=200)
+    #: EFS volumes mounted into the container.
+    volumes: list[VolumeConfig] = Field(default=[], max_length=20)
     #: Command template: the container's arguments, ``{name}`` placeholders per item.
     command: list[str] = []
     #: Environment template, ``{name}`` placeholders per item.
@@ -61,6 +75,21 @@ class JobConfig(Frozen):
     #: The job's tasks running at once, all runs together (schedules, console, CLI); a
     #: run's own ``max_concurrency`` still applies inside it. None: no job-wide cap.
     max_running: Count | None = Field(default=None, ge=1, le=100_000)
+
+    _secrets = field_validator("secrets")(classmethod(lambda cls, v: checked_secrets(v)))
+    _policies = field_validator("policies")(classmethod(lambda cls, v: checked_policies(v)))
+
+    @model_validator(mode="after")
+    def _secrets_apart_from_environment(self) -> JobConfig:
+        both = sorted(set(self.secrets) & set(self.environment))
+        if both:
+            raise ValueError(f"secrets and environment both set {', '.join(both)}: a "
+                             "variable comes from one of them")
+        paths = [v.container_path for v in self.volumes]
+        twice = sorted({p for p in paths if paths.count(p) > 1})
+        if twice:
+            raise ValueError(f"volumes mount twice at {', '.join(twice)}")
+        return self
 
     @field_validator("cpu")
     @classmethod
@@ -205,9 +234,32 @@ class ScheduleConfig(Frozen):
         return timezone
 
 
+WebhookKind = Literal["slack", "teams", "generic"]
+#: A Secrets Manager secret: its name, or its full ARN.
+SECRET = described(
+    r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+"
+    r"|[A-Za-z0-9/_+=.@-]{1,512})$",
+    "a Secrets Manager secret's name (letters, digits, /_+=.@-) or its full ARN")
+
+
+class Webhook(Frozen):
+    """A webhook run endings are posted to: its kind, and the Secrets Manager secret
+    (name or full ARN) whose value is its URL (the URL is a credential: never in cdk.json)."""
+
+    kind: WebhookKind
+    secret: str = Field(pattern=SECRET)
+
+    @property
+    def name(self) -> str:
+        """How logs and errors name it: never by its URL."""
+        return f"{self.kind} webhook (secret {self.secret})"
+
+
 class NotificationsConfig(Frozen):
     email: str | None = Field(default=None, pattern=described(
         r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an email address (name@example.com)"))
+    #: Slack, Microsoft Teams and generic webhooks, each URL kept in Secrets Manager.
+    webhooks: list[Webhook] = Field(default=[], max_length=10)
 
 
 #: A Lambda layer version's ARN, in any partition.

@@ -24,3 +24,5 @@ LAUNCH_THROTTLED = "LaunchThrottled"
 LAUNCHED = "Launched"
 #: Reconcile: attempts settled from DescribeTasks because their STOPPED event never came.
 ATTEMPTS_RECONCILED = "AttemptsReconciled"
+#: Finalize/Abort: a run's ending could not be posted to a webhook (Slack, Teams, generic).
+NOTIFICATIONS_FAILED = "NotificationsFailed"

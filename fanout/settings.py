@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fanout.config import JobConfig, LaunchGateConfig, Limits
+from fanout.config import JobConfig, LaunchGateConfig, Limits, Webhook
 from fanout.cost import RegionPrices, prices_for
 
 E = TypeVar("E", bound="FunctionEnv")
@@ -133,7 +133,18 @@ class PricedEnv(FunctionEnv):
         return prices_for(os.environ.get("AWS_REGION"), self.fanout_cost_prices)
 
 
-class FinalizeEnv(PricedEnv):
+class AnnouncingEnv(PricedEnv):
+    """A function that announces run endings: to the topic, and to the config's webhooks
+    (``notifications.webhooks``: kind and secret of each, JSON; never a URL)."""
+
+    fanout_webhooks: list[Webhook] = []
+
+    _webhooks = field_validator("fanout_webhooks", mode="before")(
+        classmethod(lambda cls, v: _json(v))
+    )
+
+
+class FinalizeEnv(AnnouncingEnv):
     fanout_table: str
     fanout_cluster: str
     fanout_topic_arn: str
@@ -145,7 +156,7 @@ class ReconcileEnv(SettlingEnv):
     """Reconcile: settles the attempts whose STOPPED event never came."""
 
 
-class AbortEnv(PricedEnv):
+class AbortEnv(AnnouncingEnv):
     fanout_table: str
     fanout_cluster: str
     #: Where the endings Finalize did not announce are published.

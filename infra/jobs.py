@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from fanout.config import JobConfig
+from fanout.job_settings import VolumeConfig, secret_source
 from fanout.schema import LOG_STREAM_PREFIX
+
+#: A complete secret ARN ends with the six random characters Secrets Manager adds.
+COMPLETE_SECRET_ARN = re.compile(r"-[A-Za-z0-9]{6}$")
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class Jobs(Construct):
             family=f"{prefix}-{name}",
             cpu=job.cpu,
             memory_limit_mib=job.memory,
+            ephemeral_storage_gib=job.ephemeral_storage_gib,
             runtime_platform=ecs.RuntimePlatform(
                 cpu_architecture=(
                     ecs.CpuArchitecture.ARM64
@@ -88,10 +97,76 @@ class Jobs(Construct):
         container = task_definition.add_container(
             name,
             container_name=name,
-            image=ecs.ContainerImage.from_ecr_repository(repository, job.image_tag),
+            # Pinned by digest when the config gives one (docs/decisions/0008-jobsettings-
+            # image-digest.md): `repository@sha256:...`, else the tag.
+            image=ecs.ContainerImage.from_ecr_repository(
+                repository, job.image_digest or job.image_tag),
             # Container-level memory: what the container may use (and what moto needs).
             memory_limit_mib=job.memory,
+            # Handed over by ECS at start; the execution role may read exactly these.
+            secrets={variable: self._secret(scope, variable, source)
+                     for variable, source in job.secrets.items()},
             logging=ecs.LogDrivers.aws_logs(stream_prefix=LOG_STREAM_PREFIX,
                                             log_group=log_group),
         )
+        for n, volume in enumerate(job.volumes):
+            self._mount(task_definition, container, f"efs-{n}", volume)
+        for n, policy in enumerate(job.policies):
+            if isinstance(policy, str):
+                task_definition.task_role.add_managed_policy(
+                    iam.ManagedPolicy.from_managed_policy_arn(scope, f"Policy{n}", policy))
+            else:
+                task_definition.add_to_task_role_policy(iam.PolicyStatement.from_json(policy))
         return JobResources(name, repository, task_definition, container, log_group)
+
+    @staticmethod
+    def _secret(scope: Construct, variable: str, source: str) -> ecs.Secret:
+        service, reference, key = secret_source(source)
+        if service == "ssm":
+            parameter = (
+                ssm.StringParameter.from_string_parameter_arn(
+                    scope, f"Parameter-{variable}", reference)
+                if reference.startswith("arn:") else
+                ssm.StringParameter.from_secure_string_parameter_attributes(
+                    scope, f"Parameter-{variable}", parameter_name=reference))
+            return ecs.Secret.from_ssm_parameter(parameter)
+        if not reference.startswith("arn:"):
+            secret = secretsmanager.Secret.from_secret_name_v2(
+                scope, f"Secret-{variable}", reference)
+        elif COMPLETE_SECRET_ARN.search(reference):
+            secret = secretsmanager.Secret.from_secret_complete_arn(
+                scope, f"Secret-{variable}", reference)
+        else:
+            secret = secretsmanager.Secret.from_secret_partial_arn(
+                scope, f"Secret-{variable}", reference)
+        return ecs.Secret.from_secrets_manager(secret, key)
+
+    @staticmethod
+    def _mount(task_definition: ecs.FargateTaskDefinition, container: ecs.ContainerDefinition,
+               name: str, volume: VolumeConfig) -> None:
+        """Mount an EFS volume, encrypted in transit and authorized by the task role."""
+        stack = Stack.of(task_definition)
+        task_definition.add_volume(name=name, efs_volume_configuration=ecs.EfsVolumeConfiguration(
+            file_system_id=volume.file_system_id,
+            transit_encryption="ENABLED",
+            root_directory=None if volume.access_point_id else volume.root_directory,
+            authorization_config=ecs.AuthorizationConfig(
+                access_point_id=volume.access_point_id, iam="ENABLED"),
+        ))
+        container.add_mount_points(ecs.MountPoint(
+            container_path=volume.container_path, source_volume=name,
+            read_only=volume.read_only))
+        file_system = stack.format_arn(service="elasticfilesystem", resource="file-system",
+                                       resource_name=volume.file_system_id,
+                                       arn_format=ArnFormat.SLASH_RESOURCE_NAME)
+        conditions = None
+        if volume.access_point_id:
+            conditions = {"StringEquals": {"elasticfilesystem:AccessPointArn": stack.format_arn(
+                service="elasticfilesystem", resource="access-point",
+                resource_name=volume.access_point_id,
+                arn_format=ArnFormat.SLASH_RESOURCE_NAME)}}
+        actions = ["elasticfilesystem:ClientMount"]
+        if not volume.read_only:
+            actions.append("elasticfilesystem:ClientWrite")
+        task_definition.add_to_task_role_policy(iam.PolicyStatement(
+            actions=actions, resources=[file_system], conditions=conditions))

@@ -78,8 +78,28 @@ class Notifications(Construct):
             resources=[self.topic.topic_arn],
             conditions=alarms_of_this_account,
         ))
+        # SNS keeps a message it could not deliver to a subscriber here (14 days), under the
+        # topic's key; SNS itself encrypts into it (SNS developer guide, "Configuring an
+        # Amazon SNS dead-letter queue for a subscription").
+        self.dead_letters: sqs.Queue | None = None
         if email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+            self.key.add_to_resource_policy(iam.PolicyStatement(
+                sid="SnsDeadLetters",
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=TOPIC_KEY_ACTIONS,
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            ))
+            self.dead_letters = sqs.Queue(
+                self,
+                "DeadLetters",
+                encryption=sqs.QueueEncryption.KMS,
+                encryption_master_key=self.key,
+                enforce_ssl=True,
+                retention_period=Duration.days(14),
+            )
+            self.topic.add_subscription(subscriptions.EmailSubscription(
+                email, dead_letter_queue=self.dead_letters))
 
 
 def fanout_metric(name: str, statistic: str = "Sum") -> cloudwatch.Metric:
@@ -145,6 +165,11 @@ class Monitoring(Construct):
             ),
             "DeadLetters": alarm(
                 "DeadLetters", dead, 1, "events Record/Abort/Reconcile could not take"
+            ),
+            # A chat webhook that fails is told where it cannot be: on the topic (email).
+            "NotificationsFailed": alarm(
+                "NotificationsFailed", fanout_metric(metrics_names.NOTIFICATIONS_FAILED), 1,
+                "a run's ending could not be posted to a webhook (Slack, Teams, generic)",
             ),
         }
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard")

@@ -11,8 +11,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aws_cdk import Acknowledgment, App, CfnElement, Token, Validations
+from aws_cdk import aws_ecs as ecs
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import IConstruct
+
+from fanout.config import JobConfig
+from fanout.job_settings import secret_source
+from infra.jobs import COMPLETE_SECRET_ARN
+from infra.secrets import SECRET_SUFFIX
 
 if TYPE_CHECKING:
     from infra.stack import FanoutStack
@@ -39,6 +45,10 @@ REASONS = {
     "is_dlq": "this queue is the dead-letter queue",
     "wake": "an invocation of the dispatcher carries nothing but a wake-up: a lost one is "
             "made good by the next Launch or by Reconcile, which wake it while items wait",
+    "secret_suffix": "a secret named in the config: Secrets Manager ends its ARN with six "
+    "random characters, matched by '-??????' (that secret only)",
+    "job_policies": "the job's own permissions, as its config grants them "
+    "(jobs.<name>.policies): what the job's program needs is the deployer's call",
     "access_logs": "manifests are transient internal data written and read only by the "
     "control plane's roles; CloudTrail data events can audit it if wanted",
 }
@@ -123,7 +133,48 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
         else:
             ack(function, "Serverless-LambdaAsyncFailureDestination", "dlq_config")
     ack(fns.dead_letters, "Serverless-SQSRedrivePolicy", "is_dlq")
+    if stack.notifications.dead_letters is not None:
+        ack(stack.notifications.dead_letters, "Serverless-SQSRedrivePolicy", "is_dlq")
+        ack(stack.notifications.dead_letters, "AwsSolutions-SQS3", "is_dlq")
     ack(stack.records.bucket, "AwsSolutions-S1", "access_logs")
+    secrets = _account_arn(stack, "secretsmanager")
+    for webhook in stack.config.notifications.webhooks:
+        if not webhook.secret.startswith("arn:"):
+            for name in ("finalize", "abort"):
+                ack(roles[name], f"{iam5}[Resource::{secrets}:secret:{webhook.secret}"
+                    f"{SECRET_SUFFIX}]", "secret_suffix")
+    for name, made in stack.jobs.jobs.items():
+        acks += _job_acks(stack, made.task_definition, stack.config.jobs[name])
+    return acks
+
+
+def _job_acks(stack: FanoutStack, task_definition: ecs.FargateTaskDefinition,
+              job: JobConfig) -> list[Ack]:
+    """A job's own settings: its secrets' names (read by the execution role), and what its
+    config grants its task role (``policies``), as the config asks."""
+    acks: list[Ack] = []
+    secrets = _account_arn(stack, "secretsmanager")
+    for source in job.secrets.values():
+        service, reference, _ = secret_source(source)
+        if service != "secretsmanager" or COMPLETE_SECRET_ARN.search(reference):
+            continue
+        arn = reference if reference.startswith("arn:") else f"{secrets}:secret:{reference}"
+        assert task_definition.execution_role is not None
+        acks.append(Ack(task_definition.execution_role,
+                        f"AwsSolutions-IAM5[Resource::{arn}{SECRET_SUFFIX}]",
+                        REASONS["secret_suffix"]))
+    for policy in job.policies:
+        if isinstance(policy, str):
+            acks.append(Ack(task_definition.task_role, f"AwsSolutions-IAM4[Policy::{policy}]",
+                            REASONS["job_policies"]))
+            continue
+        for key, kind in (("Action", "Action"), ("Resource", "Resource")):
+            values = policy.get(key, [])
+            for value in [values] if isinstance(values, str) else values:
+                if "*" in value:
+                    acks.append(Ack(task_definition.task_role,
+                                    f"AwsSolutions-IAM5[{kind}::{value}]",
+                                    REASONS["job_policies"]))
     return acks
 
 

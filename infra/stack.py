@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -20,6 +21,7 @@ from infra.network import Network
 from infra.powertools import Powertools
 from infra.records import Records
 from infra.schedules import Schedules
+from infra.secrets import secret_arn
 from infra.workflow import Workflow
 
 #: Actions AWS does not scope to a resource (Resource "*"); nothing else gets "*".
@@ -181,6 +183,9 @@ class FanoutStack(Stack):
             "FANOUT_DISPATCHER": dispatcher,
         }
         limits = self.to_json_string(self.config.limits.model_dump(mode="json"))
+        # The webhooks' kinds and secrets (never a URL: that is the secret's value).
+        webhooks = json.dumps([w.model_dump(mode="json")
+                               for w in self.config.notifications.webhooks])
         return {
             "expand": {
                 "FANOUT_TABLE": table,
@@ -201,11 +206,12 @@ class FanoutStack(Stack):
             "record": settling,
             "finalize": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
                          "FANOUT_BUCKET": self.records.bucket.bucket_name,
-                         "FANOUT_COST_PRICES": prices},
+                         "FANOUT_COST_PRICES": prices, "FANOUT_WEBHOOKS": webhooks},
             "reconcile": settling,
             "abort": {**common, "FANOUT_TOPIC_ARN": self.notifications.topic.topic_arn,
                       "FANOUT_BUCKET": self.records.bucket.bucket_name,
-                      "FANOUT_COST_PRICES": prices, "FANOUT_LIMITS": limits},
+                      "FANOUT_COST_PRICES": prices, "FANOUT_LIMITS": limits,
+                      "FANOUT_WEBHOOKS": webhooks},
         }
 
     def _grant(self) -> None:
@@ -249,6 +255,16 @@ class FanoutStack(Stack):
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 resources=[self.notifications.key.key_arn],
             ))
+        # Finalize and Abort read the webhooks' URLs, from exactly their secrets.
+        webhook_secrets = sorted({secret_arn(self, w.secret)
+                                  for w in self.config.notifications.webhooks})
+        if webhook_secrets:
+            for name in ("finalize", "abort"):
+                roles[name].add_to_policy(iam.PolicyStatement(
+                    sid="ReadWebhookUrls",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=webhook_secrets,
+                ))
         # Record and Reconcile read the end of a failed attempt's log (its last words), in the
         # jobs' log groups only.
         for made in self.jobs.jobs.values():

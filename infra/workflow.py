@@ -234,8 +234,10 @@ class Workflow(Construct):
             state_machine_name=self.state_machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_string(body),
+            # Every state's events, never their data: inputs and outputs carry the items'
+            # environment values and the task tokens (ARCHITECTURE.md, invariant 8).
             logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
             ),
             tracing_enabled=True,
         )

@@ -46,6 +46,11 @@ def add(subparsers: Any) -> None:
                         help="how often Reconcile runs (default 1s)")
     parser.add_argument("--records-dir", default=".fanout/runs", metavar="DIR",
                         help="where each run's records, logs and summary go")
+    parser.add_argument(
+        "--notify", nargs="?", const="-", metavar="URL",
+        help="when the run ends, print the message its notifications carry (Slack, Teams, "
+             "webhooks); with a URL, post it there instead (a Slack or Teams incoming webhook "
+             "gets a chat message, any other URL the JSON message)")
     parser.add_argument("--items", metavar="FILE",
                         help="for a spec with items_from: a local copy of the object "
                              "(JSON, JSON Lines or CSV), read where the spec names it")
@@ -119,6 +124,10 @@ def _run_local(args: argparse.Namespace, raw: Any | None, stop_asked: list[Any])
         raise UsageError([Problem("--concurrency", "must be at least 1")])
     if reconcile_seconds <= 0:
         raise UsageError([Problem("--reconcile-seconds", "must be more than 0")])
+    notify = getattr(args, "notify", None)
+    if notify and notify != "-" and not notify.startswith(("https://", "http://")):
+        raise UsageError([Problem("--notify", "takes a webhook's http(s) URL, or nothing to "
+                                              "print the message")])
     logical_time = logical_time_iso(getattr(args, "logical_time", None))
     items = getattr(args, "items", None)
     options = LocalOptions(
@@ -159,7 +168,28 @@ def _run_local(args: argparse.Namespace, raw: Any | None, stop_asked: list[Any])
             print_summary(Console(), summary)
         for note in local.notes:
             print(f"fanout local: {note}", file=sys.stderr)
+        notify = getattr(args, "notify", None)
+        if notify and local.notification is not None:
+            notify_local(notify, local.notification, sys.stderr if args.json else sys.stdout)
     return exit_for(summary.status)
+
+
+def notify_local(target: str, message: dict[str, Any], out: Any) -> None:
+    """Print the run's notification (``-``), or post it to the webhook URL ``target``; a
+    post that fails is said on stderr (never with the URL) and does not change the exit."""
+    from fanout.runtime.webhooks import WebhookFailed, body_of, kind_of_url, post, text_of
+
+    if target == "-":
+        print("\n" + text_of(message), file=out)
+        return
+    kind = kind_of_url(target)
+    try:
+        post(target, body_of(kind, message))
+    except WebhookFailed as exc:
+        print(f"fanout local: notification not posted: the {kind} webhook {exc}",
+              file=sys.stderr)
+    else:
+        print(f"fanout local: notification posted to the {kind} webhook", file=sys.stderr)
 
 
 def _say(line: str) -> None:

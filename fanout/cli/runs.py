@@ -174,6 +174,11 @@ def _seconds(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}s"
 
 
+def _digest(digest: str | None) -> str:
+    """An image digest as `docker images --digests` abbreviates it (``--json``: in full)."""
+    return digest[:19] if digest else ""
+
+
 def item_text(item: ItemDetail) -> str:
     lines = [f"item {item['index']} of run {item['run_id']}  {item['status']}  "
              f"attempts {item['attempts']}"
@@ -190,10 +195,11 @@ def item_text(item: ItemDetail) -> str:
              "" if a["exit_code"] is None else str(a["exit_code"]), a["stop_code"] or "",
              a["reason"] or "", a["started_at"] or "", a["stopped_at"] or "",
              _seconds(a["duration_seconds"]), usd(a.get("cost_usd")),
-             (a["task_arn"] or "").rsplit("/", 1)[-1], a["log_stream"] or ""]
+             (a["task_arn"] or "").rsplit("/", 1)[-1], _digest(a.get("image_digest")),
+             a["log_stream"] or ""]
             for a in item.get("attempt_list", [])]
     lines.append(table(rows, ["attempt", "status", "capacity", "exit", "stop code", "reason",
-                              "started", "stopped", "duration", "cost", "task",
+                              "started", "stopped", "duration", "cost", "task", "image",
                               "log stream"]))
     if item.get("log_tail"):
         lines.append("last lines of its log:")

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from fanout.config import FanoutConfig
     from fanout.local.summary import RunSummary
     from fanout.records.dynamo import DynamoRecords
+    from fanout.records.model import RunRecord
 
 FORMAT = "fanout.local-records/1"
 RECORDS = "records.jsonl"
@@ -154,3 +155,27 @@ def check_items_file(items_from: bool, path: Path | None) -> None:
         raise FanoutInputError([Problem("--items", "the spec has no items_from")])
     if path is not None and not path.is_file():
         raise FanoutInputError([Problem("--items", f"no such file {path}")])
+
+
+def copy_results(s3: Any, bucket: str, run_id: str, folder: Path) -> None:
+    """The map's results as its ResultWriter wrote them (manifest.json, SUCCEEDED_0.json),
+    into ``folder``/results."""
+    from fanout.schema import RESULTS_PREFIX
+
+    prefix = RESULTS_PREFIX.format(run_id=run_id) + "/"
+    for listing in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in listing.get("Contents", []):
+            target = folder / "results" / entry["Key"][len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+
+
+def notification_of(store: DynamoRecords, run: RunRecord,
+                    cost: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's ending as Finalize and Abort announce it (``fanout local --notify``); its
+    link is the local command's, as no console shows an emulated execution."""
+    from fanout.runtime.closing import failed_items_of
+    from fanout.runtime.notify import message_of
+
+    priced = None if run.status == "REJECTED" else cost
+    return {**message_of(run, failed_items_of(store, run), priced), "console_url": ""}

@@ -32,6 +32,7 @@ from fanout.local.faults import Dice, Faults
 from fanout.local.live import LiveRecords
 from fanout.local.made_with import record_made_with
 from fanout.local.records import put_items, write_started
+from fanout.local.secrets import local_secrets, with_secrets
 from fanout.local.summary import Progress, RunSummary, item_summaries, status_of_execution
 
 if TYPE_CHECKING:
@@ -47,7 +48,9 @@ INTERRUPTED = {"error": "Fanout.Interrupted",
                "cause": "fanout local was interrupted (Ctrl-C, SIGTERM or SIGHUP)"}
 #: What the local process sets for the handlers on top of the template's environment.
 LOCAL_FUNCTION_ENV = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
-                      "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_DEV": "false"}
+                      "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_DEV": "false",
+                      # the deployed stack's: a local run posts where --notify says
+                      "FANOUT_WEBHOOKS": "[]"}
 
 
 class Interrupted(Exception):
@@ -125,6 +128,8 @@ class LocalRun:
         self.notes: list[str] = []
         #: What the spec says that is legal but likely not meant; in the summary.
         self.warnings: list[str] = []
+        self.secrets: dict[str, str] = {}  # the job's, for its tasks only (local/secrets.py)
+        self.notification: dict[str, Any] | None = None  # the run's ending (--notify)
         self._sfn: Any = None
         self._definition: tuple[str, Any] = ("", None)
         self._interrupted = threading.Event()
@@ -164,6 +169,8 @@ class LocalRun:
         else:
             check_local_command(str(document["job"]), config, self._task_cwd(),
                                 self.task_environment)
+        self.secrets = local_secrets(document["job"], config, self.task_environment,
+                                     self._task_cwd())
         self._check_interrupted()
         try:
             template = synthesize(self.options.config_path, config.stack_name,
@@ -214,7 +221,8 @@ class LocalRun:
             bus = EventBus(stack.rules, functions.invoke, self.dice)
             fargate = EmulatedFargate(
                 region=REGION, account=ACCOUNT, cluster_arn=stack.cluster_arn,
-                task_definitions={td.arn: td for td in stack.task_definitions.values()},
+                task_definitions={td.arn: with_secrets(td, self.secrets, job == document["job"])
+                                  for job, td in stack.task_definitions.items()},
                 publish=bus.put, write_logs=write_logs, dice=self.dice,
                 launch_rate=self.options.launch_rate,
                 cwd=self._task_cwd(), stop_grace_seconds=self.options.stop_grace_seconds,
@@ -353,7 +361,7 @@ class LocalRun:
     def _summary(self, stack: LocalStack, run_id: str, document: dict[str, Any],
                  execution: Mapping[str, Any], started: float,
                  config: FanoutConfig) -> RunSummary:
-        from fanout.local.records import prices_of, size_of
+        from fanout.local.records import notification_of, prices_of, size_of
         from fanout.records.dynamo import DynamoRecords
         from fanout.records.views import run_cost
 
@@ -378,6 +386,9 @@ class LocalRun:
         if execution["status"] != "SUCCEEDED" and not problems and execution.get("cause"):
             cause = str(execution.get("cause"))
             problems.append(cause if len(cause) <= 400 else cause[:400] + " ...")
+        cost = run_cost(run, every, prices_of(stack.region, config),
+                        size_of(config, run.job)) if run else None
+        self.notification = notification_of(store, run, cost) if run else None
         return RunSummary(
             run_id=run_id, job=str(document.get("job")), status=status,
             total=run.total if run else len(items), succeeded=counts["SUCCEEDED"],
@@ -390,8 +401,7 @@ class LocalRun:
                     "capacity_refused": self.fargate.capacity_refused,
                     "quota_refused": self.fargate.quota_refused, "waits": waits},
             waiting=run.waiting if run else 0,
-            cost=run_cost(run, every, prices_of(stack.region, config),
-                          size_of(config, run.job)) if run else None,
+            cost=cost,
             orphans=self.orphans,
             warnings=list(self.warnings),
         )
@@ -402,25 +412,15 @@ class LocalRun:
         import boto3
 
         from fanout.local.moto.limits import MAXIMA
-        from fanout.local.records import write_run_records
+        from fanout.local.records import copy_results, write_run_records
         from fanout.records.dynamo import DynamoRecords
-        from fanout.schema import RESULTS_PREFIX
 
         out = Path(summary.records)
         (out / "logs").mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")
         # How close the run came to Step Functions' limits (payload, history length).
         (out / "limits.json").write_text(json.dumps(MAXIMA.snapshot(), indent=2) + "\n")
-        # The map's results as its ResultWriter wrote them (manifest.json, SUCCEEDED_0.json).
-        s3 = boto3.client("s3", region_name=stack.region)
-        prefix = RESULTS_PREFIX.format(run_id=run_id) + "/"
-        for listing in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.bucket,
-                                                                    Prefix=prefix):
-            for entry in listing.get("Contents", []):
-                target = out / "results" / entry["Key"][len(prefix):]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(
-                    s3.get_object(Bucket=stack.bucket, Key=entry["Key"])["Body"].read())
+        copy_results(boto3.client("s3", region_name=stack.region), stack.bucket, run_id, out)
         store = DynamoRecords(stack.table, boto3.client("dynamodb", region_name=stack.region))
         write_run_records(out, store, run_id, summary, document, config, stack.region)
         logs = boto3.client("logs", region_name=stack.region)

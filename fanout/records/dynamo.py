@@ -328,7 +328,7 @@ class DynamoRecords(GateRecords):
                     "duration_seconds": None if s.duration_seconds is None
                     else str(s.duration_seconds),
                     "log_stream": s.log_stream, "event_version": s.event_version,
-                    "reason": s.reason,
+                    "reason": s.reason, "image_digest": s.image_digest,
                     "log_tail": None if s.log_tail is None else json.dumps(s.log_tail)}
         for name, value in optional.items():
             if value is not None:

@@ -102,6 +102,8 @@ class AttemptRecord:
     stop_code: str | None = None
     stopped_reason: str | None = None
     log_stream: str | None = None
+    #: The image the attempt's container ran (``sha256:...``), as ECS reported it.
+    image_digest: str | None = None
     stop_class: str | None = None
     #: How the attempt ended in a user's words ("exit code 3", "Spot interruption").
     reason: str | None = None
@@ -146,3 +148,4 @@ class Settlement:
     on_demand: bool = False
     reason: str | None = None
     log_tail: list[str] | None = None
+    image_digest: str | None = None

@@ -186,6 +186,7 @@ def attempt_view(attempt: AttemptRecord, *, size: TaskSize | None = None,
         if attempt.duration_seconds is not None
         else seconds_between(attempt.started_at, attempt.stopped_at),
         "log_stream": attempt.log_stream, "status": attempt.status,
+        "image_digest": attempt.image_digest,
         "cost_usd": attempt_cost(attempt, size, prices) if size and prices else None,
     }
 

@@ -29,7 +29,7 @@ from fanout.runtime.clock import Clock, iso, parse, utcnow
 from fanout.runtime.closing import Budget, Cursor, close_pages, failed_items
 from fanout.runtime.finalize import summary_of
 from fanout.runtime.leftovers import stop_leftovers
-from fanout.runtime.notify import announce
+from fanout.runtime.notify import Chat, announce
 
 if TYPE_CHECKING:
     from fanout.cost import RegionPrices
@@ -58,7 +58,7 @@ def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskL
           callbacks: TaskCallbacks, sns: Any = None, topic_arn: str = "", s3: Any = None,
           bucket: str = "", prices: RegionPrices | None = None,
           limits: Limits | None = None, clock: Clock = utcnow, budget: Budget | None = None,
-          page_records: int | None = None) -> dict[str, Any]:
+          page_records: int | None = None, chat: Chat | None = None) -> dict[str, Any]:
     run_id, execution_status = change.run_id, change.status
     if execution_status not in _RUN_STATUS:
         return {"run_id": run_id, "result": f"nothing to do for {execution_status}"}
@@ -71,7 +71,7 @@ def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskL
         closed = never_expanded(change, document, _RUN_STATUS[execution_status], iso(clock()),
                                 limits)
         if store.create_run(closed, spec=document):
-            announced = announce(store, sns, topic_arn, closed, [], prices)
+            announced = announce(store, sns, topic_arn, closed, [], prices, chat)
             return {"run_id": run_id, "result": "closed before its items were expanded",
                     "status": closed.status, "announced": announced}
         run = store.get_run(run_id)
@@ -94,7 +94,7 @@ def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskL
     failed = failed_items(store, run_id, cursor)
     if not running:
         # Finished by Finalize (announced there) or REJECTED by Expand (announced here).
-        announced = announce(store, sns, topic_arn, run, failed, prices)
+        announced = announce(store, sns, topic_arn, run, failed, prices, chat)
         return {"run_id": run_id, "result": "nothing to do", "status": run.status,
                 "announced": announced}
     run = store.get_run(run_id) or run
@@ -105,7 +105,7 @@ def abort(change: ExecutionStatusChange, *, store: RecordsStore, launcher: TaskL
     # reads the run as closed and stops it: look for the first kind only after closing.
     settled["stopped"] += stop_leftovers(store, launcher, run_id=run_id)
     run = store.get_run(run_id) or run
-    announced = announce(store, sns, topic_arn, run, failed, prices)
+    announced = announce(store, sns, topic_arn, run, failed, prices, chat)
     return {"run_id": run_id, "result": "closed", "status": run.status, "announced": announced,
             **settled}
 

@@ -248,3 +248,15 @@ def failed_items(store: RecordsStore, run_id: str, cursor: Cursor) -> list[dict[
                         "params": item.params, "reason": item.reason,
                         "log_tail": item.log_tail or []})
     return out
+
+
+def failed_items_of(store: RecordsStore, run: RunRecord) -> list[dict[str, Any]]:
+    """The first failed items of a closed run, read in index order (no cursor at hand)."""
+    wanted = min(LISTED, sum(run.count(s) for s in FAILED))
+    cursor = Cursor()
+    for item in store.items(run.run_id) if wanted else ():
+        if item.status in FAILED:
+            cursor.failed.append(item.index)
+            if len(cursor.failed) >= wanted:
+                break
+    return failed_items(store, run.run_id, cursor)

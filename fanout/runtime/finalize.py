@@ -28,7 +28,7 @@ from fanout.runtime.closing import (
     close_pages,
     failed_items,
 )
-from fanout.runtime.notify import LISTED, announce, console_url
+from fanout.runtime.notify import LISTED, Chat, announce, console_url
 
 if TYPE_CHECKING:
     from fanout.cost import RegionPrices
@@ -69,7 +69,8 @@ def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLaunc
              callbacks: TaskCallbacks, sns: Any, topic_arn: str, s3: Any = None,
              bucket: str = "", prices: RegionPrices | None = None,
              clock: Clock = utcnow, budget: Budget | None = None,
-             page_records: int | None = None) -> dict[str, Any]:
+             page_records: int | None = None, chat: Chat | None = None
+             ) -> dict[str, Any]:
     """Close the run a budget's worth of pages at a time: ``done`` false hands the cursor
     to the state machine, which calls again with this output as the outcome."""
     run = store.get_run(request.run_id)
@@ -90,7 +91,7 @@ def finalize(request: FinalizeInput, *, store: RecordsStore, launcher: TaskLaunc
         store.finish_run(run.run_id, status, iso(clock()), summary_of(run, status, listed))
         run = store.get_run(run.run_id) or run
     # Also on a retry: a Finalize that died before publishing publishes now.
-    announce(store, sns, topic_arn, run, listed, prices)
+    announce(store, sns, topic_arn, run, listed, prices, chat)
     status = run.status
     summary = run.summary or summary_of(run, status, listed)
     return {"status": status, "summary": summary, "run_id": run.run_id, "job": run.job,

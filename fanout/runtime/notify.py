@@ -5,16 +5,23 @@ ending (ABORTED, TIMED_OUT, a failed execution, and REJECTED: a bad spec fails t
 execution, which reaches Abort too). Every message has the same shape. The run record says
 when its ending was published: a retried Finalize or Abort, or the Abort that follows a
 run Finalize failed, publishes nothing more (published, then marked: a crash in between
-can repeat a message, never lose one).
+can repeat a message, never lose one). The same message goes to the webhooks of the config
+(Slack, Microsoft Teams, generic); a webhook that fails is logged and counted
+(``NotificationsFailed``), and the run's ending goes on.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from fanout.config import Webhook
+from fanout.metrics_names import NOTIFICATIONS_FAILED
 from fanout.records.model import RunRecord
 from fanout.records.store import RecordsStore
+from fanout.runtime.observe import count, logger
+from fanout.runtime.webhooks import deliver, secret_url
 
 if TYPE_CHECKING:
     from fanout.cost import RegionPrices
@@ -50,10 +57,32 @@ def _listed(item: dict[str, Any]) -> dict[str, Any]:
     return listed
 
 
+#: What posts a message to chat: given the message, it never raises.
+Chat = Callable[[dict[str, Any]], None]
+
+
+def chat_of(webhooks: Sequence[Webhook], secrets: Any) -> Chat | None:
+    """What posts a run's ending to ``webhooks`` (their URLs read from Secrets Manager with
+    the ``secrets`` client); a failure is logged by webhook name, never URL, and counted."""
+    if not webhooks:
+        return None
+
+    def post_all(message: dict[str, Any]) -> None:
+        failures = deliver(message, webhooks, lambda webhook: secret_url(secrets, webhook))
+        for failure in failures:
+            logger.warning(f"run ending not posted: {failure}", extra={"run_id": message.get(
+                "run_id")})
+        count(NOTIFICATIONS_FAILED, len(failures))
+
+    return post_all
+
+
 def announce(store: RecordsStore, sns: Any, topic_arn: str, run: RunRecord,
-             failed_items: list[dict[str, Any]], prices: RegionPrices | None = None) -> bool:
+             failed_items: list[dict[str, Any]], prices: RegionPrices | None = None,
+             chat: Chat | None = None) -> bool:
     """Publish the ending of ``run`` (already read back after it finished), once; priced
-    with ``prices`` (its attempts read then: only when a message goes out)."""
+    with ``prices`` (its attempts read then: only when a message goes out); and post it to
+    ``chat``."""
     if not topic_arn or sns is None or run.status == "RUNNING" or run.notified:
         return False
     cost = None
@@ -61,7 +90,10 @@ def announce(store: RecordsStore, sns: Any, topic_arn: str, run: RunRecord,
         from fanout.records.views import run_cost
 
         cost = run_cost(run, store.attempts(run.run_id), prices)
+    message = message_of(run, failed_items, cost)
     sns.publish(TopicArn=topic_arn, Subject=f"fanout run {run.run_id} {run.status}"[:100],
-                Message=json.dumps(message_of(run, failed_items, cost), indent=2, default=str))
+                Message=json.dumps(message, indent=2, default=str))
+    if chat is not None:
+        chat(message)
     store.mark_notified(run.run_id)
     return True

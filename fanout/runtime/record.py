@@ -124,7 +124,16 @@ def record_stop(task: dict[str, Any], *, store: RecordsStore, callbacks: TaskCal
         stopped_at=_iso(task.get("stoppedAt"), iso(clock())),
         started_at=_iso(task.get("startedAt"), attempt.started_at or iso(clock())),
         version=version,
-        log_stream=stream, log_tail=tail,
+        log_stream=stream, log_tail=tail, image_digest=image_digest(task, container),
     )
     return {**where, "result": result, "class": stop.stop_class.value,
             "exit_code": stop.exit_code, "slot": attempt.slot}
+
+
+def image_digest(task: dict[str, Any], container: str | None) -> str | None:
+    """The digest of the image the job's container ran (``containers[].imageDigest`` of
+    the event or of DescribeTasks); None when ECS did not say (the image was never pulled)."""
+    for found in task.get("containers") or []:
+        if found.get("name") == container and found.get("imageDigest"):
+            return str(found["imageDigest"])
+    return None

@@ -28,7 +28,7 @@ def settle(store: RecordsStore, callbacks: TaskCallbacks, run: RunRecord,
            attempt: AttemptRecord, stop: Stop, *, stopped_at: str,
            started_at: str | None = None, version: int | None = None,
            log_stream: str | None = None, decision: Decision | None = None,
-           log_tail: list[str] | None = None) -> str:
+           log_tail: list[str] | None = None, image_digest: str | None = None) -> str:
     """Settle an open attempt by the run's policy; returns what happened (for logs/tests).
 
     The attempt (and a failed item) carries the stop in a user's words and ``log_tail``.
@@ -61,6 +61,7 @@ def settle(store: RecordsStore, callbacks: TaskCallbacks, run: RunRecord,
         on_demand=decision.on_demand,
         reason=describe(stop, timeout_seconds=run.settings.get("timeout_seconds")),
         log_tail=log_tail if stop.stop_class is not StopClass.SUCCEEDED else None,
+        image_digest=image_digest,
     )
     if store.settle_attempt(attempt, settlement):
         fresh = store.get_attempt(attempt.run_id, attempt.index, attempt.attempt)

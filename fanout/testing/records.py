@@ -234,7 +234,7 @@ class MemoryRecords:
                 started_at=s.started_at or record.started_at,
                 duration_seconds=s.duration_seconds, log_stream=s.log_stream,
                 event_version=s.event_version, reason=s.reason, log_tail=s.log_tail, queued=False,
-                slot=None)
+                slot=None, image_digest=s.image_digest or record.image_digest)
             final = s.item_status is not None
             self.item_records[key[:2]] = replace(
                 item, status=s.item_status or item.status, open_attempt=None,

@@ -202,6 +202,16 @@ def test_state_machine_is_standard_logged_and_traced(assertions: Template) -> No
     })
 
 
+def test_state_machine_logs_hold_no_execution_data(template: dict[str, Any]) -> None:
+    # Given the state machine (its states' inputs and outputs hold the items' environment
+    # values and the task tokens)
+    [machine] = resources(template, "AWS::StepFunctions::StateMachine").values()
+    # Then its log records every event but never the data that went through it
+    logging = machine["Properties"]["LoggingConfiguration"]
+    assert logging["IncludeExecutionData"] is False
+    assert logging["Level"] == "ALL"
+
+
 def alarm_arns_of_this_account() -> dict[str, Any]:
     return {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":cloudwatch:",
                               {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"},
@@ -287,7 +297,8 @@ def test_alarms_watch_the_shared_metric_names(template: dict[str, Any]) -> None:
     alarms = resources(template, "AWS::CloudWatch::Alarm").values()
     watched = {a["Properties"].get("MetricName") for a in alarms}
     assert {metrics_names.RUNS_FAILED, metrics_names.ITEMS_FAILED,
-            metrics_names.LAUNCH_THROTTLED, "ApproximateNumberOfMessagesVisible"} <= watched
+            metrics_names.LAUNCH_THROTTLED, metrics_names.NOTIFICATIONS_FAILED,
+            "ApproximateNumberOfMessagesVisible"} <= watched
     assert all(a["Properties"]["AlarmActions"] for a in alarms)
     assert resources(template, "AWS::CloudWatch::Dashboard")
 

@@ -13,6 +13,7 @@ from fanout.runtime import context
 from fanout.runtime.notify import announce
 from fanout.testing.callbacks import MemoryCallbacks
 from fanout.testing.records import MemoryRecords
+from fanout.testing.webhooks import WebhookReceiver
 from tests.integration.conftest import CLUSTER, EVENTS, TABLE, World
 from tests.integration.helpers import call, launch, start_run, stopped
 
@@ -180,3 +181,68 @@ def test_a_run_stopped_before_expand_recorded_it_is_recorded_and_announced(
     assert after is not None and (after.status, after.total) == ("ABORTED", 0)
     assert list(DynamoRecords(TABLE).items("run-early")) == []
     assert published(world) == []
+
+
+@pytest.fixture
+def hooks(world: World, monkeypatch: pytest.MonkeyPatch) -> Any:
+    import boto3
+
+    made = WebhookReceiver()
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    # The URL's path is the credential, as Slack's and Teams' are.
+    secrets.create_secret(Name="fanout/slack", SecretString=f"{made.base}/services/T1/B2/s3cr3t")
+    secrets.create_secret(Name="fanout/teams",
+                          SecretString=json.dumps({"url": f"{made.base}/teams/t0k3n"}))
+    monkeypatch.setenv("FANOUT_WEBHOOKS", json.dumps([
+        {"kind": "slack", "secret": "fanout/slack"}, {"kind": "teams", "secret": "fanout/teams"}]))
+    context.use(callbacks=MemoryCallbacks())
+    yield made
+    made.close()
+
+
+def test_a_failed_run_is_posted_once_to_slack_and_teams_with_reasons_and_link(
+        world: World, hooks: WebhookReceiver) -> None:
+    # Given Slack and Teams webhooks whose URLs are kept in Secrets Manager
+    # When a run with a failing item is finalized, and its execution's ending reaches Abort
+    finish_by_finalize(world, "run-chat", ["success", "exit-1"])
+    call("abort", execution_ended("run-chat", "FAILED"))
+    # Then each webhook got one message (the SNS one went out too)
+    assert [path for path, _ in hooks.posts] == ["/services/T1/B2/s3cr3t", "/teams/t0k3n"]
+    assert len(published(world)) == 1
+    slack = hooks.posts[0][1]["text"].splitlines()
+    # ending with the failed item's reason and a link to the run
+    assert slack[0] == "fanout run run-chat of job analyzer: FAILED"
+    assert slack[1] == "1 of 2 items succeeded, 1 failed, 0 timed out, 0 aborted"
+    assert slack[2] == "- item 1 (year=2000) FAILED: exit code 1"
+    assert slack[-1].startswith("Run: https://us-east-1.console.aws.amazon.com/states/")
+    assert slack[-1].endswith(":run-chat")
+    card = hooks.posts[1][1]["attachments"][0]["content"]
+    assert [b["text"] for b in card["body"]] == slack
+    assert card["actions"][0]["url"] == slack[-1].removeprefix("Run: ")
+
+
+def test_a_webhook_that_fails_leaves_the_ending_to_the_others_and_says_so_without_its_url(
+        world: World, hooks: WebhookReceiver, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    # Given the chat endpoint answering 500, and a generic webhook whose secret is missing
+    hooks.status = 500
+    monkeypatch.setenv("FANOUT_WEBHOOKS", json.dumps([
+        {"kind": "slack", "secret": "fanout/slack"},
+        {"kind": "generic", "secret": "fanout/missing"}]))  # read at the first call
+    # When a run is finalized
+    finish_by_finalize(world, "run-hookfail", ["success", "success"])
+    # Then Finalize succeeded: the run is closed and announced on the topic
+    run = DynamoRecords(TABLE).get_run("run-hookfail")
+    assert run is not None and run.status == "SUCCEEDED" and run.notified
+    assert len(published(world)) == 1
+    # And each failure is logged by webhook kind and secret, and counted
+    out = capsys.readouterr()
+    logged = caplog.text + out.out + out.err
+    assert "slack webhook (secret fanout/slack): answered HTTP 500" in logged
+    assert "generic webhook (secret fanout/missing): its secret could not be read " \
+           "(ResourceNotFoundException)" in logged
+    metrics = [json.loads(line) for line in out.out.splitlines()
+               if line.startswith("{") and "NotificationsFailed" in line]
+    assert [m["NotificationsFailed"] for m in metrics] == [[2.0]]
+    # And no log line holds the URL or any part of the secret
+    assert "s3cr3t" not in logged and hooks.base not in logged
