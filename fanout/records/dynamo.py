@@ -178,9 +178,12 @@ class DynamoRecords(GateRecords):
 
     def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str) -> bool:
         # The shards close first: from then on no item transition moves the totals.
-        for shard in range(SHARDS):
+        ttl = (self._get(run_pk(run_id), "RUN") or {}).get(TTL_ATTRIBUTE)
+        for shard in range(SHARDS):  # (a shard no item touched is written, with the TTL)
             self.client.update_item(**self._update(
-                run_pk(run_id), shard_sk(shard), "SET closed = :yes", {":yes": True}))
+                run_pk(run_id), shard_sk(shard), "SET closed = :yes" + (
+                    f", {TTL_ATTRIBUTE} = if_not_exists({TTL_ATTRIBUTE}, :ttl)" if ttl else ""),
+                {":yes": True, **({":ttl": ttl} if ttl else {})}))
         sets = "SET #status = :status, finished_at = :at, summary = :summary REMOVE #open"
         values: dict[str, Any] = {":status": status, ":at": finished_at, ":summary": summary,
                                   ":running": "RUNNING"}

@@ -5,7 +5,8 @@ Layout (docs/decisions/0001): run ``RUN#<id>``/``RUN``; the run's spec as given
 (:mod:`fanout.records.writes`); item ``RUN#<id>``/``ITEM#<index:08d>``; attempt
 ``RUN#<id>``/``ITEM#<index:08d>#A#<n:03d>``; task ``TASK#<arn>``/``TASK``; a schedule's
 slot ``SLOT#<schedule>#<scheduled time>``/``SLOT``. The counters are attributes
-``n_<status>`` of the shards (summed when the run is read); JSON-valued fields are stored as compact JSON text.
+``n_<status>`` of the shards (summed when the run is read); JSON-valued fields are
+stored as compact JSON text.
 """
 
 from __future__ import annotations
