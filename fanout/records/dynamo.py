@@ -41,13 +41,14 @@ from fanout.records.model import (
 from fanout.records.pages import items_page
 from fanout.records.writes import (
     RUNNING_PARTITIONS,
-    SHARDS,
+    deadline_from_start,
     deserialized,
     open_key,
     pages,
     run_ids,
     running_key,
     serialized,
+    shard_closings,
     shard_of,
     shard_sk,
     time_bucket,
@@ -84,17 +85,15 @@ class DynamoRecords(GateRecords):
         return self._de(got["Item"]) if "Item" in got else None
 
     def _query(self, pk: str, prefix: str) -> Iterator[dict[str, Any]]:
+        names, values = {"#pk": PARTITION_KEY}, {":pk": {"S": pk}}
+        condition = "#pk = :pk"
+        if prefix:  # else every record of the partition
+            condition += " AND begins_with(#sk, :prefix)"
+            names["#sk"], values[":prefix"] = SORT_KEY, {"S": prefix}
         kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
-            "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#sk": SORT_KEY},
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": prefix}},
-            "ConsistentRead": True,
-        }
-        if not prefix:  # every record of the partition
-            kwargs["KeyConditionExpression"] = "#pk = :pk"
-            del kwargs["ExpressionAttributeNames"]["#sk"]
-            del kwargs["ExpressionAttributeValues"][":prefix"]
+            "TableName": self.table, "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+            "ConsistentRead": True}
         yield from (self._de(attrs) for attrs in pages(self.client, kwargs))
 
     def _transact(self, items: list[dict[str, Any]]) -> bool:
@@ -179,11 +178,8 @@ class DynamoRecords(GateRecords):
     def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str) -> bool:
         # The shards close first: from then on no item transition moves the totals.
         ttl = (self._get(run_pk(run_id), "RUN") or {}).get(TTL_ATTRIBUTE)
-        for shard in range(SHARDS):  # (a shard no item touched is written, with the TTL)
-            self.client.update_item(**self._update(
-                run_pk(run_id), shard_sk(shard), "SET closed = :yes" + (
-                    f", {TTL_ATTRIBUTE} = if_not_exists({TTL_ATTRIBUTE}, :ttl)" if ttl else ""),
-                {":yes": True, **({":ttl": ttl} if ttl else {})}))
+        for update in shard_closings(run_pk(run_id), ttl):
+            self.client.update_item(TableName=self.table, **update)
         sets = "SET #status = :status, finished_at = :at, summary = :summary REMOVE #open"
         values: dict[str, Any] = {":status": status, ":at": finished_at, ":summary": summary,
                                   ":running": "RUNNING"}
@@ -294,6 +290,8 @@ class DynamoRecords(GateRecords):
         # next claimant adopts the task; its STOPPED event attaches the ARN).
         self.client.put_item(TableName=self.table, Item=self._ser(task))
         current = self.get_attempt(run_id, index, attempt)
+        if deadline is None and current is not None:  # the timeout counts from the start
+            deadline = deadline_from_start(current.created_at, current.deadline, started_at)
         if (current is not None and current.queued and current.status == "LAUNCHING"
                 and self._transact(self.dequeue_ops(current, task_arn, started_at, deadline,
                                                     waited))):
@@ -301,9 +299,10 @@ class DynamoRecords(GateRecords):
             return True
         attached = self._conditional(self._update(
             run_pk(run_id), attempt_sk(index, attempt),
-            "SET task_arn = :arn, #status = :running, started_at = :at REMOVE launch_lease_until",
+            "SET task_arn = :arn, #status = :running, started_at = :at"
+            + (", deadline = :deadline" if deadline else "") + " REMOVE launch_lease_until",
             {":arn": task_arn, ":running": "RUNNING", ":at": started_at,
-             ":launching": "LAUNCHING"},
+             ":launching": "LAUNCHING", **({":deadline": deadline} if deadline else {})},
             condition="#status = :launching AND attribute_not_exists(queued)",
             names={"#status": "status"},
         ))

@@ -60,6 +60,21 @@ def shard_sk(shard: int) -> str:
     return f"RUN#COUNT#{shard:02d}"
 
 
+def shard_closings(pk: str, ttl: Any) -> list[dict[str, Any]]:
+    """The UpdateItem arguments (but the table) that close every counter shard of a run; a
+    shard no item touched is written closed, with the run's TTL."""
+    from fanout.schema import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+
+    expression = "SET closed = :yes" + (
+        f", {TTL_ATTRIBUTE} = if_not_exists({TTL_ATTRIBUTE}, :ttl)" if ttl else "")
+    values: dict[str, Any] = {":yes": {"BOOL": True}}
+    if ttl:
+        values[":ttl"] = {"N": str(ttl)}
+    return [{"Key": {PARTITION_KEY: {"S": pk}, SORT_KEY: {"S": shard_sk(n)}},
+             "UpdateExpression": expression, "ExpressionAttributeValues": values}
+            for n in range(SHARDS)]
+
+
 def reasons_of(error: Exception) -> list[str]:
     """The cancellation reasons' codes of a TransactionCanceledException (``None`` for an
     action that was fine), or the error's own code."""
@@ -183,3 +198,20 @@ def deserialized(attrs: dict[str, Any]) -> dict[str, Any]:
 
     de = TypeDeserializer()
     return {k: de.deserialize(v) for k, v in attrs.items()}
+
+
+def deadline_from_start(created_at: str, deadline: str, started_at: str) -> str | None:
+    """An attempt's deadline counted from its task's start: the timeout it was given when
+    it was created (``deadline - created_at``) after ``started_at``; None when unknown."""
+    from datetime import UTC, datetime
+
+    def moment(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+    if not (created_at and deadline and started_at):
+        return None
+    try:
+        end = moment(started_at) + (moment(deadline) - moment(created_at))
+    except ValueError:
+        return None
+    return end.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # as fanout.runtime.clock.iso writes it
