@@ -76,7 +76,6 @@ class DynamoRecords(GateRecords):
             self._client = client("dynamodb")
         return self._client
 
-    # serialization of plain python values
     _ser = staticmethod(serialized)
     _de = staticmethod(deserialized)
 
