@@ -207,3 +207,38 @@ def test_a_conflict_that_lasts_is_raised_for_the_event_to_be_retried(world, conf
     with pytest.raises(ContentionError):
         store.settle_attempt(attempt, done())
     assert store.get_attempt("n2", 0, 1).is_open  # type: ignore[union-attr]
+
+
+def test_a_hot_key_is_throttled_and_the_store_waits_its_turn(world, monkeypatch):
+    # Given one item allowed 3 write units a second (a transactional write costs 2), and
+    # an emulated clock that moves 0.3 s at each write
+    ticks = iter(range(1_000_000))
+    noted: list[str] = []
+    restore = contention(Contention(0.0, 3.0, roll=lambda name: False, note=noted.append,
+                                    clock=lambda: next(ticks) * 0.3))
+    monkeypatch.setattr(writes, "sleep_for", lambda tried: 0.0)
+    try:
+        store = DynamoRecords(TABLE)
+        assert store.create_run(RunRecord("h1", "analyzer", "RUNNING",
+                                          "2026-11-20T10:00:00Z", total=2))
+        # When two items of one shard begin at once (their shard is the hot key)
+        begin(store, "h1", 0)
+        begin(store, "h1", SHARDS)
+        # Then the second was throttled, retried, and both are counted
+        assert noted and set(noted) == {"ddb_hot_key"}
+        got = store.get_run("h1")
+        assert got is not None and got.count("RUNNING") == 2
+        # and a plain write over the budget is refused as DynamoDB refuses it
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import ClientError
+
+        once = boto3.client("dynamodb", region_name=world.ddb.meta.region_name,
+                            config=Config(retries={"total_max_attempts": 1}))
+        key = {"pk": {"S": "HOT"}, "sk": {"S": "x"}}
+        for _ in range(3):
+            once.put_item(TableName=TABLE, Item=key)
+        with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
+            once.put_item(TableName=TABLE, Item=key)
+    finally:
+        restore()
