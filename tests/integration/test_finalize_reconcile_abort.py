@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from fanout.records.writes import SHARDS
 from fanout.aws.ecs import EcsLauncher, LaunchRequest
+from fanout.records.writes import SHARDS
 from fanout.runtime import context
 from fanout.runtime.clock import utcnow
 from fanout.runtime.reconcile import reconcile
