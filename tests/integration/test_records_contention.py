@@ -100,6 +100,11 @@ def test_recent_runs_walk_back_over_the_years(store):
     # When listed / Then newest first, across the year partitions, at most the limit
     assert [r.run_id for r in store.recent_runs(None, 2)] == ["new", "mid"]
     assert [r.run_id for r in store.recent_runs(None, 10)] == ["new", "mid", "old"]
+    # and since a moment, only the runs started at or after it, of every job or of one
+    since = "2025-06-01T00:00:00Z"
+    assert list(writes.run_ids(store.client, TABLE, None, 2026, since=since)) == ["new", "mid"]
+    assert list(writes.run_ids(store.client, TABLE, "analyzer", 2026, since=since)) == [
+        "new", "mid"]
 
 
 def test_the_timeout_counts_from_the_task_start_when_a_stop_event_attaches_it(store):
