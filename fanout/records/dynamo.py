@@ -96,8 +96,7 @@ class DynamoRecords(GateRecords):
         yield from (self._de(attrs) for attrs in pages(self.client, kwargs))
 
     def _transact(self, items: list[dict[str, Any]]) -> bool:
-        """True if applied, False if a condition failed; contention is retried, then raised
-        (:func:`fanout.records.writes.write`)."""
+        """True if applied, False if a condition failed (:func:`~.writes.write`)."""
         return write(lambda: self.client.transact_write_items(
             TransactItems=items), "a transaction")  # type: ignore[arg-type]
 
