@@ -156,7 +156,7 @@ def _client(endpoint: str, service: str) -> Any:
 def _world(endpoint: str) -> dict[str, str]:
     """Table, bucket, cluster, network and topic on moto's server; the functions' env."""
 
-    from fanout.schema import INDEXES, PARTITION_KEY, SORT_KEY
+    from fanout.schema import INDEXES, PARTITION_KEY, PROJECTIONS, SORT_KEY
 
     ddb, s3, ecs, ec2, sns = (_client(endpoint, s) for s in ("dynamodb", "s3", "ecs", "ec2", "sns"))
     attributes = {PARTITION_KEY, SORT_KEY} | {k for pair in INDEXES.values() for k in pair}
@@ -166,7 +166,7 @@ def _world(endpoint: str) -> dict[str, str]:
         KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
                    {"AttributeName": SORT_KEY, "KeyType": "RANGE"}],
         GlobalSecondaryIndexes=[
-            {"IndexName": name, "Projection": {"ProjectionType": "ALL"},
+            {"IndexName": name, "Projection": {"ProjectionType": PROJECTIONS[name]},
              "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"},
                            {"AttributeName": sk, "KeyType": "RANGE"}]}
             for name, (pk, sk) in INDEXES.items()])

@@ -26,6 +26,11 @@ TRANSIENT: tuple[str, ...] = (
     CLIENT_EXECUTION_TIMEOUT,
 )
 
+#: A records write still refused for contention (a DynamoDB conflict, throttle or server
+#: error) after its own retries (:class:`fanout.records.writes.ContentionError`): the
+#: runtime names the error by the exception's class. Retried like Lambda's own.
+CONTENTION = "ContentionError"
+
 #: The function ran past its timeout (Python 3.12+ runtimes; older ones said Lambda.Unknown).
 TIMED_OUT = "Sandbox.Timedout"
 #: The function ran out of memory (Python 3.12+ runtimes).

@@ -14,15 +14,23 @@ PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expires_at"
 
-#: index name -> (partition key, sort key); every key attribute is a string.
+#: index name -> (partition key, sort key); every key attribute is a string. No index has
+#: one constant partition key (docs/decisions/0008).
 INDEXES: dict[str, tuple[str, str]] = {
     # Runs of one job by start time: ``JOB#<job>`` / ``<started_at>#<run_id>``.
     "by_job": ("gsi1pk", "gsi1sk"),
-    # All runs by start time: ``RUNS`` / ``<started_at>#<run_id>``.
+    # All runs by start time, one partition per start year: ``RUNS#<yyyy>`` /
+    # ``<started_at>#<run_id>``.
     "by_time": ("gsi2pk", "gsi2sk"),
-    # Attempts still running (sparse: the key is removed when the attempt settles).
+    # Sparse (the key is removed when the record closes): attempts still open, one
+    # partition per run (``OPEN#<run_id>``), and the RUNNING runs spread over a few
+    # partitions (``RUNS#<n>``), which is how Reconcile finds the runs with open attempts.
     "open_attempts": ("open", "started_at"),
 }
+#: What each index projects: the run listings read only keys (then the run), Reconcile
+#: reads every field of an open attempt.
+PROJECTIONS: dict[str, str] = {"by_job": "KEYS_ONLY", "by_time": "KEYS_ONLY",
+                               "open_attempts": "ALL"}
 
 #: Every task fanout starts has this ``startedBy``; the EventBridge rule matches it.
 STARTED_BY = "fanout"

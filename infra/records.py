@@ -35,7 +35,7 @@ class Records(Construct):
                 index_name=index,
                 partition_key=dynamodb.Attribute(name=pk, type=string),
                 sort_key=dynamodb.Attribute(name=sk, type=string),
-                projection_type=dynamodb.ProjectionType.ALL,
+                projection_type=dynamodb.ProjectionType[schema.PROJECTIONS[index]],
             )
         self.bucket = s3.Bucket(
             self,

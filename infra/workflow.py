@@ -22,7 +22,7 @@ from constructs import Construct
 from fanout import lambda_errors
 
 #: Lambda's transient errors, retried on every Lambda task (AWS's recommended list).
-LAMBDA_TRANSIENT = list(lambda_errors.TRANSIENT)
+LAMBDA_TRANSIENT = [*lambda_errors.TRANSIENT, lambda_errors.CONTENTION]
 #: Launch errors that never use up an item's attempts.
 LAUNCH_THROTTLES = ["Fanout.LaunchThrottled", "Fanout.CapacityUnavailable"]
 #: A Launch that died (crash, timeout, out of memory), under every name the Python 3.12

@@ -33,7 +33,10 @@ def add(subparsers: Any) -> None:
              "launch_crash as fractions 0..1; launch_latency=SECONDS (RunTask answers that "
              "long after its task started); capacity_outage=SECONDS (every RunTask refused "
              "for capacity during the run's first SECONDS); vcpu_quota=VCPUS (the account's "
-             "Fargate vCPU quota: RunTask over it is refused and the item waits); and seed=N",
+             "Fargate vCPU quota: RunTask over it is refused and the item waits); "
+             "ddb_conflict (a fraction: DynamoDB transactions meeting on an item cancelled "
+             "with TransactionConflict); ddb_hot_key=WCU (writes to one item beyond WCU a "
+             "second throttled); and seed=N",
     )
     parser.add_argument(
         "--launch-rate", metavar="BURST,PER_SECOND",

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from fanout.local.fargate import EmulatedFargate
+from fanout.local.faults import Dice
 from fanout.local.functions import environment
 from fanout.local.moto import speedups
 from fanout.local.moto.correctness import (
@@ -21,7 +22,7 @@ from fanout.local.moto.correctness import (
     route_lambda,
     serialized_dynamodb,
 )
-from fanout.local.moto.dynamodb import cheap_transactions
+from fanout.local.moto.dynamodb import Contention, cheap_transactions, contention
 from fanout.local.moto.sfn_limits import enforce_limits
 
 REGION = "us-east-1"
@@ -56,9 +57,11 @@ def emulated_aws() -> Iterator[None]:
 
 
 @contextmanager
-def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterator[list[str]]:
+def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes],
+              dice: Dice | None = None) -> Iterator[list[str]]:
     """Route ECS task calls to ``fargate`` and Lambda invokes to ``invoke`` (inside moto),
     with moto's other fixes, and its speed-ups unless switched off (:mod:`fanout.local.moto`).
+    ``dice`` with ``ddb_conflict`` or ``ddb_hot_key``: DynamoDB's contention, emulated.
 
     Yields the notes of what was left out (the speed-ups, and why).
     """
@@ -71,6 +74,9 @@ def take_over(fargate: EmulatedFargate, invoke: Callable[..., bytes]) -> Iterato
                 # AWS's limits, as AWS applies them (a local green must be a green on AWS);
                 # this also carries SendTaskFailure's cause, which moto drops.
                 enforce_limits()]
+    if dice is not None and (dice.faults.ddb_conflict or dice.faults.ddb_hot_key):
+        restores.append(contention(Contention(dice.faults.ddb_conflict,
+                                              dice.faults.ddb_hot_key, dice.roll, dice.note)))
     on, why = speedups.enabled()
     notes = [] if on else [f"moto speed-ups off: {why}"]
     if on:

@@ -8,6 +8,9 @@ task started.
 ``vcpu_quota=VCPUS`` is the account's Fargate vCPU quota: a RunTask that would run more
 vCPUs at once is refused as AWS refuses it ("You've reached the limit on the number of
 vCPUs you can run concurrently"), and its item waits until running tasks end.
+``ddb_conflict=P`` cancels a DynamoDB transaction that meets another one on an item with
+probability P (``TransactionConflict``); ``ddb_hot_key=WCU`` throttles writes to one item
+beyond WCU write units a second (:class:`fanout.local.moto.dynamodb.Contention`).
 """
 
 from __future__ import annotations
@@ -47,13 +50,19 @@ class Faults:
     capacity_outage: float = 0.0
     #: The account's Fargate vCPU quota (vCPUs running at once); 0: none.
     vcpu_quota: float = 0.0
+    #: A DynamoDB transaction meeting another one on one of its items is cancelled
+    #: (``TransactionConflict``).
+    ddb_conflict: float = 0.0
+    #: Write units one DynamoDB item takes per second; beyond, writes are throttled
+    #: (0: no limit).
+    ddb_hot_key: float = 0.0
     seed: int | None = None
 
     @classmethod
     def names(cls) -> list[str]:
         """The faults given as fractions (rolled)."""
-        return [f.name for f in fields(cls)
-                if f.name != "seed" and f.name not in (*cls.durations(), *cls.amounts())]
+        return [f.name for f in fields(cls) if f.name != "seed"
+                and f.name not in (*cls.durations(), *cls.amounts(), *cls.rates())]
 
     @classmethod
     def durations(cls) -> list[str]:
@@ -64,6 +73,11 @@ class Faults:
     def amounts(cls) -> list[str]:
         """The faults given as a quantity (vCPUs)."""
         return ["vcpu_quota"]
+
+    @classmethod
+    def rates(cls) -> list[str]:
+        """The faults given as write units per second."""
+        return ["ddb_hot_key"]
 
     @classmethod
     def parse(cls, text: str | None) -> Faults:
@@ -110,8 +124,18 @@ class Faults:
                                                   "0.25 and 100000"))
                 else:
                     values[name] = amount
+            elif name in cls.rates():
+                try:
+                    rate = float(raw)
+                except ValueError:
+                    rate = 0.0
+                if not 1.0 <= rate <= 1_000_000:
+                    problems.append(Problem(name, f"{raw!r} is not a number of write units "
+                                                  "per second between 1 and 1000000"))
+                else:
+                    values[name] = rate
             elif name not in cls.names():
-                every = ", ".join([*cls.names(), *cls.durations(), *cls.amounts()])
+                every = ", ".join([*cls.names(), *cls.durations(), *cls.amounts(), *cls.rates()])
                 problems.append(Problem(name, f"unknown fault (faults: {every}, seed)"))
             else:
                 try:
@@ -129,7 +153,8 @@ class Faults:
     @property
     def any(self) -> bool:
         return any(getattr(self, name) > 0
-                   for name in [*self.names(), *self.durations(), *self.amounts()])
+                   for name in [*self.names(), *self.durations(), *self.amounts(),
+                                *self.rates()])
 
 
 class Dice:
@@ -139,7 +164,7 @@ class Dice:
         self.faults = faults
         self._random = random.Random(faults.seed)
         self._lock = threading.Lock()
-        self.counts: dict[str, int] = dict.fromkeys(Faults.names(), 0)
+        self.counts: dict[str, int] = dict.fromkeys([*Faults.names(), *Faults.rates()], 0)
 
     def roll(self, name: str) -> bool:
         fraction: float = getattr(self.faults, name)
@@ -150,6 +175,11 @@ class Dice:
             if hit:
                 self.counts[name] += 1
         return hit
+
+    def note(self, name: str) -> None:
+        """Count a fault that struck without a roll (a throttled write)."""
+        with self._lock:
+            self.counts[name] += 1
 
     def uniform(self, low: float, high: float) -> float:
         with self._lock:

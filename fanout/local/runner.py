@@ -231,7 +231,7 @@ class LocalRun:
             rate = gate_env(self.options.launch_rate,
                             configured="launch_gate" in config.model_fields_set)
             with environment({**shared, **LOCAL_FUNCTION_ENV, **rate}), take_over(
-                fargate, functions.moto_invoke
+                fargate, functions.moto_invoke, self.dice
             ) as left_out, handler_clients(functions.moto_invoke, direct=not left_out) as made:
                 self.notes += left_out
                 self._sfn = made["stepfunctions"]

@@ -1,14 +1,15 @@
 """The records store on one DynamoDB table (names in :mod:`fanout.schema`; keys and
 attributes :mod:`fanout.records.layout`'s). Every change of an item's status is one
-transaction with the run's counters, so run totals always equal the count of item states;
-the run record stays small (the spec is its own record) because every such transaction
-pays for its size. Every record carries ``expires_at`` (TTL) from its first write. Writes
-that could race are conditional and say whether they won. boto3 is imported lazily.
+transaction with one of its run's counter shards (never the run record), so run totals
+always equal the count of item states (docs/decisions/0008). Every record carries
+``expires_at`` (TTL) from its first write. Writes that could race are conditional and say
+whether they won; contention is retried, then raised (:mod:`fanout.records.writes`).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from fanout.records.dynamo_gate import GateRecords
 from fanout.records.layout import (
     GATE_PK,
-    OPEN,
     WAITING_COUNTER,
     attempt_queue_sk,
     attempt_sk,
@@ -30,6 +30,7 @@ from fanout.records.layout import (
     waiting_of,
 )
 from fanout.records.model import (
+    COUNTED,
     AttemptRecord,
     ItemRecord,
     ItemStatus,
@@ -38,6 +39,22 @@ from fanout.records.model import (
     Settlement,
 )
 from fanout.records.pages import items_page
+from fanout.records.writes import (
+    RUNNING_PARTITIONS,
+    deadline_from_start,
+    deserialized,
+    open_key,
+    pages,
+    run_ids,
+    running_key,
+    serialized,
+    shard_closings,
+    shard_of,
+    shard_sk,
+    time_bucket,
+    with_shards,
+    write,
+)
 from fanout.schema import INDEXES, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -59,50 +76,29 @@ class DynamoRecords(GateRecords):
             self._client = client("dynamodb")
         return self._client
 
-    @staticmethod
-    def _ser(values: dict[str, Any]) -> dict[str, Any]:
-        from boto3.dynamodb.types import TypeSerializer
-
-        ser = TypeSerializer()
-        return {k: ser.serialize(v) for k, v in values.items()}
-
-    @staticmethod
-    def _de(attrs: dict[str, Any]) -> dict[str, Any]:
-        from boto3.dynamodb.types import TypeDeserializer
-
-        de = TypeDeserializer()
-        return {k: de.deserialize(v) for k, v in attrs.items()}
+    _ser = staticmethod(serialized)
+    _de = staticmethod(deserialized)
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         got = self.client.get_item(TableName=self.table, Key=self._key(pk, sk), ConsistentRead=True)
         return self._de(got["Item"]) if "Item" in got else None
 
     def _query(self, pk: str, prefix: str) -> Iterator[dict[str, Any]]:
+        names, values = {"#pk": PARTITION_KEY}, {":pk": {"S": pk}}
+        condition = "#pk = :pk"
+        if prefix:  # else every record of the partition
+            condition += " AND begins_with(#sk, :prefix)"
+            names["#sk"], values[":prefix"] = SORT_KEY, {"S": prefix}
         kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
-            "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#sk": SORT_KEY},
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": prefix}},
-            "ConsistentRead": True,
-        }
-        if not prefix:  # every record of the partition
-            kwargs["KeyConditionExpression"] = "#pk = :pk"
-            del kwargs["ExpressionAttributeNames"]["#sk"]
-            del kwargs["ExpressionAttributeValues"][":prefix"]
-        while True:
-            page = self.client.query(**kwargs)
-            for attrs in page.get("Items", []):
-                yield self._de(attrs)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            "TableName": self.table, "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+            "ConsistentRead": True}
+        yield from (self._de(attrs) for attrs in pages(self.client, kwargs))
 
     def _transact(self, items: list[dict[str, Any]]) -> bool:
-        try:
-            self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
-        except self.client.exceptions.TransactionCanceledException:
-            return False
-        return True
+        """True if applied, False if a condition failed (:func:`~.writes.write`)."""
+        return write(lambda: self.client.transact_write_items(
+            TransactItems=items), "a transaction")  # type: ignore[arg-type]
 
     def _update(self, pk: str, sk: str, expression: str, values: dict[str, Any],
                 condition: str | None = None, names: dict[str, str] | None = None
@@ -121,29 +117,24 @@ class DynamoRecords(GateRecords):
         return update
 
     def _conditional(self, update: dict[str, Any]) -> bool:
-        try:
-            self.client.update_item(**update)
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return write(lambda: self.client.update_item(**update), "a conditional update")
 
-    def _transition(self, run_id: str, index: int, old: ItemStatus,
-                    new: ItemStatus, waiting: int = 0) -> dict[str, Any]:
-        """The run counters' half of an item status change (``waiting``: the change of the
-        run's count of items waiting in the launch queue)."""
+    def _transition(self, run_id: str, index: int, old: ItemStatus, new: ItemStatus,
+                    waiting: int = 0, expires_at: int | None = None) -> dict[str, Any]:
+        """The run counters' half of an item status change, on the item's counter shard
+        (``waiting``: the change of the run's count of items waiting in the launch queue).
+        Counters only move while the shard is open: a finished run's totals are final."""
         changes = {counter(new): 1, counter(old): -1} if new != old else {}
         changes.pop(counter("PENDING"), None)
         changes.update({WAITING_COUNTER: waiting} if waiting else {})
         parts = [f"{name} :d{i}" for i, name in enumerate(changes)]
         values: dict[str, Any] = {f":d{i}": d for i, d in enumerate(changes.values())}
-        values[":running"] = "RUNNING"
-        update = self._update(
-            run_pk(run_id), "RUN", "ADD " + ", ".join(parts), values,
-            condition="#status = :running", names={"#status": "status"},
-        )
-        # Counters only move while the run is open; a finished run's totals are final.
-        del update["TableName"]
-        return {"Update": {"TableName": self.table, **update}}
+        expression = "ADD " + ", ".join(parts)
+        if expires_at is not None:  # the shard's first write gives it its TTL
+            expression += f" SET {TTL_ATTRIBUTE} = if_not_exists({TTL_ATTRIBUTE}, :ttl)"
+            values[":ttl"] = expires_at
+        return {"Update": self._update(run_pk(run_id), shard_sk(shard_of(index)), expression,
+                                       values, condition="attribute_not_exists(closed)")}
 
     # runs
     def create_run(self, run: RunRecord, spec: Any = None) -> bool:
@@ -160,31 +151,39 @@ class DynamoRecords(GateRecords):
         attrs.update({PARTITION_KEY: run_pk(run.run_id), SORT_KEY: "RUN"})
         sort = f"{run.started_at}#{run.run_id}"
         (g1pk, g1sk), (g2pk, g2sk) = INDEXES["by_job"], INDEXES["by_time"]
-        attrs.update({g1pk: f"JOB#{run.job}", g1sk: sort, g2pk: "RUNS", g2sk: sort})
-        try:
-            self.client.put_item(
-                TableName=self.table, Item=self._ser(attrs),
-                ConditionExpression=f"attribute_not_exists({PARTITION_KEY})",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        attrs.update({g1pk: f"JOB#{run.job}", g1sk: sort, g2pk: time_bucket(run.started_at),
+                      g2sk: sort})
+        if run.status == "RUNNING":  # how Reconcile finds the runs with open attempts
+            attrs["open"] = running_key(run.run_id)
+        return write(lambda: self.client.put_item(
+            TableName=self.table, Item=self._ser(attrs),
+            ConditionExpression=f"attribute_not_exists({PARTITION_KEY})"), "a run record")
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        attrs = self._get(run_pk(run_id), "RUN")
-        return from_attrs(RunRecord, attrs) if attrs else None
+        """The run record with its totals summed over its counter shards (one Query)."""
+        found = list(self._query(run_pk(run_id), "RUN"))
+        run = next((a for a in found if a[SORT_KEY] == "RUN"), None)
+        if run is None:
+            return None
+        names = [counter(s) for s in COUNTED] + [WAITING_COUNTER]
+        record: RunRecord = from_attrs(RunRecord, with_shards(run, found[1:], names))
+        return record
 
     def get_spec(self, run_id: str) -> Any:
         attrs = self._get(run_pk(run_id), "SPEC")
         return json.loads(attrs["spec"]) if attrs else None
 
     def finish_run(self, run_id: str, status: RunStatus, finished_at: str, summary: str) -> bool:
-        sets = "SET #status = :status, finished_at = :at, summary = :summary"
+        # The shards close first: from then on no item transition moves the totals.
+        ttl = (self._get(run_pk(run_id), "RUN") or {}).get(TTL_ATTRIBUTE)
+        for update in shard_closings(run_pk(run_id), ttl):
+            self.client.update_item(TableName=self.table, **update)
+        sets = "SET #status = :status, finished_at = :at, summary = :summary REMOVE #open"
         values: dict[str, Any] = {":status": status, ":at": finished_at, ":summary": summary,
                                   ":running": "RUNNING"}
         return self._conditional(self._update(
             run_pk(run_id), "RUN", sets, values,
-            condition="#status = :running", names={"#status": "status"},
+            condition="#status = :running", names={"#status": "status", "#open": "open"},
         ))
 
     def mark_notified(self, run_id: str) -> None:
@@ -217,7 +216,7 @@ class DynamoRecords(GateRecords):
         pk = run_pk(item.run_id)
         attrs = to_attrs(attempt)
         attrs.update({PARTITION_KEY: pk, SORT_KEY: attempt_sk(item.index, attempt.attempt),
-                      "open": OPEN})
+                      "open": open_key(item.run_id)})
         ops: list[dict[str, Any]] = [{"Put": {
             "TableName": self.table, "Item": self._ser(attrs),
             "ConditionExpression": f"attribute_not_exists({PARTITION_KEY})",
@@ -247,7 +246,8 @@ class DynamoRecords(GateRecords):
             ops.append({"Update": update})
         if attempt.attempt == 1 or waiting:  # the run's counts; the queue entry: same write
             ops.append(self._transition(item.run_id, item.index, "PENDING" if attempt.attempt
-                                        == 1 else "RUNNING", "RUNNING", int(bool(waiting))))
+                                        == 1 else "RUNNING", "RUNNING", int(bool(waiting)),
+                                        attempt.expires_at or item.expires_at))
         ops += [{"Put": {"TableName": self.table, "Item": self._ser(queue_entry(item, attempt))}}
                 ] * bool(waiting)
         return self._transact(ops)
@@ -265,8 +265,8 @@ class DynamoRecords(GateRecords):
         if not claimed:
             # Someone else launches (or launched): the newest token is still the one to answer.
             self._conditional(self._update(
-                pk, sk, "SET task_token = :token", {":token": task_token, ":open": OPEN},
-                condition="#open = :open", names={"#open": "open"},
+                pk, sk, "SET task_token = :token", {":token": task_token},
+                condition="attribute_exists(#open)", names={"#open": "open"},
             ))
         return claimed
 
@@ -288,6 +288,8 @@ class DynamoRecords(GateRecords):
         # next claimant adopts the task; its STOPPED event attaches the ARN).
         self.client.put_item(TableName=self.table, Item=self._ser(task))
         current = self.get_attempt(run_id, index, attempt)
+        if deadline is None and current is not None:  # the timeout counts from the start
+            deadline = deadline_from_start(current.created_at, current.deadline, started_at)
         if (current is not None and current.queued and current.status == "LAUNCHING"
                 and self._transact(self.dequeue_ops(current, task_arn, started_at, deadline,
                                                     waited))):
@@ -295,9 +297,10 @@ class DynamoRecords(GateRecords):
             return True
         attached = self._conditional(self._update(
             run_pk(run_id), attempt_sk(index, attempt),
-            "SET task_arn = :arn, #status = :running, started_at = :at REMOVE launch_lease_until",
+            "SET task_arn = :arn, #status = :running, started_at = :at"
+            + (", deadline = :deadline" if deadline else "") + " REMOVE launch_lease_until",
             {":arn": task_arn, ":running": "RUNNING", ":at": started_at,
-             ":launching": "LAUNCHING"},
+             ":launching": "LAUNCHING", **({":deadline": deadline} if deadline else {})},
             condition="#status = :launching AND attribute_not_exists(queued)",
             names={"#status": "status"},
         ))
@@ -319,7 +322,7 @@ class DynamoRecords(GateRecords):
         pk = run_pk(attempt.run_id)
         values: dict[str, Any] = {
             ":status": s.status, ":class": s.stop_class, ":stopped": s.stopped_at,
-            ":answer": json.dumps(s.answer, sort_keys=True), ":no": False, ":open": OPEN,
+            ":answer": json.dumps(s.answer, sort_keys=True), ":no": False,
         }
         sets = ["#status = :status", "stop_class = :class", "stopped_at = :stopped",
                 "answer = :answer", "answered = :no"]
@@ -342,7 +345,8 @@ class DynamoRecords(GateRecords):
         ops: list[dict[str, Any]] = [{"Update": self._update(
             pk, attempt_sk(attempt.index, attempt.attempt),
             "SET " + ", ".join(sets) + " REMOVE #open, queued, slot", values,
-            condition="#open = :open" + held, names={"#status": "status", "#open": "open"},
+            condition="attribute_exists(#open)" + held,
+            names={"#status": "status", "#open": "open"},
         )}]
         item_values: dict[str, Any] = {":n": attempt.attempt, ":running": "RUNNING"}
         final = s.item_status is not None  # an ending's reason and log tail go on the item
@@ -363,7 +367,8 @@ class DynamoRecords(GateRecords):
         waiting = -1 if attempt.queued else 0
         if s.item_status is not None or waiting:
             ops.append(self._transition(attempt.run_id, attempt.index, "RUNNING",
-                                        s.item_status or "RUNNING", waiting=waiting))
+                                        s.item_status or "RUNNING", waiting=waiting,
+                                        expires_at=attempt.expires_at))
         if attempt.queued:
             ops.append({"Delete": {"TableName": self.table,
                                    "Key": self._key(GATE_PK, attempt_queue_sk(attempt))}})
@@ -397,52 +402,49 @@ class DynamoRecords(GateRecords):
             old = "RUNNING"
         else:
             return False
-        return self._transact([op, self._transition(run_id, index, old, status)])
+        ttl = first.expires_at if first is not None else \
+            current.expires_at if current is not None else None
+        return self._transact([op, self._transition(run_id, index, old, status,
+                                                    expires_at=ttl)])
 
     def open_attempts(self, run_id: str | None = None) -> list[AttemptRecord]:
-        name = "open_attempts"
+        """The open attempts of a run (one partition of the index), or of every RUNNING run
+        (found in the index's :data:`~fanout.records.writes.RUNNING_PARTITIONS`)."""
+        if run_id is None:
+            runs = [str(a[PARTITION_KEY]).removeprefix("RUN#")
+                    for n in range(RUNNING_PARTITIONS) for a in self._open_index(f"RUNS#{n}")]
+            return [a for run in runs for a in self.open_attempts(run)]
+        return [from_attrs(AttemptRecord, a) for a in self._open_index(open_key(run_id))]
+
+    def _open_index(self, key: str) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
-            "TableName": self.table, "IndexName": name,
+            "TableName": self.table, "IndexName": "open_attempts",
             "KeyConditionExpression": "#open = :open",
-            "ExpressionAttributeNames": {"#open": INDEXES[name][0]},
-            "ExpressionAttributeValues": {":open": {"S": OPEN}},
+            "ExpressionAttributeNames": {"#open": INDEXES["open_attempts"][0]},
+            "ExpressionAttributeValues": {":open": {"S": key}},
         }
-        found: list[AttemptRecord] = []
-        while True:
-            page = self.client.query(**kwargs)
-            for attrs in page.get("Items", []):
-                record = from_attrs(AttemptRecord, self._de(attrs))
-                if run_id is None or record.run_id == run_id:
-                    found.append(record)
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        yield from (self._de(attrs) for attrs in pages(self.client, kwargs))
 
     # around the runs
     def claim_slot(self, schedule: str, logical_time: str, run_id: str, expires_at: int) -> str:
         key = {PARTITION_KEY: {"S": slot_pk(schedule, logical_time)}, SORT_KEY: {"S": "SLOT"}}
-        try:
-            self.client.put_item(
+        if write(lambda: self.client.put_item(
                 TableName=self.table,
                 Item={**key, "run_id": {"S": run_id}, TTL_ATTRIBUTE: {"N": str(expires_at)}},
                 ConditionExpression=f"attribute_not_exists({PARTITION_KEY}) OR run_id = :me",
-                ExpressionAttributeValues={":me": {"S": run_id}},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            got = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
-            return str(got["Item"]["run_id"]["S"])
-        return run_id
+                ExpressionAttributeValues={":me": {"S": run_id}}), "a schedule's slot"):
+            return run_id
+        got = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+        return str(got["Item"]["run_id"]["S"])
 
     def recent_runs(self, job: str | None, limit: int) -> list[RunRecord]:
-        index = "by_job" if job else "by_time"
-        got = self.client.query(
-            TableName=self.table, IndexName=index, ScanIndexForward=False, Limit=limit,
-            KeyConditionExpression="#pk = :pk",
-            ExpressionAttributeNames={"#pk": INDEXES[index][0]},
-            ExpressionAttributeValues={":pk": {"S": f"JOB#{job}" if job else "RUNS"}},
-        )
-        return [r for r in (self.get_run(a[PARTITION_KEY]["S"].removeprefix("RUN#"))
-                            for a in got.get("Items", [])) if r is not None]
+        found: list[RunRecord] = []
+        for run_id in run_ids(self.client, self.table, job, time.gmtime().tm_year):
+            run = self.get_run(run_id)
+            found += [run] if run is not None else []
+            if len(found) >= limit:
+                break
+        return found
 
     def partition(self, run_id: str) -> Iterator[dict[str, Any]]:
         return self._query(run_pk(run_id), "")

@@ -21,7 +21,6 @@ from typing import Any
 from fanout.records.gate_store import KICK_EVERY_SECONDS, WAITED_SECONDS, QueueEntry
 from fanout.records.layout import (
     GATE_PK,
-    OPEN,
     attempt_sk,
     item_sk,
     run_pk,
@@ -57,7 +56,7 @@ class GateRecords:
         raise NotImplementedError
 
     def _transition(self, run_id: str, index: int, old: ItemStatus, new: ItemStatus,
-                    waiting: int = 0) -> dict[str, Any]:
+                    waiting: int = 0, expires_at: int | None = None) -> dict[str, Any]:
         raise NotImplementedError
 
     def _settle_attempt(self, attempt: AttemptRecord, s: Settlement) -> bool:
@@ -80,7 +79,7 @@ class GateRecords:
     def keep_token(self, run_id: str, index: int, attempt: int, task_token: str) -> bool:
         return self._conditional(self._update(
             run_pk(run_id), attempt_sk(index, attempt), "SET task_token = :token",
-            {":token": task_token, ":open": OPEN}, condition="#open = :open",
+            {":token": task_token}, condition="attribute_exists(#open)",
             names={"#open": "open"}))
 
     def note_waiting(self, run_id: str, index: int, waiting: dict[str, Any]) -> None:
@@ -119,7 +118,8 @@ class GateRecords:
             {"Update": self._update(
                 pk, item_sk(attempt.index), "REMOVE waiting", {":n": attempt.attempt},
                 condition="open_attempt = :n AND attribute_exists(waiting)")},
-            self._transition(attempt.run_id, attempt.index, "RUNNING", "RUNNING", waiting=-1),
+            self._transition(attempt.run_id, attempt.index, "RUNNING", "RUNNING", waiting=-1,
+                             expires_at=attempt.expires_at),
         ]
 
     def _key(self, pk: str, sk: str) -> dict[str, Any]:
@@ -132,8 +132,8 @@ class GateRecords:
         return self._transact([
             {"Update": self._update(
                 run_pk(attempt.run_id), attempt_sk(attempt.index, attempt.attempt),
-                "SET slot = :job", {":job": job, ":open": OPEN},
-                condition="#open = :open AND attribute_not_exists(slot)",
+                "SET slot = :job", {":job": job},
+                condition="attribute_exists(#open) AND attribute_not_exists(slot)",
                 names={"#open": "open"})},
             {"Update": self._update(
                 GATE_PK, slot_sk(job), "ADD n :one", {":one": 1, ":limit": limit},
@@ -176,13 +176,11 @@ class GateRecords:
 
     # --- the dispatcher's lease ----------------------------------------------------------
     def _lease(self, expression: str, condition: str, values: dict[str, Any]) -> bool:
-        try:
-            self.client.update_item(TableName=self.table, Key=self._key(GATE_PK, "DISPATCHER"),
-                                    UpdateExpression=expression, ConditionExpression=condition,
-                                    ExpressionAttributeValues=values)
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._conditional({"TableName": self.table,
+                                  "Key": self._key(GATE_PK, "DISPATCHER"),
+                                  "UpdateExpression": expression,
+                                  "ConditionExpression": condition,
+                                  "ExpressionAttributeValues": values})
 
     def claim_wake(self, *, again: bool) -> bool:
         """Win the right to wake the dispatcher: none holds the lease and none was woken in

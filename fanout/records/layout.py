@@ -1,10 +1,12 @@
 """The table layout of the records: keys, and records to and from item attributes.
 
 Layout (docs/decisions/0001): run ``RUN#<id>``/``RUN``; the run's spec as given
-``RUN#<id>``/``SPEC``; item ``RUN#<id>``/``ITEM#<index:08d>``; attempt
+``RUN#<id>``/``SPEC``; the run's counter shards ``RUN#<id>``/``RUN#COUNT#<nn>``
+(:mod:`fanout.records.writes`); item ``RUN#<id>``/``ITEM#<index:08d>``; attempt
 ``RUN#<id>``/``ITEM#<index:08d>#A#<n:03d>``; task ``TASK#<arn>``/``TASK``; a schedule's
-slot ``SLOT#<schedule>#<scheduled time>``/``SLOT``. The run's counters are attributes
-``n_<status>``; JSON-valued fields are stored as compact JSON text.
+slot ``SLOT#<schedule>#<scheduled time>``/``SLOT``. The counters are attributes
+``n_<status>`` of the shards (summed when the run is read); JSON-valued fields are
+stored as compact JSON text.
 """
 
 from __future__ import annotations

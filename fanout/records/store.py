@@ -2,7 +2,9 @@
 
 Implemented on DynamoDB by :class:`fanout.records.dynamo.DynamoRecords` and in memory by
 :class:`fanout.testing.records.MemoryRecords` (tests). Every write that can race is
-conditional, and the method says with its return value whether it won.
+conditional, and the method says with its return value whether it won; a write refused
+for contention (a conflict, a throttle) is retried and then raised
+(:class:`fanout.records.writes.ContentionError`), never answered as a lost race.
 """
 
 from __future__ import annotations

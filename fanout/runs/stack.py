@@ -8,6 +8,7 @@ function (on the execution's status change) then stops its tasks and settles its
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Protocol
 
 from fanout.cost import RegionPrices, TaskSize, prices_for
@@ -25,7 +26,8 @@ from fanout.records.views import (
     run_view,
     task_size,
 )
-from fanout.schema import INDEXES, log_stream_name
+from fanout.records.writes import run_ids
+from fanout.schema import log_stream_name
 
 #: The error and cause a run stopped by ``fanout stop`` ends with.
 STOP_ERROR = "Fanout.Stopped"
@@ -111,29 +113,14 @@ class StackRuns:
                   limit: int = 200, *, since: str | None = None,
                   with_cost: bool = True) -> list[RunView]:
         """Newest first; ``since``: only runs started at or after it (a record's time)."""
-        index = "by_job" if job else "by_time"
-        kwargs: dict[str, Any] = {
-            "TableName": self.store.table, "IndexName": index, "ScanIndexForward": False,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": INDEXES[index][0]},
-            "ExpressionAttributeValues": {":pk": {"S": f"JOB#{job}" if job else "RUNS"}},
-        }
-        if since is not None:
-            kwargs["KeyConditionExpression"] += " AND #sk >= :since"
-            kwargs["ExpressionAttributeNames"]["#sk"] = INDEXES[index][1]
-            kwargs["ExpressionAttributeValues"][":since"] = {"S": since}
         runs: list[RunView] = []
-        while len(runs) < limit:
-            page = self.store.client.query(**kwargs)
-            for attrs in page.get("Items", []):
-                run = self.store.get_run(attrs["pk"]["S"].removeprefix("RUN#"))
-                if run is not None and (status is None or run.status == status):
-                    runs.append(self.view(run, with_cost=with_cost))
-                if len(runs) >= limit:
-                    break
-            if "LastEvaluatedKey" not in page:
+        for run_id in run_ids(self.store.client, self.store.table, job, time.gmtime().tm_year,
+                              since=since):
+            run = self.store.get_run(run_id)
+            if run is not None and (status is None or run.status == status):
+                runs.append(self.view(run, with_cost=with_cost))
+            if len(runs) >= limit:
                 break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return runs
 
     def get_run(self, run_id: str) -> RunView | None:

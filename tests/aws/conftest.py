@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from fanout.schema import INDEXES, PARTITION_KEY, SORT_KEY
+from fanout.schema import INDEXES, PARTITION_KEY, PROJECTIONS, SORT_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -69,7 +69,7 @@ def _create(session: Any, endpoint: str) -> dict[str, str]:
             "IndexName": name,
             "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"},
                           {"AttributeName": sk, "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "ALL"},
+            "Projection": {"ProjectionType": PROJECTIONS[name]},
         } for name, (pk, sk) in INDEXES.items()],
     )
     client("s3").create_bucket(Bucket=BUCKET)

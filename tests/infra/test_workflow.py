@@ -194,3 +194,16 @@ def test_the_map_writes_its_results_to_s3_under_the_runs_prefix(asl: dict[str, A
     }
     # And what reaches Finalize is the map's input, not even the results' location
     assert fanout["ResultPath"] is None
+
+
+def test_every_lambda_task_retries_a_records_write_refused_for_contention(
+        asl: dict[str, Any]) -> None:
+    # Given the records' error for contention that outlasted its own retries
+    from fanout import lambda_errors
+    from fanout.records.writes import ContentionError
+
+    assert ContentionError.__name__ == lambda_errors.CONTENTION
+    # Then every Lambda task of the state machine retries it (never fails the item on it)
+    launch = asl["States"]["FanOut"]["ItemProcessor"]["States"]["Launch"]
+    retried = {name for r in launch["Retry"] for name in r["ErrorEquals"]}
+    assert lambda_errors.CONTENTION in retried

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from fanout.schema import INDEXES, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from fanout.schema import INDEXES, PARTITION_KEY, PROJECTIONS, SORT_KEY, TTL_ATTRIBUTE
 
 EVENTS = Path(__file__).parent.parent / "events"
 REGION = "us-east-1"
@@ -77,7 +77,7 @@ def create_table(ddb: Any) -> None:
         KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
                    {"AttributeName": SORT_KEY, "KeyType": "RANGE"}],
         GlobalSecondaryIndexes=[
-            {"IndexName": name, "Projection": {"ProjectionType": "ALL"},
+            {"IndexName": name, "Projection": {"ProjectionType": PROJECTIONS[name]},
              "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"},
                            {"AttributeName": sk, "KeyType": "RANGE"}]}
             for name, (pk, sk) in INDEXES.items()

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from fanout.aws.ecs import EcsLauncher, LaunchRequest
+from fanout.records.writes import SHARDS
 from fanout.runtime import context
 from fanout.runtime.clock import utcnow
 from fanout.runtime.reconcile import reconcile
@@ -54,14 +55,15 @@ def test_finalize_of_a_clean_run(world: World, answers: MemoryCallbacks) -> None
     assert "4 of 4 items succeeded" in result["summary"]
     run = store().get_run("run-ok")
     assert run is not None and run.status == "SUCCEEDED" and run.finished_at
-    # And every record of the run (run, spec, items, attempts, tasks) expires (TTL) at the
+    # And every record of the run (run, spec, counter shards, items, attempts, tasks)
+    # expires (TTL) at the
     # end of the run's maximum life (168 h by default) plus the 90 days records are kept
     records = world.ddb.query(TableName="fanout-records", KeyConditionExpression="pk = :pk",
                               ExpressionAttributeValues={":pk": {"S": "RUN#run-ok"}})["Items"]
     tasks = [world.ddb.get_item(TableName="fanout-records", Key={
         "pk": {"S": f"TASK#{a.task_arn}"}, "sk": {"S": "TASK"}})["Item"]
         for a in store().attempts("run-ok")]
-    assert len(records) == 1 + 1 + 4 + 4 and len(tasks) == 4
+    assert len(records) == 1 + 1 + SHARDS + 4 + 4 and len(tasks) == 4
     expected = int(datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp()) + (168 * 3600
                                                                           + 90 * 86400)
     assert {int(r["expires_at"]["N"]) for r in records + tasks} == {expected}

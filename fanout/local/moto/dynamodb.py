@@ -224,3 +224,127 @@ def detached(attrs: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError):  # a value JSON cannot carry (bytes): copy it the slow way
         copied = copy.deepcopy(attrs)
     return copied
+
+
+#: Two writes to one item this close together (seconds) from two callers were "at once":
+#: a DynamoDB transaction holds its items for about this long (faults ``ddb_conflict``).
+CONFLICT_WINDOW_SECONDS = 0.05
+_ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+
+
+class Contention:
+    """What moto never does and DynamoDB does under load (docs/local-mode.md, "Faults"):
+
+    - ``ddb_conflict=P``: a TransactWriteItems that touches an item another caller (thread)
+      wrote in the last :data:`CONFLICT_WINDOW_SECONDS` is cancelled, with probability P,
+      with reason ``TransactionConflict`` on that item (``None`` on the others), as DynamoDB
+      cancels a transaction that meets another one in progress on one of its items.
+    - ``ddb_hot_key=WCU``: one item takes at most WCU write units in any second (a write
+      of up to 1 KB costs 1, 2 inside a transaction); beyond, a transaction is cancelled
+      with reason ``ThrottlingError`` and a plain write refused with
+      ``ProvisionedThroughputExceededException``. Refused writes cost nothing.
+    """
+
+    def __init__(self, conflict: float, hot_key_wcu: float, roll: Callable[[str], bool],
+                 note: Callable[[str], None], clock: Callable[[], float] | None = None
+                 ) -> None:
+        import time
+
+        self.conflict, self.hot_key_wcu, self.roll, self.note = conflict, hot_key_wcu, roll, note
+        self.clock = clock or time.monotonic
+        self._touched: dict[tuple[str, str], tuple[float, int]] = {}
+        self._units: dict[tuple[str, str], list[tuple[float, int]]] = {}
+
+    @staticmethod
+    def key(params: dict[str, Any]) -> tuple[str, str]:
+        from fanout.schema import PARTITION_KEY, SORT_KEY
+
+        attrs = params.get("Key") or params.get("Item") or {}
+        return (json.dumps(attrs.get(PARTITION_KEY), sort_keys=True),
+                json.dumps(attrs.get(SORT_KEY), sort_keys=True))
+
+    def _used(self, key: tuple[str, str], now: float) -> int:
+        recent = [(at, units) for at, units in self._units.get(key, []) if now - at < 1.0]
+        self._units[key] = recent
+        return sum(units for _, units in recent)
+
+    def transaction(self, actions: list[dict[str, Any]]) -> None:
+        """Raise as DynamoDB would cancel this transaction, or count its writes."""
+        import threading
+
+        now, me = self.clock(), threading.get_ident()
+        keys = [self.key(next(iter(a.values()))) for a in actions]
+        written = [k for a, k in zip(actions, keys, strict=True) if "ConditionCheck" not in a]
+        reasons: list[str | None] = [None] * len(keys)
+        for n, key in enumerate(keys):
+            at, who = self._touched.get(key, (-1e9, me))
+            if self.conflict and who != me and now - at < CONFLICT_WINDOW_SECONDS \
+                    and self.roll("ddb_conflict"):
+                reasons[n] = "TransactionConflict"
+            elif key in written and self.hot_key_wcu and \
+                    self._used(key, now) + 2 > self.hot_key_wcu:
+                reasons[n] = "ThrottlingError"
+        if any(reasons):
+            if "TransactionConflict" not in reasons:
+                self.note("ddb_hot_key")
+            raise _cancelled(reasons)
+        for key in written:
+            self._touched[key] = (now, me)
+            self._units.setdefault(key, []).append((now, 2))
+
+    def write(self, params: dict[str, Any]) -> None:
+        """Raise as DynamoDB would throttle this plain write, or count it."""
+        import threading
+
+        now, key = self.clock(), self.key(params)
+        if self.hot_key_wcu and self._used(key, now) + 1 > self.hot_key_wcu:
+            self.note("ddb_hot_key")
+            from moto.dynamodb.exceptions import DynamodbException
+
+            raise DynamodbException(
+                _ERROR_PREFIX + "ProvisionedThroughputExceededException",
+                "The level of configured provisioned throughput for the table was "
+                "exceeded. Consider increasing your provisioning level with the "
+                "UpdateTable API.")
+        self._touched[key] = (now, threading.get_ident())
+        self._units.setdefault(key, []).append((now, 1))
+
+
+def _cancelled(reasons: list[str | None]) -> Exception:
+    from moto.dynamodb.exceptions import TransactionCanceledException
+
+    messages = {"TransactionConflict": "Transaction is ongoing for the item",
+                "ThrottlingError": "Throughput exceeds the current capacity for one or "
+                                   "more items"}
+    return TransactionCanceledException(
+        [(r, messages.get(r or ""), None) for r in reasons])
+
+
+def contention(emulated: Contention) -> Restore:
+    """Have moto's DynamoDB answer as :class:`Contention` says (calls are serialized, so
+    the handlers' state needs no lock of its own)."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    saved = {name: getattr(DynamoHandler, name)
+             for name in ("transact_write_items", "put_item", "update_item", "delete_item")}
+
+    def wrap(name: str) -> Any:
+        original = saved[name]
+
+        def action(self: Any) -> Any:
+            if name == "transact_write_items":
+                emulated.transaction(self.body["TransactItems"])
+            else:
+                emulated.write(self.body)
+            return original(self)
+
+        return action
+
+    for name in saved:
+        setattr(DynamoHandler, name, wrap(name))
+
+    def restore() -> None:
+        for name, original in saved.items():
+            setattr(DynamoHandler, name, original)
+
+    return restore
