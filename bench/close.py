@@ -1,4 +1,4 @@
-"""Benchmark: closing a run of N items a page at a time (docs/decisions/0008).
+"""Benchmark: closing a run of N items a page at a time (docs/decisions/0009).
 
 The emulated store in process: moto's DynamoDB and S3 with the local mode's patches (its
 cheap transactions and queries, its speed-ups). A run's records are written straight into

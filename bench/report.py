@@ -319,7 +319,7 @@ def _close(r: dict[str, Any]) -> list[str]:
                      f"{p['history_events']:,} ({p['history_share']:.1%}) |")
     lines += ["", f"Each turn of the loop is {r['transitions_per_turn']} transitions "
               f"(Finalize, Closed?) and {r['history_events_per_turn']} history events "
-              "(docs/decisions/0008). Wall times are moto's on a shared 2-core machine: "
+              "(docs/decisions/0009). Wall times are moto's on a shared 2-core machine: "
               "a DynamoDB call there costs milliseconds of Python."]
     return lines
 

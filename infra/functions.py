@@ -87,7 +87,7 @@ def dispatcher_name(scope: Construct) -> str:
 
 def abort_name(scope: Construct) -> str:
     """Abort's fixed name: it invokes itself to go on closing a run too large for one
-    invocation (docs/decisions/0008), which a reference to itself could not grant."""
+    invocation (docs/decisions/0009), which a reference to itself could not grant."""
     return f"{Stack.of(scope).stack_name}-abort"
 
 

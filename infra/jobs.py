@@ -97,8 +97,8 @@ class Jobs(Construct):
         container = task_definition.add_container(
             name,
             container_name=name,
-            # Pinned by digest when the config gives one (docs/decisions/0008-jobsettings-
-            # image-digest.md): `repository@sha256:...`, else the tag.
+            # Pinned by digest when the config gives one (docs/decisions/
+            # 0015-image-digest-secrets-chat.md): `repository@sha256:...`, else the tag.
             image=ecs.ContainerImage.from_ecr_repository(
                 repository, job.image_digest or job.image_tag),
             # Container-level memory: what the container may use (and what moto needs).

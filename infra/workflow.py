@@ -174,7 +174,7 @@ def definition(
             },
             # Finalize closes a run a time budget's worth of item pages at a time: until it
             # says done, it is called again with its output (the cursor) as the outcome.
-            # Each turn costs 2 transitions and 7 history events (docs/decisions/0008).
+            # Each turn costs 2 transitions and 7 history events (docs/decisions/0009).
             "Closed?": {
                 "Type": "Choice",
                 "Choices": [{"Variable": "$.done", "BooleanEquals": False,

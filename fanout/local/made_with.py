@@ -5,7 +5,7 @@ and ``made_with.json`` says where it came from and what the job was: ``config`` 
 of the original file), ``folder`` (where the tasks ran: local_command paths are from it),
 ``job`` and ``definition`` (the job as the config defined it: image tag, size, command and
 environment templates, ``local_command``), ``config_sha256``. A rerun reads them back
-instead of the config of the current folder (docs/decisions/0008-answers-faithful-reruns.md).
+instead of the config of the current folder (docs/decisions/0014-faithful-reruns.md).
 """
 
 from __future__ import annotations

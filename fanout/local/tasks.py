@@ -68,7 +68,7 @@ class LaunchRate:
 #: ``--launch-rate``) and the config names none: the emulation grants every launch, so the
 #: gate's queue, lease and permits all run, but no permit waits. Pacing an unlimited
 #: emulation to AWS's 20 launches a second would make a local run of N items take N / 20
-#: seconds whatever the machine (docs/decisions/0008-perf-local-launch-bucket.md).
+#: seconds whatever the machine (docs/decisions/0012-local-launch-bucket.md).
 UNLIMITED = {"burst": 100_000, "per_second": 10_000.0}
 
 

@@ -1,4 +1,4 @@
-"""Closing a run a page at a time: what Finalize and Abort share (docs/decisions/0008).
+"""Closing a run a page at a time: what Finalize and Abort share (docs/decisions/0009).
 
 A run of any size closes in invocations that each work a bounded time: each reads the
 run's items a page at a time (:meth:`RecordsStore.items_page`) from a :class:`Cursor`,

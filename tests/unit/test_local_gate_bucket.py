@@ -1,4 +1,4 @@
-"""What the local mode tells the launch gate of the emulated Fargate's bucket (ADR 0008)."""
+"""What the local mode tells the launch gate of the emulated Fargate's bucket (ADR 0012)."""
 
 from __future__ import annotations
 
