@@ -31,7 +31,7 @@ LAMBDA_MODULES: tuple[str, ...] = (
     "fanout.records.gate_store",
     "fanout.records.layout", "fanout.records.model", "fanout.records.pages",
     "fanout.records.store",
-    "fanout.records.views",
+    "fanout.records.views", "fanout.records.writes",
     "fanout.runtime", "fanout.runtime.abort", "fanout.runtime.bucket",
     "fanout.runtime.classify", "fanout.runtime.clock", "fanout.runtime.closing",
     "fanout.runtime.context",
@@ -204,7 +204,7 @@ class Functions(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             dead_letter_queue=dead_letter,
             retry_attempts=2 if dead_letter is not None else None,
-            # One dispatcher at a time is the lease's work (fanout.records.gate); reserving
+            # One dispatcher at a time is the lease's work (fanout.records.dynamo_gate); reserving
             # concurrency for it is opt-in: a new account has none to reserve.
             function_name={"dispatch": dispatcher_name(self),
                            "abort": abort_name(self)}.get(name),

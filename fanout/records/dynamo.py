@@ -136,7 +136,6 @@ class DynamoRecords(GateRecords):
         return {"Update": self._update(run_pk(run_id), shard_sk(shard_of(index)), expression,
                                        values, condition="attribute_not_exists(closed)")}
 
-    # runs
     def create_run(self, run: RunRecord, spec: Any = None) -> bool:
         if spec is not None:
             # Written first and unconditionally (a retried Expand writes the same spec), so
@@ -159,15 +158,16 @@ class DynamoRecords(GateRecords):
             TableName=self.table, Item=self._ser(attrs),
             ConditionExpression=f"attribute_not_exists({PARTITION_KEY})"), "a run record")
 
-    def get_run(self, run_id: str) -> RunRecord | None:
-        """The run record with its totals summed over its counter shards (one Query)."""
+    def get_run(self, run_id: str, totals: bool = True) -> RunRecord | None:
+        """The run, its totals summed over its counter shards (one Query); without
+        ``totals``, the run record alone (one GetItem: what the per-item paths read)."""
+        if not totals and (attrs := self._get(run_pk(run_id), "RUN")) is not None:
+            return from_attrs(RunRecord, attrs)  # type: ignore[no-any-return]
         found = list(self._query(run_pk(run_id), "RUN"))
         run = next((a for a in found if a[SORT_KEY] == "RUN"), None)
-        if run is None:
-            return None
         names = [counter(s) for s in COUNTED] + [WAITING_COUNTER]
-        record: RunRecord = from_attrs(RunRecord, with_shards(run, found[1:], names))
-        return record
+        return None if run is None else from_attrs(
+            RunRecord, with_shards(run, found[1:], names))
 
     def get_spec(self, run_id: str) -> Any:
         attrs = self._get(run_pk(run_id), "SPEC")

@@ -188,7 +188,7 @@ class Runs:
         now = self.now()
         hit = self.cache.get(run_id)
         if hit is None or now - hit[0] > self.seconds:
-            hit = (now, self.store.get_run(run_id))
+            hit = (now, self.store.get_run(run_id, totals=False))
             self.cache[run_id] = hit
         return hit[1]
 

@@ -51,7 +51,7 @@ def launch(request: LaunchInput, *, store: RecordsStore, callbacks: TaskCallback
     The item's child execution waits on its token; the dispatcher starts the task when the
     gate lets it (docs/decisions/0006). An attempt already open is not queued again: it
     keeps the newest token, queued or with its task started."""
-    run = store.get_run(request.run_id)
+    run = store.get_run(request.run_id, totals=False)
     if run is None:
         raise errors.LaunchFailed(f"no run record for {request.run_id}")
     index = request.item.index
@@ -75,7 +75,7 @@ def launch(request: LaunchInput, *, store: RecordsStore, callbacks: TaskCallback
                 gate.wake()
                 return {**ident, "launched": False, "queued": True}
             return _started(attempt, request, store, callbacks)
-        run = store.get_run(run.run_id) or run
+        run = store.get_run(run.run_id, totals=False) or run
     raise errors.LaunchThrottled("records kept changing under this launch; try again")
 
 

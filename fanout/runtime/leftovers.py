@@ -26,7 +26,7 @@ SETTLED_REASON = "fanout: attempt already settled"
 def stop_if_run_ended(store: RecordsStore, launcher: TaskLauncher, run_id: str,
                       task_arn: str) -> bool:
     """After RunTask: stop the task if its run stopped while the call was in flight."""
-    run = store.get_run(run_id)
+    run = store.get_run(run_id, totals=False)
     if run is not None and run.status == "RUNNING":
         return False
     status = run.status if run is not None else "gone"
@@ -61,7 +61,7 @@ def stop_leftovers(store: RecordsStore, launcher: TaskLauncher, *, run_id: str |
         if run_id is not None and key[0] != run_id:
             continue
         if key[0] not in runs:
-            runs[key[0]] = store.get_run(key[0])
+            runs[key[0]] = store.get_run(key[0], totals=False)
         run = runs[key[0]]
         if run is not None and run.status == "RUNNING":
             if key in open_keys:

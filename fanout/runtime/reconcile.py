@@ -66,7 +66,7 @@ def reconcile(*, store: RecordsStore, launcher: TaskLauncher, callbacks: TaskCal
             counts["settled"] += result.get("result") in ("success", "retry", "fail")
         elif attempt.deadline and attempt.deadline < iso(now):
             launcher.stop_task(arn, f"{TIMEOUT_REASON} after the run's timeout")
-            run = store.get_run(attempt.run_id)
+            run = store.get_run(attempt.run_id, totals=False)
             if run is not None:
                 stop = final_stop(StopClass.TIMEOUT, f"{TIMEOUT_REASON} at {attempt.deadline}")
                 settle(store, callbacks, run, attempt, stop, stopped_at=iso(now))
@@ -89,7 +89,7 @@ def _age(attempt: AttemptRecord, now: str) -> float:
 
 def _settle_lost(store: RecordsStore, callbacks: TaskCallbacks, attempt: AttemptRecord,
                  reason: str, clock: Clock) -> bool:
-    run = store.get_run(attempt.run_id)
+    run = store.get_run(attempt.run_id, totals=False)
     if run is None:
         return False
     stop = final_stop(StopClass.LOST, reason)

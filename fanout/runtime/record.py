@@ -107,7 +107,7 @@ def record_stop(task: dict[str, Any], *, store: RecordsStore, callbacks: TaskCal
              "attempt": attempt.attempt}
     if not attempt.is_open:
         return {**where, "result": heal(store, callbacks, attempt, version)}
-    run = store.get_run(attempt.run_id)
+    run = store.get_run(attempt.run_id, totals=False)
     if run is None:
         return {**where, "result": "unknown run"}
     container = container_name(task)

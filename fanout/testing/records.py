@@ -60,7 +60,7 @@ class MemoryRecords:
             self.runs[run.run_id] = copy.deepcopy(run)
             return True
 
-    def get_run(self, run_id: str) -> RunRecord | None:
+    def get_run(self, run_id: str, totals: bool = True) -> RunRecord | None:
         return self.runs.get(run_id)
 
     def get_spec(self, run_id: str) -> Any:
