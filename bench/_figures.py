@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +72,20 @@ def problem(name: str, measured: float, entry: dict[str, Any], slack: float = SL
         if target is not None and measured < float(target):
             return f"{name}: {measured:g} {unit} misses its target >= {target:g} {where}"
     return None
+
+
+def reference_ms(samples: int = 5) -> float:
+    """Median time of a fixed pure-Python workload (parsing and walking JSON, the local
+    mode's and the dashboard's kind of work): what this machine's one core gives right
+    now. The quick checks divide their times by it, so a loaded machine (make test's other
+    worker) slows both sides of the ratio."""
+    text = json.dumps([{"index": i, "params": {"year": 1999 + i % 21}, "status": "RUNNING",
+                        "attempts": [{"n": n, "exit_code": 0} for n in range(3)]}
+                       for i in range(2000)])
+    durations = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        for _ in range(10):
+            sum(len(str(record)) for record in json.loads(text))
+        durations.append(time.perf_counter() - started)
+    return statistics.median(durations) * 1000

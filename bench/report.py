@@ -256,7 +256,10 @@ def _figures() -> list[str]:
              "figures there with the commit and date it measured them at, and `make test` "
              "(tests/bench/test_figures.py) re-runs the cheap ones (the `--quick` commands) "
              "and fails when one is more than 2x worse than documented here or misses its "
-             "target.", "",
+             "target. Times that the other test worker's load would swing (the local overhead "
+             "at 200 items, the dashboard's pages) are checked as ratios to a fixed "
+             "pure-Python workload timed beside them (`*_per_reference`), so a loaded "
+             "machine slows both sides.", "",
              "| figure | value | target | measured at | date | command |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name, f in figures.items():
