@@ -31,13 +31,13 @@ import secrets
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fanout.cli.deployment import Deployment
 from fanout.records.model import TERMINAL, AttemptRecord
 from fanout.runs.stack import StackRuns
 
@@ -45,27 +45,8 @@ from fanout.runs.stack import StackRuns
 PERIOD = 60
 
 
-@dataclass
-class Deployed:
-    """A deployed stack: its outputs and resources, read through one boto3 session."""
-
-    stack: str
-    region: str
-    outputs: dict[str, str]
-    session: Any
-
-    def client(self, service: str) -> Any:
-        return self.session.client(service, region_name=self.region)
-
-    def output(self, key: str) -> str:
-        if key not in self.outputs:
-            raise SystemExit(f"aws_load: stack {self.stack} has no output {key}")
-        return self.outputs[key]
-
-    def records(self) -> Any:
-        from fanout.records.dynamo import DynamoRecords
-
-        return DynamoRecords(self.output("RecordsTable"), self.client("dynamodb"))
+class Deployed(Deployment):
+    """A deployed stack as the CLI reads it (outputs, clients, records), found by name."""
 
     @classmethod
     def read(cls, stack: str, region: str, session: Any = None) -> Deployed:
