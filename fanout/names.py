@@ -1,4 +1,5 @@
-"""Names the user chooses that AWS constrains: a run id is a Step Functions execution name.
+"""Names fanout and AWS share: a run id (a Step Functions execution name), the console page
+of an execution, a job's CloudFormation output ids.
 
 Step Functions accepts an execution name of 1 to 80 characters with no whitespace, no
 brackets ``< > { } [ ]``, no wildcards ``? *``, none of ``" # % \\ ^ | ~ ` $ & , ; : /``
@@ -34,3 +35,19 @@ def run_id_problem(run_id: str, field: str = "--run-id") -> Problem | None:
         return Problem(field, f"{run_id!r} is not a usable run id; use letters, digits, "
                               "'-', '_' or '.'")
     return None
+
+
+def console_url(execution_arn: str | None) -> str:
+    """The execution's page in the Step Functions console: "" when the ARN is not known, or
+    is too short to be ``arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME``."""
+    if not execution_arn or execution_arn.count(":") < 6:
+        return ""
+    region = execution_arn.split(":")[3]
+    return (f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+            f"#/v2/executions/details/{execution_arn}")
+
+
+def output_id(job: str) -> str:
+    """A job name as the stack's CloudFormation output ids spell it (letters and digits:
+    ``my-job`` -> ``MyJob``, as in ``LogsMyJob``)."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", job))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from aws_cdk import ArnFormat, Aws, CfnOutput, Environment, Stack
@@ -13,6 +12,7 @@ from constructs import Construct
 
 from fanout.config import FanoutConfig
 from fanout.errors import ConfigError, Problem
+from fanout.names import output_id
 from infra.events import Events
 from infra.functions import Functions, abort_name, dispatcher_name
 from infra.jobs import Jobs
@@ -84,11 +84,6 @@ def log_retention(days: int) -> logs.RetentionDays:
             f"{days} is not a CloudWatch Logs retention (one of {sorted(RETENTION_DAYS)})",
         )])
     return RETENTION_DAYS[days]
-
-
-def output_id(text: str) -> str:
-    """A CloudFormation output id from a job name (letters and digits only)."""
-    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", text))
 
 
 class FanoutStack(Stack):

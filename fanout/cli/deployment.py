@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,11 +18,6 @@ from fanout.errors import Problem, UsageError
 if TYPE_CHECKING:
     from fanout.records.dynamo import DynamoRecords
     from fanout.records.model import RunRecord
-
-
-def output_id(job: str) -> str:
-    """A job name as CloudFormation output ids spell it (as infra/stack.py does)."""
-    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", job))
 
 
 @dataclass

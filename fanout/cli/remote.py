@@ -25,13 +25,13 @@ from fanout.cli.args import (
 from fanout.cli.deployment import Deployment, deployment, start_execution
 from fanout.cli.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, exit_for
 from fanout.cli.render import (
-    console_url,
     print_json,
     progress_line,
     run_dict,
     summary_table,
 )
 from fanout.errors import Problem, UsageError
+from fanout.names import console_url
 from fanout.policy import EXECUTION_INPUT_LIMIT
 
 if TYPE_CHECKING:

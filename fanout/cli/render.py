@@ -5,17 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from fanout.names import console_url
+
 if TYPE_CHECKING:
     from fanout.records.model import ItemRecord, RunRecord
-
-
-def console_url(execution_arn: str) -> str:
-    """The execution's page in the Step Functions console ("" when not known)."""
-    if not execution_arn or execution_arn.count(":") < 6:
-        return ""
-    region = execution_arn.split(":")[3]
-    return (f"https://{region}.console.aws.amazon.com/states/home?region={region}"
-            f"#/v2/executions/details/{execution_arn}")
 
 
 def run_dict(run: RunRecord) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import time
 from typing import Any, Protocol
 
 from fanout.cost import RegionPrices, TaskSize, prices_for
+from fanout.names import console_url, output_id
 from fanout.records.dynamo import DynamoRecords
 from fanout.records.model import RunRecord
 from fanout.records.views import (
@@ -47,22 +48,6 @@ class Stack(Protocol):
 
 class NoSuchRun(RunsError, LookupError):
     """No run of that id in the stack."""
-
-
-def console_url(execution_arn: str) -> str | None:
-    """The execution's page in the Step Functions console."""
-    if not execution_arn or execution_arn.count(":") < 6:
-        return None
-    region = execution_arn.split(":")[3]
-    return (f"https://{region}.console.aws.amazon.com/states/home?region={region}"
-            f"#/v2/executions/details/{execution_arn}")
-
-
-def output_id(job: str) -> str:
-    """A job name as CloudFormation output ids spell it (as infra/stack.py does)."""
-    import re
-
-    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", job))
 
 
 def legacy_fields(run: RunRecord) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from fanout.aws.ecs import TaskLauncher
 from fanout.aws.stepfunctions import TaskCallbacks
+from fanout.names import console_url
 from fanout.records.model import RunRecord, RunStatus
 from fanout.records.store import RecordsStore
 from fanout.runtime.clock import Clock, iso, utcnow
@@ -28,7 +29,7 @@ from fanout.runtime.closing import (
     close_pages,
     failed_items,
 )
-from fanout.runtime.notify import LISTED, Chat, announce, console_url
+from fanout.runtime.notify import LISTED, Chat, announce
 
 if TYPE_CHECKING:
     from fanout.cost import RegionPrices

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from fanout.config import Webhook
 from fanout.metrics_names import NOTIFICATIONS_FAILED
+from fanout.names import console_url
 from fanout.records.model import RunRecord
 from fanout.records.store import RecordsStore
 from fanout.runtime.observe import count, logger
@@ -30,14 +31,6 @@ if TYPE_CHECKING:
 LISTED = 20
 #: What the notification says of each failed item (its log tail is at most 20 lines, 4 KB).
 ITEM_KEYS = ("index", "status", "exit_code", "params", "reason", "log_tail")
-
-
-def console_url(execution_arn: str) -> str:
-    if not execution_arn:
-        return ""
-    region = execution_arn.split(":")[3]
-    return (f"https://{region}.console.aws.amazon.com/states/home?region={region}"
-            f"#/v2/executions/details/{execution_arn}")
 
 
 def message_of(run: RunRecord, failed_items: list[dict[str, Any]],
