@@ -10,6 +10,8 @@ are refused too (they are valid on AWS, but no id a person would choose).
 from __future__ import annotations
 
 import re
+import secrets
+from datetime import UTC, datetime
 
 from fanout.errors import Problem
 
@@ -35,6 +37,15 @@ def run_id_problem(run_id: str, field: str = "--run-id") -> Problem | None:
         return Problem(field, f"{run_id!r} is not a usable run id; use letters, digits, "
                               "'-', '_' or '.'")
     return None
+
+
+def new_run_id(job: str, now: datetime | None = None) -> str:
+    """A run id for a run nobody named: ``JOB-20260101T120000Z-3fa2c1`` (the job, the UTC
+    time, six random hex digits), the job cut short so that the id fits an execution name
+    (a job name has at most 40 characters, so it is cut only for a name no config allows)."""
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    tail = f"-{stamp}-{secrets.token_hex(3)}"
+    return job[:MAX_EXECUTION_NAME - len(tail)] + tail
 
 
 def console_url(execution_arn: str | None) -> str:

@@ -159,11 +159,3 @@ def logical_time_iso(text: str | None) -> str | None:
     """``--logical-time`` checked and written as the spec's ``logical_time`` (UTC, ``Z``)."""
     when = parse_logical_time(text)
     return None if when is None else when.isoformat().replace("+00:00", "Z")
-
-
-def new_run_id(job: str) -> str:
-    """A run id unique enough for a person starting runs by hand: job, time, random."""
-    import secrets
-
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{job}-{stamp}-{secrets.token_hex(3)}"[:80]

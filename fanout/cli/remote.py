@@ -19,7 +19,6 @@ from fanout.cli.args import (
     add_stack_arguments,
     check_run_id,
     load_config_path,
-    new_run_id,
     spec_document,
 )
 from fanout.cli.deployment import Deployment, deployment, start_execution
@@ -31,7 +30,7 @@ from fanout.cli.render import (
     summary_table,
 )
 from fanout.errors import Problem, UsageError
-from fanout.names import console_url
+from fanout.names import console_url, new_run_id
 from fanout.policy import EXECUTION_INPUT_LIMIT
 
 if TYPE_CHECKING:

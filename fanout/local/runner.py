@@ -14,7 +14,6 @@ import json
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from fanout.local.made_with import record_made_with
 from fanout.local.records import put_items, write_started
 from fanout.local.secrets import local_secrets, with_secrets
 from fanout.local.summary import Progress, RunSummary, item_summaries, status_of_execution
+from fanout.names import new_run_id
 
 if TYPE_CHECKING:
     from fanout.config import FanoutConfig
@@ -107,11 +107,6 @@ def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions,
         check_threads(min(plan.count, plan.settings.max_concurrency))
     document: dict[str, Any] = raw
     return document
-
-
-def new_run_id(job: str) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{job}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
 class LocalRun:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fanout.local.records import RECORDS, write_started
+from fanout.names import new_run_id
 from fanout.records.views import (
     FAILED_STATES,
     ItemDetail,
@@ -253,8 +254,6 @@ class LocalRuns:
 
 
 def new_id(spec: dict[str, Any]) -> str:
-    from fanout.local.runner import new_run_id
-
     return new_run_id(str(spec.get("job")))
 
 

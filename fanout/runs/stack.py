@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from fanout.cost import RegionPrices, TaskSize, prices_for
 from fanout.names import console_url, output_id
+from fanout.names import new_run_id as made_run_id
 from fanout.records.dynamo import DynamoRecords
 from fanout.records.model import RunRecord
 from fanout.records.views import (
@@ -208,12 +209,7 @@ class StackRuns:
         statuses = {i.index: i.status for i in self.store.items(run_id)} \
             if select == "failed" else {}
         choose(select, run_id, run.total, statuses)  # nothing to rerun, a bad index: exit 2
-        if new_run_id is None:
-            import secrets
-            from datetime import UTC, datetime
-
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            new_run_id = f"{run.job}-{stamp}-{secrets.token_hex(3)}"[:80]
+        new_run_id = new_run_id or made_run_id(run.job)
         document = {"rerun_of": run_id, "select": select, "trigger": trigger}
         if current_config:  # the job as deployed now, though it changed since the run
             document["current_config"] = True

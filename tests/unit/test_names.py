@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -43,3 +44,30 @@ def test_the_runtimes_message_has_no_link_for_a_malformed_arn() -> None:
                                               ("my-job-2", "MyJob2")])
 def test_output_id_is_how_the_stack_names_a_jobs_outputs(job: str, spelled: str) -> None:
     assert output_id(job) == spelled
+
+
+def test_a_made_run_id_is_the_job_the_time_and_six_random_hex_digits() -> None:
+    from datetime import UTC, datetime
+
+    from fanout.names import new_run_id, run_id_problem
+
+    # Given a job and a moment / When two run ids are made for it
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    first, second = new_run_id("analyzer", moment), new_run_id("analyzer", moment)
+    # Then each names the job and the time, and they differ (random tail)
+    assert re.fullmatch(r"analyzer-20260102T030405Z-[0-9a-f]{6}", first), first
+    assert first != second
+    # And each is a valid execution name
+    assert run_id_problem(first) is None
+
+
+@pytest.mark.parametrize("job", ["j" * 40, "j" * 56, "j" * 57, "j" * 200])
+def test_a_made_run_id_fits_step_functions_80_character_execution_name(job: str) -> None:
+    from fanout.names import MAX_EXECUTION_NAME, new_run_id, run_id_problem
+
+    # Given a job of any length / When a run id is made for it
+    run_id = new_run_id(job)
+    # Then it is at most 80 characters, keeps its time and random tail, and is accepted
+    assert len(run_id) <= MAX_EXECUTION_NAME == 80
+    assert re.search(r"-\d{8}T\d{6}Z-[0-9a-f]{6}$", run_id), run_id
+    assert run_id_problem(run_id) is None
