@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import sys
 import time
 from collections import Counter
@@ -38,8 +37,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fanout.cli.deployment import Deployment
+from fanout.names import new_run_id
 from fanout.records.model import TERMINAL, AttemptRecord
-from fanout.runs.stack import StackRuns
+from fanout.runs.stack import StackRuns, start_execution
 
 #: CloudWatch's period for the metrics read (one minute: DynamoDB's and Lambda's own).
 PERIOD = 60
@@ -74,12 +74,10 @@ class Deployed(Deployment):
 
 
 def start(deployed: Deployed, job: str, items: int, concurrency: int) -> str:
-    run_id = f"load-{job}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    run_id = new_run_id(f"load-{job}")
     spec = {"job": job, "params": {"n": {"range": {"start": 0, "stop": items}}},
             "max_concurrency": concurrency, "retry": {"max_attempts": 1}, "trigger": "cli"}
-    deployed.client("stepfunctions").start_execution(
-        stateMachineArn=deployed.output("StateMachineArn"), name=run_id,
-        input=json.dumps(spec))
+    start_execution(deployed, run_id, spec)
     return run_id
 
 

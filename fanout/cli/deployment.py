@@ -7,7 +7,6 @@ Credentials, ``--region`` and ``AWS_ENDPOINT_URL`` are boto3's. Records are read
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,9 +84,3 @@ def get_run(deploy: Deployment, run_id: str) -> RunRecord:
         raise UsageError([Problem("RUN", f"no run {run_id!r} in stack {deploy.stack}")])
     return run
 
-
-def start_execution(deploy: Deployment, run_id: str, document: dict[str, Any]) -> str:
-    sfn = deploy.client("stepfunctions")
-    started = sfn.start_execution(stateMachineArn=deploy.output("StateMachineArn"),
-                                  name=run_id, input=json.dumps(document))
-    return str(started["executionArn"])

@@ -21,7 +21,7 @@ from fanout.cli.args import (
     load_config_path,
     spec_document,
 )
-from fanout.cli.deployment import Deployment, deployment, start_execution
+from fanout.cli.deployment import Deployment, deployment
 from fanout.cli.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, exit_for
 from fanout.cli.render import (
     print_json,
@@ -102,6 +102,8 @@ def run_start(args: argparse.Namespace) -> int:
                                           f"{EXECUTION_INPUT_LIMIT:,} for an execution's "
                                           "input; put the items in S3 and name them with "
                                           "items_from")])
+    from fanout.runs.stack import start_execution
+
     deploy = deployment(args)
     run_id = args.run_id or new_run_id(document["job"])
     arn = start_execution(deploy, run_id, document)

@@ -51,6 +51,15 @@ class NoSuchRun(RunsError, LookupError):
     """No run of that id in the stack."""
 
 
+def start_execution(stack: Stack, run_id: str, document: dict[str, Any]) -> str:
+    """Start the stack's state machine on ``document`` (a run spec, or a rerun's), named
+    ``run_id``: the run. Its execution ARN."""
+    sfn = stack.client("stepfunctions")
+    started = sfn.start_execution(stateMachineArn=stack.output("StateMachineArn"),
+                                  name=run_id, input=json.dumps(document))
+    return str(started["executionArn"])
+
+
 def legacy_fields(run: RunRecord) -> dict[str, Any]:
     """What ``fanout status --json`` printed before RunView, kept for scripts that read it."""
     return {**run.totals(), "parent_run": run.parent_run, "summary": run.summary,
@@ -213,13 +222,7 @@ class StackRuns:
         document = {"rerun_of": run_id, "select": select, "trigger": trigger}
         if current_config:  # the job as deployed now, though it changed since the run
             document["current_config"] = True
-        return new_run_id, self.start_execution(new_run_id, document)
-
-    def start_execution(self, run_id: str, document: dict[str, Any]) -> str:
-        sfn = self.stack.client("stepfunctions")
-        started = sfn.start_execution(stateMachineArn=self.stack.output("StateMachineArn"),
-                                      name=run_id, input=json.dumps(document))
-        return str(started["executionArn"])
+        return new_run_id, start_execution(self.stack, new_run_id, document)
 
 
 def _log_events(logs: Any, group: str, stream: str) -> list[dict[str, Any]]:
