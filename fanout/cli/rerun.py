@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fanout.cli.runs import EXIT_OK, add_source_arguments, item_index, source, the_run
+from fanout.cli.exits import EXIT_OK
+from fanout.cli.runs import add_source_arguments, item_index, source, the_run
 from fanout.errors import Problem, SpecError, UsageError
 
 

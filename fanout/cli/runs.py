@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fanout.cli.exits import EXIT_OK, EXIT_RUN_FAILED
+from fanout.cli.render import print_json, table
 from fanout.errors import Problem, UsageError
 from fanout.records.views import ITEM_STATES, ItemDetail, ItemView, RunsSource, RunView
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 #: How long ``stop --wait`` waits for a run's tasks to stop and its items to settle.
 STOP_WAIT_SECONDS = 600.0
 POLL_SECONDS = 2.0
@@ -92,16 +93,6 @@ def the_run(runs: RunsSource, args: argparse.Namespace) -> RunView:
 
 
 # --- showing ----------------------------------------------------------------------------------
-
-
-def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=str))
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in [header, *rows])
 
 
 def with_totals(run: RunView) -> RunView:
