@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ def add(subparsers: Any) -> None:
 
 
 def run_expand(args: argparse.Namespace) -> int:
-    from fanout.spec.items_from import read_items
+    from fanout.spec.items_from import ItemsSource
     from fanout.spec.matrix import explain_ranges
     from fanout.spec.plan import plan_run
 
@@ -58,7 +59,7 @@ def run_expand(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError([Problem("--items", f"cannot read {args.items}: {exc.strerror}; "
                                                  "check the path")]) from None
-        items = read_items(data, fmt)
+        items = ItemsSource(lambda: io.BytesIO(data), fmt)
     plan = plan_run(spec, config, run_id=args.run_id or "expand", logical_time=logical_time,
                     items=items)
     for warning in plan.warnings():

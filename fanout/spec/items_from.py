@@ -1,10 +1,14 @@
-"""Explicit items read at run time (``items_from``): JSON array, JSON Lines or CSV."""
+"""Explicit items read at run time (``items_from``): JSON array, JSON Lines or CSV.
+
+They are parsed one way, streamed (:class:`ItemsSource`), whether they come from S3 (Expand)
+or from a local copy (``fanout expand --items``), and checked in the same walk that counts
+them (:func:`checked_stream`).
+"""
 
 from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -30,61 +34,8 @@ def items_from_format(uri: str) -> ItemsFormat:
     return "json"
 
 
-def read_items(data: bytes, fmt: ItemsFormat) -> list[dict[str, Any]]:
-    """Items from an ``items_from`` object's content: a JSON array of objects, JSON Lines
-    (one object per line) or CSV with a header row (values stay strings).
-
-    Raises :class:`SpecError` naming ``items_from`` for content that is not items.
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SpecError([Problem("items_from", f"not UTF-8 text ({exc.reason})")]) from None
-    rows: list[Any]
-    if fmt == "json":
-        try:
-            rows = json.loads(text, parse_constant=_no_constant)
-        except ValueError as exc:
-            raise SpecError([Problem("items_from", f"not a JSON array ({exc})")]) from None
-        if not isinstance(rows, list):
-            raise SpecError([Problem("items_from", "not a JSON array of objects")])
-    elif fmt == "jsonl":
-        rows = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line, parse_constant=_no_constant))
-            except ValueError as exc:
-                raise SpecError([Problem("items_from", f"line {n} is not JSON ({exc})")]) from None
-    elif fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        rows = []
-        for row in reader:
-            if None in row or None in row.values():
-                raise SpecError([Problem(
-                    "items_from", f"CSV line {reader.line_num} does not match the header"
-                )])
-            rows.append(row)
-    else:
-        raise SpecError([Problem("items_format", f"unknown format {fmt!r}")])
-    if not rows:
-        raise SpecError([Problem("items_from", "holds no items")])
-    problems = row_problems(rows, "items_from")
-    if problems:
-        raise SpecError(problems)
-    return rows
-
-
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
-
-
-def row_problems(rows: Iterable[Any], field: str) -> list[Problem]:
-    problems: list[Problem] = []
-    for n, row in enumerate(rows):
-        problems += problems_of_row(n, row, field)
-    return capped(problems)
 
 
 def problems_of_row(n: int, row: Any, field: str) -> list[Problem]:
@@ -115,9 +66,6 @@ def capped(problems: list[Problem]) -> list[Problem]:
         return problems
     rest = len(problems) - MAX_LISTED
     return [*problems[:MAX_LISTED], Problem(problems[0].field, f"... and {rest} more")]
-
-
-# --- streamed ---------------------------------------------------------------------------------
 
 
 class ItemsSource:

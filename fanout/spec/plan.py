@@ -34,7 +34,6 @@ from fanout.spec.items_from import (
     checked_stream,
     excluded_row,
     missing_placeholders,
-    row_problems,
 )
 from fanout.spec.matrix import MatrixAxis, Pattern, axes_of, dropped_last, exclusions, union_size
 from fanout.spec.model import RunSettings, RunSpec, resolve
@@ -230,13 +229,13 @@ class Plan:
 def plan_run(
     spec: RunSpec, config: FanoutConfig, *, run_id: str = "local-run",
     logical_time: datetime | None = None,
-    items: list[dict[str, Any]] | ItemsSource | None = None,
+    items: ItemsSource | None = None,
 ) -> Plan:
     """Check ``spec`` against the deployment and plan its run without expanding it.
 
-    ``items`` are the explicit items for ``items_from``: read already (a list), or an
-    :class:`ItemsSource` streamed from the object, never held whole. Raises
-    :class:`SpecError` naming every bad field.
+    ``items`` are the items of ``items_from``: an :class:`ItemsSource` streamed from the
+    object (S3's, or a local copy of it), never held whole. Raises :class:`SpecError`
+    naming every bad field.
     """
     problems = check_semantics(spec, config)
     if problems:
@@ -265,12 +264,11 @@ def plan_run(
             raise SpecError(problems)
         sizes = tuple(len(a.values) for a in axes)
         matrix_count = math.prod(sizes) - union_size(frozenset(excluded), 0, sizes)
-    elif isinstance(items, ItemsSource) and spec.items_from is not None:
+    elif items is not None and spec.items_from is not None:
         rows, row_keys, problems = checked_stream(items, spec.exclude, used, include)
     else:
-        source, raw_rows = _explicit_rows(spec, items)
-        problems = [] if source == "items" else row_problems(raw_rows, source)
-        problems += missing_placeholders(raw_rows, used, source)
+        source, raw_rows = _explicit_rows(spec)
+        problems = missing_placeholders(raw_rows, used, source)
         problems += unmatched_excludes(raw_rows, spec.exclude, source)
         if not problems:
             rows = [r for r in raw_rows if not excluded_row(r, spec.exclude)]
@@ -316,18 +314,15 @@ def _source_name(spec: RunSpec) -> str:
     return "items_from" if spec.items_from is not None else "include"
 
 
-def _explicit_rows(
-    spec: RunSpec, items: list[dict[str, Any]] | ItemsSource | None
-) -> tuple[str, list[Params]]:
+def _explicit_rows(spec: RunSpec) -> tuple[str, list[Params]]:
+    """The spec's own items (checked by its model), else none; ``items_from`` unread."""
     if spec.items is not None:
         return "items", [dict(r) for r in spec.items]
     if spec.items_from is not None:
-        if items is None:
-            raise SpecError([Problem(
-                "items_from", f"the items of {spec.items_from} have not been read "
-                "(they are read at run time; give their content to plan the run)",
-            )])
-        return "items_from", list(items)
+        raise SpecError([Problem(
+            "items_from", f"the items of {spec.items_from} have not been read "
+            "(they are read at run time; give their content to plan the run)",
+        )])
     return "include", []
 
 
