@@ -29,8 +29,8 @@ from fanout.local.tasks import (
     Task,
     TaskDefinition,
     task_state_change_event,
-    utc_now,
 )
+from fanout.runtime.clock import utcnow
 
 #: How long ECS keeps a clientToken (AWS: 24 hours).
 CLIENT_TOKEN_TTL_SECONDS = 24 * 3600
@@ -275,7 +275,7 @@ class EmulatedFargate:
             tags=list(params.get("tags") or []),
             command=command,
             environment=environment,
-            created_at=utc_now(),
+            created_at=utcnow(),
         )
         self.tasks[arn] = task
         self.launches += 1
@@ -319,7 +319,7 @@ class EmulatedFargate:
             task.process = process
             if task.ending is None:
                 task.last_status = "RUNNING"
-                task.started_at = utc_now()
+                task.started_at = utcnow()
                 task.version += 1
                 self._publish(task)
             else:  # stopped before it started
@@ -362,7 +362,7 @@ class EmulatedFargate:
             return
         task.ending = (code, reason)
         task.desired_status = "STOPPED"
-        task.stopping_at = utc_now()
+        task.stopping_at = utcnow()
         task.version += 1
         process = task.process
         if process is None:
@@ -385,8 +385,8 @@ class EmulatedFargate:
         task.desired_status = "STOPPED"
         task.stop_code = stop_code
         task.stopped_reason = reason
-        task.stopping_at = task.stopping_at or utc_now()
-        task.stopped_at = utc_now()
+        task.stopping_at = task.stopping_at or utcnow()
+        task.stopped_at = utcnow()
         task.version += 1
         self._publish(task)
 

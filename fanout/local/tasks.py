@@ -13,8 +13,10 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from fanout.runtime.clock import utcnow
 
 
 class EcsError(Exception):
@@ -90,10 +92,6 @@ def gate_env(rate: LaunchRate | None, *, configured: bool = False) -> dict[str, 
 
 LogSink = Callable[[str, str, list[tuple[int, str]]], None]
 EventSink = Callable[[dict[str, Any]], None]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -193,14 +191,14 @@ def task_state_change_event(task: Task, region: str, account: str) -> dict[str, 
     for key in ("createdAt", "startedAt", "stoppingAt", "stoppedAt"):
         if key in detail:
             detail[key] = iso(detail[key])
-    detail["updatedAt"] = iso(utc_now())
+    detail["updatedAt"] = iso(utcnow())
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": "ECS Task State Change",
         "source": "aws.ecs",
         "account": account,
-        "time": iso(utc_now()),
+        "time": iso(utcnow()),
         "region": region,
         "resources": [task.arn],
         "detail": detail,
