@@ -1,4 +1,4 @@
-"""The dashboard's web app: server-rendered pages over a :class:`RunsSource`, and its JSON.
+"""The dashboard's web app: server-rendered pages over a :class:`DashboardSource`, and its JSON.
 
 Reading routes are plain functions, which Starlette runs in its thread pool: a slow read
 (a large run's records parsed for the first time) never holds up the event loop.
@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 from fanout.errors import FanoutInputError
 from fanout.ui import render, timeline
 from fanout.ui.security import CSRF_FIELD, CSRF_HEADER, Guard, GuardMiddleware
-from fanout.ui.source import ITEM_STATES, RUN_STATES, RunsSource, SourceError, empty_counts
+from fanout.ui.source import ITEM_STATES, RUN_STATES, DashboardSource, SourceError, empty_counts
 
 HERE = Path(__file__).resolve().parent
 #: Runs listed on the runs page before "show all".
@@ -55,7 +55,7 @@ def templates() -> Environment:
 class Dashboard:
     """The routes' shared state: the source of runs, the guard, the templates."""
 
-    def __init__(self, source: RunsSource, guard: Guard, config_path: Path) -> None:
+    def __init__(self, source: DashboardSource, guard: Guard, config_path: Path) -> None:
         self.source = source
         self.guard = guard
         self.config_path = config_path
@@ -311,7 +311,7 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def create_app(source: RunsSource, guard: Guard, config_path: Path = Path("cdk.json")) -> Any:
+def create_app(source: DashboardSource, guard: Guard, config_path: Path = Path("cdk.json")) -> Any:
     """The ASGI app: the routes behind the Host/token guard."""
     d = Dashboard(source, guard, config_path)
     get: list[tuple[str, Callable[[Request], Any]]] = [

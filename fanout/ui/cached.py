@@ -1,4 +1,4 @@
-"""The dashboard's view of a :class:`RunsSource`: a finished run's items read once.
+"""The dashboard's view of a :class:`DashboardSource`: a finished run's items read once.
 
 The pages ask for every item of a run (the grid) and every item's attempts (the timeline).
 A source answers ``get_item`` one item at a time; for a 10,000-item run that is 10,000
@@ -25,7 +25,7 @@ PENDING_SHOWN = 20_000
 
 
 class Cached:
-    """A :class:`RunsSource` with the dashboard's bulk reads, over another one."""
+    """A :class:`DashboardSource` with the dashboard's bulk reads, over another one."""
 
     def __init__(self, inner: Any, config_path: Path) -> None:
         self.inner = inner

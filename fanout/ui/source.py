@@ -1,4 +1,4 @@
-"""Where the dashboard reads runs from: :class:`RunsSource` and an in-memory source.
+"""Where the dashboard reads runs from: :class:`DashboardSource` and an in-memory source.
 
 The shapes are the CLI's ``--json`` shapes (docs/cli.md, :mod:`fanout.records.views`): a run
 is a RunView, an item an ItemView, an item with its attempts an ItemDetail. Everything the
@@ -22,18 +22,18 @@ from fanout.records.views import (
     ItemDetail,
     ItemView,
     RunsError,
+    RunsSource,
     RunView,
 )
-from fanout.records.views import RunsSource as ReadingSource
 
-__all__ = ["ITEM_STATES", "RUN_STATES", "ItemDetail", "ItemView", "MemorySource", "RunView",
-           "RunsSource", "SourceError", "empty_counts", "parse_time"]
+__all__ = ["ITEM_STATES", "RUN_STATES", "DashboardSource", "ItemDetail", "ItemView",
+           "MemorySource", "RunView", "SourceError", "empty_counts", "parse_time"]
 
 #: An action the source refuses (a run it does not have, one that cannot be stopped).
 SourceError = RunsError
 
 
-class RunsSource(ReadingSource, Protocol):
+class DashboardSource(RunsSource, Protocol):
     """What the dashboard needs of a place where runs live: the reading API, and starting."""
 
     def start(self, spec: dict[str, Any]) -> str: ...

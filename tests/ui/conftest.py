@@ -72,7 +72,9 @@ def serve(source: Any, host: str = "127.0.0.1", config: Path = CONFIG) -> Iterat
 
 
 @dataclass
-class LocalRuns:
+class SeededRuns:
+    """The local runs the browser tests read (not :class:`fanout.runs.local.LocalRuns`)."""
+
     records_dir: Path
     years: str
     mixed: str
@@ -95,7 +97,7 @@ def _fanout_local(spec: Path, records_dir: Path, run_id: str) -> subprocess.Pope
 
 
 @pytest.fixture(scope="session")
-def local_runs(tmp_path_factory: pytest.TempPathFactory) -> LocalRuns:
+def local_runs(tmp_path_factory: pytest.TempPathFactory) -> SeededRuns:
     """Three real local runs, made once: years (21), mixed outcomes, 2,000 items."""
     from fanout.config import load_config_file
     from fanout.local.synth import synthesize
@@ -103,7 +105,7 @@ def local_runs(tmp_path_factory: pytest.TempPathFactory) -> LocalRuns:
     synthesize(CONFIG, load_config_file(CONFIG).stack_name)
     records = tmp_path_factory.mktemp("ui") / ".fanout" / "runs"
     records.mkdir(parents=True)
-    runs = LocalRuns(records, years="analyzer-years", mixed="prog-mixed", big="quick-2000")
+    runs = SeededRuns(records, years="analyzer-years", mixed="prog-mixed", big="quick-2000")
     specs = {runs.years: ROOT / "examples" / "specs" / "years.json",
              runs.mixed: SPECS / "mixed.json", runs.big: SPECS / "big.json"}
     processes = {run_id: _fanout_local(spec, records, run_id) for run_id, spec in specs.items()}
@@ -116,7 +118,7 @@ def local_runs(tmp_path_factory: pytest.TempPathFactory) -> LocalRuns:
 
 
 @pytest.fixture(scope="session")
-def local_server(local_runs: LocalRuns) -> Iterator[Served]:
+def local_server(local_runs: SeededRuns) -> Iterator[Served]:
     from fanout.ui.local_runs import open_local
 
     with serve(open_local(local_runs.records_dir, CONFIG)) as served:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.conftest import LocalRuns, Served, wait_for
+from tests.ui.conftest import SeededRuns, Served, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def no_alert(page: Any) -> None:
 
 
 def test_runs_page_lists_the_runs(page: Any, local_server: Served,
-                                  local_runs: LocalRuns) -> None:
+                                  local_runs: SeededRuns) -> None:
     page.goto(local_server.url + "/")
     ids = page.eval_on_selector_all("tr[data-run-id]", "els => els.map(e => e.dataset.runId)")
     assert {local_runs.years, local_runs.mixed, local_runs.big} <= set(ids)
@@ -47,7 +47,7 @@ def test_runs_page_lists_the_runs(page: Any, local_server: Served,
 
 
 def test_run_page_has_one_cell_per_item_with_its_state(page: Any, local_server: Served,
-                                                       local_runs: LocalRuns) -> None:
+                                                       local_runs: SeededRuns) -> None:
     for run_id, total in ((local_runs.years, 21), (local_runs.mixed, 6),
                           (local_runs.big, 2000)):
         page.goto(f"{local_server.url}/runs/{run_id}")
@@ -61,7 +61,7 @@ def test_run_page_has_one_cell_per_item_with_its_state(page: Any, local_server: 
 
 
 def test_mixed_outcomes_and_filters(page: Any, local_server: Served,
-                                    local_runs: LocalRuns) -> None:
+                                    local_runs: SeededRuns) -> None:
     page.goto(f"{local_server.url}/runs/{local_runs.mixed}")
     states = dict(cells(page))
     # Given the mixed run: exit 3 twice, retried then fine, timed out, exit 1
@@ -84,7 +84,7 @@ def test_mixed_outcomes_and_filters(page: Any, local_server: Served,
 
 
 def test_item_page_shows_attempts_and_the_failures_last_log_line(
-        page: Any, local_server: Served, local_runs: LocalRuns) -> None:
+        page: Any, local_server: Served, local_runs: SeededRuns) -> None:
     page.goto(f"{local_server.url}/runs/{local_runs.mixed}")
     page.click('#grid a[data-index="1"]')
     page.wait_for_url("**/items/1")
@@ -104,7 +104,7 @@ def test_item_page_shows_attempts_and_the_failures_last_log_line(
 
 
 def test_values_from_params_and_logs_render_as_text(page: Any, local_server: Served,
-                                                     local_runs: LocalRuns) -> None:
+                                                     local_runs: SeededRuns) -> None:
     # Given items whose params and log lines are HTML
     for path in (f"/runs/{local_runs.mixed}", f"/runs/{local_runs.mixed}/items/4",
                  f"/runs/{local_runs.mixed}/items/5", "/?q=script"):
@@ -143,7 +143,7 @@ def test_live_preview_names_a_bad_field_and_counts_a_good_spec(
 
 
 def test_start_a_run_and_rerun_its_failed_items(page: Any, local_server: Served,
-                                                local_runs: LocalRuns) -> None:
+                                                local_runs: SeededRuns) -> None:
     # Given a spec of three items, one failing, started from the page
     spec = {"job": "prog", "items": [{"code": c, "sleep": 0, "fail": 0, "say": f"i{c}"}
                                      for c in (0, 2, 0)],
