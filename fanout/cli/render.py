@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from fanout.names import console_url
 
 if TYPE_CHECKING:
-    from fanout.records.model import ItemRecord, RunRecord
+    from fanout.records.model import RunRecord
 
 
 def run_dict(run: RunRecord) -> dict[str, Any]:
@@ -17,13 +17,6 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
             "finished_at": run.finished_at, "logical_time": run.logical_time,
             "parent_run": run.parent_run, **run.totals(), "summary": run.summary,
             "execution_arn": run.execution_arn, "console_url": console_url(run.execution_arn)}
-
-
-def item_dict(item: ItemRecord) -> dict[str, Any]:
-    return {"index": item.index, "status": item.shown_status, "params": item.params,
-            "attempts": item.attempts, "exit_code": item.exit_code, "reason": item.reason,
-            # While it waits for its launch: why, since when, RunTask calls refused.
-            "waiting": item.waiting}
 
 
 def print_json(value: Any) -> None:

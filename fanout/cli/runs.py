@@ -154,7 +154,7 @@ def items_text(items: list[ItemView]) -> str:
     the first run (``original``)."""
     rerun = any(i.get("original_index", i["index"]) != i["index"] for i in items)
     rows = [[str(i["index"]), *([str(i["original_index"])] if rerun else []),
-             i.get("key", ""), _status(i), str(i["attempts"]),
+             i.get("key", ""), _status(i), str(i["attempt_count"]),
              "" if i["exit_code"] is None else str(i["exit_code"]), i.get("reason") or "",
              _params(i["params"])] for i in items]
     return table(rows, ["index", *(["original"] if rerun else []), "key", "status",
@@ -172,7 +172,7 @@ def _digest(digest: str | None) -> str:
 
 def item_text(item: ItemDetail) -> str:
     lines = [f"item {item['index']} of run {item['run_id']}  {item['status']}  "
-             f"attempts {item['attempts']}"
+             f"attempts {item['attempt_count']}"
              + ("" if item["exit_code"] is None else f"  exit code {item['exit_code']}"),
              f"params: {_params(item['params'])}",
              f"command: {json.dumps(item['command'])}"]
@@ -188,7 +188,7 @@ def item_text(item: ItemDetail) -> str:
              _seconds(a["duration_seconds"]), usd(a.get("cost_usd")),
              (a["task_arn"] or "").rsplit("/", 1)[-1], _digest(a.get("image_digest")),
              a["log_stream"] or ""]
-            for a in item.get("attempt_list", [])]
+            for a in item["attempts"]]
     lines.append(table(rows, ["attempt", "status", "capacity", "exit", "stop code", "reason",
                               "started", "stopped", "duration", "cost", "task", "image",
                               "log stream"]))
@@ -266,7 +266,7 @@ def run_logs(args: argparse.Namespace) -> int:
     runs = source(args)
     run = the_run(runs, args)
     item = runs.get_item(run["run_id"], args.index)
-    attempts = (item or {}).get("attempt_list") or []
+    attempts = (item or {}).get("attempts") or []
     if not attempts:
         why = "no such item" if not 0 <= args.index < (run["total"] or 0) \
             else "it never launched"

@@ -39,7 +39,7 @@ from fanout.cost import run_cost as _run_cost
 from fanout.local.records import FORMAT, RECORDS, prices_of, size_of
 from fanout.records.layout import from_attrs, run_pk
 from fanout.records.model import AttemptRecord, ItemRecord, RunRecord
-from fanout.records.views import item_detail, run_view, task_size, usage
+from fanout.records.views import item_detail, run_view, task_size, usage, view_of
 from fanout.schema import MANIFEST_KEY, SORT_KEY
 
 if TYPE_CHECKING:
@@ -166,9 +166,9 @@ class Snapshots:
         if all(not a.is_open for a in tried):
             self.settled.append((record.index, tried))
         return _Cached(
-            item_line=_line("item", {k: v for k, v in detail.items() if k != "attempt_list"}),
+            item_line=_line("item", view_of(detail)),
             attempt_lines=[_line("attempt", {"run_id": self.run_id, "index": record.index,
-                                             **a}) for a in detail["attempt_list"]],
+                                             **a}) for a in detail["attempts"]],
             usages=[usage(a) for a in tried])
 
     def _pending_line(self, index: int) -> str:
@@ -180,7 +180,7 @@ class Snapshots:
                                 command=list(rendered.get("command") or []),
                                 environment=dict(rendered.get("environment") or {}))
             view = item_detail(record, [])
-            line = _line("item", {k: v for k, v in view.items() if k != "attempt_list"})
+            line = _line("item", view_of(view))
             self._pending[index] = line
         return line
 

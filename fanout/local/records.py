@@ -32,6 +32,7 @@ from fanout.records.views import (
     now,
     run_view,
     task_size,
+    view_of,
 )
 
 if TYPE_CHECKING:
@@ -40,7 +41,16 @@ if TYPE_CHECKING:
     from fanout.records.dynamo import DynamoRecords
     from fanout.records.model import RunRecord
 
-FORMAT = "fanout.local-records/1"
+FORMAT = "fanout.local-records/2"
+
+
+def upgraded(row: dict[str, Any]) -> dict[str, Any]:
+    """A line of any format so far as :data:`FORMAT` has it: format 1 counted an item's
+    attempts in ``attempts``, format 2 in ``attempt_count`` (an ItemDetail's ``attempts``
+    is the list of them)."""
+    if row.get("record") == "item" and "attempt_count" not in row:
+        row["attempt_count"] = row.pop("attempts", 0)
+    return row
 RECORDS = "records.jsonl"
 
 
@@ -81,9 +91,9 @@ def write_records(folder: Path, run: RunView, items: list[ItemDetail],
     def lines() -> Iterator[str]:
         yield _line("run", {**run, "format": FORMAT, "pid": None, "settings": settings})
         for item in items:
-            yield _line("item", {k: v for k, v in item.items() if k != "attempt_list"})
+            yield _line("item", view_of(item))
         for item in items:
-            for attempt in item.get("attempt_list", []):
+            for attempt in item.get("attempts", []):
                 yield _line("attempt", {"run_id": item["run_id"], "index": item["index"],
                                         **attempt})
     _replace(folder / RECORDS, lines())

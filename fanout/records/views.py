@@ -3,8 +3,9 @@
 RunView, ItemView, ItemDetail and AttemptView (docs/cli.md, "What --json prints") are
 plain JSON dicts built from the records by the functions here; the CLI prints them, the
 local records folder stores them (docs/local-records.md) and the dashboard shows them.
-Every key is always there; an absent value is null. Timestamps are ISO-8601 UTC with a
-``Z``; durations are seconds.
+An ItemView counts its attempts (``attempt_count``); an ItemDetail also lists them
+(``attempts``). Every key is always there; an absent value is null. Timestamps are ISO-8601
+UTC with a ``Z``; durations are seconds.
 
 :class:`RunsSource` is the reading (and stopping, rerunning) API over a place where runs
 live: :class:`fanout.runs.local.LocalRuns` (a records folder) and
@@ -217,7 +218,7 @@ def item_view(item: ItemRecord, attempts: list[AttemptRecord]) -> ItemView:
     return {
         "run_id": item.run_id, "index": item.index, "params": item.params,
         "command": item.command, "environment": item.environment, "status": item.shown_status,
-        "attempts": item.attempts, "exit_code": item.exit_code,
+        "attempt_count": item.attempts, "exit_code": item.exit_code,
         "reason": reason if item.status != "SUCCEEDED" else None,
         "log_tail": list(tail or []), "waiting": waiting_of(item),
         "started_at": timestamp(started), "finished_at": timestamp(finished),
@@ -229,7 +230,12 @@ def item_detail(item: ItemRecord, attempts: list[AttemptRecord], *,
                 size: TaskSize | None = None, prices: RegionPrices | None = None) -> ItemDetail:
     ordered = sorted(attempts, key=lambda a: a.attempt)
     return {**item_view(item, ordered),
-            "attempt_list": [attempt_view(a, size=size, prices=prices) for a in ordered]}
+            "attempts": [attempt_view(a, size=size, prices=prices) for a in ordered]}
+
+
+def view_of(detail: ItemDetail) -> ItemView:
+    """The ItemView of an ItemDetail: the item without its list of attempts."""
+    return {k: v for k, v in detail.items() if k != "attempts"}
 
 
 def pending_item(run_id: str, index: int) -> ItemRecord:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fanout.local.records import RECORDS, write_started
+from fanout.local.records import RECORDS, upgraded, write_started
 from fanout.names import new_run_id
 from fanout.records.views import (
     FAILED_STATES,
@@ -79,7 +79,7 @@ class LocalRuns:
         with open(path) as lines:
             for line in lines:
                 if line.strip():
-                    yield json.loads(line)
+                    yield upgraded(json.loads(line))
 
     def _run_row(self, path: Path) -> dict[str, Any] | None:
         with open(path) as lines:
@@ -151,7 +151,7 @@ class LocalRuns:
                 attempts.append({k: v for k, v in body.items() if k not in ("run_id", "index")})
         if item is None:
             return None
-        return {**item, "attempt_list": sorted(attempts, key=lambda a: a["attempt"])}
+        return {**item, "attempts": sorted(attempts, key=lambda a: a["attempt"])}
 
     def log_lines(self, run_id: str, index: int, attempt: int | None = None) -> list[str]:
         from fanout.local.logs import local_log_lines

@@ -142,7 +142,7 @@ class Dashboard:
         svg = self._timelines.get(key) if run["status"] != "RUNNING" else None
         if svg is None:
             details = [self.source.get_item(run["run_id"], int(i["index"]))
-                       for i in self.source.list_items(run["run_id"]) if i["attempts"]]
+                       for i in self.source.list_items(run["run_id"]) if i["attempt_count"]]
             svg = timeline.timeline([d for d in details if d is not None])
             if run["status"] != "RUNNING":  # a finished run's timeline never changes
                 if len(self._timelines) >= 16:

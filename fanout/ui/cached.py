@@ -3,7 +3,7 @@
 The pages ask for every item of a run (the grid) and every item's attempts (the timeline).
 A source answers ``get_item`` one item at a time; for a 10,000-item run that is 10,000
 reads. :class:`Cached` reads a finished run's items and attempts in one pass — from a local
-run's records file (format ``fanout.local-records/1``, docs/local-records.md), else item by
+run's records file (docs/local-records.md), else item by
 item from the source — and keeps them until the run's record (or a local run's records
 file, which a running run rewrites about once a second) changes. A local run whose first
 snapshot is not written yet shows its items PENDING from its spec's expansion.
@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from fanout.records.views import view_of
 from fanout.ui.source import ItemDetail, ItemView, RunView
 
 #: Items of a run on AWS whose attempts the timeline reads one by one, at most.
@@ -61,8 +62,8 @@ class Cached:
     # reads in bulk ------------------------------------------------------------------------
 
     def list_items(self, run_id: str, status: str | None = None) -> list[ItemView]:
-        return [{k: v for k, v in i.items() if k != "attempt_list"}
-                for i in self.details(run_id) if status is None or i["status"] == status]
+        return [view_of(i) for i in self.details(run_id)
+                if status is None or i["status"] == status]
 
     def get_item(self, run_id: str, index: int) -> ItemDetail | None:
         details = self.details(run_id)
@@ -72,7 +73,7 @@ class Cached:
         return item
 
     def details(self, run_id: str) -> list[ItemDetail]:
-        """Every item of the run with its attempts (``attempt_list``), in index order."""
+        """Every item of the run with its attempts (``attempts``), in index order."""
         run = self.inner.get_run(run_id)
         if run is None:
             return []
@@ -102,17 +103,17 @@ class Cached:
             items, attempts = _read_local(path)
             if items or run["status"] != "RUNNING":
                 for item in items:
-                    item["attempt_list"] = sorted(attempts.get(item["index"], []),
+                    item["attempts"] = sorted(attempts.get(item["index"], []),
                                                   key=lambda a: a.get("attempt") or 0)
                 return items
             return self._pending(run)
         views: list[ItemView] = self.inner.list_items(run["run_id"])
         if len(views) > REMOTE_DETAILS:
-            return [{**v, "attempt_list": []} for v in views]
+            return [{**v, "attempts": []} for v in views]
         out: list[ItemDetail] = []
         for view in views:
             detail = self.inner.get_item(run["run_id"], int(view["index"]))
-            out.append(detail if detail is not None else {**view, "attempt_list": []})
+            out.append(detail if detail is not None else {**view, "attempts": []})
         return out
 
     def _pending(self, run: RunView) -> list[ItemDetail]:
@@ -135,20 +136,22 @@ class Cached:
             return []
         return [{"run_id": run["run_id"], "index": item["index"], "params": item["params"],
                  "command": item["command"], "environment": item["environment"],
-                 "status": "PENDING", "attempts": 0, "exit_code": None, "reason": None,
+                 "status": "PENDING", "attempt_count": 0, "exit_code": None, "reason": None,
                  "log_tail": [], "waiting": None, "started_at": None, "finished_at": None,
-                 "duration_seconds": None, "attempt_list": []} for item in plan.items()]
+                 "duration_seconds": None, "attempts": []} for item in plan.items()]
 
 
 def _read_local(path: Path) -> tuple[list[ItemDetail], dict[int, list[dict[str, Any]]]]:
-    """The item and attempt lines of a local run's records (fanout.local-records/1)."""
+    """The item and attempt lines of a local run's records (docs/local-records.md)."""
+    from fanout.local.records import upgraded  # the local mode's format: local runs only
+
     items: list[ItemDetail] = []
     attempts: dict[int, list[dict[str, Any]]] = {}
     with open(path, "rb") as lines:
         for line in lines:
             if not line.strip():
                 continue
-            row = json.loads(line)
+            row = upgraded(json.loads(line))
             kind = row.pop("record", None)
             if kind == "item":
                 items.append(row)

@@ -24,6 +24,7 @@ from fanout.records.views import (
     RunsError,
     RunsSource,
     RunView,
+    view_of,
 )
 
 __all__ = ["ITEM_STATES", "RUN_STATES", "DashboardSource", "ItemDetail", "ItemView",
@@ -82,7 +83,7 @@ class MemorySource:
         return self.runs.get(run_id)
 
     def list_items(self, run_id: str, status: str | None = None) -> list[ItemView]:
-        return [{k: v for k, v in i.items() if k != "attempt_list"}
+        return [view_of(i)
                 for i in self.items.get(run_id, []) if status is None or i["status"] == status]
 
     def get_item(self, run_id: str, index: int) -> ItemDetail | None:
@@ -93,7 +94,7 @@ class MemorySource:
     def log_lines(self, run_id: str, index: int, attempt: int | None = None) -> list[str]:
         if attempt is None:
             item = self.get_item(run_id, index)
-            attempt = len(item["attempt_list"]) if item and item.get("attempt_list") else 1
+            attempt = len(item["attempts"]) if item and item.get("attempts") else 1
         return list(self.logs.get((run_id, index, attempt), []))
 
     def stop(self, run_id: str) -> None:

@@ -89,7 +89,7 @@ def pack(spans: Sequence[tuple[float, float]]) -> tuple[list[int], int]:
 
 def bars(item: Mapping[str, Any], now: datetime) -> list[Bar]:
     """The item's attempts as bars (an attempt never asked for is left out)."""
-    attempts = item.get("attempt_list") or []
+    attempts = item.get("attempts") or []
     out = []
     for n, attempt in enumerate(attempts):
         started = parse_time(attempt.get("started_at"))

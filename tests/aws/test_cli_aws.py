@@ -348,7 +348,8 @@ def test_items_and_status_say_why_an_item_failed_and_what_the_run_cost(stack: St
                                      ["analyzing 2001", "FATAL: giving up"]),
         (2, "SUCCEEDED", None, [])]
     # And the item's detail lists its attempts with every field of the contract
-    [attempt] = item["attempt_list"]
+    [attempt] = item["attempts"]
+    assert item["attempt_count"] == 1 and "attempts" not in items[1]
     assert set(attempt) >= {"attempt", "task_arn", "capacity", "exit_code", "stop_code",
                             "reason", "started_at", "stopped_at", "duration_seconds",
                             "log_stream", "cost_usd"}

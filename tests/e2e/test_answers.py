@@ -59,14 +59,14 @@ def test_a_local_run_is_a_run_with_reasons_attempts_reruns_and_cost(
     # And `fanout items RUN 1 --local` shows every attempt
     detail = as_json(fanout("items", run_id, "1", "--json", *where))
     assert [(a["attempt"], a["exit_code"], a["reason"], a["capacity"])
-            for a in detail["attempt_list"]] == [(1, 3, "exit code 3", "FARGATE"),
+            for a in detail["attempts"]] == [(1, 3, "exit code 3", "FARGATE"),
                                                  (2, 3, "exit code 3", "FARGATE")]
     text = fanout("items", run_id, "1", *where)
     assert text.returncode == 0 and "attempt" in text.stdout and "FATAL: giving up" in text.stdout
 
     # And its cost: 4 attempts (each under a minute: billed 60 s) of 0.25 vCPU, 0.5 GB ARM
     status = as_json(fanout("status", run_id, "--json", *where))
-    attempts = sum(i["attempts"] for i in items)
+    attempts = sum(i["attempt_count"] for i in items)
     assert attempts == 4
     per_second = (0.25 * 0.03238 + 0.5 * 0.00356) / 3600
     assert status["cost"]["compute_usd"] == round(attempts * 60 * per_second, 6)

@@ -17,11 +17,11 @@ def stamp(seconds: float) -> str:
 def item(run_id: str, index: int, status: str, params: dict[str, Any],
          attempts: int = 1, concurrency: int = 10) -> dict[str, Any]:
     start = 5.0 * (index // concurrency)
-    attempt_list = []
+    tried = []
     for n in range(1, attempts + 1):
         last = n == attempts
         ended = status not in ("RUNNING", "PENDING", "WAITING") or not last
-        attempt_list.append({
+        tried.append({
             "attempt": n, "task_arn": f"arn:aws:ecs:us-east-1:123456789012:task/c/{index}x{n}",
             "capacity": "FARGATE", "exit_code": (0 if status == "SUCCEEDED" else 1)
             if ended else None, "stop_code": "EssentialContainerExited" if ended else None,
@@ -38,13 +38,13 @@ def item(run_id: str, index: int, status: str, params: dict[str, Any],
     return {
         "run_id": run_id, "index": index, "params": params, "command": ["-y", str(index)],
         "environment": {"N": str(index)}, "status": status,
-        "attempts": attempts if status != "PENDING" else 0,
+        "attempt_count": attempts if status != "PENDING" else 0,
         "exit_code": 0 if status == "SUCCEEDED" else (1 if failed else None),
         "reason": "exit code 1" if failed else None,
         "log_tail": ["boom"] if failed else [], "waiting": None,
-        "started_at": attempt_list[0]["started_at"] if attempt_list else None,
-        "finished_at": attempt_list[-1]["stopped_at"] if attempt_list else None,
-        "duration_seconds": 3.0, "attempt_list": attempt_list if status != "PENDING" else [],
+        "started_at": tried[0]["started_at"] if tried else None,
+        "finished_at": tried[-1]["stopped_at"] if tried else None,
+        "duration_seconds": 3.0, "attempts": tried if status != "PENDING" else [],
     }
 
 
@@ -75,7 +75,7 @@ def source_with(n_items: int = 30, run_id: str = "analyzer-1", status: str = "SU
     source = MemorySource()
     source.add_run(run(run_id, items, status=status), items)
     for i in items:
-        for a in i["attempt_list"]:
+        for a in i["attempts"]:
             source.logs[(run_id, i["index"], a["attempt"])] = [f"item {i['index']} line 1",
                                                                 "boom"]
     return source

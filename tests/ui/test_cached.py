@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fanout.local.records import FORMAT
+from fanout.records.views import view_of
 from fanout.ui.cached import Cached
 from tests.ui.conftest import CONFIG
 from tests.ui.memory import item, run, source_with
@@ -33,11 +35,11 @@ class FolderSource:
 def write_records(folder: Path, view: dict[str, Any], items: list[dict[str, Any]]) -> None:
     """A run's records.jsonl as docs/local-records.md describes it."""
     folder.mkdir(parents=True)
-    lines = [{"record": "run", "format": "fanout.local-records/1", "pid": None, **view}]
+    lines = [{"record": "run", "format": FORMAT, "pid": None, **view}]
     for i in items:
-        lines.append({"record": "item", **{k: v for k, v in i.items() if k != "attempt_list"}})
+        lines.append({"record": "item", **view_of(i)})
     for i in items:
-        for a in i["attempt_list"]:
+        for a in i["attempts"]:
             lines.append({"record": "attempt", "run_id": view["run_id"], "index": i["index"],
                           **a})
     (folder / "records.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
@@ -56,8 +58,8 @@ def test_a_local_run_is_read_in_one_pass_with_every_attempt(tmp_path: Path) -> N
     detail = cached.get_item("r1", 7)
     # Then they come from the file, without asking the source item by item
     assert [i["index"] for i in listed] == [i for i in range(30) if i % 3]
-    assert "attempt_list" not in listed[0]
-    assert detail is not None and [a["attempt"] for a in detail["attempt_list"]] == [1, 2]
+    assert "attempts" not in listed[0] and listed[0]["attempt_count"] == 2
+    assert detail is not None and [a["attempt"] for a in detail["attempts"]] == [1, 2]
     assert inner.get_item_calls == 0
 
 
@@ -79,5 +81,5 @@ def test_a_source_without_a_records_folder_is_read_item_by_item() -> None:
     cached = Cached(memory, CONFIG)
     details = cached.details("analyzer-1")
     assert [d["index"] for d in details] == list(range(12))
-    assert all(d["attempt_list"] for d in details)
+    assert all(d["attempts"] for d in details)
     assert cached.get_run("analyzer-1") == memory.get_run("analyzer-1")

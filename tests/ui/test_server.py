@@ -100,10 +100,10 @@ def test_json_api_has_the_contract_shapes(served: Any) -> None:
     _, _, text = request(served, "GET", "/api/runs/analyzer-1/items?status=FAILED")
     items = json.loads(text)
     assert items and all(i["status"] == "FAILED" for i in items)
-    assert "attempt_list" not in items[0]
+    assert "attempts" not in items[0] and items[0]["attempt_count"] >= 1
     _, _, text = request(served, "GET", "/api/runs/analyzer-1/items/4")
     detail = json.loads(text)
-    assert detail["index"] == 4 and detail["attempt_list"][0]["attempt"] == 1
+    assert detail["index"] == 4 and detail["attempts"][0]["attempt"] == 1
     status, _, _ = request(served, "GET", "/api/runs/nope")
     assert status == 404
 

@@ -107,7 +107,7 @@ def test_fanout_items_shows_why_an_item_waits() -> None:
     # Given an item waiting for the vCPU quota, as the records view gives it
     from fanout.cli.runs import items_text
 
-    waiting = {"index": 3, "status": "WAITING", "attempts": 1, "exit_code": None,
+    waiting = {"index": 3, "status": "WAITING", "attempt_count": 1, "exit_code": None,
                "reason": None, "params": {"n": 3},
                "waiting": {"why": "vCPU quota", "since": "2026-12-01T10:00:00Z", "tries": 4}}
     done = {**waiting, "index": 4, "status": "SUCCEEDED", "exit_code": 0, "waiting": None}

@@ -72,7 +72,7 @@ def test_a_running_run_reads_as_it_is_with_the_rest_pending(tmp_path: Path) -> N
     assert items[2]["waiting"]["why"] == "waiting for a launch turn"
     assert items[3]["params"] == {"n": 3} and items[3]["command"] == ["3"]
     done = runs.get_item("prog-live", 0)
-    assert done is not None and done["attempt_list"][0]["stopped_at"] == \
+    assert done is not None and done["attempts"][0]["stopped_at"] == \
         "2026-12-04T12:00:00.900Z"
 
 

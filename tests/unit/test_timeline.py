@@ -86,7 +86,7 @@ def test_attempts_overlapping_within_one_second_get_two_lanes() -> None:
     first = detail(0, "SUCCEEDED", [attempt(0, 1, 0.1, 5.9, "SUCCEEDED")])
     second = detail(1, "SUCCEEDED", [attempt(1, 1, 5.7, 9.0, "SUCCEEDED")])
     # Then the views keep milliseconds and the timeline sees the overlap
-    assert first["attempt_list"][0]["stopped_at"].endswith(".900Z")
+    assert first["attempts"][0]["stopped_at"].endswith(".900Z")
     assert lanes_of(timeline([first, second])) == 2
 
 

@@ -15,13 +15,14 @@ from fanout.records.views import (
     item_detail,
     item_view,
     run_view,
+    view_of,
 )
 from fanout.runs.local import LocalRuns
 
 RUN_KEYS = {"run_id", "job", "status", "trigger", "started_at", "finished_at",
             "duration_seconds", "total", "counts", "parent_run_id", "reason", "cost",
             "console_url", "spec"}
-ITEM_KEYS = {"run_id", "index", "params", "command", "environment", "status", "attempts",
+ITEM_KEYS = {"run_id", "index", "params", "command", "environment", "status", "attempt_count",
              "exit_code", "reason", "log_tail", "waiting", "started_at", "finished_at",
              "duration_seconds"}
 ATTEMPT_KEYS = {"attempt", "task_arn", "capacity", "exit_code", "stop_code", "reason",
@@ -69,10 +70,11 @@ def test_an_item_detail_lists_its_attempts_in_order_with_their_cost() -> None:
     prices = prices_for("us-east-1")
     detail = item_detail(items[1], [a for a in attempts if a.index == 1],
                          size=TaskSize(1024, 2048, "X86_64"), prices=prices)
-    assert set(detail) == ITEM_KEYS | {"attempt_list"}
+    assert set(detail) == ITEM_KEYS | {"attempts"}
     assert (detail["reason"], detail["log_tail"]) == ("exit code 3", ["FATAL: giving up"])
-    assert [a["attempt"] for a in detail["attempt_list"]] == [1, 2]
-    first, second = detail["attempt_list"]
+    assert detail["attempt_count"] == 2
+    assert [a["attempt"] for a in detail["attempts"]] == [1, 2]
+    first, second = detail["attempts"]
     assert set(first) >= ATTEMPT_KEYS
     # 30 s billed as 60 on-demand; 120 s on Spot at 70% off: 1 vCPU + 2 GB = $0.04937/h
     assert first["cost_usd"] == round(60 * 0.04937 / 3600, 6)
@@ -102,8 +104,8 @@ def test_local_records_read_back_as_the_views_they_were_written_from(tmp_path: P
     runs = LocalRuns(tmp_path)
     # Then the run, its items and each item's attempts are what was written
     assert runs.get_run("r1") == view
-    assert runs.list_items("r1") == [{k: v for k, v in d.items() if k != "attempt_list"}
-                                     for d in details]
+    assert runs.list_items("r1") == [view_of(d) for d in details]
+    assert [i["attempt_count"] for i in runs.list_items("r1")] == [1, 2, 0]
     assert runs.list_items("r1", status="FAILED")[0]["index"] == 1
     assert runs.get_item("r1", 1) == details[1]
     assert runs.get_item("r1", 9) is None and runs.get_run("nope") is None
@@ -116,6 +118,26 @@ def test_local_records_read_back_as_the_views_they_were_written_from(tmp_path: P
     assert [x["record"] for x in lines] == ["run", "item", "item", "item", "attempt",
                                              "attempt", "attempt"]
     assert lines[0]["format"] == FORMAT
+
+
+def test_a_records_folder_of_format_1_reads_as_format_2(tmp_path: Path) -> None:
+    # Given a run folder written before format 2, when an item's ``attempts`` was a count
+    run, items, attempts = failed_run()
+    details = [item_detail(i, [a for a in attempts if a.index == i.index])
+               for i in all_items(run, items)]
+    write_records(tmp_path / "r1", run_view(run), details, settings=run.settings)
+    path = tmp_path / "r1" / RECORDS
+    old = [json.loads(x) for x in path.read_text().splitlines()]
+    for line in old:
+        if line["record"] == "item":
+            line["attempts"] = line.pop("attempt_count")
+    old[0]["format"] = "fanout.local-records/1"
+    path.write_text("".join(json.dumps(x) + "\n" for x in old))
+    # When it is read / Then its items count their attempts as format 2 does, and an
+    # item's detail lists them
+    runs = LocalRuns(tmp_path)
+    assert runs.list_items("r1") == [view_of(d) for d in details]
+    assert runs.get_item("r1", 1) == details[1]
 
 
 def test_a_local_run_whose_process_is_gone_reads_as_aborted(tmp_path: Path) -> None:
