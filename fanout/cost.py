@@ -75,7 +75,9 @@ class Usage:
     6 transitions per run in the parent execution (one Finalize turn), 1 per item in its
     child execution and 3 more for each retry; Launch and Record once per attempt, Expand
     and Finalize once per run, about 0.08 GB-s each; about 15 DynamoDB write units per
-    item with one attempt and 11 for each further attempt, about 6 reads).
+    item with one attempt and 11 for each further attempt, about 6 reads). They were
+    measured at f2525b1, before the launch gate: the dispatcher's invocations and its queue
+    writes are not in the model (the launch storm's figures in docs/benchmarks.md have them).
     """
 
     transitions_per_run: int = 6
