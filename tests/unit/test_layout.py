@@ -36,7 +36,7 @@ def test_no_module_is_over_the_line_limit(module: str) -> None:
     assert lines <= MAX_LINES, f"{module} has {lines} lines (at most {MAX_LINES})"
 
 
-#: Layer -> the layers it must never import (STYLE.md: dependencies point one way).
+#: Layer -> the layers it must never import (docs/style.md: dependencies point one way).
 FORBIDDEN = {
     "fanout.aws": ("fanout.runtime", "fanout.cli", "fanout.local", "fanout.testing"),
     "fanout.records": ("fanout.runtime", "fanout.cli", "fanout.local", "fanout.testing"),
