@@ -104,48 +104,16 @@ class Faults:
                     seed = int(raw)
                 except ValueError:
                     problems.append(Problem("seed", f"{raw!r} is not an integer"))
-            elif name in cls.durations():
-                try:
-                    seconds = float(raw)
-                except ValueError:
-                    seconds = -1.0
-                if not 0.0 <= seconds <= 86_400:
-                    problems.append(Problem(name, f"{raw!r} is not a number of seconds "
-                                                  "between 0 and 86400"))
-                else:
-                    values[name] = seconds
-            elif name in cls.amounts():
-                try:
-                    amount = float(raw)
-                except ValueError:
-                    amount = -1.0
-                if not 0.25 <= amount <= 100_000:
-                    problems.append(Problem(name, f"{raw!r} is not a number of vCPUs between "
-                                                  "0.25 and 100000"))
-                else:
-                    values[name] = amount
-            elif name in cls.rates():
-                try:
-                    rate = float(raw)
-                except ValueError:
-                    rate = 0.0
-                if not 1.0 <= rate <= 1_000_000:
-                    problems.append(Problem(name, f"{raw!r} is not a number of write units "
-                                                  "per second between 1 and 1000000"))
-                else:
-                    values[name] = rate
-            elif name not in cls.names():
+            elif name not in cls.names() and name not in ranges_of(cls):
                 every = ", ".join([*cls.names(), *cls.durations(), *cls.amounts(), *cls.rates()])
                 problems.append(Problem(name, f"unknown fault (faults: {every}, seed)"))
             else:
-                try:
-                    fraction = float(raw)
-                except ValueError:
-                    fraction = -1.0
-                if not 0.0 <= fraction <= 1.0:
-                    problems.append(Problem(name, f"{raw!r} is not a fraction between 0 and 1"))
+                low, high, what = ranges_of(cls).get(name, FRACTION)
+                value = _within(raw, low, high)
+                if value is None:
+                    problems.append(Problem(name, f"{raw!r} is not {what}"))
                 else:
-                    values[name] = fraction
+                    values[name] = value
         if problems:
             raise FaultsError(problems)
         return cls(seed=seed, **values)
@@ -155,6 +123,29 @@ class Faults:
         return any(getattr(self, name) > 0
                    for name in [*self.names(), *self.durations(), *self.amounts(),
                                 *self.rates()])
+
+
+#: (lowest, highest, what it is) of a value given as a fraction, and of each other kind.
+FRACTION = (0.0, 1.0, "a fraction between 0 and 1")
+SECONDS = (0.0, 86_400.0, "a number of seconds between 0 and 86400")
+VCPUS = (0.25, 100_000.0, "a number of vCPUs between 0.25 and 100000")
+WRITE_UNITS = (1.0, 1_000_000.0, "a number of write units per second between 1 and 1000000")
+
+
+def ranges_of(faults: type[Faults]) -> dict[str, tuple[float, float, str]]:
+    """The range of each fault not given as a fraction."""
+    return {**dict.fromkeys(faults.durations(), SECONDS),
+            **dict.fromkeys(faults.amounts(), VCPUS),
+            **dict.fromkeys(faults.rates(), WRITE_UNITS)}
+
+
+def _within(raw: str, low: float, high: float) -> float | None:
+    """``raw`` as a number from ``low`` to ``high`` (None: not a number, or out of range)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
 
 
 class Dice:
