@@ -75,6 +75,9 @@ def physical_refs(template: Mapping[str, Any], stack: str, region: str,
             except KeyError:
                 return default
 
+        # One branch a resource type, alike in shape on purpose: each names its resource
+        # and its attributes as CloudFormation does for that type (Ref and Fn::GetAtt
+        # differ from type to type), which a shared table would only hide.
         if kind in ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"):
             name = given("TableName", f"{stack}-{_short(lid)}-{_suffix()}")
             refs[lid] = name

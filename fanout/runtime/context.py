@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from fanout.runtime.gate import Gate
 
 E = TypeVar("E", bound=FunctionEnv)
+#: Every adapter below is made the same way on purpose (look in the cache, else import its
+#: module and make it): the import stays inside each function so that a handler's cold
+#: start loads only the adapters it uses (docs/style.md: cold starts lean).
 _cache: dict[Any, Any] = {}
 
 
