@@ -23,12 +23,7 @@ from fanout.cli.args import (
 )
 from fanout.cli.deployment import Deployment, deployment
 from fanout.cli.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, exit_for
-from fanout.cli.render import (
-    print_json,
-    progress_line,
-    run_dict,
-    summary_table,
-)
+from fanout.cli.render import print_json, progress_line, run_text, with_totals
 from fanout.errors import Problem, UsageError
 from fanout.names import console_url, new_run_id
 from fanout.policy import EXECUTION_INPUT_LIMIT
@@ -67,10 +62,13 @@ def follow(deploy: Deployment, run_id: str, execution_arn: str, as_json: bool) -
         return EXIT_INTERRUPTED
     if tty:
         print(file=sys.stderr)
+    from fanout.runs.stack import StackRuns
+
+    view = StackRuns(deploy).view(run)  # what fanout status prints of it, cost included
     if as_json:
-        print_json(run_dict(run))
+        print_json(with_totals(view))
     else:
-        print(summary_table(run))
+        print(run_text(view))
     return exit_for(run.status)
 
 

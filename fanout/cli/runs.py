@@ -9,16 +9,24 @@ followed to its end) failed, 2 bad input: an unknown run or item, nothing to rer
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from fanout.cli.exits import EXIT_OK, EXIT_RUN_FAILED
-from fanout.cli.render import print_json, table
+from fanout.cli.render import (
+    attempt_header,
+    item_text,
+    items_text,
+    print_json,
+    run_text,
+    table,
+    usd,
+    with_totals,
+)
 from fanout.errors import Problem, UsageError
-from fanout.records.views import ITEM_STATES, ItemDetail, ItemView, RunsSource, RunView
+from fanout.records.views import ITEM_STATES, RunsSource, RunView
 
 #: How long ``stop --wait`` waits for a run's tasks to stop and its items to settle.
 STOP_WAIT_SECONDS = 600.0
@@ -92,112 +100,6 @@ def the_run(runs: RunsSource, args: argparse.Namespace) -> RunView:
     return run
 
 
-# --- showing ----------------------------------------------------------------------------------
-
-
-def with_totals(run: RunView) -> RunView:
-    """A RunView with the lower-case totals ``fanout status --json`` has always printed."""
-    counts = run.get("counts") or {}
-    totals = {"total": run.get("total") or 0,
-              **{s.lower(): int(counts.get(s, 0)) for s in ITEM_STATES}}
-    legacy = {"parent_run": run.get("parent_run_id"), "summary": None, "execution_arn": None,
-              "logical_time": None}
-    return {**totals, **legacy, **run}
-
-
-def usd(value: float | None) -> str:
-    return "" if value is None else f"${value:.6f}"
-
-
-def cost_line(cost: dict[str, Any] | None) -> str | None:
-    if not cost:
-        return None
-    return (f"cost (estimate): {usd(cost['total_usd'])}  compute {usd(cost['compute_usd'])}"
-            f"  control plane {usd(cost['control_plane_usd'])}  prices of "
-            f"{cost['prices_as_of']}")
-
-
-def run_text(run: RunView) -> str:
-    head = (f"run {run['run_id']}  job {run['job']}  {run['status']}  trigger {run['trigger']}"
-            + (f"  rerun of {run['parent_run_id']}" if run.get("parent_run_id") else ""))
-    when = f"started {run['started_at']}"
-    if run.get("finished_at"):
-        when += f"  finished {run['finished_at']}"
-    if run.get("duration_seconds") is not None:
-        when += f"  ({run['duration_seconds']:.1f} s)"
-    counts = run.get("counts") or {}
-    rows = [["total", str(run.get("total") or 0)]] + [
-        [s.lower(), str(counts.get(s, 0))] for s in ITEM_STATES
-        if s != "WAITING" or counts.get(s)]
-    lines = [head, when, table(rows, ["items", "count"])]
-    for extra in (f"reason: {run['reason']}" if run.get("reason") else None,
-                  cost_line(run.get("cost")),
-                  f"console: {run['console_url']}" if run.get("console_url") else None):
-        if extra:
-            lines.append(extra)
-    return "\n".join(lines)
-
-
-def _params(params: Any) -> str:
-    return json.dumps(params, separators=(",", ":"), sort_keys=True)
-
-
-def _status(item: ItemView) -> str:
-    """``WAITING: vCPU quota`` while an item waits for its launch, with why."""
-    waiting = item.get("waiting")
-    return f"{item['status']}: {waiting['why']}" if waiting and waiting.get("why") \
-        else item["status"]
-
-
-def items_text(items: list[ItemView]) -> str:
-    """One row per item; its key (the same in every rerun) and, in a rerun, its index in
-    the first run (``original``)."""
-    rerun = any(i.get("original_index", i["index"]) != i["index"] for i in items)
-    rows = [[str(i["index"]), *([str(i["original_index"])] if rerun else []),
-             i.get("key", ""), _status(i), str(i["attempt_count"]),
-             "" if i["exit_code"] is None else str(i["exit_code"]), i.get("reason") or "",
-             _params(i["params"])] for i in items]
-    return table(rows, ["index", *(["original"] if rerun else []), "key", "status",
-                        "attempts", "exit", "reason", "params"])
-
-
-def _seconds(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}s"
-
-
-def _digest(digest: str | None) -> str:
-    """An image digest as `docker images --digests` abbreviates it (``--json``: in full)."""
-    return digest[:19] if digest else ""
-
-
-def item_text(item: ItemDetail) -> str:
-    lines = [f"item {item['index']} of run {item['run_id']}  {item['status']}  "
-             f"attempts {item['attempt_count']}"
-             + ("" if item["exit_code"] is None else f"  exit code {item['exit_code']}"),
-             f"params: {_params(item['params'])}",
-             f"command: {json.dumps(item['command'])}"]
-    if item.get("reason"):
-        lines.append(f"reason: {item['reason']}")
-    if item.get("waiting"):
-        waiting = item["waiting"]
-        lines.append(f"waiting since {waiting.get('since')}: {waiting.get('why')} "
-                     f"({waiting.get('tries')} tries)")
-    rows = [[str(a["attempt"]), a.get("status") or "", a["capacity"] or "",
-             "" if a["exit_code"] is None else str(a["exit_code"]), a["stop_code"] or "",
-             a["reason"] or "", a["started_at"] or "", a["stopped_at"] or "",
-             _seconds(a["duration_seconds"]), usd(a.get("cost_usd")),
-             (a["task_arn"] or "").rsplit("/", 1)[-1], _digest(a.get("image_digest")),
-             a["log_stream"] or ""]
-            for a in item["attempts"]]
-    lines.append(table(rows, ["attempt", "status", "capacity", "exit", "stop code", "reason",
-                              "started", "stopped", "duration", "cost", "task", "image",
-                              "log stream"]))
-    if item.get("log_tail"):
-        lines.append("last lines of its log:")
-        lines += [f"  {line}" for line in item["log_tail"]]
-    return "\n".join(lines)
-
-
 # --- the commands -----------------------------------------------------------------------------
 
 
@@ -253,13 +155,6 @@ def run_runs(args: argparse.Namespace) -> int:
     print(table(rows, ["run", "job", "status", "trigger", "started", "ok", "cost", "parent",
                        "console"]))
     return EXIT_OK
-
-
-def attempt_header(attempt: dict[str, Any]) -> str:
-    parts = [attempt.get("reason") or attempt.get("status") or "running",
-             attempt.get("capacity") or "", _seconds(attempt.get("duration_seconds")),
-             (attempt.get("task_arn") or "").rsplit("/", 1)[-1]]
-    return f"== attempt {attempt['attempt']}: " + ", ".join(p for p in parts if p)
 
 
 def run_logs(args: argparse.Namespace) -> int:

@@ -105,7 +105,7 @@ def test_the_launcher_raises_the_verdict(client: _Ecs, kind: str, reason: str) -
 
 def test_fanout_items_shows_why_an_item_waits() -> None:
     # Given an item waiting for the vCPU quota, as the records view gives it
-    from fanout.cli.runs import items_text
+    from fanout.cli.render import items_text
 
     waiting = {"index": 3, "status": "WAITING", "attempt_count": 1, "exit_code": None,
                "reason": None, "params": {"n": 3},
