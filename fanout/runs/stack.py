@@ -1,6 +1,6 @@
 """The runs of a deployed stack (a :class:`fanout.records.views.RunsSource`).
 
-Records are read with the store the Lambdas write (:class:`fanout.records.DynamoRecords`),
+Records are read with the store the Lambdas write (:class:`fanout.records.dynamo.DynamoRecords`),
 logs from the job's log group, and a run is stopped by stopping its execution: the Abort
 function (on the execution's status change) then stops its tasks and settles its items.
 """

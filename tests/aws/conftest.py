@@ -4,7 +4,7 @@ The server holds what the commands read: a CloudFormation stack whose Outputs ca
 physical names (a template with one trivial resource and literal Outputs), the records
 table (built from :mod:`fanout.schema`, as the stack builds it), the manifest bucket, a
 state machine and the job's log group. Records are seeded through the real records store
-(:class:`fanout.records.DynamoRecords`) with the calls the handlers make.
+(:class:`fanout.records.dynamo.DynamoRecords`) with the calls the handlers make.
 """
 
 from __future__ import annotations

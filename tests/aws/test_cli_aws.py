@@ -2,7 +2,7 @@
 
 How a run gets its records here: moto cannot run the Lambda handlers of the state machine
 across processes, so each finished run is *seeded* through the real records store
-(:class:`fanout.records.DynamoRecords`) with the calls the handlers make (create_run,
+(:class:`fanout.records.dynamo.DynamoRecords`) with the calls the handlers make (create_run,
 begin_attempt, attach_task, settle_attempt, finish_run); the tests check that the CLI
 reads them as a user expects. ``start`` and ``rerun`` really start executions of the
 stack's state machine; the rerun's execution input is then expanded by the real Expand
