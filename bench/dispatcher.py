@@ -38,7 +38,7 @@ REGION = "us-east-1"
 TABLE, CLUSTER, CONTAINER = "bench-records", "bench-cluster", "main"
 #: Lambda: one vCPU at 1,769 MB, in proportion below.
 MB_PER_VCPU = 1769
-SIZES_MB = (256, 512, 1024, 1769)
+SIZES_MB = (256, 512, 832, 1024, 1769)
 TARGET_PER_SECOND = 20.0
 
 

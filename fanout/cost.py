@@ -72,7 +72,7 @@ class Usage:
     """How much of the control plane a run, an item and an attempt use (the usage model).
 
     The figures measured by ``bench/cost.py`` on the synthesized stack (docs/benchmarks.md:
-    6 transitions per run in the parent execution (one Finalize turn), 1 per item in its
+    5 transitions per run in the parent execution (one Finalize turn), 1 per item in its
     child execution and 3 more for each retry; Launch and Record once per attempt, Expand
     and Finalize once per run, about 0.08 GB-s each; about 15 DynamoDB write units per
     item with one attempt and 11 for each further attempt, about 6 reads). They were
@@ -80,7 +80,7 @@ class Usage:
     writes are not in the model (the launch storm's figures in docs/benchmarks.md have them).
     """
 
-    transitions_per_run: int = 6
+    transitions_per_run: int = 5
     transitions_per_item: int = 1
     transitions_per_retry: int = 3
     lambda_invocations_per_run: int = 2  # Expand, Finalize

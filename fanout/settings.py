@@ -196,10 +196,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("launch", LaunchEnv, memory_mb=256, timeout_seconds=30, asynchronous=False),
     # The dispatcher loops while items wait, then invokes itself again before its timeout;
     # a lost invocation is made good by the next Launch or Reconcile that wakes it, so it
-    # has no dead-letter queue. 1,024 MB: Lambda's CPU grows with memory, and a launch costs
-    # the dispatcher 18-22 ms of CPU (bench/dispatcher.py), so 256 MB sustains 7-8/s and
-    # 512 MB 13-16/s, short of Fargate's 20/s; 1,024 MB 26-32/s (docs/operating.md).
-    FunctionSpec("dispatch", DispatchEnv, memory_mb=1024, timeout_seconds=300,
+    # has no dead-letter queue. 832 MB: Lambda's CPU grows with memory, and a launch costs
+    # the dispatcher 18-22 ms of CPU (bench/dispatcher.py), so 512 MB sustains 13-16/s,
+    # short of Fargate's 20/s; 832 MB 21-26/s. More only bills the waits between permits
+    # at a higher rate (docs/operating.md, docs/decisions/0016-storm-dispatcher-memory.md).
+    FunctionSpec("dispatch", DispatchEnv, memory_mb=832, timeout_seconds=300,
                  asynchronous=False),
     FunctionSpec("record", RecordEnv, memory_mb=256, timeout_seconds=30, asynchronous=True),
     FunctionSpec("finalize", FinalizeEnv, memory_mb=512, timeout_seconds=120,

@@ -41,7 +41,7 @@ def definition(
     run_timeout_hours: int = 168,
 ) -> dict[str, Any]:
     """The run's ASL: Expand -> FanOut (Distributed Map) -> Finalize (looped until it is
-    done) -> Settled?.
+    done; then succeeded or failed).
 
     A run lives at most ``run_timeout_hours`` (the execution's TimeoutSeconds; Abort closes
     a TIMED_OUT run), which is what its records' expiry is counted from.
@@ -174,17 +174,15 @@ def definition(
             },
             # Finalize closes a run a time budget's worth of item pages at a time: until it
             # says done, it is called again with its output (the cursor) as the outcome.
-            # Each turn costs 2 transitions and 7 history events (docs/decisions/0009).
+            # Once done, the same Choice settles the run: one state, not two, so a run that
+            # closes in one turn pays no transition for the loop. Each further turn costs 2
+            # transitions and 7 history events (docs/decisions/0009).
             "Closed?": {
                 "Type": "Choice",
-                "Choices": [{"Variable": "$.done", "BooleanEquals": False,
-                             "Next": "Finalize"}],
-                "Default": "Settled?",
-            },
-            "Settled?": {
-                "Type": "Choice",
-                "Choices": [{"Variable": "$.status", "StringEquals": "SUCCEEDED",
-                             "Next": "Done"}],
+                "Choices": [
+                    {"Variable": "$.done", "BooleanEquals": False, "Next": "Finalize"},
+                    {"Variable": "$.status", "StringEquals": "SUCCEEDED", "Next": "Done"},
+                ],
                 "Default": "RunFailed",
             },
             "Done": {"Type": "Succeed"},

@@ -56,13 +56,13 @@ def test_a_run_sums_its_attempts_and_its_control_plane() -> None:
     cost = run_cost(attempts, items=3, size=SIZE, prices=US_EAST_1)
     # Then compute is 187 on-demand seconds at $0.04937 an hour: $0.0025644972
     assert cost["compute_usd"] == 0.002564
-    # and the control plane, by the usage model: 12 transitions (6 + 1 per item + 3 for
-    # the retry: $0.0003), 10 Lambda requests ($0.000002) of 0.8 GB-s ($0.0000106667),
-    # 56 write units ($0.000035), 23 read units ($0.000002875): $0.00035054172
+    # and the control plane, by the usage model: 11 transitions (5 + 1 per item + 3 for
+    # the retry: $0.000275), 10 Lambda requests ($0.000002) of 0.8 GB-s ($0.0000106667),
+    # 56 write units ($0.000035), 23 read units ($0.000002875): $0.00032554172
     assert control_plane_usd(items=3, attempts=4, prices=US_EAST_1) == pytest.approx(
-        0.00035054172, rel=1e-9)
-    assert cost["control_plane_usd"] == 0.000351
-    assert cost["total_usd"] == round(0.0025644972 + 0.00035054172, 6)
+        0.00032554172, rel=1e-9)
+    assert cost["control_plane_usd"] == 0.000326
+    assert cost["total_usd"] == round(0.0025644972 + 0.00032554172, 6)
     assert cost["prices_as_of"] == PRICES_AS_OF
 
 
