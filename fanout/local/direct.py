@@ -29,12 +29,43 @@ from botocore.awsrequest import AWSResponse
 from botocore.parsers import create_parser
 from botocore.response import StreamingBody
 
+from fanout.local.moto import answers
+
 #: service -> (moto module holding the response class, its name)
 _RESPONSE_CLASSES = {
     "dynamodb": ("moto.dynamodb.responses", "DynamoHandler"),
     "stepfunctions": ("moto.stepfunctions.responses", "StepFunctionResponse"),
     "ecs": ("moto.ecs.responses", "EC2ContainerServiceResponse"),
 }
+
+
+class _Handed(bytes):
+    """An answer's body that is its parse already (:mod:`fanout.local.moto.answers`)."""
+
+    parsed: dict[str, Any]
+
+    def __new__(cls, parsed: dict[str, Any]) -> _Handed:
+        body = super().__new__(cls, b"{}")
+        body.parsed = parsed
+        return body
+
+
+def _taking_handed(parser: Any) -> Any:
+    """``parser``, reading a :class:`_Handed` body as its parse; everything else of
+    botocore's parse (the status, the response metadata) as before."""
+    if not hasattr(parser, "_handle_json_body"):
+        return parser
+    cls = type(parser)
+
+    class Taking(cls):  # type: ignore[valid-type,misc]
+        def _handle_json_body(self, raw_body: Any, shape: Any) -> Any:
+            if isinstance(raw_body, _Handed):
+                return raw_body.parsed
+            return super()._handle_json_body(raw_body, shape)
+
+    taking = Taking.__new__(Taking)
+    taking.__dict__.update(parser.__dict__)
+    return taking
 
 
 class DirectClient:
@@ -55,9 +86,11 @@ class DirectClient:
         self._service_id = self._service.service_id.hyphenize()
         self._target = self._service.metadata["targetPrefix"]
         self._content_type = f"application/x-amz-json-{self._service.metadata['jsonVersion']}"
-        self._parser = create_parser(self._service.protocol)
+        self._parser = _taking_handed(create_parser(self._service.protocol))
         self._request_parser = PROTOCOL_PARSERS[self._service.protocol]
         self._account, self._region = account, region
+        # DynamoDB's answers can be handed over parsed (fanout.local.moto.answers)
+        self._parsed_answers = service == "dynamodb"
         # Load moto's model of the service now: its cache is filled by the first caller,
         # and fifty launches asking at once would each load it.
         get_service_model(service)
@@ -102,10 +135,17 @@ class DirectClient:
             request: Any = {"method": "POST", "values": {}, "headers": headers, "body": text,
                             "url_path": "/", "url_params": {}}
             handler.params = parser.parse(request)
-        answered, response_headers, body = handler.call_action()
+        if self._parsed_answers:
+            answers.want()
+        try:
+            answered, response_headers, body = handler.call_action()
+        finally:
+            handed = answers.take() if self._parsed_answers else None
         status = int(answered)
         raw = body.encode() if isinstance(body, str) else (body or b"")
         response = {"status_code": status, "headers": response_headers, "body": raw}
+        if handed is not None and status < 300:  # moto's answer, parsed without the JSON
+            response["body"] = _Handed(handed)
         parsed: dict[str, Any] = self._parser.parse(response, model.output_shape)
         if status >= 300:
             code = parsed.get("Error", {}).get("Code", "")

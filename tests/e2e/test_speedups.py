@@ -37,8 +37,69 @@ def both_serializers() -> Iterator[dict[str, Any]]:
         assert DynamoResult.execute_result is original
 
 
+@pytest.fixture
+def both_parses() -> Iterator[dict[str, Any]]:
+    """Every DynamoDB answer walked into its parse, compared with botocore's parse of the
+    body moto's own serializer writes."""
+    from botocore.parsers import create_parser
+    from moto.dynamodb.responses import DynamoResult
+
+    from fanout.local.moto.answers import ParsedWalk, Unsupported
+    from fanout.local.moto.dynamodb import _ShapeWalk
+
+    original = DynamoResult.execute_result
+    walk = ParsedWalk(_ShapeWalk().possible_keys)
+    parser = create_parser("json")
+    seen: dict[str, Any] = {"compared": [], "differences": [], "refused": 0}
+
+    def compare(self: Any, context: Any) -> Any:
+        status, headers, body = original(self, context)
+        shape = context.operation_model.output_shape
+        if status < 300 and shape is not None:
+            theirs = parser.parse({"status_code": status, "headers": {}, "body": body.encode()},
+                                  shape)
+            theirs.pop("ResponseMetadata", None)
+            try:
+                ours = walk.parse(self.result, shape)
+            except Unsupported:
+                seen["refused"] += 1
+            else:
+                seen["compared"].append(context.operation_model.name)
+                if theirs != ours:
+                    seen["differences"].append((context.operation_model.name, theirs, ours))
+        return status, headers, body
+
+    DynamoResult.execute_result = compare  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        DynamoResult.execute_result = original  # type: ignore[method-assign]
+
+
 def test_dynamodb_answers_are_byte_for_byte_moto_s(both_serializers: dict[str, Any]) -> None:
-    # Given a table holding every attribute type (a binary one among them)
+    # Given a table holding every attribute type (a binary one among them), When it is read,
+    # queried, updated, deleted and written in transactions
+    every_kind_of_call()
+
+    # Then every answer is the one moto's own serializer gives
+    assert len(both_serializers["compared"]) >= 15
+    assert both_serializers["differences"] == []
+
+
+def test_answers_handed_over_parsed_are_botocore_s_parse_of_moto_s(
+        both_parses: dict[str, Any]) -> None:
+    # Given the same table and calls, each answer also walked straight into its parse
+    every_kind_of_call()
+
+    # Then each parse handed over is botocore's parse of the body moto's serializer writes,
+    # and what the walk refuses (the binary attribute) is left to that path
+    assert len(both_parses["compared"]) >= 12
+    assert both_parses["differences"] == []
+    assert both_parses["refused"] >= 1
+
+
+def every_kind_of_call() -> None:
+    """Every DynamoDB call the runtime makes, and a few more, over every attribute type."""
     with moto_table(keys=("pk", "sk"), indexes={"open": ("g",)}) as ddb:
         for i in range(4):
             ddb.put_item(TableName="t", Item={
@@ -50,7 +111,6 @@ def test_dynamodb_answers_are_byte_for_byte_moto_s(both_serializers: dict[str, A
             })
         key = {"pk": {"S": "RUN#r"}, "sk": {"S": "ITEM#1"}}
 
-        # When it is read, queried, updated, deleted and written in transactions
         ddb.get_item(TableName="t", Key=key)
         ddb.get_item(TableName="t", Key={"pk": {"S": "RUN#r"}, "sk": {"S": "ITEM#9"}})
         ddb.get_item(TableName="t", Key={"pk": {"S": "RUN#r"}, "sk": {"S": "ITEM#3"}},
@@ -75,9 +135,6 @@ def test_dynamodb_answers_are_byte_for_byte_moto_s(both_serializers: dict[str, A
         ddb.batch_get_item(RequestItems={"t": {"Keys": [key]}})
         ddb.describe_table(TableName="t")
 
-    # Then every answer is the one moto's own serializer gives
-    assert len(both_serializers["compared"]) >= 15
-    assert both_serializers["differences"] == []
 
 
 def test_the_interpreter_s_lambda_client_and_json_paths_are_reused() -> None:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+from fanout.local.moto import answers
+
 Restore = Callable[[], None]
 
 
@@ -102,6 +104,7 @@ def fast_dynamodb_serializer() -> Restore:
     from moto.dynamodb.responses import DynamoResult
 
     walk = _ShapeWalk()
+    parsed_walk = answers.ParsedWalk(walk.possible_keys)
     original = DynamoResult.execute_result
 
     def execute_result(self: Any, context: Any) -> Any:
@@ -115,6 +118,15 @@ def fast_dynamodb_serializer() -> Restore:
             operation_model=context.operation_model,
             pretty_print=settings.PRETTIFY_RESPONSES,
         )
+        if answers.wanted():  # a direct client's call: the answer as botocore parses it
+            try:
+                answers.hand_over(parsed_walk.parse(result, output_shape))
+            except answers.Unsupported:
+                pass
+            else:
+                resp = serializer._create_default_response()
+                resp["headers"]["Content-Type"] = serializer._get_protocol_specific_content_type()
+                return resp["status_code"], resp["headers"], ""
         body: dict[str, Any] = serializer.MAP_TYPE()
         try:
             walk.serialize(body, result, output_shape, "")

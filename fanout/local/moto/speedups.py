@@ -12,6 +12,9 @@ DynamoDB's (in :mod:`fanout.local.moto.dynamodb`):
   keys each field may be found under worked out by moto's own picker once per field
   rather than once per value. Anything the walk does not cover (blobs, timestamps,
   response transformers, errors) goes through moto's serializer as before.
+- :mod:`fanout.local.moto.answers`: for a direct client's call, that walk and botocore's
+  parse of its JSON composed into one walk that hands the client its answer parsed (no
+  JSON written and read back); what it does not cover takes the wire path.
 
 (:func:`fanout.local.moto.dynamodb.cheap_transactions` is not one of them: without it a
 run's time grows with the square of its items and 300 items take 4 GB, so it is always

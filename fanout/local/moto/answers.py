@@ -1,0 +1,188 @@
+"""DynamoDB answers handed to a direct client already parsed, without the JSON in between.
+
+On a direct call (:class:`fanout.local.direct.DirectClient`) moto's answer was walked into
+its wire form (:class:`~fanout.local.moto.dynamodb._ShapeWalk`), written as JSON, read back
+by ``json.loads`` and walked again by botocore's parser into what the client returns: two
+walks over every attribute of every item, one JSON round trip. :class:`ParsedWalk` is the
+two walks composed into one: what it gives is what ``botocore``'s JSON parser gives for the
+body moto's serializer would have written, value for value. What it does not cover
+(blobs, timestamps, document types, names that differ on the wire, a tagged union with
+other than one member) it refuses, and the call takes the wire path as before.
+
+Only the direct client asks for it (:func:`wanted`), and only on a success (an error goes
+through moto's serializer and botocore's error parsing as before); requests are still
+parsed from the wire by moto's own parser, so what moto checks of a request is unchanged.
+``tests/e2e/test_speedups.py`` compares every answer with botocore's parse of moto's own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+#: The keys moto's picker looks under for one field: ``(shape, key) -> keys``.
+PossibleKeys = Callable[[Any, str], list[str]]
+
+
+_NOTHING: Any = object()
+
+
+class Unsupported(Exception):
+    """The composed walk does not cover this value: the wire path does it."""
+
+
+class _Structure:
+    """What the walk needs of one structure shape, worked out once."""
+
+    __slots__ = ("alias", "dotted", "members", "union")
+
+    def __init__(self, shape: Any, keys: PossibleKeys) -> None:
+        if shape.is_document_type:
+            raise Unsupported("document")
+        #: (member name, member shape), in the shape's order
+        self.members: list[tuple[str, Any]] = []
+        #: a key a value may hold -> (member position, its rank among the member's keys)
+        self.alias: dict[str, list[tuple[int, int]]] = {}
+        #: (member position, rank of its first dotted key): moto's picker would refuse it
+        self.dotted: list[tuple[int, int]] = []
+        self.union = bool(shape.is_tagged_union)
+        for position, (name, member) in enumerate(shape.members.items()):
+            self.members.append((name, member))
+            for rank, possible in enumerate(keys(member, name)):
+                if "." in possible:
+                    self.dotted.append((position, rank))
+                    break
+                self.alias.setdefault(possible, []).append((position, rank))
+
+
+class ParsedWalk:
+    """moto's serialization of a DynamoDB answer and botocore's parse of it, in one walk."""
+
+    def __init__(self, keys: PossibleKeys) -> None:
+        self._keys = keys
+        self._structures: dict[int, tuple[Any, _Structure]] = {}
+        self._lock = threading.Lock()
+
+    def _structure(self, shape: Any) -> _Structure:
+        known = self._structures.get(id(shape))
+        if known is not None and known[0] is shape:
+            return known[1]
+        made = _Structure(shape, self._keys)
+        with self._lock:
+            self._structures[id(shape)] = (shape, made)  # the shape kept: its id stays its own
+        return made
+
+    def parse(self, value: Any, shape: Any) -> Any:
+        kind = shape.type_name
+        if kind == "structure":
+            return self._parse_structure(value, shape)
+        if kind == "map":
+            if not isinstance(value, dict) or "name" in shape.value.serialization:
+                raise Unsupported("map")
+            inner = shape.value
+            parsed: dict[str, Any] = {}
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise Unsupported("map key")
+                if item is None:
+                    if _none_of(inner) is _NOTHING:
+                        continue  # moto writes nothing for it
+                    parsed[key] = None
+                else:
+                    parsed[key] = self.parse(item, inner)
+            return parsed
+        if kind == "list":
+            member = shape.member
+            if member.serialization.get("name", member.name) != member.name \
+                    or isinstance(value, (str, bytes, dict)):
+                raise Unsupported("list")
+            if any(item is None for item in value):
+                _none_of(member)  # refused where moto's walk would fail on it
+            return [None if item is None else self.parse(item, member) for item in value]
+        if kind == "string":
+            if isinstance(value, Enum):
+                value = value.value
+            if value is None:
+                return None
+            if isinstance(value, dict) and not value:  # moto keeps {} and [] as such
+                return {}
+            if isinstance(value, list) and not value:
+                return []
+            return str(value)
+        if kind in ("integer", "long"):
+            return int(value)
+        if kind in ("float", "double"):
+            return float(value)
+        if kind == "boolean":
+            if not isinstance(value, (bool, int)):
+                raise Unsupported("boolean")
+            return value
+        raise Unsupported(kind)  # blob, timestamp: their own conversions on the wire path
+
+    def _parse_structure(self, value: Any, shape: Any) -> Any:
+        if value is None:
+            return None
+        plan = self._structure(shape)
+        if not plan.members:
+            return {}
+        if not isinstance(value, dict):
+            raise Unsupported(type(value).__name__)
+        found: dict[int, tuple[int, str]] = {}
+        for key in value:
+            for position, rank in plan.alias.get(key, ()):
+                held = found.get(position)
+                if held is None or rank < held[0]:
+                    found[position] = (rank, key)
+        for position, rank in plan.dotted:
+            held = found.get(position)
+            if held is None or held[0] > rank:
+                raise Unsupported("dotted key")
+        parsed: dict[str, Any] = {}
+        for position in sorted(found):
+            item = value[found[position][1]]
+            if item is None:
+                continue
+            name, member = plan.members[position]
+            parsed[name] = self.parse(item, member)
+        if plan.union and len(parsed) != 1:
+            raise Unsupported("union")  # botocore's parser says what is wrong with it
+        return parsed
+
+
+def _none_of(shape: Any) -> Any:
+    """What a None inside a map or list becomes: nothing (a structure), None (a string);
+    moto's walk fails on any other, so the wire path takes it."""
+    if shape.type_name == "structure":
+        return _NOTHING
+    if shape.type_name == "string":
+        return None
+    raise Unsupported(f"None as {shape.type_name}")
+
+
+# --- handing the answer over -------------------------------------------------------------
+
+_local = threading.local()
+
+
+def want() -> None:
+    """This thread's next DynamoDB answer is to be handed over parsed (:func:`take`)."""
+    _local.answer = None
+    _local.wanted = True
+
+
+def wanted() -> bool:
+    return bool(getattr(_local, "wanted", False))
+
+
+def hand_over(parsed: dict[str, Any]) -> None:
+    _local.answer = parsed
+
+
+def take() -> dict[str, Any] | None:
+    """The answer handed over since :func:`want` (None: it went the wire way); stops wanting."""
+    answer: dict[str, Any] | None = getattr(_local, "answer", None)
+    _local.answer = None
+    _local.wanted = False
+    return answer
