@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,3 +130,18 @@ def test_a_listing_reads_back_from_its_record_form() -> None:
     # an item not ended yet has every field, null
     assert output_fields(None) == {"output": None, "outputs": None, "outputs_count": None,
                                    "outputs_bytes": None, "outputs_partial": False}
+
+
+def test_a_listing_that_fails_is_recorded_partial_and_never_stops_the_settling() -> None:
+    # Given an S3 that refuses the listing (a missing grant, a throttle)
+    from fanout.runtime.settle import outputs_under
+
+    class Refusing(MemoryS3):
+        def get_paginator(self, operation: str) -> Any:
+            raise RuntimeError("AccessDenied")
+
+    # When an ending item's outputs are listed
+    listed = outputs_under("s3://b", s3=Refusing())("r", 4)
+    # Then its location is kept and the listing says it is incomplete
+    assert listed is not None and listed["location"] == "s3://b/runs/r/outputs/4/"
+    assert output_fields(listed)["outputs_partial"] is True
