@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,14 +146,52 @@ def list_outputs(location: str, *, s3: Any = None, cap: int = OUTPUTS_LISTED,
     return gather(location, _local_files(Path(location)), cap=cap, cap_bytes=cap_bytes)
 
 
-def _s3_objects(location: str, s3: Any, max_pages: int) -> tuple[list[tuple[str, int]], bool]:
+def every_output(location: str, *, s3: Any = None) -> list[tuple[str, int]]:
+    """Every object under a location, ``(key, size)`` in key order, no cap: what
+    :func:`download_outputs` copies."""
+    if is_s3(location):
+        return _s3_objects(location, s3 or client("s3"), max_pages=None)[0]
+    return list(_local_files(Path(location)))
+
+
+class UnsafeKey(ValueError):
+    """An output key that would be written outside the folder it is downloaded to."""
+
+
+def download_outputs(location: str, folder: Path, *, s3: Any = None) -> list[Path]:
+    """Copy everything under ``location`` into ``folder`` (made), each key at its relative
+    path; returns the files written. A key that would land outside ``folder`` (``..``, an
+    absolute path) is refused with :class:`UnsafeKey` before anything is written."""
+    found = every_output(location, s3=s3)
+    root = folder.resolve()
+    targets = []
+    for key, _ in found:
+        target = (root / key).resolve()
+        if not target.is_relative_to(root) or target == root:
+            raise UnsafeKey(f"output {key!r} of {location} would be written outside {folder}")
+        targets.append((key, target))
+    s3 = s3 or (client("s3") if is_s3(location) else None)
+    written = []
+    for key, target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if is_s3(location):
+            bucket, prefix = split_s3(location)
+            s3.download_file(bucket, prefix + key, str(target))
+        else:
+            shutil.copyfile(Path(location) / key, target)
+        written.append(target)
+    return written
+
+
+def _s3_objects(location: str, s3: Any, max_pages: int | None
+                ) -> tuple[list[tuple[str, int]], bool]:
     """The objects under an S3 location, keys relative to it, and whether the listing
     stopped after ``max_pages`` pages with more to read."""
     bucket, prefix = split_s3(location)
     found: list[tuple[str, int]] = []
     paginator = s3.get_paginator("list_objects_v2")
     for number, page in enumerate(paginator.paginate(Bucket=bucket, Prefix=prefix)):
-        if number >= max_pages:
+        if max_pages is not None and number >= max_pages:
             return found, True
         for obj in page.get("Contents", []):
             key = obj["Key"][len(prefix):]

@@ -1,5 +1,5 @@
-"""An in-memory S3 with what item outputs need: put_object and ListObjectsV2's paginator
-(pages of at most 1,000 keys in key order, as S3 returns them)."""
+"""An in-memory S3 with what item outputs need: put_object, download_file and
+ListObjectsV2's paginator (pages of at most 1,000 keys in key order, as S3 returns them)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ class MemoryS3:
                    **_: Any) -> dict[str, Any]:
         self.objects[(Bucket, Key)] = bytes(Body)
         return {}
+
+    def download_file(self, Bucket: str, Key: str, Filename: str) -> None:
+        with open(Filename, "wb") as out:
+            out.write(self.objects[(Bucket, Key)])
 
     def get_paginator(self, operation: str) -> _Paginator:
         assert operation == "list_objects_v2", operation
