@@ -112,6 +112,18 @@ def output_fields(recorded: dict[str, Any] | None) -> dict[str, Any]:
     return OutputsListing.from_json(recorded).fields() if recorded else dict(NO_OUTPUTS)
 
 
+def size_text(n: int) -> str:
+    """Bytes in a reader's units (``999 B``, ``1.2 KB``, ``3.4 GB``)."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}"
+
+
 def gather(location: str, found: Iterator[tuple[str, int]], *, cap: int = OUTPUTS_LISTED,
            cap_bytes: int = OUTPUTS_LISTED_BYTES, partial: bool = False) -> OutputsListing:
     """Keep the first ``cap`` entries of ``found`` (``(key, size)`` in key order) that fit

@@ -23,23 +23,12 @@ from fanout.cli.runs import (
     the_run,
 )
 from fanout.errors import Problem, UsageError
+from fanout.outputs import size_text
 from fanout.records.views import ItemView, RunsSource
 
 #: What ``--json`` prints of each item.
 FIELDS = ("index", "status", "output", "outputs", "outputs_count", "outputs_bytes",
           "outputs_partial")
-
-
-def size_text(n: int) -> str:
-    """Bytes in a reader's units (``999 B``, ``1.2 KB``, ``3.4 GB``)."""
-    if n < 1000:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 1000 or unit == "TB":
-            break
-    return f"{value:.1f} {unit}"
 
 
 def outputs_text(items: list[ItemView]) -> str:
