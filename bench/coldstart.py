@@ -197,7 +197,7 @@ def _world(endpoint: str) -> dict[str, str]:
         "FANOUT_TASK_DEFINITIONS": json.dumps(
             {"analyzer": {"task_definition": task_def, "container": CONTAINER}}),
         "FANOUT_SUBNETS": subnet, "FANOUT_SECURITY_GROUPS": group, "FANOUT_TOPIC_ARN": topic,
-        "FANOUT_DISPATCHER": DISPATCHER,
+        "FANOUT_DISPATCHER": DISPATCHER, "FANOUT_OUTPUTS": f"s3://{BUCKET}",
     }
 
 

@@ -120,6 +120,7 @@ def world(endpoint: str) -> dict[str, str]:
     )["taskDefinition"]["taskDefinitionArn"]
     return {"FANOUT_TABLE": TABLE, "FANOUT_CLUSTER": CLUSTER, "FANOUT_SUBNETS": subnet,
             "FANOUT_SECURITY_GROUPS": group, "FANOUT_DISPATCHER": "bench-dispatch",
+            "FANOUT_OUTPUTS": "s3://bench-outputs",
             "FANOUT_TASK_DEFINITIONS": json.dumps(
                 {"noop": {"task_definition": definition, "container": CONTAINER}}),
             "FANOUT_LAUNCH_GATE": json.dumps({"FARGATE": {"burst": 100_000,

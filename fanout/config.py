@@ -20,7 +20,7 @@ from fanout.cost import CostConfig
 from fanout.errors import ConfigError, Problem, described, problems_from
 from fanout.job_settings import VolumeConfig, checked_policies, checked_secrets
 from fanout.policy import Count, Flag, Frozen, JobDefaults
-from fanout.schedule_expressions import expression_problem
+from fanout.schedule_expressions import expression_problem, window_moment, window_utc
 
 CONTEXT_KEY = "fanout"
 NAME = re.compile(described(
@@ -208,6 +208,11 @@ class ScheduleConfig(Frozen):
     expression: str
     #: An IANA time zone (``Europe/Paris``), as EventBridge Scheduler takes it.
     timezone: str = "UTC"
+    #: The window in which a recurring schedule starts runs (StartDate and EndDate), in its
+    #: time zone: a day (``2027-01-04``; an end day is in the window) or a time
+    #: (``2027-01-04T09:00``). Either may be left open.
+    start_date: str | None = None
+    end_date: str | None = None
     flexible_window_minutes: Count | None = Field(default=None, ge=1, le=1440)
     enabled: Flag = True
     #: The run spec (validated against the jobs at synth).
@@ -220,6 +225,34 @@ class ScheduleConfig(Frozen):
         if problem:
             raise ValueError(problem)
         return expression
+
+    @field_validator("start_date", "end_date")
+    @classmethod
+    def _window_bound(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        try:
+            window_moment(value, end=info.field_name == "end_date")
+        except ValueError as exc:
+            raise ValueError(f"schedule {info.data.get('name', '?')}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> ScheduleConfig:
+        if (self.start_date or self.end_date) and self.expression.strip().startswith("at("):
+            raise ValueError(f"schedule {self.name}: start_date and end_date do nothing for "
+                             "a one-time at(...) schedule; remove them, or use cron(...)")
+        if self.start_date and self.end_date and window_moment(
+                self.end_date, end=True) <= window_moment(self.start_date, end=False):
+            raise ValueError(f"schedule {self.name}: end_date {self.end_date} is not after "
+                             f"start_date {self.start_date}; swap them or move end_date later")
+        return self
+
+    def window(self) -> tuple[str | None, str | None]:
+        """StartDate and EndDate in UTC (``...Z``), None where the window is open."""
+        return (window_utc(self.start_date, self.timezone, end=False)
+                if self.start_date else None,
+                window_utc(self.end_date, self.timezone, end=True) if self.end_date else None)
 
     @field_validator("timezone")
     @classmethod

@@ -5,12 +5,18 @@
 - ``rate(value unit)``: a positive whole value; ``minute``/``hour``/``day`` when the value
   is 1, ``minutes``/``hours``/``days`` otherwise.
 - ``at(yyyy-mm-ddThh:mm:ss)``: one time, in the schedule's time zone.
+
+A recurring schedule's window (``start_date``, ``end_date``: StartDate and EndDate) is
+written in the schedule's time zone too, as a day (``2027-01-04``: from that day's first
+moment; as an end, through that whole day) or a time (``2027-01-04T09:00``), and given
+to EventBridge Scheduler in UTC.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+import zoneinfo
+from datetime import UTC, date, datetime, timedelta
 
 CRON_EXAMPLE = "cron(0 2 * * ? *)"
 _FIELDS = ("minutes", "hours", "day-of-month", "month", "day-of-week", "year")
@@ -109,3 +115,31 @@ def _cron_field_problem(name: str, text: str) -> str | None:
                     " or their names" if name in _NAMES else "") + (", or '?'" if wildcard_q
                                                                       else "")
     return None
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
+
+
+def window_moment(text: str, *, end: bool) -> datetime:
+    """A window's ``start_date`` or ``end_date`` as a time in the schedule's zone (naive):
+    a day is that day's first moment as a start, the next day's as an end (the whole day
+    is in the window). Raises ValueError saying what to write."""
+    shown = str(text).strip()
+    try:
+        if _DAY.fullmatch(shown):
+            day = date.fromisoformat(shown)
+            first = datetime(day.year, day.month, day.day)
+            return first + timedelta(days=1) if end else first
+        if _TIME.fullmatch(shown):
+            return datetime.fromisoformat(shown)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a real date ({exc})") from None
+    raise ValueError(f"{text!r} is not a date; write a day (2027-01-04) or a time "
+                     "(2027-01-04T09:00), in the schedule's time zone, with no offset")
+
+
+def window_utc(text: str, timezone: str, *, end: bool) -> str:
+    """The window's bound as EventBridge Scheduler takes it: UTC, ``...Z``."""
+    local = window_moment(text, end=end).replace(tzinfo=zoneinfo.ZoneInfo(timezone))
+    return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

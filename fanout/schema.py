@@ -38,6 +38,9 @@ STARTED_BY = "fanout"
 TASK_ENV_RUN_ID = "FANOUT_RUN_ID"
 TASK_ENV_ITEM_INDEX = "FANOUT_ITEM_INDEX"
 TASK_ENV_ATTEMPT = "FANOUT_ATTEMPT"
+#: Where the item's task may write what it makes (fanout.outputs): an S3 prefix on AWS, an
+#: absolute folder locally. Recorded with the item when it ends.
+TASK_ENV_OUTPUT = "FANOUT_OUTPUT"
 #: The awslogs stream prefix of every job's container: streams are
 #: ``<prefix>/<container>/<task id>`` (the container is named after the job).
 LOG_STREAM_PREFIX = "fanout"
@@ -50,13 +53,14 @@ def log_stream_name(container: str, task_id: str) -> str:
 
 def container_overrides(
     container: str, command: Sequence[str], environment: Mapping[str, str], *,
-    run_id: str, index: int | str, attempt: int | str,
+    run_id: str, index: int | str, attempt: int | str, output: str | None = None,
 ) -> dict[str, Any]:
     """The ``overrides`` of RunTask for one attempt, and what the 8 KiB check measures:
     the item's command and environment plus the variables by which fanout finds the
-    attempt from a task event (these win over an item variable of the same name)."""
+    attempt from a task event (these win over an item variable of the same name) and,
+    when given, the item's output location."""
     env = {**environment, TASK_ENV_RUN_ID: run_id, TASK_ENV_ITEM_INDEX: str(index),
-           TASK_ENV_ATTEMPT: str(attempt)}
+           TASK_ENV_ATTEMPT: str(attempt), **({TASK_ENV_OUTPUT: output} if output else {})}
     return {"containerOverrides": [{
         "name": container,
         "command": list(command),
@@ -69,3 +73,8 @@ MANIFEST_KEY = "runs/{run_id}/items.json"
 #: Where the Distributed Map's ResultWriter writes the children's results of a run
 #: (``<prefix>/<map run id>/manifest.json`` and ``SUCCEEDED_0.json``...).
 RESULTS_PREFIX = "runs/{run_id}/results"
+#: Where an item's outputs go in the manifest bucket (AWS) or under the run's records
+#: folder (locally, ``<records>/<run_id>/outputs/<index>/``): ``FANOUT_OUTPUT``.
+OUTPUTS_KEY = "runs/{run_id}/outputs/{index}/"
+#: S3 bucket names are at most this long (the overrides check assumes the widest).
+BUCKET_NAME_MAX = 63

@@ -72,6 +72,9 @@ class LaunchEnv(FunctionEnv):
     fanout_assign_public_ip: Literal["ENABLED", "DISABLED"] = "ENABLED"
     #: The dispatcher function's name: Launch wakes it when it queues an item.
     fanout_dispatcher: str
+    #: Where the items' outputs are rooted (fanout.outputs): ``s3://<manifest bucket>``;
+    #: locally the absolute records folder. Each task gets its item's ``FANOUT_OUTPUT``.
+    fanout_outputs: str
 
     _defs = field_validator("fanout_task_definitions", mode="before")(
         classmethod(lambda cls, v: _json(v))
@@ -109,6 +112,9 @@ class SettlingEnv(FunctionEnv):
     fanout_dispatcher: str
     #: job (its container's name) -> the job's log group (JSON): a failed attempt's log tail.
     fanout_log_groups: dict[str, str] = {}
+    #: Where the items' outputs are rooted (as Launch's): what an item wrote is listed
+    #: there when it ends.
+    fanout_outputs: str
 
     _groups = field_validator("fanout_log_groups", mode="before")(
         classmethod(lambda cls, v: _json(v))

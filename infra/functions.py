@@ -26,7 +26,7 @@ LAMBDA_MODULES: tuple[str, ...] = (
     "fanout.aws.logs", "fanout.aws.s3",
     "fanout.aws.stepfunctions",
     "fanout.config", "fanout.cost", "fanout.errors", "fanout.job_settings",
-    "fanout.metrics_names", "fanout.names", "fanout.policy",
+    "fanout.metrics_names", "fanout.names", "fanout.outputs", "fanout.policy",
     "fanout.records", "fanout.records.dynamo", "fanout.records.dynamo_gate",
     "fanout.records.gate_store",
     "fanout.records.layout", "fanout.records.model", "fanout.records.pages",

@@ -32,6 +32,9 @@ REASONS = {
     "results": "the Distributed Map's results (ResultWriter) under runs/<run>/results/, "
     "one prefix per run, named at run time",
     "inputs": "items_from objects a user puts under inputs/ of the manifest bucket",
+    "outputs": "the items' outputs: each item writes under runs/<run>/outputs/<index>/, "
+    "named at run time; a role shared by a job's runs cannot be narrowed to one run "
+    "(docs/decisions/0016-outputs-grant.md)",
     "families": "RunTask on any revision of this app's task definition families, "
     "conditioned on this cluster (ecs:cluster)",
     "tasks": "the tasks of this cluster only; task ids are not known before launch",
@@ -114,6 +117,8 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
         family = made.task_definition.family
         for name in ("launch", "dispatch"):
             ack(roles[name], f"{iam5}[Resource::{ecs}:task-definition/{family}:*]", "families")
+        ack(made.task_definition.task_role, f"{iam5}[Resource::{bucket}/runs/*/outputs/*]",
+            "outputs")
         execution_role = made.task_definition.execution_role
         assert execution_role is not None
         ack(execution_role, f"{iam5}[Resource::*]", "unscoped")

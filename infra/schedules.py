@@ -55,12 +55,17 @@ class Schedules(Construct):
                 if schedule.flexible_window_minutes
                 else scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF")
             )
+            start, end = schedule.window()
             self.schedules[schedule.name] = scheduler.CfnSchedule(
                 self,
                 f"Schedule-{schedule.name}",
                 description=f"fanout run of job {schedule.spec.get('job')}",
                 schedule_expression=schedule.expression,
                 schedule_expression_timezone=schedule.timezone,
+                # The window, given in the schedule's zone, in UTC (Scheduler's StartDate
+                # and EndDate); unset where it is open.
+                start_date=start,
+                end_date=end,
                 flexible_time_window=window,
                 state="ENABLED" if schedule.enabled else "DISABLED",
                 target=scheduler.CfnSchedule.TargetProperty(

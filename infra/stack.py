@@ -13,6 +13,7 @@ from constructs import Construct
 from fanout.config import FanoutConfig
 from fanout.errors import ConfigError, Problem
 from fanout.names import output_id
+from fanout.outputs import bucket_root
 from infra.events import Events
 from infra.functions import Functions, abort_name, dispatcher_name
 from infra.jobs import Jobs
@@ -50,6 +51,8 @@ UNSCOPED_ACTIONS: dict[str, str] = {
 #: Key patterns in the manifest bucket: manifests Expand writes, items_from inputs it reads.
 MANIFESTS = "runs/*"
 INPUTS = "inputs/*"
+#: ... and the items' outputs (fanout.outputs: ``runs/<run_id>/outputs/<index>/``).
+OUTPUTS = "runs/*/outputs/*"
 
 SEND_TASK = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
 
@@ -159,11 +162,13 @@ class FanoutStack(Stack):
             for name, made in self.jobs.jobs.items()
         }
         common = {"FANOUT_TABLE": table, "FANOUT_CLUSTER": cluster}
+        # Every item writes under its own prefix of the manifest bucket (fanout.outputs).
+        outputs = bucket_root(self.records.bucket.bucket_name)
         dispatcher = dispatcher_name(self)
         # Finalize and Abort price the runs they announce (docs/cost.md).
         prices = self.to_json_string(self.config.cost.prices)
         # Record and Reconcile settle stopped tasks, a failed one with its log's last lines.
-        settling = {**common, "FANOUT_DISPATCHER": dispatcher,
+        settling = {**common, "FANOUT_DISPATCHER": dispatcher, "FANOUT_OUTPUTS": outputs,
                     "FANOUT_LOG_GROUPS": self.to_json_string(
                         {made.container.container_name: made.log_group.log_group_name
                          for made in self.jobs.jobs.values()})}
@@ -176,6 +181,7 @@ class FanoutStack(Stack):
                 "ENABLED" if self.network.assign_public_ip else "DISABLED"
             ),
             "FANOUT_DISPATCHER": dispatcher,
+            "FANOUT_OUTPUTS": outputs,
         }
         limits = self.to_json_string(self.config.limits.model_dump(mode="json"))
         # The webhooks' kinds and secrets (never a URL: that is the secret's value).
@@ -260,6 +266,23 @@ class FanoutStack(Stack):
                     actions=["secretsmanager:GetSecretValue"],
                     resources=webhook_secrets,
                 ))
+        # Each job's tasks write their items' outputs, and nothing else of the bucket; no
+        # IAM condition can tell one run's task from another's under a role shared by the
+        # job's runs (docs/decisions/0016-outputs-grant.md). Record and Reconcile list what
+        # an ending item wrote.
+        for made in self.jobs.jobs.values():
+            made.task_definition.add_to_task_role_policy(iam.PolicyStatement(
+                sid="WriteItemOutputs",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[bucket.arn_for_objects(OUTPUTS)],
+            ))
+        for name in ("record", "reconcile"):
+            roles[name].add_to_policy(iam.PolicyStatement(
+                sid="ListItemOutputs",
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [OUTPUTS]}},
+            ))
         # Record and Reconcile read the end of a failed attempt's log (its last words), in the
         # jobs' log groups only.
         for made in self.jobs.jobs.values():

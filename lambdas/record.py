@@ -13,13 +13,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from fanout.runtime import context as ctx
     from fanout.runtime.observe import count, logger
     from fanout.runtime.record import TaskStateChange, record_stop
+    from fanout.runtime.settle import outputs_under
     from fanout.settings import RecordEnv
 
     env = ctx.env(RecordEnv)
     change = TaskStateChange.parse(event)
     result = record_stop(change.detail, store=ctx.records(env.fanout_table),
                          callbacks=ctx.callbacks(), log_tail=ctx.log_tail(),
-                         log_groups=env.fanout_log_groups)
+                         log_groups=env.fanout_log_groups,
+                         outputs=outputs_under(env.fanout_outputs))
     logger.info("task stopped", extra=result)
     count(ITEMS_SUCCEEDED, result.get("result") == "success")
     count(ITEMS_FAILED, result.get("result") == "fail")

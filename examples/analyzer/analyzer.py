@@ -1,13 +1,16 @@
 """Portfolio analyzer: the sample job that fanout runs once per year (and region).
 
 Simulates importing a user's portfolio, analyzing one year of it and exporting the
-results, printing each step. ``--work-seconds`` is how long the analysis takes.
+results, printing each step. ``--work-seconds`` is how long the analysis takes. The
+results go to ``result.json`` in the item's ``FANOUT_OUTPUT`` (a folder locally, an S3
+prefix on AWS, written with boto3), where ``fanout outputs`` finds them.
 Exit codes: 0 done, 2 bad arguments (e.g. a year that is not an integer).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -47,8 +50,26 @@ def main(argv: list[str] | None = None) -> int:
     time.sleep(args.work_seconds)  # the simulated analysis itself
     print("Preparing results", flush=True)
     print("Exporting results...", flush=True)
+    export({"year": args.year, "region": args.region, "run": run, "item": item})
     print(f"Results for year {args.year}{where} exported to database.", flush=True)
     return 0
+
+
+def export(result: dict[str, object]) -> None:
+    """Write the results into the item's own location (FANOUT_OUTPUT), if it has one."""
+    location = os.environ.get("FANOUT_OUTPUT")
+    if not location:
+        return
+    body = json.dumps(result, indent=2).encode()
+    if location.startswith("s3://"):
+        import boto3  # the image installs it; only S3 needs it
+
+        bucket, _, prefix = location.removeprefix("s3://").partition("/")
+        boto3.client("s3").put_object(Bucket=bucket, Key=prefix + "result.json", Body=body)
+    else:
+        with open(os.path.join(location, "result.json"), "wb") as out:
+            out.write(body)
+    print(f"Results written to {location}result.json", flush=True)
 
 
 if __name__ == "__main__":

@@ -48,10 +48,13 @@ class LaunchRequest:
     subnets: list[str] = field(default_factory=list)
     security_groups: list[str] = field(default_factory=list)
     assign_public_ip: str = "ENABLED"
+    #: The item's output location (``FANOUT_OUTPUT``), if any.
+    output: str | None = None
 
     def overrides(self) -> dict[str, Any]:
         return container_overrides(self.container, self.command, self.environment,
-                                   run_id=self.run_id, index=self.index, attempt=self.attempt)
+                                   run_id=self.run_id, index=self.index, attempt=self.attempt,
+                                   output=self.output)
 
     def tags(self) -> list[dict[str, str]]:
         return [{"key": TAG_RUN, "value": self.run_id},

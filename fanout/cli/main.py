@@ -14,13 +14,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from fanout.cli import expand, local, remote, rerun, runs, ui
+from fanout.cli import expand, local, outputs, remote, rerun, runs, ui
 from fanout.cli.exits import EXIT_BAD_INPUT, EXIT_OK
 from fanout.errors import FanoutInputError
 
 #: Every command module's ``add``; a new command is one module and one entry here.
 COMMANDS: list[Callable[[Any], None]] = [expand.add, local.add, remote.add, runs.add,
-                                         rerun.add, ui.add]
+                                         outputs.add, rerun.add, ui.add]
 
 
 def version() -> str:

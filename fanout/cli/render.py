@@ -126,6 +126,9 @@ def item_text(item: ItemDetail) -> str:
              f"command: {json.dumps(item['command'])}"]
     if item.get("reason"):
         lines.append(f"reason: {item['reason']}")
+    if item.get("output"):
+        lines.append(f"output: {item['output']}  ({item.get('outputs_count') or 0} files, "
+                     f"{item.get('outputs_bytes') or 0} bytes: fanout outputs)")
     if item.get("waiting"):
         waiting = item["waiting"]
         lines.append(f"waiting since {waiting.get('since')}: {waiting.get('why')} "

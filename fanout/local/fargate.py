@@ -28,9 +28,11 @@ from fanout.local.tasks import (
     LogSink,
     Task,
     TaskDefinition,
+    make_output_folder,
     task_state_change_event,
 )
 from fanout.runtime.clock import utcnow
+from fanout.schema import TASK_ENV_OUTPUT
 
 #: How long ECS keeps a clientToken (AWS: 24 hours).
 CLIENT_TOKEN_TTL_SECONDS = 24 * 3600
@@ -263,6 +265,7 @@ class EmulatedFargate:
         environment.update(
             {e["name"]: e["value"] for e in container_override.get("environment", [])}
         )
+        make_output_folder(environment)
         task = Task(
             arn=arn,
             id=task_id,
@@ -292,7 +295,10 @@ class EmulatedFargate:
         passed = {k: v for k, v in self.base_environment.items() if k in DOCKER_PASSED}
         env_args = [arg for k, v in {**passed, **task.environment}.items()
                     for arg in ("-e", f"{k}={v}")]
-        return ["docker", "run", "--rm", "--name", f"fanout-{task.id}", *env_args,
+        output = task.environment.get(TASK_ENV_OUTPUT, "")
+        mount = ["-v", f"{output}:{output}"] if output and not output.startswith("s3://") \
+            else []
+        return ["docker", "run", "--rm", "--name", f"fanout-{task.id}", *env_args, *mount,
                 task.definition.image, *task.command]
 
     def _run(self, task: Task) -> None:

@@ -199,7 +199,7 @@ class LocalRun:
         from fanout.local.reconciler import Reconciler
         from fanout.local.stack import stand_up
         from fanout.local.synth import project_root
-        from fanout.local.tasks import gate_env
+        from fanout.local.tasks import gate_env, outputs_env
 
         started = time.monotonic()
         quiet_emulation()
@@ -223,8 +223,8 @@ class LocalRun:
                 cwd=self._task_cwd(), stop_grace_seconds=self.options.stop_grace_seconds,
                 docker=self.options.docker, base_environment=self.task_environment)
             self.functions, self.bus, self.fargate = functions, bus, fargate
-            rate = gate_env(self.options.launch_rate,
-                            configured="launch_gate" in config.model_fields_set)
+            rate = gate_env(self.options.launch_rate, configured="launch_gate" in
+                            config.model_fields_set) | outputs_env(self.options.records_dir)
             with environment({**shared, **LOCAL_FUNCTION_ENV, **rate}), take_over(
                 fargate, functions.moto_invoke, self.dice
             ) as left_out, handler_clients(functions.moto_invoke, direct=not left_out) as made:

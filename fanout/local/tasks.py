@@ -14,9 +14,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from fanout.runtime.clock import utcnow
+from fanout.schema import TASK_ENV_OUTPUT
 
 
 class EcsError(Exception):
@@ -88,6 +90,21 @@ def gate_env(rate: LaunchRate | None, *, configured: bool = False) -> dict[str, 
     else:
         bucket = {"burst": rate.burst, "per_second": rate.per_second}
     return {"FANOUT_LAUNCH_GATE": json.dumps({"FARGATE": bucket, "FARGATE_SPOT": bucket})}
+
+
+def outputs_env(records_dir: Path) -> dict[str, str]:
+    """Where a local run's items write (fanout.outputs): under each run's records folder,
+    ``<records>/<run_id>/outputs/<index>/``, given to Launch and Record as the stack's
+    bucket is on AWS."""
+    return {"FANOUT_OUTPUTS": str(records_dir.resolve())}
+
+
+def make_output_folder(environment: Mapping[str, str]) -> None:
+    """Make the item's local output folder before its task starts (on S3 nothing is made:
+    a prefix exists once an object is put under it)."""
+    location = environment.get(TASK_ENV_OUTPUT, "")
+    if location and not location.startswith("s3://"):
+        Path(location).mkdir(parents=True, exist_ok=True)
 
 
 LogSink = Callable[[str, str, list[tuple[int, str]]], None]

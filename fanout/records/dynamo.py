@@ -21,6 +21,7 @@ from fanout.records.layout import (
     attempt_queue_sk,
     attempt_sk,
     counter,
+    ending_fields,
     from_attrs,
     item_sk,
     queue_entry,
@@ -349,11 +350,8 @@ class DynamoRecords(GateRecords):
             names={"#status": "status", "#open": "open"},
         )}]
         item_values: dict[str, Any] = {":n": attempt.attempt, ":running": "RUNNING"}
-        final = s.item_status is not None  # an ending's reason and log tail go on the item
-        tail = None if not final or s.log_tail is None else json.dumps(s.log_tail)
         item_fields = {"#status": s.item_status, "exit_code": s.exit_code,
-                       "on_demand": True if s.on_demand else None,
-                       "reason": s.reason if final else None, "log_tail": tail}
+                       "on_demand": True if s.on_demand else None, **ending_fields(s)}
         item_sets = [f"{name} = :i{n}" for n, (name, value) in enumerate(item_fields.items())
                      if value is not None]
         item_values.update({f":i{n}": value for n, value in enumerate(item_fields.values())

@@ -14,7 +14,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fanout.records.model import COUNTED, AttemptRecord, ItemRecord, ItemStatus, RunRecord
+from fanout.records.model import (
+    COUNTED,
+    AttemptRecord,
+    ItemRecord,
+    ItemStatus,
+    RunRecord,
+    Settlement,
+)
 from fanout.schema import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 OPEN = "OPEN"
@@ -64,7 +71,7 @@ def slot_sk(job: str) -> str:
 # --- conversion ---------------------------------------------------------------------------
 
 _JSON_FIELDS = {"settings", "params", "command", "environment", "answer", "problems",
-                "waiting", "log_tail"}
+                "waiting", "log_tail", "outputs"}
 #: Flags kept only while set (conditions test them with ``attribute_exists``).
 _FLAGS = {"queued", "waited"}
 
@@ -105,6 +112,19 @@ def from_attrs(cls: type[Any], attrs: dict[str, Any]) -> Any:
         values["counts"] = {s: int(attrs.get(counter(s), 0)) for s in COUNTED}
         values["waiting"] = int(attrs.get(WAITING_COUNTER, 0))
     return cls(**values)
+
+
+def ending_fields(s: Settlement) -> dict[str, Any]:
+    """What an attempt's settlement writes on its item when the item ends (a final one):
+    its reason, log tail and outputs (JSON text); None for a field to leave alone."""
+    final = s.item_status is not None
+    return {"reason": s.reason if final else None,
+            "log_tail": _json(s.log_tail) if final and s.log_tail is not None else None,
+            "outputs": _json(s.outputs) if final and s.outputs is not None else None}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def waiting_of(attempt: AttemptRecord) -> dict[str, Any] | None:

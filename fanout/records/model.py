@@ -75,6 +75,9 @@ class ItemRecord:
     expires_at: int | None = None
     #: While its attempt waits in the launch queue: ``{"why", "since", "tries"}``.
     waiting: dict[str, Any] | None = None
+    #: What its last attempt wrote to ``FANOUT_OUTPUT``, listed when it ended
+    #: (:meth:`fanout.outputs.OutputsListing.to_json`: location, entries, count, bytes).
+    outputs: dict[str, Any] | None = None
 
     @property
     def shown_status(self) -> str:
@@ -149,3 +152,5 @@ class Settlement:
     reason: str | None = None
     log_tail: list[str] | None = None
     image_digest: str | None = None
+    #: What the item wrote (a final settlement only; see :attr:`ItemRecord.outputs`).
+    outputs: dict[str, Any] | None = None

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from fanout.cost import AttemptUsage, RegionPrices, TaskSize, attempt_compute_usd, round_usd
 from fanout.cost import run_cost as _run_cost
+from fanout.outputs import output_fields
 from fanout.records.model import COUNTED, AttemptRecord, ItemRecord, RunRecord
 
 RunView = dict[str, Any]
@@ -223,6 +224,7 @@ def item_view(item: ItemRecord, attempts: list[AttemptRecord]) -> ItemView:
         "log_tail": list(tail or []), "waiting": waiting_of(item),
         "started_at": timestamp(started), "finished_at": timestamp(finished),
         "duration_seconds": round(sum(durations), 3) if durations else None,
+        **output_fields(item.outputs),
     }
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from fanout.aws.ecs import LaunchError, LaunchRequest, TaskLauncher, client_token
 from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.config import LaunchBucket
+from fanout.outputs import output_location
 from fanout.policy import Capacity
 from fanout.records.gate_store import GateStore, QueueEntry
 from fanout.records.model import AttemptRecord, RunRecord, Settlement
@@ -138,6 +139,7 @@ def launch_request(env: LaunchEnv, run: RunRecord, attempt: AttemptRecord,
         command=command, environment=environment, capacity=attempt.capacity,
         client_token=attempt.client_token, subnets=env.subnets,
         security_groups=env.security_groups, assign_public_ip=env.fanout_assign_public_ip,
+        output=output_location(env.fanout_outputs, run.run_id, attempt.index),
     )
 
 

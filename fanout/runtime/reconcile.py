@@ -23,7 +23,7 @@ from fanout.runtime.classify import TIMEOUT_REASON, StopClass
 from fanout.runtime.clock import Clock, iso, parse, utcnow
 from fanout.runtime.leftovers import stop_leftovers
 from fanout.runtime.record import record_stop
-from fanout.runtime.settle import final_stop, settle
+from fanout.runtime.settle import Outputs, final_stop, settle
 
 #: An attempt younger than this is left alone (its events may be on their way).
 SETTLE_AFTER_SECONDS = 60
@@ -31,9 +31,11 @@ SETTLE_AFTER_SECONDS = 60
 
 def reconcile(*, store: RecordsStore, launcher: TaskLauncher, callbacks: TaskCallbacks,
               clock: Clock = utcnow, log_tail: LogTail | None = None,
-              log_groups: dict[str, str] | None = None) -> dict[str, int]:
-    """Settle what the events missed (a failed attempt with its log's end, as Record does),
-    stop what ran past its deadline or outlived its run."""
+              log_groups: dict[str, str] | None = None,
+              outputs: Outputs | None = None) -> dict[str, int]:
+    """Settle what the events missed (a failed attempt with its log's end and an ending
+    item with its outputs, as Record does), stop what ran past its deadline or outlived
+    its run."""
     now = clock()
     counts = {"open": 0, "settled": 0, "timed_out": 0, "lost": 0, "leftovers": 0}
     # Listed before the attempts are read: every task listed had its attempt written first.
@@ -57,19 +59,20 @@ def reconcile(*, store: RecordsStore, launcher: TaskLauncher, callbacks: TaskCal
         task = described.get(arn)
         if task is None:
             if _age(attempt, iso(now)) > SETTLE_AFTER_SECONDS and _settle_lost(
-                    store, callbacks, attempt, "ECS no longer knows the task", clock):
+                    store, callbacks, attempt, "ECS no longer knows the task", clock, outputs):
                 counts["lost"] += 1
             continue
         if task.get("lastStatus") == "STOPPED":
             result = record_stop(task, store=store, callbacks=callbacks, clock=clock,
-                                 log_tail=log_tail, log_groups=log_groups)
+                                 log_tail=log_tail, log_groups=log_groups, outputs=outputs)
             counts["settled"] += result.get("result") in ("success", "retry", "fail")
         elif attempt.deadline and attempt.deadline < iso(now):
             launcher.stop_task(arn, f"{TIMEOUT_REASON} after the run's timeout")
             run = store.get_run(attempt.run_id, totals=False)
             if run is not None:
                 stop = final_stop(StopClass.TIMEOUT, f"{TIMEOUT_REASON} at {attempt.deadline}")
-                settle(store, callbacks, run, attempt, stop, stopped_at=iso(now))
+                settle(store, callbacks, run, attempt, stop, stopped_at=iso(now),
+                       outputs=outputs)
                 counts["timed_out"] += 1
     counts["leftovers"] = stop_leftovers(store, launcher, running=running, open_attempts={
         arn: (a.run_id, a.index, a.attempt) for arn, a in with_task.items()})
@@ -88,11 +91,12 @@ def _age(attempt: AttemptRecord, now: str) -> float:
 
 
 def _settle_lost(store: RecordsStore, callbacks: TaskCallbacks, attempt: AttemptRecord,
-                 reason: str, clock: Clock) -> bool:
+                 reason: str, clock: Clock, outputs: Outputs | None = None) -> bool:
     run = store.get_run(attempt.run_id, totals=False)
     if run is None:
         return False
     stop = final_stop(StopClass.LOST, reason)
-    return settle(store, callbacks, run, attempt, stop, stopped_at=iso(clock())) in (
+    return settle(store, callbacks, run, attempt, stop, stopped_at=iso(clock()),
+                  outputs=outputs) in (
         "retry", "fail")
 

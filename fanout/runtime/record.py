@@ -13,7 +13,7 @@ from fanout.records.model import AttemptRecord
 from fanout.records.store import RecordsStore
 from fanout.runtime.classify import StopClass, classify
 from fanout.runtime.clock import Clock, iso, utcnow
-from fanout.runtime.settle import heal, settle
+from fanout.runtime.settle import Outputs, heal, settle
 from fanout.schema import (
     TASK_ENV_ATTEMPT,
     TASK_ENV_ITEM_INDEX,
@@ -88,11 +88,13 @@ def _iso(value: Any, default: str) -> str:
 
 def record_stop(task: dict[str, Any], *, store: RecordsStore, callbacks: TaskCallbacks,
                 clock: Clock = utcnow, log_tail: LogTail | None = None,
-                log_groups: dict[str, str] | None = None) -> dict[str, Any]:
+                log_groups: dict[str, str] | None = None,
+                outputs: Outputs | None = None) -> dict[str, Any]:
     """Settle the attempt of a STOPPED task (an event's ``detail`` or a DescribeTasks task).
 
     With ``log_tail`` and the jobs' ``log_groups`` (container -> group), an attempt that did
-    not succeed carries the last lines of its log.
+    not succeed carries the last lines of its log; with ``outputs``, an item that ends
+    carries what it wrote.
     """
     arn = str(task.get("taskArn", ""))
     if task.get("lastStatus") != "STOPPED":
@@ -125,6 +127,7 @@ def record_stop(task: dict[str, Any], *, store: RecordsStore, callbacks: TaskCal
         started_at=_iso(task.get("startedAt"), attempt.started_at or iso(clock())),
         version=version,
         log_stream=stream, log_tail=tail, image_digest=image_digest(task, container),
+        outputs=outputs,
     )
     return {**where, "result": result, "class": stop.stop_class.value,
             "exit_code": stop.exit_code, "slot": attempt.slot}

@@ -8,14 +8,37 @@ and answers it then: write once, answer at least once.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from fanout.aws.stepfunctions import TaskCallbacks
+from fanout.outputs import list_outputs, output_location
 from fanout.policy import Capacity, RetryPolicy
 from fanout.records.model import AttemptRecord, RunRecord, Settlement
 from fanout.records.store import RecordsStore
 from fanout.runtime.classify import Decision, Stop, StopClass, decide, describe
 from fanout.runtime.clock import parse
+
+log = logging.getLogger(__name__)
+#: (run id, item index) -> what the item wrote (its listing's record form), or None.
+Outputs = Callable[[str, int], dict[str, Any] | None]
+
+
+def outputs_under(root: str, s3: Any = None) -> Outputs:
+    """What an ending item wrote under its location in ``root`` (the functions'
+    ``FANOUT_OUTPUTS``). A listing that fails is recorded partial, never in the way of
+    settling the item: the item's ending matters more than the list of its files."""
+    def listed(run_id: str, index: int) -> dict[str, Any] | None:
+        location = output_location(root, run_id, index)
+        try:
+            return list_outputs(location, s3=s3).to_json()
+        except Exception as exc:  # botocore's AccessDenied, throttling, a network error
+            log.warning("could not list the outputs of %s item %s: %s", run_id, index, exc)
+            return {"location": location, "entries": [], "count": 0, "bytes": 0,
+                    "partial": True}
+    return listed
+
 
 
 def policy_of(run: RunRecord) -> tuple[RetryPolicy, Capacity]:
@@ -28,10 +51,12 @@ def settle(store: RecordsStore, callbacks: TaskCallbacks, run: RunRecord,
            attempt: AttemptRecord, stop: Stop, *, stopped_at: str,
            started_at: str | None = None, version: int | None = None,
            log_stream: str | None = None, decision: Decision | None = None,
-           log_tail: list[str] | None = None, image_digest: str | None = None) -> str:
+           log_tail: list[str] | None = None, image_digest: str | None = None,
+           outputs: Outputs | None = None) -> str:
     """Settle an open attempt by the run's policy; returns what happened (for logs/tests).
 
-    The attempt (and a failed item) carries the stop in a user's words and ``log_tail``.
+    The attempt (and a failed item) carries the stop in a user's words and ``log_tail``;
+    an item that ends carries what it wrote, as ``outputs`` lists it.
     """
     policy, capacity = policy_of(run)
     decision = decision or decide(stop, policy, attempt.attempt, capacity, attempt.capacity)
@@ -62,6 +87,8 @@ def settle(store: RecordsStore, callbacks: TaskCallbacks, run: RunRecord,
         reason=describe(stop, timeout_seconds=run.settings.get("timeout_seconds")),
         log_tail=log_tail if stop.stop_class is not StopClass.SUCCEEDED else None,
         image_digest=image_digest,
+        outputs=outputs(attempt.run_id, attempt.index)
+        if outputs is not None and decision.item_status is not None else None,
     )
     if store.settle_attempt(attempt, settlement):
         fresh = store.get_attempt(attempt.run_id, attempt.index, attempt.attempt)

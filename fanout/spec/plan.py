@@ -24,7 +24,7 @@ from typing import Any
 from fanout.config import FanoutConfig
 from fanout.errors import Problem, SpecError
 from fanout.policy import ECS_OVERRIDES_LIMIT
-from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_RUN_ID
+from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_OUTPUT, TASK_ENV_RUN_ID
 from fanout.spec.axes import BUILTIN_PLACEHOLDERS, Scalar
 from fanout.spec.items_from import (
     ItemsSource,
@@ -380,8 +380,9 @@ def _overrides_problem(plan: Plan, spec: RunSpec, templates: Templates) -> Probl
             field = f"job {spec.job} {field}"
         return Problem(field, (
             f"the container overrides of item {dumps(dict(params))[:200]} would be {chars:,} "
-            f"characters (with fanout's {TASK_ENV_RUN_ID}, {TASK_ENV_ITEM_INDEX} and "
-            f"{TASK_ENV_ATTEMPT}), over ECS's limit of {ECS_OVERRIDES_LIMIT:,}"
+            f"characters (with fanout's {TASK_ENV_RUN_ID}, {TASK_ENV_ITEM_INDEX}, "
+            f"{TASK_ENV_ATTEMPT} and {TASK_ENV_OUTPUT}), over ECS's limit of "
+            f"{ECS_OVERRIDES_LIMIT:,}"
         ))
 
     axes = plan._axes

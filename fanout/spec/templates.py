@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fanout.schema import container_overrides
+from fanout.schema import BUCKET_NAME_MAX, OUTPUTS_KEY, container_overrides
 from fanout.spec.axes import PARAM_NAME, Scalar
 
 if TYPE_CHECKING:
@@ -103,13 +103,21 @@ class Templates:
         return command, environment
 
 
+def widest_output(run_id: str, index: str) -> str:
+    """The widest ``FANOUT_OUTPUT`` of an item on AWS: its prefix in a bucket whose name is
+    as long as S3 allows (a local run's folder is measured as it is)."""
+    return f"s3://{'b' * BUCKET_NAME_MAX}/{OUTPUTS_KEY.format(run_id=run_id, index=index)}"
+
+
 def overrides_size(
     container: str, command: list[str], environment: Mapping[str, str], *, index_digits: int = 8
 ) -> int:
     """Characters of the widest overrides any attempt of this item can have (compact JSON,
-    run id of the widest allowed length, attempt 999) — what ECS's 8 KiB limit counts."""
+    run id of the widest allowed length, attempt 999, the output location in a bucket of
+    the widest name) — what ECS's 8 KiB limit counts."""
+    run_id, index = "r" * RUN_ID_MAX, "9" * index_digits
     overrides = container_overrides(
-        container, command, environment,
-        run_id="r" * RUN_ID_MAX, index="9" * index_digits, attempt=ATTEMPT_WIDEST,
+        container, command, environment, run_id=run_id, index=index, attempt=ATTEMPT_WIDEST,
+        output=widest_output(run_id, index),
     )
     return len(dumps(overrides))

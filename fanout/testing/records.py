@@ -240,6 +240,7 @@ class MemoryRecords:
                 item, status=s.item_status or item.status, open_attempt=None,
                 reason=s.reason if final and s.reason is not None else item.reason,
                 log_tail=s.log_tail if final and s.log_tail is not None else item.log_tail,
+                outputs=s.outputs if final and s.outputs is not None else item.outputs,
                 exit_code=s.exit_code if s.exit_code is not None else item.exit_code,
                 on_demand=item.on_demand or s.on_demand)
             return True

@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from fanout.errors import FanoutInputError
+from fanout.outputs import size_text
 from fanout.ui import render, timeline
 from fanout.ui.security import CSRF_FIELD, CSRF_HEADER, Guard, GuardMiddleware
 from fanout.ui.source import ITEM_STATES, RUN_STATES, DashboardSource, SourceError, empty_counts
@@ -49,6 +50,7 @@ def templates() -> Environment:
     env.filters["params"] = render.params_text
     env.filters["usd"] = render.usd
     env.filters["masked"] = render.masked
+    env.filters["size"] = size_text
     return env
 
 

@@ -137,3 +137,25 @@ def test_abort_may_invoke_only_itself(template: dict[str, Any]) -> None:
     assert actions_of(invoke) == ["lambda:InvokeFunction"]
     joined = invoke["Resource"]["Fn::Join"][1]
     assert joined[-1] == f":function:{name}" or joined[-1].endswith(f":function:{name}")
+
+
+def test_a_jobs_tasks_may_write_the_items_outputs_and_nothing_else_of_the_bucket(
+        template: dict[str, Any]) -> None:
+    # Given the job's task role
+    role = statements(template, "Jobs/Job-analyzer/TaskDefinition/TaskRole")
+    bucket = logical_id(template, "Records/Manifests/Resource")
+    # Then its only S3 statement writes objects under runs/<run>/outputs/ of the bucket
+    s3 = [s for s in role if any(a.startswith("s3:") for a in actions_of(s))]
+    assert len(s3) == 1
+    assert sorted(actions_of(s3[0])) == ["s3:AbortMultipartUpload", "s3:PutObject"]
+    assert s3[0]["Resource"] == {"Fn::Join": ["", [
+        {"Fn::GetAtt": [bucket, "Arn"]}, "/runs/*/outputs/*"]]}
+
+
+@pytest.mark.parametrize("name", ["Record", "Reconcile"])
+def test_the_settlers_list_only_the_items_outputs(template: dict[str, Any], name: str) -> None:
+    role = statements(template, f"Functions/{name}Role")
+    (listing,) = [s for s in role if "s3:ListBucket" in actions_of(s)]
+    bucket = logical_id(template, "Records/Manifests/Resource")
+    assert listing["Resource"] == {"Fn::GetAtt": [bucket, "Arn"]}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["runs/*/outputs/*"]}}

@@ -83,15 +83,34 @@ def scheduled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "timezone": "Europe/Paris",
         "flexible_window_minutes": 15,
         "spec": {"job": "analyzer", "params": {"year": {"range": {"start": 1999, "stop": 2020}}}},
+    }, {
+        # The seed's "every morning at 9:00 am, but not before a specific date"
+        "name": "morning",
+        "expression": "cron(0 9 * * ? *)",
+        "timezone": "Europe/Paris",
+        "start_date": "2027-01-04",
+        "spec": {"job": "analyzer", "params": {"year": [2026]}},
+    }, {
+        "name": "spring",
+        "expression": "cron(0 9 ? * MON-FRI *)",
+        "timezone": "America/New_York",
+        "start_date": "2027-03-01T08:30",
+        "end_date": "2027-05-31",
+        "spec": {"job": "analyzer", "params": {"year": [2026]}},
     }]
     # And a reserved concurrency for the dispatcher (opt-in: a new account has none)
     context["launch_gate"] = {"reserved_concurrency": 1}
     return synthesize(context, tmp_path_factory.mktemp("scheduled"))[1]
 
 
+def schedule_named(template: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [s["Properties"] for s in resources(template, "AWS::Scheduler::Schedule").values()
+                if json.loads(s["Properties"]["Target"]["Input"])["schedule"] == name]
+    return found
+
+
 def test_schedule_starts_the_state_machine_with_its_spec(scheduled: dict[str, Any]) -> None:
-    (schedule,) = resources(scheduled, "AWS::Scheduler::Schedule").values()
-    props = schedule["Properties"]
+    props = schedule_named(scheduled, "nightly")
     assert props["ScheduleExpression"] == "cron(0 2 * * ? *)"
     assert props["ScheduleExpressionTimezone"] == "Europe/Paris"
     assert props["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15}
@@ -105,6 +124,21 @@ def test_schedule_starts_the_state_machine_with_its_spec(scheduled: dict[str, An
         "logical_time": "<aws.scheduler.scheduled-time>",
         "schedule": "nightly",
     }
+
+
+def test_a_schedules_window_is_given_in_utc_from_its_time_zone(
+        scheduled: dict[str, Any]) -> None:
+    # Every morning at 9:00 Paris time, not before 4 January 2027 (Paris is UTC+1 then)
+    morning = schedule_named(scheduled, "morning")
+    assert morning["ScheduleExpression"] == "cron(0 9 * * ? *)"
+    assert morning["StartDate"] == "2027-01-03T23:00:00Z" and "EndDate" not in morning
+    # Weekdays from 1 March 08:30 through 31 May, New York time (EST, then EDT)
+    spring = schedule_named(scheduled, "spring")
+    assert (spring["StartDate"], spring["EndDate"]) == ("2027-03-01T13:30:00Z",
+                                                        "2027-06-01T04:00:00Z")
+    # A schedule without a window has none
+    nightly = schedule_named(scheduled, "nightly")
+    assert "StartDate" not in nightly and "EndDate" not in nightly
 
 
 def test_the_dispatcher_reserves_concurrency_only_when_configured(

@@ -131,7 +131,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             "FANOUT_TASK_DEFINITIONS": json.dumps(
                 {"analyzer": {"task_definition": task_def, "container": CONTAINER}}),
             "FANOUT_SUBNETS": subnet, "FANOUT_SECURITY_GROUPS": sg, "FANOUT_TOPIC_ARN": topic,
-            "FANOUT_DISPATCHER": DISPATCHER,
+            "FANOUT_DISPATCHER": DISPATCHER, "FANOUT_OUTPUTS": f"s3://{BUCKET}",
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)

@@ -10,7 +10,7 @@ import pytest
 from fanout.aws.ecs import LaunchRequest
 from fanout.runtime import context
 from fanout.testing.callbacks import MemoryCallbacks
-from tests.integration.conftest import World
+from tests.integration.conftest import BUCKET, World
 from tests.integration.helpers import (
     call,
     item_states,
@@ -53,7 +53,8 @@ def test_launch_starts_one_task_marked_as_the_runs(world: World, answers: Memory
     override = task["overrides"]["containerOverrides"][0]
     assert override["command"] == ["-y", "2000"]
     env = {e["name"]: e["value"] for e in override["environment"]}
-    assert env == {"FANOUT_RUN_ID": "run-l", "FANOUT_ITEM_INDEX": "1", "FANOUT_ATTEMPT": "1"}
+    assert env == {"FANOUT_RUN_ID": "run-l", "FANOUT_ITEM_INDEX": "1", "FANOUT_ATTEMPT": "1",
+                   "FANOUT_OUTPUT": f"s3://{BUCKET}/runs/run-l/outputs/1/"}
     # And the attempt keeps the token and a deterministic client token of at most 64 chars
     attempt = store().get_attempt("run-l", 1, 1)
     assert attempt is not None and attempt.task_token == "token-1"
@@ -584,3 +585,27 @@ def test_a_succeeded_attempt_has_a_reason_and_no_log_tail(
     attempt = store().get_attempt("run-ok", 0, 1)
     assert attempt is not None and attempt.reason == "exit code 0"
     assert attempt.log_tail is None
+
+
+def test_what_an_item_wrote_is_recorded_when_it_ends(
+        world: World, answers: MemoryCallbacks) -> None:
+    # Given item 0's task wrote two objects under its FANOUT_OUTPUT, and item 1's one
+    run_with(world, "run-out", retry={"max_attempts": 2})
+    arn = launch(world, "run-out", 0, "token-1")["task_arn"]
+    [task] = world.tasks()
+    env = {e["name"]: e["value"]
+           for e in task["overrides"]["containerOverrides"][0]["environment"]}
+    bucket, _, prefix = env["FANOUT_OUTPUT"].removeprefix("s3://").partition("/")
+    world.s3.put_object(Bucket=bucket, Key=prefix + "result.csv", Body=b"year,n\n1999,3\n")
+    world.s3.put_object(Bucket=bucket, Key=prefix + "plots/1999.png", Body=b"\x89PNG")
+    world.s3.put_object(Bucket=bucket, Key="runs/run-out/outputs/1/other.csv", Body=b"x")
+    # When its first attempt fails (retried), then its second succeeds
+    stopped("exit-1", arn, "run-out", 0, 1)
+    assert store().get_item("run-out", 0).outputs is None  # type: ignore[union-attr]
+    second = launch(world, "run-out", 0, "token-2")["task_arn"]
+    stopped("success", second, "run-out", 0, 2)
+    # Then the item's record lists its own outputs, keys relative to its location
+    item = store().get_item("run-out", 0)
+    assert item is not None and item.outputs == {
+        "location": env["FANOUT_OUTPUT"], "count": 2, "bytes": 18,
+        "entries": [{"key": "plots/1999.png", "size": 4}, {"key": "result.csv", "size": 14}]}

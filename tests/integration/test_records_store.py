@@ -210,3 +210,21 @@ def test_a_run_s_partition_holds_its_run_spec_items_and_attempts(records: Record
     shards = [r for r in stored if str(r.get("sk", "")).startswith("RUN#COUNT#")]
     assert len(stored) - len(shards) == 4 and len(shards) <= 1
     assert list(records.partition("other")) == []
+
+
+def test_what_an_item_wrote_is_kept_on_it_when_it_ends(records: RecordsStore) -> None:
+    # Given an item whose first attempt is retried, then whose second succeeds
+    run(records)
+    records.begin_attempt(ItemRecord("r1", 0, "PENDING"), attempt(1))
+    first = {"location": "s3://b/runs/r1/outputs/0/", "entries": [{"key": "x", "size": 1}],
+             "count": 1, "bytes": 1}
+    records.settle_attempt(attempt(1), replace(ended("RETRY", None), outputs=first))
+    item = records.get_item("r1", 0)
+    assert item is not None and item.outputs is None  # only an ending is recorded
+    records.begin_attempt(item, attempt(2))
+    wrote = {**first, "entries": [{"key": "result.csv", "size": 12}], "bytes": 12}
+    # When it ends
+    records.settle_attempt(attempt(2), replace(ended("SUCCEEDED", "SUCCEEDED"), outputs=wrote))
+    # Then its record keeps what it wrote, as written
+    got = records.get_item("r1", 0)
+    assert got is not None and got.outputs == wrote

@@ -35,6 +35,10 @@ def item(run_id: str, index: int, status: str, params: dict[str, Any],
         })
         start += 5
     failed = status in ("FAILED", "TIMED_OUT", "ABORTED")
+    ended = status not in ("RUNNING", "PENDING", "WAITING")
+    # What it wrote (a key made of a param's value: keys are any text, and are escaped).
+    wrote = [{"key": f"result-{params['note']}.json" if "note" in params else "result.json",
+              "size": 12}, {"key": "plot.png", "size": 2048}]
     return {
         "run_id": run_id, "index": index, "params": params, "command": ["-y", str(index)],
         "environment": {"N": str(index)}, "status": status,
@@ -45,6 +49,9 @@ def item(run_id: str, index: int, status: str, params: dict[str, Any],
         "started_at": tried[0]["started_at"] if tried else None,
         "finished_at": tried[-1]["stopped_at"] if tried else None,
         "duration_seconds": 3.0, "attempts": tried if status != "PENDING" else [],
+        "output": f"s3://manifests/runs/{run_id}/outputs/{index}/" if ended else None,
+        "outputs": wrote if ended else None, "outputs_count": 3 if ended else None,
+        "outputs_bytes": 2072 if ended else None, "outputs_partial": False,
     }
 
 

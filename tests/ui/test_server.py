@@ -88,6 +88,19 @@ def test_values_from_a_spec_are_escaped_in_every_page(served: Any) -> None:
         assert XSS not in text, path
     _, _, text = request(served, "GET", "/runs/analyzer-1/items/1")
     assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "result-&lt;img src=x onerror=alert(1)&gt;.json" in text  # an output's key
+
+
+def test_an_items_page_lists_what_it_wrote(served: Any) -> None:
+    # Given item 0 ended having written three outputs, two of them kept on its record
+    _, _, text = request(served, "GET", "/runs/analyzer-1/items/0")
+    # Then its page says where it wrote, lists the keys and sizes, and how many more
+    assert '<code id="output-location">s3://manifests/runs/analyzer-1/outputs/0/</code>' in text
+    rows = re.findall(r'<tr class="output"><td><code>([^<]*)</code></td><td>([^<]*)</td>', text)
+    assert [key for key, _ in rows] == ["result-&lt;img src=x onerror=alert(1)&gt;.json",
+                                        "plot.png"]
+    assert rows[1][1] == "2.0 KB"
+    assert "and 1 more" in text and "fanout outputs analyzer-1 0" in text
 
 
 def test_json_api_has_the_contract_shapes(served: Any) -> None:

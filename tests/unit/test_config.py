@@ -55,6 +55,14 @@ def _with(change: Any) -> dict[str, Any]:
     (lambda c: c.update(schedules=[{"name": "nightly", "expression": "rate(1 day)",
                                     "spec": {"job": "analyser", "params": {"year": [1]}}}]),
      ["fanout.schedules[0].spec.job"]),
+    (lambda c: c.update(schedules=[{"name": "morning", "expression": "cron(0 9 * * ? *)",
+                                    "start_date": "2027-02-30",
+                                    "spec": {"job": "analyzer", "params": {"year": [1]}}}]),
+     ["fanout.schedules[0].start_date"]),
+    (lambda c: c.update(schedules=[{"name": "morning", "expression": "cron(0 9 * * ? *)",
+                                    "end_date": "next week",
+                                    "spec": {"job": "analyzer", "params": {"year": [1]}}}]),
+     ["fanout.schedules[0].end_date"]),
     (lambda c: c.update(launch_gate={"reserved_concurrency": 0}),
      ["fanout.launch_gate.reserved_concurrency"]),
     (lambda c: (c["limits"].update(max_concurrency=0),
@@ -90,3 +98,42 @@ def test_a_missing_or_broken_file_is_named(tmp_path: Path) -> None:
     assert "no such file" in str(missing.value)
     assert "not valid JSON" in str(invalid.value)
     assert invalid.value.fields == [str(broken)]
+
+
+def _scheduled(**window: str) -> dict[str, Any]:
+    return _with(lambda c: c.update(schedules=[{
+        "name": "morning", "expression": "cron(0 9 * * ? *)", "timezone": "Europe/Paris",
+        "spec": {"job": "analyzer", "params": {"year": [1]}}, **window}]))
+
+
+@pytest.mark.parametrize(("window", "says"), [
+    ({"start_date": "2027-02-01", "end_date": "2027-01-31"},
+     "schedule morning: end_date 2027-01-31 is not after start_date 2027-02-01"),
+    ({"start_date": "2027-02-30"}, "schedule morning: '2027-02-30' is not a real date"),
+    ({"end_date": "2027-01-04T09:00+01:00"}, "with no offset"),
+])
+def test_a_bad_schedule_window_is_one_line_naming_the_schedule_and_field(
+        window: dict[str, str], says: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(_scheduled(**window))
+    message = str(exc.value)
+    assert says in message and "\n" not in message
+    assert "end_date" in message or "start_date" in message
+
+
+def test_a_window_on_a_one_time_schedule_is_refused() -> None:
+    bad = _scheduled(start_date="2027-01-04")
+    bad["schedules"][0]["expression"] = "at(2027-01-05T09:00:00)"
+    with pytest.raises(ConfigError, match="do nothing for a one-time at"):
+        load_config(bad)
+
+
+def test_a_window_reads_days_and_times_in_the_schedules_zone() -> None:
+    # Given every morning at 9:00 Paris time, from 4 January 2027 through 30 June 2027
+    schedule = load_config(_scheduled(start_date="2027-01-04", end_date="2027-06-30")
+                           ).schedules[0]
+    # Then Scheduler is told from midnight Paris time (UTC+1) to the end of 30 June (UTC+2)
+    assert schedule.window() == ("2027-01-03T23:00:00Z", "2027-06-30T22:00:00Z")
+    # And a time is taken as it is, a bound left out stays open
+    timed = load_config(_scheduled(start_date="2027-01-04T09:00")).schedules[0]
+    assert timed.window() == ("2027-01-04T08:00:00Z", None)

@@ -88,6 +88,7 @@ def deployment(*, burst: int = 100, per_second: float = 20.0,
     bucket = {"burst": burst, "per_second": per_second}
     env = DispatchEnv.model_validate({
         "fanout_table": "records", "fanout_cluster": "cluster", "fanout_dispatcher": "dispatch",
+        "fanout_outputs": "s3://manifests",
         "fanout_task_definitions": {"prog": {"task_definition": "arn:td/prog:1",
                                              "container": "main"}},
         "fanout_subnets": "subnet-1", "fanout_security_groups": "sg-1",

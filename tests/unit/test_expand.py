@@ -302,15 +302,18 @@ def test_the_overrides_limit_is_exact_at_8_kib(config: FanoutConfig) -> None:
 
 
 def test_the_overrides_check_counts_fanouts_variables_at_their_widest() -> None:
-    # Given the overrides of one attempt, widest run id and attempt
+    # Given the overrides of one attempt, widest run id and attempt, its output location
+    # in a bucket of the widest name S3 allows
+    widest = "s3://" + "b" * 63 + "/runs/" + "r" * 80 + "/outputs/99/"
     overrides = container_overrides("analyzer", ["-y", "1999"], {"A": "b"},
-                                    run_id="r" * 80, index="99", attempt="999")
+                                    run_id="r" * 80, index="99", attempt="999", output=widest)
     # When measured
     size = overrides_size("analyzer", ["-y", "1999"], {"A": "b"}, index_digits=2)
     # Then it is the compact JSON of exactly those overrides
     assert size == len(json.dumps(overrides, separators=(",", ":")))
     names = [e["name"] for e in overrides["containerOverrides"][0]["environment"]]
-    assert names == ["A", "FANOUT_RUN_ID", "FANOUT_ITEM_INDEX", "FANOUT_ATTEMPT"]
+    assert names == ["A", "FANOUT_RUN_ID", "FANOUT_ITEM_INDEX", "FANOUT_ATTEMPT",
+                     "FANOUT_OUTPUT"]
 
 
 def test_the_check_measures_the_overrides_runtask_is_given() -> None:
@@ -318,17 +321,20 @@ def test_the_check_measures_the_overrides_runtask_is_given() -> None:
     from fanout.aws.ecs import LaunchRequest
 
     environment = {"FANOUT_RUN_ID": "mine", "A": "b"}
+    output = "s3://" + "b" * 63 + "/runs/" + "r" * 80 + "/outputs/99/"
     request = LaunchRequest(run_id="r" * 80, index=99, attempt=999, task_definition="td",
                             container="analyzer", command=["-y", "1999"],
-                            environment=environment, capacity="FARGATE", client_token="t")
+                            environment=environment, capacity="FARGATE", client_token="t",
+                            output=output)
     # When RunTask's overrides and the checked size are made
     given = request.overrides()
     size = overrides_size("analyzer", ["-y", "1999"], environment, index_digits=2)
     # Then they are one and the same: fanout's variable wins, once, and is what is counted
     assert given == container_overrides("analyzer", ["-y", "1999"], environment,
-                                        run_id="r" * 80, index=99, attempt=999)
+                                        run_id="r" * 80, index=99, attempt=999, output=output)
     names = [e["name"] for e in given["containerOverrides"][0]["environment"]]
-    assert names == ["FANOUT_RUN_ID", "A", "FANOUT_ITEM_INDEX", "FANOUT_ATTEMPT"]
+    assert names == ["FANOUT_RUN_ID", "A", "FANOUT_ITEM_INDEX", "FANOUT_ATTEMPT",
+                     "FANOUT_OUTPUT"]
     assert given["containerOverrides"][0]["environment"][0]["value"] == "r" * 80
     assert size == len(json.dumps(given, separators=(",", ":")))
 

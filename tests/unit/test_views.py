@@ -24,7 +24,8 @@ RUN_KEYS = {"run_id", "job", "status", "trigger", "started_at", "finished_at",
             "console_url", "spec"}
 ITEM_KEYS = {"run_id", "index", "params", "command", "environment", "status", "attempt_count",
              "exit_code", "reason", "log_tail", "waiting", "started_at", "finished_at",
-             "duration_seconds"}
+             "duration_seconds", "output", "outputs", "outputs_count", "outputs_bytes",
+             "outputs_partial"}
 ATTEMPT_KEYS = {"attempt", "task_arn", "capacity", "exit_code", "stop_code", "reason",
                 "started_at", "stopped_at", "duration_seconds", "log_stream", "cost_usd"}
 
