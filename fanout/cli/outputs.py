@@ -13,13 +13,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from fanout.cli.exits import EXIT_OK
+from fanout.cli.render import print_json, table
 from fanout.cli.runs import (
-    EXIT_OK,
     add_source_arguments,
     item_index,
-    print_json,
     source,
-    table,
     the_run,
 )
 from fanout.errors import Problem, UsageError
