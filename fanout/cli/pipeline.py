@@ -77,8 +77,8 @@ def run_local_pipeline(args: argparse.Namespace, raw: dict[str, Any]) -> int:
     check_pipeline_run_id(run_id)
     records_dir = Path(args.records_dir)
     check_records_dir(records_dir, run_id)
-    for step in pipeline.steps:
-        check_records_dir(records_dir, f"{run_id}.{step}")
+    for name in pipeline.steps:
+        check_records_dir(records_dir, f"{run_id}.{name}")
     if not getattr(args, "docker", False):
         cwd = Path(args.config).resolve().parent
         for step in pipeline.steps.values():

@@ -155,7 +155,7 @@ class LocalPipeline:
         self.say(f"step {name}: {status}" + (f" ({reason})" if reason else ""))
 
     def _start(self, name: str) -> None:
-        step, state = self.pipeline.steps[name], self.steps[name]
+        state = self.steps[name]
         run_id = f"{self.options.run_id}.{name}"
         steps_dir = self.folder / "steps"
         steps_dir.mkdir(parents=True, exist_ok=True)
@@ -179,8 +179,12 @@ class LocalPipeline:
         state.status, state.run_id, state.started_at = "RUNNING", run_id, now()
         state.runs = [*state.runs, run_id]
         self.say(f"step {name}: started (run {run_id})")
-        threading.Thread(target=lambda: (proc.wait(), self._ended.put(name)),
-                         name=f"pipeline-step-{name}", daemon=True).start()
+        threading.Thread(target=self._await, args=(name, proc), name=f"pipeline-step-{name}",
+                         daemon=True).start()
+
+    def _await(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        proc.wait()
+        self._ended.put(name)
 
     def _step_spec(self, name: str, steps_dir: Path) -> tuple[dict[str, Any] | None, list[str]]:
         """The step's run spec (its items and ``FANOUT_INPUTS`` made from what it needs),

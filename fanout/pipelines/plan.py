@@ -26,7 +26,7 @@ def find_cycle(needs: Mapping[str, Sequence[str]]) -> list[str] | None:
             if need not in needs:
                 continue
             if state.get(need) == 1:
-                return path[path.index(need):] + [need]
+                return [*path[path.index(need):], need]
             if need not in state:
                 found = visit(need)
                 if found:
