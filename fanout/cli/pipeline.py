@@ -125,3 +125,71 @@ def summary_text(summary: dict[str, Any]) -> str:
 def _say(line: str) -> None:
     with contextlib.suppress(OSError):
         print(f"fanout local: {line}", file=sys.stderr)
+
+
+def local_pipeline_record(records_dir: Path, run_id: str) -> dict[str, Any] | None:
+    """The record of a local pipeline run, or None when ``run_id`` is none."""
+    import json
+
+    from fanout.local.pipeline import PIPELINE_RECORD
+
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        return None
+    path = records_dir / run_id / PIPELINE_RECORD
+    if not path.is_file():
+        return None
+    record: dict[str, Any] = json.loads(path.read_text())
+    return record
+
+
+def rerun_local_pipeline(args: argparse.Namespace, parent: dict[str, Any]) -> int:
+    """``fanout rerun PIPELINE_RUN --failed|--all --local``: a new pipeline run linked to
+    ``parent`` (docs/pipelines.md: which steps are carried over, rerun or run again)."""
+    from fanout.cli.args import load_config_path
+    from fanout.local.checks import check_records_dir
+    from fanout.local.pipeline import LocalPipeline, PipelineOptions, StepState
+    from fanout.pipelines.plan import CARRY, RERUN_FAILED, rerun_plan
+    from fanout.pipelines.validate import parse_pipeline
+
+    if args.item:
+        raise UsageError([Problem("--item", "is for a run; a pipeline reruns --failed or --all")])
+    if args.failed and args.all:
+        raise UsageError([Problem("--all", "give --failed or --all, not both")])
+    if parent["status"] == "RUNNING" and _alive(parent.get("pid")):
+        raise UsageError([Problem("RUN", f"pipeline run {parent['pipeline_run_id']} is still "
+                                         "running")])
+    config_path = Path(parent.get("config") or args.config)
+    pipeline = parse_pipeline(parent["spec"], load_config_path(config_path))
+    old = parent["steps"]
+    plan = rerun_plan(pipeline, {n: s["status"] for n, s in old.items()}, args.failed,
+                      {n: bool(s.get("runs")) and s["status"] != "REJECTED"
+                       for n, s in old.items()})
+    start: dict[str, StepState] = {}
+    for name, how in plan.items():
+        runs = list(old[name].get("runs") or [])
+        if how == CARRY:
+            start[name] = StepState(status="SUCCEEDED", runs=runs, total=old[name]["total"],
+                                    succeeded=old[name]["succeeded"],
+                                    reason=f"carried over from {parent['pipeline_run_id']}")
+        elif how == RERUN_FAILED:
+            start[name] = StepState(runs=runs, rerun_of=runs[-1])
+    name = pipeline.name
+    run_id = args.run_id or new_pipeline_run_id(name)
+    check_pipeline_run_id(run_id)
+    records_dir = Path(args.records_dir)
+    for folder in [run_id, *(f"{run_id}.{n}" for n in pipeline.steps)]:
+        check_records_dir(records_dir, folder)
+    options = PipelineOptions(config_path=config_path.resolve(),
+                              records_dir=records_dir.resolve(), run_id=run_id,
+                              parent=parent["pipeline_run_id"], start_from=start)
+    return run_pipeline(LocalPipeline(pipeline, parent["spec"], options, say=_say), args.json)
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

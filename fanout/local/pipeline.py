@@ -54,9 +54,8 @@ class StepState:
     finished_at: str | None = None
     total: int | None = None
     succeeded: int | None = None
-    #: For a rerun: run this step as ``fanout rerun RUN [--failed]`` of its last run.
+    #: For a rerun: run this step as ``fanout rerun RUN --failed`` of its last run.
     rerun_of: str | None = None
-    rerun_failed: bool = False
 
 
 @dataclass
@@ -159,9 +158,9 @@ class LocalPipeline:
         run_id = f"{self.options.run_id}.{name}"
         steps_dir = self.folder / "steps"
         steps_dir.mkdir(parents=True, exist_ok=True)
-        if state.rerun_of:
-            args = ["rerun", state.rerun_of, "--local"] + (["--failed"] if state.rerun_failed
-                                                         else [])
+        if state.rerun_of:  # the failed items of its last run, as that run was made
+            args = ["rerun", state.rerun_of, "--local", "--failed",
+                    "--pipeline-run", self.options.run_id, "--pipeline-step", name]
         else:
             spec, extra = self._step_spec(name, steps_dir)
             if spec is None:
@@ -252,7 +251,7 @@ class LocalPipeline:
             "parent_pipeline_run": self.options.parent,
             "records": str(self.folder),
             "steps": {n: {**{k: v for k, v in asdict(s).items()
-                             if k not in ("rerun_of", "rerun_failed")},
+                             if k != "rerun_of"},
                           "needs": list(self.pipeline.steps[n].needs),
                           "when": self.pipeline.steps[n].when}
                       for n, s in self.steps.items()},
@@ -260,7 +259,7 @@ class LocalPipeline:
 
     def _write(self) -> None:
         record = {**self.summary(), "format": FORMAT, "pid": os.getpid(),
-                  "spec": self.document}
+                  "spec": self.document, "config": str(self.options.config_path)}
         path = self.folder / PIPELINE_RECORD
         aside = path.with_name(f".{path.name}.{os.getpid()}")
         aside.write_text(json.dumps(record, indent=2) + "\n")

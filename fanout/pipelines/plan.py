@@ -101,3 +101,33 @@ def pipeline_status(status: Mapping[str, str]) -> str:
     if any(s not in STEP_ENDED for s in status.values()):
         return "RUNNING"
     return "SUCCEEDED" if all(s == "SUCCEEDED" for s in status.values()) else "FAILED"
+
+
+#: How a rerun of a pipeline treats each step (:func:`rerun_plan`).
+CARRY, RERUN_FAILED, FRESH = "carry", "rerun_failed", "fresh"
+
+
+def rerun_plan(pipeline: Pipeline, status: Mapping[str, str], failed_only: bool,
+               ran: Mapping[str, bool]) -> dict[str, str]:
+    """What a rerun of a pipeline run does with each step, from the steps' statuses then
+    (``ran``: whether the step has a run with items to rerun).
+
+    ``--all`` (``failed_only`` False): every step runs again from its spec. ``--failed``:
+    a step that SUCCEEDED is carried over (its runs count as they are) unless a step it
+    needs runs again, since its inputs change; a step that ran and did not succeed
+    reruns its failed items (:data:`RERUN_FAILED`); a step that never ran (SKIPPED, or
+    REJECTED) runs from its spec.
+    """
+    if not failed_only:
+        return dict.fromkeys(pipeline.steps, FRESH)
+    plan: dict[str, str] = {}
+    for wave in waves(pipeline.needs()):
+        for name in wave:
+            upstream_again = any(plan[n] != CARRY for n in pipeline.steps[name].needs)
+            if status.get(name) == "SUCCEEDED":
+                plan[name] = FRESH if upstream_again else CARRY
+            elif ran.get(name) and not upstream_again:
+                plan[name] = RERUN_FAILED
+            else:
+                plan[name] = FRESH
+    return plan

@@ -154,3 +154,17 @@ def test_the_pipeline_succeeds_only_when_every_step_did() -> None:
     assert pipeline_status({"A": "SUCCEEDED", "B": "RUNNING"}) == "RUNNING"
     assert pipeline_status({"A": "SUCCEEDED", "B": "SUCCEEDED"}) == "SUCCEEDED"
     assert pipeline_status({"A": "SUCCEEDED", "B": "ABORTED"}) == "FAILED"
+
+
+def test_a_rerun_of_failed_reruns_failed_steps_then_what_follows_them() -> None:
+    from fanout.pipelines.plan import rerun_plan
+
+    pipeline = pipeline_of(A=(), B=("A",), C=(), D=("B",), always_E=("B",), F=("C",))
+    status = {"A": "SUCCEEDED", "B": "FAILED", "C": "SUCCEEDED", "D": "SKIPPED",
+              "always_E": "SUCCEEDED", "F": "REJECTED"}
+    ran = {"A": True, "B": True, "C": True, "always_E": True}
+    assert rerun_plan(pipeline, status, True, ran) == {
+        "A": "carry", "C": "carry", "B": "rerun_failed", "F": "fresh",
+        # D was skipped because of B; E took B's outputs, which change
+        "D": "fresh", "always_E": "fresh"}
+    assert set(rerun_plan(pipeline, status, False, ran).values()) == {"fresh"}
