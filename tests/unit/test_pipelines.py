@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -168,3 +169,70 @@ def test_a_rerun_of_failed_reruns_failed_steps_then_what_follows_them() -> None:
         # D was skipped because of B; E took B's outputs, which change
         "D": "fresh", "always_E": "fresh"}
     assert set(rerun_plan(pipeline, status, False, ran).values()) == {"fresh"}
+
+
+@pytest.mark.parametrize("command", ["local", "start"])
+def test_the_cli_refuses_a_bad_pipeline_with_exit_2_one_line_and_nothing_written(
+    command: str, capsys: pytest.CaptureFixture[str], cdk_json: Any, tmp_path: Any
+) -> None:
+    from fanout.cli.main import main
+
+    # Given a pipeline whose step B needs a step that does not exist
+    spec = tmp_path / "pipeline.json"
+    spec.write_text(json.dumps(with_steps(B={"job": "analyzer", "items": [{"year": 1}],
+                                             "needs": ["X"]})))
+    records = tmp_path / "runs"
+    extra = ["--records-dir", str(records)] if command == "local" else []
+
+    # When it is run
+    code = main([command, str(spec), "--config", str(cdk_json), *extra])
+
+    # Then: exit 2, one line naming the step and field, no records
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == ("fanout: invalid pipeline spec: steps.B.needs[0]: unknown step 'X' "
+                           "(steps: A, B, C)")
+    assert not records.exists()
+
+
+def test_fanout_start_says_a_good_pipeline_runs_locally_for_now(
+    capsys: pytest.CaptureFixture[str], cdk_json: Any, tmp_path: Any
+) -> None:
+    from fanout.cli.main import main
+
+    spec = tmp_path / "pipeline.json"
+    spec.write_text(json.dumps(SEED))
+    assert main(["start", str(spec), "--config", str(cdk_json)]) == 2
+    assert "pipelines run with `fanout local`" in capsys.readouterr().err
+
+
+def test_fan_in_lists_every_output_of_the_succeeded_items_of_the_needed_steps(
+    tmp_path: Any,
+) -> None:
+    from fanout.local.fanin import succeeded_items, write_inputs, write_step_items
+
+    # Given a step's run with two items, one succeeded, each having written files
+    records = tmp_path / "runs"
+    run = records / "p-1.years"
+    run.mkdir(parents=True)
+    rows = [{"record": "run", "run_id": "p-1.years", "status": "FAILED"},
+            {"record": "item", "index": 0, "params": {"year": 1999}, "status": "SUCCEEDED"},
+            {"record": "item", "index": 1, "params": {"year": 2000}, "status": "FAILED"}]
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for index in (0, 1):
+        (run / "outputs" / str(index) / "part").mkdir(parents=True)
+        (run / "outputs" / str(index) / "part" / "result.csv").write_text("x" * (index + 3))
+
+    # When the items of the step after it and its FANOUT_INPUTS manifest are made
+    items = succeeded_items(records, ["p-1.years"])
+    write_step_items(tmp_path / "items.jsonl", items)
+    count = write_inputs(tmp_path / "inputs.jsonl", records, {"years": ["p-1.years"]})
+
+    # Then only the succeeded item feeds it, with its output location
+    location = str(run.resolve() / "outputs" / "0") + "/"
+    assert [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()] \
+        == [{"year": 1999, "input": location}]
+    assert count == 1
+    assert json.loads((tmp_path / "inputs.jsonl").read_text()) == {
+        "step": "years", "run_id": "p-1.years", "index": 0, "params": {"year": 1999},
+        "location": location, "key": "part/result.csv", "size": 3}
