@@ -108,9 +108,8 @@ class LocalPipeline:
             if self._interrupted.is_set() or (timeout and time.monotonic() - started > timeout):
                 self._stop("the pipeline was interrupted" if self._interrupted.is_set()
                            else f"the pipeline timed out after {timeout} s")
-                continue
-            wait = 0.5 if not timeout else max(0.0, min(0.5, timeout - time.monotonic()
-                                                        + started))
+            wait = 0.5 if not timeout or self.status != "RUNNING" \
+                else max(0.0, min(0.5, timeout - time.monotonic() + started))
             try:
                 self._collect(self._ended.get(timeout=wait))
             except queue.Empty:
