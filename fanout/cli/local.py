@@ -144,6 +144,12 @@ def _run_local(args: argparse.Namespace, raw: Any | None, stop_asked: list[Any])
     )
     if raw is None:
         raw = spec_document(args)
+    from fanout.pipelines.model import is_pipeline_document
+
+    if is_pipeline_document(raw):  # a pipeline: its steps are local runs (docs/pipelines.md)
+        from fanout.cli.pipeline import run_local_pipeline
+
+        return run_local_pipeline(args, raw)
     err = Console(stderr=True)
     show_progress = err.is_terminal and not args.json
     bar = ProgressBar(err) if show_progress else None

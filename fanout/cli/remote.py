@@ -87,6 +87,17 @@ def announce(run_id: str, execution_arn: str, as_json: bool, waiting: bool) -> N
 def run_start(args: argparse.Namespace) -> int:
     check_run_id(args.run_id)
     document = spec_document(args)
+    from fanout.pipelines.model import is_pipeline_document
+
+    if is_pipeline_document(document):
+        if Path(args.config).exists():  # a bad pipeline is said first, as locally
+            from fanout.pipelines.validate import parse_pipeline
+
+            parse_pipeline(document, load_config_path(args.config))
+        raise UsageError([Problem("spec", "is a pipeline: pipelines run with `fanout local` "
+                                          "in this version; on AWS they are designed in "
+                                          "docs/decisions/0016-pipelines-on-aws.md, not built "
+                                          "yet")])
     if isinstance(document, dict) and Path(args.config).exists():
         from fanout.spec.validate import parse_spec
 

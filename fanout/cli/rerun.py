@@ -20,6 +20,14 @@ def run_rerun(args: argparse.Namespace) -> int:
     from fanout.cli.args import check_run_id
 
     check_run_id(args.run_id)  # first: before any read of a stack or a records folder
+    if args.local:
+        from fanout.cli.pipeline import local_pipeline_record, rerun_local_pipeline
+
+        pipeline = local_pipeline_record(Path(args.records_dir), args.run)
+        if pipeline is not None:  # a pipeline run: docs/pipelines.md
+            return rerun_local_pipeline(args, pipeline)
+    if args.all and (args.failed or args.item):
+        raise UsageError([Problem("--all", "give --all, --failed or --item, one of them")])
     if args.item and args.failed:
         raise UsageError([Problem("--item", "give --failed or --item, not both")])
     runs = source(args)
@@ -31,6 +39,8 @@ def run_rerun(args: argparse.Namespace) -> int:
 
         assert isinstance(runs, LocalRuns)
         spec = _bad_input(lambda: runs.rerun_spec(run["run_id"], args.failed, indexes))
+        if args.pipeline_run:  # a step of a pipeline's rerun (fanout.local.pipeline)
+            spec["pipeline_run"] = {"run_id": args.pipeline_run, "step": args.pipeline_step}
         return execute(args, made_with(runs, run["run_id"], args, spec))
     from fanout.cli.deployment import deployment
     from fanout.cli.remote import announce, follow
@@ -137,10 +147,17 @@ def _bad_input(call: Any) -> Any:
 
 def add(subparsers: Any) -> None:
     rerun = subparsers.add_parser(
-        "rerun", help="a new run over the failed, chosen or all items of a run, linked to it")
+        "rerun", help="a new run over the failed, chosen or all items of a run, linked to it; "
+                      "for a pipeline run (--local), its failed steps and what follows them")
     rerun.add_argument("run", metavar="RUN")
     rerun.add_argument("--failed", action="store_true",
                        help="only the items that did not succeed (default: all)")
+    rerun.add_argument("--all", action="store_true",
+                       help="every item (the default for a run); for a pipeline run, every "
+                            "step")
+    # Set by a pipeline's rerun on the rerun of one of its steps (docs/pipelines.md).
+    rerun.add_argument("--pipeline-run", help=argparse.SUPPRESS)
+    rerun.add_argument("--pipeline-step", help=argparse.SUPPRESS)
     rerun.add_argument("--item", action="append", type=item_index, default=[], metavar="INDEX",
                        help="only this item (repeat for more)")
     rerun.add_argument("--run-id", metavar="ID", help="the new run's id (default: made up)")

@@ -50,6 +50,13 @@ class RunOverrides(Frozen):
         return timezone
 
 
+class PipelineLink(Frozen):
+    """The pipeline run that started a run as one of its steps (docs/pipelines.md)."""
+
+    run_id: str = Field(min_length=1, max_length=80)
+    step: str = Field(min_length=1, max_length=24)
+
+
 class RunSpec(RunOverrides):
     """What starts a run. Everything but ``job`` and the item source has a job default."""
 
@@ -66,6 +73,8 @@ class RunSpec(RunOverrides):
     environment: dict[str, str] | None = None
     #: A rerun: the run it repeats (set by ``fanout rerun``).
     parent_run: str | None = None
+    #: A step of a pipeline: the pipeline run and the step (set by the pipeline).
+    pipeline_run: PipelineLink | None = None
 
     @field_validator("params")
     @classmethod

@@ -5,7 +5,9 @@
 ``--fail-attempts N`` exits 1 on attempts 1..N (``FANOUT_ATTEMPT``) and ``--exit`` after.
 With ``PROG_PID_DIR`` set, it writes its pid there first (``<run>-<index>-<attempt>.pid``),
 so a test can check that no process outlives its task. With ``PROG_ENV_DIR`` set, it
-writes its whole environment there as JSON (``<run>-<index>-<attempt>.json``).
+writes its whole environment there as JSON (``<run>-<index>-<attempt>.json``). With
+``PROG_PASS_FILE`` set to a file that exists, it exits 0 whatever it was told (a fix made
+before a rerun).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def main() -> int:
     print(f"attempt {attempt}: sleeping {args.sleep}s", flush=True)
     time.sleep(args.sleep)
     code = 1 if attempt <= args.fail_attempts else args.exit
+    if os.path.exists(os.environ.get("PROG_PASS_FILE") or "/nonexistent/pass"):
+        code = 0
     print(f"attempt {attempt}: exit {code}", file=sys.stderr, flush=True)
     if code and args.say:
         print(args.say, file=sys.stderr, flush=True)

@@ -318,6 +318,12 @@ def test_json_example(block, tmp_path):
             config.update(document)
         load_config(config)
         return
+    if "steps" in document:  # a pipeline: it passes its checks against cdk.json
+        from fanout.config import load_config_file
+        from fanout.pipelines.validate import parse_pipeline
+
+        parse_pipeline(document, load_config_file(ROOT / "cdk.json"))
+        return
     if "rerun_of" in document:
         from fanout.spec.model import RerunSpec
 

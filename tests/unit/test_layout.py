@@ -42,6 +42,8 @@ FORBIDDEN = {
     "fanout.records": ("fanout.runtime", "fanout.cli", "fanout.local", "fanout.testing"),
     "fanout.spec": ("fanout.runtime", "fanout.aws", "fanout.records", "fanout.cli",
                     "fanout.local", "fanout.testing"),
+    "fanout.pipelines": ("fanout.runtime", "fanout.aws", "fanout.records", "fanout.cli",
+                         "fanout.local", "fanout.ui", "fanout.testing"),
     "fanout.runtime": ("fanout.cli", "fanout.local", "fanout.testing"),
     "fanout.local": ("fanout.cli", "fanout.testing"),
     "fanout.ui": ("fanout.cli", "fanout.testing"),
