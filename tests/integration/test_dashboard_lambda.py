@@ -59,6 +59,7 @@ def test_a_viewer_reads_and_cannot_stop_an_operator_can(stack: EmulatedStack,
     assert len(cells) == 12 and ("5", "FAILED") in cells
     assert "ana@example.com" in page["body"] and "/auth/logout" in page["body"]
     assert page["headers"]["cache-control"] == "no-store"
+    assert 'id="rerun-all"' not in page["body"]  # no action is offered to a viewer
     # When the viewer posts stop with a valid CSRF token / Then 403, and nothing stops
     token = csrf(call(app, "GET", f"/runs/{running}", viewer))
     refused = call(app, "POST", f"/runs/{running}/stop", viewer, body=f"csrf_token={token}",
