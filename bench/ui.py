@@ -8,9 +8,14 @@ with ``fanout ui``'s app on loopback, and measures:
   first request (records parsed) and then the median of repeated requests;
 - the grid visible in Chromium: navigation start -> every cell in the DOM and painted
   (the next animation frame), median of a few loads;
-- the runs page over 1,000 runs: server time, first and median.
+- the runs page over 1,000 runs: server time, first and median;
+- the deployed dashboard (not with --quick): the same 10,000-item run page served by the
+  dashboard's Lambda handler (HTTP API events through ``fanout.ui.lambda_adapter``, sign-in
+  checked) reading the records from the emulated store (moto's DynamoDB, in process):
+  the first request in a fresh container, then the median of repeated requests.
 
     .venv/bin/python bench/ui.py [--quick]     # quick: 1,000 items, 100 runs, no target check
+    .venv/bin/python bench/ui.py --deployed-only   # the deployed run page alone
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from _local import machine, write_out  # noqa: E402
 TARGET_RUN_PAGE_MS = 300.0
 TARGET_GRID_MS = 1500.0
 TARGET_RUNS_PAGE_MS = 300.0
+#: The deployed run page of 10,000 items, served by the Lambda handler (issue 26).
+TARGET_DEPLOYED_MS = 1000.0
 T0 = 1_795_000_000.0
 
 
@@ -107,7 +114,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-browser", action="store_true",
                         help="the server's times only (what make test re-runs: tests/bench)")
+    parser.add_argument("--deployed-only", action="store_true",
+                        help="only the deployed run page (the Lambda handler over moto)")
     args = parser.parse_args()
+    if args.deployed_only:
+        return deployed_main()
     items, runs = (1000, 100) if args.quick else (10_000, 1000)
     from fanout.ui.local_runs import open_local
     from fanout.ui.server import Background
@@ -215,6 +226,65 @@ def grid_in_chromium(url: str, items: int, loads: int = 5) -> dict[str, Any] | N
                 "new Promise(r => requestAnimationFrame(() => r(performance.now())))"))
         browser.close()
     return {"first_ms": round(times[0], 1), "median_ms": round(statistics.median(times), 1)}
+
+
+def deployed_run_page(items: int, repeats: int = 10) -> dict[str, Any]:
+    """The run page of ``items`` items served by the dashboard's handler over moto."""
+    from moto import mock_aws
+
+    from fanout.testing.dashboard import EmulatedStack, TestIssuer, http_event
+    from fanout.ui.lambda_adapter import handle
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        os.environ.pop(name, None)
+    with mock_aws(), tempfile.TemporaryDirectory() as folder:
+        stack = EmulatedStack(Path(folder))
+        stack.add_run("analyzer-big", items)
+        issuer = TestIssuer()
+        app = stack.app(issuer)  # a fresh container: nothing cached
+        event = http_event("GET", "/runs/analyzer-big",
+                           cookies=[f"fanout_session={issuer.token(['viewers'])}"])
+
+        def timed() -> tuple[float, dict[str, Any]]:
+            started = time.perf_counter()
+            answer = handle(app, event)
+            return (time.perf_counter() - started) * 1000, answer
+
+        first, answer = timed()
+        assert answer["statusCode"] == 200, answer["statusCode"]
+        cells = answer["body"].count("data-index=")
+        assert cells == items, cells
+        warm = [timed()[0] for _ in range(repeats)]
+    return {"items": items, "first_ms": round(first, 1),
+            "median_ms": round(statistics.median(warm), 1), "bytes": len(answer["body"])}
+
+
+def deployed_main() -> int:
+    before = reference_ms()
+    page = deployed_run_page(10_000)
+    result = {"deployed_run_page": page, "reference_ms": round(max(before, reference_ms()), 2),
+              "machine": machine(), "load_average": [round(x, 1) for x in os.getloadavg()],
+              "command": "bench/ui.py --deployed-only"}
+    _document_deployed(result)
+    write_out("ui_deployed", result)
+    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
+    return 0 if page["median_ms"] <= TARGET_DEPLOYED_MS else 1
+
+
+def _document_deployed(result: dict[str, Any]) -> None:
+    from _figures import figure, record
+
+    page = result["deployed_run_page"]
+    what = (f"deployed dashboard run page of {page['items']:,} items, served by the Lambda "
+            "handler over the emulated store")
+    record({
+        "ui_deployed_run_page_ms": figure(
+            page["median_ms"], "ms", better="lower", target=TARGET_DEPLOYED_MS,
+            command=result["command"], what=what + " (median, warm container)"),
+        "ui_deployed_run_page_first_ms": figure(
+            page["first_ms"], "ms", better="lower", command=result["command"],
+            what=what + " (first request of a container: records read from the store)"),
+    }, result["machine"])
 
 
 if __name__ == "__main__":

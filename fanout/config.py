@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from fanout.cost import CostConfig
+from fanout.dashboard_config import DashboardConfig
 from fanout.errors import ConfigError, Problem, described, problems_from
 from fanout.job_settings import VolumeConfig, checked_policies, checked_secrets
 from fanout.policy import Count, Flag, Frozen, JobDefaults
@@ -343,6 +344,8 @@ class FanoutConfig(Frozen):
     #: the layer fails the synth.
     region: str | None = Field(default=None, pattern=REGION)
     powertools: PowertoolsConfig = PowertoolsConfig()
+    #: The team dashboard, deployed with the stack (opt-in).
+    dashboard: DashboardConfig = DashboardConfig()
 
     @field_validator("jobs")
     @classmethod

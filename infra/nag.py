@@ -52,6 +52,16 @@ REASONS = {
     "random characters, matched by '-??????' (that secret only)",
     "job_policies": "the job's own permissions, as its config grants them "
     "(jobs.<name>.policies): what the job's program needs is the deployer's call",
+    "dashboard_sync": "invoked synchronously by API Gateway, which answers the browser with "
+    "the error: no asynchronous event to dead-letter",
+    "dashboard_auth": "the app verifies the Cognito ID token itself on every request "
+    "(fanout.ui.signin): API Gateway's JWT authorizer reads only the Authorization header, "
+    "which a browser following links does not send (docs/decisions/0016)",
+    "dashboard_executions": "stop and describe the executions of this stack's state machine "
+    "only; a run's execution name is its run id, made when the run starts",
+    "threat_protection": "Cognito's Plus plan (threat protection) is billed per monthly "
+    "active user; the Lite plan keeps the dashboard at $0 for a team (MFA is required by "
+    "default instead)",
     "access_logs": "manifests are transient internal data written and read only by the "
     "control plane's roles; CloudTrail data events can audit it if wanted",
 }
@@ -148,8 +158,30 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
             for name in ("finalize", "abort"):
                 ack(roles[name], f"{iam5}[Resource::{secrets}:secret:{webhook.secret}"
                     f"{SECRET_SUFFIX}]", "secret_suffix")
+    if stack.dashboard is not None:
+        acks += _dashboard_acks(stack, table)
     for name, made in stack.jobs.jobs.items():
         acks += _job_acks(stack, made.task_definition, stack.config.jobs[name])
+    return acks
+
+
+def _dashboard_acks(stack: FanoutStack, table: str) -> list[Ack]:
+    dash = stack.dashboard
+    assert dash is not None
+    executions = f"{_account_arn(stack, 'states')}:execution:{stack.workflow.state_machine_name}:*"
+    acks = [Ack(dash.function, rule, REASONS["runtime"])
+            for rule in ("AwsSolutions-L1", "Serverless-LambdaLatestVersion")]
+    acks += [Ack(dash.function, rule, REASONS["dashboard_sync"])
+             for rule in ("Serverless-LambdaDLQ", "Serverless-LambdaAsyncFailureDestination")]
+    for holder in (dash.role, dash.operator_policy):
+        acks.append(Ack(holder, f"AwsSolutions-IAM5[Resource::{table}/index/*]",
+                        REASONS["indexes"]))
+        acks.append(Ack(holder, f"AwsSolutions-IAM5[Resource::{executions}]",
+                        REASONS["dashboard_executions"]))
+    acks.append(Ack(dash.role, "AwsSolutions-IAM5[Resource::*]", REASONS["unscoped"]))
+    acks.append(Ack(dash.api, "AwsSolutions-APIG4", REASONS["dashboard_auth"]))
+    for rule in ("AwsSolutions-COG3", "AwsSolutions-COG8"):
+        acks.append(Ack(dash.user_pool, rule, REASONS["threat_protection"]))
     return acks
 
 

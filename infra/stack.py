@@ -14,6 +14,7 @@ from fanout.config import FanoutConfig
 from fanout.errors import ConfigError, Problem
 from fanout.names import output_id
 from fanout.outputs import bucket_root
+from infra.dashboard import Dashboard
 from infra.events import Events
 from infra.functions import Functions, abort_name, dispatcher_name
 from infra.jobs import Jobs
@@ -149,8 +150,18 @@ class FanoutStack(Stack):
             dead_letters=self.functions.dead_letters,
             topic=self.notifications.topic,
         )
+        self.dashboard = self._dashboard(retention) if config.dashboard.enabled else None
         self._grant()
         self._outputs()
+
+    def _dashboard(self, retention: logs.RetentionDays) -> Dashboard:
+        return Dashboard(
+            self, "Dashboard", config=self.config, context=self.config.model_dump(mode="json"),
+            table=self.records.table,
+            state_machine_arn=self.workflow.state_machine.state_machine_arn,
+            state_machine_name=self.workflow.state_machine_name,
+            job_log_groups={n: made.log_group for n, made in self.jobs.jobs.items()},
+            powertools=self.powertools.layer, log_retention=retention)
 
     def _function_envs(self) -> dict[str, dict[str, str]]:
         table = self.records.table.table_name
@@ -380,6 +391,14 @@ class FanoutStack(Stack):
         CfnOutput(self, "RecordsTable", value=self.records.table.table_name)
         CfnOutput(self, "ManifestBucket", value=self.records.bucket.bucket_name)
         CfnOutput(self, "Cluster", value=self.jobs.cluster.cluster_name)
+        if self.dashboard is not None:
+            CfnOutput(self, "DashboardUrl", value=f"{self.dashboard.url}/",
+                      description="the team dashboard (sign in with the user pool below)")
+            CfnOutput(self, "DashboardUserPool", value=self.dashboard.user_pool.user_pool_id,
+                      description="the dashboard's users: groups viewers and operators")
+            CfnOutput(self, "OperatorPolicy",
+                      value=self.dashboard.operator_policy.managed_policy_arn,
+                      description="attach to CLI users who start, stop and rerun runs")
         registry = f"{Aws.ACCOUNT_ID}.dkr.ecr.{Aws.REGION}.{Aws.URL_SUFFIX}"
         for name, made in self.jobs.jobs.items():
             job = self.config.jobs[name]

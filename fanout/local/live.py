@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any
 
 from fanout.cost import AttemptUsage
 from fanout.cost import run_cost as _run_cost
-from fanout.local.records import FORMAT, RECORDS, prices_of, size_of
+from fanout.local.records import RECORDS, prices_of, size_of
 from fanout.records.layout import from_attrs, run_pk
+from fanout.records.local_format import FORMAT
 from fanout.records.model import AttemptRecord, ItemRecord, RunRecord
 from fanout.records.views import item_detail, run_view, task_size, usage, view_of
 from fanout.schema import MANIFEST_KEY, SORT_KEY

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fanout.cost import RegionPrices, TaskSize, prices_for
+from fanout.records.local_format import FORMAT
 from fanout.records.views import (
     ITEM_STATES,
     ItemDetail,
@@ -41,16 +42,6 @@ if TYPE_CHECKING:
     from fanout.records.dynamo import DynamoRecords
     from fanout.records.model import RunRecord
 
-FORMAT = "fanout.local-records/2"
-
-
-def upgraded(row: dict[str, Any]) -> dict[str, Any]:
-    """A line of any format so far as :data:`FORMAT` has it: format 1 counted an item's
-    attempts in ``attempts``, format 2 in ``attempt_count`` (an ItemDetail's ``attempts``
-    is the list of them)."""
-    if row.get("record") == "item" and "attempt_count" not in row:
-        row["attempt_count"] = row.pop("attempts", 0)
-    return row
 RECORDS = "records.jsonl"
 
 

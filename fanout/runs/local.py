@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fanout.local.records import RECORDS, upgraded, write_started
+from fanout.local.records import RECORDS, write_started
 from fanout.names import new_run_id
+from fanout.records.local_format import upgraded
 from fanout.records.views import (
     FAILED_STATES,
     ItemDetail,

@@ -68,7 +68,8 @@ class Dashboard:
 
     def page(self, name: str, request: Request, code: int = 200, **context: Any) -> Response:
         html = self.env.get_template(name).render(
-            csrf_token=self.guard.csrf_token, source_kind=self.source.kind,
+            csrf_token=self.guard.csrf_for(request.scope), source_kind=self.source.kind,
+            user=request.scope.get("fanout.user"),
             path=request.url.path, item_states=ITEM_STATES, run_states=RUN_STATES,
             **context,
         )
@@ -91,7 +92,7 @@ class Dashboard:
             fields = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace"),
                                                      keep_blank_values=True).items()}
         token = request.headers.get(CSRF_HEADER) or fields.pop(CSRF_FIELD, None)
-        if not self.guard.csrf_ok(token if isinstance(token, str) else None):
+        if not self.guard.csrf_ok_for(request.scope, token if isinstance(token, str) else None):
             raise HTTPException(403, "missing or wrong CSRF token")
         return fields
 

@@ -143,7 +143,7 @@ class Cached:
 
 def _read_local(path: Path) -> tuple[list[ItemDetail], dict[int, list[dict[str, Any]]]]:
     """The item and attempt lines of a local run's records (docs/local-records.md)."""
-    from fanout.local.records import upgraded  # the local mode's format: local runs only
+    from fanout.records.local_format import upgraded
 
     items: list[ItemDetail] = []
     attempts: dict[int, list[dict[str, Any]]] = {}

@@ -66,6 +66,13 @@ class Guard:
     def csrf_ok(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.csrf_token.encode())
 
+    def csrf_for(self, scope: Scope) -> str:
+        """The CSRF token the pages of this request carry (the server's, here)."""
+        return self.csrf_token
+
+    def csrf_ok_for(self, scope: Scope, given: str | None) -> bool:
+        return self.csrf_ok(given)
+
     def access_ok(self, given: str | None) -> bool:
         if self.access_token is None:
             return True

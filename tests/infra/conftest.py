@@ -54,3 +54,11 @@ def template(synthesized: tuple[Any, dict[str, Any]]) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def stack(synthesized: tuple[Any, dict[str, Any]]) -> Any:
     return synthesized[0]
+
+
+@pytest.fixture(scope="session")
+def full(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, Any]]:
+    """The app with every documented setting on (test_settings.everything_on), once."""
+    from tests.infra.test_settings import everything_on
+
+    return synthesize(everything_on(), tmp_path_factory.mktemp("cdk-out-full"))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fanout.local.template import resources
-from tests.infra.conftest import repo_context, synthesize
+from tests.infra.conftest import repo_context
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -42,12 +42,12 @@ def everything_on() -> dict[str, Any]:
                      {"kind": "teams", "secret": "arn:aws:secretsmanager:eu-west-1:"
                                                  "123456789012:secret:fanout/teams-AbCdEf"},
                      {"kind": "generic", "secret": "fanout/hook"}]}
+    context["dashboard"] = {"enabled": True, "session_minutes": 60}
     return context
 
 
-@pytest.fixture(scope="module")
-def full(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, Any]]:
-    return synthesize(everything_on(), tmp_path_factory.mktemp("cdk-out-full"))
+#: One worker synthesizes ``full`` (conftest.py) for this module and test_dashboard.py.
+pytestmark = pytest.mark.xdist_group("full-synth")
 
 
 def test_email_subscription_keeps_undelivered_messages_in_an_encrypted_queue(

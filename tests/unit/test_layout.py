@@ -76,3 +76,19 @@ def test_the_runtime_reaches_records_through_the_store_interfaces() -> None:
     assert not wrong, sorted(wrong)
     # And the wiring does (so the rule above is about a real edge)
     assert "fanout.records.dynamo" in imports_of(WIRING)
+
+
+def test_the_dashboard_asset_allow_list_is_what_its_handler_imports() -> None:
+    # Given the dashboard function's handler (its own asset: infra/dashboard_asset.py)
+    from pathlib import Path
+
+    from infra.dashboard_asset import DASHBOARD_MODULES
+    from tests.imports import closure, handler_imports
+
+    handler = Path(__file__).resolve().parents[2] / "lambdas" / "dashboard"
+    reached = closure(handler_imports(handler))
+    # Then its allow-list is exactly what it reaches: the app, the stack's runs, no more
+    assert set(DASHBOARD_MODULES) == reached
+    assert {"fanout.ui.app", "fanout.runs.stack", "fanout.ui.signin"} <= reached
+    assert not [m for m in reached
+                if m.startswith(("fanout.cli", "fanout.local", "fanout.testing"))]

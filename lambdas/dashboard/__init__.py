@@ -1,0 +1,1 @@
+"""The dashboard's function (its own code asset: infra/dashboard_asset.py)."""

@@ -1,0 +1,163 @@
+"""The dashboard's function: HTTP API events through the handler's app, over moto, with
+tokens signed by a test key (docs/decisions/0016)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from fanout.testing.dashboard import AUTH_URL, EmulatedStack, TestIssuer, http_event
+from fanout.ui.lambda_adapter import handle
+
+
+@pytest.fixture(scope="module")
+def issuer() -> TestIssuer:
+    return TestIssuer()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedStack]:
+    from moto import mock_aws
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        yield EmulatedStack(tmp_path)
+
+
+def call(app: Any, method: str, path: str, token: str | None = None, **kw: Any) -> Any:
+    cookies = [f"fanout_session={token}"] if token else None
+    return handle(app, http_event(method, path, cookies=cookies, **kw))
+
+
+def csrf(page: dict[str, Any]) -> str:
+    found = re.search(r'<meta name="csrf-token" content="([^"]+)"', page["body"])
+    assert found, page["body"][:500]
+    return found.group(1)
+
+
+def test_a_viewer_reads_and_cannot_stop_an_operator_can(stack: EmulatedStack,
+                                                        issuer: TestIssuer) -> None:
+    # Given a finished run of 12 items and a running one, and the function's app
+    done = stack.add_run("analyzer-done", 12)
+    running = stack.add_run("analyzer-live", 3, running=True)
+    app = stack.app(issuer)
+    viewer, operator = issuer.token(["viewers"]), issuer.token(["operators"], user="op@x.org")
+    # When a viewer opens the runs page and the finished run's page
+    runs = call(app, "GET", "/", viewer)
+    page = call(app, "GET", f"/runs/{done}", viewer)
+    # Then both are served, with every item's cell, the user and sign-out
+    assert runs["statusCode"] == 200 and done in runs["body"] and running in runs["body"]
+    assert page["statusCode"] == 200
+    cells = re.findall(r'data-index="(\d+)" data-status="([A-Z_]+)"', page["body"])
+    assert len(cells) == 12 and ("5", "FAILED") in cells
+    assert "ana@example.com" in page["body"] and "/auth/logout" in page["body"]
+    assert page["headers"]["cache-control"] == "no-store"
+    assert 'id="rerun-all"' not in page["body"]  # no action is offered to a viewer
+    # When the viewer posts stop with a valid CSRF token / Then 403, and nothing stops
+    token = csrf(call(app, "GET", f"/runs/{running}", viewer))
+    refused = call(app, "POST", f"/runs/{running}/stop", viewer, body=f"csrf_token={token}",
+                   headers={"content-type": "application/x-www-form-urlencoded"})
+    assert refused["statusCode"] == 403 and "operators" in refused["body"]
+    assert stack.execution_status(running) == "RUNNING"
+    # When an operator posts stop without the CSRF token / Then 403 too
+    bare = call(app, "POST", f"/runs/{running}/stop", operator,
+                headers={"content-type": "application/x-www-form-urlencoded"})
+    assert bare["statusCode"] == 403 and "CSRF" in bare["body"]
+    # When the operator posts it with their page's token / Then the execution is stopped
+    token = csrf(call(app, "GET", f"/runs/{running}", operator))
+    stopped = call(app, "POST", f"/runs/{running}/stop", operator,
+                   body=f"csrf_token={token}",
+                   headers={"content-type": "application/x-www-form-urlencoded"})
+    assert stopped["statusCode"] == 303, stopped
+    assert stack.execution_status(running) == "ABORTED"
+
+
+def test_an_operator_starts_a_run_validated_against_the_deployed_jobs(
+        stack: EmulatedStack, issuer: TestIssuer) -> None:
+    app = stack.app(issuer)
+    bearer = {"authorization": f"Bearer {issuer.token(['operators'])}",
+              "content-type": "application/json"}
+    # A viewer may preview a spec (it writes nothing)
+    preview = handle(app, http_event("POST", "/api/expand", headers={
+        "authorization": f"Bearer {issuer.token(['viewers'])}",
+        "content-type": "application/json"},
+        body=json.dumps({"spec": json.dumps({"job": "nope", "items": [{}]})})))
+    assert preview["statusCode"] == 200 and json.loads(preview["body"])["problems"]
+    # A spec of a job the stack does not have is refused, nothing started
+    bad = handle(app, http_event("POST", "/api/runs", headers=bearer,
+                                 body=json.dumps({"spec": {"job": "nope", "items": [{}]}})))
+    assert bad["statusCode"] == 400
+    assert stack.sfn.list_executions(stateMachineArn=stack.machine_arn)["executions"] == []
+    # A good one starts an execution named by the run id
+    good = handle(app, http_event("POST", "/api/runs", headers=bearer, body=json.dumps(
+        {"spec": {"job": "analyzer", "params": {"year": {"range": {"start": 1, "stop": 3}}}}})))
+    assert good["statusCode"] == 200, good
+    run_id = json.loads(good["body"])["run_id"]
+    assert stack.execution_status(run_id) == "RUNNING"
+
+
+@pytest.mark.parametrize("case", ["none", "expired", "forged", "audience"])
+def test_a_missing_expired_or_forged_token_is_refused(stack: EmulatedStack, issuer: TestIssuer,
+                                                      case: str) -> None:
+    stack.add_run("analyzer-done", 2)
+    app = stack.app(issuer)
+    token = {"none": None, "expired": issuer.token(["operators"], expires_in=-3600),
+             "forged": TestIssuer(kid=issuer.kid).token(["operators"]),
+             "audience": issuer.token(["operators"], aud="another-client")}[case]
+    # A page is sent to sign-in (and back), the API answers 401, a write never acts
+    page = call(app, "GET", "/runs/analyzer-done", token)
+    assert page["statusCode"] == 302
+    assert page["headers"]["location"] == "/auth/login?next=%2Fruns%2Fanalyzer-done"
+    assert call(app, "GET", "/api/runs", token)["statusCode"] == 401
+    assert call(app, "POST", "/api/runs/analyzer-done/rerun", token)["statusCode"] == 401
+
+
+def test_a_user_in_no_group_and_a_foreign_host_are_refused(stack: EmulatedStack,
+                                                          issuer: TestIssuer) -> None:
+    app = stack.app(issuer)
+    assert call(app, "GET", "/", issuer.token([]))["statusCode"] == 403
+    assert call(app, "GET", "/", issuer.token(["viewers"]),
+                host="evil.example.com")["statusCode"] == 403
+
+
+def test_sign_in_exchanges_the_code_and_sign_out_clears_the_session(
+        stack: EmulatedStack, issuer: TestIssuer) -> None:
+    posted: list[tuple[str, dict[str, list[str]]]] = []
+
+    def token_endpoint(url: str, body: bytes) -> bytes:
+        posted.append((url, parse_qs(body.decode())))
+        return json.dumps({"id_token": issuer.token(["viewers"]), "token_type": "Bearer"}).encode()
+
+    app = stack.app(issuer, post=token_endpoint)
+    # When the browser opens /auth/login, it goes to the hosted sign-in with PKCE
+    login = call(app, "GET", "/auth/login", query="next=%2Fruns%2Fx")
+    to = urlsplit(login["headers"]["location"])
+    asked = parse_qs(to.query)
+    assert f"{to.scheme}://{to.netloc}{to.path}" == f"{AUTH_URL}/oauth2/authorize"
+    assert asked["code_challenge_method"] == ["S256"] and asked["response_type"] == ["code"]
+    memo = login["cookies"][0].split(";")[0]
+    assert "HttpOnly" in login["cookies"][0] and "Secure" in login["cookies"][0]
+    # When the provider sends it back with the code and the same state
+    back = handle(app, http_event("GET", "/auth/callback", cookies=[memo],
+                                  query=f"code=abc&state={asked['state'][0]}"))
+    # Then the code was exchanged with the verifier, the session set, back to where it was
+    assert back["statusCode"] == 302 and back["headers"]["location"] == "/runs/x"
+    assert posted[0][0] == f"{AUTH_URL}/oauth2/token" and posted[0][1]["code"] == ["abc"]
+    assert posted[0][1]["code_verifier"][0]
+    session = next(c for c in back["cookies"] if c.startswith("fanout_session="))
+    assert "Max-Age=" in session and "SameSite=Lax" in session
+    # And a callback with another state is refused
+    other = handle(app, http_event("GET", "/auth/callback", cookies=[memo],
+                                   query="code=abc&state=forged"))
+    assert other["statusCode"] == 400
+    # When signing out, the cookie is cleared and the provider's session ended
+    out = call(app, "GET", "/auth/logout")
+    assert out["headers"]["location"].startswith(f"{AUTH_URL}/logout?client_id=")
+    assert any(c.startswith("fanout_session=;") and "Max-Age=0" in c for c in out["cookies"])
