@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from fanout.spec.packing import LAUNCH_SPAN_TARGET_SECONDS, launch_span_seconds,
 from fanout.spec.plan import plan_run
 from fanout.spec.validate import parse_spec
 
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BUCKET = {"burst": 100, "per_second": 20.0}
 
 
@@ -97,3 +100,22 @@ def test_expand_plan_prints_the_choice_and_why(tmp_path) -> None:
     assert plan["items_per_task_chosen_by"] == "auto"
     assert "launched in 8 min" in plan["why"] and "83 min" in plan["why"]
     assert "items_per_task 10 (auto)" in done.stderr
+
+
+def test_start_warns_that_a_packed_spec_still_runs_one_item_per_task(tmp_path) -> None:
+    # Given a packed spec and no AWS region (nothing can be started)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"job": "analyzer", "items": [{"year": 1}],
+                                "items_per_task": 5}))
+    env = {"PATH": "/usr/bin:/bin", "AWS_CONFIG_FILE": "/dev/null",
+           "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", **_pythonpath()}
+    # When `fanout start` checks it
+    done = subprocess.run([sys.executable, "-m", "fanout.cli", "start", str(spec)],
+                          capture_output=True, text=True, check=False, env=env, cwd=REPO)
+    # Then the user is told that packing does not run yet, before the region is asked for
+    assert "still runs one item per task" in done.stderr
+    assert done.returncode == 2 and "--region" in done.stderr
+
+
+def _pythonpath() -> dict[str, str]:
+    return {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
