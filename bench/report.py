@@ -472,8 +472,45 @@ functions' logs and a few CloudWatch API requests. At Fargate's sustained 20 lau
 """
 
 
+def _packing(r: dict[str, Any]) -> list[str]:
+    """Many items per task: the runner's measured cost per item and the million-item model."""
+    a, one, auto = r["assumptions"], r["k1"], r["auto_model"]
+    lines = ["## Packing: 1,000,000 five-second items, one per task and packed", "",
+             f"Command: `.venv/bin/python {r['command']}`. A model, not a run: "
+             f"{a['items']:,} items of {a['item_seconds']:g} s, {a['max_concurrency']:,} at "
+             f"once, {a['bucket']}; a task starts when a launch permit and a task slot are "
+             f"both free and runs {a['startup_seconds']:g} s of start (assumed: image pull "
+             "and provisioning, billed) plus its items one after another, each with the "
+             "runner's own time per item measured below. Compute priced by fanout/cost.py "
+             f"({a['task']}, per second, one-minute minimum); control plane by its usage "
+             "model, transitions and Lambda per task, DynamoDB per item.", "",
+             f"`\"auto\"` chose K = {r['auto']['items_per_task']}: {r['auto']['why']}.", "",
+             "| figure | K = 1 | auto |", "| --- | --- | --- |"]
+    for key, label in (("items_per_task", "items per task"), ("tasks", "tasks"),
+                       ("task_seconds", "seconds per task"),
+                       ("launch_span_seconds", "launch span (s)"),
+                       ("hours", "time to finish (h)"), ("transitions", "state transitions"),
+                       ("compute_usd", "compute $"), ("control_plane_usd", "control plane $"),
+                       ("total_usd", "**total $**"), ("usd_per_1000_items", "$ per 1,000 items")):
+        lines.append(f"| {label} | {one[key]:,} | {auto[key]:,} |")
+    runner = r["runner"]
+    lines += ["", f"Targets: under {r['targets']['hours']:g} h at the default bucket, and under "
+              f"{r['targets']['cost_share']:.0%} of K = 1's cost. Auto: {auto['hours']} h, "
+              f"{r['cost_share']:.1%} of the cost. Met: {r['met']}.", "",
+              f"Measured: the batch runner (fanout/local/packed.py) ran {runner['items']} "
+              f"no-op items (`true`) in one task in {runner['wall_seconds']} s, "
+              f"{runner['seconds_per_item'] * 1000:.1f} ms per item (a loaded 2-core "
+              "machine).", "",
+              "Not measured yet: the same 2,000 short items through `fanout local` at "
+              "K = 1, 10 and 50 side by side (launch span, wall time, transitions, cost per "
+              "1,000 items); the local mode does not run packed tasks yet "
+              "(docs/decisions/0016)."]
+    return lines
+
+
 RENDERERS = {"expand": _expand, "coldstart": _coldstart, "scale": _scale,
-             "local_overhead": _local_overhead, "ui": _ui, "close": _close}
+             "local_overhead": _local_overhead, "ui": _ui, "close": _close,
+             "packing": _packing}
 
 
 def render(results: dict[str, dict[str, Any]]) -> str:

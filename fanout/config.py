@@ -70,6 +70,12 @@ class JobConfig(Frozen):
     environment: dict[str, str] = {}
     #: What the local mode runs in place of the image's entrypoint (the item's command follows).
     local_command: list[str] = []
+    #: The image's ENTRYPOINT, which the packed task's runner runs each item with
+    #: (docs/decisions/0016); packing a job needs it.
+    entrypoint: list[str] = []
+    #: False: the job's program must have a task to itself (it reads the task's metadata,
+    #: owns its disk...), and a run that packs it is refused.
+    packable: Flag = True
     defaults: JobDefaults = JobDefaults()
     #: How many images the ECR lifecycle rule keeps.
     keep_images: Count = Field(default=10, ge=1, le=1000)
@@ -90,6 +96,13 @@ class JobConfig(Frozen):
         twice = sorted({p for p in paths if paths.count(p) > 1})
         if twice:
             raise ValueError(f"volumes mount twice at {', '.join(twice)}")
+        k, c = self.defaults.items_per_task, self.defaults.per_task_concurrency
+        if k != 1 and not self.packable:
+            raise ValueError("defaults.items_per_task packs a job whose packable is false; "
+                             "set one of them")
+        if k != "auto" and c > k:
+            raise ValueError(f"defaults.per_task_concurrency ({c}) is more than "
+                             f"defaults.items_per_task ({k})")
         return self
 
     @field_validator("cpu")

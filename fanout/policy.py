@@ -47,6 +47,25 @@ Number = Annotated[float, BeforeValidator(_a_number)]
 #: A bool field that takes only true or false (not 1, "yes", "true").
 Flag = Annotated[bool, Field(strict=True)]
 
+#: The most items one Fargate task carries (a batch is one map element, under 256 KiB).
+MAX_ITEMS_PER_TASK = 1_000
+
+
+def _items_per_task(value: Any) -> Any:
+    if value == "auto":
+        return value
+    shown = f"the string {value!r}" if isinstance(value, str) else str(value).lower()
+    whole = (not isinstance(value, bool) and isinstance(value, int | float)
+             and float(value).is_integer())
+    if not whole or not 1 <= value <= MAX_ITEMS_PER_TASK:
+        raise ValueError(f'must be a whole number from 1 to {MAX_ITEMS_PER_TASK} or "auto", '
+                         f"not {shown}")
+    return int(value)
+
+
+#: How many items a Fargate task runs, one after another: a whole number or ``"auto"``.
+ItemsPerTask = Annotated[int | Literal["auto"], BeforeValidator(_items_per_task)]
+
 
 class Frozen(BaseModel):
     """Base of every boundary model: unknown keys are errors, instances are immutable."""
@@ -127,3 +146,7 @@ class JobDefaults(Frozen):
     max_concurrency: Count = Field(default=10, ge=1, le=10_000)
     tolerated_failure_percent: Number = Field(default=0, ge=0, le=100)
     capacity: Capacity = Capacity.FARGATE
+    #: Items per Fargate task (docs/decisions/0016): 1 is a task per item.
+    items_per_task: ItemsPerTask = 1
+    #: Items one task runs at once (at most ``items_per_task``).
+    per_task_concurrency: Count = Field(default=1, ge=1, le=MAX_ITEMS_PER_TASK)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fanout.cli.args import (
     add_run_arguments,
@@ -19,6 +20,9 @@ from fanout.cli.args import (
 from fanout.cli.exits import EXIT_OK
 from fanout.errors import Problem, UsageError
 
+if TYPE_CHECKING:
+    from fanout.spec.plan import Plan
+
 
 def add(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -29,6 +33,10 @@ def add(subparsers: Any) -> None:
     add_spec_arguments(parser)
     add_run_arguments(parser)
     parser.add_argument("--count", action="store_true", help="print only the item count")
+    parser.add_argument(
+        "--plan", action="store_true",
+        help="print the run's plan as one JSON object (items, tasks, items per task and why)",
+    )
     parser.add_argument(
         "--items", metavar="PATH",
         help="for a spec with items_from: a local copy of the object (JSON, JSON Lines, CSV)",
@@ -66,7 +74,13 @@ def run_expand(args: argparse.Namespace) -> int:
         print(f"fanout: warning: {warning}", file=sys.stderr)
     for line in explain_ranges(spec, plan.logical_time):
         print(f"fanout: {line}", file=sys.stderr)
+    packing = plan.packing
+    if packing.packed or packing.chosen_by == "auto":
+        print(f"fanout: {packing.summary()}", file=sys.stderr)
     out = sys.stdout
+    if args.plan:
+        out.write(json.dumps(plan_document(plan)) + "\n")
+        return EXIT_OK
     if args.count:
         out.write(f"{plan.count}\n")
         return EXIT_OK
@@ -83,3 +97,20 @@ def run_expand(args: argparse.Namespace) -> int:
         write("\n".join(batch))
     out.flush()
     return EXIT_OK
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """What ``--plan`` prints: the run's size and how its items go into tasks."""
+    packing = plan.packing
+    return {
+        "job": plan.spec.job, "items": plan.count,
+        "max_concurrency": plan.settings.max_concurrency,
+        "capacity": str(plan.settings.capacity),
+        "items_per_task": packing.items_per_task,
+        "items_per_task_chosen_by": packing.chosen_by,
+        "per_task_concurrency": packing.per_task_concurrency,
+        "tasks": packing.tasks, "tasks_at_once": packing.task_slots,
+        "launch_span_seconds": round(packing.launch_span_seconds, 1),
+        "unpacked_launch_span_seconds": round(packing.unpacked_launch_span_seconds, 1),
+        "why": packing.summary(),
+    }

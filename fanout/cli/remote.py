@@ -99,9 +99,15 @@ def run_start(args: argparse.Namespace) -> int:
                                           "docs/decisions/0016-pipelines-on-aws.md, not built "
                                           "yet")])
     if isinstance(document, dict) and Path(args.config).exists():
+        from fanout.spec.model import resolve
         from fanout.spec.validate import parse_spec
 
-        parse_spec(document, load_config_path(args.config))  # bad spec: exit 2, nothing sent
+        config = load_config_path(args.config)
+        spec = parse_spec(document, config)  # bad spec: exit 2, nothing sent
+        if resolve(spec, config.jobs[spec.job]).items_per_task != 1:
+            print("fanout: warning: items_per_task: packing is planned (fanout expand --plan) "
+                  "but this version still runs one item per task (docs/decisions/0016)",
+                  file=sys.stderr)
     if not isinstance(document, dict) or not isinstance(document.get("job"), str):
         raise UsageError([Problem("spec", "must be a JSON object naming a job")])
     document = {**document, "trigger": "cli"}

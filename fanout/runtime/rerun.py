@@ -20,7 +20,8 @@ from fanout.records.model import ItemRecord
 from fanout.records.store import RecordsStore
 
 #: Settings a rerun may override; everything else is the parent's.
-OVERRIDES = ("max_concurrency", "timeout_seconds", "tolerated_failure_percent", "capacity")
+OVERRIDES = ("max_concurrency", "timeout_seconds", "tolerated_failure_percent", "capacity",
+             "items_per_task", "per_task_concurrency")
 
 
 #: What a run's settings record of its job's definition, besides its templates.

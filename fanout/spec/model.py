@@ -15,7 +15,16 @@ from pydantic import Field, field_validator, model_validator
 
 from fanout.config import JobConfig
 from fanout.errors import described
-from fanout.policy import Capacity, Count, Frozen, Number, RetryOverride, RetryPolicy
+from fanout.policy import (
+    MAX_ITEMS_PER_TASK,
+    Capacity,
+    Count,
+    Frozen,
+    ItemsPerTask,
+    Number,
+    RetryOverride,
+    RetryPolicy,
+)
 from fanout.spec.axes import BUILTIN_PLACEHOLDERS, PARAM_NAME, Axis, Scalar, zone_of
 from fanout.spec.items_from import items_from_format
 
@@ -33,6 +42,10 @@ class RunOverrides(Frozen):
     timeout_seconds: Count | None = Field(default=None, ge=1, le=14 * 86_400)
     tolerated_failure_percent: Number | None = Field(default=None, ge=0, le=100)
     capacity: Capacity | None = None
+    #: Items per Fargate task, or "auto" (docs/decisions/0016); default: the job's.
+    items_per_task: ItemsPerTask | None = None
+    #: Items one task runs at once (at most items_per_task); default: the job's.
+    per_task_concurrency: Count | None = Field(default=None, ge=1, le=MAX_ITEMS_PER_TASK)
     #: Who started the run; the CLI and schedules set it, the console leaves the default.
     trigger: Literal["console", "cli", "schedule"] = "console"
     #: The run's logical time (a schedule's scheduled time); default: the execution's start.
@@ -151,6 +164,9 @@ class RunSettings(Frozen):
     timeout_seconds: int
     tolerated_failure_percent: float
     capacity: Capacity
+    #: As asked: a whole number, or "auto" (the plan turns it into a number).
+    items_per_task: int | Literal["auto"] = 1
+    per_task_concurrency: int = 1
     #: The job's task size and architecture when the run started (what its cost is of).
     cpu: int | None = None
     memory: int | None = None
@@ -176,6 +192,9 @@ def resolve(spec: RunSpec, job: JobConfig) -> RunSettings:
             else defaults.tolerated_failure_percent
         ),
         capacity=spec.capacity or defaults.capacity,
+        items_per_task=(spec.items_per_task if spec.items_per_task is not None
+                        else defaults.items_per_task),
+        per_task_concurrency=spec.per_task_concurrency or defaults.per_task_concurrency,
         cpu=job.cpu, memory=job.memory, architecture=job.architecture,
         image_tag=job.image_tag,
     )

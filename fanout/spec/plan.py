@@ -37,6 +37,7 @@ from fanout.spec.items_from import (
 )
 from fanout.spec.matrix import MatrixAxis, Pattern, axes_of, dropped_last, exclusions, union_size
 from fanout.spec.model import RunSettings, RunSpec, resolve
+from fanout.spec.packing import Packing, plan_packing
 from fanout.spec.templates import (
     RUN_ID_MAX,
     Segments,
@@ -60,7 +61,7 @@ class Plan:
     def __init__(
         self, *, spec: RunSpec, settings: RunSettings, run_id: str, logical_time: datetime,
         count: int, axes: list[MatrixAxis], excluded: list[Pattern], rows: Rows,
-        include: list[Params],
+        include: list[Params], packing: Packing,
     ) -> None:
         self.spec = spec
         self.settings = settings
@@ -71,6 +72,8 @@ class Plan:
         self._excluded = excluded
         self._rows = rows  # explicit items (items / items_from), excluded ones left out
         self._include = include
+        #: How the items go into tasks: ``items_per_task`` as asked, ``"auto"`` resolved.
+        self.packing = packing
         self._templates = Templates.of(settings)
 
     def __repr__(self) -> str:
@@ -88,7 +91,9 @@ class Plan:
             f"params.{name}: no template uses this axis, so its items differ in nothing "
             f"the task sees; put {{{name}}} in the command or the environment, or drop it"
             for name in self.unused_axes()
-        ]
+        ] + ([f"items_per_task: {self.packing.items_per_task} items per task is planned, "
+              "but this version still runs one item per task (docs/decisions/0016)"]
+             if self.packing.packed else [])
 
     # -- params in order
 
@@ -291,11 +296,21 @@ def plan_run(
     plan = Plan(
         spec=spec, settings=settings, run_id=run_id, logical_time=when, count=count,
         axes=axes, excluded=excluded, rows=rows, include=include,
+        packing=_packing(count, settings, config),
     )
     problem = _overrides_problem(plan, spec, templates)
     if problem:
         raise SpecError([problem])
     return plan
+
+
+def _packing(count: int, settings: RunSettings, config: FanoutConfig) -> Packing:
+    bucket = config.launch_gate.bucket(settings.capacity)
+    return plan_packing(
+        count=count, items_per_task=settings.items_per_task,
+        per_task_concurrency=settings.per_task_concurrency,
+        max_concurrency=settings.max_concurrency, burst=bucket.burst,
+        per_second=bucket.per_second)
 
 
 def unmatched_excludes(rows: list[Params], exclude: list[dict[str, Scalar]],

@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fanout.config import CONTEXT_KEY, FanoutConfig
+from fanout.config import CONTEXT_KEY, FanoutConfig, JobConfig
 from fanout.errors import ConfigError, Problem, SpecError, problems_from
 from fanout.spec.axes import BUILTIN_PLACEHOLDERS, PARAM_NAME
-from fanout.spec.model import RerunSpec, RunSpec, resolve
+from fanout.spec.model import RerunSpec, RunSettings, RunSpec, resolve
 from fanout.spec.templates import placeholders
 
 
@@ -97,6 +97,7 @@ def check_semantics(spec: RunSpec, config: FanoutConfig) -> list[Problem]:
             f"{settings.max_concurrency} is over the deployment's limit "
             f"of {config.limits.max_concurrency}",
         ))
+    problems += packing_problems(spec, settings, job)
 
     axes = set(spec.params or {})
     known = axes | set(BUILTIN_PLACEHOLDERS)
@@ -139,6 +140,25 @@ def check_semantics(spec: RunSpec, config: FanoutConfig) -> list[Problem]:
                 problems.append(Problem(f"{field}.{name}", "not a valid variable name"))
             problems += _template_problems([template], known, f"{field}.{name}", indexed=False)
     return problems
+
+
+def packing_problems(spec: RunSpec, settings: RunSettings, job: JobConfig) -> list[Problem]:
+    """What is wrong with a run's packing (docs/decisions/0016), one problem per field."""
+    k, c = settings.items_per_task, settings.per_task_concurrency
+    field = "items_per_task" if spec.items_per_task is not None else (
+        f"job {spec.job} defaults.items_per_task")
+    if k != 1 and not job.packable:
+        return [Problem(field, f"job {spec.job} does not allow packing (its config sets "
+                               "packable: false); use items_per_task 1")]
+    if k != "auto" and c > k:
+        where = ("per_task_concurrency" if spec.per_task_concurrency is not None
+                 else f"job {spec.job} defaults.per_task_concurrency")
+        return [Problem(where, f"{c} is more than items_per_task ({k}); a task cannot run "
+                               "more items at once than it carries")]
+    if k != 1 and not job.entrypoint:
+        return [Problem(field, f"packing job {spec.job} needs its image's entrypoint; set "
+                               f"{CONTEXT_KEY}.jobs.{spec.job}.entrypoint in the config")]
+    return []
 
 
 def _template_problems(

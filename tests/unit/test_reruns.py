@@ -61,6 +61,18 @@ def test_a_rerun_of_a_job_changed_since_is_refused_unless_the_current_config_is_
     assert same["items"] == [{"year": 2002}]
 
 
+def test_a_rerun_packs_its_items_as_its_run_did(config: FanoutConfig, make_config: Any) -> None:
+    # Given a run made while the job packed "auto", and a deployment that now packs 1
+    store = MemoryRecords()
+    packing = make_config(entrypoint=["python", "/app/analyzer.py"],
+                          defaults={"items_per_task": "auto"})
+    parent_run(packing, store)
+    # When its failed items are rerun / Then the rerun asks for what the run had
+    spec = resolve_rerun({"rerun_of": "parent"}, store=store, s3=None, bucket="b",
+                         jobs=config.jobs)
+    assert (spec["items_per_task"], spec["per_task_concurrency"]) == ("auto", 1)
+
+
 def test_the_definitions_differences_are_named_field_by_field() -> None:
     before = {"local_command": ["python3", "broken.py"], "defaults": {"timeout_seconds": 60},
               "cpu": 256}
