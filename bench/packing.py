@@ -1,4 +1,4 @@
-"""Benchmark: many items per task (docs/decisions/0016).
+"""Benchmark: many items per task (docs/decisions/0020).
 
 Two parts:
 

@@ -504,7 +504,7 @@ def _packing(r: dict[str, Any]) -> list[str]:
               "Not measured yet: the same 2,000 short items through `fanout local` at "
               "K = 1, 10 and 50 side by side (launch span, wall time, transitions, cost per "
               "1,000 items); the local mode does not run packed tasks yet "
-              "(docs/decisions/0016)."]
+              "(docs/decisions/0020)."]
     return lines
 
 

@@ -71,7 +71,7 @@ class JobConfig(Frozen):
     #: What the local mode runs in place of the image's entrypoint (the item's command follows).
     local_command: list[str] = []
     #: The image's ENTRYPOINT, which the packed task's runner runs each item with
-    #: (docs/decisions/0016); packing a job needs it.
+    #: (docs/decisions/0020); packing a job needs it.
     entrypoint: list[str] = []
     #: False: the job's program must have a task to itself (it reads the task's metadata,
     #: owns its disk...), and a run that packs it is refused.

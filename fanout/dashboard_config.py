@@ -1,4 +1,4 @@
-"""The team dashboard's part of the config: ``fanout.dashboard`` (docs/ui.md, decision 0016)."""
+"""The team dashboard's part of the config: ``fanout.dashboard`` (docs/ui.md, decision 0019)."""
 
 from __future__ import annotations
 

@@ -146,7 +146,7 @@ class JobDefaults(Frozen):
     max_concurrency: Count = Field(default=10, ge=1, le=10_000)
     tolerated_failure_percent: Number = Field(default=0, ge=0, le=100)
     capacity: Capacity = Capacity.FARGATE
-    #: Items per Fargate task (docs/decisions/0016): 1 is a task per item.
+    #: Items per Fargate task (docs/decisions/0020): 1 is a task per item.
     items_per_task: ItemsPerTask = 1
     #: Items one task runs at once (at most ``items_per_task``).
     per_task_concurrency: Count = Field(default=1, ge=1, le=MAX_ITEMS_PER_TASK)

@@ -1,6 +1,6 @@
 """The team dashboard (opt-in, ``fanout.dashboard``): ``fanout ui``'s app on Lambda behind an
 HTTP API, signed in with a Cognito user pool (groups ``viewers`` and ``operators``), and an
-``operator`` managed policy for CLI users. docs/decisions/0016, docs/ui.md.
+``operator`` managed policy for CLI users. docs/decisions/0019, docs/ui.md.
 """
 
 from __future__ import annotations

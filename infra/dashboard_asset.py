@@ -1,4 +1,4 @@
-"""The dashboard function's code asset, staged at synth (docs/decisions/0016).
+"""The dashboard function's code asset, staged at synth (docs/decisions/0019).
 
 It holds the handler (``lambdas/dashboard``), exactly the package modules it imports
 (:data:`DASHBOARD_MODULES`, checked against the handler's import closure by

@@ -34,7 +34,7 @@ REASONS = {
     "inputs": "items_from objects a user puts under inputs/ of the manifest bucket",
     "outputs": "the items' outputs: each item writes under runs/<run>/outputs/<index>/, "
     "named at run time; a role shared by a job's runs cannot be narrowed to one run "
-    "(docs/decisions/0016-outputs-grant.md)",
+    "(docs/decisions/0017-outputs-grant.md)",
     "families": "RunTask on any revision of this app's task definition families, "
     "conditioned on this cluster (ecs:cluster)",
     "tasks": "the tasks of this cluster only; task ids are not known before launch",
@@ -56,7 +56,7 @@ REASONS = {
     "the error: no asynchronous event to dead-letter",
     "dashboard_auth": "the app verifies the Cognito ID token itself on every request "
     "(fanout.ui.signin): API Gateway's JWT authorizer reads only the Authorization header, "
-    "which a browser following links does not send (docs/decisions/0016)",
+    "which a browser following links does not send (docs/decisions/0019)",
     "dashboard_executions": "stop and describe the executions of this stack's state machine "
     "only; a run's execution name is its run id, made when the run starts",
     "threat_protection": "Cognito's Plus plan (threat protection) is billed per monthly "

@@ -279,7 +279,7 @@ class FanoutStack(Stack):
                 ))
         # Each job's tasks write their items' outputs, and nothing else of the bucket; no
         # IAM condition can tell one run's task from another's under a role shared by the
-        # job's runs (docs/decisions/0016-outputs-grant.md). Record and Reconcile list what
+        # job's runs (docs/decisions/0017-outputs-grant.md). Record and Reconcile list what
         # an ending item wrote.
         for made in self.jobs.jobs.values():
             made.task_definition.add_to_task_role_policy(iam.PolicyStatement(

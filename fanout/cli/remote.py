@@ -96,7 +96,7 @@ def run_start(args: argparse.Namespace) -> int:
             parse_pipeline(document, load_config_path(args.config))
         raise UsageError([Problem("spec", "is a pipeline: pipelines run with `fanout local` "
                                           "in this version; on AWS they are designed in "
-                                          "docs/decisions/0016-pipelines-on-aws.md, not built "
+                                          "docs/decisions/0018-pipelines-on-aws.md, not built "
                                           "yet")])
     if isinstance(document, dict) and Path(args.config).exists():
         from fanout.spec.model import resolve
@@ -106,7 +106,7 @@ def run_start(args: argparse.Namespace) -> int:
         spec = parse_spec(document, config)  # bad spec: exit 2, nothing sent
         if resolve(spec, config.jobs[spec.job]).items_per_task != 1:
             print("fanout: warning: items_per_task: packing is planned (fanout expand --plan) "
-                  "but this version still runs one item per task (docs/decisions/0016)",
+                  "but this version still runs one item per task (docs/decisions/0020)",
                   file=sys.stderr)
     if not isinstance(document, dict) or not isinstance(document.get("job"), str):
         raise UsageError([Problem("spec", "must be a JSON object naming a job")])

@@ -1,5 +1,5 @@
 """The batch runner of a packed task: the reference of the runner a packed Fargate task
-runs (docs/decisions/0016).
+runs (docs/decisions/0020).
 
 It runs a batch's items in order, at most ``concurrency`` at once, each in its own
 process group with the task's environment plus its own; marks each item started before it

@@ -1,4 +1,4 @@
-"""Settling the items of a packed task (docs/decisions/0016). Pure: no AWS, no I/O.
+"""Settling the items of a packed task (docs/decisions/0020). Pure: no AWS, no I/O.
 
 A packed task carries a batch of items. Its runner writes, per item, a ``started`` mark
 before the item starts and a result when it ends, and prefixes the item's output lines

@@ -42,7 +42,7 @@ class RunOverrides(Frozen):
     timeout_seconds: Count | None = Field(default=None, ge=1, le=14 * 86_400)
     tolerated_failure_percent: Number | None = Field(default=None, ge=0, le=100)
     capacity: Capacity | None = None
-    #: Items per Fargate task, or "auto" (docs/decisions/0016); default: the job's.
+    #: Items per Fargate task, or "auto" (docs/decisions/0020); default: the job's.
     items_per_task: ItemsPerTask | None = None
     #: Items one task runs at once (at most items_per_task); default: the job's.
     per_task_concurrency: Count | None = Field(default=None, ge=1, le=MAX_ITEMS_PER_TASK)

@@ -1,4 +1,4 @@
-"""How a run's items are packed into Fargate tasks (docs/decisions/0016). Pure.
+"""How a run's items are packed into Fargate tasks (docs/decisions/0020). Pure.
 
 A run with ``items_per_task`` K carries its items in tasks of up to K, each running up to
 ``per_task_concurrency`` of them at once. ``"auto"`` picks K from the item count, the

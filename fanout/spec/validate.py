@@ -143,7 +143,7 @@ def check_semantics(spec: RunSpec, config: FanoutConfig) -> list[Problem]:
 
 
 def packing_problems(spec: RunSpec, settings: RunSettings, job: JobConfig) -> list[Problem]:
-    """What is wrong with a run's packing (docs/decisions/0016), one problem per field."""
+    """What is wrong with a run's packing (docs/decisions/0020), one problem per field."""
     k, c = settings.items_per_task, settings.per_task_concurrency
     field = "items_per_task" if spec.items_per_task is not None else (
         f"job {spec.job} defaults.items_per_task")

@@ -4,7 +4,7 @@ One event is one ASGI ``http`` request: ``rawPath`` and ``rawQueryString`` as se
 lowercased, the ``cookies`` list joined back into one ``Cookie`` header, a base64 body
 decoded. The app's response becomes the 2.0 result: ``Set-Cookie`` headers go to
 ``cookies`` (API Gateway would fold them otherwise), text bodies stay text, anything else
-is base64. No lifespan: the app needs none. (docs/decisions/0016)
+is base64. No lifespan: the app needs none. (docs/decisions/0019)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sign-in and roles for the deployed dashboard (docs/decisions/0016).
+"""Sign-in and roles for the deployed dashboard (docs/decisions/0019).
 
 :class:`SigninMiddleware` sits in front of the app. ``/auth/login`` sends the browser to the
 identity provider's authorize page (authorization code with PKCE), ``/auth/callback``

@@ -1,6 +1,6 @@
 """Verifying an OpenID Connect ID token (RS256) against its issuer's JWKS.
 
-What is checked, in this order (docs/decisions/0016): the header's ``alg`` is ``RS256`` and
+What is checked, in this order (docs/decisions/0019): the header's ``alg`` is ``RS256`` and
 its ``kid`` a key of the issuer's JWKS; the RSASSA-PKCS1-v1_5 SHA-256 signature, by RFC 8017
 §8.2.2's encode-and-compare (the expected encoded message is built and compared as whole
 bytes, so there is no padding parser to fool); then ``iss``, ``aud`` (or ``client_id``),

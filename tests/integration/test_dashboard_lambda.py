@@ -1,5 +1,5 @@
 """The dashboard's function: HTTP API events through the handler's app, over moto, with
-tokens signed by a test key (docs/decisions/0016)."""
+tokens signed by a test key (docs/decisions/0019)."""
 
 from __future__ import annotations
 

@@ -114,7 +114,7 @@ CASES = [
              "start": "2024-01-01", "stop": "2024-01-05", "format": "%Y"}}}}),
     Case("capacity-lowercase", ["expand", "SPEC"], ["capacity", "FARGATE_SPOT"],
          spec=spec_with(capacity="fargate")),
-    # --- packing (docs/decisions/0016) ----------------------------------------------
+    # --- packing (docs/decisions/0020) ----------------------------------------------
     Case("items-per-task-zero", ["expand", "SPEC"], ["items_per_task", "whole number", "auto"],
          spec=spec_with(items_per_task=0)),
     Case("items-per-task-fraction", ["expand", "SPEC"], ["items_per_task", "not 2.5"],
