@@ -67,17 +67,31 @@ class CostConfig(Frozen):
     prices: dict[str, dict[str, Any]] = {}
 
 
+#: The dispatcher's CPU time per launch (docs/benchmarks.md, bench/dispatcher.py: 20.08 ms
+#: draining 600 items at a60621a; docs/decisions/0016-storm-dispatcher-memory.md).
+DISPATCHER_SECONDS_PER_LAUNCH = 0.02008
+#: The dispatcher function's memory (fanout.settings' FunctionSpec "dispatch"; a test
+#: checks the two agree: fanout.settings imports this module, not the other way round).
+DISPATCHER_MEMORY_MB = 832
+
+
 @dataclass(frozen=True)
 class Usage:
     """How much of the control plane a run, an item and an attempt use (the usage model).
 
-    The figures measured by ``bench/cost.py`` on the synthesized stack (docs/benchmarks.md:
-    5 transitions per run in the parent execution (one Finalize turn), 1 per item in its
-    child execution and 3 more for each retry; Launch and Record once per attempt, Expand
-    and Finalize once per run, about 0.08 GB-s each; about 15 DynamoDB write units per
-    item with one attempt and 11 for each further attempt, about 6 reads). They were
-    measured at f2525b1, before the launch gate: the dispatcher's invocations and its queue
-    writes are not in the model (the launch storm's figures in docs/benchmarks.md have them).
+    Step Functions: 5 transitions per run in the parent execution (one Finalize turn), 1
+    per item in its child execution and 3 more for each retry. Lambda: Expand and Finalize
+    once per run, Launch and Record once per attempt, about 0.08 GB-s each (measured at
+    f2525b1); the launch dispatcher (fanout/runtime/dispatch.py) at least once per run (it
+    drains the queue in one invocation of up to 300 s, then invokes itself again), billed
+    :data:`DISPATCHER_SECONDS_PER_LAUNCH` at :data:`DISPATCHER_MEMORY_MB` per attempt.
+    DynamoDB: the dispatcher's writes per attempt are counted from the code
+    (fanout.runtime.gate.launch_entry on the happy path: ``claim_launch`` 1 unit, the task
+    record 1, the dequeue transaction of 3 updates 6, the queue entry's delete 1), its reads
+    too (the attempt twice, the item once; the run is cached); the rest are Launch's and
+    Record's (the queue entry's put and the wake among them), fitted to what
+    ``bench/cost.py --items 100`` measured at dcdbc7f in all: 25.85 write units and 10.64
+    read calls per item on the happy path, 27.96 and 11.62 with 10 retries per 100 items.
     """
 
     transitions_per_run: int = 5
@@ -86,10 +100,26 @@ class Usage:
     lambda_invocations_per_run: int = 2  # Expand, Finalize
     lambda_invocations_per_attempt: int = 2  # Launch, Record
     lambda_gb_seconds_per_invocation: float = 0.08
-    dynamodb_writes_per_item: int = 4
-    dynamodb_writes_per_attempt: int = 11
+    dispatcher_invocations_per_run: int = 1
+    dispatcher_gb_seconds_per_attempt: float = (
+        DISPATCHER_SECONDS_PER_LAUNCH * DISPATCHER_MEMORY_MB / 1024)
+    dynamodb_writes_per_item: int = 5
+    dynamodb_writes_per_attempt: int = 12  # Launch, Record
+    dispatcher_writes_per_attempt: int = 9
     dynamodb_reads_per_item: int = 1
-    dynamodb_reads_per_attempt: int = 5
+    dynamodb_reads_per_attempt: int = 7  # Launch, Record
+    dispatcher_reads_per_attempt: int = 3
+
+
+@dataclass(frozen=True)
+class ControlPlaneUsage:
+    """What a run made the control plane do, by the usage model (:func:`control_plane_usage`)."""
+
+    transitions: int
+    invocations: int
+    gb_seconds: float
+    writes: int
+    reads: int
 
 
 USAGE = Usage()
@@ -131,20 +161,33 @@ def attempt_compute_usd(*, cpu: int, memory: int, architecture: str, capacity: s
     return billed_seconds(seconds) * per_hour / 3600
 
 
+def control_plane_usage(*, items: int, attempts: int, usage: Usage = USAGE) -> ControlPlaneUsage:
+    """A run's transitions, Lambda requests and GB-seconds, DynamoDB writes and reads."""
+    retries = max(0, attempts - items)
+    return ControlPlaneUsage(
+        transitions=(usage.transitions_per_run + usage.transitions_per_item * items
+                     + usage.transitions_per_retry * retries),
+        invocations=(usage.lambda_invocations_per_run + usage.dispatcher_invocations_per_run
+                     + usage.lambda_invocations_per_attempt * attempts),
+        gb_seconds=((usage.lambda_invocations_per_run
+                     + usage.lambda_invocations_per_attempt * attempts)
+                    * usage.lambda_gb_seconds_per_invocation
+                    + usage.dispatcher_gb_seconds_per_attempt * attempts),
+        writes=(usage.dynamodb_writes_per_item * items
+                + (usage.dynamodb_writes_per_attempt + usage.dispatcher_writes_per_attempt)
+                * attempts),
+        reads=(usage.dynamodb_reads_per_item * items
+               + (usage.dynamodb_reads_per_attempt + usage.dispatcher_reads_per_attempt)
+               * attempts))
+
+
 def control_plane_usd(*, items: int, attempts: int, prices: RegionPrices,
                       usage: Usage = USAGE) -> float:
     """A run's Step Functions, Lambda and DynamoDB cost, by the usage model."""
-    retries = max(0, attempts - items)
-    transitions = (usage.transitions_per_run + usage.transitions_per_item * items
-                   + usage.transitions_per_retry * retries)
-    invocations = (usage.lambda_invocations_per_run
-                   + usage.lambda_invocations_per_attempt * attempts)
-    gb_seconds = invocations * usage.lambda_gb_seconds_per_invocation
-    writes = usage.dynamodb_writes_per_item * items + usage.dynamodb_writes_per_attempt * attempts
-    reads = usage.dynamodb_reads_per_item * items + usage.dynamodb_reads_per_attempt * attempts
-    return (transitions * prices.transition + invocations * prices.lambda_request
-            + gb_seconds * prices.lambda_gb_second + writes * prices.dynamodb_write
-            + reads * prices.dynamodb_read)
+    used = control_plane_usage(items=items, attempts=attempts, usage=usage)
+    return (used.transitions * prices.transition + used.invocations * prices.lambda_request
+            + used.gb_seconds * prices.lambda_gb_second + used.writes * prices.dynamodb_write
+            + used.reads * prices.dynamodb_read)
 
 
 @dataclass(frozen=True)
