@@ -1,7 +1,8 @@
 """How a run is shown in the terminal, the one place for it: JSON, tables, progress, and
 the text of a run (RunView), its items (ItemView) and an item (ItemDetail) that
-``fanout status``, ``items`` and ``start --wait`` print. ``fanout local``'s live progress
-bar and end table are :mod:`fanout.cli.render_local` (rich, of the local summary)."""
+``fanout status``, ``items`` and ``start --wait`` print (``--local`` too). ``fanout local``'s
+live progress bar and end table are :mod:`fanout.cli.render_local` (rich, of the local
+summary; its cost line is :func:`cost_line`)."""
 
 from __future__ import annotations
 
@@ -57,10 +58,12 @@ def usd(value: float | None) -> str:
     return "" if value is None else f"${value:.6f}"
 
 
-def cost_line(cost: dict[str, Any] | None) -> str | None:
+def cost_line(cost: dict[str, Any] | None, label: str = "cost (estimate)") -> str | None:
+    """A run's cost on one line, the same for every command that shows it (``fanout
+    local`` labels it ``estimated cost on AWS``: a local run is priced as AWS would)."""
     if not cost:
         return None
-    return (f"cost (estimate): {usd(cost['total_usd'])}  compute {usd(cost['compute_usd'])}"
+    return (f"{label}: {usd(cost['total_usd'])}  compute {usd(cost['compute_usd'])}"
             f"  control plane {usd(cost['control_plane_usd'])}  prices of "
             f"{cost['prices_as_of']}")
 

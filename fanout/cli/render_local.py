@@ -1,4 +1,14 @@
-"""What a person sees of a local run: a progress bar while it runs, a table at the end."""
+"""What a person sees of a local run: a progress bar while it runs, a table at the end.
+
+Deliberately apart from :func:`fanout.cli.render.run_text`, which ``fanout status RUN
+--local`` prints for the same run: ``fanout local`` ends with one row per item (params,
+duration, why it waits or failed, in colour) and a closing sentence (``SUCCEEDED: 21
+items, 21 succeeded, ... in 12.6s``) that the README shows (tests/e2e/test_doc_examples.py
+holds it), where run_text is a RunView's header (trigger, started and finished), a counts table and a
+console link that a local summary does not have. Printing both would say the counts twice;
+replacing the sentence with the counts table would break what the README promises. What
+both show the same way is the cost line: :func:`fanout.cli.render.cost_line`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from fanout.cli.render import cost_line
 from fanout.local.summary import Progress as RunProgress
 from fanout.local.summary import RunSummary
 
@@ -113,11 +124,9 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             f"{launch.get('throttled', 0)} throttled, {launch.get('capacity_refused', 0)} "
             f"refused for capacity" + (f", {quota} over the vCPU quota" if quota else "")
             + f"; {launch.get('waits', 0)} attempts waited to launch")
-    if summary.cost:
-        cost = summary.cost
-        console.print(f"estimated cost on AWS: ${cost['total_usd']:.6f} (compute "
-                      f"${cost['compute_usd']:.6f}, control plane "
-                      f"${cost['control_plane_usd']:.6f}; prices of {cost['prices_as_of']})")
+    line = cost_line(summary.cost, label="estimated cost on AWS")
+    if line:
+        console.print(line)
     for problem in summary.problems:
         console.print(f"[red]{escape(problem)}[/]")
     if summary.orphans:
