@@ -86,12 +86,20 @@ def model(*, items: int, item_seconds: float, k: int, concurrency: int, startup:
     compute = tasks * attempt_compute_usd(cpu=256, memory=512, architecture="ARM64",
                                           capacity="FARGATE", seconds=task_seconds,
                                           prices=prices)
+    # Per task: its transitions, Launch and Record, the dispatcher's launch; per item: the
+    # item's and its attempt's records (fanout.cost.Usage).
     transitions = USAGE.transitions_per_run + USAGE.transitions_per_item * tasks
-    invocations = USAGE.lambda_invocations_per_run + USAGE.lambda_invocations_per_attempt * tasks
-    writes = (USAGE.dynamodb_writes_per_item + USAGE.dynamodb_writes_per_attempt) * items
-    reads = (USAGE.dynamodb_reads_per_item + USAGE.dynamodb_reads_per_attempt) * items
+    invocations = (USAGE.lambda_invocations_per_run + USAGE.dispatcher_invocations_per_run
+                   + USAGE.lambda_invocations_per_attempt * tasks)
+    gb_seconds = ((USAGE.lambda_invocations_per_run + USAGE.lambda_invocations_per_attempt * tasks)
+                  * USAGE.lambda_gb_seconds_per_invocation
+                  + USAGE.dispatcher_gb_seconds_per_attempt * tasks)
+    writes = ((USAGE.dynamodb_writes_per_item + USAGE.dynamodb_writes_per_attempt) * items
+              + USAGE.dispatcher_writes_per_attempt * tasks)
+    reads = ((USAGE.dynamodb_reads_per_item + USAGE.dynamodb_reads_per_attempt) * items
+             + USAGE.dispatcher_reads_per_attempt * tasks)
     control = (transitions * prices.transition + invocations * prices.lambda_request
-               + invocations * USAGE.lambda_gb_seconds_per_invocation * prices.lambda_gb_second
+               + gb_seconds * prices.lambda_gb_second
                + writes * prices.dynamodb_write + reads * prices.dynamodb_read)
     return {"items_per_task": k, "tasks": tasks, "task_seconds": round(task_seconds, 1),
             "launch_span_seconds": round(launch_span_seconds(tasks, burst, rate), 1),

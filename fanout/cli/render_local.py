@@ -4,10 +4,10 @@ Deliberately apart from :func:`fanout.cli.render.run_text`, which ``fanout statu
 --local`` prints for the same run: ``fanout local`` ends with one row per item (params,
 duration, why it waits or failed, in colour) and a closing sentence (``SUCCEEDED: 21
 items, 21 succeeded, ... in 12.6s``) that the README shows (tests/e2e/test_doc_examples.py
-holds it), where run_text is a RunView's header (trigger, started and finished), a counts table and a
-console link that a local summary does not have. Printing both would say the counts twice;
-replacing the sentence with the counts table would break what the README promises. What
-both show the same way is the cost line: :func:`fanout.cli.render.cost_line`.
+holds it), where run_text is a RunView's header (trigger, started and finished), a counts
+table and a console link that a local summary does not have. Printing both would say the
+counts twice; replacing the sentence with the counts table would break what the README
+promises. What both show the same way is the cost line: :func:`fanout.cli.render.cost_line`.
 """
 
 from __future__ import annotations
