@@ -45,7 +45,8 @@ LAMBDA_MODULES: tuple[str, ...] = (
     "fanout.runtime.webhooks",
     "fanout.schedule_expressions", "fanout.schema", "fanout.settings",
     "fanout.spec", "fanout.spec.axes", "fanout.spec.items_from", "fanout.spec.matrix",
-    "fanout.spec.model", "fanout.spec.plan", "fanout.spec.templates", "fanout.spec.validate",
+    "fanout.spec.model", "fanout.spec.packing", "fanout.spec.plan", "fanout.spec.templates",
+    "fanout.spec.validate",
 )
 
 
