@@ -1,5 +1,5 @@
-"""Names fanout and AWS share: a run id (a Step Functions execution name), the console page
-of an execution, a job's CloudFormation output ids.
+"""Names fanout and AWS share: a run id (a Step Functions execution name), the console pages
+of an execution and of a log group or stream, a job's CloudFormation output ids.
 
 Step Functions accepts an execution name of 1 to 80 characters with no whitespace, no
 brackets ``< > { } [ ]``, no wildcards ``? *``, none of ``" # % \\ ^ | ~ ` $ & , ; : /``
@@ -12,11 +12,15 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from fanout.errors import Problem
 
 MAX_EXECUTION_NAME = 80
 _FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+#: ``arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE``: the region of an ARN (of the ``aws``
+#: partition, whose console is ``REGION.console.aws.amazon.com``).
+_ARN_REGION = re.compile(r"^arn:aws:[a-z0-9-]+:([a-z]{2}(?:-[a-z]+)+-\d+):\d{12}:.+$")
 
 
 def run_id_problem(run_id: str, field: str = "--run-id") -> Problem | None:
@@ -56,6 +60,30 @@ def console_url(execution_arn: str | None) -> str:
     region = execution_arn.split(":")[3]
     return (f"https://{region}.console.aws.amazon.com/states/home?region={region}"
             f"#/v2/executions/details/{execution_arn}")
+
+
+def logs_console_url(arn: str | None, group: str | None, stream: str | None = None) -> str:
+    """The CloudWatch Logs console page of log group ``group`` (of its ``stream`` when given),
+    in the region of ``arn`` (the attempt's task or the run's execution): "" when the ARN is
+    not known or not ``arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE`` (another partition's console
+    is elsewhere), or no group is known.
+
+    The console reads the names from the URL's fragment (``#logsV2:log-groups/log-group/
+    GROUP/log-events/STREAM``) percent-encoded twice with ``%`` written ``$``: ``/`` is
+    ``$252F``, ``$`` is ``$2524``."""
+    found = _ARN_REGION.match(arn or "")
+    if found is None or not group:
+        return ""
+    region = found[1]
+    page = f"log-groups/log-group/{_console_escaped(group)}"
+    if stream:
+        page += f"/log-events/{_console_escaped(stream)}"
+    return (f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            f"#logsV2:{page}")
+
+
+def _console_escaped(name: str) -> str:
+    return quote(quote(name, safe=""), safe="").replace("%", "$")
 
 
 def output_id(job: str) -> str:

@@ -12,10 +12,11 @@ import time
 from typing import Any, Protocol
 
 from fanout.cost import RegionPrices, TaskSize, prices_for
-from fanout.names import console_url, output_id
+from fanout.errors import FanoutInputError
+from fanout.names import console_url, logs_console_url, output_id
 from fanout.names import new_run_id as made_run_id
 from fanout.records.dynamo import DynamoRecords
-from fanout.records.model import RunRecord
+from fanout.records.model import AttemptRecord, RunRecord
 from fanout.records.views import (
     ItemDetail,
     ItemView,
@@ -149,8 +150,21 @@ class StackRuns:
         item = self.store.get_item(run_id, index)
         if item is None:
             item = all_items(run, [])[index]
-        return item_detail(item, self.store.attempts(run_id, index), size=self._size(run),
-                           prices=self.prices)
+        attempts = self.store.attempts(run_id, index)
+        detail = item_detail(item, attempts, size=self._size(run), prices=self.prices)
+        group = self._log_group(run.job)
+        streams = {a.attempt: _stream(run.job, a) for a in attempts}
+        for shown in detail["attempts"]:  # each attempt's stream in the CloudWatch console
+            shown["logs_url"] = logs_console_url(shown["task_arn"], group,
+                                                 streams.get(shown["attempt"]))
+        return detail
+
+    def _log_group(self, job: str) -> str:
+        """The job's log group ("" when the stack names none: a job since removed)."""
+        try:
+            return self.stack.output(f"Logs{output_id(job)}")
+        except (KeyError, FanoutInputError):
+            return ""
 
     def log_records(self, run_id: str, index: int,
                     attempt: int | None = None) -> list[dict[str, Any]]:
@@ -164,10 +178,9 @@ class StackRuns:
         logs = self.stack.client("logs")
         lines: list[dict[str, Any]] = []
         for each in attempts:
-            if not each.task_arn:
+            stream = _stream(run.job, each)
+            if not stream:
                 continue
-            task_id = each.task_arn.rsplit("/", 1)[-1]
-            stream = each.log_stream or log_stream_name(run.job, task_id)
             lines += [{"attempt": each.attempt, "timestamp": e["timestamp"],
                        "message": e["message"]} for e in _log_events(logs, group, stream)]
         return lines
@@ -223,6 +236,13 @@ class StackRuns:
         if current_config:  # the job as deployed now, though it changed since the run
             document["current_config"] = True
         return new_run_id, start_execution(self.stack, new_run_id, document)
+
+
+def _stream(job: str, attempt: AttemptRecord) -> str:
+    """The attempt's log stream ("" before its task is known)."""
+    if not attempt.task_arn:
+        return ""
+    return attempt.log_stream or log_stream_name(job, attempt.task_arn.rsplit("/", 1)[-1])
 
 
 def _log_events(logs: Any, group: str, stream: str) -> list[dict[str, Any]]:

@@ -161,3 +161,23 @@ def test_sign_in_exchanges_the_code_and_sign_out_clears_the_session(
     out = call(app, "GET", "/auth/logout")
     assert out["headers"]["location"].startswith(f"{AUTH_URL}/logout?client_id=")
     assert any(c.startswith("fanout_session=;") and "Max-Age=0" in c for c in out["cookies"])
+
+
+def test_an_items_page_links_each_attempt_to_its_log_stream_in_cloudwatch(
+        stack: EmulatedStack, issuer: TestIssuer) -> None:
+    # Given a finished run whose item 3 ran twice (its first attempt failed)
+    run = stack.add_run("analyzer-logs", 4)
+    app = stack.app(issuer)
+    # When a viewer opens the item's page
+    page = call(app, "GET", f"/runs/{run}/items/3", issuer.token(["viewers"]))
+    # Then each attempt links to its stream of the job's log group, in the task's region,
+    # the names escaped for the console's fragment and the URL for HTML
+    assert page["statusCode"] == 200, page
+    links = re.findall(r'<a class="logs-console" href="([^"]+)"', page["body"])
+    console = ("https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1"
+               "#logsV2:log-groups/log-group/$252Ffanout$252Fanalyzer/log-events/")
+    assert links == [f"{console}fanout$252Fanalyzer$252F000003{n}" for n in (1, 2)]
+    # And the item's JSON carries the same links, for scripts
+    detail = json.loads(call(app, "GET", f"/api/runs/{run}/items/3",
+                             issuer.token(["viewers"]))["body"])
+    assert [a["logs_url"] for a in detail["attempts"]] == links

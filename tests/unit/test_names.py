@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from fanout.names import console_url, output_id
+from fanout.names import console_url, logs_console_url, output_id
 
 ARN = "arn:aws:states:eu-west-1:123456789012:execution:fanout-runs:my-run"
 
@@ -25,6 +25,47 @@ def test_console_url_is_the_executions_page_in_its_region() -> None:
 def test_console_url_of_an_unknown_or_malformed_arn_is_empty(arn: str | None) -> None:
     # A run with no execution (local) or a malformed ARN has no link, and nothing raises.
     assert console_url(arn) == ""
+
+
+TASK = "arn:aws:ecs:eu-west-1:123456789012:task/fanout-cluster/0f1e2d3c4b5a"
+LOGS = "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:"
+
+
+def test_logs_console_url_is_the_streams_page_in_the_tasks_region() -> None:
+    # Given an attempt's task ARN, its job's log group and its stream
+    url = logs_console_url(TASK, "/fanout/analyzer", "fanout/analyzer/0f1e2d3c4b5a")
+    # Then it is the CloudWatch console of the task's region on that stream, each name
+    # percent-encoded twice with '%' written '$' ('/' is $252F), as the console reads it
+    assert url == (f"{LOGS}log-groups/log-group/$252Ffanout$252Fanalyzer"
+                   "/log-events/fanout$252Fanalyzer$252F0f1e2d3c4b5a")
+
+
+def test_logs_console_url_escapes_what_the_fragment_cannot_hold() -> None:
+    # Names with '$', '#', '[', a space, '&' and '<' stay inside their path segment
+    url = logs_console_url(ARN, "/aws/vendedlogs/states/my$group", "a [b]#c&d <e>")
+    # The execution's region, and nothing of the names left unescaped
+    assert url.startswith(LOGS)
+    assert url.endswith("log-group/$252Faws$252Fvendedlogs$252Fstates$252Fmy$2524group"
+                        "/log-events/a$2520$255Bb$255D$2523c$2526d$2520$253Ce$253E")
+    fragment = url.split("#", 1)[1]
+    assert not set(fragment) & set("#&<>[] %\"'")
+
+
+def test_logs_console_url_of_a_group_alone_is_the_groups_page() -> None:
+    assert logs_console_url(TASK, "/fanout/analyzer") == \
+        f"{LOGS}log-groups/log-group/$252Ffanout$252Fanalyzer"
+
+
+@pytest.mark.parametrize("arn", ["", None, "not-an-arn", "arn:aws:ecs",
+                                 "arn:aws:ecs:eu-west-1:123:task/c/1",
+                                 "arn:aws:ecs::123456789012:task/c/1",
+                                 "arn:aws-cn:ecs:cn-north-1:123456789012:task/c/1",
+                                 "arn:aws:ecs:eu-west-1\"><script>:123456789012:task/c/1"])
+def test_logs_console_url_of_an_unknown_or_malformed_arn_is_empty(arn: str | None) -> None:
+    # No task (not launched, local) or a malformed ARN, or another partition's (whose
+    # console is elsewhere): no link, and nothing raises
+    assert logs_console_url(arn, "/fanout/analyzer", "s") == ""
+    assert logs_console_url(TASK, "", "s") == ""
 
 
 def test_the_runtimes_message_has_no_link_for_a_malformed_arn() -> None:
