@@ -7,12 +7,18 @@ run's records file (docs/local-records.md), else item by
 item from the source — and keeps them until the run's record (or a local run's records
 file, which a running run rewrites about once a second) changes. A local run whose first
 snapshot is not written yet shows its items PENDING from its spec's expansion.
+
+A page asks for the run (:meth:`Cached.get_run`) and then for its items: the items' cache is
+checked against the run just read in the same request, not read again (on AWS each read of
+a run record is a Query). A request is one context (each ASGI request runs in its own
+copy), so no later request sees a run another one read.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,10 @@ from fanout.ui.source import ItemDetail, ItemView, RunView
 REMOTE_DETAILS = 1000
 #: A running local run's items shown PENDING from its expansion, at most.
 PENDING_SHOWN = 20_000
+
+#: The run the current request last read, by the Cached that read it: (id, run_id, view).
+_READ: ContextVar[tuple[int, str, RunView] | None] = ContextVar("fanout_ui_run_read",
+                                                                 default=None)
 
 
 class Cached:
@@ -44,6 +54,7 @@ class Cached:
 
     def get_run(self, run_id: str) -> RunView | None:
         run: RunView | None = self.inner.get_run(run_id)
+        _READ.set((id(self), run_id, run) if run is not None else None)
         return run
 
     def log_lines(self, run_id: str, index: int, attempt: int | None = None) -> list[str]:
@@ -74,7 +85,9 @@ class Cached:
 
     def details(self, run_id: str) -> list[ItemDetail]:
         """Every item of the run with its attempts (``attempts``), in index order."""
-        run = self.inner.get_run(run_id)
+        read = _READ.get()
+        run = read[2] if read is not None and read[:2] == (id(self), run_id) \
+            else self.inner.get_run(run_id)
         if run is None:
             return []
         path = self._records_file(run_id)

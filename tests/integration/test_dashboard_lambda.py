@@ -181,3 +181,25 @@ def test_an_items_page_links_each_attempt_to_its_log_stream_in_cloudwatch(
     detail = json.loads(call(app, "GET", f"/api/runs/{run}/items/3",
                              issuer.token(["viewers"]))["body"])
     assert [a["logs_url"] for a in detail["attempts"]] == links
+
+
+def test_a_warm_run_page_reads_the_run_record_once(stack: EmulatedStack,
+                                                   issuer: TestIssuer) -> None:
+    # Given a finished run of 6 items, its page served once by the container
+    run = stack.add_run("analyzer-reads", 6)
+    calls: list[str] = []
+    stack.session.events.register("before-call.dynamodb",
+                                  lambda model, **_: calls.append(model.name))
+    app = stack.app(issuer)
+    viewer = issuer.token(["viewers"])
+    assert call(app, "GET", f"/runs/{run}", viewer)["statusCode"] == 200
+    # When the page is asked again, and one of its items' pages
+    calls.clear()
+    page = call(app, "GET", f"/runs/{run}", viewer)
+    on_page = list(calls)
+    calls.clear()
+    item = call(app, "GET", f"/runs/{run}/items/3", viewer)
+    # Then each is served with one read of the store: the run's record (whether its items
+    # changed), not a second one for the items' cache
+    assert page["statusCode"] == 200 and item["statusCode"] == 200
+    assert len(on_page) == 1 and len(calls) == 1, (on_page, calls)
