@@ -150,9 +150,25 @@ class StackRuns:
         item = self.store.get_item(run_id, index)
         if item is None:
             item = all_items(run, [])[index]
-        attempts = self.store.attempts(run_id, index)
-        detail = item_detail(item, attempts, size=self._size(run), prices=self.prices)
-        group = self._log_group(run.job)
+        return self._detail(run, item, self.store.attempts(run_id, index),
+                            self._log_group(run.job), self.prices)
+
+    def all_details(self, run_id: str) -> list[ItemDetail]:
+        """Every item of the run with its attempts, in index order, from two paginated
+        queries (the run's items, its attempts) rather than three reads an item."""
+        run = self.record(run_id)
+        if run is None:
+            return []
+        by_item: dict[int, list[AttemptRecord]] = {}
+        for attempt in self.store.attempts(run_id):
+            by_item.setdefault(attempt.index, []).append(attempt)
+        group, prices = self._log_group(run.job), self.prices
+        return [self._detail(run, item, by_item.get(item.index, []), group, prices)
+                for item in all_items(run, self.store.items(run_id))]
+
+    def _detail(self, run: RunRecord, item: Any, attempts: list[AttemptRecord], group: str,
+                prices: RegionPrices) -> ItemDetail:
+        detail = item_detail(item, attempts, size=self._size(run), prices=prices)
         streams = {a.attempt: _stream(run.job, a) for a in attempts}
         for shown in detail["attempts"]:  # each attempt's stream in the CloudWatch console
             shown["logs_url"] = logs_console_url(shown["task_arn"], group,

@@ -2,10 +2,11 @@
 
 The pages ask for every item of a run (the grid) and every item's attempts (the timeline).
 A source answers ``get_item`` one item at a time; for a 10,000-item run that is 10,000
-reads. :class:`Cached` reads a finished run's items and attempts in one pass — from a local
-run's records file (docs/local-records.md), else item by
-item from the source — and keeps them until the run's record (or a local run's records
-file, which a running run rewrites about once a second) changes. A local run whose first
+reads. :class:`Cached` reads a run's items and attempts in one pass — from a local run's
+records file (docs/local-records.md), from a stack's ``all_details`` (two paginated
+queries), else item by item from the source — and keeps them until the run's status or
+counts (or a local run's records file, which a running run rewrites about once a second)
+change. A local run whose first
 snapshot is not written yet shows its items PENDING from its spec's expansion.
 
 A page asks for the run (:meth:`Cached.get_run`) and then for its items: the items' cache is
@@ -25,7 +26,7 @@ from typing import Any
 from fanout.records.views import view_of
 from fanout.ui.source import ItemDetail, ItemView, RunView
 
-#: Items of a run on AWS whose attempts the timeline reads one by one, at most.
+#: Items of a source without bulk reads whose attempts are read one by one, at most.
 REMOTE_DETAILS = 1000
 #: A running local run's items shown PENDING from its expansion, at most.
 PENDING_SHOWN = 20_000
@@ -92,7 +93,9 @@ class Cached:
             return []
         path = self._records_file(run_id)
         stamp = path.stat().st_mtime if path else None
-        key = (run["status"], run["finished_at"], stamp)
+        # A running run on AWS has no records file: its counts say when its items changed.
+        key = (run["status"], run["finished_at"], stamp,
+               json.dumps(run.get("counts"), sort_keys=True))
         with self._lock:
             cached = self._details.get(run_id)
         if cached is not None and cached[0] == key:
@@ -120,6 +123,10 @@ class Cached:
                                                   key=lambda a: a.get("attempt") or 0)
                 return items
             return self._pending(run)
+        bulk = getattr(self.inner, "all_details", None)  # a stack's: items, attempts at once
+        if bulk is not None:
+            details: list[ItemDetail] = bulk(run["run_id"])
+            return details
         views: list[ItemView] = self.inner.list_items(run["run_id"])
         if len(views) > REMOTE_DETAILS:
             return [{**v, "attempts": []} for v in views]

@@ -203,3 +203,21 @@ def test_a_warm_run_page_reads_the_run_record_once(stack: EmulatedStack,
     # changed), not a second one for the items' cache
     assert page["statusCode"] == 200 and item["statusCode"] == 200
     assert len(on_page) == 1 and len(calls) == 1, (on_page, calls)
+
+
+def test_a_running_runs_page_shows_its_items_as_they_settle(stack: EmulatedStack,
+                                                            issuer: TestIssuer) -> None:
+    # Given a running run of 3 items, its page served once by the container
+    run = stack.add_run("analyzer-live", 3, running=True)
+    app = stack.app(issuer)
+    viewer = issuer.token(["viewers"])
+
+    def cells() -> list[tuple[str, str]]:
+        page = call(app, "GET", f"/runs/{run}", viewer)
+        return re.findall(r'data-index="(\d+)" data-status="([A-Z_]+)"', page["body"])
+
+    assert cells() == [("0", "RUNNING"), ("1", "RUNNING"), ("2", "RUNNING")]
+    # When item 1 succeeds (its record and the run's counts, as the control plane writes)
+    assert stack.store().settle_item(run, 1, "SUCCEEDED", "exit code 0")
+    # Then the same container's next page shows it, not the items it read before
+    assert cells() == [("0", "RUNNING"), ("1", "SUCCEEDED"), ("2", "RUNNING")]
