@@ -221,3 +221,18 @@ def test_a_running_runs_page_shows_its_items_as_they_settle(stack: EmulatedStack
     assert stack.store().settle_item(run, 1, "SUCCEEDED", "exit code 0")
     # Then the same container's next page shows it, not the items it read before
     assert cells() == [("0", "RUNNING"), ("1", "SUCCEEDED"), ("2", "RUNNING")]
+
+
+def test_an_item_of_a_run_too_big_to_read_item_by_item_shows_its_attempts(
+        stack: EmulatedStack, issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a run bigger than the items a source is read one by one for (4 > 2 here)
+    from fanout.ui import cached
+
+    monkeypatch.setattr(cached, "REMOTE_DETAILS", 2)
+    run = stack.add_run("analyzer-big", 4)
+    app = stack.app(issuer)
+    viewer = issuer.token(["viewers"])
+    assert call(app, "GET", f"/runs/{run}", viewer)["statusCode"] == 200
+    # When an item that ran twice is opened / Then both its attempts are listed
+    detail = json.loads(call(app, "GET", f"/api/runs/{run}/items/3", viewer)["body"])
+    assert [a["attempt"] for a in detail["attempts"]] == [1, 2]
