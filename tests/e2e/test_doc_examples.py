@@ -308,7 +308,7 @@ def test_json_example(block, tmp_path):
                 merged = {**priced[key], **value} if isinstance(value, dict) else value
                 assert priced[key] == merged, f"{block}: {region} {key}"
         return
-    if "notifications" in document or "secrets" in document:  # config fragments: they load
+    if {"notifications", "secrets", "dashboard"} & set(document):  # config fragments: they load
         from fanout.config import load_config
 
         config = json.loads((ROOT / "cdk.json").read_text())["context"]["fanout"]
