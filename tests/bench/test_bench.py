@@ -118,14 +118,14 @@ def test_dispatcher_quick_launches_every_item_and_prices_its_cpu() -> None:
 
 
 def test_close_quick_closes_both_endings_over_several_invocations() -> None:
-    # Given the quick closing benchmark (1,000 items, a 0.2 s budget per invocation)
+    # Given the quick closing benchmark (1,000 items, one page of 200 per invocation)
     # When it runs
     outcome = run_quick("close.py", Path("close.json"))
     result = outcome["result"]
     # Then both endings closed right, in more than one Finalize invocation each
     assert outcome["code"] == 0 and result["met"] is True
     for run in result["runs"].values():
-        assert run["closed_right"] and run["invocations"] > 1
+        assert run["closed_right"] and run["invocations"] >= 1000 // 200
         assert run["totals"]["pending"] == 0 and run["totals"]["running"] == 0
     # And the run whose last task still ran had that task stopped
     assert result["runs"]["all_but_one/1000"]["stopped"] == 1
