@@ -19,6 +19,7 @@ from fanout.cli.runs import (
     add_source_arguments,
     item_index,
     source,
+    the_item,
     the_run,
 )
 from fanout.errors import Problem, UsageError
@@ -80,11 +81,7 @@ def run_outputs(args: argparse.Namespace) -> int:
     runs = source(args)
     run = the_run(runs, args)
     if args.index is not None:
-        item = runs.get_item(run["run_id"], args.index)
-        if item is None:
-            raise UsageError([Problem("INDEX", f"run {run['run_id']} has no item "
-                                               f"{args.index} (it has {run['total'] or 0})")])
-        items: list[ItemView] = [item]
+        items: list[ItemView] = [the_item(runs, run, args.index)]
     else:
         items = runs.list_items(run["run_id"])
     if args.download:

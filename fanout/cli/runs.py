@@ -26,7 +26,7 @@ from fanout.cli.render import (
     with_totals,
 )
 from fanout.errors import Problem, UsageError
-from fanout.records.views import ITEM_STATES, RunsSource, RunView
+from fanout.records.views import ITEM_STATES, ItemView, RunsSource, RunView
 
 #: How long ``stop --wait`` waits for a run's tasks to stop and its items to settle.
 STOP_WAIT_SECONDS = 600.0
@@ -100,6 +100,15 @@ def the_run(runs: RunsSource, args: argparse.Namespace) -> RunView:
     return run
 
 
+def the_item(runs: RunsSource, run: RunView, index: int) -> ItemView:
+    """Item ``index`` of ``run``, or a usage error naming INDEX and how many items it has."""
+    item = runs.get_item(run["run_id"], index)
+    if item is None:
+        raise UsageError([Problem("INDEX", f"run {run['run_id']} has no item "
+                                           f"{index} (it has {run['total'] or 0})")])
+    return item
+
+
 # --- the commands -----------------------------------------------------------------------------
 
 
@@ -122,10 +131,7 @@ def run_items(args: argparse.Namespace) -> int:
     runs = source(args)
     run = the_run(runs, args)
     if args.index is not None:
-        item = runs.get_item(run["run_id"], args.index)
-        if item is None:
-            raise UsageError([Problem("INDEX", f"run {run['run_id']} has no item "
-                                               f"{args.index} (it has {run['total'] or 0})")])
+        item = the_item(runs, run, args.index)
         if args.json:
             print_json(item)
         else:

@@ -91,10 +91,9 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
-        if headers.get("host", "") not in self.guard.allowed_hosts():
-            await _refuse(send, 403, "refused: this server answers only to its own address")
+        headers = checked_headers(scope, self.guard.allowed_hosts())
+        if headers is None:
+            await _refuse(send, 403, WRONG_HOST)
             return
         set_cookie = False
         if self.guard.access_token is not None:
@@ -125,6 +124,17 @@ class GuardMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
+
+
+#: What a request naming another Host is told (DNS rebinding: the local app, the deployed one).
+WRONG_HOST = "refused: this server answers only to its own address"
+
+
+def checked_headers(scope: Scope, allowed_hosts: set[str]) -> dict[str, str] | None:
+    """The request's headers (names lower-cased), or None when its Host is not allowed."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+               for k, v in scope.get("headers", [])}
+    return headers if headers.get("host", "") in allowed_hosts else None
 
 
 async def _refuse(send: Send, status: int, text: str) -> None:

@@ -21,7 +21,16 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from fanout.ui.security import ASGIApp, Guard, Message, Receive, Scope, Send
+from fanout.ui.security import (
+    WRONG_HOST,
+    ASGIApp,
+    Guard,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    checked_headers,
+)
 from fanout.ui.tokens import TokenError, Verifier, b64url
 
 SESSION_COOKIE = "fanout_session"
@@ -135,10 +144,9 @@ class SigninMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
-        if headers.get("host", "") not in self.guard.allowed_hosts():
-            await respond(send, 403, "refused: this server answers only to its own address")
+        headers = checked_headers(scope, self.guard.allowed_hosts())
+        if headers is None:
+            await respond(send, 403, WRONG_HOST)
             return
         path: str = scope["path"]
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
