@@ -54,7 +54,7 @@ PREVIEW_ITEMS = 20
 #: Largest POST body read (a spec of explicit items can be big, not unbounded).
 MAX_BODY = 8 * 1024 * 1024
 #: What the pipeline pages say where pipeline runs are not read (a stack's, today).
-NOT_LISTED = ("pipeline runs on AWS are not listed here yet; the dashboard of `fanout ui` "
+NOT_LISTED = ("Pipeline runs on AWS are not listed here yet; fanout ui on your machine "
               "lists the local ones")
 
 
