@@ -119,6 +119,34 @@ def local_runs(tmp_path_factory: pytest.TempPathFactory) -> SeededRuns:
     return runs
 
 
+@dataclass
+class SeededPipeline:
+    """A local pipeline run: prepare SUCCEEDED, analyze FAILED (one of its two items exits
+    3), report SKIPPED (it needs both)."""
+
+    records_dir: Path
+    run_id: str
+
+
+@pytest.fixture(scope="session")
+def local_pipeline(tmp_path_factory: pytest.TempPathFactory) -> SeededPipeline:
+    """A real ``fanout local specs/pipeline.json``, made once, in a records folder of its own
+    (the runs page tests count the runs of theirs)."""
+    from fanout.config import load_config_file
+    from fanout.local.synth import synthesize
+
+    synthesize(CONFIG, load_config_file(CONFIG).stack_name)
+    records = tmp_path_factory.mktemp("pipeline") / ".fanout" / "runs"
+    records.mkdir(parents=True)
+    seeded = SeededPipeline(records, "tiny-seeded")
+    process = _fanout_local(SPECS / "pipeline.json", records, seeded.run_id)
+    process.wait(timeout=600)
+    err = (records.parent / f"{seeded.run_id}.stderr").read_text(errors="replace")
+    assert (records / seeded.run_id / "pipeline.json").is_file(), \
+        f"no pipeline record (exit {process.returncode}): {err[-2000:]}"
+    return seeded
+
+
 @pytest.fixture(scope="session")
 def local_server(local_runs: SeededRuns) -> Iterator[Served]:
     from fanout.ui.local_runs import open_local
