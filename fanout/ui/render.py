@@ -180,7 +180,7 @@ def preview(text: str, config_path: Path, first: int) -> dict[str, Any]:
 # --- the pipeline graph --------------------------------------------------------------------
 
 #: A step's box, the gaps between boxes and around them (px).
-NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 200, 58, 64, 18, 10
+NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 210, 66, 64, 18, 10
 #: Characters of a step's name drawn in its box (the whole name is in its tooltip).
 NAME_SHOWN = 24
 
@@ -248,9 +248,10 @@ def _step_box(name: str, step: Mapping[str, Any], x: int, y: int) -> str:
     tip = f"{name}: {status}" + (f": {step['reason']}" if step.get("reason") else "")
     body = (f'<title>{escape(tip)}</title>'
             f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6"/>'
-            f'<text class="name" x="{x + 10}" y="{y + 22}">{escape(shown)}</text>'
-            f'<text class="state" x="{x + 10}" y="{y + 44}">{escape(status)}'
-            f'{" · " + escape(detail) if detail else ""}</text>')
+            f'<text class="name" x="{x + 10}" y="{y + 20}">{escape(shown)}</text>'
+            f'<text class="state" x="{x + 10}" y="{y + 38}">{escape(status)}</text>'
+            + (f'<text class="progress" x="{x + 10}" y="{y + 56}">{escape(detail)}</text>'
+               if detail else ""))
     link = step.get("link")
     if link:
         body = f'<a href="/runs/{escape(quote(str(link), safe=""))}">{body}</a>'

@@ -130,7 +130,8 @@ def test_a_pipeline_run_page_draws_its_steps_by_wave_coloured_labelled_and_linke
         "analyze": ("FAILED", f"{PIPELINE}.analyze"),
         escaped: ("SKIPPED", None), "side": ("SUCCEEDED", f"{PIPELINE}.side")}
     # And the status is written in each box, not only coloured
-    assert re.search(r'<text class="state"[^>]*>FAILED · 1/2 items succeeded</text>', html)
+    assert re.search(r'<text class="state"[^>]*>FAILED</text><text class="progress"[^>]*>'
+                     r'1/2 items succeeded</text>', html)
     assert re.search(r'<text class="state"[^>]*>SKIPPED</text>', html)
     # And the boxes stand in the columns of their waves, an arrow for each need
     column = {name: x for name, (_, _, x) in drawn.items()}
@@ -157,6 +158,7 @@ def test_the_pipelines_page_lists_each_run_and_a_dead_process_ends_its_run_abort
     # Then the newest first; the run whose process is gone is ABORTED, not RUNNING forever
     assert rows == {RUNNING: "RUNNING", PIPELINE: "FAILED", KILLED: "ABORTED"}
     assert list(rows) == [RUNNING, PIPELINE, KILLED]
+    assert "2 of 4 steps succeeded" in html
     _, _, text = request(served, "GET", f"/api/pipelines/{KILLED}")
     assert json.loads(text)["reason"] == \
         "the local process running it ended before the pipeline did"
