@@ -30,7 +30,7 @@ from fanout.records.views import RunsError, now, seconds_between
 #: A pipeline run as the pages and ``/api/pipelines`` show it (the shape above).
 PipelineRunView = dict[str, Any]
 #: Fields of the local record that are not the view's (docs/pipelines.md: Local records).
-RECORD_ONLY = ("format", "pid", "spec", "config", "records")
+RECORD_ONLY = ("format", "pid", "spec", "config")
 #: How long a rerun's process is awaited to write its record (its checks run first).
 RERUN_START_SECONDS = 60.0
 
