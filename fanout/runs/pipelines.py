@@ -55,7 +55,10 @@ def view_of(record: dict[str, Any]) -> PipelineRunView:
         view.update(status="ABORTED", reason="the local process running it ended before the "
                                              "pipeline did")
     steps = view.get("steps")
-    view["steps"] = steps if isinstance(steps, dict) else {}
+    view["steps"] = {str(name): {**step, "needs": [str(n) for n in step.get("needs") or []
+                                                   if isinstance(n, str)]}
+                     for name, step in (steps.items() if isinstance(steps, dict) else ())
+                     if isinstance(step, dict)}
     ended = view.get("finished_at") if view.get("status") != "RUNNING" else None
     view["duration_seconds"] = seconds_between(view.get("started_at"), ended or now())
     return view

@@ -3,8 +3,9 @@
 The local runs (the seed's 21 years, a run with failing, timed-out and retried items, a
 200-item run) are made once per session by ``fanout local``, all three at once (the grid at
 10,000 items is bench/ui.py's, from written records: a larger local run here showed
-nothing more and cost the suite minutes). Every
-test of this folder is in one xdist group, so one worker builds them.
+nothing more and cost the suite minutes). A tiny real pipeline run (three steps) is made
+in a folder of its own by ``fanout local`` too. Every test of this folder is in one xdist
+group, so one worker builds them.
 
 Chromium is Debian's ``chromium`` (``make test`` installs it); without it the browser tests
 skip with a one-line reason, except in CI (``CI=true``), where they fail.

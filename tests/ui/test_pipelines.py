@@ -282,3 +282,20 @@ def test_step_columns_are_the_waves_even_from_a_damaged_record() -> None:
     assert step_columns({"a": ["gone"], "b": ["a"]}) == [["a"], ["b"]]
     columns = step_columns({"a": ["b"], "b": ["a"]})
     assert sorted(s for column in columns for s in column) == ["a", "b"]
+
+
+def test_a_damaged_pipeline_record_still_renders(tmp_path: Path) -> None:
+    from fanout.ui.local_runs import open_local
+
+    # Given a record with a step that is no object and needs that are no list
+    record = pipeline_record("damaged", "FAILED", {
+        "a": "oops", "b": {**step("FAILED", None, []), "needs": "a"},
+        "c": step("SKIPPED", None, ["b", 7, "gone"], "needs b")})
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "pipeline.json").write_text(json.dumps(record))
+    with serve(open_local(tmp_path, CONFIG)) as s:
+        # When its page is opened / Then the steps it can read are drawn, b before c
+        status, _, html = request(s, "GET", "/pipelines/damaged")
+        assert status == 200
+        drawn = boxes(html)
+        assert set(drawn) == {"b", "c"} and drawn["b"][2] < drawn["c"][2]
