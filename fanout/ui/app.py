@@ -4,8 +4,9 @@ Reading routes are plain functions, which Starlette runs in its thread pool: a s
 (a large run's records parsed for the first time) never holds up the event loop.
 
 Routes (stable hooks for tests and scripts): ``/`` (runs), ``/runs/{run_id}`` (run),
-``/runs/{run_id}/items/{index}`` (item), ``/new`` (start a run); the same data as JSON
-under ``/api/...`` in the CLI's ``--json`` shapes. Every POST checks the CSRF token.
+``/runs/{run_id}/items/{index}`` (item), ``/new`` (start a run), ``/pipelines`` and
+``/pipelines/{pipeline_run_id}`` (pipeline runs, when the source lists them); the same data
+as JSON under ``/api/...`` in the CLI's ``--json`` shapes. Every POST checks the CSRF token.
 """
 
 from __future__ import annotations
@@ -18,9 +19,16 @@ from urllib.parse import parse_qs, quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -28,7 +36,15 @@ from fanout.errors import FanoutInputError
 from fanout.outputs import size_text
 from fanout.ui import render, timeline
 from fanout.ui.security import CSRF_FIELD, CSRF_HEADER, Guard, GuardMiddleware
-from fanout.ui.source import ITEM_STATES, RUN_STATES, DashboardSource, SourceError, empty_counts
+from fanout.ui.source import (
+    ITEM_STATES,
+    RUN_STATES,
+    DashboardSource,
+    PipelineRunsSource,
+    PipelineRunView,
+    SourceError,
+    empty_counts,
+)
 
 HERE = Path(__file__).resolve().parent
 #: Runs listed on the runs page before "show all".
@@ -37,6 +53,9 @@ RUNS_SHOWN = 200
 PREVIEW_ITEMS = 20
 #: Largest POST body read (a spec of explicit items can be big, not unbounded).
 MAX_BODY = 8 * 1024 * 1024
+#: What the pipeline pages say where pipeline runs are not read (a stack's, today).
+NOT_LISTED = ("Pipeline runs on AWS are not listed here yet; fanout ui on your machine "
+              "lists the local ones")
 
 
 def templates() -> Environment:
@@ -62,6 +81,8 @@ class Dashboard:
         self.guard = guard
         self.config_path = config_path
         self.env = templates()
+        #: Where pipeline runs are read; None: this source lists none (a stack's, today).
+        self.pipelines: PipelineRunsSource | None = getattr(source, "pipelines", None)
         self._timelines: dict[tuple[str, str | None], str] = {}
 
     # helpers ----------------------------------------------------------------------------
@@ -71,7 +92,7 @@ class Dashboard:
             csrf_token=self.guard.csrf_for(request.scope), source_kind=self.source.kind,
             user=request.scope.get("fanout.user"),
             path=request.url.path, item_states=ITEM_STATES, run_states=RUN_STATES,
-            **context,
+            pipelines_listed=self.pipelines is not None, **context,
         )
         return HTMLResponse(html, status_code=code)
 
@@ -175,6 +196,77 @@ class Dashboard:
         text = json.dumps({k: v for k, v in spec.items() if k != "trigger"}, indent=2)
         return self.page("new.html", request, jobs=sorted(jobs), spec_text=text,
                          preview=render.preview(text, self.config_path, PREVIEW_ITEMS))
+
+    def output(self, request: Request) -> Response:
+        """One file a local item wrote, as a download (never shown in the page's origin)."""
+        run_id, index = request.path_params["run_id"], request.path_params["index"]
+        finder = getattr(self.source, "output_file", None)
+        path = finder(run_id, index, request.path_params["key"]) if finder else None
+        if path is None:
+            raise HTTPException(404, f"item {index} of run {run_id} wrote no such file here")
+        return FileResponse(path, media_type="application/octet-stream", filename=path.name,
+                            headers={"x-content-type-options": "nosniff"})
+
+    # pipelines --------------------------------------------------------------------------
+
+    def pipeline_or_404(self, pipeline_run_id: str) -> PipelineRunView:
+        run = self.pipelines.get_pipeline_run(pipeline_run_id) if self.pipelines else None
+        if run is None:
+            raise HTTPException(404, f"no pipeline run {pipeline_run_id}" if self.pipelines
+                                else NOT_LISTED)
+        return run
+
+    def pipelines_page(self, request: Request) -> Response:
+        runs = self.pipelines.list_pipeline_runs(limit=RUNS_SHOWN) if self.pipelines else None
+        return self.page("pipelines.html", request, pipeline_runs=runs, not_listed=NOT_LISTED,
+                         live=any(r["status"] == "RUNNING" for r in runs or []))
+
+    def pipeline_page(self, request: Request) -> Response:
+        run = self.pipeline_or_404(request.path_params["pipeline_run_id"])
+        steps = self.steps_of(run)
+        return self.page("pipeline.html", request, prun=run, steps=steps,
+                         graph=render.pipeline_graph(steps), live=run["status"] == "RUNNING",
+                         bar=render.state_bar)
+
+    def steps_of(self, run: PipelineRunView) -> dict[str, dict[str, Any]]:
+        """Each step with the run it links to (``link``: its run in this pipeline run, or
+        the last one carried over) and that run's items as the run record has them."""
+        steps: dict[str, dict[str, Any]] = {}
+        for name, step in run["steps"].items():
+            runs = step.get("runs") or []
+            link = step.get("run_id") or (runs[-1] if runs else None)
+            view = self.source.get_run(str(link)) if link else None
+            shown = _shown(view) if view else None
+            progress = f"{shown['counts']['SUCCEEDED']}/{shown['total']} items succeeded" \
+                if shown and shown["total"] else ""
+            steps[str(name)] = {**step, "link": link, "run": shown, "progress": progress}
+        return steps
+
+    async def rerun_pipeline(self, request: Request) -> Response:
+        fields = await self.posted(request)
+        run = self.pipeline_or_404(request.path_params["pipeline_run_id"])
+        select = str(fields.get("select") or "failed")
+        if select not in ("failed", "all"):
+            raise HTTPException(400, "select: give failed or all")
+        assert self.pipelines is not None  # pipeline_or_404 found the run in it
+        try:  # in a thread: it waits for the rerun's record to be written
+            new_id = await run_in_threadpool(self.pipelines.rerun_pipeline,
+                                             run["pipeline_run_id"], select == "failed")
+        except SourceError as exc:
+            raise HTTPException(409, str(exc)) from None
+        if _wants_json(request):
+            return JSONResponse({"pipeline_run_id": new_id,
+                                 "parent_pipeline_run": run["pipeline_run_id"]})
+        return RedirectResponse(f"/pipelines/{quote(new_id)}", status_code=303)
+
+    def api_pipelines(self, request: Request) -> Response:
+        if self.pipelines is None:
+            raise HTTPException(404, NOT_LISTED)
+        return JSONResponse(self.pipelines.list_pipeline_runs(
+            limit=_int_param(request, "limit", 200)))
+
+    def api_pipeline(self, request: Request) -> Response:
+        return JSONResponse(self.pipeline_or_404(request.path_params["pipeline_run_id"]))
 
     # actions ----------------------------------------------------------------------------
 
@@ -321,6 +413,10 @@ def create_app(source: DashboardSource, guard: Guard, config_path: Path = Path("
         ("/", d.runs_page), ("/new", d.new_page), ("/runs/{run_id}", d.run_page),
         ("/runs/{run_id}/timeline.svg", d.timeline),
         ("/runs/{run_id}/items/{index:int}", d.item_page),
+        ("/runs/{run_id}/items/{index:int}/outputs/{key:path}", d.output),
+        ("/pipelines", d.pipelines_page), ("/pipelines/{pipeline_run_id}", d.pipeline_page),
+        ("/api/pipelines", d.api_pipelines),
+        ("/api/pipelines/{pipeline_run_id}", d.api_pipeline),
         ("/api/runs", d.api_runs), ("/api/runs/{run_id}", d.api_run),
         ("/api/runs/{run_id}/items", d.api_items),
         ("/api/runs/{run_id}/items/{index:int}", d.api_item),
@@ -330,6 +426,8 @@ def create_app(source: DashboardSource, guard: Guard, config_path: Path = Path("
         ("/runs", d.start), ("/runs/{run_id}/stop", d.stop), ("/runs/{run_id}/rerun", d.rerun),
         ("/api/expand", d.api_expand), ("/api/runs", d.start),
         ("/api/runs/{run_id}/stop", d.stop), ("/api/runs/{run_id}/rerun", d.rerun),
+        ("/pipelines/{pipeline_run_id}/rerun", d.rerun_pipeline),
+        ("/api/pipelines/{pipeline_run_id}/rerun", d.rerun_pipeline),
     ]
     routes: list[Any] = [Route(p, f, methods=["GET"]) for p, f in get]
     routes += [Route(p, f, methods=["POST"]) for p, f in post]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fanout.records.views import view_of
-from fanout.ui.source import ItemDetail, ItemView, RunView
+from fanout.ui.source import ItemDetail, ItemView, PipelineRunsSource, RunView
 
 #: Items of a source without bulk reads whose attempts are read one by one, at most.
 REMOTE_DETAILS = 1000
@@ -39,10 +39,13 @@ _READ: ContextVar[tuple[int, str, RunView] | None] = ContextVar("fanout_ui_run_r
 class Cached:
     """A :class:`DashboardSource` with the dashboard's bulk reads, over another one."""
 
-    def __init__(self, inner: Any, config_path: Path) -> None:
+    def __init__(self, inner: Any, config_path: Path,
+                 pipelines: PipelineRunsSource | None = None) -> None:
         self.inner = inner
         self.kind: str = inner.kind
         self.config_path = config_path
+        #: Where its pipeline runs are read (None: this source lists none).
+        self.pipelines = pipelines
         self._lock = threading.Lock()
         self._details: dict[str, tuple[tuple[Any, ...], list[ItemDetail]]] = {}
 
@@ -70,6 +73,18 @@ class Cached:
 
     def start(self, spec: dict[str, Any]) -> str:
         return str(self.inner.start(spec))
+
+    def output_file(self, run_id: str, index: int, key: str) -> Path | None:
+        """The file ``key`` that item ``index`` of a local run wrote (its path under the
+        item's output folder, docs/local-records.md); None when the run is not local, there
+        is no such file, or the key leads out of the folder (``..``, a link)."""
+        folder = getattr(self.inner, "records_dir", None)
+        if self.kind != "local" or folder is None or "/" in run_id or run_id.startswith("."):
+            return None
+        root = (Path(folder) / run_id / "outputs" / str(int(index))).resolve()
+        target = (root / key).resolve()
+        return target if target.is_relative_to(root) and target != root \
+            and target.is_file() else None
 
     # reads in bulk ------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from datetime import UTC
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup
 
@@ -174,3 +175,85 @@ def preview(text: str, config_path: Path, first: int) -> dict[str, Any]:
             if len(items) >= first:
                 break
     return {"ok": True, "count": plan.count, "items": items, "problems": [], "note": None}
+
+
+# --- the pipeline graph --------------------------------------------------------------------
+
+#: A step's box, the gaps between boxes and around them (px).
+NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 210, 66, 64, 18, 10
+#: Characters of a step's name drawn in its box (the whole name is in its tooltip).
+NAME_SHOWN = 24
+
+
+def step_columns(needs: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """The steps by dependency wave, as :func:`fanout.pipelines.plan.waves` orders them,
+    from a record rather than a checked spec: a need on a step the record lacks, or one
+    that would close a loop, is left out (a checked spec has neither)."""
+    depth: dict[str, int] = {}
+
+    def deep(step: str, path: frozenset[str]) -> int:
+        if step not in depth:
+            known = [n for n in needs.get(step, ()) if n in needs and n not in path]
+            depth[step] = 1 + max((deep(n, path | {step}) for n in known), default=-1)
+        return depth[step]
+
+    columns: list[list[str]] = []
+    for step in needs:
+        column = deep(step, frozenset())
+        columns += [[] for _ in range(column + 1 - len(columns))]
+        columns[column].append(step)
+    return columns
+
+
+def pipeline_graph(steps: Mapping[str, Mapping[str, Any]]) -> Markup:
+    """The steps as an SVG graph: one box per step in its wave's column, coloured by its
+    status and saying it in words, linked to its run (``link``), an arrow from each step it
+    needs. Every value is escaped here."""
+    needs = {name: [str(n) for n in step.get("needs") or [] if str(n) in steps]
+             for name, step in steps.items()}
+    columns = step_columns(needs)
+    where: dict[str, tuple[int, int]] = {}
+    for c, column in enumerate(columns):
+        for r, name in enumerate(column):
+            where[name] = (PAD + c * (NODE_W + GAP_X), PAD + r * (NODE_H + GAP_Y))
+    rows = max((len(c) for c in columns), default=0)
+    width = 2 * PAD + len(columns) * NODE_W + max(len(columns) - 1, 0) * GAP_X
+    height = 2 * PAD + rows * NODE_H + max(rows - 1, 0) * GAP_Y
+    edges = []
+    for name, wanted in needs.items():
+        x2, y2 = where[name][0], where[name][1] + NODE_H // 2
+        for need in wanted:
+            x1, y1 = where[need][0] + NODE_W, where[need][1] + NODE_H // 2
+            bend = (x2 - x1) / 2 if x2 > x1 else GAP_X
+            held = steps[need].get("status") not in ("SUCCEEDED", "RUNNING", "PENDING")
+            edges.append(f'<path class="edge{" held" if held else ""}" '
+                         f'data-from="{escape(need)}" data-to="{escape(name)}" '
+                         f'd="M{x1} {y1} C{x1 + bend} {y1} {x2 - bend} {y2} {x2} {y2}" '
+                         'marker-end="url(#arrow)"/>')
+    nodes = [_step_box(name, steps[name], *where[name]) for name in steps]
+    return Markup(
+        f'<svg class="pipeline-graph" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="group" '
+        'aria-label="the pipeline\'s steps, each in the column of its wave">'
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z"/></marker>'
+        f'</defs>{"".join(edges)}{"".join(nodes)}</svg>')
+
+
+def _step_box(name: str, step: Mapping[str, Any], x: int, y: int) -> str:
+    status = str(step.get("status") or "PENDING")
+    state = re.sub(r"[^A-Z_]", "", status) or "UNKNOWN"
+    shown = name if len(name) <= NAME_SHOWN else name[:NAME_SHOWN - 1] + "…"
+    detail = str(step.get("progress") or "")
+    tip = f"{name}: {status}" + (f": {step['reason']}" if step.get("reason") else "")
+    body = (f'<title>{escape(tip)}</title>'
+            f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6"/>'
+            f'<text class="name" x="{x + 10}" y="{y + 20}">{escape(shown)}</text>'
+            f'<text class="state" x="{x + 10}" y="{y + 38}">{escape(status)}</text>'
+            + (f'<text class="progress" x="{x + 10}" y="{y + 56}">{escape(detail)}</text>'
+               if detail else ""))
+    link = step.get("link")
+    if link:
+        body = f'<a href="/runs/{escape(quote(str(link), safe=""))}">{body}</a>'
+    return (f'<g class="step s-{state}" data-step="{escape(name)}" '
+            f'data-status="{escape(status)}">{body}</g>')

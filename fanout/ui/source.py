@@ -28,7 +28,8 @@ from fanout.records.views import (
 )
 
 __all__ = ["ITEM_STATES", "RUN_STATES", "DashboardSource", "ItemDetail", "ItemView",
-           "MemorySource", "RunView", "SourceError", "empty_counts", "parse_time"]
+           "MemorySource", "PipelineRunView", "PipelineRunsSource", "RunView", "SourceError",
+           "empty_counts", "parse_time"]
 
 #: An action the source refuses (a run it does not have, one that cannot be stopped).
 SourceError = RunsError
@@ -38,6 +39,27 @@ class DashboardSource(RunsSource, Protocol):
     """What the dashboard needs of a place where runs live: the reading API, and starting."""
 
     def start(self, spec: dict[str, Any]) -> str: ...
+
+
+#: A pipeline run: what ``fanout local PIPELINE.json --json`` prints, with
+#: ``duration_seconds`` (docs/pipelines.md); ``steps`` maps each step's name to its
+#: ``status``, ``reason``, ``run_id``, ``runs``, ``needs``, ``when``, ``started_at``,
+#: ``finished_at``, ``total`` and ``succeeded``.
+PipelineRunView = dict[str, Any]
+
+
+class PipelineRunsSource(Protocol):
+    """Where the dashboard reads pipeline runs: the local records'
+    (:class:`fanout.runs.pipelines.LocalPipelineRuns`); a stack's are not read yet."""
+
+    def list_pipeline_runs(self, limit: int = 200) -> list[PipelineRunView]: ...
+
+    def get_pipeline_run(self, pipeline_run_id: str) -> PipelineRunView | None: ...
+
+    def rerun_pipeline(self, pipeline_run_id: str, failed_only: bool) -> str:
+        """Start a rerun (``--failed`` or ``--all``); the new pipeline run's id. Raises
+        :data:`SourceError` when it cannot be (nothing of that id, still running)."""
+        ...
 
 
 def parse_time(text: str | None) -> datetime | None:

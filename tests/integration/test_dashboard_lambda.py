@@ -103,6 +103,28 @@ def test_an_operator_starts_a_run_validated_against_the_deployed_jobs(
     assert stack.execution_status(run_id) == "RUNNING"
 
 
+def test_the_pipelines_page_says_a_stacks_pipeline_runs_are_not_listed_yet(
+        stack: EmulatedStack, issuer: TestIssuer) -> None:
+    # Given the deployed dashboard (it reads no pipeline runs of the stack yet)
+    app = stack.app(issuer)
+    viewer, operator = issuer.token(["viewers"]), issuer.token(["operators"])
+    # When a viewer opens the pipelines page / Then it says so, and is no broken page
+    page = call(app, "GET", "/pipelines", viewer)
+    assert page["statusCode"] == 200
+    assert "Pipeline runs on AWS are not listed here yet" in page["body"]
+    assert call(app, "GET", "/api/pipelines", viewer)["statusCode"] == 404
+    # When a viewer posts a pipeline's rerun with their CSRF token / Then 403: operators only
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    refused = call(app, "POST", "/pipelines/p-1/rerun", viewer, headers=form,
+                   body=f"csrf_token={csrf(page)}&select=failed")
+    assert refused["statusCode"] == 403 and "operators" in refused["body"]
+    # When an operator does / Then 404: there is no such pipeline run here to rerun
+    mine = csrf(call(app, "GET", "/pipelines", operator))
+    missing = call(app, "POST", "/pipelines/p-1/rerun", operator, headers=form,
+                   body=f"csrf_token={mine}&select=failed")
+    assert missing["statusCode"] == 404 and "not listed here yet" in missing["body"]
+
+
 @pytest.mark.parametrize("case", ["none", "expired", "forged", "audience"])
 def test_a_missing_expired_or_forged_token_is_refused(stack: EmulatedStack, issuer: TestIssuer,
                                                       case: str) -> None:

@@ -3,8 +3,9 @@
 The local runs (the seed's 21 years, a run with failing, timed-out and retried items, a
 200-item run) are made once per session by ``fanout local``, all three at once (the grid at
 10,000 items is bench/ui.py's, from written records: a larger local run here showed
-nothing more and cost the suite minutes). Every
-test of this folder is in one xdist group, so one worker builds them.
+nothing more and cost the suite minutes). A tiny real pipeline run (three steps) is made
+in a folder of its own by ``fanout local`` too. Every test of this folder is in one xdist
+group, so one worker builds them.
 
 Chromium is Debian's ``chromium`` (``make test`` installs it); without it the browser tests
 skip with a one-line reason, except in CI (``CI=true``), where they fail.
@@ -117,6 +118,34 @@ def local_runs(tmp_path_factory: pytest.TempPathFactory) -> SeededRuns:
         assert (records / run_id / "records.jsonl").is_file(), \
             f"{run_id}: no records (exit {process.returncode}): {err[-2000:]}"
     return runs
+
+
+@dataclass
+class SeededPipeline:
+    """A local pipeline run: prepare SUCCEEDED, analyze FAILED (one of its two items exits
+    3), report SKIPPED (it needs both)."""
+
+    records_dir: Path
+    run_id: str
+
+
+@pytest.fixture(scope="session")
+def local_pipeline(tmp_path_factory: pytest.TempPathFactory) -> SeededPipeline:
+    """A real ``fanout local specs/pipeline.json``, made once, in a records folder of its own
+    (the runs page tests count the runs of theirs)."""
+    from fanout.config import load_config_file
+    from fanout.local.synth import synthesize
+
+    synthesize(CONFIG, load_config_file(CONFIG).stack_name)
+    records = tmp_path_factory.mktemp("pipeline") / ".fanout" / "runs"
+    records.mkdir(parents=True)
+    seeded = SeededPipeline(records, "tiny-seeded")
+    process = _fanout_local(SPECS / "pipeline.json", records, seeded.run_id)
+    process.wait(timeout=600)
+    err = (records.parent / f"{seeded.run_id}.stderr").read_text(errors="replace")
+    assert (records / seeded.run_id / "pipeline.json").is_file(), \
+        f"no pipeline record (exit {process.returncode}): {err[-2000:]}"
+    return seeded
 
 
 @pytest.fixture(scope="session")

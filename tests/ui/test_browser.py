@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.conftest import SeededRuns, Served, wait_for
+from tests.ui.conftest import SeededPipeline, SeededRuns, Served, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -240,4 +240,56 @@ def test_a_running_runs_page_follows_its_items_without_a_reload(page: Any,
             timeout=RUN_TIMEOUT)
         page.wait_for_function("() => !document.getElementById('live').dataset.live")
         assert page.evaluate("window.notReloaded") is True
+        no_alert(page)
+
+
+def test_a_pipeline_run_shows_its_steps_links_to_their_runs_and_reruns_the_failed(
+        page: Any, local_pipeline: SeededPipeline) -> None:
+    from fanout.ui.local_runs import open_local
+    from tests.ui.conftest import CONFIG, serve
+
+    def steps() -> dict[str, str]:
+        got: list[list[str]] = page.eval_on_selector_all(
+            "#graph g.step", "els => els.map(e => [e.dataset.step, e.dataset.status])")
+        return dict((str(name), str(status)) for name, status in got)
+
+    first = local_pipeline.run_id
+    with serve(open_local(local_pipeline.records_dir, CONFIG)) as served:
+        # Given the pipeline run (prepare and analyze at once, report after both), opened
+        # from the pipelines page
+        page.goto(served.url + "/pipelines")
+        page.click(f'tr[data-pipeline-run-id="{first}"] a')
+        page.wait_for_url(f"**/pipelines/{first}")
+        # Then each step shows its state, in words too; the step that could not run says why
+        assert page.text_content("#pipeline-status") == "FAILED"
+        assert steps() == {"prepare": "SUCCEEDED", "analyze": "FAILED", "report": "SKIPPED"}
+        assert page.text_content('#graph g[data-step="analyze"] text.state') == "FAILED"
+        assert page.text_content('#graph g[data-step="analyze"] text.progress') == \
+            "1/2 items succeeded"
+        assert "needs analyze (FAILED), which did not succeed" in (
+            page.text_content('#steps tr[data-step="report"]') or "")
+        # When the failed step's box is followed, Then it is its run, linked back
+        page.click('#graph g[data-step="analyze"] a')
+        page.wait_for_url(f"**/runs/{first}.analyze")
+        assert cells(page) == [(0, "SUCCEEDED"), (1, "FAILED")]
+        page.click("#pipeline-run")
+        page.wait_for_url(f"**/pipelines/{first}")
+        # When its failed steps are rerun
+        page.click("#rerun-failed")
+        page.wait_for_url(lambda url: "/pipelines/" in url and not url.endswith(first))
+        rerun = page.url.rsplit("/", 1)[1]
+        assert page.get_attribute("#parent", "href") == f"/pipelines/{first}"
+        # Then the page follows the new pipeline run to its end, without a reload
+        page.wait_for_function(
+            "() => document.getElementById('pipeline-status')?.textContent !== 'RUNNING'",
+            timeout=RUN_TIMEOUT)
+        # prepare carried over (its run as it was), analyze's failed item run again (it
+        # fails again), report skipped again
+        assert steps() == {"prepare": "SUCCEEDED", "analyze": "FAILED", "report": "SKIPPED"}
+        assert page.get_attribute('#steps tr[data-step="prepare"] a.step-run', "href") == \
+            f"/runs/{first}.prepare"
+        page.click('#graph g[data-step="analyze"] a')
+        page.wait_for_url(f"**/runs/{rerun}.analyze")
+        assert cells(page) == [(0, "FAILED")]
+        assert page.locator(f'dd a[href="/runs/{first}.analyze"]').count() == 1
         no_alert(page)
