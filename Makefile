@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 LAYER   := build/powertools-layer
 
-.PHONY: setup demo test test-fast lint synth bench clean powertools-layer browser ui screenshots
+.PHONY: setup demo test test-fast lint synth bench clean powertools-layer browser ui screenshots runner
 
 setup: $(VENV) $(NODE)
 
@@ -64,6 +64,14 @@ powertools-layer: $(VENV)
 	  --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 \
 	  --target $(LAYER)/python -r requirements-layer.txt -c constraints.txt
 	du -sh $(LAYER)
+
+# The packed task's runner (docs/decisions/0021), as its image builds it: static, no libs.
+# tests/runner compile it the same way into a temporary folder.
+runner: build/runner
+
+build/runner: runner/runner.c
+	mkdir -p build
+	gcc -static -O2 -Wall -Wextra -Werror -o $@ $<
 
 bench: $(VENV)
 	$(PY) bench/run_all.py
