@@ -439,6 +439,21 @@ static void finish(struct slot *s, const char *out) {
     s->item = NULL;
 }
 
+/* mkdir -p: the runner may start before the agent made the volume's folders. */
+static void make_dirs(const char *dir) {
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s", dir) >= sizeof path) die(2, "path too long: %s", dir);
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char was = *p;
+        *p = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+            die(2, "cannot make %s: %s", path, strerror(errno));
+        *p = was;
+        if (was == '\0') break;
+    }
+}
+
 static void usage(void) {
     die(2, "usage: runner install DIR | runner [--concurrency C] [--batch DIR] [--out DIR] "
            "[--grace SECONDS] [--ready-timeout SECONDS]");
@@ -486,7 +501,7 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGCHLD, &sa, NULL);
-    if (mkdir(out, 0755) < 0 && errno != EEXIST) die(2, "cannot make %s: %s", out, strerror(errno));
+    make_dirs(out);
 
     /* The agent writes `ready` once the batch is whole. */
     double give_up = monotonic() + ready_timeout;

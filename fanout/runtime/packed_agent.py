@@ -159,12 +159,13 @@ class Uploader:
         return failed
 
 
-def run(s3: Any, url: str, *, batch_dir: Path = BATCH_DIR, out_dir: Path = OUT_DIR,
+def run(s3: Any, url: str, *, batch_dir: Path | None = None, out_dir: Path | None = None,
         entrypoint: Sequence[str] = (), stopping: threading.Event | None = None,
         poll_seconds: float = POLL_SECONDS, stop_grace_seconds: float = STOP_GRACE_SECONDS,
         ) -> int:
     """Lay the batch out, then upload until the runner wrote ``exit``: 0 when every file
     it wrote is in S3, 1 when some could not be uploaded."""
+    batch_dir, out_dir = batch_dir or BATCH_DIR, out_dir or OUT_DIR
     location = Location.parse(url)
     batch = json.loads(s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read())
     indexes = lay_out(batch, batch_dir, entrypoint)
