@@ -16,7 +16,8 @@
  * when it ends, then OUT/exit once nothing runs any more. Every line an item writes goes
  * to stdout behind "[fanout item=I attempt=A] ". The contract is fanout/local/packed.py's.
  *
- *   runner install DIR      copy this binary to DIR/runner (the init container)
+ *   runner install DIR      copy this binary to DIR/runner, make DIR/batch and DIR/out
+ *                           writable by any user (the init container)
  *   runner [--concurrency C] [--batch DIR] [--out DIR] [--grace S] [--ready-timeout S]
  *
  * Exit 0 once every item ran (or the task was stopped), whatever their exit codes; 2 on
@@ -472,6 +473,15 @@ static int install(const char *dir) {
         rename(partial, path) < 0)
         die(2, "cannot install into %s: %s", dir, strerror(errno));
     free(self);
+    /* The agent (fanout's image) and the job's container (the image's own user, often not
+     * root) share these: writable by any user, as /tmp is. */
+    const char *shared[] = {"batch", "out"};
+    for (size_t i = 0; i < 2; i++) {
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, shared[i]) >= sizeof path)
+            die(2, "path too long: %s", dir);
+        if ((mkdir(path, 01777) < 0 && errno != EEXIST) || chmod(path, 01777) < 0)
+            die(2, "cannot make %s: %s", path, strerror(errno));
+    }
     return 0;
 }
 

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,6 @@ def test_install_copies_the_runner_into_the_shared_folder(runner, tmp_path) -> N
     installed = tmp_path / "runner"
     assert installed.read_bytes() == runner.read_bytes()
     assert os.access(installed, os.X_OK)
+    # And the folders the agent and the image's own user share are open to any user
+    for folder in ("batch", "out"):
+        assert stat.S_IMODE((tmp_path / folder).stat().st_mode) == 0o1777
