@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
@@ -18,6 +19,10 @@ from constructs import Construct
 from fanout.config import JobConfig
 from fanout.job_settings import VolumeConfig, secret_source
 from fanout.schema import LOG_STREAM_PREFIX
+from infra.packed import RUNNER_ARGS, RUNNER_PATH, add_packed_containers, inject, packs
+
+#: The repository: the packed task's images are built from it (infra/packed.py).
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: A complete secret ARN ends with the six random characters Secrets Manager adds.
 COMPLETE_SECRET_ARN = re.compile(r"-[A-Za-z0-9]{6}$")
@@ -32,6 +37,14 @@ class JobResources:
     task_definition: ecs.FargateTaskDefinition
     container: ecs.ContainerDefinition
     log_group: logs.LogGroup
+    #: ``<job>-packed``: the same task with the runner injected (docs/decisions/0021);
+    #: None when the job does not pack (``packable`` false or no ``entrypoint``).
+    packed: ecs.FargateTaskDefinition | None = None
+
+    @property
+    def task_definitions(self) -> list[ecs.FargateTaskDefinition]:
+        """The job's task definitions: its own, and its packed one if it has one."""
+        return [self.task_definition] + ([self.packed] if self.packed else [])
 
 
 class Jobs(Construct):
@@ -75,10 +88,27 @@ class Jobs(Construct):
                 )
             ],
         )
+        log_group = logs.LogGroup(
+            scope, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        task_definition, container = self._task(scope, "TaskDefinition", f"{prefix}-{name}",
+                                                 name, job, repository, log_group)
+        packed = None
+        if packs(job):
+            packed = self._task(scope, "PackedTaskDefinition", f"{prefix}-{name}-packed",
+                                name, job, repository, log_group, packed=True)[0]
+        return JobResources(name, repository, task_definition, container, log_group, packed)
+
+    def _task(
+        self, scope: Construct, id: str, family: str, name: str, job: JobConfig,
+        repository: ecr.Repository, log_group: logs.LogGroup, *, packed: bool = False,
+    ) -> tuple[ecs.FargateTaskDefinition, ecs.ContainerDefinition]:
+        """The job's task definition; ``packed``: with the runner injected and the agent
+        beside it (infra/packed.py), all else the same."""
         task_definition = ecs.FargateTaskDefinition(
             scope,
-            "TaskDefinition",
-            family=f"{prefix}-{name}",
+            id,
+            family=family,
             cpu=job.cpu,
             memory_limit_mib=job.memory,
             ephemeral_storage_gib=job.ephemeral_storage_gib,
@@ -91,9 +121,9 @@ class Jobs(Construct):
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,
             ),
         )
-        log_group = logs.LogGroup(
-            scope, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
-        )
+        logging = ecs.LogDrivers.aws_logs(stream_prefix=LOG_STREAM_PREFIX, log_group=log_group)
+        runner = (add_packed_containers(task_definition, job, repo_root=str(REPO_ROOT),
+                                        logging=logging) if packed else None)
         container = task_definition.add_container(
             name,
             container_name=name,
@@ -104,20 +134,25 @@ class Jobs(Construct):
             # Container-level memory: what the container may use (and what moto needs).
             memory_limit_mib=job.memory,
             # Handed over by ECS at start; the execution role may read exactly these.
-            secrets={variable: self._secret(scope, variable, source)
+            secrets={variable: self._secret(task_definition, variable, source)
                      for variable, source in job.secrets.items()},
-            logging=ecs.LogDrivers.aws_logs(stream_prefix=LOG_STREAM_PREFIX,
-                                            log_group=log_group),
+            logging=logging,
+            # Packed: the injected runner, told where the agent lays the batch out.
+            entry_point=[RUNNER_PATH] if packed else None,
+            command=RUNNER_ARGS if packed else None,
         )
+        if runner is not None:
+            inject(container, runner)
         for n, volume in enumerate(job.volumes):
             self._mount(task_definition, container, f"efs-{n}", volume)
         for n, policy in enumerate(job.policies):
             if isinstance(policy, str):
                 task_definition.task_role.add_managed_policy(
-                    iam.ManagedPolicy.from_managed_policy_arn(scope, f"Policy{n}", policy))
+                    iam.ManagedPolicy.from_managed_policy_arn(task_definition, f"Policy{n}",
+                                                              policy))
             else:
                 task_definition.add_to_task_role_policy(iam.PolicyStatement.from_json(policy))
-        return JobResources(name, repository, task_definition, container, log_group)
+        return task_definition, container
 
     @staticmethod
     def _secret(scope: Construct, variable: str, source: str) -> ecs.Secret:

@@ -35,6 +35,9 @@ REASONS = {
     "outputs": "the items' outputs: each item writes under runs/<run>/outputs/<index>/, "
     "named at run time; a role shared by a job's runs cannot be narrowed to one run "
     "(docs/decisions/0017-outputs-grant.md)",
+    "batches": "a packed task's batch attempt and its items' marks and results, under "
+    "runs/<run>/tasks/<task>/, named at run time; a role shared by a job's runs cannot be "
+    "narrowed to one run or task (docs/decisions/0021)",
     "families": "RunTask on any revision of this app's task definition families, "
     "conditioned on this cluster (ecs:cluster)",
     "tasks": "the tasks of this cluster only; task ids are not known before launch",
@@ -124,14 +127,21 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
         ack(roles[name], f"{iam5}[Resource::{bucket}/runs/*]", "manifests")
     ack(roles["expand"], f"{iam5}[Resource::{bucket}/inputs/*]", "inputs")
     for made in stack.jobs.jobs.values():
-        family = made.task_definition.family
-        for name in ("launch", "dispatch"):
-            ack(roles[name], f"{iam5}[Resource::{ecs}:task-definition/{family}:*]", "families")
-        ack(made.task_definition.task_role, f"{iam5}[Resource::{bucket}/runs/*/outputs/*]",
-            "outputs")
-        execution_role = made.task_definition.execution_role
-        assert execution_role is not None
-        ack(execution_role, f"{iam5}[Resource::*]", "unscoped")
+        for task_definition in made.task_definitions:
+            family = task_definition.family
+            for name in ("launch", "dispatch"):
+                ack(roles[name], f"{iam5}[Resource::{ecs}:task-definition/{family}:*]",
+                    "families")
+            ack(task_definition.task_role, f"{iam5}[Resource::{bucket}/runs/*/outputs/*]",
+                "outputs")
+            execution_role = task_definition.execution_role
+            assert execution_role is not None
+            ack(execution_role, f"{iam5}[Resource::*]", "unscoped")
+        if made.packed is not None:
+            ack(made.packed.task_role, f"{iam5}[Resource::{bucket}/runs/*/tasks/*/batch.json]",
+                "batches")
+            ack(made.packed.task_role, f"{iam5}[Resource::{bucket}/runs/*/tasks/*/items/*]",
+                "batches")
     ack(machine_role, f"{iam5}[Resource::*]", "unscoped")
     ack(machine_role, f"{iam5}[Resource::{bucket}/runs/*]", "manifests")
     ack(machine_role, f"{iam5}[Resource::{bucket}/runs/*/results/*]", "results")
@@ -161,7 +171,8 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
     if stack.dashboard is not None:
         acks += _dashboard_acks(stack, table)
     for name, made in stack.jobs.jobs.items():
-        acks += _job_acks(stack, made.task_definition, stack.config.jobs[name])
+        for task_definition in made.task_definitions:
+            acks += _job_acks(stack, task_definition, stack.config.jobs[name])
     return acks
 
 

@@ -54,6 +54,10 @@ MANIFESTS = "runs/*"
 INPUTS = "inputs/*"
 #: ... and the items' outputs (fanout.outputs: ``runs/<run_id>/outputs/<index>/``).
 OUTPUTS = "runs/*/outputs/*"
+#: ... and a packed task's batch attempt and its items' marks and results (docs/decisions/
+#: 0020, 0021): ``runs/<run_id>/tasks/<key>/batch.json``, ``.../items/<index>.json``.
+BATCHES = "runs/*/tasks/*/batch.json"
+ITEM_RESULTS = "runs/*/tasks/*/items/*"
 
 SEND_TASK = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
 
@@ -282,11 +286,23 @@ class FanoutStack(Stack):
         # job's runs (docs/decisions/0017-outputs-grant.md). Record and Reconcile list what
         # an ending item wrote.
         for made in self.jobs.jobs.values():
-            made.task_definition.add_to_task_role_policy(iam.PolicyStatement(
-                sid="WriteItemOutputs",
-                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                resources=[bucket.arn_for_objects(OUTPUTS)],
-            ))
+            for task_definition in made.task_definitions:
+                task_definition.add_to_task_role_policy(iam.PolicyStatement(
+                    sid="WriteItemOutputs",
+                    actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                    resources=[bucket.arn_for_objects(OUTPUTS)],
+                ))
+            # A packed task's agent reads its batch attempt and writes its items' marks and
+            # results beside it (docs/decisions/0021), nothing else of the bucket.
+            if made.packed is not None:
+                made.packed.add_to_task_role_policy(iam.PolicyStatement(
+                    sid="ReadBatches", actions=["s3:GetObject"],
+                    resources=[bucket.arn_for_objects(BATCHES)],
+                ))
+                made.packed.add_to_task_role_policy(iam.PolicyStatement(
+                    sid="WriteItemResults", actions=["s3:PutObject"],
+                    resources=[bucket.arn_for_objects(ITEM_RESULTS)],
+                ))
         for name in ("record", "reconcile"):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="ListItemOutputs",
@@ -308,15 +324,17 @@ class FanoutStack(Stack):
             self.format_arn(
                 service="ecs",
                 resource="task-definition",
-                resource_name=f"{made.task_definition.family}:*",
+                resource_name=f"{task_definition.family}:*",
                 arn_format=ArnFormat.SLASH_RESOURCE_NAME,
             )
             for made in self.jobs.jobs.values()
+            for task_definition in made.task_definitions
         ]
         pass_roles = [
             role.role_arn
             for made in self.jobs.jobs.values()
-            for role in (made.task_definition.task_role, made.task_definition.execution_role)
+            for task_definition in made.task_definitions
+            for role in (task_definition.task_role, task_definition.execution_role)
             if role is not None
         ]
         # The dispatcher starts queued attempts; Launch adopts or restarts one whose launch

@@ -8,13 +8,14 @@ runner writes to ``runs/RUN/tasks/KEY/items/`` as they appear: S3 is the record 
 ran (docs/decisions/0020, settlement). It returns once the runner wrote ``exit`` and its
 last results are uploaded.
 
-``python -m fanout.runtime.packed_agent s3://BUCKET/runs/RUN/tasks/KEY/batch.json``;
-``FANOUT_ENTRYPOINT`` (JSON list) is the job image's entrypoint, put before each item's
-command.
+``python -m fanout.runtime.packed_agent --entrypoint '["python", "/app/x.py"]' URL``: the
+job image's entrypoint (put before each item's command) and the batch attempt's
+``s3://BUCKET/runs/RUN/tasks/KEY/batch.json`` (or ``FANOUT_BATCH``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -191,18 +192,26 @@ def run(s3: Any, url: str, *, batch_dir: Path | None = None, out_dir: Path | Non
 
 
 def main(argv: Sequence[str]) -> int:
+    """``[--entrypoint JSON] [s3://...batch.json]``: the entrypoint is the task
+    definition's (the job's config), the batch Launch's (an argument or ``FANOUT_BATCH``)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if len(argv) != 1:
-        print("usage: packed_agent s3://BUCKET/runs/RUN/tasks/KEY/batch.json", file=sys.stderr)
-        return 2
-    import boto3
-
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    entrypoint = json.loads(os.environ.get("FANOUT_ENTRYPOINT") or "[]")
+    parser = argparse.ArgumentParser(prog="packed_agent")
+    parser.add_argument("--entrypoint", default="[]")
+    parser.add_argument("batch", nargs="?", default=os.environ.get("FANOUT_BATCH"))
+    args = parser.parse_args(argv)
     try:
-        return run(boto3.client("s3"), argv[0], entrypoint=entrypoint, stopping=stopping)
-    except BatchError as exc:
+        entrypoint = json.loads(args.entrypoint)
+        if not isinstance(entrypoint, list) or not all(isinstance(a, str) for a in entrypoint):
+            raise BatchError("--entrypoint is not a JSON list of strings")
+        if not args.batch:
+            raise BatchError("no batch: pass s3://BUCKET/runs/RUN/tasks/KEY/batch.json "
+                             "or set FANOUT_BATCH")
+        import boto3
+
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        return run(boto3.client("s3"), args.batch, entrypoint=entrypoint, stopping=stopping)
+    except (BatchError, json.JSONDecodeError) as exc:
         print(f"fanout agent: {exc}", file=sys.stderr)
         return 2
 

@@ -48,7 +48,8 @@ def test_run_task_only_on_this_apps_task_definitions_in_this_cluster(
     resources_ = run["Resource"] if isinstance(run["Resource"], list) else [run["Resource"]]
     joined = ["".join(p if isinstance(p, str) else "" for p in r["Fn::Join"][1])
               for r in resources_]
-    assert joined == ["arn::ecs:::task-definition/fanout-analyzer:*"]
+    assert joined == ["arn::ecs:::task-definition/fanout-analyzer:*",
+                      "arn::ecs:::task-definition/fanout-analyzer-packed:*"]
     cluster = logical_id(template, "Jobs/Cluster/Resource")
     assert run["Condition"] == {"ArnEquals": {"ecs:cluster": {"Fn::GetAtt": [cluster, "Arn"]}}}
 
@@ -56,13 +57,10 @@ def test_run_task_only_on_this_apps_task_definitions_in_this_cluster(
 def test_pass_role_only_on_the_task_and_execution_roles(template: dict[str, Any]) -> None:
     launch = statements(template, "Functions/LaunchRole")
     (passing,) = [s for s in launch if "iam:PassRole" in actions_of(s)]
-    task_role = logical_id(template, "Jobs/Job-analyzer/TaskDefinition/TaskRole/Resource")
-    execution_role = logical_id(
-        template, "Jobs/Job-analyzer/TaskDefinition/ExecutionRole/Resource"
-    )
-    assert sorted(r["Fn::GetAtt"][0] for r in passing["Resource"]) == sorted(
-        [task_role, execution_role]
-    )
+    roles = [logical_id(template, f"Jobs/Job-analyzer/{task}/{role}/Resource")
+             for task in ("TaskDefinition", "PackedTaskDefinition")
+             for role in ("TaskRole", "ExecutionRole")]
+    assert sorted(r["Fn::GetAtt"][0] for r in passing["Resource"]) == sorted(roles)
 
 
 def test_only_launch_runs_tasks_and_the_control_plane_stops_them(

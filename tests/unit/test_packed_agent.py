@@ -176,13 +176,32 @@ def test_a_stopped_task_whose_runner_never_exits_ends_after_the_grace(s3, tmp_pa
 
 
 def test_the_agent_refuses_a_bad_batch_with_one_line(s3, tmp_path, capsys, monkeypatch) -> None:
-    # Given a batch in S3 with no items
+    # Given a batch in S3 with no items, named as Launch names it (FANOUT_BATCH)
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=b'{"items": []}')
     from fanout.runtime import packed_agent
     monkeypatch.setattr(packed_agent, "BATCH_DIR", tmp_path / "batch")
-    # When the agent's command runs
-    code = packed_agent.main([URL])
+    monkeypatch.setenv("FANOUT_BATCH", URL)
+    # When the agent's command runs as the task definition gives it
+    code = packed_agent.main(["--entrypoint", '["python", "/app/analyzer.py"]'])
     # Then it exits 2 with one line, and the runner gets nothing
     assert code == 2
     assert capsys.readouterr().err == "fanout agent: batch has no items\n"
     assert not (tmp_path / "batch").exists()
+
+
+def test_the_agent_runs_the_batch_launch_names(s3, tmp_path, monkeypatch) -> None:
+    # Given a batch of one item and a runner that already wrote its result and exit
+    put_batch(s3, [{"index": 0, "attempt": 1, "argv": ["-y", "1999"]}])
+    from fanout.runtime import packed_agent
+    monkeypatch.setattr(packed_agent, "BATCH_DIR", tmp_path / "batch")
+    monkeypatch.setattr(packed_agent, "OUT_DIR", tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "0.json").write_text("{}")
+    (tmp_path / "out" / "exit").write_text("done\n")
+    # When the agent's command runs with the job's entrypoint and the batch's URL
+    code = packed_agent.main(["--entrypoint", '["python", "/app/analyzer.py"]', URL])
+    # Then the runner's argv has the entrypoint first, and the result is in S3
+    assert code == 0
+    assert (tmp_path / "batch" / "0" / "argv").read_bytes() == \
+        b"python\0/app/analyzer.py\0-y\0001999\0"
+    assert in_s3(s3, "0.json")
