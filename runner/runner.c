@@ -612,8 +612,12 @@ int main(int argc, char **argv) {
                 signal_group(s, SIGKILL);
                 s->kill_at = 0;
             }
-            if (s->exited && s->fd >= 0 && now >= s->exited_at + DRAIN_SECONDS)
-                close_output(s);  /* a leftover child holds the pipe: its lines are lost */
+            if (s->exited && s->fd >= 0 && now >= s->exited_at + DRAIN_SECONDS) {
+                /* A leftover child of the item holds its output: it must not outlive the
+                 * item and share the task with the next one. */
+                close_output(s);
+                kill(-s->pid, SIGKILL);
+            }
             if (s->exited && s->fd < 0) {
                 finish(s, out);
                 running--;

@@ -103,7 +103,9 @@ def test_webhook_secrets_are_read_by_finalize_and_abort_only(
 
 
 def task_definition(template: dict[str, Any]) -> dict[str, Any]:
-    [found] = resources(template, "AWS::ECS::TaskDefinition").values()
+    """The job's own task definition (its packed one aside: tests/infra/test_packed.py)."""
+    [found] = [res for res in resources(template, "AWS::ECS::TaskDefinition").values()
+               if res["Metadata"]["aws:cdk:path"].endswith("/TaskDefinition/Resource")]
     props: dict[str, Any] = found["Properties"]
     return props
 
@@ -135,7 +137,7 @@ def test_the_job_runs_its_image_by_digest_with_its_storage_and_volumes(
     assert data["TransitEncryption"] == scratch["TransitEncryption"] == "ENABLED"
     assert scratch["AuthorizationConfig"] == {"AccessPointId": "fsap-0123456789abcdef0",
                                               "IAM": "ENABLED"}
-    mounting = [s for s in statements_of(template, "TaskDefinition/TaskRole")
+    mounting = [s for s in statements_of(template, "/TaskDefinition/TaskRole")
                 if "elasticfilesystem:ClientMount" in s["Action"]]
     assert sorted(map(str, (s["Action"] for s in mounting))) == sorted(map(str, [
         "elasticfilesystem:ClientMount",
@@ -158,7 +160,7 @@ def test_secrets_reach_the_container_from_their_stores_and_nothing_else(
     names = {e["Name"] for e in container.get("Environment", [])}
     assert not names & set(sources)
     # And the execution role reads exactly those secrets and that parameter
-    reads = [s for s in statements_of(template, "TaskDefinition/ExecutionRole")
+    reads = [s for s in statements_of(template, "/TaskDefinition/ExecutionRole")
              if "secretsmanager:GetSecretValue" in s["Action"] or "ssm:GetParameters" in
              s["Action"]]
     granted = json.dumps([s["Resource"] for s in reads])
@@ -173,9 +175,11 @@ def test_the_task_role_gets_the_jobs_policies(full: tuple[Any, dict[str, Any]]) 
     _, template = full
     roles = [res for res in resources(template, "AWS::IAM::Role").values()
              if "TaskDefinition/TaskRole" in res.get("Metadata", {}).get("aws:cdk:path", "")]
-    [role] = roles
-    assert role["Properties"]["ManagedPolicyArns"] == [
-        "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]
+    # (the job's own task and its packed one: the same policies)
+    assert len(roles) == 2
+    for role in roles:
+        assert role["Properties"]["ManagedPolicyArns"] == [
+            "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]
     assert {"Effect": "Allow", "Action": "s3:PutObject",
             "Resource": "arn:aws:s3:::results-bucket/*"} in statements_of(
-        template, "TaskDefinition/TaskRole")
+        template, "/TaskDefinition/TaskRole")

@@ -111,14 +111,37 @@ def test_an_item_past_its_timeout_is_killed_and_the_next_runs(runner, tmp_path) 
 
 
 def test_an_item_ignoring_sigterm_is_killed_after_the_grace(runner, tmp_path) -> None:
-    # Given an item that ignores SIGTERM, past its 0.3 s timeout
-    code = ("import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "print('up', flush=True); time.sleep(30)")
+    # Given an item that ignores SIGTERM (a shell trap, inherited by its sleep), past its
+    # 1 s timeout
+    items = [{"index": 0, "attempt": 1, "argv": ["sh", "-c", "trap '' TERM; sleep 30"],
+              "timeout_seconds": 1}]
     # When it runs with a 0.2 s grace
-    run_batch(runner, tmp_path, [item(0, code, timeout=0.3)], grace=0.2)
+    run_batch(runner, tmp_path, items, grace=0.2)
     # Then SIGKILL ended it: timed out, exit 137
     result = results_of(tmp_path / "out")[0]
     assert result.timed_out and result.exit_code == 128 + signal.SIGKILL
+
+
+def test_a_long_line_is_cut_into_prefixed_lines(runner, tmp_path) -> None:
+    # Given an item writing one line of 20,000 characters
+    out = run_batch(runner, tmp_path, [item(0, "print('x' * 20000)")]).stdout
+    # Then the task's log has it as prefixed lines of at most 8 KiB, nothing lost
+    lines = out.splitlines()
+    assert all(line.startswith("[fanout item=0 attempt=1] ") for line in lines)
+    assert "".join(item_lines(lines, 0)) == "x" * 20000
+
+
+def test_a_leftover_child_does_not_hold_the_batch(runner, tmp_path) -> None:
+    # Given an item whose program leaves a child behind, holding its output, then another
+    items = [{"index": 0, "attempt": 1, "argv": ["sh", "-c", "sleep 30 & echo left"]},
+             item(1, "print('next')")]
+    # When the batch runs
+    done = run_batch(runner, tmp_path, items)
+    # Then the item ended with its program (its output drained 2 s, the child killed)
+    results = results_of(tmp_path / "out")
+    assert (results[0].exit_code, results[0].log_tail) == (0, ("left",))
+    assert results[1].exit_code == 0 and done.returncode == 0
+    assert subprocess.run(["pgrep", "-f", "^sleep 30$"], capture_output=True).returncode == 1
 
 
 def test_an_item_is_marked_started_before_it_runs_and_ended_after(runner, tmp_path) -> None:
