@@ -380,7 +380,7 @@ static void start(struct slot *s, struct item *it, const char *out) {
     char name[64];
     snprintf(name, sizeof name, "%ld.started", it->index);
     write_file(path_of(out, -1, name), stamp);
-    now_iso(s->started, sizeof s->started);
+    memcpy(s->started, stamp, sizeof s->started);  /* the mark says when it started */
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0) die(2, "pipe: %s", strerror(errno));
     pid_t pid = fork();
