@@ -148,7 +148,7 @@ def rerun_local_pipeline(args: argparse.Namespace, parent: dict[str, Any]) -> in
     from fanout.cli.args import load_config_path
     from fanout.local.checks import check_records_dir
     from fanout.local.pipeline import LocalPipeline, PipelineOptions, StepState
-    from fanout.pipelines.plan import CARRY, RERUN_FAILED, rerun_plan
+    from fanout.pipelines.plan import rerun_start
     from fanout.pipelines.validate import parse_pipeline
 
     if args.item:
@@ -160,19 +160,8 @@ def rerun_local_pipeline(args: argparse.Namespace, parent: dict[str, Any]) -> in
                                          "running")])
     config_path = Path(parent.get("config") or args.config)
     pipeline = parse_pipeline(parent["spec"], load_config_path(config_path))
-    old = parent["steps"]
-    plan = rerun_plan(pipeline, {n: s["status"] for n, s in old.items()}, args.failed,
-                      {n: bool(s.get("runs")) and s["status"] != "REJECTED"
-                       for n, s in old.items()})
-    start: dict[str, StepState] = {}
-    for name, how in plan.items():
-        runs = list(old[name].get("runs") or [])
-        if how == CARRY:
-            start[name] = StepState(status="SUCCEEDED", runs=runs, total=old[name]["total"],
-                                    succeeded=old[name]["succeeded"],
-                                    reason=f"carried over from {parent['pipeline_run_id']}")
-        elif how == RERUN_FAILED:
-            start[name] = StepState(runs=runs, rerun_of=runs[-1])
+    start = {name: StepState(**fields) for name, fields in rerun_start(
+        pipeline, parent["steps"], args.failed, parent["pipeline_run_id"]).items()}
     name = pipeline.name
     run_id = args.run_id or new_pipeline_run_id(name)
     check_pipeline_run_id(run_id)

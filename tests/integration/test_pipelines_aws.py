@@ -1,0 +1,291 @@
+"""Pipelines on AWS under moto: Decide, AwaitStep and StepEnded driven as the pipeline
+state machine and the execution-status rule drive them, each step an ordinary run made
+by the real Expand, Launch, Record and Finalize handlers.
+
+moto's interpreter is not run here: each step's execution is started on moto (not run),
+and the test plays it (Expand, launches, task stops, Finalize), then delivers its
+execution-status event to StepEnded, as EventBridge would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from fanout.records.pipelines import PipelineRecords
+from fanout.runtime import context
+from fanout.runtime.clock import iso, utcnow
+from fanout.testing.callbacks import MemoryCallbacks
+from tests.integration.conftest import BUCKET, REGION, TABLE, World
+from tests.integration.helpers import call, launch, manifest, start_run, stopped
+
+PIPELINE_MACHINE = "fanout-pipeline"
+
+
+@pytest.fixture
+def answers(world: World) -> MemoryCallbacks:
+    fake = MemoryCallbacks()
+    context.use(callbacks=fake)
+    return fake
+
+
+@pytest.fixture
+def machine(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The run state machine on moto (its executions are started, not run)."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.create_state_machine(
+        name="fanout-run", roleArn="arn:aws:iam::123456789012:role/states",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass",
+                                                                "End": True}}}))["stateMachineArn"]
+    monkeypatch.setenv("FANOUT_RUN_MACHINE", arn)
+    monkeypatch.setenv("FANOUT_PIPELINE_MACHINE", PIPELINE_MACHINE)
+    yield arn
+
+
+SEED = {
+    "pipeline": "portfolio",
+    "steps": {
+        "prepare": {"job": "analyzer", "items": [{"year": 0}]},
+        "years": {"job": "analyzer", "needs": ["prepare"],
+                  "params": {"year": {"range": {"start": 1999, "stop": 2002}}}},
+        "report": {"job": "analyzer", "items": [{"year": 9999}], "needs": ["years"]},
+    },
+}
+
+
+def decide(pid: str, given: Any, **extra: Any) -> dict[str, Any]:
+    result: dict[str, Any] = call("decide", {
+        "pipeline_run_id": pid, "start_time": iso(utcnow()), "input": given,
+        "execution_arn": f"arn:aws:states:{REGION}:123456789012:execution:"
+                         f"{PIPELINE_MACHINE}:{pid}", **extra})
+    return result
+
+
+def await_step(out: dict[str, Any], token: str) -> dict[str, Any]:
+    result: dict[str, Any] = call("await_step", {"token": token,
+                                                 "pipeline_run_id": out["pipeline_run_id"],
+                                                 "changes": out["changes"]})
+    return result
+
+
+def ended(machine: str, run_id: str, status: str) -> dict[str, Any]:
+    """StepEnded, given the execution-status event of ``run_id``."""
+    result: dict[str, Any] = call("step_ended", {"detail": {
+        "name": run_id, "status": status, "stateMachineArn": machine,
+        "executionArn": f"{machine.replace(':stateMachine:', ':execution:')}:{run_id}"}})
+    return result
+
+
+def execution_input(machine: str, run_id: str) -> dict[str, Any]:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = f"{machine.replace(':stateMachine:', ':execution:')}:{run_id}"
+    found: dict[str, Any] = json.loads(sfn.describe_execution(executionArn=arn)["input"])
+    return found
+
+
+def play(world: World, machine: str, run_id: str, failing: frozenset[int] = frozenset()
+         ) -> str:
+    """Run a step's execution as the run state machine would: Expand on its input, every
+    item launched and stopped (each succeeded one writes an output), Finalize. Returns
+    the execution's ending status."""
+    start_run(run_id, execution_input(machine, run_id))
+    for item in manifest(world, run_id):
+        index = item["index"]
+        task = launch(world, run_id, index, f"{run_id}-token-{index}")["task_arn"]
+        if index not in failing:
+            world.s3.put_object(Bucket=BUCKET, Key=f"runs/{run_id}/outputs/{index}/result.csv",
+                                Body=b"year,value\n")
+        stopped("exit-1" if index in failing else "success", task, run_id, index, 1)
+    while not (result := call("finalize", {"run_id": run_id,
+                                           "outcome": {"run_id": run_id}}))["done"]:
+        pass
+    return "SUCCEEDED" if result["status"] == "SUCCEEDED" else "FAILED"
+
+
+def steps_of(pid: str) -> dict[str, dict[str, Any]]:
+    found = PipelineRecords(TABLE).get_pipeline_run(pid)
+    assert found is not None
+    return dict(found["steps"])
+
+
+def test_seed_pipeline_runs_to_succeeded(world: World, answers: MemoryCallbacks,
+                                         machine: str) -> None:
+    # Given the seed's pipeline started: prepare -> years (a fan-out) -> report (a fan-in)
+    pid = "portfolio-1"
+    out = decide(pid, SEED)
+    # Then only prepare started, as execution <pipeline run>.prepare linked to its pipeline
+    assert not out["ended"] and out["status"] == "RUNNING"
+    assert {n: s["status"] for n, s in steps_of(pid).items()} == {
+        "prepare": "RUNNING", "years": "PENDING", "report": "PENDING"}
+    assert execution_input(machine, f"{pid}.prepare")["pipeline_run"] == {
+        "run_id": pid, "step": "prepare"}
+    # When the loop waits, and each step's run ends in turn
+    for number, step in enumerate(["prepare", "years", "report"]):
+        assert await_step(out, f"wait-{number}") == {"waiting": True}
+        status = play(world, machine, f"{pid}.{step}")
+        assert ended(machine, f"{pid}.{step}", status)["recorded"] is True
+        # Then the waiting token is answered, and Decide goes on
+        assert answers.answers[f"wait-{number}"][0] == "success"
+        out = decide(pid, out)
+    # Then the pipeline SUCCEEDED, every step SUCCEEDED with its run
+    assert out["ended"] and out["status"] == "SUCCEEDED"
+    steps = steps_of(pid)
+    assert {n: (s["status"], s["run_id"]) for n, s in steps.items()} == {
+        n: ("SUCCEEDED", f"{pid}.{n}") for n in ("prepare", "years", "report")}
+    assert steps["years"]["total"] == 3 and steps["years"]["succeeded"] == 3
+    # And report was given FANOUT_INPUTS: an S3 manifest of every output of years
+    spec = execution_input(machine, f"{pid}.report")
+    uri = spec["environment"]["FANOUT_INPUTS"]
+    assert uri == f"s3://{BUCKET}/pipelines/{pid}/report/inputs.jsonl"
+    body = world.s3.get_object(Bucket=BUCKET, Key=uri.split("/", 3)[3])["Body"].read()
+    lines = [json.loads(line) for line in body.decode().splitlines()]
+    assert sorted(line["params"]["year"] for line in lines) == [1999, 2000, 2001]
+    assert {(line["step"], line["key"], line["size"]) for line in lines} == {
+        ("years", "result.csv", 11)}
+
+
+def test_failed_step_skips_its_dependants_but_not_always(world: World, answers: MemoryCallbacks,
+                                                         machine: str) -> None:
+    # Given prepare fails one item of two; a notify step runs "when": "always"
+    doc = {"pipeline": "portfolio", "steps": {
+        "prepare": {"job": "analyzer", "items": [{"year": 1}, {"year": 2}],
+                    "retry": {"max_attempts": 1}},
+        "years": {"job": "analyzer", "items": [{"year": 3}], "needs": ["prepare"]},
+        "report": {"job": "analyzer", "items": [{"year": 4}], "needs": ["years"]},
+        "notify": {"job": "analyzer", "items": [{"year": 5}], "needs": ["prepare"],
+                   "when": "always"}}}
+    pid = "portfolio-2"
+    out = decide(pid, doc)
+    # When prepare's run ends FAILED
+    assert play(world, machine, f"{pid}.prepare", failing=frozenset({1})) == "FAILED"
+    ended(machine, f"{pid}.prepare", "FAILED")
+    out = decide(pid, out)
+    # Then years and report are SKIPPED with the reason, notify runs anyway
+    steps = steps_of(pid)
+    assert steps["prepare"]["status"] == "FAILED"
+    assert steps["prepare"]["reason"] == "1 failed, 0 timed out, 0 aborted of 2"
+    assert (steps["years"]["status"], steps["years"]["reason"]) == (
+        "SKIPPED", "needs prepare (FAILED), which did not succeed")
+    assert (steps["report"]["status"], steps["report"]["reason"]) == (
+        "SKIPPED", "needs years (SKIPPED), which did not succeed")
+    assert steps["notify"]["status"] == "RUNNING" and not out["ended"]
+    # When notify ends, the pipeline ends FAILED
+    ended(machine, f"{pid}.notify", play(world, machine, f"{pid}.notify"))
+    out = decide(pid, out)
+    assert out["ended"] and out["status"] == "FAILED"
+    assert "prepare FAILED" in out["summary"] and "notify SUCCEEDED" in out["summary"]
+
+
+def test_a_step_ending_before_awaitstep_stores_its_token(world: World,
+                                                          answers: MemoryCallbacks,
+                                                          machine: str) -> None:
+    # Given Decide started prepare and returned the changes it read
+    pid = "portfolio-3"
+    out = decide(pid, SEED)
+    # When prepare ends before AwaitStep ran (the race of the ADR)
+    ended(machine, f"{pid}.prepare", play(world, machine, f"{pid}.prepare"))
+    # Then AwaitStep does not wait: it answers its own token at once
+    assert await_step(out, "late-token") == {"waiting": False}
+    assert answers.answers["late-token"][0] == "success"
+    # And Decide, run again, starts years
+    decide(pid, out)
+    assert steps_of(pid)["years"]["status"] == "RUNNING"
+
+
+def test_duplicate_and_lost_events(world: World, answers: MemoryCallbacks, machine: str,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given prepare ended and its event was delivered twice
+    pid = "portfolio-4"
+    out = decide(pid, SEED)
+    assert await_step(out, "t1") == {"waiting": True}
+    status = play(world, machine, f"{pid}.prepare")
+    assert ended(machine, f"{pid}.prepare", status)["recorded"] is True
+    assert ended(machine, f"{pid}.prepare", status)["recorded"] is False
+    # Then it counted once: one change, one answer
+    record = PipelineRecords(TABLE).get_pipeline_run(pid)
+    assert record is not None and record["changes"] == 1
+    assert [c[1] for c in answers.calls].count("t1") == 1
+    # When years ends and its event is lost, and AwaitStep times out
+    out = decide(pid, out)
+    assert await_step(out, "t2") == {"waiting": True}
+    play(world, machine, f"{pid}.years")
+    from fanout.aws.stepfunctions import Executions
+
+    monkeypatch.setattr(Executions, "status", lambda self, name: "SUCCEEDED")
+    out = decide(pid, {**out, "timed_out": {"Error": "States.Timeout"}})
+    # Then Decide read years' execution, recorded it SUCCEEDED, and started report
+    steps = steps_of(pid)
+    assert steps["years"]["status"] == "SUCCEEDED"
+    assert steps["report"]["status"] == "RUNNING"
+
+
+def test_pipeline_times_out(world: World, answers: MemoryCallbacks, machine: str) -> None:
+    # Given a pipeline with a 60 s timeout, whose first step runs
+    pid = "portfolio-5"
+    doc = {**SEED, "timeout_seconds": 60}
+    decide(pid, doc)
+    # When its deadline has passed and Decide runs (AwaitStep timed out)
+    PipelineRecords(TABLE).update_pipeline(pid, {"deadline": "2020-01-01T00:01:00.000Z"})
+    out = decide(pid, {"timed_out": {}})
+    # Then the running step was stopped (ABORTED), the others SKIPPED, the pipeline TIMED_OUT
+    assert out["ended"] and out["status"] == "TIMED_OUT"
+    steps = steps_of(pid)
+    assert steps["prepare"]["status"] == "ABORTED"
+    assert steps["years"]["reason"] == "the pipeline timed out after 60 s"
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = f"{machine.replace(':stateMachine:', ':execution:')}:{pid}.prepare"
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+
+
+def test_items_from_a_step_written_over_several_decides(world: World, answers: MemoryCallbacks,
+                                                        machine: str) -> None:
+    # Given years ran 3 items, 2 of which succeeded, and charts takes its items from years
+    from fanout.aws.stepfunctions import Executions
+    from fanout.config import FanoutConfig
+    from fanout.records.dynamo import DynamoRecords
+    from fanout.runtime.closing import Budget
+    from fanout.runtime.pipeline import DecideInput, Decider
+    from tests.integration.conftest import JOBS
+
+    doc = {"pipeline": "charts", "steps": {
+        "years": {"job": "analyzer", "params": {"year": {"range": {"start": 1999, "stop": 2002}}},
+                  "retry": {"max_attempts": 1}},
+        "charts": {"job": "analyzer", "items_from": {"step": "years"}, "needs": ["years"],
+                   "command": ["--chart", "{year}", "--from", "{input}"],
+                   "when": "always"}}}
+    pid = "charts-1"
+    decider = Decider(pipelines=PipelineRecords(TABLE), runs=DynamoRecords(TABLE),
+                      executions=Executions(machine), callbacks=answers, s3=world.s3,
+                      bucket=BUCKET, config=FanoutConfig.model_validate({"jobs": JOBS}),
+                      budget=Budget(0), page_records=1)
+    decider(DecideInput(pipeline_run_id=pid, start_time=iso(utcnow()), input=doc))
+    ended(machine, f"{pid}.years", play(world, machine, f"{pid}.years",
+                                        failing=frozenset({1})))
+    # When Decide may read one page of item records per invocation
+    outs = [decider(DecideInput(pipeline_run_id=pid, input={}))]
+    while outs[-1]["again"]:
+        outs.append(decider(DecideInput(pipeline_run_id=pid, input={})))
+    # Then it took several invocations (each asking to be called again at once), then
+    # started charts on one S3 object holding the succeeded items with their output
+    assert len(outs) >= 3
+    spec = execution_input(machine, f"{pid}.charts")
+    assert spec["items_from"] == f"s3://{BUCKET}/pipelines/{pid}/charts/items.jsonl"
+    assert spec["items_format"] == "jsonl"
+    body = world.s3.get_object(Bucket=BUCKET, Key=f"pipelines/{pid}/charts/items.jsonl")
+    lines = [json.loads(line) for line in body["Body"].read().decode().splitlines()]
+    assert lines == [
+        {"year": 1999, "input": f"s3://{BUCKET}/runs/{pid}.years/outputs/0/"},
+        {"year": 2001, "input": f"s3://{BUCKET}/runs/{pid}.years/outputs/2/"}]
+    # And the step's run expands those items
+    assert [i["params"] for i in manifest_of(world, f"{pid}.charts", machine)] == [
+        {"year": 1999, "input": f"s3://{BUCKET}/runs/{pid}.years/outputs/0/"},
+        {"year": 2001, "input": f"s3://{BUCKET}/runs/{pid}.years/outputs/2/"}]
+
+
+def manifest_of(world: World, run_id: str, machine: str) -> list[dict[str, Any]]:
+    start_run(run_id, execution_input(machine, run_id))
+    return manifest(world, run_id)
