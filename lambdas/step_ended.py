@@ -11,7 +11,7 @@ from fanout.runtime.observe import powertools
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from fanout.runtime import context as ctx
     from fanout.runtime.observe import logger
-    from fanout.runtime.pipeline import ExecutionEnded, step_ended
+    from fanout.runtime.step_ended import ExecutionEnded, step_ended
     from fanout.settings import StepEndedEnv
 
     env = ctx.env(StepEndedEnv)

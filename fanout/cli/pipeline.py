@@ -111,14 +111,19 @@ def run_pipeline(local: Any, as_json: bool) -> int:
 
 def summary_text(summary: dict[str, Any]) -> str:
     lines = [f"pipeline {summary['pipeline']}  run {summary['pipeline_run_id']}  "
-             f"{summary['status']}" + (f"  ({summary['reason']})" if summary["reason"] else "")]
+             f"{summary['status']}" + (f"  ({summary['reason']})" if summary["reason"] else "")
+             + (f"  rerun of {summary['parent_pipeline_run']}"
+                if summary.get("parent_pipeline_run") else "")]
     width = max(len(n) for n in summary["steps"])
     for name, step in summary["steps"].items():
         counts = f"{step['succeeded']}/{step['total']} succeeded" \
             if step["total"] is not None else ""
         lines.append(f"  {name:<{width}}  {step['status']:<9}  {step['run_id'] or '-':<40}  "
                      f"{counts}" + (f"  {step['reason']}" if step["reason"] else ""))
-    lines.append(f"records: {summary['records']}")
+    if summary.get("records"):
+        lines.append(f"records: {summary['records']}")
+    elif summary.get("execution_arn"):
+        lines.append(f"execution: {summary['execution_arn']}")
     return "\n".join(line.rstrip() for line in lines)
 
 

@@ -241,3 +241,28 @@ class PipelineRecords:
                 if len(found) >= limit:
                     return found
         return found
+
+
+def pipeline_view(record: dict[str, Any]) -> dict[str, Any]:
+    """A pipeline run as users read it (``fanout status PIPELINE_RUN --json``, the
+    dashboard): the fields of ``fanout local PIPELINE --json``'s summary, with the
+    execution's ARN where the local summary has its records folder."""
+    spec = record.get("spec") or {}
+    spec_steps = spec.get("steps") or {}
+    steps = {}
+    for name, step in (record.get("steps") or {}).items():
+        given = spec_steps.get(name) or {}
+        steps[name] = {"status": step.get("status"), "run_id": step.get("run_id"),
+                       "runs": list(step.get("runs") or []), "reason": step.get("reason"),
+                       "started_at": step.get("started_at"),
+                       "finished_at": step.get("finished_at"), "total": step.get("total"),
+                       "succeeded": step.get("succeeded"),
+                       "needs": list(given.get("needs") or []),
+                       "when": given.get("when", "on_success")}
+    return {"pipeline_run_id": record["pipeline_run_id"], "pipeline": record.get("pipeline"),
+            "status": record.get("status"), "reason": record.get("reason"),
+            "started_at": record.get("started_at"), "finished_at": record.get("finished_at"),
+            "timeout_seconds": record.get("timeout_seconds"),
+            "parent_pipeline_run": record.get("parent_pipeline_run"),
+            "trigger": record.get("trigger"), "execution_arn": record.get("execution_arn"),
+            "steps": steps}

@@ -1,4 +1,4 @@
-"""Pipelines on AWS: Decide, AwaitStep and StepEnded (docs/decisions/0018-pipelines-on-aws.md).
+"""Pipelines on AWS: Decide and AwaitStep (docs/decisions/0018-pipelines-on-aws.md).
 
 One pipeline run is one execution of the pipeline state machine, a loop:
 
@@ -10,8 +10,8 @@ One pipeline run is one execution of the pipeline state machine, a loop:
   ended, with the ``changes`` it read;
 - :func:`await_step` (AwaitStep, ``.waitForTaskToken``) keeps its token on the pipeline
   record only while ``changes`` is what Decide read, else answers it at once;
-- :func:`step_ended` (StepEnded, on the execution-status events) records a step's ending,
-  conditionally on its run id and RUNNING (a duplicate event is a no-op), counts the
+- StepEnded (:mod:`fanout.runtime.step_ended`, on the execution-status events) records a
+  step's ending, conditionally on its run id and RUNNING (a duplicate event is a no-op), counts the
   change and answers the waiting token. A lost event is made good when AwaitStep times
   out: Decide then reads the RUNNING steps' executions (:func:`reconcile_steps`).
 
@@ -31,7 +31,7 @@ from fanout.config import FanoutConfig
 from fanout.errors import FanoutInputError
 from fanout.pipelines.model import Pipeline
 from fanout.pipelines.plan import decide as decide_steps
-from fanout.pipelines.plan import pipeline_status, rerun_start, skip_all_pending
+from fanout.pipelines.plan import pipeline_status, rerun_start
 from fanout.pipelines.validate import MAX_TIMEOUT_SECONDS, parse_pipeline
 from fanout.records.pipelines import PipelineRecords
 from fanout.records.store import RecordsStore
@@ -39,6 +39,8 @@ from fanout.runtime.clock import Clock, iso, utcnow
 from fanout.runtime.closing import Budget
 from fanout.runtime.errors import InvalidPipelineSpec
 from fanout.runtime.fanin import FaninCursor, Kind, fanin_key, write_fanin
+from fanout.runtime.slots import DuplicateScheduledRun, claim_slot
+from fanout.runtime.step_ended import reconcile_steps, stop_steps
 
 #: AwaitStep waits at most this long for a step's end: a lost execution-status event is
 #: noticed within it (Decide then reads the steps' executions). 15 minutes keeps a 14-day
@@ -46,12 +48,6 @@ from fanout.runtime.fanin import FaninCursor, Kind, fanin_key, write_fanin
 WAKE_SECONDS = 900
 #: The environment value that names a step's inputs manifest (as locally).
 INPUTS_ENV = "FANOUT_INPUTS"
-#: Error given to a step's execution stopped because its pipeline stopped or timed out.
-STEP_STOPPED = "Fanout.PipelineStopped"
-#: Execution statuses of a pipeline that end it without Decide (stopped, crashed, timed out).
-PIPELINE_STOPPED = ("ABORTED", "FAILED", "TIMED_OUT")
-#: The statuses an ended execution has.
-EXECUTION_ENDED = ("SUCCEEDED", *PIPELINE_STOPPED)
 
 
 class DecideInput(BaseModel):
@@ -97,8 +93,9 @@ def document_of(given: Any, named: Mapping[str, Any]) -> dict[str, Any]:
                               f"{known}); give its steps, or a configured name")
 
 
-def begin(request: DecideInput, *, pipelines: PipelineRecords, config: FanoutConfig,
-          named: Mapping[str, Any], clock: Clock = utcnow) -> dict[str, Any]:
+def begin(request: DecideInput, *, pipelines: PipelineRecords, runs: RecordsStore,
+          config: FanoutConfig, named: Mapping[str, Any], clock: Clock = utcnow
+          ) -> dict[str, Any]:
     """Record a new pipeline run from the execution's input (checked as locally: a bad
     one fails the execution with ``Fanout.InvalidPipelineSpec``, nothing started)."""
     given = request.input
@@ -125,6 +122,16 @@ def begin(request: DecideInput, *, pipelines: PipelineRecords, config: FanoutCon
     except FanoutInputError as exc:
         raise InvalidPipelineSpec(str(exc)) from None
     started = _when(request.start_time) if request.start_time else clock()
+    shared = pipeline.shared
+    if shared.get("trigger") == "schedule" and shared.get("schedule") \
+            and shared.get("logical_time"):
+        # A retried delivery of the schedule (another execution) starts nothing.
+        owner = claim_slot(runs, str(shared["schedule"]), str(shared["logical_time"]),
+                           request.pipeline_run_id, started)
+        if owner != request.pipeline_run_id:
+            raise DuplicateScheduledRun(f"schedule {shared['schedule']} at "
+                                        f"{shared['logical_time']} already started pipeline "
+                                        f"run {owner}; this duplicate delivery starts nothing")
     timeout = pipeline.timeout_seconds or MAX_TIMEOUT_SECONDS
     steps: dict[str, dict[str, Any]] = {n: {"status": "PENDING", "runs": []}
                                         for n in pipeline.steps}
@@ -167,7 +174,7 @@ class Decider:
         pid = request.pipeline_run_id
         record = self.pipelines.get_pipeline_run(pid)
         if record is None:
-            record = begin(request, pipelines=self.pipelines, config=self.config,
+            record = begin(request, pipelines=self.pipelines, runs=self.runs, config=self.config,
                            named=self.named, clock=self.clock)
         if record["status"] != "RUNNING":
             return output(record, ended=True)
@@ -269,9 +276,12 @@ class Decider:
         step = pipeline.steps[name]
         link = {"run_id": pid, "step": name}
         if state.get("rerun_of"):  # its failed items, as its last run ran them
-            return {**pipeline.shared, "rerun_of": state["rerun_of"], "select": "failed",
+            shared = {k: v for k, v in pipeline.shared.items() if k != "schedule"}
+            return {**shared, "rerun_of": state["rerun_of"], "select": "failed",
                     "pipeline_run": link}
         document: dict[str, Any] = {**step.spec, **pipeline.shared, "pipeline_run": link}
+        if "schedule" in document:  # each step's run its own slot of the schedule's time
+            document["schedule"] = f"{document['schedule']}.{name}"[:64]
         fanin = dict(state.get("fanin") or {})
         if step.items_from_step is not None:
             source = step.items_from_step
@@ -325,86 +335,6 @@ def output(record: dict[str, Any], *, ended: bool) -> dict[str, Any]:
             "again": False, "wait_seconds": 1, "summary": summary[:4000]}
 
 
-def run_ending(run: Any, execution_status: str) -> tuple[str, str | None, dict[str, Any]]:
-    """A step's status, reason and counts from its run's record (when the run is closed)
-    or, failing that, its execution's status."""
-    if run is not None and run.status != "RUNNING":
-        totals = run.totals()
-        counts = {"total": run.total, "succeeded": totals.get("succeeded", 0)}
-        if run.status == "SUCCEEDED":
-            return "SUCCEEDED", None, counts
-        if run.status == "REJECTED":
-            return "REJECTED", run.summary or "the step's run spec was rejected", counts
-        return str(run.status), (f"{totals.get('failed', 0)} failed, "
-                                 f"{totals.get('timed_out', 0)} timed out, "
-                                 f"{totals.get('aborted', 0)} aborted of {run.total}"), counts
-    status = {"SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED"}.get(execution_status, "ABORTED")
-    return status, None if status == "SUCCEEDED" else \
-        f"its run's execution ended {execution_status}", {}
-
-
-def end_step(pipeline_run_id: str, step: str, run_id: str, execution_status: str, *,
-             pipelines: PipelineRecords, runs: RecordsStore, callbacks: TaskCallbacks,
-             clock: Clock = utcnow) -> bool:
-    """Record that step ``step``'s run ``run_id`` ended (once: False for a duplicate, a
-    late event or a run that is no step), then wake the pipeline's loop."""
-    status, reason, counts = run_ending(runs.get_run(run_id), execution_status)
-    fields = {"status": status, "reason": reason, "finished_at": iso(clock()), **counts}
-    if not pipelines.update_step(pipeline_run_id, step, fields, expect_status="RUNNING",
-                                 expect_run=run_id):
-        return False
-    wake(pipeline_run_id, pipelines=pipelines, callbacks=callbacks, by=run_id)
-    return True
-
-
-def wake(pipeline_run_id: str, *, pipelines: PipelineRecords, callbacks: TaskCallbacks,
-         by: str) -> None:
-    """Count a change, and answer the token AwaitStep left, if it left one."""
-    record = pipelines.count_change(pipeline_run_id)
-    token = (record or {}).get("wait_token")
-    if token and pipelines.take_token(pipeline_run_id, token):
-        callbacks.succeed(token, {"woken_by": by})
-
-
-def reconcile_steps(record: dict[str, Any], *, pipelines: PipelineRecords, runs: RecordsStore,
-                    executions: Executions, callbacks: TaskCallbacks,
-                    clock: Clock = utcnow) -> bool:
-    """The RUNNING steps whose execution ended without its event reaching StepEnded
-    (lost): recorded from DescribeExecution. True when one was."""
-    ended = False
-    for name, state in record["steps"].items():
-        if state["status"] != "RUNNING" or state.get("starting") or not state.get("run_id"):
-            continue
-        found = executions.status(state["run_id"])
-        if found is not None and found != "RUNNING":
-            ended |= end_step(record["pipeline_run_id"], name, state["run_id"], found,
-                              pipelines=pipelines, runs=runs, callbacks=callbacks,
-                              clock=clock)
-    return ended
-
-
-def stop_steps(record: dict[str, Any], status: str, reason: str, *,
-               pipelines: PipelineRecords, executions: Executions,
-               clock: Clock = utcnow) -> None:
-    """End a pipeline run that is stopped or timed out: its running steps' executions are
-    stopped (their Abort path settles their items ABORTED) and recorded ABORTED, the steps
-    not started SKIPPED, the pipeline ``status``, all with ``reason``."""
-    pid = record["pipeline_run_id"]
-    now = iso(clock())
-    statuses = {n: s["status"] for n, s in record["steps"].items()}
-    for name, why in skip_all_pending(statuses, reason).items():
-        pipelines.update_step(pid, name, {"status": "SKIPPED", "reason": why,
-                                          "finished_at": now}, expect_status="PENDING")
-    for name, state in record["steps"].items():
-        if state["status"] == "RUNNING" and state.get("run_id"):
-            executions.stop(state["run_id"], STEP_STOPPED, reason)
-            pipelines.update_step(pid, name, {"status": "ABORTED", "reason": reason,
-                                              "finished_at": now},
-                                  expect_status="RUNNING", expect_run=state["run_id"])
-    pipelines.update_pipeline(pid, {"status": status, "reason": reason, "finished_at": now},
-                              expect_status="RUNNING")
-
-
 def await_step(request: AwaitInput, *, pipelines: PipelineRecords,
                callbacks: TaskCallbacks) -> dict[str, Any]:
     """Leave the token for StepEnded, unless a step ended since Decide read the records
@@ -413,48 +343,3 @@ def await_step(request: AwaitInput, *, pipelines: PipelineRecords,
         return {"waiting": True}
     callbacks.succeed(request.token, {"woken_by": "a change since Decide read the records"})
     return {"waiting": False}
-
-
-class ExecutionEnded(BaseModel):
-    """A "Step Functions Execution Status Change" event (of the run state machine: a step
-    may have ended; of the pipeline state machine: a pipeline may have stopped)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    detail: dict[str, Any]
-
-    @property
-    def name(self) -> str:
-        return str(self.detail.get("name", ""))
-
-    @property
-    def status(self) -> str:
-        return str(self.detail.get("status", ""))
-
-    @property
-    def state_machine(self) -> str:
-        return str(self.detail.get("stateMachineArn", ""))
-
-
-def step_ended(event: ExecutionEnded, *, pipeline_machine: str, pipelines: PipelineRecords,
-               runs: RecordsStore, executions: Executions, callbacks: TaskCallbacks,
-               clock: Clock = utcnow) -> dict[str, Any]:
-    """StepEnded: a run that is a pipeline's step ended (record it, wake the loop), or a
-    pipeline's own execution stopped, crashed or timed out (stop its steps)."""
-    if event.status not in EXECUTION_ENDED:
-        return {"ignored": f"status {event.status}"}
-    if event.state_machine.endswith(f":{pipeline_machine}"):
-        record = pipelines.get_pipeline_run(event.name)
-        if record is None or record["status"] != "RUNNING" \
-                or event.status not in PIPELINE_STOPPED:
-            return {"ignored": "the pipeline run has ended"}
-        stop_steps(record, "TIMED_OUT" if event.status == "TIMED_OUT" else "ABORTED",
-                   f"the pipeline's execution ended {event.status}", pipelines=pipelines,
-                   executions=executions, clock=clock)
-        return {"pipeline_run_id": event.name, "stopped": True}
-    if "." not in event.name:
-        return {"ignored": "not a pipeline's step"}
-    pipeline_run_id, step = event.name.rsplit(".", 1)
-    recorded = end_step(pipeline_run_id, step, event.name, event.status, pipelines=pipelines,
-                        runs=runs, callbacks=callbacks, clock=clock)
-    return {"pipeline_run_id": pipeline_run_id, "step": step, "recorded": recorded}
