@@ -94,7 +94,7 @@ class PipelineRecords:
                  g1pk: f"PIPELINE#{record['pipeline']}", g1sk: sort,
                  g2pk: f"PIPELINES#{record['started_at'][:4]}", g2sk: sort,
                  **{k: v for k, v in record.items() if v is not None},
-                 "spec": json.dumps(record["spec"], separators=(",", ":"), sort_keys=True)}
+                 "spec": json.dumps(record["spec"], separators=(",", ":"))}
         return write(lambda: self.client.put_item(
             TableName=self.table, Item=serialized(attrs),
             ConditionExpression=f"attribute_not_exists({PARTITION_KEY})"),

@@ -195,15 +195,58 @@ def test_the_cli_refuses_a_bad_pipeline_with_exit_2_one_line_and_nothing_written
     assert not records.exists()
 
 
-def test_fanout_start_says_a_good_pipeline_runs_locally_for_now(
-    capsys: pytest.CaptureFixture[str], cdk_json: Any, tmp_path: Any
+def test_a_rerun_begins_from_the_old_steps_as_the_local_and_aws_reruns_both_do(
+    config: FanoutConfig,
 ) -> None:
-    from fanout.cli.main import main
+    from fanout.pipelines.plan import rerun_start
 
-    spec = tmp_path / "pipeline.json"
-    spec.write_text(json.dumps(SEED))
-    assert main(["start", str(spec), "--config", str(cdk_json)]) == 2
-    assert "pipelines run with `fanout local`" in capsys.readouterr().err
+    # Given a pipeline run where A failed (so B was SKIPPED) and C succeeded
+    pipeline = parse_pipeline(SEED, config)
+    old = {"A": {"status": "FAILED", "runs": ["p1.A"]},
+           "B": {"status": "SKIPPED", "runs": []},
+           "C": {"status": "SUCCEEDED", "runs": ["p1.C"], "total": 1, "succeeded": 1}}
+    # When a rerun of its failed steps begins
+    start = rerun_start(pipeline, old, True, "p1")
+    # Then C is carried over, A reruns its failed items of its last run, B runs afresh
+    assert start == {
+        "A": {"runs": ["p1.A"], "rerun_of": "p1.A"},
+        "C": {"status": "SUCCEEDED", "runs": ["p1.C"], "total": 1, "succeeded": 1,
+              "reason": "carried over from p1"}}
+    # And a rerun of all of it begins every step afresh
+    assert rerun_start(pipeline, old, False, "p1") == {}
+
+
+def test_pipelines_named_in_the_config_are_checked_and_scheduled(
+    config: FanoutConfig,
+) -> None:
+    from fanout.config import ConfigError
+    from fanout.pipelines.validate import check_pipelines
+    from infra.schedules import schedule_input
+
+    context = config.model_dump(mode="json")
+    # Given a config naming the seed's pipeline, scheduled every morning from a date
+    good = FanoutConfig.model_validate({
+        **context, "pipelines": {"seed": SEED},
+        "schedules": [{"name": "mornings", "expression": "cron(0 9 * * ? *)",
+                       "timezone": "Europe/Paris", "start_date": "2027-01-04",
+                       "pipeline": "seed"}]})
+    check_pipelines(good)
+    # Then the schedule starts the pipeline's document, marked as the schedule's
+    started = json.loads(schedule_input(good.schedules[0], good.pipelines))
+    assert started["steps"] == SEED["steps"] and started["pipeline"] == "seed"
+    assert (started["trigger"], started["schedule"]) == ("schedule", "mornings")
+    assert started["logical_time"] == "<aws.scheduler.scheduled-time>"
+    # And a bad pipeline in the config is named by its key, step and field
+    bad = FanoutConfig.model_validate({**context, "pipelines": {"seed": with_steps(
+        B={"job": "analyzer", "items": [{"year": 1}], "needs": ["X"]})}})
+    with pytest.raises(ConfigError) as caught:
+        check_pipelines(bad)
+    assert caught.value.message.endswith(
+        "fanout.pipelines.seed.steps.B.needs[0]: unknown step 'X' (steps: A, B, C)")
+    # And a schedule naming no configured pipeline is refused
+    with pytest.raises(ValueError, match="no pipeline 'nope' in pipelines"):
+        FanoutConfig.model_validate({**context, "schedules": [
+            {"name": "x", "expression": "cron(0 9 * * ? *)", "pipeline": "nope"}]})
 
 
 def test_fan_in_lists_every_output_of_the_succeeded_items_of_the_needed_steps(
