@@ -87,7 +87,7 @@ def document_of(given: Any, named: Mapping[str, Any]) -> dict[str, Any]:
         return given
     name = given.get("pipeline")
     if isinstance(name, str) and name in named:
-        return {**named[name], **{k: v for k, v in given.items() if k != "pipeline"}}
+        return {**named[name], **given}  # a configured pipeline is named by its key
     known = ", ".join(sorted(named)) or "none"
     raise InvalidPipelineSpec(f"pipeline: no pipeline {name!r} in the config (pipelines: "
                               f"{known}); give its steps, or a configured name")

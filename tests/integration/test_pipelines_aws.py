@@ -289,3 +289,27 @@ def test_items_from_a_step_written_over_several_decides(world: World, answers: M
 def manifest_of(world: World, run_id: str, machine: str) -> list[dict[str, Any]]:
     start_run(run_id, execution_input(machine, run_id))
     return manifest(world, run_id)
+
+
+def test_a_pipeline_named_in_the_config_starts_by_its_name(
+        world: World, answers: MemoryCallbacks, machine: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the config names the seed's pipeline (Decide's FANOUT_PIPELINES)
+    named = {k: v for k, v in SEED.items() if k != "pipeline"}
+    monkeypatch.setenv("FANOUT_PIPELINES", json.dumps({"nightly": named}))
+    context.reset()
+    context.use(callbacks=answers)
+    # When the console starts {"pipeline": "nightly"}
+    out = decide("nightly-1", {"pipeline": "nightly", "trigger": "console"})
+    # Then it runs the configured document: its first step started
+    assert out["status"] == "RUNNING"
+    record = PipelineRecords(TABLE).get_pipeline_run("nightly-1")
+    assert record is not None and record["pipeline"] == "nightly"
+    assert record["steps"]["prepare"]["status"] == "RUNNING"
+    # And an unknown name fails the execution, naming the known ones, nothing recorded
+    from fanout.runtime.errors import InvalidPipelineSpec
+
+    with pytest.raises(InvalidPipelineSpec, match=r"no pipeline 'nope' in the config "
+                                                  r"\(pipelines: nightly\)"):
+        decide("nope-1", {"pipeline": "nope"})
+    assert PipelineRecords(TABLE).get_pipeline_run("nope-1") is None
