@@ -123,17 +123,26 @@ def _announce(stack: Any, run_id: str, arn: str, steps: list[str],
     link = console_url(arn)
     if link:
         print(f"console: {link}", file=out)
-    return follow_pipeline(stack, run_id, args.json) if args.wait else EXIT_OK
+    return follow_pipeline(stack, run_id, arn, args.json) if args.wait else EXIT_OK
 
 
-def follow_pipeline(stack: Any, run_id: str, as_json: bool) -> int:
+def follow_pipeline(stack: Any, run_id: str, arn: str, as_json: bool) -> int:
     """Poll the pipeline run's record until it ends (a remote run: nothing to await but
     its record); Ctrl-C stops following, never the pipeline."""
+    from fanout.names import console_url
+
     seen: dict[str, str] = {}
     try:
         while True:
             view = stack_pipeline_run(stack, run_id)
-            if view is not None:
+            if view is None:  # not recorded yet, or refused by Decide (a bad input)
+                state = stack.client("stepfunctions").describe_execution(executionArn=arn)
+                if state["status"] != "RUNNING":
+                    print(f"fanout: the pipeline's execution ended {state['status']} before "
+                          f"it was recorded ({state.get('cause') or state.get('error') or ''})"
+                          f": {console_url(arn)}", file=sys.stderr)
+                    return EXIT_RUN_FAILED
+            else:
                 for name, step in view["steps"].items():
                     if seen.get(name) != step["status"]:
                         seen[name] = step["status"]

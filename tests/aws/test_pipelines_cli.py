@@ -121,3 +121,20 @@ def test_rerun_failed_starts_a_pipeline_run_linked_to_it(stack: Stack) -> None:
     refused = stack.fanout("rerun", "portfolio-cli-5", "--all", "--stack", STACK)
     assert refused.returncode == 2
     assert "pipeline run portfolio-cli-5 is still running" in refused.stderr
+
+
+def test_start_wait_follows_the_pipeline_run_to_its_end(stack: Stack, tmp_path: Path) -> None:
+    # Given a pipeline whose run's records say it ended (as Decide leaves them)
+    path = tmp_path / "portfolio.json"
+    path.write_text(json.dumps(PIPELINE))
+    seed_pipeline_run(stack, "portfolio-cli-6", {"prepare": "SUCCEEDED", "years": "SUCCEEDED",
+                                                 "report": "SUCCEEDED"})
+    # When it is started with --wait
+    done = stack.fanout("start", str(path), "--run-id", "portfolio-cli-6", "--stack", STACK,
+                        "--wait", "--json")
+    # Then it follows it to its end: each step's status on stderr, the summary on stdout
+    assert done.returncode == 0, done.stderr
+    assert "fanout: step report: SUCCEEDED" in done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "SUCCEEDED" and set(summary["steps"]) == {
+        "prepare", "years", "report"}

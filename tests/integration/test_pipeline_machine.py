@@ -116,7 +116,8 @@ def machines(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             reset()
 
 
-def finished(sfn: Any, arn: str, seconds: float = 20) -> dict[str, Any]:
+def finished(sfn: Any, arn: str, events: ExecutionEvents, seconds: float = 30
+             ) -> dict[str, Any]:
     """The execution once it has ended (awaited: moto runs it on its own thread)."""
     done = threading.Event()
     found: dict[str, Any] = {}
@@ -126,7 +127,8 @@ def finished(sfn: Any, arn: str, seconds: float = 20) -> dict[str, Any]:
             return found
         done.wait(0.05)
     history = [e["type"] for e in sfn.get_execution_history(executionArn=arn)["events"]]
-    raise AssertionError(f"{arn} still {found.get('status')} after {seconds} s: {history}")
+    raise AssertionError(f"{arn} still {found.get('status')} after {seconds} s: {history}; "
+                         f"events delivered {sorted(events.delivered)}, errors {events.errors}")
 
 
 def test_the_pipeline_machine_runs_the_seed_pipeline_to_succeeded(
@@ -141,7 +143,7 @@ def test_the_pipeline_machine_runs_the_seed_pipeline_to_succeeded(
     # When it is started as the console or the CLI starts it
     arn = sfn.start_execution(stateMachineArn=machines["pipeline"], name="portfolio-e2e",
                               input=json.dumps(document))["executionArn"]
-    execution = finished(sfn, arn)
+    execution = finished(sfn, arn, machines["events"])
     # Then the pipeline's execution SUCCEEDED, each step's run ran once, in order
     assert not machines["events"].errors
     assert execution["status"] == "SUCCEEDED", execution
@@ -155,6 +157,11 @@ def test_the_pipeline_machine_runs_the_seed_pipeline_to_succeeded(
     runs = sfn.list_executions(stateMachineArn=machines["run"])["executions"]
     assert sorted(r["name"] for r in runs) == [
         "portfolio-e2e.prepare", "portfolio-e2e.report", "portfolio-e2e.yearly"]
+    # And the pipeline's own execution cost what ADR 0018 says: at most 3S + 4 billed
+    # transitions (states entered) for S steps
+    history = sfn.get_execution_history(executionArn=arn)["events"]
+    transitions = [e for e in history if e["type"].endswith("StateEntered")]
+    assert len(transitions) <= 3 * 3 + 4, [e["type"] for e in transitions]
 
 
 def test_the_pipeline_machine_fails_a_pipeline_whose_step_failed(
@@ -169,7 +176,7 @@ def test_the_pipeline_machine_fails_a_pipeline_whose_step_failed(
     # When it runs
     arn = sfn.start_execution(stateMachineArn=machines["pipeline"], name="portfolio-fail",
                               input=json.dumps(document))["executionArn"]
-    execution = finished(sfn, arn)
+    execution = finished(sfn, arn, machines["events"])
     # Then its execution FAILED with Fanout.PipelineFailed and the summary as its cause
     assert not machines["events"].errors
     assert execution["status"] == "FAILED"
