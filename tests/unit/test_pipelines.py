@@ -279,3 +279,29 @@ def test_fan_in_lists_every_output_of_the_succeeded_items_of_the_needed_steps(
     assert json.loads((tmp_path / "inputs.jsonl").read_text()) == {
         "step": "years", "run_id": "p-1.years", "index": 0, "params": {"year": 1999},
         "location": location, "key": "part/result.csv", "size": 3}
+
+
+def test_fanout_status_reads_a_local_pipeline_run(capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Any) -> None:
+    from fanout.cli.main import main
+    from fanout.local.pipeline import FORMAT, PIPELINE_RECORD
+
+    # Given a local pipeline run's record, as fanout local leaves it
+    folder = tmp_path / "runs" / "seed-1"
+    folder.mkdir(parents=True)
+    step = {"status": "SUCCEEDED", "run_id": "seed-1.A", "runs": ["seed-1.A"], "reason": None,
+            "started_at": None, "finished_at": None, "total": 1, "succeeded": 1,
+            "needs": [], "when": "on_success"}
+    record = {"pipeline_run_id": "seed-1", "pipeline": "seed", "status": "SUCCEEDED",
+              "reason": None, "started_at": None, "finished_at": None,
+              "timeout_seconds": None, "parent_pipeline_run": None, "records": str(folder),
+              "steps": {"A": step}, "format": FORMAT, "pid": 1, "spec": SEED, "config": "x"}
+    (folder / PIPELINE_RECORD).write_text(json.dumps(record))
+    # When its status is read with --local
+    code = main(["status", "seed-1", "--local", "--records-dir", str(tmp_path / "runs"),
+                 "--json"])
+    # Then it is the pipeline's summary: its status and each step's status and run id
+    shown = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert shown["status"] == "SUCCEEDED"
+    assert shown["steps"]["A"]["run_id"] == "seed-1.A" and "spec" not in shown
