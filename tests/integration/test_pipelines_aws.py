@@ -313,3 +313,27 @@ def test_a_pipeline_named_in_the_config_starts_by_its_name(
                                                   r"\(pipelines: nightly\)"):
         decide("nope-1", {"pipeline": "nope"})
     assert PipelineRecords(TABLE).get_pipeline_run("nope-1") is None
+
+
+def test_pipeline_runs_are_listed_by_name_and_time(world: World, answers: MemoryCallbacks,
+                                                   machine: str) -> None:
+    from fanout.records.pipelines import pipeline_view
+
+    # Given two runs of the seed pipeline and one of another, started one after the other
+    decide("portfolio-a", SEED, start_time="2026-12-05T01:00:00Z")
+    waiting = decide("portfolio-b", SEED, start_time="2026-12-05T02:00:00Z")
+    assert await_step(waiting, "secret-token") == {"waiting": True}
+    decide("other-a", {**SEED, "pipeline": "other"}, start_time="2026-12-05T03:00:00Z")
+    store = PipelineRecords(TABLE)
+    # When they are listed, by name and all together (what the dashboard reads)
+    by_name = [r["pipeline_run_id"] for r in store.list_pipeline_runs("portfolio")]
+    every = [r["pipeline_run_id"] for r in store.list_pipeline_runs(year=2026)]
+    # Then each listing is newest first, one index entry per pipeline run
+    assert by_name == ["portfolio-b", "portfolio-a"]
+    assert every == ["other-a", "portfolio-b", "portfolio-a"]
+    assert store.list_pipeline_runs("portfolio", limit=1)[0]["pipeline_run_id"] == "portfolio-b"
+    # And a run reads as users read it, without the loop's task token
+    view = pipeline_view(store.get_pipeline_run("portfolio-b") or {})
+    assert view["steps"]["prepare"]["status"] == "RUNNING"
+    assert view["steps"]["years"]["needs"] == ["prepare"]
+    assert "secret-token" not in json.dumps(store.get_pipeline_run("portfolio-b"))
