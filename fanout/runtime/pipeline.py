@@ -113,8 +113,10 @@ def begin(request: DecideInput, *, pipelines: PipelineRecords, runs: RecordsStor
             raise InvalidPipelineSpec(f"select: a pipeline reruns \"failed\" or \"all\", not "
                                       f"{select!r}")
         failed_only = select == "failed"
-        document = {**parent["spec"], **{k: v for k, v in given.items()
-                                        if k not in ("rerun_of", "select")}}
+        # Started anew: by whoever starts the rerun (the console by default), not by the
+        # parent's schedule, whose slot the parent holds.
+        document = {**{k: v for k, v in parent["spec"].items() if k != "trigger"},
+                    **{k: v for k, v in given.items() if k not in ("rerun_of", "select")}}
     else:
         document = document_of(given, named)
     try:

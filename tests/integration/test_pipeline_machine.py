@@ -72,7 +72,7 @@ def machines(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     import boto3
     from moto import mock_aws
 
-    from fanout.local.moto.correctness import route_lambda
+    from fanout.local.moto.correctness import route_lambda, serialized_dynamodb
     from fanout.runtime.context import reset
     from infra.pipelines import definition
 
@@ -103,7 +103,10 @@ def machines(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             name="fanout-pipeline", roleArn=ROLE,
             definition=json.dumps(definition(decide_arn=lam + "decide",
                                              await_arn=lam + "await_step")))["stateMachineArn"]
-        restore = route_lambda(invoke, ACCOUNT, REGION)
+        # moto's DynamoDB is not safe for concurrent calls (the loop and the events thread
+        # write one pipeline record at once): one request at a time, as DynamoDB applies
+        # each write to an item atomically, and as the local mode serializes it.
+        restores = [route_lambda(invoke, ACCOUNT, REGION), serialized_dynamodb()]
         events = ExecutionEvents(sfn, run_machine)
         events.start()
         try:
@@ -112,7 +115,8 @@ def machines(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         finally:
             events.done.set()
             events.join(5)
-            restore()
+            for restore in reversed(restores):
+                restore()
             reset()
 
 

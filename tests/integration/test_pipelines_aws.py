@@ -337,3 +337,38 @@ def test_pipeline_runs_are_listed_by_name_and_time(world: World, answers: Memory
     assert view["steps"]["prepare"]["status"] == "RUNNING"
     assert view["steps"]["years"]["needs"] == ["prepare"]
     assert "secret-token" not in json.dumps(store.get_pipeline_run("portfolio-b"))
+
+
+def test_rerun_failed_reruns_the_failed_items_then_what_was_skipped(
+        world: World, answers: MemoryCallbacks, machine: str) -> None:
+    # Given a pipeline run whose prepare failed one item of two (years, report SKIPPED)
+    doc = {"pipeline": "portfolio", "steps": {
+        "prepare": {"job": "analyzer", "items": [{"year": 1}, {"year": 2}],
+                    "retry": {"max_attempts": 1}},
+        "years": {"job": "analyzer", "items": [{"year": 3}], "needs": ["prepare"]},
+        "other": {"job": "analyzer", "items": [{"year": 4}]}}}
+    out = decide("portfolio-6", {**doc, "trigger": "cli"})
+    for step, failing in (("prepare", frozenset({1})), ("other", frozenset())):
+        ended(machine, f"portfolio-6.{step}", play(world, machine, f"portfolio-6.{step}",
+                                                   failing=failing))
+    assert decide("portfolio-6", out)["status"] == "FAILED"
+    # When it is rerun for what failed (as `fanout rerun PIPELINE_RUN --failed` starts it)
+    out = decide("portfolio-7", {"rerun_of": "portfolio-6", "select": "failed",
+                                 "trigger": "cli"})
+    # Then other, which succeeded, is carried over; prepare reruns its failed item only,
+    # as a rerun of its run linked to the new pipeline run
+    record = PipelineRecords(TABLE).get_pipeline_run("portfolio-7")
+    assert record is not None and record["parent_pipeline_run"] == "portfolio-6"
+    steps = record["steps"]
+    assert (steps["other"]["status"], steps["other"]["reason"]) == (
+        "SUCCEEDED", "carried over from portfolio-6")
+    assert steps["prepare"]["runs"] == ["portfolio-6.prepare", "portfolio-7.prepare"]
+    assert execution_input(machine, "portfolio-7.prepare") == {
+        "rerun_of": "portfolio-6.prepare", "select": "failed", "trigger": "cli",
+        "pipeline_run": {"run_id": "portfolio-7", "step": "prepare"}}
+    rerun = play(world, machine, "portfolio-7.prepare")
+    assert [i["params"] for i in manifest(world, "portfolio-7.prepare")] == [{"year": 2}]
+    # And once it succeeds, years (skipped before) runs from its spec
+    ended(machine, "portfolio-7.prepare", rerun)
+    decide("portfolio-7", out)
+    assert steps_of("portfolio-7")["years"]["status"] == "RUNNING"
