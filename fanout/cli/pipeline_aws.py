@@ -1,5 +1,6 @@
 """Pipelines on the deployed stack: ``fanout start PIPELINE.json``, ``fanout status
-PIPELINE_RUN`` and ``fanout rerun PIPELINE_RUN --failed|--all``.
+PIPELINE_RUN``, ``fanout rerun PIPELINE_RUN --failed|--all`` and ``fanout stop
+PIPELINE_RUN``.
 
 A pipeline run is one execution of the stack's pipeline state machine (output
 ``PipelineStateMachineArn``), named by the pipeline run id; its records are read with
@@ -167,3 +168,21 @@ def show_pipeline(view: dict[str, Any], as_json: bool) -> None:
         print_json(view)
     else:
         print(summary_text(view))
+
+
+def stop_pipeline(stack: Any, view: dict[str, Any]) -> int:
+    """``fanout stop PIPELINE_RUN``: stop its execution; StepEnded, on that ending, stops
+    the running steps' runs (their items settle ABORTED) and skips the others."""
+    from fanout.runs.stack import STOP_CAUSE, STOP_ERROR
+
+    run_id = view["pipeline_run_id"]
+    if view["status"] != "RUNNING":
+        print(f"pipeline run {run_id} has already ended: {view['status']}")
+        return EXIT_OK
+    arn = view.get("execution_arn") or stack.output(PIPELINE_MACHINE_OUTPUT).replace(
+        ":stateMachine:", ":execution:", 1) + f":{run_id}"
+    stack.client("stepfunctions").stop_execution(executionArn=arn, error=STOP_ERROR,
+                                                 cause=STOP_CAUSE)
+    print(f"stopping pipeline run {run_id}: its running steps are stopped (their items "
+          "settle ABORTED), the steps not started are SKIPPED")
+    return EXIT_OK

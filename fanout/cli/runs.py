@@ -213,6 +213,14 @@ def run_logs(args: argparse.Namespace) -> int:
 
 def run_stop(args: argparse.Namespace) -> int:
     runs = source(args)
+    if not args.local and runs.get_run(args.run) is None:  # a pipeline run on the stack?
+        pipeline = pipeline_run_of(runs, args)
+        if pipeline is not None:
+            from fanout.cli.pipeline_aws import stop_pipeline
+            from fanout.runs.stack import StackRuns
+
+            assert isinstance(runs, StackRuns)
+            return stop_pipeline(runs.stack, pipeline)
     run = the_run(runs, args)
     if run["status"] != "RUNNING":
         print(f"run {run['run_id']} has already ended: {run['status']}")

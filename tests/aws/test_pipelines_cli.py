@@ -138,3 +138,27 @@ def test_start_wait_follows_the_pipeline_run_to_its_end(stack: Stack, tmp_path: 
     summary = json.loads(done.stdout)
     assert summary["status"] == "SUCCEEDED" and set(summary["steps"]) == {
         "prepare", "years", "report"}
+
+
+def test_stop_a_pipeline_run_stops_its_execution(stack: Stack, tmp_path: Path) -> None:
+    # Given a pipeline run started on the stack, its records saying it runs
+    path = tmp_path / "portfolio.json"
+    path.write_text(json.dumps(PIPELINE))
+    started = as_json(stack.fanout("start", str(path), "--run-id", "portfolio-cli-7",
+                                   "--stack", STACK, "--json"))
+    seed_pipeline_run(stack, "portfolio-cli-7", {"prepare": "RUNNING", "years": "PENDING",
+                                                 "report": "PENDING"})
+    PipelineRecords(TABLE, stack.client("dynamodb")).update_pipeline(
+        "portfolio-cli-7", {"execution_arn": started["execution_arn"]})
+    # When it is stopped
+    done = stack.fanout("stop", "portfolio-cli-7", "--stack", STACK)
+    # Then its execution is stopped (StepEnded then stops its steps, tested apart)
+    assert done.returncode == 0, done.stderr
+    assert "stopping pipeline run portfolio-cli-7" in done.stdout
+    sfn = stack.client("stepfunctions")
+    assert sfn.describe_execution(executionArn=started["execution_arn"])["status"] == "ABORTED"
+    # And a pipeline run that has ended is said to have ended
+    seed_pipeline_run(stack, "portfolio-cli-8", {"prepare": "SUCCEEDED", "years": "SUCCEEDED",
+                                                 "report": "SUCCEEDED"})
+    ended = stack.fanout("stop", "portfolio-cli-8", "--stack", STACK)
+    assert ended.returncode == 0 and "has already ended: SUCCEEDED" in ended.stdout

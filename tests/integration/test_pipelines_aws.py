@@ -372,3 +372,27 @@ def test_rerun_failed_reruns_the_failed_items_then_what_was_skipped(
     ended(machine, "portfolio-7.prepare", rerun)
     decide("portfolio-7", out)
     assert steps_of("portfolio-7")["years"]["status"] == "RUNNING"
+
+
+def test_a_stopped_pipeline_execution_stops_its_steps(world: World, answers: MemoryCallbacks,
+                                                      machine: str) -> None:
+    # Given a pipeline run whose first step runs
+    decide("portfolio-8", SEED)
+    # When its execution is stopped (console, fanout stop) and StepEnded gets the event
+    pipeline_machine = f"arn:aws:states:{REGION}:123456789012:stateMachine:{PIPELINE_MACHINE}"
+    result = ended(pipeline_machine, "portfolio-8", "ABORTED")
+    # Then the running step's run is stopped and recorded ABORTED, the others SKIPPED, and
+    # the pipeline run ABORTED, each with the reason
+    assert result == {"pipeline_run_id": "portfolio-8", "stopped": True}
+    record = PipelineRecords(TABLE).get_pipeline_run("portfolio-8")
+    assert record is not None and record["status"] == "ABORTED"
+    reason = "the pipeline's execution ended ABORTED"
+    assert {n: (s["status"], s["reason"]) for n, s in record["steps"].items()} == {
+        "prepare": ("ABORTED", reason), "years": ("SKIPPED", reason),
+        "report": ("SKIPPED", reason)}
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = f"{machine.replace(':stateMachine:', ':execution:')}:portfolio-8.prepare"
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+    # And the event delivered again changes nothing
+    assert ended(pipeline_machine, "portfolio-8", "ABORTED") == {
+        "ignored": "the pipeline run has ended"}
