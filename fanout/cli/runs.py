@@ -124,14 +124,15 @@ def run_status(args: argparse.Namespace) -> int:
     from fanout.runs.chain import across, across_text
 
     runs = source(args)
-    if runs.get_run(args.run) is None:  # maybe a pipeline run (docs/pipelines.md)
+    found = runs.get_run(args.run)
+    if found is None:  # maybe a pipeline run (docs/pipelines.md)
         pipeline = pipeline_run_of(runs, args)
         if pipeline is not None:
             from fanout.cli.pipeline_aws import show_pipeline
 
             show_pipeline(pipeline, args.json)
             return EXIT_OK
-    run = the_run(runs, args)
+    run = found or the_run(runs, args)  # the_run says where no such run was found
     chain = across(runs, run)  # with its reruns: each item's latest outcome
     if args.json:
         print_json({**with_totals(run), "across_reruns": chain})
