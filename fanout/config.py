@@ -229,8 +229,10 @@ class ScheduleConfig(Frozen):
     end_date: str | None = None
     flexible_window_minutes: Count | None = Field(default=None, ge=1, le=1440)
     enabled: Flag = True
-    #: The run spec (validated against the jobs at synth).
-    spec: dict[str, Any]
+    #: The run spec (validated against the jobs at synth), or the name of a pipeline of the
+    #: config (``pipelines``) it starts instead.
+    spec: dict[str, Any] | None = None
+    pipeline: str | None = None
 
     @field_validator("expression")
     @classmethod
@@ -250,6 +252,12 @@ class ScheduleConfig(Frozen):
         except ValueError as exc:
             raise ValueError(f"schedule {info.data.get('name', '?')}: {exc}") from None
         return value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ScheduleConfig:
+        if (self.spec is None) == (self.pipeline is None):
+            raise ValueError(f"schedule {self.name}: give spec (a run spec) or pipeline (a name)")
+        return self
 
     @model_validator(mode="after")
     def _window(self) -> ScheduleConfig:
@@ -359,6 +367,8 @@ class FanoutConfig(Frozen):
     powertools: PowertoolsConfig = PowertoolsConfig()
     #: The team dashboard, deployed with the stack (opt-in).
     dashboard: DashboardConfig = DashboardConfig()
+    #: Named pipelines (name -> document, docs/pipelines.md), checked at synth.
+    pipelines: dict[str, dict[str, Any]] = {}
 
     @field_validator("jobs")
     @classmethod
@@ -376,6 +386,11 @@ class FanoutConfig(Frozen):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"schedule names repeat: {', '.join(dupes)}")
+        for schedule in self.schedules:
+            if schedule.pipeline is not None and schedule.pipeline not in self.pipelines:
+                known = ", ".join(sorted(self.pipelines)) or "none"
+                raise ValueError(f"schedule {schedule.name}: no pipeline "
+                                 f"{schedule.pipeline!r} in pipelines (pipelines: {known})")
         return self
 
     def job(self, name: str) -> JobConfig:

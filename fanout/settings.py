@@ -177,6 +177,39 @@ class AbortEnv(AnnouncingEnv):
     )
 
 
+class DecideEnv(FunctionEnv):
+    """Decide: the pipeline loop's step (docs/decisions/0018-pipelines-on-aws.md)."""
+
+    fanout_table: str
+    #: The manifest bucket: the fan-in objects are written under ``pipelines/``.
+    fanout_bucket: str
+    #: The jobs and limits a pipeline's steps are checked against (as Expand's).
+    fanout_jobs: dict[str, JobConfig]
+    fanout_limits: Limits
+    #: The run state machine: each step is one of its executions.
+    fanout_run_machine: str
+    #: The config's named pipelines (name -> document, JSON), started by name.
+    fanout_pipelines: dict[str, Any] = {}
+
+    _json_fields = field_validator("fanout_jobs", "fanout_limits", "fanout_pipelines",
+                                   mode="before")(classmethod(lambda cls, v: _json(v)))
+
+
+class AwaitStepEnv(FunctionEnv):
+    """AwaitStep: keeps the pipeline loop's task token on the pipeline record."""
+
+    fanout_table: str
+
+
+class StepEndedEnv(FunctionEnv):
+    """StepEnded: an execution of the run or the pipeline state machine ended."""
+
+    fanout_table: str
+    fanout_run_machine: str
+    #: The pipeline state machine's name: its executions' ends stop their steps.
+    fanout_pipeline_machine: str
+
+
 #: Variables the stack sets on every function besides its env model (Powertools settings).
 COMMON_VARIABLES: frozenset[str] = frozenset(
     {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
@@ -195,7 +228,7 @@ class FunctionSpec:
     asynchronous: bool
 
 
-#: The six functions, written once: the stack, the local mode and the benchmarks read these.
+#: The functions, written once: the stack, the local mode and the benchmarks read these.
 #: Expand streams the expansion to S3, so it gets the most memory and time.
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("expand", ExpandEnv, memory_mb=1024, timeout_seconds=300, asynchronous=False),
@@ -214,6 +247,13 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("reconcile", ReconcileEnv, memory_mb=512, timeout_seconds=240,
                  asynchronous=True),
     FunctionSpec("abort", AbortEnv, memory_mb=512, timeout_seconds=240, asynchronous=True),
+    # The pipeline loop (docs/decisions/0018-pipelines-on-aws.md). Decide writes fan-in
+    # objects a time budget at a time, so it gets Finalize's size.
+    FunctionSpec("decide", DecideEnv, memory_mb=512, timeout_seconds=120, asynchronous=False),
+    FunctionSpec("await_step", AwaitStepEnv, memory_mb=128, timeout_seconds=30,
+                 asynchronous=False),
+    FunctionSpec("step_ended", StepEndedEnv, memory_mb=256, timeout_seconds=60,
+                 asynchronous=True),
 )
 
 #: Function name (as the stack and the local mode call it) -> its env model.

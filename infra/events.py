@@ -1,4 +1,4 @@
-"""What wakes the functions: task stops, failed executions, the reconcile schedule."""
+"""What wakes the functions: task stops, ended executions, the reconcile schedule."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ class Events(Construct):
         record: lambda_.IFunction,
         abort: lambda_.IFunction,
         reconcile: lambda_.IFunction,
+        step_ended: lambda_.IFunction,
+        pipeline_machine_arn: str,
         dead_letters: sqs.IQueue,
         reconcile_every_minutes: int,
     ) -> None:
@@ -69,6 +71,22 @@ class Events(Construct):
                 },
             ),
             targets=[target(abort)],
+        )
+        # A second rule, not a second target of RunEnded: a step's run that SUCCEEDED ends
+        # its step too, and Abort must not be woken for it.
+        self.execution_ended = events.Rule(
+            self,
+            "ExecutionEnded",
+            description="fanout: a run or a pipeline execution ended -> StepEnded",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "stateMachineArn": [state_machine_arn, pipeline_machine_arn],
+                    "status": ["SUCCEEDED", *ABORTING_STATUSES],
+                },
+            ),
+            targets=[target(step_ended)],
         )
         self.reconcile = events.Rule(
             self,

@@ -1,4 +1,4 @@
-"""The six functions of the control plane, each with its own role, log group and env."""
+"""The functions of the control plane, each with its own role, log group and env."""
 
 from __future__ import annotations
 
@@ -27,21 +27,27 @@ LAMBDA_MODULES: tuple[str, ...] = (
     "fanout.aws.stepfunctions",
     "fanout.config", "fanout.cost", "fanout.dashboard_config", "fanout.errors",
     "fanout.job_settings",
-    "fanout.metrics_names", "fanout.names", "fanout.outputs", "fanout.policy",
+    "fanout.metrics_names", "fanout.names", "fanout.outputs",
+    "fanout.pipelines", "fanout.pipelines.model", "fanout.pipelines.plan",
+    "fanout.pipelines.validate",
+    "fanout.policy",
     "fanout.records", "fanout.records.dynamo", "fanout.records.dynamo_gate",
     "fanout.records.gate_store",
     "fanout.records.layout", "fanout.records.model", "fanout.records.pages",
-    "fanout.records.store",
+    "fanout.records.pipelines", "fanout.records.store",
     "fanout.records.views", "fanout.records.writes",
     "fanout.runtime", "fanout.runtime.abort", "fanout.runtime.bucket",
     "fanout.runtime.classify", "fanout.runtime.clock", "fanout.runtime.closing",
     "fanout.runtime.context",
     "fanout.runtime.dispatch",
-    "fanout.runtime.errors", "fanout.runtime.expand", "fanout.runtime.finalize",
+    "fanout.runtime.errors", "fanout.runtime.expand", "fanout.runtime.fanin",
+    "fanout.runtime.finalize",
     "fanout.runtime.gate", "fanout.runtime.launch", "fanout.runtime.leftovers",
     "fanout.runtime.notify",
-    "fanout.runtime.observe", "fanout.runtime.reconcile", "fanout.runtime.record",
+    "fanout.runtime.observe", "fanout.runtime.pipeline", "fanout.runtime.reconcile",
+    "fanout.runtime.record",
     "fanout.runtime.rerun", "fanout.runtime.settle", "fanout.runtime.slots",
+    "fanout.runtime.step_ended",
     "fanout.runtime.webhooks",
     "fanout.schedule_expressions", "fanout.schema", "fanout.settings",
     "fanout.spec", "fanout.spec.axes", "fanout.spec.items_from", "fanout.spec.matrix",
@@ -81,6 +87,12 @@ SIZES: dict[str, tuple[int, int]] = {f.name: (f.memory_mb, f.timeout_seconds) fo
 ASYNCHRONOUS = frozenset(f.name for f in FUNCTIONS if f.asynchronous)
 
 
+def function_title(name: str) -> str:
+    """How a function is named in construct paths and logical ids (``await_step`` ->
+    ``AwaitStep``)."""
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
 def dispatcher_name(scope: Construct) -> str:
     """The dispatcher's fixed name: Launch, Reconcile and the dispatcher itself invoke it by
     name, which no reference to the function could give without a dependency cycle."""
@@ -116,7 +128,8 @@ def _resolved_size(value: Any) -> int:
 
 
 class Functions(Construct):
-    """``expand``, ``launch``, ``dispatch``, ``record``, ``finalize``, ``reconcile``, ``abort``.
+    """``expand``, ``launch``, ``dispatch``, ``record``, ``finalize``, ``reconcile``, ``abort``,
+    and the pipeline loop's ``decide``, ``await_step`` and ``step_ended``.
 
     Each function gets exactly the variables of its env model (``envs[name]``), its own
     role (log writing only; the stack adds the grants) and its own log group.
@@ -162,7 +175,7 @@ class Functions(Construct):
         code: lambda_.Code,
         log_retention: logs.RetentionDays,
     ) -> lambda_.Function:
-        title = name.capitalize()
+        title = function_title(name)
         env = {
             **variables,
             "POWERTOOLS_SERVICE_NAME": metrics_names.SERVICE,

@@ -65,6 +65,10 @@ REASONS = {
     "threat_protection": "Cognito's Plus plan (threat protection) is billed per monthly "
     "active user; the Lite plan keeps the dashboard at $0 for a team (MFA is required by "
     "default instead)",
+    "pipeline_files": "a pipeline's fan-in objects: pipelines/<pipeline run>/<step>/, named "
+    "when the pipeline runs (docs/decisions/0018-pipelines-on-aws.md)",
+    "step_executions": "the executions of this stack's run state machine only: a pipeline's "
+    "step is one, named <pipeline run>.<step> when it starts",
     "access_logs": "manifests are transient internal data written and read only by the "
     "control plane's roles; CloudTrail data events can audit it if wanted",
 }
@@ -126,6 +130,11 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
     for name in ("expand", "finalize", "abort"):
         ack(roles[name], f"{iam5}[Resource::{bucket}/runs/*]", "manifests")
     ack(roles["expand"], f"{iam5}[Resource::{bucket}/inputs/*]", "inputs")
+    for name in ("expand", "decide"):
+        ack(roles[name], f"{iam5}[Resource::{bucket}/pipelines/*]", "pipeline_files")
+    for name in ("decide", "step_ended"):
+        ack(roles[name], f"{iam5}[Resource::{states}:execution:{machine}:*]", "step_executions")
+    ack(stack.pipelines.state_machine.role, f"{iam5}[Resource::*]", "unscoped")
     for made in stack.jobs.jobs.values():
         for task_definition in made.task_definitions:
             family = task_definition.family
@@ -134,6 +143,8 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
                     "families")
             ack(task_definition.task_role, f"{iam5}[Resource::{bucket}/runs/*/outputs/*]",
                 "outputs")
+            ack(task_definition.task_role, f"{iam5}[Resource::{bucket}/pipelines/*]",
+                "pipeline_files")
             execution_role = task_definition.execution_role
             assert execution_role is not None
             ack(execution_role, f"{iam5}[Resource::*]", "unscoped")
@@ -150,7 +161,7 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
     for name, function in fns.functions.items():
         ack(function, "AwsSolutions-L1", "runtime")
         ack(function, "Serverless-LambdaLatestVersion", "runtime")
-        if name in ("expand", "launch", "finalize"):
+        if name in ("expand", "launch", "finalize", "decide", "await_step"):
             ack(function, "Serverless-LambdaDLQ", "sync")
         elif name == "dispatch":
             ack(function, "Serverless-LambdaDLQ", "wake")

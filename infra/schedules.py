@@ -1,8 +1,10 @@
-"""EventBridge Scheduler schedules from the config, each starting a run."""
+"""EventBridge Scheduler schedules from the config, each starting a run or a pipeline."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
@@ -14,11 +16,15 @@ from fanout.config import ScheduleConfig
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
 
-def schedule_input(schedule: ScheduleConfig) -> str:
-    """The execution input of a scheduled run: its spec, marked as started by a schedule,
-    with the schedule's time zone (``today`` is that zone's day, as the cron reads it)."""
+def schedule_input(schedule: ScheduleConfig,
+                   pipelines: Mapping[str, dict[str, Any]] | None = None) -> str:
+    """The execution input of a scheduled run: its spec (or the named pipeline's document),
+    marked as started by a schedule, with the schedule's time zone (``today`` is that
+    zone's day, as the cron reads it)."""
+    body = schedule.spec if schedule.spec is not None else {
+        **(pipelines or {})[str(schedule.pipeline)], "pipeline": schedule.pipeline}
     # ``schedule`` + the scheduled time name the run's slot: a retried delivery runs nothing.
-    return json.dumps({"timezone": schedule.timezone, **schedule.spec, "trigger": "schedule",
+    return json.dumps({"timezone": schedule.timezone, **body, "trigger": "schedule",
                        "logical_time": SCHEDULED_TIME, "schedule": schedule.name})
 
 
@@ -32,6 +38,8 @@ class Schedules(Construct):
         *,
         schedules: list[ScheduleConfig],
         state_machine_arn: str,
+        pipeline_machine_arn: str | None = None,
+        pipelines: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.role: iam.Role | None = None
@@ -42,10 +50,12 @@ class Schedules(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
-            description="fanout schedules: start runs of this state machine",
+            description="fanout schedules: start runs (and pipelines) of this stack",
         )
+        machines = {state_machine_arn if s.spec is not None else str(pipeline_machine_arn)
+                    for s in schedules}
         self.role.add_to_policy(iam.PolicyStatement(
-            actions=["states:StartExecution"], resources=[state_machine_arn]
+            actions=["states:StartExecution"], resources=sorted(machines, key=str)
         ))
         for schedule in schedules:
             window = (
@@ -59,7 +69,8 @@ class Schedules(Construct):
             self.schedules[schedule.name] = scheduler.CfnSchedule(
                 self,
                 f"Schedule-{schedule.name}",
-                description=f"fanout run of job {schedule.spec.get('job')}",
+                description=f"fanout run of job {schedule.spec.get('job')}"
+                if schedule.spec is not None else f"fanout pipeline {schedule.pipeline}",
                 schedule_expression=schedule.expression,
                 schedule_expression_timezone=schedule.timezone,
                 # The window, given in the schedule's zone, in UTC (Scheduler's StartDate
@@ -69,8 +80,9 @@ class Schedules(Construct):
                 flexible_time_window=window,
                 state="ENABLED" if schedule.enabled else "DISABLED",
                 target=scheduler.CfnSchedule.TargetProperty(
-                    arn=state_machine_arn,
+                    arn=state_machine_arn if schedule.spec is not None
+                    else str(pipeline_machine_arn),
                     role_arn=self.role.role_arn,
-                    input=schedule_input(schedule),
+                    input=schedule_input(schedule, pipelines),
                 ),
             )

@@ -20,6 +20,7 @@ from infra.functions import Functions, abort_name, dispatcher_name
 from infra.jobs import Jobs
 from infra.monitoring import Monitoring, Notifications
 from infra.network import Network
+from infra.pipelines import PipelineWorkflow, pipeline_machine_name
 from infra.powertools import Powertools
 from infra.records import Records
 from infra.schedules import Schedules
@@ -58,6 +59,8 @@ OUTPUTS = "runs/*/outputs/*"
 #: 0020, 0021): ``runs/<run_id>/tasks/<key>/batch.json``, ``.../items/<index>.json``.
 BATCHES = "runs/*/tasks/*/batch.json"
 ITEM_RESULTS = "runs/*/tasks/*/items/*"
+#: ... and the pipelines' fan-in objects (fanout.runtime.fanin: ``pipelines/<id>/<step>/``).
+PIPELINE_FILES = "pipelines/*"
 
 SEND_TASK = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
 
@@ -133,6 +136,10 @@ class FanoutStack(Stack):
             run_timeout_hours=config.limits.run_timeout_hours,
         )
         machine_arn = self.workflow.state_machine.state_machine_arn
+        self.pipelines = PipelineWorkflow(
+            self, "Pipelines", decide=fns["decide"], await_step=fns["await_step"],
+            log_retention=retention,
+        )
         self.events = Events(
             self,
             "Events",
@@ -141,11 +148,15 @@ class FanoutStack(Stack):
             record=fns["record"],
             abort=fns["abort"],
             reconcile=fns["reconcile"],
+            step_ended=fns["step_ended"],
+            pipeline_machine_arn=self.pipelines.state_machine.state_machine_arn,
             dead_letters=self.functions.dead_letters,
             reconcile_every_minutes=limits.reconcile_every_minutes,
         )
         self.schedules = Schedules(
-            self, "Schedules", schedules=list(config.schedules), state_machine_arn=machine_arn
+            self, "Schedules", schedules=list(config.schedules), state_machine_arn=machine_arn,
+            pipeline_machine_arn=self.pipelines.state_machine.state_machine_arn,
+            pipelines=dict(config.pipelines),
         )
         self.monitoring = Monitoring(
             self,
@@ -202,7 +213,20 @@ class FanoutStack(Stack):
         # The webhooks' kinds and secrets (never a URL: that is the secret's value).
         webhooks = json.dumps([w.model_dump(mode="json")
                                for w in self.config.notifications.webhooks])
+        run_machine = self._run_machine_arn()
         return {
+            "decide": {
+                "FANOUT_TABLE": table,
+                "FANOUT_BUCKET": self.records.bucket.bucket_name,
+                "FANOUT_JOBS": self.to_json_string(jobs),
+                "FANOUT_LIMITS": limits,
+                "FANOUT_RUN_MACHINE": run_machine,
+                "FANOUT_PIPELINES": json.dumps(dict(self.config.pipelines),
+                                               separators=(",", ":")),
+            },
+            "await_step": {"FANOUT_TABLE": table},
+            "step_ended": {"FANOUT_TABLE": table, "FANOUT_RUN_MACHINE": run_machine,
+                           "FANOUT_PIPELINE_MACHINE": pipeline_machine_name(self)},
             "expand": {
                 "FANOUT_TABLE": table,
                 "FANOUT_BUCKET": self.records.bucket.bucket_name,
@@ -230,7 +254,55 @@ class FanoutStack(Stack):
                       "FANOUT_WEBHOOKS": webhooks},
         }
 
+    def _run_machine_arn(self) -> str:
+        """The run state machine's ARN by its fixed name (Workflow's): the pipeline
+        functions start and stop its executions."""
+        return self.format_arn(service="states", resource="stateMachine",
+                               resource_name=f"{self.stack_name}-run",
+                               arn_format=ArnFormat.COLON_RESOURCE_NAME)
+
+    def _grant_pipelines(self) -> None:
+        """Decide starts steps' runs (executions of the run state machine, nothing else),
+        reads them when an event was lost, writes the fan-in objects under ``pipelines/``
+        and reads the items' outputs; StepEnded stops a stopped pipeline's steps; both,
+        and AwaitStep, answer the pipeline loop's token."""
+        roles = self.functions.roles
+        bucket = self.records.bucket
+        run_executions = self.format_arn(
+            service="states", resource="execution", resource_name=f"{self.stack_name}-run:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        roles["decide"].add_to_policy(iam.PolicyStatement(
+            sid="StartStepRuns", actions=["states:StartExecution"],
+            resources=[self._run_machine_arn()]))
+        roles["decide"].add_to_policy(iam.PolicyStatement(
+            sid="ReadStepRuns", actions=["states:DescribeExecution", "states:StopExecution"],
+            resources=[run_executions]))
+        roles["step_ended"].add_to_policy(iam.PolicyStatement(
+            sid="StopStepRuns", actions=["states:StopExecution"], resources=[run_executions]))
+        roles["decide"].add_to_policy(iam.PolicyStatement(
+            sid="WriteFanIn",
+            actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+            resources=[bucket.arn_for_objects(PIPELINE_FILES)]))
+        roles["decide"].add_to_policy(iam.PolicyStatement(
+            sid="ListItemOutputs", actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [OUTPUTS]}}))
+        for name in ("decide", "await_step", "step_ended"):
+            roles[name].add_to_policy(iam.PolicyStatement(
+                sid="AnswerPipelineToken", actions=SEND_TASK, resources=["*"]))
+        # A step's run reads its items from a step before it; its tasks, the inputs
+        # manifest and the outputs it names.
+        roles["expand"].add_to_policy(iam.PolicyStatement(
+            sid="ReadStepItems", actions=["s3:GetObject"],
+            resources=[bucket.arn_for_objects(PIPELINE_FILES)]))
+        for made in self.jobs.jobs.values():
+            for task_definition in made.task_definitions:
+                task_definition.add_to_task_role_policy(iam.PolicyStatement(
+                    sid="ReadStepInputs", actions=["s3:GetObject"],
+                    resources=[bucket.arn_for_objects(PIPELINE_FILES),
+                               bucket.arn_for_objects(OUTPUTS)]))
+
     def _grant(self) -> None:
+        self._grant_pipelines()
         roles = self.functions.roles
         table = self.records.table
         bucket = self.records.bucket
@@ -406,6 +478,9 @@ class FanoutStack(Stack):
                   description="start runs here (fanout start, the console, schedules)")
         CfnOutput(self, "StateMachineConsole", value=self.workflow.console_url,
                   description="the state machine in the AWS console")
+        CfnOutput(self, "PipelineStateMachineArn",
+                  value=self.pipelines.state_machine.state_machine_arn,
+                  description="start pipelines here (fanout start PIPELINE.json, the console)")
         CfnOutput(self, "RecordsTable", value=self.records.table.table_name)
         CfnOutput(self, "ManifestBucket", value=self.records.bucket.bucket_name)
         CfnOutput(self, "Cluster", value=self.jobs.cluster.cluster_name)

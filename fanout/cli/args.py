@@ -69,10 +69,12 @@ def load_config(args: argparse.Namespace) -> FanoutConfig:
 
 def load_config_path(path: str | Path) -> FanoutConfig:
     from fanout.config import load_config_file
+    from fanout.pipelines.validate import check_pipelines
     from fanout.spec.validate import check_schedule_specs
 
     config = load_config_file(path)
     check_schedule_specs(config)
+    check_pipelines(config)
     return config
 
 

@@ -111,14 +111,19 @@ def run_pipeline(local: Any, as_json: bool) -> int:
 
 def summary_text(summary: dict[str, Any]) -> str:
     lines = [f"pipeline {summary['pipeline']}  run {summary['pipeline_run_id']}  "
-             f"{summary['status']}" + (f"  ({summary['reason']})" if summary["reason"] else "")]
+             f"{summary['status']}" + (f"  ({summary['reason']})" if summary["reason"] else "")
+             + (f"  rerun of {summary['parent_pipeline_run']}"
+                if summary.get("parent_pipeline_run") else "")]
     width = max(len(n) for n in summary["steps"])
     for name, step in summary["steps"].items():
         counts = f"{step['succeeded']}/{step['total']} succeeded" \
             if step["total"] is not None else ""
         lines.append(f"  {name:<{width}}  {step['status']:<9}  {step['run_id'] or '-':<40}  "
                      f"{counts}" + (f"  {step['reason']}" if step["reason"] else ""))
-    lines.append(f"records: {summary['records']}")
+    if summary.get("records"):
+        lines.append(f"records: {summary['records']}")
+    elif summary.get("execution_arn"):
+        lines.append(f"execution: {summary['execution_arn']}")
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -148,7 +153,7 @@ def rerun_local_pipeline(args: argparse.Namespace, parent: dict[str, Any]) -> in
     from fanout.cli.args import load_config_path
     from fanout.local.checks import check_records_dir
     from fanout.local.pipeline import LocalPipeline, PipelineOptions, StepState
-    from fanout.pipelines.plan import CARRY, RERUN_FAILED, rerun_plan
+    from fanout.pipelines.plan import rerun_start
     from fanout.pipelines.validate import parse_pipeline
 
     if args.item:
@@ -160,19 +165,8 @@ def rerun_local_pipeline(args: argparse.Namespace, parent: dict[str, Any]) -> in
                                          "running")])
     config_path = Path(parent.get("config") or args.config)
     pipeline = parse_pipeline(parent["spec"], load_config_path(config_path))
-    old = parent["steps"]
-    plan = rerun_plan(pipeline, {n: s["status"] for n, s in old.items()}, args.failed,
-                      {n: bool(s.get("runs")) and s["status"] != "REJECTED"
-                       for n, s in old.items()})
-    start: dict[str, StepState] = {}
-    for name, how in plan.items():
-        runs = list(old[name].get("runs") or [])
-        if how == CARRY:
-            start[name] = StepState(status="SUCCEEDED", runs=runs, total=old[name]["total"],
-                                    succeeded=old[name]["succeeded"],
-                                    reason=f"carried over from {parent['pipeline_run_id']}")
-        elif how == RERUN_FAILED:
-            start[name] = StepState(runs=runs, rerun_of=runs[-1])
+    start = {name: StepState(**fields) for name, fields in rerun_start(
+        pipeline, parent["steps"], args.failed, parent["pipeline_run_id"]).items()}
     name = pipeline.name
     run_id = args.run_id or new_pipeline_run_id(name)
     check_pipeline_run_id(run_id)

@@ -89,15 +89,10 @@ def run_start(args: argparse.Namespace) -> int:
     document = spec_document(args)
     from fanout.pipelines.model import is_pipeline_document
 
-    if is_pipeline_document(document):
-        if Path(args.config).exists():  # a bad pipeline is said first, as locally
-            from fanout.pipelines.validate import parse_pipeline
+    if is_pipeline_document(document):  # a pipeline run (docs/pipelines.md)
+        from fanout.cli.pipeline_aws import start_pipeline
 
-            parse_pipeline(document, load_config_path(args.config))
-        raise UsageError([Problem("spec", "is a pipeline: pipelines run with `fanout local` "
-                                          "in this version; on AWS they are designed in "
-                                          "docs/decisions/0018-pipelines-on-aws.md, not built "
-                                          "yet")])
+        return start_pipeline(args, document)
     if isinstance(document, dict) and Path(args.config).exists():
         from fanout.spec.model import resolve
         from fanout.spec.validate import parse_spec

@@ -31,6 +31,14 @@ def run_rerun(args: argparse.Namespace) -> int:
     if args.item and args.failed:
         raise UsageError([Problem("--item", "give --failed or --item, not both")])
     runs = source(args)
+    if not args.local and runs.get_run(args.run) is None:  # a pipeline run on the stack?
+        from fanout.cli.pipeline_aws import rerun_pipeline, stack_pipeline_run
+        from fanout.runs.stack import StackRuns
+
+        assert isinstance(runs, StackRuns)
+        parent = stack_pipeline_run(runs.stack, args.run)
+        if parent is not None:
+            return rerun_pipeline(args, runs.stack, parent)
     run = the_run(runs, args)
     indexes = sorted(set(args.item)) if args.item else None
     if args.local:
@@ -148,7 +156,7 @@ def _bad_input(call: Any) -> Any:
 def add(subparsers: Any) -> None:
     rerun = subparsers.add_parser(
         "rerun", help="a new run over the failed, chosen or all items of a run, linked to it; "
-                      "for a pipeline run (--local), its failed steps and what follows them")
+                      "for a pipeline run, its failed steps and what follows them")
     rerun.add_argument("run", metavar="RUN")
     rerun.add_argument("--failed", action="store_true",
                        help="only the items that did not succeed (default: all)")

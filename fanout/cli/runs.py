@@ -87,6 +87,23 @@ def where(runs: RunsSource, args: argparse.Namespace) -> str:
         (f" ({region}{table})" if region else "")
 
 
+def pipeline_run_of(runs: RunsSource, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The pipeline run ``args.run`` names where the runs are read (the local records, or
+    the stack's), as users read it; None when there is none."""
+    from fanout.runs.local import LocalRuns
+
+    if isinstance(runs, LocalRuns):
+        from fanout.cli.pipeline import local_pipeline_record
+
+        record = local_pipeline_record(Path(args.records_dir), args.run)
+        return {k: v for k, v in record.items() if k not in ("format", "pid", "spec", "config")} \
+            if record is not None else None
+    from fanout.cli.pipeline_aws import stack_pipeline_run
+    from fanout.runs.stack import StackRuns
+
+    return stack_pipeline_run(runs.stack, args.run) if isinstance(runs, StackRuns) else None
+
+
 def the_run(runs: RunsSource, args: argparse.Namespace) -> RunView:
     run = runs.get_run(args.run)
     if run is None:
@@ -116,7 +133,15 @@ def run_status(args: argparse.Namespace) -> int:
     from fanout.runs.chain import across, across_text
 
     runs = source(args)
-    run = the_run(runs, args)
+    found = runs.get_run(args.run)
+    if found is None:  # maybe a pipeline run (docs/pipelines.md)
+        pipeline = pipeline_run_of(runs, args)
+        if pipeline is not None:
+            from fanout.cli.pipeline_aws import show_pipeline
+
+            show_pipeline(pipeline, args.json)
+            return EXIT_OK
+    run = found or the_run(runs, args)  # the_run says where no such run was found
     chain = across(runs, run)  # with its reruns: each item's latest outcome
     if args.json:
         print_json({**with_totals(run), "across_reruns": chain})
@@ -195,6 +220,14 @@ def run_logs(args: argparse.Namespace) -> int:
 
 def run_stop(args: argparse.Namespace) -> int:
     runs = source(args)
+    if not args.local and runs.get_run(args.run) is None:  # a pipeline run on the stack?
+        pipeline = pipeline_run_of(runs, args)
+        if pipeline is not None:
+            from fanout.cli.pipeline_aws import stop_pipeline
+            from fanout.runs.stack import StackRuns
+
+            assert isinstance(runs, StackRuns)
+            return stop_pipeline(runs.stack, pipeline)
     run = the_run(runs, args)
     if run["status"] != "RUNNING":
         print(f"run {run['run_id']} has already ended: {run['status']}")

@@ -149,6 +149,7 @@ class LocalRun:
         from fanout.config import load_config_file
         from fanout.local.synth import SynthInterrupted, synthesize
         from fanout.names import run_id_problem
+        from fanout.pipelines.validate import check_pipelines
         from fanout.spec.validate import check_schedule_specs
 
         if self.options.run_id is not None:
@@ -158,6 +159,7 @@ class LocalRun:
         check_records_dir(self.options.records_dir, self.options.run_id)
         config = load_config_file(self.options.config_path)
         check_schedule_specs(config)
+        check_pipelines(config)
         document = prepare_spec(raw_spec, config, self.options, self.warnings)
         if self.options.docker:
             check_docker()

@@ -21,7 +21,13 @@ from fanout.local.events import Rule
 from fanout.local.functions import Function
 from fanout.local.moto.limits import LimitExceeded, check_lambda_environment
 from fanout.local.tasks import TaskDefinition
-from fanout.local.template import PSEUDO_PARAMETERS, resolve, resources, state_machine_definition
+from fanout.local.template import (
+    PSEUDO_PARAMETERS,
+    resolve,
+    resources,
+    run_state_machine,
+    state_machine_definition,
+)
 
 
 class StackError(Exception):
@@ -225,13 +231,14 @@ def stand_up(template: Mapping[str, Any], config: FanoutConfig, *, region: str,
 
     task_definitions = _task_definitions(template, config, refs, functions)
 
-    machines = list(resources(template, "AWS::StepFunctions::StateMachine"))
-    if len(machines) != 1:
-        raise StackError(f"expected one state machine in the template, found {len(machines)}")
-    definition = state_machine_definition(template, refs, machines[0])
+    try:  # the run's; the local mode runs a pipeline's loop in Python (fanout.local.pipeline)
+        machine = run_state_machine(template)
+    except (KeyError, StopIteration) as exc:
+        raise StackError(f"no run state machine in the template ({exc})") from None
+    definition = state_machine_definition(template, refs, machine)
     sfn = boto3.client("stepfunctions", region_name=region)
     machine_arn = sfn.create_state_machine(
-        name=refs[f"{machines[0]}.Name"], definition=json.dumps(definition),
+        name=refs[f"{machine}.Name"], definition=json.dumps(definition),
         roleArn=f"arn:aws:iam::{account}:role/{stack}-local-states", type="STANDARD",
     )["stateMachineArn"]
 

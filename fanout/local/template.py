@@ -132,6 +132,24 @@ def placeholders(template: Mapping[str, Any]) -> dict[str, str]:
     return {lid: f"<{lid}>" for lid in template.get("Resources", {})}
 
 
+#: The run state machine is the one under this construct (infra.workflow.Workflow); the
+#: pipeline state machine is under ``Pipelines`` (infra.pipelines).
+RUN_MACHINE_CONSTRUCT = "Workflow"
+
+
+def run_state_machine(template: Mapping[str, Any]) -> str:
+    """The logical id of the run state machine: the template's only one, or the one the
+    ``Workflow`` construct made."""
+    machines = resources(template, "AWS::StepFunctions::StateMachine")
+    if len(machines) == 1:
+        return next(iter(machines))
+    runs = [lid for lid in machines if lid.startswith(RUN_MACHINE_CONSTRUCT)]
+    if len(runs) != 1:
+        raise KeyError(f"{len(machines)} state machines in the template, {len(runs)} of them "
+                       f"the run's ({RUN_MACHINE_CONSTRUCT}): name one")
+    return runs[0]
+
+
 def state_machine_definition(
     template: Mapping[str, Any],
     refs: Mapping[str, Any] | None = None,
@@ -139,14 +157,12 @@ def state_machine_definition(
 ) -> dict[str, Any]:
     """The ASL definition of a state machine of the template, as a dict.
 
-    ``state_machine`` is its logical id; optional when the template holds exactly one.
+    ``state_machine`` is its logical id; by default the run state machine's.
     With ``refs`` left out, every token becomes the placeholder ``"<LogicalId>"``.
     """
     machines = resources(template, "AWS::StepFunctions::StateMachine")
     if state_machine is None:
-        if len(machines) != 1:
-            raise KeyError(f"{len(machines)} state machines in the template: name one")
-        (state_machine,) = machines
+        state_machine = run_state_machine(template)
     definition = machines[state_machine]["Properties"]["DefinitionString"]
     text = resolve(definition, placeholders(template) if refs is None else refs)
     parsed: dict[str, Any] = json.loads(text)

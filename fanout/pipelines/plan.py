@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from fanout.pipelines.model import STEP_ENDED, Pipeline
 
@@ -131,3 +132,24 @@ def rerun_plan(pipeline: Pipeline, status: Mapping[str, str], failed_only: bool,
             else:
                 plan[name] = FRESH
     return plan
+
+
+def rerun_start(pipeline: Pipeline, old: Mapping[str, Mapping[str, Any]], failed_only: bool,
+                parent: str) -> dict[str, dict[str, Any]]:
+    """How a rerun of pipeline run ``parent`` begins, from its steps' records (``old``:
+    step -> ``status``, ``runs``, ``total``, ``succeeded``): for each step carried over or
+    rerun for its failed items, the fields its new record starts with (a step run from its
+    spec starts as a new step, so it is absent). The local and the AWS rerun both use it."""
+    plan = rerun_plan(pipeline, {n: str(s.get("status")) for n, s in old.items()}, failed_only,
+                      {n: bool(s.get("runs")) and s.get("status") != "REJECTED"
+                       for n, s in old.items()})
+    start: dict[str, dict[str, Any]] = {}
+    for name, how in plan.items():
+        runs = list(old[name].get("runs") or [])
+        if how == CARRY:
+            start[name] = {"status": "SUCCEEDED", "runs": runs, "total": old[name].get("total"),
+                           "succeeded": old[name].get("succeeded"),
+                           "reason": f"carried over from {parent}"}
+        elif how == RERUN_FAILED:
+            start[name] = {"runs": runs, "rerun_of": runs[-1]}
+    return start

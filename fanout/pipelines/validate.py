@@ -167,3 +167,25 @@ def _run_spec_problems(step: Step, shared: dict[str, Any], config: FanoutConfig,
 def _shown(value: Any) -> str:
     return repr(value) if isinstance(value, str) else "null" if value is None \
         else type(value).__name__ if isinstance(value, dict | list) else str(value)
+
+
+def check_pipelines(config: FanoutConfig) -> None:
+    """Every pipeline of the config (``pipelines``) checked as ``fanout start`` checks one;
+    raises :class:`ConfigError` naming ``fanout.pipelines.NAME.<field>``. Called where
+    the app is built and where the CLI loads the config."""
+    from fanout.config import CONTEXT_KEY
+    from fanout.errors import ConfigError
+
+    problems: list[Problem] = []
+    for name, document in config.pipelines.items():
+        where = f"{CONTEXT_KEY}.pipelines.{name}"
+        if document.get("pipeline", name) != name:
+            problems.append(Problem(f"{where}.pipeline", f"is {document.get('pipeline')!r}; "
+                                    f"a configured pipeline is named by its key ({name!r})"))
+            continue
+        try:
+            parse_pipeline({**document, "pipeline": name}, config, check_plans=False)
+        except PipelineError as exc:
+            problems += [Problem(f"{where}.{p.field}", p.message) for p in exc.problems]
+    if problems:
+        raise ConfigError(problems)

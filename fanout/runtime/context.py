@@ -13,7 +13,8 @@ from fanout.settings import FunctionEnv
 
 if TYPE_CHECKING:
     from fanout.aws.ecs import TaskLauncher
-    from fanout.aws.stepfunctions import TaskCallbacks
+    from fanout.aws.stepfunctions import Executions, TaskCallbacks
+    from fanout.records.pipelines import PipelineRecords
     from fanout.records.store import RecordsStore
     from fanout.runtime.gate import Gate
 
@@ -80,6 +81,26 @@ def log_tail() -> Any:
 
         _cache["log_tail"] = CloudWatchTail()
     return _cache["log_tail"]
+
+
+def pipelines(table: str) -> PipelineRecords:
+    key = ("pipelines", table)
+    if key not in _cache:
+        from fanout.records.pipelines import PipelineRecords
+
+        _cache[key] = PipelineRecords(table)
+    made: PipelineRecords = _cache[key]
+    return made
+
+
+def executions(state_machine_arn: str) -> Executions:
+    key = ("executions", state_machine_arn)
+    if key not in _cache:
+        from fanout.aws.stepfunctions import Executions
+
+        _cache[key] = Executions(state_machine_arn)
+    made: Executions = _cache[key]
+    return made
 
 
 def reset() -> None:

@@ -19,6 +19,8 @@ InvalidRunSpec = _named("InvalidRunSpec")
 LaunchThrottled = _named("LaunchThrottled")
 CapacityUnavailable = _named("CapacityUnavailable")
 LaunchFailed = _named("LaunchFailed")
+#: A pipeline document (or rerun) that Decide refuses: the pipeline execution fails.
+InvalidPipelineSpec = _named("InvalidPipelineSpec")
 
 #: Error names given with ``SendTaskFailure`` (never raised: Record answers the token).
 RETRY = "Fanout.Retry"

@@ -117,7 +117,7 @@ def spec_of(parent_run: str, settings: dict[str, Any], items: list[Any],
     spec.update({k: given[k] for k in OVERRIDES if k in given})
     if "retry" in given:
         spec["retry"] = {**settings["retry"], **given["retry"]}
-    for name in ("logical_time", "schedule", "timezone"):
+    for name in ("logical_time", "schedule", "timezone", "pipeline_run"):
         if name in given:
             spec[name] = given[name]
     return spec

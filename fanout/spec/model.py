@@ -144,6 +144,8 @@ class RerunSpec(RunOverrides):
     select: Literal["failed", "all"] | list[Annotated[int, Field(ge=0)]] = "failed"
     #: Run the job as the deployment defines it now, though it changed since the parent ran.
     current_config: bool = False
+    #: A step of a pipeline's rerun: the pipeline run and the step (set by the pipeline).
+    pipeline_run: PipelineLink | None = None
 
     @field_validator("select")
     @classmethod

@@ -188,6 +188,8 @@ def check_schedule_specs(config: FanoutConfig) -> None:
     """
     problems: list[Problem] = []
     for i, schedule in enumerate(config.schedules):
+        if schedule.spec is None:  # a pipeline's: fanout.pipelines.validate.check_pipelines
+            continue
         try:
             parse_spec(schedule.spec, config)
         except ConfigError:

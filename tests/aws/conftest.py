@@ -2,9 +2,10 @@
 
 The server holds what the commands read: a CloudFormation stack whose Outputs carry the
 physical names (a template with one trivial resource and literal Outputs), the records
-table (built from :mod:`fanout.schema`, as the stack builds it), the manifest bucket, a
-state machine and the job's log group. Records are seeded through the real records store
-(:class:`fanout.records.dynamo.DynamoRecords`) with the calls the handlers make.
+table (built from :mod:`fanout.schema`, as the stack builds it), the manifest bucket, the
+run and pipeline state machines and the job's log group. Records are seeded through the
+real records store (:class:`fanout.records.dynamo.DynamoRecords`) with the calls the
+handlers make.
 """
 
 from __future__ import annotations
@@ -79,7 +80,13 @@ def _create(session: Any, endpoint: str) -> dict[str, str]:
         definition=json.dumps({"StartAt": "Expand", "States": {"Expand": {"Type": "Pass",
                                                                          "End": True}}}),
     )["stateMachineArn"]
-    outputs = {"StateMachineArn": machine, "RecordsTable": TABLE, "ManifestBucket": BUCKET,
+    pipelines = client("stepfunctions").create_state_machine(
+        name="fanout-test-pipeline", roleArn="arn:aws:iam::123456789012:role/fanout-test",
+        definition=json.dumps({"StartAt": "Decide", "States": {"Decide": {"Type": "Pass",
+                                                                         "End": True}}}),
+    )["stateMachineArn"]
+    outputs = {"StateMachineArn": machine, "PipelineStateMachineArn": pipelines,
+               "RecordsTable": TABLE, "ManifestBucket": BUCKET,
                "Cluster": CLUSTER, "LogsAnalyzer": LOG_GROUP}
     template = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},

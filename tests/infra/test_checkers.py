@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from fanout.local.template import resources, state_machine_definition
+from fanout.local.template import resources, run_state_machine, state_machine_definition
 from tests.infra.conftest import REPO
 
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
@@ -112,7 +112,15 @@ def inlined(template: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def definition(inlined: dict[str, Any]) -> dict[str, Any]:
-    (machine,) = resources(inlined, "AWS::StepFunctions::StateMachine").values()
+    machine = inlined["Resources"][run_state_machine(inlined)]
+    inline: dict[str, Any] = machine["Properties"]["Definition"]
+    return inline
+
+
+@pytest.fixture(scope="module")
+def pipeline_definition(inlined: dict[str, Any]) -> dict[str, Any]:
+    (machine,) = [m for lid, m in resources(inlined, "AWS::StepFunctions::StateMachine").items()
+                  if lid.startswith("Pipelines")]
     inline: dict[str, Any] = machine["Properties"]["Definition"]
     return inline
 
@@ -141,7 +149,7 @@ def test_cfn_lint_finds_no_error_and_only_the_kept_warnings(
 def test_cfn_lint_checks_the_inlined_definition(
         inlined: dict[str, Any], definition: dict[str, Any], tmp_path: Path) -> None:
     # Given only the state machine, its definition broken
-    (lid,) = resources(inlined, "AWS::StepFunctions::StateMachine")
+    lid = run_state_machine(inlined)
     machine = copy.deepcopy(inlined["Resources"][lid])
     machine["Properties"]["Definition"] = broken(definition)
     machine["Properties"]["RoleArn"] = f"arn:aws:iam::{ACCOUNT}:role/run"
@@ -165,3 +173,16 @@ def test_asl_validator_rejects_a_broken_definition(
     assert result.returncode != 0
     assert "/States/FanOut/ItemProcessor/States/Launch is invalid" in result.stderr, (
         result.stdout + result.stderr)
+
+
+def test_asl_validator_finds_no_error_in_the_pipeline_state_machine(
+        pipeline_definition: dict[str, Any], tmp_path: Path) -> None:
+    # Given the synthesized pipeline loop (Decide -> AwaitStep -> Decide)
+    assert pipeline_definition["StartAt"] == "Decide"
+    assert pipeline_definition["States"]["AwaitStep"]["TimeoutSecondsPath"] == "$.wait_seconds"
+    # Then asl-validator finds it valid, and finds a broken copy invalid
+    result = asl_validate(pipeline_definition, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken_loop = copy.deepcopy(pipeline_definition)
+    broken_loop["States"]["AwaitStep"]["Next"] = "Nowhere"
+    assert asl_validate(broken_loop, tmp_path).returncode != 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -137,17 +138,23 @@ def test_abort_may_invoke_only_itself(template: dict[str, Any]) -> None:
     assert joined[-1] == f":function:{name}" or joined[-1].endswith(f":function:{name}")
 
 
-def test_a_jobs_tasks_may_write_the_items_outputs_and_nothing_else_of_the_bucket(
+def test_a_jobs_tasks_write_only_the_items_outputs_and_read_a_steps_inputs(
         template: dict[str, Any]) -> None:
     # Given the job's task role
     role = statements(template, "Jobs/Job-analyzer/TaskDefinition/TaskRole")
     bucket = logical_id(template, "Records/Manifests/Resource")
-    # Then its only S3 statement writes objects under runs/<run>/outputs/ of the bucket
+    arn = {"Fn::GetAtt": [bucket, "Arn"]}
+    # Then its only S3 write puts objects under runs/<run>/outputs/ of the bucket
     s3 = [s for s in role if any(a.startswith("s3:") for a in actions_of(s))]
-    assert len(s3) == 1
-    assert sorted(actions_of(s3[0])) == ["s3:AbortMultipartUpload", "s3:PutObject"]
-    assert s3[0]["Resource"] == {"Fn::Join": ["", [
-        {"Fn::GetAtt": [bucket, "Arn"]}, "/runs/*/outputs/*"]]}
+    (writes,) = [s for s in s3 if "s3:PutObject" in actions_of(s)]
+    assert sorted(actions_of(writes)) == ["s3:AbortMultipartUpload", "s3:PutObject"]
+    assert writes["Resource"] == {"Fn::Join": ["", [arn, "/runs/*/outputs/*"]]}
+    # And it reads only what a pipeline step is given: the fan-in objects under pipelines/
+    # and the outputs of the items they list
+    (reads,) = [s for s in s3 if s is not writes]
+    assert actions_of(reads) == ["s3:GetObject"]
+    assert reads["Resource"] == [{"Fn::Join": ["", [arn, "/pipelines/*"]]},
+                                 {"Fn::Join": ["", [arn, "/runs/*/outputs/*"]]}]
 
 
 @pytest.mark.parametrize("name", ["Record", "Reconcile"])
@@ -157,3 +164,53 @@ def test_the_settlers_list_only_the_items_outputs(template: dict[str, Any], name
     bucket = logical_id(template, "Records/Manifests/Resource")
     assert listing["Resource"] == {"Fn::GetAtt": [bucket, "Arn"]}
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["runs/*/outputs/*"]}}
+
+
+def _joined(resource: Any) -> str:
+    if isinstance(resource, str):
+        return resource
+    if "Fn::Join" in resource:
+        return "".join(p if isinstance(p, str) else json.dumps(p) for p in resource["Fn::Join"][1])
+    return json.dumps(resource)
+
+
+def test_decide_starts_only_the_run_state_machine_and_reads_only_its_executions(
+        template: dict[str, Any]) -> None:
+    # Given the pipeline loop's Decide
+    decide = statements(template, "Functions/DecideRole")
+    by_action = {a: [_joined(r) for r in (s["Resource"] if isinstance(s["Resource"], list)
+                                         else [s["Resource"]])]
+                 for s in decide for a in actions_of(s)}
+    # Then it may start executions of the run state machine, by its name, and nothing else
+    assert [r.endswith(":stateMachine:Fanout-run") for r in by_action["states:StartExecution"]] \
+        == [True]
+    # And read and stop that machine's executions only
+    for action in ("states:DescribeExecution", "states:StopExecution"):
+        assert [r.endswith(":execution:Fanout-run:*") for r in by_action[action]] == [True]
+    # And write objects only under pipelines/, and list only the items' outputs
+    assert [r.endswith("/pipelines/*") for r in by_action["s3:PutObject"]] == [True]
+    (listing,) = [s for s in decide if "s3:ListBucket" in actions_of(s)]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["runs/*/outputs/*"]}}
+    # And no ECS, no other function
+    assert not [a for a in by_action if a.startswith(("ecs:", "lambda:", "iam:"))]
+
+
+def test_step_ended_may_stop_only_run_executions(template: dict[str, Any]) -> None:
+    granted = statements(template, "Functions/StepEndedRole")
+    states = {a for s in granted for a in actions_of(s) if a.startswith("states:")}
+    assert states == {"states:StopExecution", "states:SendTaskSuccess",
+                      "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+    (stop,) = [s for s in granted if "states:StopExecution" in actions_of(s)]
+    assert _joined(stop["Resource"]).endswith(":execution:Fanout-run:*")
+
+
+def test_pipeline_state_machine_invokes_only_decide_and_await_step(
+        template: dict[str, Any]) -> None:
+    granted = statements(template, "Pipelines/StateMachine/Role")
+    (invoke,) = [s for s in granted if "lambda:InvokeFunction" in actions_of(s)]
+    decide = logical_id(template, "Functions/Decide/Resource")
+    await_step = logical_id(template, "Functions/AwaitStep/Resource")
+    assert invoke["Resource"] == [{"Fn::GetAtt": [decide, "Arn"]},
+                                  {"Fn::GetAtt": [await_step, "Arn"]}]
+    assert not [s for s in granted if any(a.startswith(("states:", "s3:", "dynamodb:"))
+                                          for a in actions_of(s))]

@@ -10,6 +10,7 @@ from aws_cdk.assertions import Match, Template
 from fanout import metrics_names, schema
 from fanout.local.template import logical_id, resources
 from fanout.settings import COMMON_VARIABLES, FUNCTION_ENVS
+from infra.functions import function_title
 from tests.infra.conftest import repo_context
 
 
@@ -124,7 +125,7 @@ def test_manifest_bucket_is_private_encrypted_tls_only_and_expires(
 @pytest.mark.parametrize("name", sorted(FUNCTION_ENVS))
 def test_function(template: dict[str, Any], name: str) -> None:
     # Given the function of this name
-    function = by_path(template, "AWS::Lambda::Function", f"Functions/{name.capitalize()}/")
+    function = by_path(template, "AWS::Lambda::Function", f"Functions/{function_title(name)}/")
     props = function["Properties"]
 
     # Then it runs the handler on arm64 Python 3.12 with the pinned Powertools layer of
@@ -144,7 +145,7 @@ def test_function(template: dict[str, Any], name: str) -> None:
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == metrics_names.NAMESPACE
     # And its own role and log group
     role = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    assert f"Functions{name.capitalize()}Role" in role
+    assert f"Functions{function_title(name)}Role" in role
     assert "LoggingConfig" in props
 
 
@@ -205,11 +206,14 @@ def test_state_machine_is_standard_logged_and_traced(assertions: Template) -> No
 def test_state_machine_logs_hold_no_execution_data(template: dict[str, Any]) -> None:
     # Given the state machine (its states' inputs and outputs hold the items' environment
     # values and the task tokens)
-    [machine] = resources(template, "AWS::StepFunctions::StateMachine").values()
-    # Then its log records every event but never the data that went through it
-    logging = machine["Properties"]["LoggingConfiguration"]
-    assert logging["IncludeExecutionData"] is False
-    assert logging["Level"] == "ALL"
+    # (and the pipeline state machine, whose state carries AwaitStep's task token)
+    machines = resources(template, "AWS::StepFunctions::StateMachine").values()
+    assert len(machines) == 2
+    # Then their logs record every event but never the data that went through them
+    for machine in machines:
+        logging = machine["Properties"]["LoggingConfiguration"]
+        assert logging["IncludeExecutionData"] is False
+        assert logging["Level"] == "ALL"
 
 
 def alarm_arns_of_this_account() -> dict[str, Any]:
@@ -318,7 +322,7 @@ def test_function_env_parses_into_its_model(template: dict[str, Any], name: str)
     # Given the function's env with every deploy-time token replaced by a placeholder
     from fanout.local.template import placeholders, resolve
 
-    function = by_path(template, "AWS::Lambda::Function", f"Functions/{name.capitalize()}/")
+    function = by_path(template, "AWS::Lambda::Function", f"Functions/{function_title(name)}/")
     env = resolve(function["Properties"]["Environment"]["Variables"], placeholders(template))
 
     # When its handler reads it, Then it parses (JSON values included)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fanout.local.template import resources, state_machine_definition
+from fanout.local.template import resources, run_state_machine, state_machine_definition
 from infra.functions import ENV_LIMIT_BYTES, EnvTooLarge
 from tests.infra.conftest import REPO, repo_context, synthesize
 
@@ -158,7 +158,7 @@ def test_the_dispatcher_reserves_concurrency_only_when_configured(
 
 
 def test_schedule_role_may_only_start_this_state_machine(scheduled: dict[str, Any]) -> None:
-    (machine,) = resources(scheduled, "AWS::StepFunctions::StateMachine")
+    machine = run_state_machine(scheduled)
     (role,) = [r for r in resources(scheduled, "AWS::IAM::Role").values()
                if r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
                .get("Service") == "scheduler.amazonaws.com"]

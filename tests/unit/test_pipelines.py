@@ -195,15 +195,58 @@ def test_the_cli_refuses_a_bad_pipeline_with_exit_2_one_line_and_nothing_written
     assert not records.exists()
 
 
-def test_fanout_start_says_a_good_pipeline_runs_locally_for_now(
-    capsys: pytest.CaptureFixture[str], cdk_json: Any, tmp_path: Any
+def test_a_rerun_begins_from_the_old_steps_as_the_local_and_aws_reruns_both_do(
+    config: FanoutConfig,
 ) -> None:
-    from fanout.cli.main import main
+    from fanout.pipelines.plan import rerun_start
 
-    spec = tmp_path / "pipeline.json"
-    spec.write_text(json.dumps(SEED))
-    assert main(["start", str(spec), "--config", str(cdk_json)]) == 2
-    assert "pipelines run with `fanout local`" in capsys.readouterr().err
+    # Given a pipeline run where A failed (so B was SKIPPED) and C succeeded
+    pipeline = parse_pipeline(SEED, config)
+    old = {"A": {"status": "FAILED", "runs": ["p1.A"]},
+           "B": {"status": "SKIPPED", "runs": []},
+           "C": {"status": "SUCCEEDED", "runs": ["p1.C"], "total": 1, "succeeded": 1}}
+    # When a rerun of its failed steps begins
+    start = rerun_start(pipeline, old, True, "p1")
+    # Then C is carried over, A reruns its failed items of its last run, B runs afresh
+    assert start == {
+        "A": {"runs": ["p1.A"], "rerun_of": "p1.A"},
+        "C": {"status": "SUCCEEDED", "runs": ["p1.C"], "total": 1, "succeeded": 1,
+              "reason": "carried over from p1"}}
+    # And a rerun of all of it begins every step afresh
+    assert rerun_start(pipeline, old, False, "p1") == {}
+
+
+def test_pipelines_named_in_the_config_are_checked_and_scheduled(
+    config: FanoutConfig,
+) -> None:
+    from fanout.config import ConfigError
+    from fanout.pipelines.validate import check_pipelines
+    from infra.schedules import schedule_input
+
+    context = config.model_dump(mode="json")
+    # Given a config naming the seed's pipeline, scheduled every morning from a date
+    good = FanoutConfig.model_validate({
+        **context, "pipelines": {"seed": SEED},
+        "schedules": [{"name": "mornings", "expression": "cron(0 9 * * ? *)",
+                       "timezone": "Europe/Paris", "start_date": "2027-01-04",
+                       "pipeline": "seed"}]})
+    check_pipelines(good)
+    # Then the schedule starts the pipeline's document, marked as the schedule's
+    started = json.loads(schedule_input(good.schedules[0], good.pipelines))
+    assert started["steps"] == SEED["steps"] and started["pipeline"] == "seed"
+    assert (started["trigger"], started["schedule"]) == ("schedule", "mornings")
+    assert started["logical_time"] == "<aws.scheduler.scheduled-time>"
+    # And a bad pipeline in the config is named by its key, step and field
+    bad = FanoutConfig.model_validate({**context, "pipelines": {"seed": with_steps(
+        B={"job": "analyzer", "items": [{"year": 1}], "needs": ["X"]})}})
+    with pytest.raises(ConfigError) as caught:
+        check_pipelines(bad)
+    assert caught.value.message.endswith(
+        "fanout.pipelines.seed.steps.B.needs[0]: unknown step 'X' (steps: A, B, C)")
+    # And a schedule naming no configured pipeline is refused
+    with pytest.raises(ValueError, match="no pipeline 'nope' in pipelines"):
+        FanoutConfig.model_validate({**context, "schedules": [
+            {"name": "x", "expression": "cron(0 9 * * ? *)", "pipeline": "nope"}]})
 
 
 def test_fan_in_lists_every_output_of_the_succeeded_items_of_the_needed_steps(
@@ -236,3 +279,29 @@ def test_fan_in_lists_every_output_of_the_succeeded_items_of_the_needed_steps(
     assert json.loads((tmp_path / "inputs.jsonl").read_text()) == {
         "step": "years", "run_id": "p-1.years", "index": 0, "params": {"year": 1999},
         "location": location, "key": "part/result.csv", "size": 3}
+
+
+def test_fanout_status_reads_a_local_pipeline_run(capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Any) -> None:
+    from fanout.cli.main import main
+    from fanout.local.pipeline import FORMAT, PIPELINE_RECORD
+
+    # Given a local pipeline run's record, as fanout local leaves it
+    folder = tmp_path / "runs" / "seed-1"
+    folder.mkdir(parents=True)
+    step = {"status": "SUCCEEDED", "run_id": "seed-1.A", "runs": ["seed-1.A"], "reason": None,
+            "started_at": None, "finished_at": None, "total": 1, "succeeded": 1,
+            "needs": [], "when": "on_success"}
+    record = {"pipeline_run_id": "seed-1", "pipeline": "seed", "status": "SUCCEEDED",
+              "reason": None, "started_at": None, "finished_at": None,
+              "timeout_seconds": None, "parent_pipeline_run": None, "records": str(folder),
+              "steps": {"A": step}, "format": FORMAT, "pid": 1, "spec": SEED, "config": "x"}
+    (folder / PIPELINE_RECORD).write_text(json.dumps(record))
+    # When its status is read with --local
+    code = main(["status", "seed-1", "--local", "--records-dir", str(tmp_path / "runs"),
+                 "--json"])
+    # Then it is the pipeline's summary: its status and each step's status and run id
+    shown = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert shown["status"] == "SUCCEEDED"
+    assert shown["steps"]["A"]["run_id"] == "seed-1.A" and "spec" not in shown
