@@ -43,13 +43,14 @@ def run_id_problem(run_id: str, field: str = "--run-id") -> Problem | None:
     return None
 
 
-def new_run_id(job: str, now: datetime | None = None) -> str:
+def new_run_id(job: str, now: datetime | None = None, limit: int = MAX_EXECUTION_NAME) -> str:
     """A run id for a run nobody named: ``JOB-20260101T120000Z-3fa2c1`` (the job, the UTC
     time, six random hex digits), the job cut short so that the id fits an execution name
-    (a job name has at most 40 characters, so it is cut only for a name no config allows)."""
+    (a job name has at most 40 characters, so it is cut only for a name no config allows),
+    or ``limit`` characters (a pipeline run's: its steps' run ids add ``.<step>``)."""
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     tail = f"-{stamp}-{secrets.token_hex(3)}"
-    return job[:MAX_EXECUTION_NAME - len(tail)] + tail
+    return job[:limit - len(tail)] + tail
 
 
 def console_url(execution_arn: str | None) -> str:

@@ -36,6 +36,7 @@ class Dashboard(Construct):
 
     def __init__(self, scope: Construct, id: str, *, config: FanoutConfig, context: dict[str, Any],
                  table: dynamodb.ITable, state_machine_arn: str, state_machine_name: str,
+                 pipeline_machine_arn: str, pipeline_machine_name: str,
                  job_log_groups: dict[str, logs.ILogGroup], powertools: lambda_.ILayerVersion,
                  log_retention: logs.RetentionDays) -> None:
         super().__init__(scope, id)
@@ -43,6 +44,10 @@ class Dashboard(Construct):
         settings = config.dashboard
         self.executions = stack.format_arn(
             service="states", resource="execution", resource_name=f"{state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        self.pipeline_machine_arn = pipeline_machine_arn
+        self.pipeline_executions = stack.format_arn(
+            service="states", resource="execution", resource_name=f"{pipeline_machine_name}:*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME)
 
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention,
@@ -107,6 +112,7 @@ class Dashboard(Construct):
         self.function.add_environment("FANOUT_STACK_NAME", Aws.STACK_NAME)
         self.function.add_environment("FANOUT_TABLE", table.table_name)
         self.function.add_environment("FANOUT_STATE_MACHINE_ARN", state_machine_arn)
+        self.function.add_environment("FANOUT_PIPELINE_STATE_MACHINE_ARN", pipeline_machine_arn)
         self.function.add_environment("FANOUT_JOB_LOG_GROUPS", stack.to_json_string(
             {job: group.log_group_name for job, group in job_log_groups.items()}))
         self.function.add_environment("DASHBOARD_URL", self.url)
@@ -134,10 +140,10 @@ class Dashboard(Construct):
                 sid="ReadTaskLogs", actions=["logs:GetLogEvents"],
                 resources=[group.log_group_arn for group in job_log_groups.values()]),
             iam.PolicyStatement(sid="StartRuns", actions=["states:StartExecution"],
-                                resources=[state_machine_arn]),
+                                resources=[state_machine_arn, self.pipeline_machine_arn]),
             iam.PolicyStatement(sid="StopRuns",
                                 actions=["states:StopExecution", "states:DescribeExecution"],
-                                resources=[self.executions]),
+                                resources=[self.executions, self.pipeline_executions]),
         ]
 
     def _stage_settings(self, per_second: int) -> None:

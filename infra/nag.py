@@ -60,8 +60,9 @@ REASONS = {
     "dashboard_auth": "the app verifies the Cognito ID token itself on every request "
     "(fanout.ui.signin): API Gateway's JWT authorizer reads only the Authorization header, "
     "which a browser following links does not send (docs/decisions/0019)",
-    "dashboard_executions": "stop and describe the executions of this stack's state machine "
-    "only; a run's execution name is its run id, made when the run starts",
+    "dashboard_executions": "stop and describe the executions of this stack's run and "
+    "pipeline state machines only; an execution's name is its run or pipeline run id, made "
+    "when it starts",
     "threat_protection": "Cognito's Plus plan (threat protection) is billed per monthly "
     "active user; the Lite plan keeps the dashboard at $0 for a team (MFA is required by "
     "default instead)",
@@ -191,6 +192,7 @@ def _dashboard_acks(stack: FanoutStack, table: str) -> list[Ack]:
     dash = stack.dashboard
     assert dash is not None
     executions = f"{_account_arn(stack, 'states')}:execution:{stack.workflow.state_machine_name}:*"
+    pipelines = f"{_account_arn(stack, 'states')}:execution:{stack.pipelines.state_machine_name}:*"
     acks = [Ack(dash.function, rule, REASONS["runtime"])
             for rule in ("AwsSolutions-L1", "Serverless-LambdaLatestVersion")]
     acks += [Ack(dash.function, rule, REASONS["dashboard_sync"])
@@ -198,8 +200,9 @@ def _dashboard_acks(stack: FanoutStack, table: str) -> list[Ack]:
     for holder in (dash.role, dash.operator_policy):
         acks.append(Ack(holder, f"AwsSolutions-IAM5[Resource::{table}/index/*]",
                         REASONS["indexes"]))
-        acks.append(Ack(holder, f"AwsSolutions-IAM5[Resource::{executions}]",
-                        REASONS["dashboard_executions"]))
+        for names in (executions, pipelines):
+            acks.append(Ack(holder, f"AwsSolutions-IAM5[Resource::{names}]",
+                            REASONS["dashboard_executions"]))
     acks.append(Ack(dash.role, "AwsSolutions-IAM5[Resource::*]", REASONS["unscoped"]))
     acks.append(Ack(dash.api, "AwsSolutions-APIG4", REASONS["dashboard_auth"]))
     for rule in ("AwsSolutions-COG3", "AwsSolutions-COG8"):

@@ -175,6 +175,8 @@ class FanoutStack(Stack):
             table=self.records.table,
             state_machine_arn=self.workflow.state_machine.state_machine_arn,
             state_machine_name=self.workflow.state_machine_name,
+            pipeline_machine_arn=self.pipelines.state_machine.state_machine_arn,
+            pipeline_machine_name=self.pipelines.state_machine_name,
             job_log_groups={n: made.log_group for n, made in self.jobs.jobs.items()},
             powertools=self.powertools.layer, log_retention=retention)
 

@@ -26,10 +26,10 @@ PASSED_TO_STEPS = (("reconcile_seconds", "--reconcile-seconds"), ("faults", "--f
 
 def new_pipeline_run_id(name: str) -> str:
     """``<pipeline>-<UTC time>-<random>``: room is left for ``.<step>`` in a run id."""
-    import secrets
-    from datetime import UTC, datetime
+    from fanout.names import new_run_id
+    from fanout.pipelines.model import MAX_PIPELINE_RUN_ID
 
-    return f"{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+    return new_run_id(name, limit=MAX_PIPELINE_RUN_ID)
 
 
 def check_pipeline_run_id(run_id: str) -> None:

@@ -20,16 +20,15 @@ from typing import Any
 from fanout.cli.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 from fanout.errors import Problem, UsageError
 from fanout.policy import EXECUTION_INPUT_LIMIT
+from fanout.runs.stack_pipelines import (
+    PIPELINE_MACHINE_OUTPUT,
+    pipeline_records,
+    start_pipeline_execution,
+)
 
 POLL_SECONDS = 2.0
-PIPELINE_MACHINE_OUTPUT = "PipelineStateMachineArn"
 
 
-def pipeline_records(stack: Any) -> Any:
-    """The stack's pipeline records (the reader the dashboard can use too)."""
-    from fanout.records.pipelines import PipelineRecords
-
-    return PipelineRecords(stack.output("RecordsTable"), stack.client("dynamodb"))
 
 
 def stack_pipeline_run(stack: Any, pipeline_run_id: str) -> dict[str, Any] | None:
@@ -76,7 +75,7 @@ def start_pipeline(args: argparse.Namespace, document: dict[str, Any]) -> int:
                                           "input; name it in the config (pipelines) and "
                                           "start it by name")])
     deploy = deployment(args)
-    arn = _start(deploy, run_id, document)
+    arn = start_pipeline_execution(deploy, run_id, document)
     steps = list(document.get("steps") or {})
     return _announce(deploy, run_id, arn, steps, args)
 
@@ -96,16 +95,9 @@ def rerun_pipeline(args: argparse.Namespace, stack: Any, parent: dict[str, Any])
     run_id = args.run_id or new_pipeline_run_id(str(parent["pipeline"]))
     check_pipeline_run_id(run_id)
     select = "failed" if args.failed else "all"
-    arn = _start(stack, run_id, {"rerun_of": parent["pipeline_run_id"], "select": select,
-                                 "trigger": "cli"})
+    arn = start_pipeline_execution(stack, run_id, {"rerun_of": parent["pipeline_run_id"],
+                                                   "select": select, "trigger": "cli"})
     return _announce(stack, run_id, arn, list(parent["steps"]), args)
-
-
-def _start(stack: Any, run_id: str, document: dict[str, Any]) -> str:
-    sfn = stack.client("stepfunctions")
-    started = sfn.start_execution(stateMachineArn=stack.output(PIPELINE_MACHINE_OUTPUT),
-                                  name=run_id, input=json.dumps(document))
-    return str(started["executionArn"])
 
 
 def _announce(stack: Any, run_id: str, arn: str, steps: list[str],

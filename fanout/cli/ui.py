@@ -41,9 +41,11 @@ def open_source(args: argparse.Namespace) -> Any:
     if not args.stack:
         return open_local(Path(args.records_dir), Path(args.config))
     from fanout.cli.runs import source
+    from fanout.runs.stack_pipelines import StackPipelineRuns
     from fanout.ui.cached import Cached
 
-    return Cached(source(args), Path(args.config))
+    runs: Any = source(args)
+    return Cached(runs, Path(args.config), pipelines=StackPipelineRuns(runs.stack))
 
 
 def run_ui(args: argparse.Namespace) -> int:

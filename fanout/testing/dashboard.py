@@ -93,6 +93,9 @@ class EmulatedStack:
         self.machine_arn = sfn.create_state_machine(
             name="fanout-runs", definition=json.dumps(definition),
             roleArn=role["Role"]["Arn"])["stateMachineArn"]
+        self.pipeline_machine_arn = sfn.create_state_machine(
+            name="fanout-pipeline", definition=json.dumps(definition),
+            roleArn=role["Role"]["Arn"])["stateMachineArn"]
         self.sfn = sfn
         (self.config_dir / "dashboard.json").write_text(json.dumps(
             {"context": {"fanout": {"stack_name": "Fanout", "jobs": self.jobs}}}))
@@ -102,22 +105,46 @@ class EmulatedStack:
 
         return DynamoRecords(TABLE, self.ddb)
 
-    def env(self, url: str = "https://dash.execute-api.us-east-1.amazonaws.com") -> Any:
+    def env(self, url: str = "https://dash.execute-api.us-east-1.amazonaws.com",
+            pipelines: bool = True) -> Any:
+        """The function's environment; without ``pipelines``, as a stack deployed before
+        pipelines gives it (no pipeline state machine)."""
         from fanout.ui.deployed import DashboardEnv
 
         return DashboardEnv(
             fanout_stack_name="Fanout", fanout_table=TABLE,
             fanout_state_machine_arn=self.machine_arn,
+            fanout_pipeline_state_machine_arn=self.pipeline_machine_arn if pipelines else "",
             fanout_job_log_groups={"analyzer": "/fanout/analyzer"},
             dashboard_url=url, dashboard_issuer=ISSUER, dashboard_client_id=CLIENT_ID,
             dashboard_auth_url=AUTH_URL, aws_region=REGION)
 
     def app(self, issuer: TestIssuer, url: str = "https://dash.execute-api.us-east-1"
-            ".amazonaws.com", post: Any = None) -> Any:
+            ".amazonaws.com", post: Any = None, pipelines: bool = True) -> Any:
         from fanout.ui.deployed import app_from_env
 
-        return app_from_env(self.env(url), task_root=self.config_dir, session=self.session,
-                            fetch=issuer.fetch, post=post)
+        return app_from_env(self.env(url, pipelines), task_root=self.config_dir,
+                            session=self.session, fetch=issuer.fetch, post=post)
+
+    def add_pipeline_run(self, pipeline_run_id: str, steps: dict[str, dict[str, Any]],
+                         status: str = "FAILED",
+                         started_at: str = "2026-12-04T09:00:00.000Z") -> None:
+        """A pipeline run as Decide leaves it: ``steps`` maps each step's name to its
+        record (``status``, ``run_id``, ``reason``...) and ``needs``."""
+        from fanout.records.pipelines import PipelineRecords
+
+        spec = {"pipeline": "seed", "steps": {
+            name: {"job": "analyzer", "items": [{"year": 1999}],
+                   **({"needs": step["needs"]} if step.get("needs") else {})}
+            for name, step in steps.items()}}
+        PipelineRecords(TABLE, self.ddb).create(
+            {"pipeline_run_id": pipeline_run_id, "pipeline": "seed", "spec": spec,
+             "status": status, "trigger": "console", "started_at": started_at,
+             "finished_at": started_at.replace("T09:", "T10:")},
+            {name: {"runs": [step["run_id"]] if step.get("run_id") else [],
+                    **{k: v for k, v in step.items() if k != "needs"}}
+             for name, step in steps.items()},
+            expires_at=2_000_000_000)
 
     def add_run(self, run_id: str, items: int, *, running: bool = False,
                 started_at: str = "2026-12-04T10:00:00.000Z") -> str:

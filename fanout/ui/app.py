@@ -53,9 +53,10 @@ RUNS_SHOWN = 200
 PREVIEW_ITEMS = 20
 #: Largest POST body read (a spec of explicit items can be big, not unbounded).
 MAX_BODY = 8 * 1024 * 1024
-#: What the pipeline pages say where pipeline runs are not read (a stack's, today).
-NOT_LISTED = ("Pipeline runs on AWS are not listed here yet; fanout ui on your machine "
-              "lists the local ones")
+#: What the pipeline pages say where pipeline runs are not read (a stack deployed before
+#: pipelines: its dashboard function is given no pipeline state machine).
+NOT_LISTED = ("Pipeline runs are not listed here: this deployment has no pipeline state "
+              "machine (deploy this version of fanout to add it)")
 
 
 def templates() -> Environment:

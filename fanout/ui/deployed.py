@@ -33,6 +33,8 @@ class DashboardEnv(FunctionEnv):
     fanout_stack_name: str
     fanout_table: str
     fanout_state_machine_arn: str
+    #: The pipeline state machine ("" before pipelines were deployed: none listed).
+    fanout_pipeline_state_machine_arn: str = ""
     #: Job -> the log group of its tasks.
     fanout_job_log_groups: dict[str, str] = Field(default_factory=dict)
     dashboard_url: str
@@ -55,6 +57,9 @@ class DeployedStack:
         self.region = env.aws_region
         self.table = env.fanout_table
         self.outputs = {"StateMachineArn": env.fanout_state_machine_arn,
+                        "RecordsTable": env.fanout_table,
+                        **({"PipelineStateMachineArn": env.fanout_pipeline_state_machine_arn}
+                           if env.fanout_pipeline_state_machine_arn else {}),
                         **{f"Logs{output_id(job)}": group
                            for job, group in env.fanout_job_log_groups.items()}}
         self._session = session
@@ -141,9 +146,15 @@ def app_from_env(env: DashboardEnv | None = None, *, task_root: Path | None = No
         prices = config.cost.prices
         sizes = {name: TaskSize(job.cpu, job.memory, job.architecture)
                  for name, job in config.jobs.items()}
-    runs = DeployedRuns(DeployedStack(env, session), config_path, prices=prices, sizes=sizes)
+    stack = DeployedStack(env, session)
+    runs = DeployedRuns(stack, config_path, prices=prices, sizes=sizes)
+    pipelines = None
+    if env.fanout_pipeline_state_machine_arn:
+        from fanout.runs.stack_pipelines import StackPipelineRuns
+
+        pipelines = StackPipelineRuns(stack)
     guard = SessionGuard(host=host_of(env.dashboard_url), port=443)
-    app = create_app(Cached(runs, config_path), guard, config_path)
+    app = create_app(Cached(runs, config_path, pipelines=pipelines), guard, config_path)
     provider = Provider(issuer=env.dashboard_issuer, client_id=env.dashboard_client_id,
                         auth_url=env.dashboard_auth_url.rstrip("/"),
                         base_url=env.dashboard_url.rstrip("/"))

@@ -50,7 +50,8 @@ PipelineRunView = dict[str, Any]
 
 class PipelineRunsSource(Protocol):
     """Where the dashboard reads pipeline runs: the local records'
-    (:class:`fanout.runs.pipelines.LocalPipelineRuns`); a stack's are not read yet."""
+    (:class:`fanout.runs.pipelines.LocalPipelineRuns`), a stack's
+    (:class:`fanout.runs.stack_pipelines.StackPipelineRuns`)."""
 
     def list_pipeline_runs(self, limit: int = 200) -> list[PipelineRunView]: ...
 

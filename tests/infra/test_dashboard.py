@@ -63,8 +63,10 @@ def test_the_functions_role_reads_and_acts_on_this_stack_only(full: Any) -> None
                        "states:DescribeExecution", "logs:CreateLogStream", "logs:PutLogEvents",
                        "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
     machine = one(template, "AWS::StepFunctions::StateMachine", "Workflow")[0]
-    assert granted["StartRuns"]["Resource"] == {"Ref": machine}
-    assert ":execution:Fanout-run:*" in json.dumps(granted["StopRuns"]["Resource"])
+    pipeline = one(template, "AWS::StepFunctions::StateMachine", "Pipelines")[0]
+    assert granted["StartRuns"]["Resource"] == [{"Ref": machine}, {"Ref": pipeline}]
+    stops = json.dumps(granted["StopRuns"]["Resource"])
+    assert ":execution:Fanout-run:*" in stops and ":execution:Fanout-pipeline:*" in stops
     # The operator policy for CLI users grants the same, and finding the stack
     operator = statements(template, "AWS::IAM::ManagedPolicy", "DashboardOperatorPolicy")
     assert set(operator) == {"ReadRecords", "ReadTaskLogs", "StartRuns", "StopRuns",

@@ -103,26 +103,64 @@ def test_an_operator_starts_a_run_validated_against_the_deployed_jobs(
     assert stack.execution_status(run_id) == "RUNNING"
 
 
-def test_the_pipelines_page_says_a_stacks_pipeline_runs_are_not_listed_yet(
+def test_a_stacks_pipeline_run_shows_its_steps_and_only_an_operator_reruns_it(
         stack: EmulatedStack, issuer: TestIssuer) -> None:
-    # Given the deployed dashboard (it reads no pipeline runs of the stack yet)
+    # Given a pipeline run on the stack: prepare succeeded, years failed, report skipped
+    stack.add_run("seed-1.years", 6)
+    stack.add_pipeline_run("seed-1", {
+        "prepare": {"status": "SUCCEEDED", "run_id": "seed-1.prepare"},
+        "years": {"status": "FAILED", "run_id": "seed-1.years", "needs": ["prepare"]},
+        "report": {"status": "SKIPPED", "reason": "years FAILED", "needs": ["years"]}})
     app = stack.app(issuer)
+    viewer, operator = issuer.token(["viewers"]), issuer.token(["operators"])
+    # When a viewer opens the pipelines page and the pipeline run
+    listed = call(app, "GET", "/api/pipelines", viewer)
+    page = call(app, "GET", "/pipelines/seed-1", viewer)
+    # Then the run is listed with its steps' states, and its page links each step's run
+    assert listed["statusCode"] == 200
+    assert [r["pipeline_run_id"] for r in json.loads(listed["body"])] == ["seed-1"]
+    view = json.loads(call(app, "GET", "/api/pipelines/seed-1", viewer)["body"])
+    assert {n: s["status"] for n, s in view["steps"].items()} == {
+        "prepare": "SUCCEEDED", "years": "FAILED", "report": "SKIPPED"}
+    assert view["steps"]["report"]["reason"] == "years FAILED"
+    assert page["statusCode"] == 200 and 'href="/runs/seed-1.years"' in page["body"]
+    # And a viewer is offered no rerun, and is refused one (403)
+    assert "Rerun failed steps" not in page["body"]
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    refused = call(app, "POST", "/pipelines/seed-1/rerun", viewer, headers=form,
+                   body=f"csrf_token={csrf(page)}&select=failed")
+    assert refused["statusCode"] == 403 and "operators" in refused["body"]
+    # When an operator reruns the failed steps
+    mine = call(app, "GET", "/pipelines/seed-1", operator)
+    assert "Rerun failed steps" in mine["body"]
+    rerun = call(app, "POST", "/pipelines/seed-1/rerun", operator, headers=form,
+                 body=f"csrf_token={csrf(mine)}&select=failed")
+    # Then one execution of the pipeline state machine is started, a rerun of seed-1
+    assert rerun["statusCode"] in (200, 303), rerun["body"][:300]
+    executions = stack.sfn.list_executions(
+        stateMachineArn=stack.pipeline_machine_arn)["executions"]
+    assert len(executions) == 1 and executions[0]["name"].startswith("seed-")
+    started = stack.sfn.describe_execution(executionArn=executions[0]["executionArn"])
+    assert json.loads(started["input"]) == {"rerun_of": "seed-1", "select": "failed",
+                                            "trigger": "console"}
+
+
+def test_a_stack_deployed_before_pipelines_says_its_pipeline_runs_are_not_listed(
+        stack: EmulatedStack, issuer: TestIssuer) -> None:
+    # Given the dashboard of a stack with no pipeline state machine
+    app = stack.app(issuer, pipelines=False)
     viewer, operator = issuer.token(["viewers"]), issuer.token(["operators"])
     # When a viewer opens the pipelines page / Then it says so, and is no broken page
     page = call(app, "GET", "/pipelines", viewer)
     assert page["statusCode"] == 200
-    assert "Pipeline runs on AWS are not listed here yet" in page["body"]
+    assert "Pipeline runs are not listed here" in page["body"]
     assert call(app, "GET", "/api/pipelines", viewer)["statusCode"] == 404
-    # When a viewer posts a pipeline's rerun with their CSRF token / Then 403: operators only
+    # When an operator posts a rerun / Then 404: there is no such pipeline run here
     form = {"content-type": "application/x-www-form-urlencoded"}
-    refused = call(app, "POST", "/pipelines/p-1/rerun", viewer, headers=form,
-                   body=f"csrf_token={csrf(page)}&select=failed")
-    assert refused["statusCode"] == 403 and "operators" in refused["body"]
-    # When an operator does / Then 404: there is no such pipeline run here to rerun
     mine = csrf(call(app, "GET", "/pipelines", operator))
     missing = call(app, "POST", "/pipelines/p-1/rerun", operator, headers=form,
                    body=f"csrf_token={mine}&select=failed")
-    assert missing["statusCode"] == 404 and "not listed here yet" in missing["body"]
+    assert missing["statusCode"] == 404 and "not listed here" in missing["body"]
 
 
 @pytest.mark.parametrize("case", ["none", "expired", "forged", "audience"])
