@@ -8,7 +8,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+from fanout.runtime.packing import item_lines
+
 DEFAULT_RECORDS_DIR = Path(".fanout/runs")
+
+
+def attempt_lines(messages: list[str], index: int, attempt: int, *, packed: bool) -> list[str]:
+    """An attempt's lines of its task's log stream: all of them, or, for a task that
+    carried several items (docs/decisions/0020), only the item's own, unprefixed."""
+    if not packed:
+        return messages
+    return list(item_lines(messages, index, attempt))
 _NAME = re.compile(r"^item-(\d+)-attempt-(\d+)-([0-9a-f]+)\.log$")
 
 

@@ -8,7 +8,9 @@ prefixes every line of an item's output with its index and attempt; stops an ite
 timeout (SIGTERM, then SIGKILL after ``grace_seconds``) and goes on with the next; and once
 asked to stop, starts no new item and passes the stop to the running ones.
 
-``python -m fanout.local.packed BATCH.json RESULTS_DIR [CONCURRENCY]`` runs a batch file.
+``python -m fanout.local.packed BATCH.json RESULTS_DIR [CONCURRENCY]`` runs a batch file
+(``{"entrypoint": [...], "items": [{"index", "attempt", "argv", "environment",
+"timeout_seconds"}]}``): what the local mode runs as a packed task's process.
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ class BatchRunner:
         with self._lock:
             self._running.pop(item.index, None)
         code = process.returncode
-        self._finish(item, started, code if code >= 0 else 128 - code, timed_out, tail)
+        self._finish(item, started, code if code >= 0 else 128 - code, timed_out, tail,
+                     interrupted=self._stopping.is_set() and not timed_out)
 
     def _pump(self, item: BatchItem, process: subprocess.Popen[bytes],
               tail: deque[str]) -> None:
@@ -136,10 +139,10 @@ class BatchRunner:
             self.out.flush()
 
     def _finish(self, item: BatchItem, started: str, exit_code: int, timed_out: bool,
-                tail: deque[str]) -> None:
+                tail: deque[str], *, interrupted: bool = False) -> None:
         result = ItemResult(index=item.index, attempt=item.attempt, exit_code=exit_code,
                             started=started, stopped=_now(), timed_out=timed_out,
-                            log_tail=tuple(tail))
+                            log_tail=tuple(tail), interrupted=interrupted)
         partial = self.results / f"{item.index}.json.partial"
         partial.write_text(json.dumps(result.to_json()))
         partial.replace(self.results / f"{item.index}.json")  # a result is whole or absent
@@ -152,9 +155,15 @@ def _signal(process: subprocess.Popen[bytes], sig: int) -> None:
 
 def main(argv: Sequence[str]) -> int:
     batch = json.loads(Path(argv[0]).read_text())
-    runner = BatchRunner([BatchItem.from_json(i) for i in batch["items"]],
+    # The image's entrypoint (locally the job's local_command) comes before each command.
+    entrypoint = [str(a) for a in batch.get("entrypoint") or []]
+    items = [BatchItem.from_json(i) for i in batch["items"]]
+    items = [BatchItem(i.index, i.attempt, [*entrypoint, *i.argv], i.environment,
+                       i.timeout_seconds) for i in items]
+    runner = BatchRunner(items,
                          results=Path(argv[1]), out=sys.stdout,
-                         concurrency=int(argv[2]) if len(argv) > 2 else 1)
+                         concurrency=int(argv[2]) if len(argv) > 2 else 1,
+                         grace_seconds=float(batch.get("grace_seconds") or 10.0))
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     runner.run()
     return 0

@@ -29,6 +29,7 @@ from fanout.local.checks import (
 )
 from fanout.local.faults import Dice, Faults
 from fanout.local.live import LiveRecords
+from fanout.local.logs import attempt_lines
 from fanout.local.made_with import record_made_with
 from fanout.local.records import put_items, write_started
 from fanout.local.secrets import local_secrets, with_secrets
@@ -104,6 +105,13 @@ def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions,
         plan = plan_run(spec, config, run_id=options.run_id or "local-run")
         if warnings is not None:
             warnings.extend(plan.warnings())
+        if plan.packing.packed and options.docker:
+            from fanout.errors import Problem
+
+            raise LocalInputError([Problem("--docker", "packed tasks (items_per_task "
+                                           f"{plan.packing.items_per_task}) run as local "
+                                           "processes in this version; drop --docker or "
+                                           "set items_per_task 1")])
         check_threads(min(plan.count, plan.settings.max_concurrency))
     document: dict[str, Any] = raw
     return document
@@ -430,8 +438,20 @@ class LocalRun:
                                              startFromHead=True)["events"]
             except logs.exceptions.ResourceNotFoundException:
                 events = []
-            name = f"item-{tags.get('fanout:item')}-attempt-{tags.get('fanout:attempt')}-{task.id}"
-            (out / "logs" / f"{name}.log").write_text(
-                "".join(e["message"] + "\n" for e in events)
-            )
+            messages = [e["message"] for e in events]
+            for index, attempt in task_items(task, tags):
+                lines = attempt_lines(messages, index, attempt, packed="fanout:batch" in tags)
+                (out / "logs" / f"item-{index}-attempt-{attempt}-{task.id}.log").write_text(
+                    "".join(line + "\n" for line in lines))
 
+
+
+def task_items(task: Any, tags: Mapping[Any, Any]) -> list[tuple[Any, Any]]:
+    """The (item, attempt) pairs a task ran: its tags', or a packed task's batch's."""
+    if "fanout:batch" not in tags:
+        return [(tags.get("fanout:item"), tags.get("fanout:attempt"))]
+    try:
+        batch = json.loads(Path(task.command[1]).read_text())
+    except (OSError, ValueError, IndexError):
+        return []
+    return [(int(i["index"]), int(i["attempt"])) for i in batch.get("items", [])]
