@@ -354,7 +354,8 @@ class EmulatedFargate:
             else:  # stopped before it started
                 self._signal(process, signal.SIGKILL)
         if task.capacity_provider == "FARGATE_SPOT" and self.dice.roll("spot"):
-            spot = threading.Timer(self.dice.uniform(0.0, 0.05), self._interrupt, args=(task,))
+            after = self.dice.faults.spot_after or self.dice.uniform(0.0, 0.05)
+            spot = threading.Timer(after, self._interrupt, args=(task,))
             spot.daemon = True
             spot.start()
         self._copy_output(task, process)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,14 @@ def local_log_lines(run_id: str, index: int, attempt: int | None = None,
         lines += [{"attempt": number, "timestamp": None, "message": text}
                   for text in path.read_text().splitlines()]
     return lines
+
+
+def task_items(task: Any, tags: Mapping[Any, Any]) -> list[tuple[Any, Any]]:
+    """The (item, attempt) pairs a task ran: its tags', or a packed task's batch's."""
+    if "fanout:batch" not in tags:
+        return [(tags.get("fanout:item"), tags.get("fanout:attempt"))]
+    try:
+        batch = json.loads(Path(task.command[1]).read_text())
+    except (OSError, ValueError, IndexError):
+        return []
+    return [(int(i["index"]), int(i["attempt"])) for i in batch.get("items", [])]

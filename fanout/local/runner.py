@@ -29,7 +29,7 @@ from fanout.local.checks import (
 )
 from fanout.local.faults import Dice, Faults
 from fanout.local.live import LiveRecords
-from fanout.local.logs import attempt_lines
+from fanout.local.logs import attempt_lines, task_items
 from fanout.local.made_with import record_made_with
 from fanout.local.records import put_items, write_started
 from fanout.local.secrets import local_secrets, with_secrets
@@ -443,15 +443,3 @@ class LocalRun:
                 lines = attempt_lines(messages, index, attempt, packed="fanout:batch" in tags)
                 (out / "logs" / f"item-{index}-attempt-{attempt}-{task.id}.log").write_text(
                     "".join(line + "\n" for line in lines))
-
-
-
-def task_items(task: Any, tags: Mapping[Any, Any]) -> list[tuple[Any, Any]]:
-    """The (item, attempt) pairs a task ran: its tags', or a packed task's batch's."""
-    if "fanout:batch" not in tags:
-        return [(tags.get("fanout:item"), tags.get("fanout:attempt"))]
-    try:
-        batch = json.loads(Path(task.command[1]).read_text())
-    except (OSError, ValueError, IndexError):
-        return []
-    return [(int(i["index"]), int(i["attempt"])) for i in batch.get("items", [])]

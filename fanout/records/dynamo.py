@@ -282,8 +282,7 @@ class DynamoRecords(GateRecords):
                     members: list[tuple[int, int]] | None = None) -> bool:
         task: dict[str, Any] = {PARTITION_KEY: f"TASK#{task_arn}", SORT_KEY: "TASK",
                                 "run_id": run_id, "index": index, "attempt": attempt}
-        if members:  # a packed task: every item and attempt it carries (docs/decisions/0020)
-            task["members"] = json.dumps([list(m) for m in members])
+        task.update({"members": json.dumps(members)} if members else {})  # packed: 0020
         if expires_at is not None:
             task[TTL_ATTRIBUTE] = expires_at
         # Two plain writes, not a transaction (half the write units): the task record first,
@@ -321,42 +320,6 @@ class DynamoRecords(GateRecords):
         if not attrs:
             return None
         return str(attrs["run_id"]), int(attrs["index"]), int(attrs["attempt"])
-
-    def task_members(self, task_arn: str) -> list[tuple[int, int]] | None:
-        """The items and attempts a packed task carries; None for a task of one item."""
-        attrs = self._get(f"TASK#{task_arn}", "TASK")
-        if not attrs or not attrs.get("members"):
-            return None
-        return [(int(i), int(a)) for i, a in json.loads(str(attrs["members"]))]
-
-    def requeue_attempt(self, attempt: AttemptRecord, why: str, now: str) -> bool:
-        """Put an attempt whose packed task stopped before starting it back in the launch
-        queue, at its old place, its attempt not spent (docs/decisions/0020)."""
-        pk = run_pk(attempt.run_id)
-        requeued = replace(attempt, queued=True, status="LAUNCHING", task_arn=None)
-        item = ItemRecord(attempt.run_id, attempt.index, "RUNNING",
-                          expires_at=attempt.expires_at)
-        waiting = {"why": why, "since": now, "tries": 0}
-        ops: list[dict[str, Any]] = [
-            {"Update": self._update(
-                pk, attempt_sk(attempt.index, attempt.attempt),
-                "SET #status = :launching, queued = :yes REMOVE task_arn, started_at, "
-                "launch_lease_until, slot",
-                {":launching": "LAUNCHING", ":yes": True, ":running": "RUNNING",
-                 ":arn": attempt.task_arn},
-                condition="#status = :running AND task_arn = :arn AND attribute_exists(#open)",
-                names={"#status": "status", "#open": "open"})},
-            {"Update": self._update(
-                pk, item_sk(attempt.index), "SET waiting = :w",
-                {":n": attempt.attempt, ":w": json.dumps(waiting, sort_keys=True)},
-                condition="open_attempt = :n")},
-            self._transition(attempt.run_id, attempt.index, "RUNNING", "RUNNING", waiting=1,
-                             expires_at=attempt.expires_at),
-            {"Put": {"TableName": self.table, "Item": self._ser(queue_entry(item, requeued))}},
-        ]
-        if attempt.slot:
-            ops.append(self.slot_op(attempt.slot, -1))
-        return self._transact(ops)
 
     def _settle_attempt(self, attempt: AttemptRecord, s: Settlement) -> bool:
         pk = run_pk(attempt.run_id)
