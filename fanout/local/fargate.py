@@ -9,11 +9,9 @@ Change" events the way ECS does: one per state change, ``detail.version`` growin
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -21,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import fanout
 from fanout.local.faults import Dice, Faults
 from fanout.local.moto.limits import LimitExceeded, check_overrides
+from fanout.local.packed import is_packed, kill_items, runner_argv, runner_environment
 from fanout.local.tasks import (
     EcsError,
     EventSink,
@@ -293,8 +291,9 @@ class EmulatedFargate:
         return arn
 
     def _argv(self, task: Task) -> list[str]:
-        if task.command[:1] == ["--batch"]:
-            return self._runner_argv(task)
+        if is_packed(task.command):
+            return runner_argv(task.command, task.definition.local_command,
+                               self.stop_grace_seconds)
         if not self.docker:
             return [*task.definition.local_command, *task.command]
         passed = {k: v for k, v in self.base_environment.items() if k in DOCKER_PASSED}
@@ -306,27 +305,11 @@ class EmulatedFargate:
         return ["docker", "run", "--rm", "--name", f"fanout-{task.id}", *env_args, *mount,
                 task.definition.image, *task.command]
 
-    def _runner_argv(self, task: Task) -> list[str]:
-        """A packed task (docs/decisions/0020): the batch runner is its process, as the
-        injected runner is a packed Fargate task's entrypoint; each item's command follows
-        the job's ``local_command``, as the image's entrypoint on AWS."""
-        location = Path(task.command[1])
-        concurrency = task.command[3] if len(task.command) > 3 else "1"
-        batch = json.loads(location.read_text())
-        batch.update(entrypoint=list(task.definition.local_command),
-                     grace_seconds=self.stop_grace_seconds)
-        local = location.with_name("batch.local.json")
-        local.write_text(json.dumps(batch))
-        return [sys.executable, "-m", "fanout.local.packed", str(local),
-                str(location.parent / "items"), concurrency]
-
     def _run(self, task: Task) -> None:
         """Start the task's process, copy its output to the log stream, settle the task."""
         env = {**self.base_environment, **task.environment}
-        if task.command[:1] == ["--batch"]:  # the runner imports this very fanout
-            env["PYTHONPATH"] = os.pathsep.join(
-                [str(Path(fanout.__file__).resolve().parent.parent),
-                 *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
+        if is_packed(task.command):
+            env = runner_environment(env)
         argv = self._argv(task)
         try:
             process = subprocess.Popen(
@@ -398,10 +381,17 @@ class EmulatedFargate:
         if process is None:
             return  # _run kills it as soon as it exists
         self._signal(process, signal.SIGTERM)
-        kill = threading.Timer(self.stop_grace_seconds, self._signal,
-                               args=(process, signal.SIGKILL))
+        kill = threading.Timer(self.stop_grace_seconds, self._kill, args=(task, process))
         kill.daemon = True
         kill.start()
+
+    def _kill(self, task: Task, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the task: its process and, in a packed task, its items' process groups
+        (each in a session of its own, as the runner starts them), as a container's end
+        kills everything in it."""
+        if is_packed(task.command):
+            kill_items(task.command)
+        self._signal(process, signal.SIGKILL)
 
     @staticmethod
     def _signal(process: subprocess.Popen[bytes], sig: int) -> None:

@@ -102,6 +102,9 @@ class BatchRunner:
                              tail)
             self._finish(item, started, 127, False, tail)
             return
+        # Its process group, for whatever kills the task outright (the local mode's SIGKILL
+        # after the stop's grace: an item in a session of its own outlives its runner).
+        (self.results / f"{item.index}.pid").write_text(str(process.pid))
         with self._lock:
             self._running[item.index] = process
         if self._stopping.is_set():
@@ -151,6 +154,44 @@ class BatchRunner:
 def _signal(process: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
+
+
+# --- the local mode's packed task (fanout.local.fargate) -----------------------------------
+
+
+def is_packed(command: Sequence[str]) -> bool:
+    """A packed task's command override: ``--batch LOCATION --concurrency C``."""
+    return list(command[:1]) == ["--batch"] and len(command) > 1
+
+
+def runner_argv(command: Sequence[str], entrypoint: Sequence[str],
+                grace_seconds: float) -> list[str]:
+    """What a packed task runs locally: this runner, on its batch with the job's
+    ``local_command`` before each item's command (the image's entrypoint on AWS)."""
+    location = Path(command[1])
+    concurrency = str(command[3]) if len(command) > 3 else "1"
+    batch = json.loads(location.read_text())
+    batch.update(entrypoint=list(entrypoint), grace_seconds=grace_seconds)
+    local = location.with_name("batch.local.json")
+    local.write_text(json.dumps(batch))
+    return [sys.executable, "-m", "fanout.local.packed", str(local),
+            str(location.parent / "items"), concurrency]
+
+
+def runner_environment(environment: Mapping[str, str]) -> dict[str, str]:
+    """The task's environment, with this very ``fanout`` importable by the runner."""
+    import fanout
+
+    root = str(Path(fanout.__file__).resolve().parent.parent)
+    rest = [environment["PYTHONPATH"]] if environment.get("PYTHONPATH") else []
+    return {**environment, "PYTHONPATH": os.pathsep.join([root, *rest])}
+
+
+def kill_items(command: Sequence[str]) -> None:
+    """SIGKILL the process groups of a packed task's items (``items/I.pid``)."""
+    for mark in (Path(command[1]).parent / "items").glob("*.pid"):
+        with contextlib.suppress(ValueError, OSError):
+            os.killpg(int(mark.read_text()), signal.SIGKILL)
 
 
 def main(argv: Sequence[str]) -> int:
