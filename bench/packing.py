@@ -100,6 +100,39 @@ def local_side_by_side(items: int, ks: list[int], concurrency: int) -> dict[str,
     return {"items": items, "max_concurrency": concurrency, "runs": runs}
 
 
+def local_figures(local: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    figures = {}
+    items = local["items"]
+    for run in local["runs"]:
+        k = run["items_per_task"]
+        what = f"{items:,} no-op items run by fanout local at items_per_task {k}: "
+        figures[f"packing_local_k{k}_wall_seconds"] = figure(
+            run["wall_seconds"], "s", better="lower", command=COMMAND,
+            what=what + "wall time")
+        figures[f"packing_local_k{k}_launch_span_seconds"] = figure(
+            run["launch_span_seconds"], "s", better="lower", command=COMMAND,
+            what=what + "first to last task started")
+        figures[f"packing_local_k{k}_usd_per_1000_items"] = figure(
+            run["usd_per_1000_items"], "$ per 1,000 items", better="lower", command=COMMAND,
+            what=what + "estimated AWS cost (compute and control plane)")
+    return figures
+
+
+def local_only(local: dict[str, Any], *, quick: bool) -> int:
+    """``--local-only``: write the local runs' results and document their figures."""
+    from _local import machine
+
+    made = machine()
+    result = {"command": COMMAND + " --local-only", "local": local, "machine": made}
+    path = OUT.with_name("packing_local.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    if not quick:
+        record(local_figures(local), {**made, "date": made["date"][:10]})
+    print(json.dumps(local, indent=2))
+    return 0 if all(r["status"] == "SUCCEEDED" for r in local["runs"]) else 1
+
+
 def makespan(tasks: int, task_seconds: float, slots: int, burst: int, rate: float) -> float:
     """When the last of ``tasks`` ends: each starts at its launch permit (the burst, then
     ``rate`` a second) or when a slot frees, whichever is later."""
@@ -158,10 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local-concurrency", type=int, default=100)
     parser.add_argument("--quick", action="store_true", help="200 items locally")
     parser.add_argument("--no-local", action="store_true", help="skip the local runs")
+    parser.add_argument("--local-only", action="store_true",
+                        help="only the local runs (documents only their figures)")
     args = parser.parse_args(argv)
     local_items = 200 if args.quick else args.local_items
     local = None if args.no_local else local_side_by_side(
         local_items, [int(k) for k in args.local_k.split(",")], args.local_concurrency)
+    if local is not None and args.local_only:
+        return local_only(local, quick=args.quick)
 
     measured = runner_overhead(args.runner_items)
     overhead = measured["seconds_per_item"]
@@ -193,18 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
-    figures = {}
-    if local is not None and not args.quick:
-        by_k = {r["items_per_task"]: r for r in local["runs"]}
-        for k, run in by_k.items():
-            figures[f"packing_local_{local_items}_k{k}_wall_seconds"] = figure(
-                run["wall_seconds"], "s", better="lower", command=COMMAND,
-                what=f"{local_items:,} no-op items run locally at items_per_task {k}: "
-                     "wall time")
-            figures[f"packing_local_{local_items}_k{k}_launch_span_seconds"] = figure(
-                run["launch_span_seconds"], "s", better="lower", command=COMMAND,
-                what=f"{local_items:,} no-op items run locally at items_per_task {k}: "
-                     "first to last task started")
+    figures = local_figures(local) if local is not None and not args.quick else {}
     record({**figures,
         "packing_million_hours_auto": figure(
             packed["hours"], "hours", better="lower", command=COMMAND, target=TARGET_HOURS,
