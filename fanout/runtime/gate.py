@@ -334,6 +334,7 @@ def launch_batch(entries: list[QueueEntry], *, env: LaunchEnv, store: RecordsSto
             members.append(attempt)
     if not members:
         return Outcome.BUSY
+    members.sort(key=lambda a: a.index)  # the runner runs them in index order
     items = {a.index: store.get_item(run.run_id, a.index) for a in members}
     limit = (max_running or {}).get(run.job)
     if limit:
