@@ -83,7 +83,8 @@ class LocalOptions:
 
 
 def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions,
-                 warnings: list[str] | None = None) -> dict[str, Any]:
+                 warnings: list[str] | None = None,
+                 notes: list[str] | None = None) -> dict[str, Any]:
     """The execution input: the spec with the CLI's overrides, checked (raises SpecError).
 
     What is legal but likely not meant (an axis no template uses) goes to ``warnings``.
@@ -105,6 +106,8 @@ def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions,
         plan = plan_run(spec, config, run_id=options.run_id or "local-run")
         if warnings is not None:
             warnings.extend(plan.warnings())
+        if notes is not None and (plan.packing.packed or plan.packing.chosen_by == "auto"):
+            notes.append(plan.packing.summary())  # the packing chosen, and why
         if plan.packing.packed and options.docker:
             from fanout.errors import Problem
 
@@ -166,7 +169,7 @@ class LocalRun:
         check_records_dir(self.options.records_dir, self.options.run_id)
         config = load_config_file(self.options.config_path)
         check_schedule_specs(config)
-        document = prepare_spec(raw_spec, config, self.options, self.warnings)
+        document = prepare_spec(raw_spec, config, self.options, self.warnings, self.notes)
         if self.options.docker:
             check_docker()
         else:
