@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,9 @@ def record_stop(task: dict[str, Any], *, store: RecordsStore, callbacks: TaskCal
     arn = str(task.get("taskArn", ""))
     if task.get("lastStatus") != "STOPPED":
         return {"task_arn": arn, "result": "not stopped"}
-    members = store.task_members(arn) if arn else None
+    # A packed task's items: its record's, or (a task that stopped before the dispatcher
+    # recorded it) its batch object's.
+    members = (store.task_members(arn) if arn else None) or batch_members(task)
     if members:
         return record_packed_stop(task, members, store=store, callbacks=callbacks,
                                   clock=clock, log_tail=log_tail, log_groups=log_groups,
@@ -164,6 +167,18 @@ def batch_location(task: dict[str, Any]) -> str | None:
         if command[:1] == ["--batch"] and len(command) > 1:
             return str(command[1])
     return None
+
+
+def batch_members(task: dict[str, Any]) -> list[tuple[int, int]] | None:
+    """The (index, attempt) pairs of a packed task, from the batch object it names."""
+    location = batch_location(task)
+    if location is None or is_s3(location):
+        return None
+    try:
+        batch = json.loads(Path(location).read_text())
+        return [(int(i["index"]), int(i["attempt"])) for i in batch["items"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def item_stop(result: ItemResult, timeout_seconds: int | None) -> Stop:
