@@ -104,9 +104,11 @@ def record_stop(task: dict[str, Any], *, store: RecordsStore, callbacks: TaskCal
     arn = str(task.get("taskArn", ""))
     if task.get("lastStatus") != "STOPPED":
         return {"task_arn": arn, "result": "not stopped"}
-    # A packed task's items: its record's, or (a task that stopped before the dispatcher
-    # recorded it) its batch object's.
-    members = (store.task_members(arn) if arn else None) or batch_members(task)
+    # A packed task's items (no read for a task of one item): its record's, or (a task
+    # that stopped before the dispatcher recorded it) its batch object's.
+    members = None
+    if batch_location(task) is not None:
+        members = (store.task_members(arn) if arn else None) or batch_members(task)
     if members:
         return record_packed_stop(task, members, store=store, callbacks=callbacks,
                                   clock=clock, log_tail=log_tail, log_groups=log_groups,
