@@ -1,17 +1,22 @@
 """Benchmark: many items per task (docs/decisions/0020).
 
-Two parts:
+Three parts:
 
 1. **Measured**: the batch runner's own cost per item (fanout/local/packed.py): N no-op
    items (``true``) in one packed task, wall time per item over the items' own time.
-2. **Modelled**: 1,000,000 five-second items at 1,000 at once, on Fargate's default
+2. **Measured locally, side by side**: the same short items (the bench deployment's
+   ``noop``) run by ``fanout local`` at K = 1, 10 and 50 in one invocation: launch span
+   (first to last task started), wall time, tasks, Step Functions transitions and the run's
+   estimated cost per 1,000 items (``--local-items``, default 2,000; ``--quick``: 200;
+   ``--no-local`` skips it).
+3. **Modelled**: 1,000,000 five-second items at 1,000 at once, on Fargate's default
    launch bucket (burst 100, then 20 launches/s), at K = 1 and at ``"auto"``: each task
    starts when both a launch permit and a task slot are free and runs
    ``startup + K x (item + runner overhead)``; compute priced by fanout/cost.py (0.25 vCPU,
    0.5 GB, ARM64, per second with the one-minute minimum), control plane by its usage
    model (transitions and Lambda per task, DynamoDB writes per item).
 
-    .venv/bin/python bench/packing.py [--items 1000000] [--item-seconds 5]
+    .venv/bin/python bench/packing.py [--items 1000000] [--item-seconds 5] [--quick]
 
 Writes bench/out/packing.json and the documented figures (docs/benchmarks.json).
 """
@@ -62,6 +67,70 @@ def runner_overhead(items: int) -> dict[str, Any]:
         ran = len(list(Path(folder).glob("*.json")))
     return {"items": items, "results": ran, "wall_seconds": round(wall, 3),
             "seconds_per_item": round(wall / items, 5)}
+
+
+def local_run(items: int, k: int, concurrency: int) -> dict[str, Any]:
+    """One local run of ``items`` no-op items packed ``k`` to a task, measured."""
+    import contextlib
+
+    from _local import measured_run, noop_spec
+
+    spec = {**noop_spec(items, max_concurrency=concurrency), "items_per_task": k}
+    with contextlib.redirect_stdout(sys.stderr):  # the handlers' metrics lines
+        run = measured_run(spec, settle_seconds=300.0)
+    summary = run["summary"]
+    launched = run.get("launch_times") or [0.0]
+    counted = run.get("transitions") or {}
+    transitions = counted.get("parent_transitions", 0) + counted.get("child_transitions", 0)
+    cost = summary.get("cost") or {}
+    return {"items_per_task": k, "status": summary["status"],
+            "succeeded": summary["succeeded"], "tasks": run.get("launches"),
+            "launch_span_seconds": round(max(launched) - min(launched), 2),
+            "wall_seconds": run["elapsed_seconds"],
+            "transitions": transitions, "transitions_per_item": round(transitions / items, 3),
+            "compute_usd_per_1000_items": round(cost.get("compute_usd", 0) / items * 1000, 5),
+            "usd_per_1000_items": round(cost.get("total_usd", 0) / items * 1000, 5)}
+
+
+def local_side_by_side(items: int, ks: list[int], concurrency: int) -> dict[str, Any]:
+    local_run(2, 2, concurrency)  # the synthesis, once, outside the measured runs
+    runs = [local_run(items, k, concurrency) for k in ks]
+    for run in runs:
+        print(json.dumps(run), file=sys.stderr, flush=True)
+    return {"items": items, "max_concurrency": concurrency, "runs": runs}
+
+
+def local_figures(local: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    figures = {}
+    items = local["items"]
+    for run in local["runs"]:
+        k = run["items_per_task"]
+        what = f"{items:,} no-op items run by fanout local at items_per_task {k}: "
+        figures[f"packing_local_k{k}_wall_seconds"] = figure(
+            run["wall_seconds"], "s", better="lower", command=COMMAND,
+            what=what + "wall time")
+        figures[f"packing_local_k{k}_launch_span_seconds"] = figure(
+            run["launch_span_seconds"], "s", better="lower", command=COMMAND,
+            what=what + "first to last task started")
+        figures[f"packing_local_k{k}_usd_per_1000_items"] = figure(
+            run["usd_per_1000_items"], "$ per 1,000 items", better="lower", command=COMMAND,
+            what=what + "estimated AWS cost (compute and control plane)")
+    return figures
+
+
+def local_only(local: dict[str, Any], *, quick: bool) -> int:
+    """``--local-only``: write the local runs' results and document their figures."""
+    from _local import machine
+
+    made = machine()
+    result = {"command": COMMAND + " --local-only", "local": local, "machine": made}
+    path = OUT.with_name("packing_local.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    if not quick:
+        record(local_figures(local), {**made, "date": made["date"][:10]})
+    print(json.dumps(local, indent=2))
+    return 0 if all(r["status"] == "SUCCEEDED" for r in local["runs"]) else 1
 
 
 def makespan(tasks: int, task_seconds: float, slots: int, burst: int, rate: float) -> float:
@@ -117,7 +186,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--startup-seconds", type=float, default=30.0,
                         help="a task's billed start (image pull, provisioning): assumed")
     parser.add_argument("--runner-items", type=int, default=500)
+    parser.add_argument("--local-items", type=int, default=2_000)
+    parser.add_argument("--local-k", default="1,10,50", help="K values run locally")
+    parser.add_argument("--local-concurrency", type=int, default=100)
+    parser.add_argument("--quick", action="store_true", help="200 items locally")
+    parser.add_argument("--no-local", action="store_true", help="skip the local runs")
+    parser.add_argument("--local-only", action="store_true",
+                        help="only the local runs (documents only their figures)")
     args = parser.parse_args(argv)
+    local_items = 200 if args.quick else args.local_items
+    local = None if args.no_local else local_side_by_side(
+        local_items, [int(k) for k in args.local_k.split(",")], args.local_concurrency)
+    if local is not None and args.local_only:
+        return local_only(local, quick=args.quick)
 
     measured = runner_overhead(args.runner_items)
     overhead = measured["seconds_per_item"]
@@ -131,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     share = packed["total_usd"] / one["total_usd"]
     met = packed["hours"] < TARGET_HOURS and share < TARGET_COST_SHARE
     result = {
-        "command": COMMAND, "runner": measured,
+        "command": COMMAND, "runner": measured, "local": local,
         "assumptions": {"items": args.items, "item_seconds": args.item_seconds,
                         "max_concurrency": args.concurrency,
                         "startup_seconds": args.startup_seconds,
@@ -149,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
-    record({
+    figures = local_figures(local) if local is not None and not args.quick else {}
+    record({**figures,
         "packing_million_hours_auto": figure(
             packed["hours"], "hours", better="lower", command=COMMAND, target=TARGET_HOURS,
             what="modelled time to finish 1,000,000 five-second items at items_per_task auto"),
@@ -161,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             overhead, "s per item", better="lower", command=COMMAND,
             what="the batch runner's own time per no-op item (measured)"),
     }, result["machine"])
-    print(json.dumps({k: result[k] for k in ("runner", "auto", "k1", "auto_model",
+    print(json.dumps({k: result[k] for k in ("runner", "local", "auto", "k1", "auto_model",
                                              "cost_share", "met")}, indent=2))
     return 0 if met else 1
 

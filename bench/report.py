@@ -501,16 +501,43 @@ def _packing(r: dict[str, Any]) -> list[str]:
               f"no-op items (`true`) in one task in {runner['wall_seconds']} s, "
               f"{runner['seconds_per_item'] * 1000:.1f} ms per item (a loaded 2-core "
               "machine).", "",
-              "Not measured yet: the same 2,000 short items through `fanout local` at "
-              "K = 1, 10 and 50 side by side (launch span, wall time, transitions, cost per "
-              "1,000 items); the local mode does not run packed tasks yet "
-              "(docs/decisions/0020)."]
+              "The same short items through `fanout local` at K = 1, 10 and 50: the next "
+              "section (`bench/packing.py --local-only`)."]
+    if r.get("local"):
+        lines += ["", *_local_table(r["local"])]
+    return lines
+
+
+def _packing_local(r: dict[str, Any]) -> list[str]:
+    """The same short items run by ``fanout local`` at several K, side by side."""
+    local, made = r["local"], r["machine"]
+    return [f"## Packing locally: {local['items']:,} short items at K = "
+            + ", ".join(str(run["items_per_task"]) for run in local["runs"]), "",
+            f"Command: `.venv/bin/python {r['command']}` (at {made['commit']}, "
+            f"{made['date']}, {made['cpus']} CPUs). The bench deployment's `noop` item (a "
+            f"shell that exits 0), {local['max_concurrency']} at once, each K in its own "
+            "run of one invocation, after one warm-up run that pays the synthesis.", "",
+            *_local_table(local)]
+
+
+def _local_table(local: dict[str, Any]) -> list[str]:
+    runs = local["runs"]
+    lines = ["| figure | " + " | ".join(f"K = {run['items_per_task']}" for run in runs) + " |",
+             "| --- |" + " --- |" * len(runs)]
+    for key, label in (("status", "run"), ("tasks", "tasks launched"),
+                       ("launch_span_seconds", "launch span (s)"),
+                       ("wall_seconds", "wall time (s)"), ("transitions", "state transitions"),
+                       ("transitions_per_item", "transitions per item"),
+                       ("compute_usd_per_1000_items", "compute $ per 1,000 items"),
+                       ("usd_per_1000_items", "**total $ per 1,000 items**")):
+        lines.append(f"| {label} | " + " | ".join(f"{run[key]:,}" if not isinstance(
+            run[key], str) else run[key] for run in runs) + " |")
     return lines
 
 
 RENDERERS = {"expand": _expand, "coldstart": _coldstart, "scale": _scale,
              "local_overhead": _local_overhead, "ui": _ui, "close": _close,
-             "packing": _packing}
+             "packing": _packing, "packing_local": _packing_local}
 
 
 def render(results: dict[str, dict[str, Any]]) -> str:

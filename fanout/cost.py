@@ -145,11 +145,29 @@ def billed_seconds(seconds: float) -> int:
     return max(MINIMUM_BILLED_SECONDS, math.ceil(seconds))
 
 
+def task_shares(task_seconds: float, item_seconds: Mapping[Any, float]) -> dict[Any, float]:
+    """The billed seconds of a packed task, shared among the items it ran
+    (docs/decisions/0020): each gets its own seconds, and the rest of what the task is
+    billed (start, the runner, the minimum's padding) is split evenly among them. The shares
+    add up to the task's billed seconds."""
+    if not item_seconds:
+        return {}
+    billed = billed_seconds(task_seconds)
+    rest = max(0.0, billed - sum(item_seconds.values()))
+    if rest == 0.0:  # items that overlapped (per_task_concurrency > 1) ran longer in sum
+        total = sum(item_seconds.values())
+        return {k: billed * s / total for k, s in item_seconds.items()}
+    return {k: s + rest / len(item_seconds) for k, s in item_seconds.items()}
+
+
 def attempt_compute_usd(*, cpu: int, memory: int, architecture: str, capacity: str,
-                        seconds: float | None, prices: RegionPrices) -> float:
+                        seconds: float | None, prices: RegionPrices,
+                        billed: float | None = None) -> float:
     """One attempt's Fargate cost: ``cpu`` in CPU units (1024 a vCPU), ``memory`` in MiB.
 
-    ``seconds`` is None for an attempt that never ran a task: it costs nothing.
+    ``seconds`` is None for an attempt that never ran a task: it costs nothing. ``billed``:
+    the attempt's share of a packed task's billed seconds (:func:`task_shares`), in place
+    of its own seconds billed as a task of its own.
     """
     if seconds is None:
         return 0.0
@@ -158,7 +176,7 @@ def attempt_compute_usd(*, cpu: int, memory: int, architecture: str, capacity: s
                 + memory / 1024 * prices.fargate_gb_hour[arch])
     if capacity == "FARGATE_SPOT":
         per_hour *= 1.0 - prices.spot_discount
-    return billed_seconds(seconds) * per_hour / 3600
+    return (billed_seconds(seconds) if billed is None else billed) * per_hour / 3600
 
 
 def control_plane_usage(*, items: int, attempts: int, usage: Usage = USAGE) -> ControlPlaneUsage:
@@ -196,6 +214,8 @@ class AttemptUsage:
 
     capacity: str
     seconds: float | None
+    #: Its share of a packed task's billed seconds (None: a task of its own).
+    billed: float | None = None
 
 
 @dataclass(frozen=True)
@@ -219,7 +239,8 @@ def run_cost(attempts: Iterable[AttemptUsage], *, items: int, size: TaskSize,
         count += 1
         compute += attempt_compute_usd(
             cpu=size.cpu, memory=size.memory, architecture=size.architecture,
-            capacity=attempt.capacity, seconds=attempt.seconds, prices=prices)
+            capacity=attempt.capacity, seconds=attempt.seconds, prices=prices,
+            billed=attempt.billed)
     plane = control_plane_usd(items=items, attempts=count, prices=prices)
     return {"compute_usd": round_usd(compute), "control_plane_usd": round_usd(plane),
             "total_usd": round_usd(compute + plane), "prices_as_of": prices.as_of}

@@ -43,7 +43,7 @@ LAMBDA_MODULES: tuple[str, ...] = (
     "fanout.runtime.errors", "fanout.runtime.expand", "fanout.runtime.fanin",
     "fanout.runtime.finalize",
     "fanout.runtime.gate", "fanout.runtime.launch", "fanout.runtime.leftovers",
-    "fanout.runtime.notify",
+    "fanout.runtime.notify", "fanout.runtime.packing",
     "fanout.runtime.observe", "fanout.runtime.pipeline", "fanout.runtime.reconcile",
     "fanout.runtime.record",
     "fanout.runtime.rerun", "fanout.runtime.settle", "fanout.runtime.slots",

@@ -25,7 +25,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.info("task stopped", extra=result)
     count(ITEMS_SUCCEEDED, result.get("result") == "success")
     count(ITEMS_FAILED, result.get("result") == "fail")
-    if result.get("slot"):
+    if result.get("slot") or result.get("requeued"):
         # A task of a job with max_running stopped: its waiting items may launch now.
         ctx.gate(env.fanout_table, env.fanout_dispatcher).wake(again=True)
     return result

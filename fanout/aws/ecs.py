@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fanout.aws.launch_errors import classify
-from fanout.schema import STARTED_BY, container_overrides
+from fanout.schema import STARTED_BY, TASK_ENV_RUN_ID, container_overrides
+
+#: The variable naming a packed task's batch (fanout.runtime.packing has the same).
+TASK_ENV_BATCH = "FANOUT_BATCH"
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -21,6 +24,8 @@ if TYPE_CHECKING:
 #: DescribeTasks takes at most this many tasks per call.
 DESCRIBE_BATCH = 100
 TAG_RUN, TAG_ITEM, TAG_ATTEMPT = "fanout:run", "fanout:item", "fanout:attempt"
+#: A packed task's tag: its batch (docs/decisions/0020).
+TAG_BATCH = "fanout:batch"
 
 
 
@@ -50,13 +55,30 @@ class LaunchRequest:
     assign_public_ip: str = "ENABLED"
     #: The item's output location (``FANOUT_OUTPUT``), if any.
     output: str | None = None
+    #: A packed task (docs/decisions/0020): its batch's key, where its ``batch.json`` is,
+    #: and how many of its items run at once. ``index``/``attempt`` are its first item's.
+    batch: str | None = None
+    batch_location: str | None = None
+    concurrency: int = 1
 
     def overrides(self) -> dict[str, Any]:
+        if self.batch is not None:
+            # The runner reads each item's command and environment from the batch object.
+            return {"containerOverrides": [{
+                "name": self.container,
+                "command": ["--batch", str(self.batch_location),
+                            "--concurrency", str(self.concurrency)],
+                "environment": [{"name": TASK_ENV_RUN_ID, "value": self.run_id},
+                                {"name": TASK_ENV_BATCH, "value": self.batch}],
+            }]}
         return container_overrides(self.container, self.command, self.environment,
                                    run_id=self.run_id, index=self.index, attempt=self.attempt,
                                    output=self.output)
 
     def tags(self) -> list[dict[str, str]]:
+        if self.batch is not None:
+            return [{"key": TAG_RUN, "value": self.run_id},
+                    {"key": TAG_BATCH, "value": self.batch}]
         return [{"key": TAG_RUN, "value": self.run_id},
                 {"key": TAG_ITEM, "value": str(self.index)},
                 {"key": TAG_ATTEMPT, "value": str(self.attempt)}]

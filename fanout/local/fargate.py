@@ -21,6 +21,7 @@ from typing import Any
 
 from fanout.local.faults import Dice, Faults
 from fanout.local.moto.limits import LimitExceeded, check_overrides
+from fanout.local.packed import is_packed, kill_items, runner_argv, runner_environment
 from fanout.local.tasks import (
     EcsError,
     EventSink,
@@ -290,6 +291,9 @@ class EmulatedFargate:
         return arn
 
     def _argv(self, task: Task) -> list[str]:
+        if is_packed(task.command):
+            return runner_argv(task.command, task.definition.local_command,
+                               self.stop_grace_seconds)
         if not self.docker:
             return [*task.definition.local_command, *task.command]
         passed = {k: v for k, v in self.base_environment.items() if k in DOCKER_PASSED}
@@ -304,6 +308,8 @@ class EmulatedFargate:
     def _run(self, task: Task) -> None:
         """Start the task's process, copy its output to the log stream, settle the task."""
         env = {**self.base_environment, **task.environment}
+        if is_packed(task.command):
+            env = runner_environment(env)
         argv = self._argv(task)
         try:
             process = subprocess.Popen(
@@ -331,7 +337,8 @@ class EmulatedFargate:
             else:  # stopped before it started
                 self._signal(process, signal.SIGKILL)
         if task.capacity_provider == "FARGATE_SPOT" and self.dice.roll("spot"):
-            spot = threading.Timer(self.dice.uniform(0.0, 0.05), self._interrupt, args=(task,))
+            after = self.dice.faults.spot_after or self.dice.uniform(0.0, 0.05)
+            spot = threading.Timer(after, self._interrupt, args=(task,))
             spot.daemon = True
             spot.start()
         self._copy_output(task, process)
@@ -374,10 +381,17 @@ class EmulatedFargate:
         if process is None:
             return  # _run kills it as soon as it exists
         self._signal(process, signal.SIGTERM)
-        kill = threading.Timer(self.stop_grace_seconds, self._signal,
-                               args=(process, signal.SIGKILL))
+        kill = threading.Timer(self.stop_grace_seconds, self._kill, args=(task, process))
         kill.daemon = True
         kill.start()
+
+    def _kill(self, task: Task, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the task: its process and, in a packed task, its items' process groups
+        (each in a session of its own, as the runner starts them), as a container's end
+        kills everything in it."""
+        if is_packed(task.command):
+            kill_items(task.command)
+        self._signal(process, signal.SIGKILL)
 
     @staticmethod
     def _signal(process: subprocess.Popen[bytes], sig: int) -> None:

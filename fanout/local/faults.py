@@ -5,6 +5,8 @@ refused for capacity, and the dice reproducible. Each fault is rolled independen
 ``launch_latency=3`` is a duration, not a fraction: every RunTask answers 3 s after its
 task started.
 ``capacity_outage=SECONDS`` refuses every RunTask for capacity during the run's first SECONDS.
+``spot_after=SECONDS`` makes a ``spot`` interruption strike SECONDS after its task started
+(a task that carries several items is then interrupted mid-batch).
 ``vcpu_quota=VCPUS`` is the account's Fargate vCPU quota: a RunTask that would run more
 vCPUs at once is refused as AWS refuses it ("You've reached the limit on the number of
 vCPUs you can run concurrently"), and its item waits until running tasks end.
@@ -38,6 +40,8 @@ class Faults:
     capacity: float = 0.0
     #: A task on FARGATE_SPOT is stopped by a Spot interruption shortly after it starts.
     spot: float = 0.0
+    #: Seconds after its start a ``spot`` interruption strikes a task (0: within 50 ms).
+    spot_after: float = 0.0
     #: An ECS Task State Change event is never delivered.
     lose_event: float = 0.0
     #: An ECS Task State Change event is delivered twice, the copy possibly late.
@@ -67,7 +71,7 @@ class Faults:
     @classmethod
     def durations(cls) -> list[str]:
         """The faults given as seconds."""
-        return ["launch_latency", "capacity_outage"]
+        return ["launch_latency", "capacity_outage", "spot_after"]
 
     @classmethod
     def amounts(cls) -> list[str]:

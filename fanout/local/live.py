@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from fanout.cost import AttemptUsage
 from fanout.cost import run_cost as _run_cost
+from fanout.local.logs import attempt_lines
 from fanout.local.records import RECORDS, prices_of, size_of
 from fanout.records.layout import from_attrs, run_pk
 from fanout.records.local_format import FORMAT
@@ -338,7 +339,10 @@ class LiveRecords:
                 path = self.folder / "logs" / \
                     f"item-{attempt.index}-attempt-{attempt.attempt}-{task_id}.log"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text("".join(f"{e.message}\n" for e in events))
+                messages = [e.message for e in events]
+                packed = any(m.startswith(f"[fanout item={attempt.index} ") for m in messages)
+                lines = attempt_lines(messages, attempt.index, attempt.attempt, packed=packed)
+                path.write_text("".join(f"{line}\n" for line in lines))
                 self._logged.add(key)
 
     def _manifest(self) -> dict[int, dict[str, Any]]:

@@ -5,10 +5,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fanout.runtime.packing import item_lines
+
 DEFAULT_RECORDS_DIR = Path(".fanout/runs")
+
+
+def attempt_lines(messages: list[str], index: int, attempt: int, *, packed: bool) -> list[str]:
+    """An attempt's lines of its task's log stream: all of them, or, for a task that
+    carried several items (docs/decisions/0020), only the item's own, unprefixed."""
+    if not packed:
+        return messages
+    return list(item_lines(messages, index, attempt))
 _NAME = re.compile(r"^item-(\d+)-attempt-(\d+)-([0-9a-f]+)\.log$")
 
 
@@ -55,3 +66,14 @@ def local_log_lines(run_id: str, index: int, attempt: int | None = None,
         lines += [{"attempt": number, "timestamp": None, "message": text}
                   for text in path.read_text().splitlines()]
     return lines
+
+
+def task_items(task: Any, tags: Mapping[Any, Any]) -> list[tuple[Any, Any]]:
+    """The (item, attempt) pairs a task ran: its tags', or a packed task's batch's."""
+    if "fanout:batch" not in tags:
+        return [(tags.get("fanout:item"), tags.get("fanout:attempt"))]
+    try:
+        batch = json.loads(Path(task.command[1]).read_text())
+    except (OSError, ValueError, IndexError):
+        return []
+    return [(int(i["index"]), int(i["attempt"])) for i in batch.get("items", [])]

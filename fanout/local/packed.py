@@ -8,7 +8,9 @@ prefixes every line of an item's output with its index and attempt; stops an ite
 timeout (SIGTERM, then SIGKILL after ``grace_seconds``) and goes on with the next; and once
 asked to stop, starts no new item and passes the stop to the running ones.
 
-``python -m fanout.local.packed BATCH.json RESULTS_DIR [CONCURRENCY]`` runs a batch file.
+``python -m fanout.local.packed BATCH.json RESULTS_DIR [CONCURRENCY]`` runs a batch file
+(``{"entrypoint": [...], "items": [{"index", "attempt", "argv", "environment",
+"timeout_seconds"}]}``): what the local mode runs as a packed task's process.
 """
 
 from __future__ import annotations
@@ -100,6 +102,9 @@ class BatchRunner:
                              tail)
             self._finish(item, started, 127, False, tail)
             return
+        # Its process group, for whatever kills the task outright (the local mode's SIGKILL
+        # after the stop's grace: an item in a session of its own outlives its runner).
+        (self.results / f"{item.index}.pid").write_text(str(process.pid))
         with self._lock:
             self._running[item.index] = process
         if self._stopping.is_set():
@@ -121,7 +126,8 @@ class BatchRunner:
         with self._lock:
             self._running.pop(item.index, None)
         code = process.returncode
-        self._finish(item, started, code if code >= 0 else 128 - code, timed_out, tail)
+        self._finish(item, started, code if code >= 0 else 128 - code, timed_out, tail,
+                     interrupted=self._stopping.is_set() and not timed_out)
 
     def _pump(self, item: BatchItem, process: subprocess.Popen[bytes],
               tail: deque[str]) -> None:
@@ -136,10 +142,10 @@ class BatchRunner:
             self.out.flush()
 
     def _finish(self, item: BatchItem, started: str, exit_code: int, timed_out: bool,
-                tail: deque[str]) -> None:
+                tail: deque[str], *, interrupted: bool = False) -> None:
         result = ItemResult(index=item.index, attempt=item.attempt, exit_code=exit_code,
                             started=started, stopped=_now(), timed_out=timed_out,
-                            log_tail=tuple(tail))
+                            log_tail=tuple(tail), interrupted=interrupted)
         partial = self.results / f"{item.index}.json.partial"
         partial.write_text(json.dumps(result.to_json()))
         partial.replace(self.results / f"{item.index}.json")  # a result is whole or absent
@@ -150,11 +156,55 @@ def _signal(process: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
+# --- the local mode's packed task (fanout.local.fargate) -----------------------------------
+
+
+def is_packed(command: Sequence[str]) -> bool:
+    """A packed task's command override: ``--batch LOCATION --concurrency C``."""
+    return list(command[:1]) == ["--batch"] and len(command) > 1
+
+
+def runner_argv(command: Sequence[str], entrypoint: Sequence[str],
+                grace_seconds: float) -> list[str]:
+    """What a packed task runs locally: this runner, on its batch with the job's
+    ``local_command`` before each item's command (the image's entrypoint on AWS)."""
+    location = Path(command[1])
+    concurrency = str(command[3]) if len(command) > 3 else "1"
+    batch = json.loads(location.read_text())
+    batch.update(entrypoint=list(entrypoint), grace_seconds=grace_seconds)
+    local = location.with_name("batch.local.json")
+    local.write_text(json.dumps(batch))
+    return [sys.executable, "-m", "fanout.local.packed", str(local),
+            str(location.parent / "items"), concurrency]
+
+
+def runner_environment(environment: Mapping[str, str]) -> dict[str, str]:
+    """The task's environment, with this very ``fanout`` importable by the runner."""
+    import fanout
+
+    root = str(Path(fanout.__file__).resolve().parent.parent)
+    rest = [environment["PYTHONPATH"]] if environment.get("PYTHONPATH") else []
+    return {**environment, "PYTHONPATH": os.pathsep.join([root, *rest])}
+
+
+def kill_items(command: Sequence[str]) -> None:
+    """SIGKILL the process groups of a packed task's items (``items/I.pid``)."""
+    for mark in (Path(command[1]).parent / "items").glob("*.pid"):
+        with contextlib.suppress(ValueError, OSError):
+            os.killpg(int(mark.read_text()), signal.SIGKILL)
+
+
 def main(argv: Sequence[str]) -> int:
     batch = json.loads(Path(argv[0]).read_text())
-    runner = BatchRunner([BatchItem.from_json(i) for i in batch["items"]],
+    # The image's entrypoint (locally the job's local_command) comes before each command.
+    entrypoint = [str(a) for a in batch.get("entrypoint") or []]
+    items = [BatchItem.from_json(i) for i in batch["items"]]
+    items = [BatchItem(i.index, i.attempt, [*entrypoint, *i.argv], i.environment,
+                       i.timeout_seconds) for i in items]
+    runner = BatchRunner(items,
                          results=Path(argv[1]), out=sys.stdout,
-                         concurrency=int(argv[2]) if len(argv) > 2 else 1)
+                         concurrency=int(argv[2]) if len(argv) > 2 else 1,
+                         grace_seconds=float(batch.get("grace_seconds") or 10.0))
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     runner.run()
     return 0

@@ -31,6 +31,7 @@ from fanout.records.views import (
     all_items,
     item_detail,
     now,
+    packed_shares,
     run_view,
     task_size,
     view_of,
@@ -131,7 +132,8 @@ def write_run_records(folder: Path, store: DynamoRecords, run_id: str, summary: 
         view["trigger"] = "local"
     # Whether the run's ending was announced (one notification per terminal status).
     view["notified"] = bool(getattr(run, "notified", False))
-    items = [item_detail(i, by_item.get(i.index, []), size=size, prices=prices)
+    shares = packed_shares(a for tried in by_item.values() for a in tried)
+    items = [item_detail(i, by_item.get(i.index, []), size=size, prices=prices, shares=shares)
              for i in all_items(run, store.items(run_id))]
     write_records(folder, view, items, settings=run.settings)
 

@@ -29,6 +29,7 @@ from fanout.local.checks import (
 )
 from fanout.local.faults import Dice, Faults
 from fanout.local.live import LiveRecords
+from fanout.local.logs import attempt_lines, task_items
 from fanout.local.made_with import record_made_with
 from fanout.local.records import put_items, write_started
 from fanout.local.secrets import local_secrets, with_secrets
@@ -82,7 +83,8 @@ class LocalOptions:
 
 
 def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions,
-                 warnings: list[str] | None = None) -> dict[str, Any]:
+                 warnings: list[str] | None = None,
+                 notes: list[str] | None = None) -> dict[str, Any]:
     """The execution input: the spec with the CLI's overrides, checked (raises SpecError).
 
     What is legal but likely not meant (an axis no template uses) goes to ``warnings``.
@@ -104,6 +106,15 @@ def prepare_spec(raw: Any, config: FanoutConfig, options: LocalOptions,
         plan = plan_run(spec, config, run_id=options.run_id or "local-run")
         if warnings is not None:
             warnings.extend(plan.warnings())
+        if notes is not None and (plan.packing.packed or plan.packing.chosen_by == "auto"):
+            notes.append(plan.packing.summary())  # the packing chosen, and why
+        if plan.packing.packed and options.docker:
+            from fanout.errors import Problem
+
+            raise LocalInputError([Problem("--docker", "packed tasks (items_per_task "
+                                           f"{plan.packing.items_per_task}) run as local "
+                                           "processes in this version; drop --docker or "
+                                           "set items_per_task 1")])
         check_threads(min(plan.count, plan.settings.max_concurrency))
     document: dict[str, Any] = raw
     return document
@@ -160,7 +171,7 @@ class LocalRun:
         config = load_config_file(self.options.config_path)
         check_schedule_specs(config)
         check_pipelines(config)
-        document = prepare_spec(raw_spec, config, self.options, self.warnings)
+        document = prepare_spec(raw_spec, config, self.options, self.warnings, self.notes)
         if self.options.docker:
             check_docker()
         else:
@@ -432,8 +443,8 @@ class LocalRun:
                                              startFromHead=True)["events"]
             except logs.exceptions.ResourceNotFoundException:
                 events = []
-            name = f"item-{tags.get('fanout:item')}-attempt-{tags.get('fanout:attempt')}-{task.id}"
-            (out / "logs" / f"{name}.log").write_text(
-                "".join(e["message"] + "\n" for e in events)
-            )
-
+            messages = [e["message"] for e in events]
+            for index, attempt in task_items(task, tags):
+                lines = attempt_lines(messages, index, attempt, packed="fanout:batch" in tags)
+                (out / "logs" / f"item-{index}-attempt-{attempt}-{task.id}.log").write_text(
+                    "".join(line + "\n" for line in lines))

@@ -278,9 +278,11 @@ class DynamoRecords(GateRecords):
 
     def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
                     started_at: str, expires_at: int | None = None,
-                    deadline: str | None = None, waited: bool = False) -> bool:
+                    deadline: str | None = None, waited: bool = False,
+                    members: list[tuple[int, int]] | None = None) -> bool:
         task: dict[str, Any] = {PARTITION_KEY: f"TASK#{task_arn}", SORT_KEY: "TASK",
                                 "run_id": run_id, "index": index, "attempt": attempt}
+        task.update({"members": json.dumps(members)} if members else {})  # packed: 0020
         if expires_at is not None:
             task[TTL_ATTRIBUTE] = expires_at
         # Two plain writes, not a transaction (half the write units): the task record first,

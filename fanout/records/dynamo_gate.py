@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -23,10 +24,12 @@ from fanout.records.layout import (
     GATE_PK,
     attempt_sk,
     item_sk,
+    queue_entry,
     run_pk,
     slot_sk,
 )
-from fanout.records.model import AttemptRecord, ItemStatus, Settlement
+from fanout.records.model import AttemptRecord, ItemRecord, ItemStatus, Settlement
+from fanout.records.writes import serialized
 from fanout.schema import PARTITION_KEY, SORT_KEY
 
 
@@ -60,6 +63,9 @@ class GateRecords:
         raise NotImplementedError
 
     def _settle_attempt(self, attempt: AttemptRecord, s: Settlement) -> bool:
+        raise NotImplementedError
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         raise NotImplementedError
 
     # --- attempts and items ------------------------------------------------------------
@@ -121,6 +127,42 @@ class GateRecords:
             self._transition(attempt.run_id, attempt.index, "RUNNING", "RUNNING", waiting=-1,
                              expires_at=attempt.expires_at),
         ]
+
+    def task_members(self, task_arn: str) -> list[tuple[int, int]] | None:
+        """The items and attempts a packed task carries; None for a task of one item."""
+        attrs = self._get(f"TASK#{task_arn}", "TASK")
+        if not attrs or not attrs.get("members"):
+            return None
+        return [(int(i), int(a)) for i, a in json.loads(str(attrs["members"]))]
+
+    def requeue_attempt(self, attempt: AttemptRecord, why: str, now: str) -> bool:
+        """Put an attempt whose packed task stopped before starting it back in the launch
+        queue, at its old place, its attempt not spent (docs/decisions/0020)."""
+        pk = run_pk(attempt.run_id)
+        requeued = replace(attempt, queued=True, status="LAUNCHING", task_arn=None)
+        item = ItemRecord(attempt.run_id, attempt.index, "RUNNING",
+                          expires_at=attempt.expires_at)
+        waiting = {"why": why, "since": now, "tries": 0}
+        ops: list[dict[str, Any]] = [
+            {"Update": self._update(
+                pk, attempt_sk(attempt.index, attempt.attempt),
+                "SET #status = :launching, queued = :yes REMOVE task_arn, started_at, "
+                "launch_lease_until, slot",
+                {":launching": "LAUNCHING", ":yes": True, ":running": "RUNNING",
+                 ":arn": attempt.task_arn},
+                condition="#status = :running AND task_arn = :arn AND attribute_exists(#open)",
+                names={"#status": "status", "#open": "open"})},
+            {"Update": self._update(
+                pk, item_sk(attempt.index), "SET waiting = :w",
+                {":n": attempt.attempt, ":w": json.dumps(waiting, sort_keys=True)},
+                condition="open_attempt = :n")},
+            self._transition(attempt.run_id, attempt.index, "RUNNING", "RUNNING", waiting=1,
+                             expires_at=attempt.expires_at),
+            {"Put": {"TableName": self.table, "Item": serialized(queue_entry(item, requeued))}},
+        ]
+        if attempt.slot:
+            ops.append(self.slot_op(attempt.slot, -1))
+        return self._transact(ops)
 
     def _key(self, pk: str, sk: str) -> dict[str, Any]:
         return {PARTITION_KEY: {"S": pk}, SORT_KEY: {"S": sk}}

@@ -66,12 +66,21 @@ class RecordsStore(Protocol):
         ...
     def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
                     started_at: str, expires_at: int | None = None,
-                    deadline: str | None = None, waited: bool = False) -> bool:
-        """Write the task record (TTL ``expires_at``), then the ARN on a LAUNCHING attempt
-        (a queued one leaves the launch queue in the same write; ``deadline`` then replaces
-        its deadline, counted from the launch)."""
+                    deadline: str | None = None, waited: bool = False,
+                    members: list[tuple[int, int]] | None = None) -> bool:
+        """Write the task record (TTL ``expires_at``; a packed task's lists its
+        ``members``), then the ARN on a LAUNCHING attempt (a queued one leaves the launch
+        queue in the same write; ``deadline`` then replaces its deadline, counted from the
+        launch)."""
         ...
     def find_task(self, task_arn: str) -> tuple[str, int, int] | None: ...
+    def task_members(self, task_arn: str) -> list[tuple[int, int]] | None:
+        """The (index, attempt) pairs of a packed task; None for a task of one item."""
+        ...
+    def requeue_attempt(self, attempt: AttemptRecord, why: str, now: str) -> bool:
+        """A packed task stopped before starting the attempt's item: back to the launch
+        queue, its attempt not spent; False if it was settled or requeued already."""
+        ...
     def settle_attempt(self, attempt: AttemptRecord, settlement: Settlement) -> bool:
         """Close an open attempt and move its item, once: False if already closed."""
         ...

@@ -18,7 +18,14 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from fanout.cost import AttemptUsage, RegionPrices, TaskSize, attempt_compute_usd, round_usd
+from fanout.cost import (
+    AttemptUsage,
+    RegionPrices,
+    TaskSize,
+    attempt_compute_usd,
+    round_usd,
+    task_shares,
+)
 from fanout.cost import run_cost as _run_cost
 from fanout.outputs import output_fields
 from fanout.records.model import COUNTED, AttemptRecord, ItemRecord, RunRecord
@@ -108,10 +115,35 @@ def task_size(settings: Mapping[str, Any], fallback: TaskSize | None = None) -> 
                     architecture=str(settings.get("architecture") or base.architecture))
 
 
-def attempt_cost(attempt: AttemptRecord, size: TaskSize, prices: RegionPrices) -> float:
+def attempt_cost(attempt: AttemptRecord, size: TaskSize, prices: RegionPrices,
+                 billed: float | None = None) -> float:
     return round_usd(attempt_compute_usd(
         cpu=size.cpu, memory=size.memory, architecture=size.architecture,
-        capacity=attempt.capacity, seconds=_ran_for(attempt), prices=prices))
+        capacity=attempt.capacity, seconds=_ran_for(attempt), prices=prices, billed=billed))
+
+
+#: (item index, attempt) -> its share of its packed task's billed seconds.
+Shares = Mapping[tuple[int, int], float]
+
+
+def packed_shares(attempts: Iterable[AttemptRecord]) -> dict[tuple[int, int], float]:
+    """Each attempt's share of the billed seconds of a task it shared with other items
+    (docs/decisions/0020; ``fanout.cost.task_shares``). The task is taken to have run from
+    its first item's start to its last item's stop."""
+    by_task: dict[str, list[AttemptRecord]] = {}
+    for attempt in attempts:
+        if attempt.task_arn and _ran_for(attempt) is not None:
+            by_task.setdefault(attempt.task_arn, []).append(attempt)
+    shares: dict[tuple[int, int], float] = {}
+    for members in by_task.values():
+        if len(members) < 2:
+            continue
+        starts = [a.started_at for a in members if a.started_at]
+        stops = [a.stopped_at for a in members if a.stopped_at]
+        span = seconds_between(min(starts), max(stops)) if starts and stops else None
+        own = {(a.index, a.attempt): float(_ran_for(a) or 0.0) for a in members}
+        shares.update(task_shares(span if span is not None else sum(own.values()), own))
+    return shares
 
 
 def _ran_for(attempt: AttemptRecord) -> float | None:
@@ -126,13 +158,16 @@ def _ran_for(attempt: AttemptRecord) -> float | None:
 def run_cost(run: RunRecord, attempts: Iterable[AttemptRecord], prices: RegionPrices,
              fallback: TaskSize | None = None) -> dict[str, Any]:
     """The run's ``cost`` from its attempts (an estimate: docs/cost.md)."""
-    return _run_cost([usage(a) for a in attempts], items=run.total,
+    attempts = list(attempts)
+    shares = packed_shares(attempts)
+    return _run_cost([usage(a, shares) for a in attempts], items=run.total,
                      size=task_size(run.settings, fallback), prices=prices)
 
 
-def usage(attempt: AttemptRecord) -> AttemptUsage:
-    """What an attempt's cost depends on."""
-    return AttemptUsage(attempt.capacity, _ran_for(attempt))
+def usage(attempt: AttemptRecord, shares: Shares | None = None) -> AttemptUsage:
+    """What an attempt's cost depends on (``shares``: of the packed tasks it ran in)."""
+    return AttemptUsage(attempt.capacity, _ran_for(attempt),
+                        (shares or {}).get((attempt.index, attempt.attempt)))
 
 
 # --- views ----------------------------------------------------------------------------------
@@ -176,7 +211,8 @@ def run_view(run: RunRecord, *, spec: Any = None, cost: dict[str, Any] | None = 
 
 
 def attempt_view(attempt: AttemptRecord, *, size: TaskSize | None = None,
-                 prices: RegionPrices | None = None) -> AttemptView:
+                 prices: RegionPrices | None = None,
+                 shares: Shares | None = None) -> AttemptView:
     return {
         "attempt": attempt.attempt, "task_arn": attempt.task_arn,
         "capacity": attempt.capacity, "exit_code": attempt.exit_code,
@@ -189,7 +225,9 @@ def attempt_view(attempt: AttemptRecord, *, size: TaskSize | None = None,
         else seconds_between(attempt.started_at, attempt.stopped_at),
         "log_stream": attempt.log_stream, "status": attempt.status,
         "image_digest": attempt.image_digest,
-        "cost_usd": attempt_cost(attempt, size, prices) if size and prices else None,
+        "cost_usd": attempt_cost(attempt, size, prices,
+                                 (shares or {}).get((attempt.index, attempt.attempt)))
+        if size and prices else None,
     }
 
 
@@ -229,10 +267,12 @@ def item_view(item: ItemRecord, attempts: list[AttemptRecord]) -> ItemView:
 
 
 def item_detail(item: ItemRecord, attempts: list[AttemptRecord], *,
-                size: TaskSize | None = None, prices: RegionPrices | None = None) -> ItemDetail:
+                size: TaskSize | None = None, prices: RegionPrices | None = None,
+                shares: Shares | None = None) -> ItemDetail:
     ordered = sorted(attempts, key=lambda a: a.attempt)
     return {**item_view(item, ordered),
-            "attempts": [attempt_view(a, size=size, prices=prices) for a in ordered]}
+            "attempts": [attempt_view(a, size=size, prices=prices, shares=shares)
+                         for a in ordered]}
 
 
 def view_of(detail: ItemDetail) -> ItemView:

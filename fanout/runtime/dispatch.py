@@ -34,8 +34,12 @@ from fanout.runtime.gate import (
     QueueEntry,
     Runs,
     job_of,
+    launch_batch,
     launch_entry,
+    packing_of,
+    packs,
 )
+from fanout.runtime.packing import batch_number
 from fanout.settings import DispatchEnv
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,8 @@ WORKERS = 16
 LEASE_MARGIN_SECONDS = 30
 #: Buckets are written back to the table at least this often (seconds).
 SAVE_EVERY_SECONDS = 5
+#: How long a packed run's batch waits for its other items to be queued (seconds).
+GATHER_SECONDS = 0.5
 #: Outcomes after which the entry goes back to the head of its queue.
 _AGAIN = (Outcome.THROTTLED, Outcome.NO_CAPACITY, Outcome.BUSY, Outcome.CAPPED)
 
@@ -88,6 +94,10 @@ class Dispatcher:
         self.quiet_until = dict.fromkeys(CAPACITY_TYPES, 0.0)
         #: Entries that waited for their turn (the bucket ran dry) or were refused.
         self.held: set[str] = set()
+        #: A packed task's entries but its first (in ``inflight``) -> (entry, first's sk).
+        self.riders: dict[str, tuple[QueueEntry, str]] = {}
+        #: (capacity type, run, batch) -> when its first queued item was seen (packed runs).
+        self.gathering: dict[tuple[str, str, int], float] = {}
 
     def run(self, budget_seconds: float) -> dict[str, Any]:
         """Drain the launch queue at the buckets' pace for up to ``budget_seconds``; returns
@@ -122,7 +132,7 @@ class Dispatcher:
                 if self.inflight:
                     timer.sleep(min(pause, 0.02))
                     continue
-                if any(self.buffers.values()):
+                if any(self.buffers.values()) or self.gathering:
                     timer.sleep(max(min(pause, 1.0), 0.005))
                     continue
                 # Nothing queued: give the lease up, then look once more (a Launch that saw
@@ -143,11 +153,16 @@ class Dispatcher:
             if not future.done():
                 continue
             del self.inflight[sk]
+            riders = [mate for mate, lead in self.riders.values() if lead == sk]
+            for mate in riders:
+                del self.riders[mate.sk]
             try:
                 outcome = future.result()
             except Exception:  # a transient error (DynamoDB, ECS): try the entry again
                 log.exception("launch of %s failed; it stays queued", sk)
                 outcome = Outcome.BUSY
+            if outcome in _AGAIN:  # a packed task's other items wait with it
+                self.buffers[entry.capacity].extendleft(reversed(riders))
             self.counts[outcome] += 1
             bucket = self.buckets[entry.capacity]
             with bucket.lock:
@@ -171,12 +186,17 @@ class Dispatcher:
         buffer, bucket, inflight = self.buffers[capacity], self.buckets[capacity], self.inflight
         pause = 1.0
         if not buffer and now >= self.quiet_until[capacity]:
-            buffer.extend(e for e in self.gate.entries(capacity) if e.sk not in inflight)
+            buffer.extend(e for e in self.gate.entries(capacity)
+                          if e.sk not in inflight and e.sk not in self.riders)
             # An empty queue is looked at again a moment later, not on every turn.
             self.quiet_until[capacity] = now + (0.0 if buffer else 0.25)
+            if self.gathering:  # batches whose items all left the queue are not waited for
+                present = {self._batch_of(e) for e in buffer}
+                for key in [k for k in self.gathering if k[0] == capacity and k not in present]:
+                    del self.gathering[key]
         skipped: list[QueueEntry] = []
         while buffer and len(inflight) < self.workers:
-            if buffer[0].sk in inflight:
+            if buffer[0].sk in inflight or buffer[0].sk in self.riders:
                 buffer.popleft()
                 continue
             job = job_of(self.runs, buffer[0])
@@ -190,17 +210,55 @@ class Dispatcher:
                 pause = min(pause, bucket.blocked_until - self.timer.time())
                 self.held.update(e.sk for e in buffer)
                 break
-            entry = buffer.popleft()
-            inflight[entry.sk] = (entry, pool.submit(
-                launch_entry, entry, env=self.env, store=self.store, gate=self.gate,
+            run = self.runs.get(buffer[0].run_id)
+            if packs(self.env, run):
+                group = self._batch(buffer, now)
+                if group is None:  # its batch-mates may still be on their way
+                    pause = min(pause, 0.05)
+                    self.quiet_until[capacity] = now + 0.05
+                    continue
+                launch: Callable[..., Outcome] = partial(launch_batch, group)
+            else:
+                group = [buffer.popleft()]
+                launch = partial(launch_entry, group[0])
+            entry = group[0]
+            future = pool.submit(
+                launch, env=self.env, store=self.store, gate=self.gate,
                 launcher=self.launcher, callbacks=self.callbacks, runs=self.runs,
                 waited=entry.sk in self.held, max_running=self.env.fanout_max_running,
                 permit=partial(bucket.acquire, now=self.timer.time, sleep=self.timer.sleep),
-                clock=self.timer.utcnow))
+                clock=self.timer.utcnow)
+            inflight[entry.sk] = (entry, future)
+            for mate in group[1:]:
+                self.riders[mate.sk] = (mate, entry.sk)
         buffer.extendleft(reversed(skipped))
         if skipped:
             pause = min(pause, max(min(self.capped.values()) - now, 0.05))
         return pause
+
+    def _batch(self, buffer: deque[QueueEntry], now: float) -> list[QueueEntry] | None:
+        """The head entry and its batch-mates in the buffer (one packed task's items), out
+        of the buffer; None while fewer than its batch's items are queued and the first of
+        them was seen less than :data:`GATHER_SECONDS` ago (they are read again then)."""
+        head = buffer[0]
+        run = self.runs.get(head.run_id)
+        k, _ = packing_of(run)
+        key = self._batch_of(head)
+        group = [e for e in buffer if self._batch_of(e) == key and e.sk not in self.inflight
+                 and e.sk not in self.riders][:k]
+        expected = min(k, max(1, (run.total if run else k) - key[2] * k))
+        seen = self.gathering.setdefault(key, now)
+        for entry in group:
+            buffer.remove(entry)
+        if len(group) < expected and now - seen < GATHER_SECONDS:
+            return None
+        self.gathering.pop(key, None)
+        return group
+
+    def _batch_of(self, entry: QueueEntry) -> tuple[str, str, int]:
+        """The packed task an entry goes in: capacity type, run, batch."""
+        k, _ = packing_of(self.runs.get(entry.run_id))
+        return entry.capacity, entry.run_id, batch_number(entry.index, k)
 
     def _save(self) -> None:
         for capacity, bucket in self.buckets.items():

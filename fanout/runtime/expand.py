@@ -90,7 +90,10 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
     run = RunRecord(
         run_id=request.run_id, job=spec.job, status="RUNNING", started_at=iso(started),
         total=plan.count,
-        settings={**json.loads(settings.model_dump_json()), "expires_at": expires},
+        settings={**json.loads(settings.model_dump_json()), "expires_at": expires,
+                  # "auto" resolved: how the dispatcher packs the items (decisions/0020)
+                  "packing": {"items_per_task": plan.packing.items_per_task,
+                              "per_task_concurrency": plan.packing.per_task_concurrency}},
         trigger=spec.trigger, logical_time=iso(plan.logical_time),
         execution_arn=request.execution_arn, parent_run=spec.parent_run, expires_at=expires,
     )

@@ -20,16 +20,19 @@ attempts and items through :class:`~fanout.records.store.RecordsStore`.
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from fanout.aws.ecs import LaunchError, LaunchRequest, TaskLauncher, client_token
 from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.config import LaunchBucket
-from fanout.outputs import output_location
+from fanout.outputs import is_s3, output_location
 from fanout.policy import Capacity
 from fanout.records.gate_store import GateStore, QueueEntry
 from fanout.records.model import AttemptRecord, RunRecord, Settlement
@@ -39,7 +42,9 @@ from fanout.runtime.bucket import AIMD_FLOOR, PERMIT_WAITED, Bucket
 from fanout.runtime.classify import Decision, StopClass
 from fanout.runtime.clock import Clock, iso, later, utcnow
 from fanout.runtime.leftovers import stop_if_run_ended
+from fanout.runtime.packing import batch_folder, batch_key
 from fanout.runtime.settle import answer, final_stop, settle
+from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_OUTPUT, TASK_ENV_RUN_ID
 from fanout.settings import LaunchEnv
 
 __all__ = ["CAPACITY_TYPES", "LAUNCH_LEASE_SECONDS", "Gate", "Outcome", "QueueEntry",
@@ -281,3 +286,146 @@ def _note(store: RecordsStore, attempt: AttemptRecord, item: Any, why: str, now:
     store.note_waiting(attempt.run_id, attempt.index, {
         "why": why, "since": before.get("since") if same else iso(now),
         "tries": int(before.get("tries", 0)) + (1 if tried else 0)})
+
+
+# --- a packed task: many queued attempts, one RunTask (docs/decisions/0020) ------------------
+
+#: The packed task's bound past its items' timeouts: it only catches a hung runner.
+PACKED_DEADLINE_GRACE_SECONDS = 60
+
+
+def packing_of(run: RunRecord | None) -> tuple[int, int]:
+    """The run's ``items_per_task`` ("auto" resolved at Expand) and ``per_task_concurrency``."""
+    packing = (run.settings.get("packing") if run is not None else None) or {}
+    return (max(1, int(packing.get("items_per_task", 1))),
+            max(1, int(packing.get("per_task_concurrency", 1))))
+
+
+def packs(env: LaunchEnv, run: RunRecord | None) -> bool:
+    """Whether the run's items go into packed tasks. Only where the runner reaches the task:
+    locally, where the batch runner (fanout.local.packed) is the task's process. The
+    deployed stack has no packed task definition yet, so on AWS (outputs rooted in S3) every
+    item still has its own task (docs/decisions/0020)."""
+    return packing_of(run)[0] > 1 and not is_s3(env.fanout_outputs)
+
+
+def launch_batch(entries: list[QueueEntry], *, env: LaunchEnv, store: RecordsStore, gate: Gate,
+                 launcher: TaskLauncher, callbacks: TaskCallbacks, runs: Runs,
+                 waited: bool = False, max_running: dict[str, int] | None = None,
+                 permit: Callable[[], float | None] | None = None,
+                 clock: Clock = utcnow) -> Outcome:
+    """Start one packed task for queued attempts of one batch of a run (one capacity type):
+    one permit, one RunTask; every attempt it carries gets its ARN. Attempts another
+    launcher holds stay queued; those over the job's ``max_running`` wait."""
+    run = runs.get(entries[0].run_id)
+    if run is None or run.status != "RUNNING":
+        outcomes = [launch_entry(e, env=env, store=store, gate=gate, launcher=launcher,
+                                 callbacks=callbacks, runs=runs, clock=clock) for e in entries]
+        return Outcome.GONE if Outcome.GONE in outcomes else outcomes[0]
+    now = clock()
+    members: list[AttemptRecord] = []
+    for entry in entries:
+        attempt = store.get_attempt(entry.run_id, entry.index, entry.attempt)
+        if attempt is None or not attempt.is_open or not attempt.queued or attempt.task_arn:
+            gate.drop(entry.sk)
+            continue
+        if store.claim_launch(run.run_id, attempt.index, attempt.attempt, attempt.task_token,
+                              iso(now), later(now, LAUNCH_LEASE_SECONDS)):
+            members.append(attempt)
+    if not members:
+        return Outcome.BUSY
+    members.sort(key=lambda a: a.index)  # the runner runs them in index order
+    items = {a.index: store.get_item(run.run_id, a.index) for a in members}
+    limit = (max_running or {}).get(run.job)
+    if limit:
+        slotted = []
+        for attempt in members:
+            if attempt.slot or gate.store.take_slot(attempt, run.job, limit):
+                slotted.append(replace(attempt, slot=attempt.slot or run.job))
+            else:
+                store.release_launch(run.run_id, attempt.index, attempt.attempt)
+                _note(store, attempt, items[attempt.index],
+                      f"job {run.job} has {limit} items running (max_running)", now,
+                      tried=False)
+        members = slotted
+        if not members:
+            return Outcome.CAPPED
+    job = env.fanout_task_definitions.get(run.job)
+    if job is None:
+        for attempt in members:
+            fail_for_good(store, callbacks, attempt,
+                          f"job {run.job} has no task definition in this deployment", clock)
+        return Outcome.GONE
+    _, concurrency = packing_of(run)
+    pairs = [(a.index, a.attempt) for a in members]
+    key = batch_key(run.run_id, pairs)
+    folder = batch_folder(env.fanout_outputs, run.run_id, key)
+    timeout = int(run.settings.get("timeout_seconds", 3600))
+    _write_batch(folder, run, members, items, env.fanout_outputs, timeout)
+    first = members[0]
+    request = LaunchRequest(
+        run_id=run.run_id, index=first.index, attempt=first.attempt,
+        task_definition=job.task_definition, container=job.container, command=[],
+        environment={}, capacity=first.capacity,
+        client_token=client_token(run.run_id, first.index, first.attempt, f"batch:{key}"),
+        subnets=env.subnets, security_groups=env.security_groups,
+        assign_public_ip=env.fanout_assign_public_ip, batch=key,
+        batch_location=str(folder / "batch.json"), concurrency=concurrency)
+
+    def back_to_queue() -> None:
+        for attempt in members:
+            if attempt.slot:
+                gate.store.give_slot(attempt, attempt.slot)
+            store.release_launch(run.run_id, attempt.index, attempt.attempt)
+
+    if permit is not None:
+        waited_for = permit()
+        if waited_for is None:
+            back_to_queue()
+            return Outcome.BUSY
+        waited = waited or waited_for > PERMIT_WAITED
+    try:
+        arn = run_task(request, run, launcher)
+    except LaunchError as exc:
+        if exc.kind not in ("throttled", "capacity"):
+            for attempt in members:
+                fail_for_good(store, callbacks, attempt, str(exc), clock)
+            return Outcome.GONE
+        back_to_queue()
+        for attempt in members:
+            _note(store, attempt, items[attempt.index], exc.reason, now, tried=True)
+        return Outcome.NO_CAPACITY if exc.kind == "capacity" else Outcome.THROTTLED
+    started = clock()
+    rounds = math.ceil(len(members) / concurrency)
+    deadline = later(started, rounds * timeout + PACKED_DEADLINE_GRACE_SECONDS)
+    for attempt in members:
+        item = items[attempt.index]
+        store.attach_task(run.run_id, attempt.index, attempt.attempt, arn, iso(started),
+                          expires_at=run.expires_at, deadline=deadline,
+                          waited=waited or bool(((item.waiting if item else None) or {})
+                                                .get("tries")),
+                          members=pairs)
+    stop_if_run_ended(store, launcher, run.run_id, arn)
+    return Outcome.LAUNCHED
+
+
+def _write_batch(folder: Path, run: RunRecord, members: list[AttemptRecord],
+                 items: dict[int, Any], outputs: str, timeout: int) -> None:
+    """The batch object the packed task's runner reads: each item's command, environment
+    (with the variables a task of its own would get) and timeout."""
+    entries = []
+    for attempt in members:
+        item = items[attempt.index]
+        output = output_location(outputs, run.run_id, attempt.index)
+        Path(output).mkdir(parents=True, exist_ok=True)
+        entries.append({
+            "index": attempt.index, "attempt": attempt.attempt,
+            "argv": list(item.command if item else []),
+            "environment": {**(item.environment if item else {}),
+                            TASK_ENV_RUN_ID: run.run_id, TASK_ENV_ITEM_INDEX: str(attempt.index),
+                            TASK_ENV_ATTEMPT: str(attempt.attempt), TASK_ENV_OUTPUT: output},
+            "timeout_seconds": timeout})
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / "batch.json.partial"
+    partial.write_text(json.dumps({"run_id": run.run_id, "items": entries}))
+    partial.replace(folder / "batch.json")

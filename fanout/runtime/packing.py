@@ -1,4 +1,4 @@
-"""Settling the items of a packed task (docs/decisions/0020). Pure: no AWS, no I/O.
+"""Settling the items of a packed task (docs/decisions/0020). No AWS.
 
 A packed task carries a batch of items. Its runner writes, per item, a ``started`` mark
 before the item starts and a result when it ends, and prefixes the item's output lines
@@ -9,10 +9,13 @@ task's stop, and the ones it never started back to the queue without spending an
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 #: What starts every line an item of a packed task writes: ``[fanout item=I attempt=A] ``.
@@ -43,18 +46,23 @@ class ItemResult:
     stopped: str
     timed_out: bool = False
     log_tail: tuple[str, ...] = ()
+    #: It ended after the task was asked to stop (the runner passed SIGTERM on): the
+    #: task's stop ended it, not the item itself.
+    interrupted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "attempt": self.attempt, "exit_code": self.exit_code,
                 "started": self.started, "stopped": self.stopped,
-                "timed_out": self.timed_out, "log_tail": list(self.log_tail)}
+                "timed_out": self.timed_out, "log_tail": list(self.log_tail),
+                "interrupted": self.interrupted}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ItemResult:
         return cls(index=int(data["index"]), attempt=int(data["attempt"]),
                    exit_code=data.get("exit_code"), started=str(data["started"]),
                    stopped=str(data["stopped"]), timed_out=bool(data.get("timed_out")),
-                   log_tail=tuple(data.get("log_tail") or ()))
+                   log_tail=tuple(data.get("log_tail") or ()),
+                   interrupted=bool(data.get("interrupted")))
 
 
 class Ending(StrEnum):
@@ -90,10 +98,55 @@ def settle_batch(
     begun = set(started)
     settled = []
     for index in indexes:
-        if index in results:
+        if index in results and results[index].interrupted:
+            # The runner passed the task's stop on: its exit code is the stop's, not its own.
+            settled.append(ItemSettlement(index, Ending.TASK_STOPPED, True, results[index]))
+        elif index in results:
             settled.append(ItemSettlement(index, Ending.ENDED, True, results[index]))
         elif index in begun or not runner_ran:
             settled.append(ItemSettlement(index, Ending.TASK_STOPPED, True))
         else:
             settled.append(ItemSettlement(index, Ending.REQUEUED, False))
     return settled
+
+
+# --- a packed task's batch and its folder ----------------------------------------------------
+
+def batch_number(index: int, items_per_task: int) -> int:
+    """The batch an item belongs to: items go into batches of K in index order."""
+    return index // max(1, items_per_task)
+
+
+def batch_key(run_id: str, members: Iterable[tuple[int, int]]) -> str:
+    """The name of one packed task's batch: its items and their attempts (deterministic, so
+    a repeated launch of the same batch writes the same folder and gets the same token)."""
+    text = run_id + "|" + ",".join(f"{i}:{a}" for i, a in sorted(members))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def batch_folder(root: str, run_id: str, key: str) -> Path:
+    """Where a packed task's batch (``batch.json``) and its items' marks and results
+    (``items/``) are, under a local records folder (``root``)."""
+    return Path(root).resolve() / run_id / "tasks" / key
+
+
+def read_items(folder: Path) -> tuple[dict[int, str], dict[int, ItemResult]]:
+    """The items a packed task's runner started (index -> when), and the results it wrote
+    (``items/``)."""
+    started: dict[int, str] = {}
+    results: dict[int, ItemResult] = {}
+    items = folder / "items"
+    if not items.is_dir():
+        return started, results
+    for path in items.iterdir():
+        stem, _, kind = path.name.partition(".")
+        if not stem.isdigit():
+            continue
+        if kind == "started":
+            started[int(stem)] = path.read_text().strip()
+        elif kind == "json":
+            try:
+                results[int(stem)] = ItemResult.from_json(json.loads(path.read_text()))
+            except (ValueError, KeyError, TypeError):
+                continue  # a result is written whole or not at all; skip anything else
+    return started, results

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from fanout.aws.ecs import TASK_ENV_BATCH
 from fanout.aws.logs import LogTail
 from fanout.aws.stepfunctions import TaskCallbacks
+from fanout.outputs import is_s3
 from fanout.records.model import AttemptRecord
 from fanout.records.store import RecordsStore
-from fanout.runtime.classify import StopClass, classify
+from fanout.runtime.classify import ABORT_REASON, TIMEOUT_REASON, Stop, StopClass, classify
 from fanout.runtime.clock import Clock, iso, utcnow
-from fanout.runtime.settle import Outputs, heal, settle
+from fanout.runtime.packing import Ending, ItemResult, item_lines, read_items, settle_batch
+from fanout.runtime.settle import Outputs, final_stop, heal, settle
 from fanout.schema import (
     TASK_ENV_ATTEMPT,
     TASK_ENV_ITEM_INDEX,
@@ -99,6 +104,15 @@ def record_stop(task: dict[str, Any], *, store: RecordsStore, callbacks: TaskCal
     arn = str(task.get("taskArn", ""))
     if task.get("lastStatus") != "STOPPED":
         return {"task_arn": arn, "result": "not stopped"}
+    # A packed task's items (no read for a task of one item): its record's, or (a task
+    # that stopped before the dispatcher recorded it) its batch object's.
+    members = None
+    if batch_location(task) is not None:
+        members = (store.task_members(arn) if arn else None) or batch_members(task)
+    if members:
+        return record_packed_stop(task, members, store=store, callbacks=callbacks,
+                                  clock=clock, log_tail=log_tail, log_groups=log_groups,
+                                  outputs=outputs)
     attempt = find_attempt(store, task)
     if attempt is None:
         log.warning("no attempt for task %s", arn)
@@ -139,4 +153,138 @@ def image_digest(task: dict[str, Any], container: str | None) -> str | None:
     for found in task.get("containers") or []:
         if found.get("name") == container and found.get("imageDigest"):
             return str(found["imageDigest"])
+    return None
+
+
+# --- a packed task: each item it carries settles alone (docs/decisions/0020) -----------------
+
+#: Why an item of a packed task waits in the launch queue again.
+REQUEUED_WHY = "back in the launch queue: its task stopped before starting it"
+
+
+def batch_location(task: dict[str, Any]) -> str | None:
+    """Where a packed task's batch object is, from its command override."""
+    for override in (task.get("overrides") or {}).get("containerOverrides", []):
+        command = list(override.get("command") or [])
+        if command[:1] == ["--batch"] and len(command) > 1:
+            return str(command[1])
+    return None
+
+
+def batch_members(task: dict[str, Any]) -> list[tuple[int, int]] | None:
+    """The (index, attempt) pairs of a packed task, from the batch object it names."""
+    location = batch_location(task)
+    if location is None or is_s3(location):
+        return None
+    try:
+        batch = json.loads(Path(location).read_text())
+        return [(int(i["index"]), int(i["attempt"])) for i in batch["items"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def item_stop(result: ItemResult, timeout_seconds: int | None) -> Stop:
+    """How an item that ended in its task ended: its own exit code or its timeout."""
+    if result.timed_out:
+        return Stop(StopClass.TIMEOUT, result.exit_code, None,
+                    f"{TIMEOUT_REASON} after {timeout_seconds} s")
+    if result.exit_code == 0:
+        return Stop(StopClass.SUCCEEDED, 0, "EssentialContainerExited",
+                    "Essential container exited")
+    return Stop(StopClass.EXIT_NONZERO, result.exit_code, "EssentialContainerExited",
+                "Essential container in task exited")
+
+
+def record_packed_stop(task: dict[str, Any], members: list[tuple[int, int]], *,
+                       store: RecordsStore, callbacks: TaskCallbacks, clock: Clock = utcnow,
+                       log_tail: LogTail | None = None,
+                       log_groups: dict[str, str] | None = None,
+                       outputs: Outputs | None = None) -> dict[str, Any]:
+    """Settle every item of a stopped packed task (``fanout.runtime.packing.settle_batch``):
+    those that ended by their own exit code or timeout and retry policy, those it was
+    running by the task's stop, and those it never started back to the launch queue with
+    their attempt not spent. Each item's settlement is its attempt's conditional write, so
+    a repeated or late event changes nothing."""
+    arn = str(task.get("taskArn", ""))
+    where = identity_of_batch(task)
+    if where is None:
+        found = store.find_task(arn)
+        where = found[0] if found else None
+    run = store.get_run(where, totals=False) if where else None
+    if run is None:
+        return {"task_arn": arn, "result": "unknown run"}
+    location = batch_location(task)
+    started, results = read_items(Path(location).parent) if location and not is_s3(
+        location) else ({}, {})
+    container = container_name(task)
+    task_stop = classify(task, container)
+    task_class = task_stop.stop_class
+    if task_stop.stop_class in (StopClass.SUCCEEDED, StopClass.EXIT_NONZERO):
+        # The runner ended on its own with the item begun and not ended: the item is lost.
+        task_stop = Stop(StopClass.LOST, None, task_stop.stop_code,
+                         "the task's runner ended before the item did")
+    # The runner ran unless the task never started (no image, no runner).
+    runner_ran = task_stop.stop_class is not StopClass.START_FAILURE or bool(started)
+    task_id = arn.rsplit("/", 1)[-1]
+    stream = log_stream_name(container, task_id) if container else None
+    group = (log_groups or {}).get(container or "")
+    version = task.get("version")
+    version = int(version) if version is not None else None
+    stopped_at = _iso(task.get("stoppedAt"), iso(clock()))
+    timeout = run.settings.get("timeout_seconds")
+    numbers = dict(members)
+    shared_tail: list[str] | None = None
+    summary: dict[str, str] = {}
+    slot = None
+    for settlement in settle_batch(list(numbers), started=started, results=results,
+                                   runner_ran=runner_ran):
+        index = settlement.index
+        attempt = store.get_attempt(run.run_id, index, numbers[index])
+        if attempt is None:
+            summary[str(index)] = "unknown attempt"
+            continue
+        slot = slot or attempt.slot
+        if attempt.task_arn not in (None, arn):
+            summary[str(index)] = "another task"  # requeued and launched again since
+            continue
+        if not attempt.is_open:
+            summary[str(index)] = heal(store, callbacks, attempt, version)
+            continue
+        result = settlement.result
+        if settlement.ending is Ending.REQUEUED:
+            if run.status == "RUNNING":
+                requeued = store.requeue_attempt(attempt, REQUEUED_WHY, iso(clock()))
+                summary[str(index)] = "requeued" if requeued else "ignored"
+                continue
+            stop = final_stop(StopClass.ABORTED, f"{ABORT_REASON}: run is {run.status}")
+        elif settlement.ending is Ending.ENDED and result is not None:
+            stop = item_stop(result, timeout)
+        else:
+            stop = task_stop
+        tail = list(result.log_tail) if result is not None else None
+        if tail is None and stop.stop_class is not StopClass.SUCCEEDED and log_tail \
+                and stream and group:
+            if shared_tail is None:
+                shared_tail = log_tail(group, stream)
+            tail = list(item_lines(shared_tail, index, attempt.attempt))
+        summary[str(index)] = settle(
+            store, callbacks, run, attempt, stop,
+            stopped_at=result.stopped if result is not None and settlement.ending
+            is Ending.ENDED else stopped_at,
+            started_at=(result.started if result is not None else started.get(index))
+            or attempt.started_at,
+            version=version, log_stream=stream,
+            log_tail=tail if stop.stop_class is not StopClass.SUCCEEDED else None,
+            image_digest=image_digest(task, container), outputs=outputs)
+    return {"task_arn": arn, "run_id": run.run_id, "result": "packed", "items": summary,
+            "class": task_class.value, "slot": slot,
+            "requeued": sum(1 for v in summary.values() if v == "requeued")}
+
+
+def identity_of_batch(task: dict[str, Any]) -> str | None:
+    """The run id a packed task's overrides name."""
+    for override in (task.get("overrides") or {}).get("containerOverrides", []):
+        env = {e.get("name"): e.get("value") for e in override.get("environment", [])}
+        if env.get(TASK_ENV_RUN_ID) and env.get(TASK_ENV_BATCH):
+            return str(env[TASK_ENV_RUN_ID])
     return None

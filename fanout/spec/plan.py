@@ -91,9 +91,7 @@ class Plan:
             f"params.{name}: no template uses this axis, so its items differ in nothing "
             f"the task sees; put {{{name}}} in the command or the environment, or drop it"
             for name in self.unused_axes()
-        ] + ([f"items_per_task: {self.packing.items_per_task} items per task is planned, "
-              "but this version still runs one item per task (docs/decisions/0020)"]
-             if self.packing.packed else [])
+        ]
 
     # -- params in order
 

@@ -30,6 +30,7 @@ class MemoryRecords:
         self.attempt_records: dict[tuple[str, int, int], AttemptRecord] = {}
         self.specs: dict[str, Any] = {}
         self.tasks: dict[str, tuple[str, int, int]] = {}
+        self.task_member_lists: dict[str, list[tuple[int, int]]] = {}
         #: ``<schedule>#<scheduled time>`` -> the run that claimed the slot
         self.schedule_slots: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -160,10 +161,13 @@ class MemoryRecords:
 
     def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
                     started_at: str, expires_at: int | None = None,
-                    deadline: str | None = None, waited: bool = False) -> bool:
+                    deadline: str | None = None, waited: bool = False,
+                    members: list[tuple[int, int]] | None = None) -> bool:
         with self._lock:
             key = (run_id, index, attempt)
             self.tasks[task_arn] = key
+            if members:
+                self.task_member_lists[task_arn] = list(members)
             record = self.attempt_records.get(key)
             if record is None:
                 return False
@@ -207,6 +211,26 @@ class MemoryRecords:
 
     def find_task(self, task_arn: str) -> tuple[str, int, int] | None:
         return self.tasks.get(task_arn)
+
+    def task_members(self, task_arn: str) -> list[tuple[int, int]] | None:
+        return self.task_member_lists.get(task_arn)
+
+    def requeue_attempt(self, attempt: AttemptRecord, why: str, now: str) -> bool:
+        with self._lock:
+            key = (attempt.run_id, attempt.index, attempt.attempt)
+            record = self.attempt_records.get(key)
+            if (record is None or record.status != "RUNNING" or not record.is_open
+                    or record.task_arn != attempt.task_arn):
+                return False
+            requeued = replace(record, status="LAUNCHING", queued=True, task_arn=None,
+                               started_at=None, launch_lease_until=None, slot=None)
+            self.attempt_records[key] = requeued
+            item = self.item_records[key[:2]]
+            self.item_records[key[:2]] = replace(
+                item, waiting={"why": why, "since": now, "tries": 0})
+            self._move(attempt.run_id, "RUNNING", "RUNNING", 1)
+            self.queue[attempt_queue_sk(requeued)] = queue_entry(item, requeued)
+            return True
 
     def settle_attempt(self, attempt: AttemptRecord, s: Settlement) -> bool:
         with self._lock:

@@ -18,6 +18,7 @@ from fanout.cost import (
     control_plane_usd,
     prices_for,
     run_cost,
+    task_shares,
 )
 from fanout.settings import FUNCTIONS
 
@@ -120,3 +121,15 @@ def test_the_model_matches_what_the_benchmark_measures(
     # benchmark bills their CPU time in process (lower than Lambda's billed duration)
     usd = control_plane_usd(items=100, attempts=attempts, prices=US_EAST_1) * 10
     assert usd == pytest.approx(usd_per_1000, rel=0.05)
+
+
+def test_the_items_of_a_packed_task_share_its_billed_seconds() -> None:
+    # Given a task of 20 s that ran three items of 2, 3 and 5 s (billed a whole minute)
+    shares = task_shares(20.0, {0: 2.0, 1: 3.0, 2: 5.0})
+    # Then each item pays its own seconds and a third of the other 50 billed seconds
+    assert shares == pytest.approx({0: 2 + 50 / 3, 1: 3 + 50 / 3, 2: 5 + 50 / 3})
+    # And the shares add up to what the task is billed: no more, no less
+    assert sum(shares.values()) == pytest.approx(60.0)
+    # And items that ran at once (their seconds add up past the task's) share it pro rata
+    overlapped = task_shares(90.0, {0: 80.0, 1: 80.0})
+    assert overlapped == pytest.approx({0: 45.0, 1: 45.0})

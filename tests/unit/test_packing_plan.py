@@ -80,8 +80,8 @@ def test_a_job_default_packs_its_runs(make_config) -> None:
     plan = plan_run(spec, config)
     assert (plan.packing.items_per_task, plan.packing.per_task_concurrency) == (4, 2)
     assert plan.packing.tasks == 3
-    # And the user is told that this version still runs one item per task
-    assert any("still runs one item per task" in w for w in plan.warnings())
+    # And nothing is warned about: packed specs run packed (locally)
+    assert not any("items_per_task" in w for w in plan.warnings())
 
 
 def test_expand_plan_prints_the_choice_and_why(tmp_path) -> None:
@@ -102,7 +102,7 @@ def test_expand_plan_prints_the_choice_and_why(tmp_path) -> None:
     assert "items_per_task 10 (auto)" in done.stderr
 
 
-def test_start_warns_that_a_packed_spec_still_runs_one_item_per_task(tmp_path) -> None:
+def test_start_warns_that_a_packed_spec_still_runs_one_item_per_task_on_aws(tmp_path) -> None:
     # Given a packed spec and no AWS region (nothing can be started)
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"job": "analyzer", "items": [{"year": 1}],
@@ -112,8 +112,9 @@ def test_start_warns_that_a_packed_spec_still_runs_one_item_per_task(tmp_path) -
     # When `fanout start` checks it
     done = subprocess.run([sys.executable, "-m", "fanout.cli", "start", str(spec)],
                           capture_output=True, text=True, check=False, env=env, cwd=REPO)
-    # Then the user is told that packing does not run yet, before the region is asked for
-    assert "still runs one item per task" in done.stderr
+    # Then the user is told that packing does not run on AWS yet, before the region is
+    # asked for
+    assert "on AWS this version still runs one item per task" in done.stderr
     assert done.returncode == 2 and "--region" in done.stderr
 
 

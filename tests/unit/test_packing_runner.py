@@ -84,16 +84,18 @@ def test_a_task_stopped_mid_batch_requeues_its_unstarted_items(tmp_path) -> None
         thread.join(0.01)
     runner.stop()
     thread.join(30)
-    # Then item 0 ended by the stop, items 1 and 2 never started
+    # Then item 0 ended by the stop (its result says so), items 1 and 2 never started
     folder = tmp_path / "r"
     assert results_of(folder)[0].exit_code == 128 + 15
+    assert results_of(folder)[0].interrupted
     marked = {int(p.stem) for p in folder.glob("*.started")}
     assert marked == {0}
-    # And settling the task requeues 1 and 2 without spending their attempts
+    # And settling the task gives item 0 the task's stop (not an exit code 143 of its own)
+    # and requeues 1 and 2 without spending their attempts
     settled = settle_batch([0, 1, 2], started=marked, results=results_of(folder),
                            runner_ran=True)
     assert [(s.ending, s.spends_attempt) for s in settled] == [
-        (Ending.ENDED, True), (Ending.REQUEUED, False), (Ending.REQUEUED, False)]
+        (Ending.TASK_STOPPED, True), (Ending.REQUEUED, False), (Ending.REQUEUED, False)]
 
 
 def test_settling_a_task_killed_while_an_item_ran() -> None:
