@@ -425,7 +425,10 @@ static void finish(struct slot *s, const char *out) {
     put_string(&j, s->started, strlen(s->started));
     put(&j, ", \"stopped\": ", 13);
     put_string(&j, stopped, strlen(stopped));
-    putf(&j, ", \"timed_out\": %s, \"log_tail\": [", s->timed_out ? "true" : "false");
+    /* interrupted: ended by the task's stop passed on (not by itself, not by its timeout):
+       settled as the task's stop, as fanout/local/packed.py says it */
+    putf(&j, ", \"timed_out\": %s, \"interrupted\": %s, \"log_tail\": [",
+         s->timed_out ? "true" : "false", got_term && !s->timed_out ? "true" : "false");
     int first = (s->tail_next - s->tail_count + TAIL_LINES) % TAIL_LINES;
     for (int k = 0; k < s->tail_count; k++) {
         int at = (first + k) % TAIL_LINES;
