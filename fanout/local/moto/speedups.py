@@ -85,6 +85,13 @@ def cached_update_expressions() -> Restore:
       node asking for every clause below it. Once a tree has passed them with a set of
       names, later updates with the same tree and names skip them; a tree that failed
       is checked again (and fails again, with the same error).
+    - The other eight walk the tree once each to fill in the values and the item's
+      attributes. Once a tree has passed all ten with a set of names and a table's keys,
+      :func:`_validated_in_one_walk` does their work in one walk, for the shapes it knows
+      (SET of a value, of an attribute or of ``if_not_exists``; REMOVE; ADD of a value; on
+      top-level attributes): the tree it gives is the one moto's walks give. Whatever it
+      is unsure of (another shape, a value not defined, an attribute missing, a check that
+      would fail) is validated by moto's walks from a fresh copy, raising moto's error.
     """
     import copy
     import pickle
@@ -103,6 +110,9 @@ def cached_update_expressions() -> Restore:
     pickled: dict[int, tuple[Any, bytes]] = {}
     #: (id of a parsed tree, its attribute names) that passed the form checks
     passed: set[tuple[int, tuple[tuple[str, str], ...]]] = set()
+    #: (id of a parsed tree, its attribute names, the table's keys) that passed every check
+    validated: set[tuple[Any, ...]] = set()
+    one_walk_for = getattr(validators, "UpdateExpressionValidator")  # noqa: B009
 
     def known(tree: Any) -> bool:
         entry = pickled.get(id(tree))
@@ -118,6 +128,7 @@ def cached_update_expressions() -> Restore:
             if len(pickled) > 4096:  # the parse cache has moved on: start again
                 pickled.clear()
                 passed.clear()
+                validated.clear()
             pickled[id(tree)] = (tree, frozen)
         return tree
 
@@ -135,6 +146,20 @@ def cached_update_expressions() -> Restore:
 
     def validate(self: Any) -> Any:
         key = self.__dict__.get("_fanout_form")
+        whole = None
+        if key is not None and type(self) is one_walk_for:
+            whole = (*key, tuple(self.table.table_key_attrs))
+            if whole in validated:
+                try:
+                    return _validated_in_one_walk(self)
+                except _Unsure:  # moto's walks decide, on a fresh copy
+                    self.node_to_validate = pickle.loads(pickled[key[0]][1])
+        n = walks(self, key)
+        if whole is not None:
+            validated.add(whole)
+        return n
+
+    def walks(self: Any, key: Any) -> Any:
         skip = key is not None and key in passed
         left = sum(isinstance(p, form_checks) for p in self.processors)
         n = self.node_to_validate
@@ -162,6 +187,118 @@ def cached_update_expressions() -> Restore:
         Validator.validate = original_validate
 
     return restore
+
+
+class _Unsure(Exception):
+    """:func:`_validated_in_one_walk` leaves this update to moto's walks."""
+
+
+def _validated_in_one_walk(validator: Any) -> Any:
+    """What moto's update validator's ten walks make of a tree that passed them before
+    with the same attribute names and table keys, in one walk, for the shapes it knows.
+
+    The checks that depend on the tree, the names and the table's keys alone (the form
+    checks, names defined, reserved words, key attributes) passed then and pass now. What
+    depends on this call (values defined, attributes present, the values' types against
+    the table's key types, empty keys) is looked at here: when a check would fail,
+    :class:`_Unsure` is raised and moto's walks run (and raise moto's error).
+
+    The tree is the validator's own copy; it is changed as moto's walks change it: each
+    ``:value`` becomes a ``DDBTypedValue`` of its ``DynamoType``, an attribute read in a
+    SET's value becomes a ``DDBTypedValue`` of the item's own ``DynamoType``,
+    ``if_not_exists`` becomes its chosen argument, a SET's ``UpdateExpressionValue``
+    becomes its one child, and each node put in its parent's place gets that parent.
+    """
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.parsing import ast_nodes
+
+    a: Any = ast_nodes  # untyped
+
+    names = validator.expression_attribute_names or {}
+    values = validator.expression_attribute_values
+    attrs = validator.item.attrs
+    table = validator.table
+    typed_value, attribute = a.DDBTypedValue, a.ExpressionAttribute
+    placeholder, path_node = a.ExpressionAttributeName, a.UpdateExpressionPath
+
+    def top_level(path: Any) -> str:
+        if type(path) is not path_node or len(path.children) != 1:
+            raise _Unsure("a nested path")
+        part = path.children[0]
+        if type(part) is placeholder:
+            return str(names[part.children[0]])  # defined: the tree passed with these names
+        if type(part) is attribute:
+            return str(part.children[0])
+        raise _Unsure(type(part).__name__)
+
+    def value_of(node: Any) -> Any:
+        if type(node) is not a.ExpressionAttributeValue or not isinstance(values, dict):
+            raise _Unsure("not a value")
+        raw = values.get(node.children[0])
+        if raw is None:
+            raise _Unsure("a value not defined")
+        return typed_value(DynamoType(raw))
+
+    def read(node: Any) -> Any:
+        """A SET's operand, resolved as moto's walks resolve it; None if absent."""
+        if type(node) is a.ExpressionAttributeValue:
+            return value_of(node)
+        if type(node) is path_node:
+            held = attrs.get(top_level(node))
+            return None if held is None else typed_value(held)
+        if (type(node) is a.UpdateExpressionFunction and len(node.children) == 3
+                and node.children[0] == "if_not_exists"):
+            first, second = read(node.children[1]), read(node.children[2])
+            return second if first is None else first
+        raise _Unsure(type(node).__name__)
+
+    empty_keys: list[str] | None = None
+
+    def walk(node: Any) -> None:
+        nonlocal empty_keys
+        kind = type(node)
+        if kind is a.UpdateExpressionSetAction:
+            path, operand = node.children
+            top_level(path)
+            if type(operand) is not a.UpdateExpressionValue or len(operand.children) != 1:
+                raise _Unsure("an operation")
+            result = read(operand.children[0])
+            if result is None:
+                raise _Unsure("an attribute that does not exist")
+            result.parent = node
+            node.children[1] = result
+            key, value = path.children[0].children[0], result.children[0]
+            for definition in table.attr:
+                if definition["AttributeName"] == key and \
+                        definition["AttributeType"] != value.type:
+                    raise _Unsure("a type mismatch")
+            if not value.value and value.type in ("S", "B"):
+                empty_keys = table.attribute_keys if empty_keys is None else empty_keys
+                if key in empty_keys:
+                    raise _Unsure("an empty key")
+        elif kind is a.UpdateExpressionRemoveAction:
+            if len(node.children) != 1:
+                raise _Unsure("a REMOVE")
+            top_level(node.children[0])
+        elif kind is a.UpdateExpressionAddAction:
+            path, operand = node.children
+            top_level(path)
+            added = value_of(operand)
+            added.parent = node
+            node.children[1] = added
+        elif kind in containers:
+            for child in node.children:
+                walk(child)
+        else:
+            raise _Unsure(kind.__name__)
+
+    containers = (a.UpdateExpression, a.UpdateExpressionSetClause,
+                  a.UpdateExpressionSetActions, a.UpdateExpressionRemoveClause,
+                  a.UpdateExpressionRemoveActions, a.UpdateExpressionAddClause,
+                  a.UpdateExpressionAddActions)
+    tree = validator.node_to_validate
+    walk(tree)
+    return tree
 
 
 def cached_method_names() -> Restore:
