@@ -651,3 +651,90 @@ def test_one_walk_leaves_the_tree_moto_s_walks_leave() -> None:
     # When one is validated by the one walk and by moto's ten, Then the trees are alike:
     # every node, its parent, every value (the item's own attributes where it reads them)
     assert shape(validated(True)) == shape(validated(False))
+
+
+@st.composite
+def _conditions(draw: st.DrawFn, depth: int = 0) -> str:
+    """A condition expression over attributes a, b, n, s (``#s`` for s) and values
+    ``:x``, ``:y`` (``:missing`` now and then: a value not defined)."""
+    operand = st.sampled_from(("a", "b", "n", "#s", "m.x", "l[0]"))
+    value = st.sampled_from((":x", ":x", ":y", ":y", ":missing"))
+    shapes = ["compare", "exists", "not_exists", "begins", "contains", "size",
+              "between", "in"] + ["and", "or", "not"] * (depth < 2)
+    shape = draw(st.sampled_from(shapes))
+    if shape == "compare":
+        op = draw(st.sampled_from(("=", "<>", "<", ">", "<=", ">=")))
+        return f"{draw(operand)} {op} {draw(value)}"
+    if shape in ("exists", "not_exists"):
+        return f"attribute_{'not_' * (shape == 'not_exists')}exists({draw(operand)})"
+    if shape == "begins":
+        return f"begins_with({draw(operand)}, {draw(value)})"
+    if shape == "contains":
+        return f"contains({draw(operand)}, {draw(value)})"
+    if shape == "size":
+        return f"size({draw(operand)}) > {draw(value)}"
+    if shape == "between":
+        return f"{draw(operand)} BETWEEN {draw(value)} AND {draw(value)}"
+    if shape == "in":
+        return f"{draw(operand)} IN ({draw(value)}, {draw(value)})"
+    if shape == "not":
+        return f"NOT ({draw(_conditions(depth + 1))})"
+    joined = f" {shape.upper()} ".join((draw(_conditions(depth + 1)),
+                                       draw(_conditions(depth + 1))))
+    return f"({joined})" if draw(st.booleans()) else joined
+
+
+@given(cases=st.lists(st.tuples(
+    _conditions(),
+    st.lists(st.tuples(st.sampled_from(_VALUES[:7]), st.sampled_from(_VALUES[:7])),
+             min_size=2, max_size=4)), min_size=3, max_size=10))
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_a_condition_parsed_once_judges_as_moto_s_parse(
+        cases: list[tuple[str, list[tuple[Any, Any]]]]) -> None:
+    # Given conditions of every shape, each judged several times with other values
+    from botocore.exceptions import ClientError
+
+    from fanout.local.moto.speedups import cached_condition_lexing, cached_condition_parses
+
+    item = {"a": {"S": "x"}, "n": {"N": "1"}, "s": {"S": "other"}, "l": {"L": [{"S": "x"}]},
+            "m": {"M": {"x": {"N": "1"}}}}
+
+    def answers(*patches: Any) -> list[Any]:
+        got: list[Any] = []
+        with moto_table(*patches) as ddb:
+            for n, (condition, draws) in enumerate(cases):
+                key = {"pk": {"S": f"k{n}"}}
+                ddb.put_item(TableName="t", Item={**key, **item})
+                names = {"#s": "s"} if "#s" in condition else {}
+                for x, y in draws:
+                    values = {k: v for k, v in ((":x", x), (":y", y), (":one", {"N": "1"}))
+                              if k in condition or k == ":one"}
+                    # When it guards an update, and a transaction's condition check
+                    update: dict[str, Any] = {
+                        "TableName": "t", "Key": key, "UpdateExpression": "ADD c :one",
+                        "ConditionExpression": condition, "ExpressionAttributeValues": values}
+                    check = {"TableName": "t", "Key": key, "ConditionExpression": condition,
+                             "ExpressionAttributeValues": {
+                                 k: v for k, v in values.items() if k != ":one"}}
+                    if names:
+                        update["ExpressionAttributeNames"] = check[
+                            "ExpressionAttributeNames"] = names
+                    if not check["ExpressionAttributeValues"]:
+                        del check["ExpressionAttributeValues"]
+                    for method, params in (("update_item", update), ("transact_write_items",
+                                           {"TransactItems": [{"ConditionCheck": check}]})):
+                        try:
+                            getattr(ddb, method)(**params)
+                            got.append("written")
+                        except ClientError as exc:
+                            got.append((exc.response["Error"],
+                                        exc.response.get("CancellationReasons")))
+                        except Exception as exc:  # what moto itself cannot judge
+                            got.append((type(exc).__name__, str(exc)))
+                got.append(ddb.get_item(TableName="t", Key=key)["Item"])
+        return got
+
+    # Then each call is judged as moto judges it (written, failed, refused with its error)
+    ours = answers(cached_condition_lexing, cached_condition_parses)
+    assert ours == answers()

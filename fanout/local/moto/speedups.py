@@ -31,6 +31,8 @@ And the rest of moto's:
   out once per (processor class, node class), not by ``isinstance`` at every node.
 - :func:`cached_method_names`: the list of a response class's actions, once per class.
 - :func:`cached_condition_lexing`: a condition expression's tokens, once per expression.
+- :func:`cached_condition_parses`: a condition's parse, once per expression, names and
+  the values it names.
 - :func:`cheap_request_ids`: each answer's request id drawn at once, not letter by letter.
 - :func:`indexed_queries`: a query on an index looks only at the items with its key value.
 - :func:`fanout.local.direct.direct_clients` (applied by the local runner): the handlers'
@@ -412,6 +414,60 @@ def cached_condition_lexing() -> Restore:
     return restore
 
 
+def cached_condition_parses() -> Restore:
+    """Parse each DynamoDB condition once per expression, names and the values it names.
+
+    moto parses a condition expression (paths, functions, comparisons, AND/OR, names and
+    values put in) on every conditional write, and the run makes several per item, most
+    with the same expression, names and values (``:launching``, ``attempts = :prev``). The
+    parse depends on the expression's text, the attribute names and the values the text
+    names, nothing else; what it builds is only read when the condition is judged against
+    an item. So a parse is kept per (text, every name, each value whose placeholder is in
+    the text) and given again, with the names and values it found noted as the parse notes
+    them. A parse that fails is not kept (it fails again, with moto's error); a value that
+    cannot be written as JSON (a binary one) is parsed as moto does, every time.
+    """
+    import json
+
+    from moto.dynamodb import comparisons
+
+    Parser = getattr(comparisons, "ConditionExpressionParser")  # noqa: B009
+    original = Parser.__dict__["parse"]
+    parsed: dict[tuple[Any, ...], tuple[Any, list[str], list[str]]] = {}
+
+    def parse(self: Any) -> Any:
+        text = self.condition_expression
+        if not text:
+            return original(self)
+        values = self.expression_attribute_values or {}
+        try:
+            key = (text, json.dumps(self.expression_attribute_names, sort_keys=True),
+                   json.dumps({k: v for k, v in values.items() if k in text}, sort_keys=True))
+        except (TypeError, ValueError):
+            return original(self)
+        kept = parsed.get(key)
+        if kept is None:
+            names_before = len(self.expr_attr_names_found)
+            values_before = len(self.expr_attr_values_found)
+            op = original(self)
+            if len(parsed) > 4096:
+                parsed.clear()
+            parsed[key] = kept = (op, self.expr_attr_names_found[names_before:],
+                                  self.expr_attr_values_found[values_before:])
+            return op
+        op, names_found, values_found = kept
+        self.expr_attr_names_found.extend(names_found)
+        self.expr_attr_values_found.extend(values_found)
+        return op
+
+    Parser.parse = parse
+
+    def restore() -> None:
+        Parser.parse = original
+
+    return restore
+
+
 def cheap_request_ids() -> Restore:
     """A request id per answer from 39 random bytes, not 52 calls of ``random.choice``.
 
@@ -518,4 +574,5 @@ def apply() -> list[Restore]:
     """Every speed-up, applied; the functions that undo them, in order."""
     return [fast_dynamodb_serializer(), cached_json_paths(),
             cached_update_expressions(), cached_method_names(), cached_traversal_maps(),
-            cached_condition_lexing(), cheap_request_ids(), indexed_queries()]
+            cached_condition_lexing(), cached_condition_parses(), cheap_request_ids(),
+            indexed_queries()]
