@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.e2e.conftest import moto_table
 
@@ -491,3 +493,249 @@ def test_a_query_on_an_index_answers_as_moto_s_own() -> None:
     # Then every answer is moto's own
     ours, theirs = answers(indexed_queries), answers()
     assert ours == theirs and len(theirs[0]) > 10
+
+
+_NAMES = ("a", "b", "c", "n", "s", "g", "l", "m", "pk", "status")
+_VALUES = (
+    {"S": "x"}, {"S": ""}, {"S": "other"}, {"N": "1"}, {"N": "-2.5"}, {"BOOL": True},
+    {"NULL": True}, {"SS": ["p", "q"]}, {"NS": ["1", "3"]}, {"L": [{"S": "y"}]},
+    {"M": {"x": {"N": "4"}}}, {"B": "AAE="},
+)
+
+
+@st.composite
+def _updates(draw: st.DrawFn) -> dict[str, Any]:
+    """An item and an update of it: the shapes the run makes and many it does not."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+
+    def path() -> str:
+        top = draw(st.sampled_from(_NAMES))
+        if draw(st.booleans()):
+            placeholder = f"#p{len(names)}"
+            names[placeholder] = top
+            top = placeholder
+        nested = draw(st.sampled_from(("",) * 8 + (".x", "[0]")))
+        return top + nested
+
+    def value() -> str:
+        if draw(st.integers(0, 19)) == 0:
+            return ":undefined"
+        placeholder = f":v{len(values)}"
+        values[placeholder] = draw(st.sampled_from(_VALUES))
+        return placeholder
+
+    def action(kind: str) -> str:
+        if kind == "SET":
+            shape = draw(st.sampled_from(("value", "value", "read", "if_not_exists",
+                                          "if_not_exists", "plus", "list_append")))
+            operand = {"value": lambda: value(), "read": lambda: path(),
+                       "if_not_exists": lambda: f"if_not_exists({path()}, {value()})",
+                       "plus": lambda: f"{path()} + {value()}",
+                       "list_append": lambda: f"list_append({path()}, {value()})"}[shape]()
+            return f"{path()} = {operand}"
+        if kind == "REMOVE":
+            return path()
+        return f"{path()} {value()}"  # ADD, DELETE
+
+    kinds = draw(st.lists(st.sampled_from(("SET", "SET", "REMOVE", "ADD", "DELETE")),
+                          min_size=1, max_size=3, unique=True))
+    expression = " ".join(
+        f"{kind} " + ", ".join(action(kind) for _ in range(draw(st.integers(1, 3))))
+        for kind in kinds)
+    item = {name: draw(st.sampled_from(_VALUES)) for name in
+            draw(st.lists(st.sampled_from([n for n in _NAMES if n not in ("pk", "g")]),
+                          max_size=6))}
+    if draw(st.booleans()):  # the index's key: a string, as the table defines it
+        item["g"] = {"S": "indexed"}
+    return {"expression": expression, "names": names, "values": values, "item": item}
+
+
+@given(cases=st.lists(_updates(), min_size=5, max_size=25))
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_updates_validated_in_one_walk_answer_as_moto_s_walks(
+        cases: list[dict[str, Any]]) -> None:
+    # Given items and updates of every shape (SET of values, of attributes, if_not_exists,
+    # sums, list_append, REMOVE, ADD, DELETE; nested paths, key attributes, reserved
+    # words, values not defined, attributes missing, empty key values, wrong key types)
+    from botocore.exceptions import ClientError
+
+    from fanout.local.moto import expressions, speedups
+
+    walked_once: list[Any] = []
+    one_walk = expressions._validated_in_one_walk
+
+    def counted(validator: Any) -> Any:
+        tree = one_walk(validator)
+        walked_once.append(tree)
+        return tree
+
+    # (and one that the one walk is known to take)
+    cases = [{"expression": "SET a = :v0, c = if_not_exists(c, :v0) REMOVE b ADD n :v1",
+              "names": {}, "values": {":v0": {"S": "x"}, ":v1": {"N": "2"}},
+              "item": {"b": {"S": "y"}, "n": {"N": "1"}}}, *cases]
+
+    def answers(*patches: Any) -> list[Any]:
+        got: list[Any] = []
+        with moto_table(*patches, indexes={"by_g": ("g",)}) as ddb:
+            for n, case in enumerate(cases):
+                key = {"pk": {"S": f"k{n}"}}
+                params: dict[str, Any] = {"TableName": "t", "Key": key,
+                                          "UpdateExpression": case["expression"],
+                                          "ReturnValues": "ALL_NEW"}
+                if case["names"]:
+                    params["ExpressionAttributeNames"] = case["names"]
+                if case["values"]:
+                    params["ExpressionAttributeValues"] = case["values"]
+                # When each update is made three times on the same item as first written
+                # (the second and third from what the first learnt)
+                for _ in range(3):
+                    ddb.put_item(TableName="t", Item={**key, **case["item"]})
+                    try:
+                        got.append(ddb.update_item(**params)["Attributes"])
+                    except ClientError as exc:
+                        got.append(exc.response["Error"])
+                    except Exception as exc:  # what moto itself cannot apply
+                        got.append((type(exc).__name__, str(exc)))
+                got.append(ddb.get_item(TableName="t", Key=key).get("Item"))
+        return got
+
+    expressions._validated_in_one_walk = counted  # type: ignore[assignment]
+    try:
+        ours = answers(speedups.cached_traversal_maps, speedups.cached_update_expressions)
+    finally:
+        expressions._validated_in_one_walk = one_walk  # type: ignore[assignment]
+    theirs = answers()
+    # Then every answer, every error and every item is the one moto's own walks give
+    assert ours == theirs
+    # And the one walk validated the update it knows after the first time (at least)
+    assert len(walked_once) >= 2
+
+
+def test_one_walk_leaves_the_tree_moto_s_walks_leave() -> None:
+    # Given the updates a run makes (values, if_not_exists, ADD, REMOVE, placeholders)
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.parsing import ast_nodes
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    from fanout.local.moto.expressions import _validated_in_one_walk
+
+    def shape(node: Any) -> Any:
+        if isinstance(node, ast_nodes.Node):
+            parent = type(node.parent).__name__ if node.parent is not None else None
+            return (type(node).__name__, parent, [shape(c) for c in node.children or []])
+        return ("value", node.to_json() if isinstance(node, DynamoType) else node)
+
+    class Table:
+        table_key_attrs = ["pk", "sk"]
+        attr = [{"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "g", "AttributeType": "S"}]
+        attribute_keys = ["pk", "sk", "g"]
+
+    item = Item(DynamoType({"S": "r"}), DynamoType({"S": "a"}),
+                {"pk": {"S": "r"}, "sk": {"S": "a"}, "expires_at": {"N": "5"}, "c": {"N": "1"}})
+    expression = ("SET #status = :s, expires_at = if_not_exists(expires_at, :ttl), "
+                  "fresh_at = if_not_exists(fresh_at, :ttl), g = :g, copied = c "
+                  "REMOVE #open, queued ADD c :one, w :one")
+    names = {"#status": "status", "#open": "open"}
+    values = {":s": {"S": "RUNNING"}, ":ttl": {"N": "9"}, ":g": {"S": "x"},
+              ":one": {"N": "1"}}
+
+    def validated(one_walk: bool) -> Any:
+        validator = UpdateExpressionValidator(
+            UpdateExpressionParser.make(expression), expression_attribute_names=names,
+            expression_attribute_values=values, item=item, table=Table())
+        return _validated_in_one_walk(validator) if one_walk else validator.validate()
+
+    # When one is validated by the one walk and by moto's ten, Then the trees are alike:
+    # every node, its parent, every value (the item's own attributes where it reads them)
+    assert shape(validated(True)) == shape(validated(False))
+
+
+@st.composite
+def _conditions(draw: st.DrawFn, depth: int = 0) -> str:
+    """A condition expression over attributes a, b, n, s (``#s`` for s) and values
+    ``:x``, ``:y`` (``:missing`` now and then: a value not defined)."""
+    operand = st.sampled_from(("a", "b", "n", "#s", "m.x", "l[0]"))
+    value = st.sampled_from((":x", ":x", ":y", ":y", ":missing"))
+    shapes = ["compare", "exists", "not_exists", "begins", "contains", "size",
+              "between", "in"] + ["and", "or", "not"] * (depth < 2)
+    shape = draw(st.sampled_from(shapes))
+    if shape == "compare":
+        op = draw(st.sampled_from(("=", "<>", "<", ">", "<=", ">=")))
+        return f"{draw(operand)} {op} {draw(value)}"
+    if shape in ("exists", "not_exists"):
+        return f"attribute_{'not_' * (shape == 'not_exists')}exists({draw(operand)})"
+    if shape == "begins":
+        return f"begins_with({draw(operand)}, {draw(value)})"
+    if shape == "contains":
+        return f"contains({draw(operand)}, {draw(value)})"
+    if shape == "size":
+        return f"size({draw(operand)}) > {draw(value)}"
+    if shape == "between":
+        return f"{draw(operand)} BETWEEN {draw(value)} AND {draw(value)}"
+    if shape == "in":
+        return f"{draw(operand)} IN ({draw(value)}, {draw(value)})"
+    if shape == "not":
+        return f"NOT ({draw(_conditions(depth + 1))})"
+    joined = f" {shape.upper()} ".join((draw(_conditions(depth + 1)),
+                                       draw(_conditions(depth + 1))))
+    return f"({joined})" if draw(st.booleans()) else joined
+
+
+@given(cases=st.lists(st.tuples(
+    _conditions(),
+    st.lists(st.tuples(st.sampled_from(_VALUES[:7]), st.sampled_from(_VALUES[:7])),
+             min_size=2, max_size=4)), min_size=3, max_size=10))
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_a_condition_parsed_once_judges_as_moto_s_parse(
+        cases: list[tuple[str, list[tuple[Any, Any]]]]) -> None:
+    # Given conditions of every shape, each judged several times with other values
+    from botocore.exceptions import ClientError
+
+    from fanout.local.moto.speedups import cached_condition_lexing, cached_condition_parses
+
+    item = {"a": {"S": "x"}, "n": {"N": "1"}, "s": {"S": "other"}, "l": {"L": [{"S": "x"}]},
+            "m": {"M": {"x": {"N": "1"}}}}
+
+    def answers(*patches: Any) -> list[Any]:
+        got: list[Any] = []
+        with moto_table(*patches) as ddb:
+            for n, (condition, draws) in enumerate(cases):
+                key = {"pk": {"S": f"k{n}"}}
+                ddb.put_item(TableName="t", Item={**key, **item})
+                names = {"#s": "s"} if "#s" in condition else {}
+                for x, y in draws:
+                    values = {k: v for k, v in ((":x", x), (":y", y), (":one", {"N": "1"}))
+                              if k in condition or k == ":one"}
+                    # When it guards an update, and a transaction's condition check
+                    update: dict[str, Any] = {
+                        "TableName": "t", "Key": key, "UpdateExpression": "ADD c :one",
+                        "ConditionExpression": condition, "ExpressionAttributeValues": values}
+                    check = {"TableName": "t", "Key": key, "ConditionExpression": condition,
+                             "ExpressionAttributeValues": {
+                                 k: v for k, v in values.items() if k != ":one"}}
+                    if names:
+                        update["ExpressionAttributeNames"] = check[
+                            "ExpressionAttributeNames"] = names
+                    if not check["ExpressionAttributeValues"]:
+                        del check["ExpressionAttributeValues"]
+                    for method, params in (("update_item", update), ("transact_write_items",
+                                           {"TransactItems": [{"ConditionCheck": check}]})):
+                        try:
+                            getattr(ddb, method)(**params)
+                            got.append("written")
+                        except ClientError as exc:
+                            got.append((exc.response["Error"],
+                                        exc.response.get("CancellationReasons")))
+                        except Exception as exc:  # what moto itself cannot judge
+                            got.append((type(exc).__name__, str(exc)))
+                got.append(ddb.get_item(TableName="t", Key=key)["Item"])
+        return got
+
+    # Then each call is judged as moto judges it (written, failed, refused with its error)
+    ours = answers(cached_condition_lexing, cached_condition_parses)
+    assert ours == answers()

@@ -21,7 +21,7 @@ run's time grows with the square of its items and 300 items take 4 GB, so it is 
 applied, with the patches the local mode needs: :func:`fanout.local.aws.take_over`,
 docs/decisions/0007.)
 
-And the rest of moto's:
+And the rest of moto's (the expression ones in :mod:`fanout.local.moto.expressions`):
 
 - :func:`cached_json_paths`: one parsed JSONPath per path string (parsed paths are not
   changed by evaluating them).
@@ -31,6 +31,8 @@ And the rest of moto's:
   out once per (processor class, node class), not by ``isinstance`` at every node.
 - :func:`cached_method_names`: the list of a response class's actions, once per class.
 - :func:`cached_condition_lexing`: a condition expression's tokens, once per expression.
+- :func:`cached_condition_parses`: a condition's parse, once per expression, names and
+  the values it names.
 - :func:`cheap_request_ids`: each answer's request id drawn at once, not letter by letter.
 - :func:`indexed_queries`: a query on an index looks only at the items with its key value.
 - :func:`fanout.local.direct.direct_clients` (applied by the local runner): the handlers'
@@ -51,6 +53,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from fanout.local.moto.dynamodb import fast_dynamodb_serializer
+from fanout.local.moto.expressions import (
+    cached_condition_lexing,
+    cached_condition_parses,
+    cached_traversal_maps,
+    cached_update_expressions,
+)
 
 Restore = Callable[[], None]
 
@@ -71,99 +79,6 @@ def cached_json_paths() -> Restore:
     return restore
 
 
-def cached_update_expressions() -> Restore:
-    """Parse each DynamoDB update expression once, copy it cheaply, check its form once.
-
-    - moto reads the parsed expression (to find its names and values) and deep-copies it
-      before it fills the values in, so one parse per expression string serves every call.
-    - The copy is made from the parsed tree pickled once: unpickling builds the same tree
-      (every node, its fields and parent links) several times faster than ``deepcopy``
-      walks it. A tree that cannot be pickled is deep-copied as before.
-    - moto's first two checks of an update only read the tree: at most one clause of
-      each kind, no two actions on overlapping paths. Their verdict depends on the tree
-      and the attribute names alone (not the values, not the item), and both walk every
-      node asking for every clause below it. Once a tree has passed them with a set of
-      names, later updates with the same tree and names skip them; a tree that failed
-      is checked again (and fails again, with the same error).
-    """
-    import copy
-    import pickle
-
-    from moto.dynamodb.parsing import expressions, validators
-
-    UpdateExpressionParser = getattr(expressions, "UpdateExpressionParser")  # noqa: B009
-    Validator = getattr(validators, "Validator")  # noqa: B009
-    form_checks = (getattr(validators, "ActionCountValidator"),  # noqa: B009
-                   getattr(validators, "OverlappingPathsValidator"))  # noqa: B009
-    original = UpdateExpressionParser.__dict__["make"]
-    original_deepcopy = getattr(validators, "deepcopy")  # noqa: B009
-    original_init, original_validate = Validator.__init__, Validator.validate
-    parse = functools.lru_cache(maxsize=1024)(original.__func__)
-    #: id of a parsed tree -> (the tree, kept so the id stays its own; its pickle)
-    pickled: dict[int, tuple[Any, bytes]] = {}
-    #: (id of a parsed tree, its attribute names) that passed the form checks
-    passed: set[tuple[int, tuple[tuple[str, str], ...]]] = set()
-
-    def known(tree: Any) -> bool:
-        entry = pickled.get(id(tree))
-        return entry is not None and entry[0] is tree
-
-    def make(cls: Any, expression_str: str) -> Any:
-        tree = parse(cls, expression_str)
-        if id(tree) not in pickled:
-            try:
-                frozen = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
-            except Exception:  # deepcopy will do
-                return tree
-            if len(pickled) > 4096:  # the parse cache has moved on: start again
-                pickled.clear()
-                passed.clear()
-            pickled[id(tree)] = (tree, frozen)
-        return tree
-
-    def deepcopy(value: Any, memo: Any = None) -> Any:
-        if memo is None and known(value):
-            return pickle.loads(pickled[id(value)][1])  # our own bytes
-        return copy.deepcopy(value, memo)
-
-    def init(self: Any, expression: Any, expression_attribute_names: Any, *args: Any,
-             **kwargs: Any) -> None:
-        original_init(self, expression, expression_attribute_names, *args, **kwargs)
-        if known(expression):
-            names = tuple(sorted((expression_attribute_names or {}).items()))
-            self.__dict__["_fanout_form"] = (id(expression), names)
-
-    def validate(self: Any) -> Any:
-        key = self.__dict__.get("_fanout_form")
-        skip = key is not None and key in passed
-        left = sum(isinstance(p, form_checks) for p in self.processors)
-        n = self.node_to_validate
-        for processor in self.processors:
-            if isinstance(processor, form_checks):
-                if skip:
-                    continue
-                n = processor.traverse(n)
-                left -= 1
-                if left == 0 and key is not None:
-                    passed.add(key)
-            else:
-                n = processor.traverse(n)
-        return n
-
-    setattr(UpdateExpressionParser, "make", classmethod(make))  # noqa: B010
-    setattr(validators, "deepcopy", deepcopy)  # noqa: B010
-    Validator.__init__ = init
-    Validator.validate = validate
-
-    def restore() -> None:
-        setattr(UpdateExpressionParser, "make", original)  # noqa: B010
-        setattr(validators, "deepcopy", original_deepcopy)  # noqa: B010
-        Validator.__init__ = original_init
-        Validator.validate = original_validate
-
-    return restore
-
-
 def cached_method_names() -> Restore:
     """Work out once per response class which actions it has.
 
@@ -179,98 +94,6 @@ def cached_method_names() -> Restore:
 
     def restore() -> None:
         setattr(responses, "method_names_from_class", original)  # noqa: B010
-
-    return restore
-
-
-def cached_traversal_maps() -> Restore:
-    """Walk update expressions as moto does, without redoing the same type checks.
-
-    moto's ``DepthFirstTraverser`` asks ``_processing_map()`` for a new dict at every node
-    it visits, twice, and picks the node's processor by ``isinstance`` over abstract
-    classes (slow), again at every node. Which processor a node gets depends only on the
-    processor's class and the node's class, so it is worked out once per pair; the walk
-    is otherwise moto's: children first, left to right, each one announced to
-    ``pre_processing_of_child``, the processed node put back in its parent's place.
-    """
-    from moto.dynamodb.parsing import ast_nodes
-
-    DepthFirstTraverser = getattr(ast_nodes, "DepthFirstTraverser")  # noqa: B009
-    Node = getattr(ast_nodes, "Node")  # noqa: B009
-    original = DepthFirstTraverser.__dict__["traverse_node_recursively"]
-    #: (processor class, node class) -> position of the node's processor in the map, or -1
-    dispatch: dict[tuple[type, type], int] = {}
-    nodes: dict[type, bool] = {}
-
-    def processor(self: Any, node: Any) -> Callable[[Any], Any] | None:
-        """The processor moto's ``process`` would pick for ``node``, if any."""
-        table: list[Callable[[Any], Any]] | None = self.__dict__.get("_fanout_processors")
-        if table is None:
-            table = self.__dict__["_fanout_processors"] = list(self._processing_map().values())
-        key = (type(self), type(node))
-        at = dispatch.get(key)
-        if at is None:
-            kinds = list(self._processing_map())
-            at = dispatch[key] = next(
-                (i for i, kind in enumerate(kinds) if isinstance(node, kind)), -1)
-        return table[at] if at >= 0 else None
-
-    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
-        is_node = nodes.get(type(node))
-        if is_node is None:
-            is_node = nodes[type(node)] = isinstance(node, Node)
-        if is_node:
-            parent_node = node.parent
-            if node.children is not None:
-                for i, child_node in enumerate(node.children):
-                    self.pre_processing_of_child(node, i)
-                    self.traverse_node_recursively(child_node, i)
-            process = processor(self, node)
-            if process is not None:
-                node = process(node)
-                node.parent = parent_node
-                if parent_node:
-                    parent_node.children[child_id] = node
-        return node
-
-    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
-
-    def restore() -> None:
-        DepthFirstTraverser.traverse_node_recursively = original
-
-    return restore
-
-
-def cached_condition_lexing() -> Restore:
-    """Lex each DynamoDB condition expression once.
-
-    moto splits a condition expression into tokens with a dozen regular expressions, token
-    by token, on every conditional write (several per item), before it puts the names and
-    values in. The tokens depend on the expression's text alone and are immutable tuples:
-    each parse gets a fresh deque of the same tokens, which it consumes as moto's would.
-    """
-    from collections import deque
-
-    from moto.dynamodb import comparisons
-
-    Parser = getattr(comparisons, "ConditionExpressionParser")  # noqa: B009
-    original = Parser.__dict__["_lex_condition_expression"]
-    lexed: dict[str, tuple[Any, ...]] = {}
-
-    def lex(self: Any) -> Any:
-        text = self.condition_expression
-        tokens = lexed.get(text)
-        if tokens is None:
-            tokens = tuple(original(self))
-            if len(lexed) > 4096:
-                lexed.clear()
-            lexed[text] = tokens
-        return deque(tokens)
-
-    Parser._lex_condition_expression = lex
-
-    def restore() -> None:
-        Parser._lex_condition_expression = original
 
     return restore
 
@@ -381,4 +204,5 @@ def apply() -> list[Restore]:
     """Every speed-up, applied; the functions that undo them, in order."""
     return [fast_dynamodb_serializer(), cached_json_paths(),
             cached_update_expressions(), cached_method_names(), cached_traversal_maps(),
-            cached_condition_lexing(), cheap_request_ids(), indexed_queries()]
+            cached_condition_lexing(), cached_condition_parses(), cheap_request_ids(),
+            indexed_queries()]
