@@ -24,10 +24,14 @@ def test_invariants_hold_under_faults(e2e_stack, fanout_local, faults):
     # with up to 4 attempts, and 30% of the chances for each fault taken
     spec = SPECS / "hundred.json"
 
-    # When the run ends
+    # When the run ends, behind an emulated Fargate bucket of 100 and 1,000 a second that
+    # the gate paces to (--launch-rate): without one the gate is told of an unlimited
+    # bucket, whose reserve (a tenth of its 100,000 burst) it waits to refill after every
+    # injected throttle, some 10 s each at the AIMD floor's rate: minutes of waiting that
+    # assert nothing here (pacing is test_gate.py's). This bucket's reserve is 10 tokens.
     outcome = fanout_local(spec, "--config", e2e_stack, "--concurrency", "50",
                            "--reconcile-seconds", "0.5", "--faults", f"{faults},seed=7",
-                           timeout=420)
+                           "--launch-rate", "100,1000", timeout=420)
 
     # Then each fault asked for struck
     summary = outcome.summary

@@ -39,27 +39,31 @@ def test_a_capacity_outage_in_a_whole_run_loses_nothing(e2e_stack, fanout_local,
 
 
 def test_a_launch_storm_is_paced_to_the_bucket(e2e_stack, fanout_local, tmp_path):
-    # Given 200 items all at once against a Fargate bucket of 10, then 5 a second
-    spec = items_spec(tmp_path, 200, concurrency=200)
+    # Given 100 items all at once against a Fargate bucket of 10, then 5 a second (enough
+    # items that most must wait for the refill: the run takes some 100 / 5 = 20 s)
+    items, burst, per_second = 100, 10, 5
+    spec = items_spec(tmp_path, items, concurrency=items)
     # When the run ends
-    outcome = fanout_local(spec, "--config", e2e_stack, "--launch-rate", "10,5", timeout=600)
+    outcome = fanout_local(spec, "--config", e2e_stack, "--launch-rate",
+                           f"{burst},{per_second}", timeout=600)
     # Then every item succeeded with exactly one task
     summary = outcome.summary
     assert summary is not None, outcome.stderr[-3000:]
-    assert summary["status"] == "SUCCEEDED" and summary["succeeded"] == 200
+    assert summary["status"] == "SUCCEEDED" and summary["succeeded"] == items
     assert all(len(i["tasks"]) == 1 and i["attempts"] == 1 for i in summary["items"])
     # And RunTask was hardly ever throttled: the gate paced the launches
     launch = summary["launch"]
     assert launch["throttled"] <= 0.05 * launch["run_task_calls"], launch
-    assert launch["run_task_calls"] - launch["throttled"] == 200
-    # And items waited for their turn. Queued all at once, 200 - 9 would wait for a permit
-    # (the gate keeps 1 of the burst of 10 in reserve; tests/unit/test_dispatch.py counts
-    # exactly that in fake time). Here the map's children queue over a few seconds (2.7 s
-    # measured on a loaded 2-core machine), and by then + 1 s at most 9 + 5 a second have
-    # launched: allowing 5 s for that, at least 200 - 9 - 5 * (5 + 1) wait. All 200 may
-    # count: an attempt over a second in the queue waited, which is every one of them when
-    # the emulation is slow to run the dispatcher.
-    assert 200 - 9 - 5 * (5 + 1) <= launch["waits"] <= 200
+    assert launch["run_task_calls"] - launch["throttled"] == items
+    # And items waited for their turn. Queued all at once, all but burst - 1 would wait for
+    # a permit (the gate keeps 1 of the burst of 10 in reserve; tests/unit/test_dispatch.py
+    # counts exactly that in fake time). Here the map's children queue over a few seconds
+    # (2.7 s measured on a loaded 2-core machine), and by then + 1 s at most burst - 1 and
+    # 5 a second have launched: allowing 5 s for that, at least
+    # items - (burst - 1) - 5 * (5 + 1) wait. All may count: an attempt over a second in
+    # the queue waited, which is every one of them when the emulation is slow to run the
+    # dispatcher.
+    assert items - (burst - 1) - per_second * (5 + 1) <= launch["waits"] <= items
 
 
 def test_a_bad_launch_rate_is_a_usage_error(e2e_stack, fanout_local, tmp_path):

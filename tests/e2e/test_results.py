@@ -4,7 +4,8 @@ Without its ResultWriter the Distributed Map gathers every child's output into i
 (``ResultPath: null`` does not stop it): the run fails with States.DataLimitExceeded at
 the item count where AWS would, Finalize never running. With it (the real definition)
 the same run passes, its results in S3. Each run is its own process (moto's state is
-global); the bench deployment's ``noop`` job makes the items cheap.
+global); the bench deployment's ``noop`` job makes the items cheap. The runs at the limit pad
+each child's output (:data:`PAD`): the same arithmetic at some 150 items, not 1,100.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "limits-run"
+#: Bytes added to each child's output (its callback's, fanout.runtime.settle.output_of) in
+#: the runs at the limit: children of some 1,700 bytes pass 256 KiB at some 150 items, so
+#: those runs take seconds where the product's own 230-byte children take minutes, for the
+#: same arithmetic. Under 4 KiB, as the real definition's largest payload must stay.
+PAD = 1500
 
 WORKER = """
 import json, sys
@@ -40,6 +46,15 @@ if {drop_writer!r}:
         return asl
 
     local_stack.state_machine_definition = without_writer
+if {pad}:
+    from fanout.runtime import settle
+
+    output_of = settle.output_of
+
+    def padded(attempt):
+        return {{**output_of(attempt), "pad": "x" * {pad}}}
+
+    settle.output_of = padded
 spec = {{"job": "noop", "params": {{"n": {{"range": {{"start": 0, "stop": {items}}}}},
                                    "fail": [0]}}, "max_concurrency": 100}}
 options = LocalOptions(config_path=Path({config!r}), run_id={run_id!r},
@@ -61,9 +76,10 @@ def raised_quota(tmp_path: Path) -> Path:
     return path
 
 
-def local_run(tmp_path: Path, items: int, *, drop_writer: bool) -> dict[str, Any]:
-    records = tmp_path / f"runs-{items}-{drop_writer}"
-    code = WORKER.format(drop_writer=drop_writer, items=items, run_id=RUN_ID,
+def local_run(tmp_path: Path, items: int, *, drop_writer: bool, pad: int = PAD,
+              ) -> dict[str, Any]:
+    records = tmp_path / f"runs-{items}-{drop_writer}-{pad}"
+    code = WORKER.format(drop_writer=drop_writer, items=items, run_id=RUN_ID, pad=pad,
                          config=str(raised_quota(tmp_path)), records=str(records))
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=600, check=False)
@@ -83,17 +99,33 @@ def gathered_bytes(items: int, base: int) -> int:
     return 2 + (items - 1) + sum(base + digits(i) for i in range(items))
 
 
+def child_bytes(tmp_path: Path, pad: int) -> int:
+    """What one child's output weighs, measured (its index's digits apart) from the results a
+    3-item run without the ResultWriter gathers (the run's largest payload)."""
+    small = local_run(tmp_path, 3, drop_writer=True, pad=pad)
+    assert small["status"] == "SUCCEEDED", small
+    total: int = small["maxima"]["payload_bytes"]
+    base = (total - 2 - 2 - sum(digits(i) for i in range(3))) // 3
+    assert gathered_bytes(3, base) == total
+    return base
+
+
+def first_over(base: int) -> int:
+    """The first item count whose gathered results pass 256 KiB."""
+    return next(n for n in range(1, 10_000) if gathered_bytes(n, base) > PAYLOAD_BYTES)
+
+
 def test_without_result_writer_the_run_fails_where_aws_would_and_with_it_passes(tmp_path):
     # Given the synthesized definition without its ResultWriter, a 3-item run measures
     # what one child's output weighs (the gathered results are the run's largest payload)
-    small = local_run(tmp_path, 3, drop_writer=True)
-    assert small["status"] == "SUCCEEDED", small
-    total = small["maxima"]["payload_bytes"]
-    base = (total - 2 - 2 - sum(digits(i) for i in range(3))) // 3
-    assert gathered_bytes(3, base) == total
+    base = child_bytes(tmp_path, pad=0)
     # And the item count where AWS fails follows: the first whose results pass 256 KiB
-    fails_at = next(n for n in range(1, 10_000) if gathered_bytes(n, base) > PAYLOAD_BYTES)
-    assert 900 < fails_at < 1_300  # about 230 bytes a child: some thousand items
+    assert 900 < first_over(base) < 1_300  # about 230 bytes a child: some thousand items
+
+    # Given each child's output padded by PAD bytes, measured the same way
+    padded = child_bytes(tmp_path, pad=PAD)
+    assert padded > base + PAD
+    base, fails_at = padded, first_over(padded)
 
     # When one item fewer runs, Then it passes, its results just within the limit
     below = local_run(tmp_path, fails_at - 1, drop_writer=True)
@@ -111,7 +143,8 @@ def test_without_result_writer_the_run_fails_where_aws_would_and_with_it_passes(
 
     # When the real definition (with its ResultWriter) runs the same items
     real = local_run(tmp_path, fails_at, drop_writer=False)
-    # Then it passes, its largest payload a few hundred bytes, its results in S3
+    # Then it passes, its largest payload one child's output (under 4 KiB), not the
+    # gathered results, which are in S3
     assert real["status"] == "SUCCEEDED" and real["succeeded"] == fails_at, real["problems"]
     assert real["maxima"]["payload_bytes"] < 4096
     (manifest,) = (real["records"] / "results").glob("*/manifest.json")

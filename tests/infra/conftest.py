@@ -15,6 +15,25 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
+#: Fixtures that synthesize a whole app, and the xdist group of the tests that use them.
+#: A session- or module-scoped fixture is built once per xdist worker, and each test is its
+#: own unit of work (``--dist loadgroup``): the tests of one synthesis would make every worker
+#: synthesize it. In one group, one worker does, once. (``full``'s tests are grouped by their
+#: modules: test_settings.py, test_dashboard.py.)
+SYNTH_GROUPS = {"synthesized": "repo-synth", "scheduled": "scheduled-synth"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if Path(str(item.fspath)).parent != here:
+            continue
+        for fixture, group in SYNTH_GROUPS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
 def repo_context() -> dict[str, Any]:
     """The ``fanout`` context of the repository's cdk.json."""
     context: dict[str, Any] = json.loads((REPO / "cdk.json").read_text())["context"]["fanout"]
