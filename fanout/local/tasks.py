@@ -73,7 +73,10 @@ class LaunchRate:
 #: gate's queue, lease and permits all run, but no permit waits. Pacing an unlimited
 #: emulation to AWS's 20 launches a second would make a local run of N items take N / 20
 #: seconds whatever the machine (docs/decisions/0012-local-launch-bucket.md).
-UNLIMITED = {"burst": 100_000, "per_second": 10_000.0}
+#: Its burst is no bigger than that: after a throttle (``--faults throttle=P``) the gate
+#: waits for a tenth of the burst to refill at half the rate, 0.02 s here, where a burst of
+#: 100,000 made each injected throttle stall the launches for 2 to 10 s.
+UNLIMITED = {"burst": 1_000, "per_second": 10_000.0}
 
 
 def gate_env(rate: LaunchRate | None, *, configured: bool = False) -> dict[str, str]:
