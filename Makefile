@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 LAYER   := build/powertools-layer
 
-.PHONY: setup demo test test-fast lint synth bench clean powertools-layer browser ui screenshots runner
+.PHONY: setup demo test test-fast lint synth bench clean powertools-layer browser compiler ui screenshots runner
 
 setup: $(VENV) $(NODE)
 
@@ -29,7 +29,7 @@ demo: $(VENV)
 	.venv/bin/fanout local examples/specs/years.json
 
 # The infra tests run cfn-lint (requirements.txt) and asl-validator (package.json) too.
-test: $(VENV) $(NODE) browser lint
+test: $(VENV) $(NODE) browser compiler lint
 	$(PY) -m pytest -n 2 -q
 
 # The dashboard's browser tests drive Debian's chromium (Playwright cannot download a
@@ -38,6 +38,12 @@ test: $(VENV) $(NODE) browser lint
 browser:
 	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 \
 	  || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq chromium)
+
+# tests/runner build the packed task's runner with gcc -static (libc6-dev's static libc):
+# installed as the browser is, where apt-get is available and we are root.
+compiler:
+	@command -v gcc >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 \
+	  || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq gcc libc6-dev)
 
 ui: $(VENV)
 	.venv/bin/fanout ui
