@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -13,7 +14,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from fanout.testing.dashboard import AUTH_URL, EmulatedStack, TestIssuer, http_event
-from fanout.ui.lambda_adapter import handle
+from fanout.ui import lambda_adapter
+
+
+def handle(app: Any, event: dict[str, Any]) -> Any:
+    """The function's handler as Lambda calls it: on a thread with no event loop running (a
+    browser test's Playwright, on the same pytest worker, keeps one running in the main
+    thread, and a loop cannot run inside another)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda_adapter.handle, app, event).result()
 
 
 @pytest.fixture(scope="module")
