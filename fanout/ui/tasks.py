@@ -10,6 +10,7 @@ attempt) its task ran.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -17,6 +18,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from fanout.ui.source import DashboardSource, ItemDetail, RunView
+
+#: run id -> (the list of its items' details the tasks were read from, the tasks): a
+#: source that reads in bulk (Cached) gives the same list while the run is unchanged, so
+#: an item page of a large run does not group every attempt again (0.4 s per 100,000).
+_GROUPED: dict[str, tuple[list[ItemDetail], dict[str, list[dict[str, Any]]]]] = {}
+_LOCK = threading.Lock()
 
 
 def task_key(task_arn: str) -> str:
@@ -45,7 +52,8 @@ def details(source: DashboardSource, run_id: str) -> list[ItemDetail]:
     else item by item."""
     bulk = getattr(source, "details", None)
     if callable(bulk):
-        return list(bulk(run_id))
+        read: list[ItemDetail] = bulk(run_id)
+        return read
     found = (source.get_item(run_id, int(i["index"])) for i in source.list_items(run_id)
              if i.get("attempt_count"))
     return [d for d in found if d is not None]
@@ -67,7 +75,17 @@ def tasks_of(items: list[ItemDetail]) -> dict[str, list[dict[str, Any]]]:
 
 def of_run(source: DashboardSource, run_id: str) -> dict[str, list[dict[str, Any]]]:
     """The run's tasks (:func:`tasks_of` of its items)."""
-    return tasks_of(details(source, run_id))
+    items = details(source, run_id)
+    with _LOCK:
+        grouped = _GROUPED.get(run_id)
+    if grouped is not None and grouped[0] is items:
+        return grouped[1]
+    tasks = tasks_of(items)
+    with _LOCK:
+        if run_id not in _GROUPED and len(_GROUPED) >= 8:
+            _GROUPED.pop(next(iter(_GROUPED)))
+        _GROUPED[run_id] = (items, tasks)
+    return tasks
 
 
 def with_task_items(item: ItemDetail, tasks: dict[str, list[dict[str, Any]]]) -> ItemDetail:

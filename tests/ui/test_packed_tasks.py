@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from fanout.ui import tasks
 from fanout.ui.source import MemorySource
 from tests.ui.conftest import serve
 from tests.ui.memory import item, run
@@ -128,3 +129,29 @@ def test_the_item_json_names_each_attempts_task_mates(served: Any) -> None:
     # And an item of a run of one item per task lists no task-mates
     _, _, text = request(served, "GET", "/api/runs/single-1/items/0")
     assert [a["task_items"] for a in json.loads(text)["attempts"]] == [[]]
+
+
+def test_a_runs_tasks_follow_its_items_as_they_change() -> None:
+    # Given a source that reads a run's items in bulk, as the dashboard's Cached does (the
+    # same list while the run is unchanged)
+    class Bulk:
+        def __init__(self) -> None:
+            self.items = packed_source().items["packed-1"]
+
+        def details(self, run_id: str) -> list[dict[str, Any]]:
+            return self.items
+
+    source = Bulk()
+    first = tasks.of_run(source, "packed-1")  # type: ignore[arg-type]
+    assert sorted(first) == ["aaa", "bbb", "ccc"]
+    assert tasks.of_run(source, "packed-1") is first  # type: ignore[arg-type]
+
+    # When the run changes (a new read: item 5 retried in task ddd)
+    changed = [dict(i) for i in source.items]
+    changed[5] = {**changed[5], "attempts": [*changed[5]["attempts"], {
+        **changed[5]["attempts"][0], "attempt": 2, "task_arn": ARN.format("ddd")}]}
+    source.items = changed
+
+    # Then the tasks are read again: ddd ran item 5 alone
+    again = tasks.of_run(source, "packed-1")  # type: ignore[arg-type]
+    assert [(m["index"], m["attempt"]) for m in again["ddd"]] == [(5, 2)]
