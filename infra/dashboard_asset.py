@@ -40,7 +40,7 @@ DASHBOARD_MODULES: tuple[str, ...] = (
     "fanout.spec.validate",
     "fanout.ui", "fanout.ui.app", "fanout.ui.cached", "fanout.ui.deployed",
     "fanout.ui.lambda_adapter", "fanout.ui.render", "fanout.ui.security", "fanout.ui.signin",
-    "fanout.ui.source", "fanout.ui.timeline", "fanout.ui.tokens",
+    "fanout.ui.source", "fanout.ui.tasks", "fanout.ui.timeline", "fanout.ui.tokens",
 )
 #: The app's data files.
 DATA_FOLDERS = ("fanout/ui/templates", "fanout/ui/static")

@@ -4,7 +4,8 @@ Reading routes are plain functions, which Starlette runs in its thread pool: a s
 (a large run's records parsed for the first time) never holds up the event loop.
 
 Routes (stable hooks for tests and scripts): ``/`` (runs), ``/runs/{run_id}`` (run),
-``/runs/{run_id}/items/{index}`` (item), ``/new`` (start a run), ``/pipelines`` and
+``/runs/{run_id}/items/{index}`` (item), ``/runs/{run_id}/tasks/{task_key}`` (a
+packed task's items: fanout.ui.tasks), ``/new`` (start a run), ``/pipelines`` and
 ``/pipelines/{pipeline_run_id}`` (pipeline runs, when the source lists them); the same data
 as JSON under ``/api/...`` in the CLI's ``--json`` shapes. Every POST checks the CSRF token.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -34,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 
 from fanout.errors import FanoutInputError
 from fanout.outputs import size_text
-from fanout.ui import render, timeline
+from fanout.ui import render, tasks, timeline
 from fanout.ui.security import CSRF_FIELD, CSRF_HEADER, Guard, GuardMiddleware
 from fanout.ui.source import (
     ITEM_STATES,
@@ -157,7 +159,8 @@ class Dashboard:
         run = _shown(run, len(items))
         shown = render.filter_items(items, status, param)
         grid = render.grid(run["run_id"], shown)
-        return self.page("run.html", request, run=run, grid=grid, shown=len(shown),
+        packing = tasks.packing(run, tasks.of_run(self.source, run["run_id"]))
+        return self.page("run.html", request, run=run, grid=grid, shown=len(shown), packing=packing,
                          total_items=len(items), status=status, param=param,
                          live=run["status"] == "RUNNING", bar=render.state_bar)
 
@@ -181,6 +184,7 @@ class Dashboard:
         item = self.source.get_item(run["run_id"], index)
         if item is None:
             raise HTTPException(404, f"run {run['run_id']} has no item {index}")
+        item = tasks.with_task_items(item, tasks.of_run(self.source, run["run_id"]))
         return self.page("item.html", request, run=run, item=item,
                          live=item["status"] in ("PENDING", "WAITING", "RUNNING"))
 
@@ -338,7 +342,7 @@ class Dashboard:
         item = self.source.get_item(run["run_id"], request.path_params["index"])
         if item is None:
             raise HTTPException(404, "no such item")
-        return JSONResponse(item)
+        return JSONResponse(tasks.with_task_items(item, tasks.of_run(self.source, run["run_id"])))
 
     def api_log(self, request: Request) -> Response:
         run = self.run_or_404(request.path_params["run_id"])
@@ -414,6 +418,8 @@ def create_app(source: DashboardSource, guard: Guard, config_path: Path = Path("
         ("/", d.runs_page), ("/new", d.new_page), ("/runs/{run_id}", d.run_page),
         ("/runs/{run_id}/timeline.svg", d.timeline),
         ("/runs/{run_id}/items/{index:int}", d.item_page),
+        ("/runs/{run_id}/tasks/{task_key}", partial(tasks.page, d)),
+        ("/api/runs/{run_id}/tasks/{task_key}", partial(tasks.api, d)),
         ("/runs/{run_id}/items/{index:int}/outputs/{key:path}", d.output),
         ("/pipelines", d.pipelines_page), ("/pipelines/{pipeline_run_id}", d.pipeline_page),
         ("/api/pipelines", d.api_pipelines),
