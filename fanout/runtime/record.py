@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -17,7 +15,14 @@ from fanout.records.model import AttemptRecord
 from fanout.records.store import RecordsStore
 from fanout.runtime.classify import ABORT_REASON, TIMEOUT_REASON, Stop, StopClass, classify
 from fanout.runtime.clock import Clock, iso, utcnow
-from fanout.runtime.packing import Ending, ItemResult, item_lines, read_items, settle_batch
+from fanout.runtime.packing import (
+    Ending,
+    ItemResult,
+    item_lines,
+    read_batch,
+    read_items,
+    settle_batch,
+)
 from fanout.runtime.settle import Outputs, final_stop, heal, settle
 from fanout.schema import (
     TASK_ENV_ATTEMPT,
@@ -163,23 +168,25 @@ REQUEUED_WHY = "back in the launch queue: its task stopped before starting it"
 
 
 def batch_location(task: dict[str, Any]) -> str | None:
-    """Where a packed task's batch object is, from its command override."""
+    """Where a packed task's batch object is, from its overrides: the runner's command
+    (locally) or the agent's ``FANOUT_BATCH`` (AWS, docs/decisions/0021)."""
     for override in (task.get("overrides") or {}).get("containerOverrides", []):
         command = list(override.get("command") or [])
         if command[:1] == ["--batch"] and len(command) > 1:
             return str(command[1])
+        env = {e.get("name"): e.get("value") for e in override.get("environment") or []}
+        if is_s3(str(env.get(TASK_ENV_BATCH) or "")):
+            return str(env[TASK_ENV_BATCH])
     return None
 
 
 def batch_members(task: dict[str, Any]) -> list[tuple[int, int]] | None:
     """The (index, attempt) pairs of a packed task, from the batch object it names."""
     location = batch_location(task)
-    if location is None or is_s3(location):
-        return None
+    batch = read_batch(location) if location is not None else None
     try:
-        batch = json.loads(Path(location).read_text())
-        return [(int(i["index"]), int(i["attempt"])) for i in batch["items"]]
-    except (OSError, ValueError, KeyError, TypeError):
+        return [(int(i["index"]), int(i["attempt"])) for i in batch["items"]] if batch else None
+    except (ValueError, KeyError, TypeError):
         return None
 
 
@@ -214,8 +221,7 @@ def record_packed_stop(task: dict[str, Any], members: list[tuple[int, int]], *,
     if run is None:
         return {"task_arn": arn, "result": "unknown run"}
     location = batch_location(task)
-    started, results = read_items(Path(location).parent) if location and not is_s3(
-        location) else ({}, {})
+    started, results = read_items(location) if location else ({}, {})
     container = container_name(task)
     task_stop = classify(task, container)
     task_class = task_stop.stop_class
