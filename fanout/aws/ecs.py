@@ -18,6 +18,9 @@ from fanout.schema import STARTED_BY, TASK_ENV_RUN_ID, container_overrides
 
 #: The variable naming a packed task's batch (fanout.runtime.packing has the same).
 TASK_ENV_BATCH = "FANOUT_BATCH"
+#: The containers a ``<job>-packed`` task definition adds beside the job's (docs/decisions/
+#: 0021): the runner's init container and the agent.
+RUNNER_CONTAINER, AGENT_CONTAINER = "fanout-runner", "fanout-agent"
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from fanout.aws.ecs import TASK_ENV_BATCH
+from fanout.aws.ecs import AGENT_CONTAINER, RUNNER_CONTAINER, TASK_ENV_BATCH
 from fanout.aws.logs import LogTail
 from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.outputs import is_s3
@@ -223,6 +223,11 @@ def record_packed_stop(task: dict[str, Any], members: list[tuple[int, int]], *,
     location = batch_location(task)
     started, results = read_items(location) if location else ({}, {})
     container = container_name(task)
+    if container == AGENT_CONTAINER:
+        # On AWS only the agent is overridden: the job's container is the one that ran the
+        # items (its exit, its log stream, its image).
+        container = next((str(c["name"]) for c in task.get("containers") or []
+                          if c.get("name") not in (AGENT_CONTAINER, RUNNER_CONTAINER)), None)
     task_stop = classify(task, container)
     task_class = task_stop.stop_class
     if task_stop.stop_class in (StopClass.SUCCEEDED, StopClass.EXIT_NONZERO):
