@@ -190,6 +190,21 @@ def batch_members(task: dict[str, Any]) -> list[tuple[int, int]] | None:
         return None
 
 
+#: On AWS, the exit codes that say the batch was never run (docs/decisions/0021): the agent
+#: refused it (2), or the runner did (2: a bad batch file) or never saw it ``ready`` (3).
+AGENT_REFUSED, RUNNER_REFUSED = {2}, {2, 3}
+
+
+def batch_refused(task: dict[str, Any], container: str | None) -> bool:
+    """Whether a packed task on AWS stopped because its batch could not be run: then its
+    unstarted items take the task's stop, or a batch that can never be laid out would
+    requeue forever."""
+    codes = {c.get("name"): c.get("exitCode") for c in task.get("containers") or []}
+    if AGENT_CONTAINER not in codes:
+        return False
+    return codes[AGENT_CONTAINER] in AGENT_REFUSED or codes.get(container) in RUNNER_REFUSED
+
+
 def item_stop(result: ItemResult, timeout_seconds: int | None) -> Stop:
     """How an item that ended in its task ended: its own exit code or its timeout."""
     if result.timed_out:
@@ -235,7 +250,8 @@ def record_packed_stop(task: dict[str, Any], members: list[tuple[int, int]], *,
         task_stop = Stop(StopClass.LOST, None, task_stop.stop_code,
                          "the task's runner ended before the item did")
     # The runner ran unless the task never started (no image, no runner).
-    runner_ran = task_stop.stop_class is not StopClass.START_FAILURE or bool(started)
+    runner_ran = (task_stop.stop_class is not StopClass.START_FAILURE
+                  and not batch_refused(task, container)) or bool(started)
     task_id = arn.rsplit("/", 1)[-1]
     stream = log_stream_name(container, task_id) if container else None
     group = (log_groups or {}).get(container or "")

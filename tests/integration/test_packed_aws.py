@@ -71,7 +71,8 @@ def batch_of(task: dict[str, Any]) -> str:
     return str({e["name"]: e["value"] for e in override["environment"]}["FANOUT_BATCH"])
 
 
-def stopped_event(task: dict[str, Any], kind: str, job_exit: int | None) -> dict[str, Any]:
+def stopped_event(task: dict[str, Any], kind: str, job_exit: int | None,
+                  agent_exit: int = 0) -> dict[str, Any]:
     """The task's STOPPED event as EventBridge sends it, from a recorded one of ``kind``."""
     e: dict[str, Any] = json.loads((EVENTS / f"task-stopped-{kind}.json").read_text())
     detail = e["detail"]
@@ -80,7 +81,7 @@ def stopped_event(task: dict[str, Any], kind: str, job_exit: int | None) -> dict
                   taskDefinitionArn=task["taskDefinitionArn"])
     detail["containers"] = [
         {**template, "name": CONTAINER, "taskArn": task["taskArn"], "exitCode": job_exit},
-        {**template, "name": AGENT, "taskArn": task["taskArn"], "exitCode": 0}]
+        {**template, "name": AGENT, "taskArn": task["taskArn"], "exitCode": agent_exit}]
     e["resources"] = [task["taskArn"]]
     return e
 
@@ -159,6 +160,21 @@ def test_a_stopped_packed_task_settles_each_item_from_the_agents_uploads(
     # And the other task's items still run
     assert all(store().get_attempt("run-s", i, 1).status == "RUNNING"  # type: ignore
                for i in (3, 4, 5))
+
+
+def test_a_batch_the_agent_refused_spends_its_items_attempts_rather_than_requeue_forever(
+        world: World, packed: str, answers: MemoryCallbacks) -> None:
+    # Given a packed task whose agent refused its batch (exit 2) before the runner ran
+    start_packed(world, "run-b")
+    first = next(t for t in world.tasks()
+                 if t["taskArn"] == store().get_attempt("run-b", 0, 1).task_arn)  # type: ignore
+    # When its STOPPED event reaches Record, with nothing under items/
+    result = call("record", stopped_event(first, "exit-1", 143, agent_exit=2))
+    # Then no item goes back to the queue: each takes the task's stop and its attempt
+    assert set(result["items"].values()) != {"requeued"} and result["requeued"] == 0
+    for index in (0, 1, 2):
+        attempt = store().get_attempt("run-b", index, 1)
+        assert attempt is not None and not attempt.is_open
 
 
 def test_a_job_without_a_packed_task_definition_keeps_one_item_per_task(
