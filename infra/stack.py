@@ -382,16 +382,19 @@ class FanoutStack(Stack):
                     sid="WriteItemResults", actions=["s3:PutObject"],
                     resources=[bucket.arn_for_objects(ITEM_RESULTS)],
                 ))
+        packing = any(made.packed is not None for made in self.jobs.jobs.values())
         for name in ("record", "reconcile"):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="ListItemOutputs",
                 actions=["s3:ListBucket"],
                 resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [OUTPUTS]}},
+                # ... and the marks and results under a packed task's items/ (listed too).
+                conditions={"StringLike": {"s3:prefix": [OUTPUTS] + (
+                    [ITEM_RESULTS] if packing else [])}},
             ))
         # The dispatcher writes a packed task's batch attempt; Record and Reconcile read it
         # and its items' marks and results when the task stops (docs/decisions/0020, 0021).
-        if any(made.packed is not None for made in self.jobs.jobs.values()):
+        if packing:
             roles["dispatch"].add_to_policy(iam.PolicyStatement(
                 sid="WriteBatches", actions=["s3:PutObject"],
                 resources=[bucket.arn_for_objects(BATCHES)],
@@ -401,11 +404,6 @@ class FanoutStack(Stack):
                     sid="ReadBatches", actions=["s3:GetObject"],
                     resources=[bucket.arn_for_objects(BATCHES),
                                bucket.arn_for_objects(ITEM_RESULTS)],
-                ))
-                roles[name].add_to_policy(iam.PolicyStatement(
-                    sid="ListItemResults", actions=["s3:ListBucket"],
-                    resources=[bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [ITEM_RESULTS]}},
                 ))
         # Record and Reconcile read the end of a failed attempt's log (its last words), in the
         # jobs' log groups only.
