@@ -195,9 +195,7 @@ def test_decide_starts_only_the_run_state_machine_and_reads_only_its_executions(
     # And write objects only under pipelines/, and list only the items' outputs
     assert [r.endswith("/pipelines/*") for r in by_action["s3:PutObject"]] == [True]
     (listing,) = [s for s in decide if "s3:ListBucket" in actions_of(s)]
-    # The items' outputs, and (the repository's job packs) a packed task's items' results
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": [
-        "runs/*/outputs/*", "runs/*/tasks/*/items/*"]}}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["runs/*/outputs/*"]}}
     # And no ECS, no other function
     assert not [a for a in by_action if a.startswith(("ecs:", "lambda:", "iam:"))]
 
