@@ -86,15 +86,12 @@ def stopped_event(task: dict[str, Any], kind: str, job_exit: int | None,
     return e
 
 
-def upload(world: World, task: dict[str, Any], out: Path, *results: ItemResult,
-           started_only: tuple[int, ...] = ()) -> None:
+def upload(world: World, task: dict[str, Any], out: Path, *results: ItemResult) -> None:
     """What the agent uploads of the runner's files: each item's mark and result."""
     out.mkdir(parents=True, exist_ok=True)
     for result in results:
         (out / f"{result.index}.started").write_text(result.started + "\n")
         (out / f"{result.index}.json").write_text(json.dumps(result.to_json()))
-    for index in started_only:
-        (out / f"{index}.started").write_text("2026-11-20T10:00:20Z\n")
     assert Uploader(world.s3, Location.parse(batch_of(task)), out).sweep() == 0
 
 
