@@ -48,6 +48,10 @@ class JobRuntime(BaseModel):
 
     task_definition: str
     container: str
+    #: The job's ``<job>-packed`` task definition and its agent container, when the job
+    #: can pack (docs/decisions/0021): a packed task gets its batch through the agent.
+    packed_task_definition: str | None = None
+    agent_container: str | None = None
 
 
 class ExpandEnv(FunctionEnv):

@@ -154,6 +154,13 @@ def acknowledgements(stack: FanoutStack) -> list[Ack]:
                 "batches")
             ack(made.packed.task_role, f"{iam5}[Resource::{bucket}/runs/*/tasks/*/items/*]",
                 "batches")
+    if any(made.packed is not None for made in stack.jobs.jobs.values()):
+        ack(roles["dispatch"], f"{iam5}[Resource::{bucket}/runs/*/tasks/*/batch.json]",
+            "batches")
+        for name in ("record", "reconcile"):
+            for pattern in ("batch.json", "items/*"):
+                ack(roles[name], f"{iam5}[Resource::{bucket}/runs/*/tasks/*/{pattern}]",
+                    "batches")
     ack(machine_role, f"{iam5}[Resource::*]", "unscoped")
     ack(machine_role, f"{iam5}[Resource::{bucket}/runs/*]", "manifests")
     ack(machine_role, f"{iam5}[Resource::{bucket}/runs/*/results/*]", "results")

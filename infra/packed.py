@@ -19,11 +19,12 @@ import json
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 
+from fanout.aws.ecs import AGENT_CONTAINER, RUNNER_CONTAINER
 from fanout.config import JobConfig
 
 #: The runner's and the agent's names in the task, and the volume they share.
-RUNNER = "fanout-runner"
-AGENT = "fanout-agent"
+RUNNER = RUNNER_CONTAINER
+AGENT = AGENT_CONTAINER
 VOLUME = "fanout"
 MOUNT = "/fanout"
 #: The job's container's entrypoint and arguments in the packed task.

@@ -20,6 +20,7 @@ from infra.functions import Functions, abort_name, dispatcher_name
 from infra.jobs import Jobs
 from infra.monitoring import Monitoring, Notifications
 from infra.network import Network
+from infra.packed import AGENT
 from infra.pipelines import PipelineWorkflow, pipeline_machine_name
 from infra.powertools import Powertools
 from infra.records import Records
@@ -184,9 +185,13 @@ class FanoutStack(Stack):
         table = self.records.table.table_name
         cluster = self.jobs.cluster.cluster_arn
         jobs = {name: job.model_dump(mode="json") for name, job in self.config.jobs.items()}
+        # A job that packs has its ``-packed`` task definition too: the dispatcher starts it
+        # with the agent's FANOUT_BATCH (docs/decisions/0021).
         task_definitions = {
             name: {"task_definition": made.task_definition.task_definition_arn,
-                   "container": made.container.container_name}
+                   "container": made.container.container_name,
+                   **({"packed_task_definition": made.packed.task_definition_arn,
+                       "agent_container": AGENT} if made.packed is not None else {})}
             for name, made in self.jobs.jobs.items()
         }
         common = {"FANOUT_TABLE": table, "FANOUT_CLUSTER": cluster}
@@ -377,13 +382,29 @@ class FanoutStack(Stack):
                     sid="WriteItemResults", actions=["s3:PutObject"],
                     resources=[bucket.arn_for_objects(ITEM_RESULTS)],
                 ))
+        packing = any(made.packed is not None for made in self.jobs.jobs.values())
         for name in ("record", "reconcile"):
             roles[name].add_to_policy(iam.PolicyStatement(
                 sid="ListItemOutputs",
                 actions=["s3:ListBucket"],
                 resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [OUTPUTS]}},
+                # ... and the marks and results under a packed task's items/ (listed too).
+                conditions={"StringLike": {"s3:prefix": [OUTPUTS] + (
+                    [ITEM_RESULTS] if packing else [])}},
             ))
+        # The dispatcher writes a packed task's batch attempt; Record and Reconcile read it
+        # and its items' marks and results when the task stops (docs/decisions/0020, 0021).
+        if packing:
+            roles["dispatch"].add_to_policy(iam.PolicyStatement(
+                sid="WriteBatches", actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(BATCHES)],
+            ))
+            for name in ("record", "reconcile"):
+                roles[name].add_to_policy(iam.PolicyStatement(
+                    sid="ReadBatches", actions=["s3:GetObject"],
+                    resources=[bucket.arn_for_objects(BATCHES),
+                               bucket.arn_for_objects(ITEM_RESULTS)],
+                ))
         # Record and Reconcile read the end of a failed attempt's log (its last words), in the
         # jobs' log groups only.
         for made in self.jobs.jobs.values():

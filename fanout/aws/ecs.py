@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fanout.aws.launch_errors import classify
+from fanout.outputs import is_s3
 from fanout.schema import STARTED_BY, TASK_ENV_RUN_ID, container_overrides
 
 #: The variable naming a packed task's batch (fanout.runtime.packing has the same).
 TASK_ENV_BATCH = "FANOUT_BATCH"
+#: The containers a ``<job>-packed`` task definition adds beside the job's (docs/decisions/
+#: 0021): the runner's init container and the agent.
+RUNNER_CONTAINER, AGENT_CONTAINER = "fanout-runner", "fanout-agent"
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -62,6 +66,14 @@ class LaunchRequest:
     concurrency: int = 1
 
     def overrides(self) -> dict[str, Any]:
+        if self.batch is not None and is_s3(str(self.batch_location)):
+            # The ``-packed`` task definition (docs/decisions/0021): its agent downloads
+            # the batch (FANOUT_BATCH); the job's container runs the runner unchanged.
+            return {"containerOverrides": [{
+                "name": self.container,
+                "environment": [{"name": TASK_ENV_RUN_ID, "value": self.run_id},
+                                {"name": TASK_ENV_BATCH, "value": str(self.batch_location)}],
+            }]}
         if self.batch is not None:
             # The runner reads each item's command and environment from the batch object.
             return {"containerOverrides": [{

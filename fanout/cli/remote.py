@@ -100,9 +100,9 @@ def run_start(args: argparse.Namespace) -> int:
         config = load_config_path(args.config)
         spec = parse_spec(document, config)  # bad spec: exit 2, nothing sent
         if resolve(spec, config.jobs[spec.job]).items_per_task != 1:
-            print("fanout: warning: items_per_task: packed tasks run with `fanout local` "
-                  "only; the deployed stack has no packed task definition yet, so on AWS "
-                  "this version still runs one item per task (docs/decisions/0020)",
+            print(f"fanout: items_per_task: the dispatcher runs the items in tasks of the "
+                  f"job's {spec.job}-packed task definition; a stack deployed before it had "
+                  "one (deploy this version) runs one item per task (docs/decisions/0021)",
                   file=sys.stderr)
     if not isinstance(document, dict) or not isinstance(document.get("job"), str):
         raise UsageError([Problem("spec", "must be a JSON object naming a job")])

@@ -20,7 +20,6 @@ attempts and items through :class:`~fanout.records.store.RecordsStore`.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -42,7 +41,7 @@ from fanout.runtime.bucket import AIMD_FLOOR, PERMIT_WAITED, Bucket
 from fanout.runtime.classify import Decision, StopClass
 from fanout.runtime.clock import Clock, iso, later, utcnow
 from fanout.runtime.leftovers import stop_if_run_ended
-from fanout.runtime.packing import batch_folder, batch_key
+from fanout.runtime.packing import batch_key, batch_location, write_batch
 from fanout.runtime.settle import answer, final_stop, settle
 from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_OUTPUT, TASK_ENV_RUN_ID
 from fanout.settings import LaunchEnv
@@ -302,11 +301,16 @@ def packing_of(run: RunRecord | None) -> tuple[int, int]:
 
 
 def packs(env: LaunchEnv, run: RunRecord | None) -> bool:
-    """Whether the run's items go into packed tasks. Only where the runner reaches the task:
-    locally, where the batch runner (fanout.local.packed) is the task's process. The
-    deployed stack has no packed task definition yet, so on AWS (outputs rooted in S3) every
-    item still has its own task (docs/decisions/0020)."""
-    return packing_of(run)[0] > 1 and not is_s3(env.fanout_outputs)
+    """Whether the run's items go into packed tasks: its ``items_per_task`` is above 1 and
+    the runner reaches the task. Locally the batch runner (fanout.local.packed) is the
+    task's process; on AWS (outputs rooted in S3) only a job with a ``<job>-packed`` task
+    definition (docs/decisions/0021) packs, others keep one item per task."""
+    if packing_of(run)[0] <= 1:
+        return False
+    if not is_s3(env.fanout_outputs):
+        return True
+    job = env.fanout_task_definitions.get(run.job) if run is not None else None
+    return job is not None and job.packed_task_definition is not None
 
 
 def launch_batch(entries: list[QueueEntry], *, env: LaunchEnv, store: RecordsStore, gate: Gate,
@@ -359,18 +363,23 @@ def launch_batch(entries: list[QueueEntry], *, env: LaunchEnv, store: RecordsSto
     _, concurrency = packing_of(run)
     pairs = [(a.index, a.attempt) for a in members]
     key = batch_key(run.run_id, pairs)
-    folder = batch_folder(env.fanout_outputs, run.run_id, key)
+    location = batch_location(env.fanout_outputs, run.run_id, key)
     timeout = int(run.settings.get("timeout_seconds", 3600))
-    _write_batch(folder, run, members, items, env.fanout_outputs, timeout)
+    write_batch(location, _batch(run, members, items, env.fanout_outputs, timeout,
+                                 concurrency))
     first = members[0]
+    on_aws = is_s3(location)
     request = LaunchRequest(
         run_id=run.run_id, index=first.index, attempt=first.attempt,
-        task_definition=job.task_definition, container=job.container, command=[],
-        environment={}, capacity=first.capacity,
+        # On AWS the job's ``-packed`` task definition; only its agent is overridden.
+        task_definition=(job.packed_task_definition or job.task_definition) if on_aws
+        else job.task_definition,
+        container=(job.agent_container or job.container) if on_aws else job.container,
+        command=[], environment={}, capacity=first.capacity,
         client_token=client_token(run.run_id, first.index, first.attempt, f"batch:{key}"),
         subnets=env.subnets, security_groups=env.security_groups,
         assign_public_ip=env.fanout_assign_public_ip, batch=key,
-        batch_location=str(folder / "batch.json"), concurrency=concurrency)
+        batch_location=location, concurrency=concurrency)
 
     def back_to_queue() -> None:
         for attempt in members:
@@ -409,15 +418,17 @@ def launch_batch(entries: list[QueueEntry], *, env: LaunchEnv, store: RecordsSto
     return Outcome.LAUNCHED
 
 
-def _write_batch(folder: Path, run: RunRecord, members: list[AttemptRecord],
-                 items: dict[int, Any], outputs: str, timeout: int) -> None:
-    """The batch object the packed task's runner reads: each item's command, environment
-    (with the variables a task of its own would get) and timeout."""
+def _batch(run: RunRecord, members: list[AttemptRecord], items: dict[int, Any], outputs: str,
+           timeout: int, concurrency: int) -> dict[str, Any]:
+    """The batch object the packed task's runner reads (locally) or its agent lays out for
+    it (AWS, fanout.runtime.packed_agent): each item's command, environment (with the
+    variables a task of its own would get), attempt and timeout."""
     entries = []
     for attempt in members:
         item = items[attempt.index]
         output = output_location(outputs, run.run_id, attempt.index)
-        Path(output).mkdir(parents=True, exist_ok=True)
+        if not is_s3(output):
+            Path(output).mkdir(parents=True, exist_ok=True)
         entries.append({
             "index": attempt.index, "attempt": attempt.attempt,
             "argv": list(item.command if item else []),
@@ -425,7 +436,4 @@ def _write_batch(folder: Path, run: RunRecord, members: list[AttemptRecord],
                             TASK_ENV_RUN_ID: run.run_id, TASK_ENV_ITEM_INDEX: str(attempt.index),
                             TASK_ENV_ATTEMPT: str(attempt.attempt), TASK_ENV_OUTPUT: output},
             "timeout_seconds": timeout})
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / "batch.json.partial"
-    partial.write_text(json.dumps({"run_id": run.run_id, "items": entries}))
-    partial.replace(folder / "batch.json")
+    return {"run_id": run.run_id, "per_task_concurrency": concurrency, "items": entries}

@@ -1,9 +1,11 @@
-"""Settling the items of a packed task (docs/decisions/0020). No AWS.
+"""Settling the items of a packed task (docs/decisions/0020).
 
-A packed task carries a batch of items. Its runner writes, per item, a ``started`` mark
-before the item starts and a result when it ends, and prefixes the item's output lines
-with :func:`line_prefix`. When the task stops, :func:`settle_batch` says what each item of
-the batch became: finished items as they ended, the ones the task was running by the
+A packed task carries a batch of items, written as ``batch.json`` in the run's folder
+(``<records>/RUN/tasks/KEY/`` locally, ``runs/RUN/tasks/KEY/`` in the run bucket on AWS). Its
+runner writes, per item, a ``started`` mark before the item starts and a result when it
+ends (``items/`` beside it), and prefixes the item's output lines with
+:func:`line_prefix`. When the task stops, :func:`settle_batch` says what each item of the
+batch became: finished items as they ended, the ones the task was running by the
 task's stop, and the ones it never started back to the queue without spending an attempt.
 """
 
@@ -12,11 +14,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fanout.aws.clients import client
+from fanout.outputs import is_s3, split_s3
+
+#: A packed task's folder in the run bucket (``batch.json``, ``items/``; docs/decisions/0021).
+TASK_KEY = "runs/{run_id}/tasks/{key}/"
 
 #: What starts every line an item of a packed task writes: ``[fanout item=I attempt=A] ``.
 PREFIX = re.compile(r"^\[fanout item=(\d+) attempt=(\d+)\] ")
@@ -124,29 +135,83 @@ def batch_key(run_id: str, members: Iterable[tuple[int, int]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def batch_folder(root: str, run_id: str, key: str) -> Path:
-    """Where a packed task's batch (``batch.json``) and its items' marks and results
-    (``items/``) are, under a local records folder (``root``)."""
-    return Path(root).resolve() / run_id / "tasks" / key
+def batch_location(root: str, run_id: str, key: str) -> str:
+    """Where a packed task's batch object is: ``s3://BUCKET/runs/RUN/tasks/KEY/batch.json``
+    under an outputs root in S3 (AWS), ``<records>/RUN/tasks/KEY/batch.json`` under a local
+    records folder. Its items' marks and results (``items/``) are beside it."""
+    if is_s3(root):
+        return f"{root.rstrip('/')}/{TASK_KEY.format(run_id=run_id, key=key)}batch.json"
+    return str(Path(root).resolve() / run_id / "tasks" / key / "batch.json")
 
 
-def read_items(folder: Path) -> tuple[dict[int, str], dict[int, ItemResult]]:
+def write_batch(location: str, batch: Mapping[str, Any]) -> None:
+    """Write the batch object whole: one PUT in S3, a rename locally (a reader never sees
+    half of it)."""
+    body = json.dumps(batch)
+    if is_s3(location):
+        bucket, key = split_s3(location)
+        client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode(),
+                                ContentType="application/json")
+        return
+    path = Path(location)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(body)
+    partial.replace(path)
+
+
+def read_batch(location: str) -> dict[str, Any] | None:
+    """The batch object at ``location``; None when it is not there or not JSON."""
+    try:
+        if is_s3(location):
+            bucket, key = split_s3(location)
+            body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        else:
+            body = Path(location).read_bytes()
+        found = json.loads(body)
+    except (OSError, ValueError, BotoCoreError, ClientError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def read_items(location: str) -> tuple[dict[int, str], dict[int, ItemResult]]:
     """The items a packed task's runner started (index -> when), and the results it wrote
-    (``items/``)."""
+    (``items/`` beside the batch object at ``location``). S3 lists what was written before
+    the listing (strongly consistent), so a stopped task's uploads are all seen."""
     started: dict[int, str] = {}
     results: dict[int, ItemResult] = {}
-    items = folder / "items"
-    if not items.is_dir():
-        return started, results
-    for path in items.iterdir():
-        stem, _, kind = path.name.partition(".")
-        if not stem.isdigit():
+    for name, read in _item_files(location):
+        stem, _, kind = name.partition(".")
+        if not stem.isdigit() or kind not in ("started", "json"):
             continue
-        if kind == "started":
-            started[int(stem)] = path.read_text().strip()
-        elif kind == "json":
-            try:
-                results[int(stem)] = ItemResult.from_json(json.loads(path.read_text()))
-            except (ValueError, KeyError, TypeError):
-                continue  # a result is written whole or not at all; skip anything else
+        try:
+            text = read()
+            if kind == "started":
+                started[int(stem)] = text.strip()
+            else:
+                results[int(stem)] = ItemResult.from_json(json.loads(text))
+        except (OSError, ValueError, KeyError, TypeError, BotoCoreError, ClientError):
+            continue  # a result is written whole or not at all; skip anything else
     return started, results
+
+
+def _item_files(location: str) -> Iterator[tuple[str, Callable[[], str]]]:
+    """Each file under ``items/`` beside the batch object: its name and how to read it."""
+    if is_s3(location):
+        bucket, key = split_s3(location)
+        prefix = key.rsplit("/", 1)[0] + "/items/"
+        s3 = client("s3")
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for found in page.get("Contents", []):
+                yield str(found["Key"])[len(prefix):], partial(_s3_text, s3, bucket,
+                                                               str(found["Key"]))
+        return
+    items = Path(location).parent / "items"
+    if not items.is_dir():
+        return
+    for path in items.iterdir():
+        yield path.name, path.read_text
+
+
+def _s3_text(s3: Any, bucket: str, key: str) -> str:
+    return str(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from fanout.aws.ecs import TASK_ENV_BATCH
+from fanout.aws.ecs import AGENT_CONTAINER, RUNNER_CONTAINER, TASK_ENV_BATCH
 from fanout.aws.logs import LogTail
 from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.outputs import is_s3
@@ -17,7 +15,14 @@ from fanout.records.model import AttemptRecord
 from fanout.records.store import RecordsStore
 from fanout.runtime.classify import ABORT_REASON, TIMEOUT_REASON, Stop, StopClass, classify
 from fanout.runtime.clock import Clock, iso, utcnow
-from fanout.runtime.packing import Ending, ItemResult, item_lines, read_items, settle_batch
+from fanout.runtime.packing import (
+    Ending,
+    ItemResult,
+    item_lines,
+    read_batch,
+    read_items,
+    settle_batch,
+)
 from fanout.runtime.settle import Outputs, final_stop, heal, settle
 from fanout.schema import (
     TASK_ENV_ATTEMPT,
@@ -163,24 +168,41 @@ REQUEUED_WHY = "back in the launch queue: its task stopped before starting it"
 
 
 def batch_location(task: dict[str, Any]) -> str | None:
-    """Where a packed task's batch object is, from its command override."""
+    """Where a packed task's batch object is, from its overrides: the runner's command
+    (locally) or the agent's ``FANOUT_BATCH`` (AWS, docs/decisions/0021)."""
     for override in (task.get("overrides") or {}).get("containerOverrides", []):
         command = list(override.get("command") or [])
         if command[:1] == ["--batch"] and len(command) > 1:
             return str(command[1])
+        env = {e.get("name"): e.get("value") for e in override.get("environment") or []}
+        if is_s3(str(env.get(TASK_ENV_BATCH) or "")):
+            return str(env[TASK_ENV_BATCH])
     return None
 
 
 def batch_members(task: dict[str, Any]) -> list[tuple[int, int]] | None:
     """The (index, attempt) pairs of a packed task, from the batch object it names."""
     location = batch_location(task)
-    if location is None or is_s3(location):
-        return None
+    batch = read_batch(location) if location is not None else None
     try:
-        batch = json.loads(Path(location).read_text())
-        return [(int(i["index"]), int(i["attempt"])) for i in batch["items"]]
-    except (OSError, ValueError, KeyError, TypeError):
+        return [(int(i["index"]), int(i["attempt"])) for i in batch["items"]] if batch else None
+    except (ValueError, KeyError, TypeError):
         return None
+
+
+#: On AWS, the exit codes that say the batch was never run (docs/decisions/0021): the agent
+#: refused it (2), or the runner did (2: a bad batch file) or never saw it ``ready`` (3).
+AGENT_REFUSED, RUNNER_REFUSED = {2}, {2, 3}
+
+
+def batch_refused(task: dict[str, Any], container: str | None) -> bool:
+    """Whether a packed task on AWS stopped because its batch could not be run: then its
+    unstarted items take the task's stop, or a batch that can never be laid out would
+    requeue forever."""
+    codes = {c.get("name"): c.get("exitCode") for c in task.get("containers") or []}
+    if AGENT_CONTAINER not in codes:
+        return False
+    return codes[AGENT_CONTAINER] in AGENT_REFUSED or codes.get(container) in RUNNER_REFUSED
 
 
 def item_stop(result: ItemResult, timeout_seconds: int | None) -> Stop:
@@ -214,9 +236,13 @@ def record_packed_stop(task: dict[str, Any], members: list[tuple[int, int]], *,
     if run is None:
         return {"task_arn": arn, "result": "unknown run"}
     location = batch_location(task)
-    started, results = read_items(Path(location).parent) if location and not is_s3(
-        location) else ({}, {})
+    started, results = read_items(location) if location else ({}, {})
     container = container_name(task)
+    if container == AGENT_CONTAINER:
+        # On AWS only the agent is overridden: the job's container is the one that ran the
+        # items (its exit, its log stream, its image).
+        container = next((str(c["name"]) for c in task.get("containers") or []
+                          if c.get("name") not in (AGENT_CONTAINER, RUNNER_CONTAINER)), None)
     task_stop = classify(task, container)
     task_class = task_stop.stop_class
     if task_stop.stop_class in (StopClass.SUCCEEDED, StopClass.EXIT_NONZERO):
@@ -224,7 +250,8 @@ def record_packed_stop(task: dict[str, Any], members: list[tuple[int, int]], *,
         task_stop = Stop(StopClass.LOST, None, task_stop.stop_code,
                          "the task's runner ended before the item did")
     # The runner ran unless the task never started (no image, no runner).
-    runner_ran = task_stop.stop_class is not StopClass.START_FAILURE or bool(started)
+    runner_ran = (task_stop.stop_class is not StopClass.START_FAILURE
+                  and not batch_refused(task, container)) or bool(started)
     task_id = arn.rsplit("/", 1)[-1]
     stream = log_stream_name(container, task_id) if container else None
     group = (log_groups or {}).get(container or "")

@@ -75,7 +75,9 @@ def test_only_launch_runs_tasks_and_the_control_plane_stops_them(
         assert ("ecs:ListTasks" in actions) == (name in ("Launch", "Reconcile", "Abort")), name
         assert ("sns:Publish" in actions) == (name in ("Finalize", "Abort")), name
         assert ("s3:PutObject" in actions) == (name == "Expand"), name
-        assert ("s3:GetObject" in actions) == (name in ("Expand", "Finalize", "Abort")), name
+        # Record and Reconcile read a packed task's batch and results (tests/infra/test_packed.py)
+        assert ("s3:GetObject" in actions) == (
+            name in ("Expand", "Finalize", "Abort", "Record", "Reconcile")), name
         assert ("ecs:DescribeTasks" in actions) == (name != "Expand"), name
 
 
@@ -158,12 +160,15 @@ def test_a_jobs_tasks_write_only_the_items_outputs_and_read_a_steps_inputs(
 
 
 @pytest.mark.parametrize("name", ["Record", "Reconcile"])
-def test_the_settlers_list_only_the_items_outputs(template: dict[str, Any], name: str) -> None:
+def test_the_settlers_list_only_the_items_outputs_and_results(
+        template: dict[str, Any], name: str) -> None:
     role = statements(template, f"Functions/{name}Role")
     (listing,) = [s for s in role if "s3:ListBucket" in actions_of(s)]
     bucket = logical_id(template, "Records/Manifests/Resource")
     assert listing["Resource"] == {"Fn::GetAtt": [bucket, "Arn"]}
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["runs/*/outputs/*"]}}
+    # The items' outputs, and (the repository's job packs) a packed task's items' results
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [
+        "runs/*/outputs/*", "runs/*/tasks/*/items/*"]}}
 
 
 def _joined(resource: Any) -> str:

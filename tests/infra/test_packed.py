@@ -93,6 +93,39 @@ def test_the_packed_task_role_reads_batches_and_writes_item_results_only(templat
     assert grants(own) <= grants(packed)
 
 
+def s3_grants(template: dict[str, Any], role_path: str) -> set[tuple[str, str]]:
+    """(action, key pattern) of a role's S3 object grants in the run bucket."""
+    bucket = logical_id(template, "Records/Manifests/Resource")
+    out = set()
+    for s in statements(template, role_path):
+        for resource in s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]:
+            parts = resource.get("Fn::Join", ["", []])[1] if isinstance(resource, dict) else []
+            if parts[:1] == [{"Fn::GetAtt": [bucket, "Arn"]}]:
+                path = "".join(p for p in parts if isinstance(p, str))
+                out |= {(a, path) for a in actions_of(s) if a.startswith("s3:")}
+    return out
+
+
+@pytest.mark.parametrize("name", ["Launch", "Dispatch", "Record", "Reconcile"])
+def test_the_functions_write_and_read_a_packed_tasks_keys_only_as_their_part_needs(
+        template, name: str) -> None:
+    # Given a function's grants on a packed task's keys (runs/<run>/tasks/<key>/)
+    found = {g for g in s3_grants(template, f"Functions/{name}Role") if "/tasks/" in g[1]}
+    # Then the dispatcher only writes batch.json, Record and Reconcile only read it and
+    # items/, Launch neither
+    assert found == {
+        "Launch": set(),
+        "Dispatch": {("s3:PutObject", "/runs/*/tasks/*/batch.json")},
+        "Record": {("s3:GetObject", "/runs/*/tasks/*/batch.json"),
+                   ("s3:GetObject", "/runs/*/tasks/*/items/*")},
+        "Reconcile": {("s3:GetObject", "/runs/*/tasks/*/batch.json"),
+                      ("s3:GetObject", "/runs/*/tasks/*/items/*")},
+    }[name]
+    # And none of them may touch the rest of a run's folder through a wider pattern
+    assert not {g for g in s3_grants(template, f"Functions/{name}Role")
+                if g[1] in ("/runs/*", "/*", "/runs/*/tasks/*")}
+
+
 def test_launch_may_run_the_packed_family_and_pass_its_roles(template) -> None:
     launch = statements(template, "Functions/LaunchRole")
     (passing,) = [s for s in launch if "iam:PassRole" in actions_of(s)]

@@ -102,7 +102,7 @@ def test_expand_plan_prints_the_choice_and_why(tmp_path) -> None:
     assert "items_per_task 10 (auto)" in done.stderr
 
 
-def test_start_warns_that_a_packed_spec_still_runs_one_item_per_task_on_aws(tmp_path) -> None:
+def test_start_says_a_packed_spec_runs_in_the_jobs_packed_tasks_on_aws(tmp_path) -> None:
     # Given a packed spec and no AWS region (nothing can be started)
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"job": "analyzer", "items": [{"year": 1}],
@@ -112,9 +112,10 @@ def test_start_warns_that_a_packed_spec_still_runs_one_item_per_task_on_aws(tmp_
     # When `fanout start` checks it
     done = subprocess.run([sys.executable, "-m", "fanout.cli", "start", str(spec)],
                           capture_output=True, text=True, check=False, env=env, cwd=REPO)
-    # Then the user is told that packing does not run on AWS yet, before the region is
-    # asked for
-    assert "on AWS this version still runs one item per task" in done.stderr
+    # Then the user is told which task definition runs the batches, and what a stack
+    # deployed without it does, before the region is asked for
+    assert "analyzer-packed task definition" in done.stderr
+    assert "one item per task" in done.stderr
     assert done.returncode == 2 and "--region" in done.stderr
 
 

@@ -1,0 +1,193 @@
+"""A packed run on (emulated) AWS: the dispatcher starts the job's ``-packed`` task definition
+with the agent's batch in the run bucket, and Record settles each item from the results the
+agent uploaded (docs/decisions/0020, 0021)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fanout.runtime import context
+from fanout.runtime.packed_agent import Location, Uploader, lay_out
+from fanout.runtime.packing import ItemResult
+from fanout.testing.callbacks import MemoryCallbacks
+from tests.integration.conftest import BUCKET, CONTAINER, EVENTS, JOBS, World
+from tests.integration.helpers import call, manifest, start_run, store, totals
+
+ENTRYPOINT = ["python", "/app/analyze.py"]
+AGENT = "fanout-agent"
+
+
+@pytest.fixture
+def packed(world: World, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The analyzer job as the stack deploys a job that packs: its entrypoint in the
+    config, and a ``-packed`` task definition with the runner and the agent beside it."""
+    arn = world.ecs.register_task_definition(
+        family="fanout-analyzer-packed", networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        containerDefinitions=[
+            {"name": CONTAINER, "image": "analyzer:latest", "memory": 256, "essential": True},
+            {"name": "fanout-runner", "image": "runner:latest", "memory": 64,
+             "essential": False},
+            {"name": AGENT, "image": "agent:latest", "memory": 128, "essential": True}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    jobs = copy.deepcopy(JOBS)
+    jobs["analyzer"]["entrypoint"] = ENTRYPOINT
+    monkeypatch.setenv("FANOUT_JOBS", json.dumps(jobs))
+    monkeypatch.setenv("FANOUT_TASK_DEFINITIONS", json.dumps({"analyzer": {
+        "task_definition": world.task_definition, "container": CONTAINER,
+        "packed_task_definition": arn, "agent_container": AGENT}}))
+    context.reset()
+    from fanout.aws import clients
+
+    clients.provide("lambda", world.wakes)
+    return str(arn)
+
+
+@pytest.fixture
+def answers(packed: str) -> MemoryCallbacks:
+    fake = MemoryCallbacks()
+    context.use(callbacks=fake)
+    return fake
+
+
+def start_packed(world: World, run_id: str) -> None:
+    """Six items, three per task, each launched by its child execution, then dispatched."""
+    start_run(run_id, {"job": "analyzer", "items_per_task": 3,
+                       "params": {"year": {"range": {"start": 2000, "stop": 2006}}}})
+    for item in manifest(world, run_id):
+        result = call("launch", {"token": f"token-{item['index']}", "run_id": run_id,
+                                 "item": item})
+        assert result.get("queued"), result
+    call("dispatch", {})
+
+
+def batch_of(task: dict[str, Any]) -> str:
+    [override] = task["overrides"]["containerOverrides"]
+    return str({e["name"]: e["value"] for e in override["environment"]}["FANOUT_BATCH"])
+
+
+def stopped_event(task: dict[str, Any], kind: str, job_exit: int | None,
+                  agent_exit: int = 0) -> dict[str, Any]:
+    """The task's STOPPED event as EventBridge sends it, from a recorded one of ``kind``."""
+    e: dict[str, Any] = json.loads((EVENTS / f"task-stopped-{kind}.json").read_text())
+    detail = e["detail"]
+    template = detail["containers"][0]
+    detail.update(taskArn=task["taskArn"], overrides=task["overrides"],
+                  taskDefinitionArn=task["taskDefinitionArn"])
+    detail["containers"] = [
+        {**template, "name": CONTAINER, "taskArn": task["taskArn"], "exitCode": job_exit},
+        {**template, "name": AGENT, "taskArn": task["taskArn"], "exitCode": agent_exit}]
+    e["resources"] = [task["taskArn"]]
+    return e
+
+
+def upload(world: World, task: dict[str, Any], out: Path, *results: ItemResult) -> None:
+    """What the agent uploads of the runner's files: each item's mark and result."""
+    out.mkdir(parents=True, exist_ok=True)
+    for result in results:
+        (out / f"{result.index}.started").write_text(result.started + "\n")
+        (out / f"{result.index}.json").write_text(json.dumps(result.to_json()))
+    assert Uploader(world.s3, Location.parse(batch_of(task)), out).sweep() == 0
+
+
+def test_a_packed_run_starts_one_packed_task_per_batch_with_its_batch_in_the_bucket(
+        world: World, packed: str, answers: MemoryCallbacks, tmp_path: Path) -> None:
+    # Given a run of six items, three per task, of a job that packs
+    # When its items are launched and dispatched
+    start_packed(world, "run-p")
+    # Then two tasks of the packed task definition run, each carrying three items
+    tasks = world.tasks()
+    assert len(tasks) == 2
+    assert {t["taskDefinitionArn"] for t in tasks} == {packed}
+    attempts = [store().get_attempt("run-p", i, 1) for i in range(6)]
+    assert all(a is not None and a.task_arn for a in attempts)
+    by_task = sorted(sorted(a.index for a in attempts if a and a.task_arn == t["taskArn"])
+                     for t in tasks)
+    assert by_task == [[0, 1, 2], [3, 4, 5]]
+    # And only the agent is overridden, with its batch in the run bucket
+    first = next(t for t in tasks if t["taskArn"] == attempts[0].task_arn)  # type: ignore
+    [override] = first["overrides"]["containerOverrides"]
+    assert override["name"] == AGENT and "command" not in override
+    location = Location.parse(batch_of(first))
+    assert location.bucket == BUCKET and location.key.startswith("runs/run-p/tasks/")
+    # And the agent reads it: each item's command after the image's entrypoint, its
+    # environment, attempt and timeout, in index order
+    batch = json.loads(world.s3.get_object(Bucket=BUCKET, Key=location.key)["Body"].read())
+    assert lay_out(batch, tmp_path / "batch", ENTRYPOINT) == [0, 1, 2]
+    assert (tmp_path / "batch/1/argv").read_bytes() == b"python\0/app/analyze.py\0-y\0002001\0"
+    env = dict(p.split("=", 1) for p in
+               (tmp_path / "batch/1/env").read_bytes().decode().split("\0") if p)
+    assert env["FANOUT_ITEM_INDEX"] == "1" and env["FANOUT_ATTEMPT"] == "1"
+    assert env["FANOUT_OUTPUT"] == f"s3://{BUCKET}/runs/run-p/outputs/1/"
+    assert (tmp_path / "batch/1/timeout").read_text() == "600.0\n"
+    # And the run counts its six items running
+    assert totals("run-p")["running"] == 6
+
+
+def test_a_stopped_packed_task_settles_each_item_from_the_agents_uploads(
+        world: World, packed: str, answers: MemoryCallbacks, tmp_path: Path) -> None:
+    # Given a packed run whose first task ran item 0 (exit 0) and item 1 (exit 1), then
+    # was interrupted by Spot before it started item 2
+    start_packed(world, "run-s")
+    first = next(t for t in world.tasks()
+                 if t["taskArn"] == store().get_attempt("run-s", 0, 1).task_arn)  # type: ignore
+    upload(world, first, tmp_path / "out",
+           ItemResult(0, 1, 0, "2026-11-20T10:00:12Z", "2026-11-20T10:00:15Z"),
+           ItemResult(1, 1, 1, "2026-11-20T10:00:15Z", "2026-11-20T10:00:18Z",
+                      log_tail=("bad year",)))
+    # When its STOPPED event reaches Record
+    result = call("record", stopped_event(first, "spot", 143))
+    # Then item 0 succeeded, item 1 is retried alone, item 2 waits in the queue again
+    assert result["items"] == {"0": "success", "1": "retry", "2": "requeued"}
+    assert answers.answers["token-0"][0] == "success"
+    assert json.loads(answers.answers["token-1"][1])["attempt"] == 2
+    failed = store().get_attempt("run-s", 1, 1)
+    assert failed is not None and failed.exit_code == 1
+    assert "token-2" not in answers.answers
+    # And item 2's attempt is not spent: the same attempt, queued, without a task
+    again = store().get_attempt("run-s", 2, 1)
+    assert again is not None and again.is_open and again.queued and not again.task_arn
+    item = store().get_item("run-s", 2)
+    assert item is not None and item.attempts == 1
+    # And the other task's items still run
+    assert all(store().get_attempt("run-s", i, 1).status == "RUNNING"  # type: ignore
+               for i in (3, 4, 5))
+
+
+def test_a_batch_the_agent_refused_spends_its_items_attempts_rather_than_requeue_forever(
+        world: World, packed: str, answers: MemoryCallbacks) -> None:
+    # Given a packed task whose agent refused its batch (exit 2) before the runner ran
+    start_packed(world, "run-b")
+    first = next(t for t in world.tasks()
+                 if t["taskArn"] == store().get_attempt("run-b", 0, 1).task_arn)  # type: ignore
+    # When its STOPPED event reaches Record, with nothing under items/
+    result = call("record", stopped_event(first, "exit-1", 143, agent_exit=2))
+    # Then no item goes back to the queue: each takes the task's stop and its attempt
+    assert set(result["items"].values()) != {"requeued"} and result["requeued"] == 0
+    for index in (0, 1, 2):
+        attempt = store().get_attempt("run-b", index, 1)
+        assert attempt is not None and not attempt.is_open
+
+
+def test_a_job_without_a_packed_task_definition_keeps_one_item_per_task(
+        world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Given a packed run of a job the deployment has no -packed task definition for
+    jobs = copy.deepcopy(JOBS)
+    jobs["analyzer"]["entrypoint"] = ENTRYPOINT
+    monkeypatch.setenv("FANOUT_JOBS", json.dumps(jobs))
+    context.reset()
+    from fanout.aws import clients
+
+    clients.provide("lambda", world.wakes)
+    context.use(callbacks=MemoryCallbacks())
+    # When its items are launched and dispatched
+    start_packed(world, "run-u")
+    # Then each item has its own task of the job's task definition
+    tasks = world.tasks()
+    assert len(tasks) == 6
+    assert {t["taskDefinitionArn"] for t in tasks} == {world.task_definition}
