@@ -33,7 +33,7 @@ DASHBOARD_MODULES: tuple[str, ...] = (
     "fanout.records.pages", "fanout.records.store", "fanout.records.views",
     "fanout.records.writes",
     "fanout.runs", "fanout.runs.stack", "fanout.runs.stack_pipelines", "fanout.runtime",
-    "fanout.runtime.rerun",
+    "fanout.runtime.packing", "fanout.runtime.rerun",
     "fanout.schedule_expressions", "fanout.schema", "fanout.settings",
     "fanout.spec", "fanout.spec.axes", "fanout.spec.items_from", "fanout.spec.matrix",
     "fanout.spec.model", "fanout.spec.packing", "fanout.spec.plan", "fanout.spec.templates",

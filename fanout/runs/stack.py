@@ -30,6 +30,7 @@ from fanout.records.views import (
     task_size,
 )
 from fanout.records.writes import run_ids
+from fanout.runtime.packing import PREFIX, item_lines
 from fanout.schema import log_stream_name
 
 #: The error and cause a run stopped by ``fanout stop`` ends with.
@@ -197,8 +198,14 @@ class StackRuns:
             stream = _stream(run.job, each)
             if not stream:
                 continue
+            events = list(_log_events(logs, group, stream))
+            if any(PREFIX.match(str(e["message"])) for e in events):
+                # A packed task's stream (docs/decisions/0020): the item's own lines of this
+                # attempt, without the runner's prefix.
+                events = [{**e, "message": line} for e in events
+                          for line in item_lines([str(e["message"])], index, each.attempt)]
             lines += [{"attempt": each.attempt, "timestamp": e["timestamp"],
-                       "message": e["message"]} for e in _log_events(logs, group, stream)]
+                       "message": e["message"]} for e in events]
         return lines
 
     def log_lines(self, run_id: str, index: int, attempt: int | None = None) -> list[str]:

@@ -54,9 +54,11 @@ def begin_run(stack: Stack, run_id: str, total: int, started_at: str = STARTED) 
 
 
 def settle_run(stack: Stack, run_id: str, outcomes: dict[int, str],
-               started_at: str = STARTED, first_year: int = 2000) -> None:
+               started_at: str = STARTED, first_year: int = 2000,
+               packed_task: str | None = None) -> None:
     """Each item's one attempt, its logs and the run's end, as Launch, Record and Finalize do
-    (item i is the year ``first_year + i``)."""
+    (item i is the year ``first_year + i``); with ``packed_task``, every item ran in that one
+    task, its lines prefixed on the task's one stream as the packed runner writes them."""
     store = records(stack)
     logs = stack.client("logs")
     for index, status in outcomes.items():
@@ -66,7 +68,7 @@ def settle_run(stack: Stack, run_id: str, outcomes: dict[int, str],
         attempt = AttemptRecord(run_id, index, 1, client_token=f"ct-{run_id}-{index}",
                                 task_token=f"tt-{index}", created_at=started_at)
         assert store.begin_attempt(item, attempt)
-        task_id = f"{run_id}-{index}"
+        task_id = packed_task or f"{run_id}-{index}"
         stream = log_stream_name("analyzer", task_id)  # where the stack's awslogs writes
         arn = f"arn:aws:ecs:us-east-1:123456789012:task/fanout-test/{task_id}"
         assert store.attach_task(run_id, index, 1, arn, started_at)
@@ -77,11 +79,13 @@ def settle_run(stack: Stack, run_id: str, outcomes: dict[int, str],
             reason=f"exit code {code}", duration_seconds=90.5, log_stream=stream,
             log_tail=None if code == 0 else [f"analyzing {year}", "FATAL: giving up"],
         ))
-        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+        if not packed_task or index == min(outcomes):
+            logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+        prefix = f"[fanout item={index} attempt=1] " if packed_task else ""
         now = int(time.time() * 1000)  # CloudWatch drops events older than 14 days
         logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
-            {"timestamp": now, "message": f"analyzing {year}"},
-            {"timestamp": now + 1, "message": f"exit {code}"},
+            {"timestamp": now, "message": f"{prefix}analyzing {year}"},
+            {"timestamp": now + 1, "message": f"{prefix}exit {code}"},
         ])
     final = "SUCCEEDED" if all(s == "SUCCEEDED" for s in outcomes.values()) else "FAILED"
     assert store.finish_run(run_id, final, started_at, f"run {run_id} {final}")
@@ -123,6 +127,21 @@ def test_logs_prints_the_items_container_lines(stack: Stack) -> None:
     assert done.returncode == 0, done.stderr
     header, *lines = done.stdout.splitlines()
     assert header.startswith("== attempt 1: exit code 1, FARGATE")
+    assert lines == ["[attempt 1] analyzing 2001", "[attempt 1] exit 1"]
+
+
+def test_logs_of_an_item_of_a_packed_task_are_its_own_lines(stack: Stack) -> None:
+    # Given a finished run whose two items ran in one packed task: one log stream, each line
+    # prefixed by the runner with its item and attempt
+    begin_run(stack, "packed-run", 2)
+    settle_run(stack, "packed-run", {0: "SUCCEEDED", 1: "FAILED"}, packed_task="packed-1")
+
+    # When item 1's logs are read
+    done = stack.fanout("logs", "packed-run", "1", "--stack", STACK)
+
+    # Then they are item 1's lines only, without the runner's prefix
+    assert done.returncode == 0, done.stderr
+    _, *lines = done.stdout.splitlines()
     assert lines == ["[attempt 1] analyzing 2001", "[attempt 1] exit 1"]
 
 
