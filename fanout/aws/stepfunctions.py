@@ -16,9 +16,10 @@ class TaskCallbacks(Protocol):
 _GONE = {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"}
 
 
-class StepFunctionsCallbacks:
-    def __init__(self, client: Any = None) -> None:
-        self._client = client
+class _StepFunctions:
+    """Holds a Step Functions client, made on first use unless one is given (tests)."""
+
+    _client: Any = None
 
     @property
     def client(self) -> Any:
@@ -27,6 +28,11 @@ class StepFunctionsCallbacks:
 
             self._client = client("stepfunctions")
         return self._client
+
+
+class StepFunctionsCallbacks(_StepFunctions):
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
 
     def _send(self, call: str, **kwargs: Any) -> bool:
         from botocore.exceptions import ClientError
@@ -52,21 +58,13 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
 
 
-class Executions:
+class Executions(_StepFunctions):
     """Starting, reading and stopping the executions of one state machine (the run's, for
     the steps of a pipeline)."""
 
     def __init__(self, state_machine_arn: str, client: Any = None) -> None:
         self.state_machine_arn = state_machine_arn
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            from fanout.aws.clients import client
-
-            self._client = client("stepfunctions")
-        return self._client
 
     def start(self, name: str, document: dict[str, Any]) -> str:
         """Start execution ``name`` on ``document``; an execution of that name that exists

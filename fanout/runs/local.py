@@ -44,7 +44,8 @@ class NotRunning(RunsError, RuntimeError):
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _alive(pid: Any) -> bool:
+def pid_alive(pid: Any) -> bool:
+    """Whether the local process ``pid`` (a run's or a pipeline's, from its record) is alive."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
@@ -94,7 +95,7 @@ class LocalRuns:
     def _run_of(row: dict[str, Any]) -> RunView:
         view = {k: v for k, v in row.items() if k not in ("record", "format", "pid", "settings")}
         if view["status"] == "RUNNING":
-            if not _alive(row.get("pid")):
+            if not pid_alive(row.get("pid")):
                 # The process that ran it is gone without writing its records (killed).
                 view.update(status="ABORTED", reason="the local process running it ended "
                                                      "before the run did")
@@ -111,7 +112,7 @@ class LocalRuns:
         path = self._path(run_id)
         row = self._run_row(path) if path else None
         pid = row.get("pid") if row else None
-        return pid if row and row.get("status") == "RUNNING" and _alive(pid) else None
+        return pid if row and row.get("status") == "RUNNING" and pid_alive(pid) else None
 
     def list_runs(self, job: str | None = None, status: str | None = None,
                   limit: int = 200) -> list[RunView]:

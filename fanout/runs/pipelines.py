@@ -16,7 +16,6 @@ A stack's pipeline runs are not read yet: a source of them gives the same shapes
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import Any
 from fanout.local.pipeline import PIPELINE_RECORD
 from fanout.names import new_run_id
 from fanout.records.views import RunsError, now, seconds_between
+from fanout.runs.local import pid_alive
 
 #: A pipeline run as the pages and ``/api/pipelines`` show it (the shape above).
 PipelineRunView = dict[str, Any]
@@ -35,23 +35,11 @@ RECORD_ONLY = ("format", "pid", "spec", "config")
 RERUN_START_SECONDS = 60.0
 
 
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def view_of(record: dict[str, Any]) -> PipelineRunView:
     """The view of a local pipeline record; a RUNNING one whose process is gone ended
     ABORTED (it was killed before it could say so)."""
     view = {k: v for k, v in record.items() if k not in RECORD_ONLY}
-    if view.get("status") == "RUNNING" and not _alive(record.get("pid")):
+    if view.get("status") == "RUNNING" and not pid_alive(record.get("pid")):
         view.update(status="ABORTED", reason="the local process running it ended before the "
                                              "pipeline did")
     steps = view.get("steps")

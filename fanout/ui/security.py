@@ -88,12 +88,9 @@ class GuardMiddleware:
         self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = checked_headers(scope, self.guard.allowed_hosts())
+        headers = await http_headers(self.app, scope, receive, send,
+                                     self.guard.allowed_hosts(), _refuse)
         if headers is None:
-            await _refuse(send, 403, WRONG_HOST)
             return
         set_cookie = False
         if self.guard.access_token is not None:
@@ -135,6 +132,23 @@ def checked_headers(scope: Scope, allowed_hosts: set[str]) -> dict[str, str] | N
     headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                for k, v in scope.get("headers", [])}
     return headers if headers.get("host", "") in allowed_hosts else None
+
+
+#: How a middleware answers a request it refuses: (send, status, text).
+Refuse = Callable[[Send, int, str], Awaitable[None]]
+
+
+async def http_headers(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
+                       allowed_hosts: set[str], refuse: Refuse) -> dict[str, str] | None:
+    """The headers of an HTTP request whose Host is allowed; None once the request is
+    answered here: anything not HTTP passed to ``app``, a foreign Host refused with 403."""
+    if scope["type"] != "http":
+        await app(scope, receive, send)
+        return None
+    headers = checked_headers(scope, allowed_hosts)
+    if headers is None:
+        await refuse(send, 403, WRONG_HOST)
+    return headers
 
 
 async def _refuse(send: Send, status: int, text: str) -> None:

@@ -22,14 +22,13 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from fanout.ui.security import (
-    WRONG_HOST,
     ASGIApp,
     Guard,
     Message,
     Receive,
     Scope,
     Send,
-    checked_headers,
+    http_headers,
 )
 from fanout.ui.tokens import TokenError, Verifier, b64url
 
@@ -141,12 +140,9 @@ class SigninMiddleware:
         self.secure = self.provider.base_url.startswith("https://")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = checked_headers(scope, self.guard.allowed_hosts())
+        headers = await http_headers(self.app, scope, receive, send,
+                                     self.guard.allowed_hosts(), respond)
         if headers is None:
-            await respond(send, 403, WRONG_HOST)
             return
         path: str = scope["path"]
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
