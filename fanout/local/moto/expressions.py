@@ -6,6 +6,7 @@ them); ``tests/e2e/test_speedups.py`` checks each against moto's own walks and p
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -336,50 +337,93 @@ def cached_condition_lexing() -> Restore:
 
 
 def cached_condition_parses() -> Restore:
-    """Parse each DynamoDB condition once per expression, names and the values it names.
+    """Parse each DynamoDB condition once per expression, names and value placeholders.
 
     moto parses a condition expression (paths, functions, comparisons, AND/OR, names and
-    values put in) on every conditional write, and the run makes several per item, most
-    with the same expression, names and values (``:launching``, ``attempts = :prev``). The
-    parse depends on the expression's text, the attribute names and the values the text
-    names, nothing else; what it builds is only read when the condition is judged against
-    an item. So a parse is kept per (text, every name, each value whose placeholder is in
-    the text) and given again, with the names and values it found noted as the parse notes
-    them. A parse that fails is not kept (it fails again, with moto's error); a value that
-    cannot be written as JSON (a binary one) is parsed as moto does, every time.
+    values put in) on every conditional write, and the run makes several per item, most with
+    the same expression and names but values of their own (a lease's ``:now``, a counter's
+    ``:prev``). The parse depends on the expression's text, the attribute names and which
+    value placeholders are defined, never on the values themselves: moto only looks a value
+    up and wraps it in an ``AttributeValue`` leaf, read when the condition is judged (but
+    for ``BETWEEN``, which refuses a NULL bound as it is built: a call with a NULL value is
+    parsed by moto's own parse). So a parse is kept per (text, every name, the placeholders
+    the text may name), made once with a hole in each value's leaf; each call gets a copy of
+    the tree with its own values in the holes (a tree without values is given as it is: it
+    is only read), and the names and values found noted as the parse notes them. A parse
+    that fails is not kept: moto's own parse runs on the call's own values and raises moto's
+    error.
     """
-    import json
-
     from moto.dynamodb import comparisons
 
     Parser = getattr(comparisons, "ConditionExpressionParser")  # noqa: B009
+    Value = getattr(comparisons, "AttributeValue")  # noqa: B009
+    Op, Func = getattr(comparisons, "Op"), getattr(comparisons, "Func")  # noqa: B009
     original = Parser.__dict__["parse"]
-    parsed: dict[tuple[Any, ...], tuple[Any, list[str], list[str]]] = {}
+    parsed: dict[tuple[Any, ...], tuple[Any, bool, list[str], list[str]]] = {}
+
+    class Hole(str):
+        """A value's place in a kept tree (what a value's leaf holds until it is filled)."""
+
+    def fill(node: Any, values: dict[str, Any], memo: dict[int, Any]) -> Any:
+        done = memo.get(id(node))
+        if done is not None:
+            return done
+        if isinstance(node, Value):
+            new = Value(values[node.value]) if isinstance(node.value, Hole) else node
+        elif isinstance(node, (list, tuple)):
+            new = type(node)(fill(child, values, memo) for child in node)
+        elif isinstance(node, (Op, Func)):
+            new = copy.copy(node)
+            for name, child in vars(node).items():
+                if isinstance(child, (Op, Func, Value, list, tuple)):
+                    setattr(new, name, fill(child, values, memo))
+        else:
+            new = node
+        memo[id(node)] = new
+        return new
+
+    def has_hole(node: Any) -> bool:
+        if isinstance(node, Value):
+            return isinstance(node.value, Hole)
+        if isinstance(node, (list, tuple)):
+            return any(has_hole(child) for child in node)
+        if isinstance(node, (Op, Func)):
+            return any(has_hole(child) for child in vars(node).values())
+        return False
 
     def parse(self: Any) -> Any:
         text = self.condition_expression
         if not text:
             return original(self)
         values = self.expression_attribute_values or {}
-        try:
-            key = (text, json.dumps(self.expression_attribute_names, sort_keys=True),
-                   json.dumps({k: v for k, v in values.items() if k in text}, sort_keys=True))
-        except (TypeError, ValueError):
-            return original(self)
+        names = self.expression_attribute_names or {}
+        key = (text, tuple(sorted(names.items())), tuple(sorted(k for k in values if k in text)))
+        if any("NULL" in values[k] for k in key[2]):
+            return original(self)  # BETWEEN refuses a NULL bound as its tree is built
         kept = parsed.get(key)
         if kept is None:
             names_before = len(self.expr_attr_names_found)
             values_before = len(self.expr_attr_values_found)
-            op = original(self)
+            self.expression_attribute_values = {k: {"S": Hole(k)} for k in key[2]}
+            try:
+                tree = original(self)
+            except Exception:  # moto's own parse, on the call's values, raises moto's error
+                del self.expr_attr_names_found[names_before:]
+                del self.expr_attr_values_found[values_before:]
+                self.expression_attribute_values = values
+                return original(self)
+            finally:
+                self.expression_attribute_values = values
             if len(parsed) > 4096:
                 parsed.clear()
-            parsed[key] = kept = (op, self.expr_attr_names_found[names_before:],
+            parsed[key] = kept = (tree, has_hole(tree),
+                                  self.expr_attr_names_found[names_before:],
                                   self.expr_attr_values_found[values_before:])
-            return op
-        op, names_found, values_found = kept
-        self.expr_attr_names_found.extend(names_found)
-        self.expr_attr_values_found.extend(values_found)
-        return op
+        else:
+            self.expr_attr_names_found.extend(kept[2])
+            self.expr_attr_values_found.extend(kept[3])
+        tree, holes = kept[0], kept[1]
+        return fill(tree, values, {}) if holes else tree
 
     Parser.parse = parse
 
