@@ -36,10 +36,9 @@ from fanout.runtime.gate import (
     job_of,
     launch_batch,
     launch_entry,
-    packing_of,
     packs,
 )
-from fanout.runtime.packing import batch_number
+from fanout.runtime.packing import batch_number, packing_of
 from fanout.settings import DispatchEnv
 
 log = logging.getLogger(__name__)
@@ -238,15 +237,19 @@ class Dispatcher:
 
     def _batch(self, buffer: deque[QueueEntry], now: float) -> list[QueueEntry] | None:
         """The head entry and its batch-mates in the buffer (one packed task's items), out
-        of the buffer; None while fewer than its batch's items are queued and the first of
-        them was seen less than :data:`GATHER_SECONDS` ago (they are read again then)."""
+        of the buffer; None while fewer than its batch's items are queued (those of its
+        turn, as the entries say) and the first of them was seen less than
+        :data:`GATHER_SECONDS` ago (they are read again then). A batch child queues its
+        turn's items at once, so its task is launched as soon as the turn is all read."""
         head = buffer[0]
         run = self.runs.get(head.run_id)
         k, _ = packing_of(run)
         key = self._batch_of(head)
         group = [e for e in buffer if self._batch_of(e) == key and e.sk not in self.inflight
                  and e.sk not in self.riders][:k]
-        expected = min(k, max(1, (run.total if run else k) - key[2] * k))
+        # A batch child's Launch (or a stopped task) queued ``turn`` of them together;
+        # else the batch's items are queued one by one, each by its own child.
+        expected = head.turn or min(k, max(1, (run.total if run else k) - key[2] * k))
         seen = self.gathering.setdefault(key, now)
         for entry in group:
             buffer.remove(entry)
