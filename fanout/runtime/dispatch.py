@@ -29,6 +29,7 @@ from fanout.runtime.bucket import Bucket
 from fanout.runtime.clock import SystemTimer, Timer
 from fanout.runtime.gate import (
     CAPACITY_TYPES,
+    PAGE,
     Gate,
     Outcome,
     QueueEntry,
@@ -97,6 +98,9 @@ class Dispatcher:
         self.riders: dict[str, tuple[QueueEntry, str]] = {}
         #: (capacity type, run, batch) -> when its first queued item was seen (packed runs).
         self.gathering: dict[tuple[str, str, int], float] = {}
+        #: capacity type -> queue entries read at once: more than a page once a batch's turn
+        #: holds more items than one (K above 100).
+        self.page = dict.fromkeys(CAPACITY_TYPES, PAGE)
 
     def run(self, budget_seconds: float) -> dict[str, Any]:
         """Drain the launch queue at the buckets' pace for up to ``budget_seconds``; returns
@@ -185,7 +189,7 @@ class Dispatcher:
         buffer, bucket, inflight = self.buffers[capacity], self.buckets[capacity], self.inflight
         pause = 1.0
         if not buffer and now >= self.quiet_until[capacity]:
-            buffer.extend(e for e in self.gate.entries(capacity)
+            buffer.extend(e for e in self.gate.entries(capacity, self.page[capacity])
                           if e.sk not in inflight and e.sk not in self.riders)
             # An empty queue is looked at again a moment later, not on every turn.
             self.quiet_until[capacity] = now + (0.0 if buffer else 0.25)
@@ -254,6 +258,8 @@ class Dispatcher:
         for entry in group:
             buffer.remove(entry)
         if len(group) < expected and now - seen < GATHER_SECONDS:
+            # Read the queue again deep enough to hold the whole turn.
+            self.page[head.capacity] = max(self.page[head.capacity], expected + PAGE)
             return None
         self.gathering.pop(key, None)
         return group

@@ -9,6 +9,7 @@ fanout.runtime.dispatch, docs/decisions/0006); Launch itself never calls RunTask
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -119,10 +120,13 @@ def launch_turn(request: LaunchInput, batch: ManifestBatch, run: RunRecord, *,
             return {"run_id": run.run_id, "batch": batch.batch, "launched": False,
                     "reason": f"run is {run.status}"}
         lost = False
+        # One moment for the turn: its queue entries sort together (the queue's order is
+        # its entries' creation time, then run and index), so a page reads the turn whole.
+        at = clock()
         for member in pending:
             one = LaunchInput(token=request.token, run_id=run.run_id, item=member)
             current = _current_attempt(store, run, items[member.index], one, clock,
-                                       batch=batch.batch, turn=len(pending))
+                                       batch=batch.batch, turn=len(pending), at=at)
             if current is None:
                 lost = True
                 continue
@@ -160,7 +164,8 @@ def _item_of(request: LaunchInput, run: RunRecord) -> ItemRecord:
 
 def _current_attempt(store: RecordsStore, run: RunRecord, item: ItemRecord | None,
                      request: LaunchInput, clock: Clock, *, batch: int | None = None,
-                     turn: int | None = None) -> tuple[AttemptRecord, bool] | None:
+                     turn: int | None = None,
+                     at: datetime | None = None) -> tuple[AttemptRecord, bool] | None:
     """The open attempt of the item, or a new one (True: begun by this call, which then
     holds its launch lease); None when a race was lost. ``batch`` and ``turn``: the item
     goes with its batch's other pending items, under their child's token."""
@@ -170,7 +175,7 @@ def _current_attempt(store: RecordsStore, run: RunRecord, item: ItemRecord | Non
         found = store.get_attempt(run.run_id, index, item.open_attempt)
         return (found, False) if found is not None else None
     number = (item.attempts if item else 0) + 1
-    now = clock()
+    now = at or clock()
     timeout = int(run.settings.get("timeout_seconds", 3600))
     attempt = AttemptRecord(
         run_id=run.run_id, index=index, attempt=number,
