@@ -322,3 +322,19 @@ def test_reconcile_settles_a_lost_packed_task_and_answers_its_child_once(
     assert [c[0] for c in answers.calls if c[1] == "token-b0"] == ["success"]
     # And the other batch's task still runs, its child waiting
     assert "token-b1" not in answers.answers
+
+
+def test_abort_of_a_packed_run_stops_its_tasks_and_aborts_their_items(
+        world: World, packed: str, answers: MemoryCallbacks) -> None:
+    # Given a packed run whose two tasks run its six items
+    start_packed(world, "run-a")
+    assert len(world.tasks()) == 2
+    # When its execution is stopped
+    loaded = json.loads((EVENTS / "execution-aborted.json").read_text())
+    loaded["detail"].update({"name": "run-a", "status": "ABORTED"})
+    call("abort", loaded)
+    # Then both tasks are stopped, every item is ABORTED, the run is closed
+    assert world.tasks() == []
+    assert [store().get_item("run-a", i).status for i in range(6)] == ["ABORTED"] * 6  # type: ignore
+    run = store().get_run("run-a")
+    assert run is not None and run.status == "ABORTED" and run.totals()["aborted"] == 6
