@@ -338,3 +338,16 @@ def test_abort_of_a_packed_run_stops_its_tasks_and_aborts_their_items(
     assert [store().get_item("run-a", i).status for i in range(6)] == ["ABORTED"] * 6  # type: ignore
     run = store().get_run("run-a")
     assert run is not None and run.status == "ABORTED" and run.totals()["aborted"] == 6
+
+
+def test_finalize_sweeps_a_packed_run_s_never_launched_items_from_its_batches(
+        world: World, packed: str, answers: MemoryCallbacks) -> None:
+    # Given a packed run whose map failed before any batch launched
+    start_run("run-n", {"job": "analyzer", "items_per_task": 4,
+                        "params": {"year": {"range": {"start": 2000, "stop": 2006}}}})
+    # When Finalize closes it
+    call("finalize", {"run_id": "run-n", "outcome": {"map_error": {"Error": "States.Runtime"}}})
+    # Then each item is ABORTED with its own manifest line, read out of its batch
+    items = [store().get_item("run-n", i) for i in range(6)]
+    assert [(i.status, i.params) for i in items if i] == [
+        ("ABORTED", {"year": 2000 + n}) for n in range(6)]
