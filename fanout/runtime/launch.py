@@ -8,8 +8,10 @@ fanout.runtime.dispatch, docs/decisions/0006); Launch itself never calls RunTask
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -24,6 +26,9 @@ from fanout.runtime.clock import Clock, iso, later, utcnow
 from fanout.runtime.gate import Gate
 from fanout.runtime.settle import answer, answer_batch_now
 
+#: A batch's items are read and queued this many at once: a turn of K = 1,000 items is
+#: 1,000 reads and transactions, which Launch's 30 s could not hold one after another.
+TURN_WORKERS = 16
 _FINAL_ERRORS = {"FAILED": errors.ITEM_FAILED, "TIMED_OUT": errors.ITEM_TIMED_OUT,
                  "ABORTED": errors.ITEM_ABORTED}
 
@@ -103,42 +108,51 @@ def launch_turn(request: LaunchInput, batch: ManifestBatch, run: RunRecord, *,
 
     Idempotent as :func:`launch` is: an attempt already open keeps the newest token; a
     batch whose items are all settled answers at once."""
-    for _ in range(5):  # a lost race re-reads
-        items = {m.index: store.get_item(run.run_id, m.index) for m in batch.items}
-        pending = [m for m in batch.items if not _settled(items[m.index])]
-        if not pending:
-            answer_batch_now(store, callbacks, run, batch.batch, request.token)
-            return {"run_id": run.run_id, "batch": batch.batch, "launched": False,
-                    "reason": "batch already settled"}
-        if run.status != "RUNNING":
-            for member in pending:
-                store.settle_item(run.run_id, member.index, "ABORTED", f"run is {run.status}",
-                                  first=_item_of(LaunchInput(token=request.token,
-                                                             run_id=run.run_id, item=member),
-                                                 run))
-            callbacks.fail(request.token, errors.ITEM_ABORTED, f"run is {run.status}")
-            return {"run_id": run.run_id, "batch": batch.batch, "launched": False,
-                    "reason": f"run is {run.status}"}
-        lost = False
-        # One moment for the turn: its queue entries sort together (the queue's order is
-        # its entries' creation time, then run and index), so a page reads the turn whole.
-        at = clock()
-        for member in pending:
-            one = LaunchInput(token=request.token, run_id=run.run_id, item=member)
-            current = _current_attempt(store, run, items[member.index], one, clock,
-                                       batch=batch.batch, turn=len(pending), at=at)
-            if current is None:
-                lost = True
-                continue
-            attempt, begun = current
-            if not begun and attempt.is_open:
-                store.keep_token(run.run_id, attempt.index, attempt.attempt, request.token)
-        if not lost:
-            gate.wake()
-            return {"run_id": run.run_id, "batch": batch.batch, "launched": False,
-                    "queued": len(pending)}
-        run = store.get_run(run.run_id, totals=False) or run
+    with ThreadPoolExecutor(min(TURN_WORKERS, len(batch.items)),
+                            thread_name_prefix="turn") as pool:
+        for _ in range(5):  # a lost race re-reads
+            found = pool.map(partial(store.get_item, run.run_id),
+                             (m.index for m in batch.items))
+            items = dict(zip((m.index for m in batch.items), found, strict=True))
+            pending = [m for m in batch.items if not _settled(items[m.index])]
+            if not pending:
+                answer_batch_now(store, callbacks, run, batch.batch, request.token)
+                return {"run_id": run.run_id, "batch": batch.batch, "launched": False,
+                        "reason": "batch already settled"}
+            if run.status != "RUNNING":
+                for member in pending:
+                    one = LaunchInput(token=request.token, run_id=run.run_id, item=member)
+                    store.settle_item(run.run_id, member.index, "ABORTED",
+                                      f"run is {run.status}", first=_item_of(one, run))
+                callbacks.fail(request.token, errors.ITEM_ABORTED, f"run is {run.status}")
+                return {"run_id": run.run_id, "batch": batch.batch, "launched": False,
+                        "reason": f"run is {run.status}"}
+            # One moment for the turn: its queue entries sort together (the queue's order
+            # is its entries' creation time, then run and index), so a page reads it whole.
+            turn = partial(_queue_member, request, run, store, items, clock, batch.batch,
+                           len(pending), clock())
+            if all(pool.map(turn, pending)):
+                gate.wake()
+                return {"run_id": run.run_id, "batch": batch.batch, "launched": False,
+                        "queued": len(pending)}
+            run = store.get_run(run.run_id, totals=False) or run
     raise errors.LaunchThrottled("records kept changing under this launch; try again")
+
+
+def _queue_member(request: LaunchInput, run: RunRecord, store: RecordsStore,
+                  items: dict[int, ItemRecord | None], clock: Clock, batch: int, turn: int,
+                  at: datetime, member: ManifestItem) -> bool:
+    """Queue one item of a batch's turn under the child's token (an open attempt keeps it);
+    False when a race was lost."""
+    one = LaunchInput(token=request.token, run_id=run.run_id, item=member)
+    current = _current_attempt(store, run, items[member.index], one, clock, batch=batch,
+                               turn=turn, at=at)
+    if current is None:
+        return False
+    attempt, begun = current
+    if not begun and attempt.is_open:
+        store.keep_token(run.run_id, attempt.index, attempt.attempt, request.token)
+    return True
 
 
 def _settled(item: ItemRecord | None) -> bool:
