@@ -50,8 +50,13 @@ WORKERS = 16
 LEASE_MARGIN_SECONDS = 30
 #: Buckets are written back to the table at least this often (seconds).
 SAVE_EVERY_SECONDS = 5
-#: How long a packed run's batch waits for its other items to be queued (seconds).
+#: How long a packed run's batch waits for its other items to be queued (seconds), when
+#: its entries do not say how many there are (a run expanded before batch children).
 GATHER_SECONDS = 0.5
+#: How long a batch child's turn waits for the rest of its items, which its Launch is still
+#: queuing (seconds): Launch's timeout, past which no more of them come. A turn whose first
+#: task left some behind (a job at its ``max_running``) does not wait again that long.
+TURN_SECONDS = 30.0
 #: Outcomes after which the entry goes back to the head of its queue.
 _AGAIN = (Outcome.THROTTLED, Outcome.NO_CAPACITY, Outcome.BUSY, Outcome.CAPPED)
 
@@ -98,6 +103,8 @@ class Dispatcher:
         self.riders: dict[str, tuple[QueueEntry, str]] = {}
         #: (capacity type, run, batch) -> when its first queued item was seen (packed runs).
         self.gathering: dict[tuple[str, str, int], float] = {}
+        #: (capacity type, run, batch) -> when a task of its turn was launched short.
+        self.short: dict[tuple[str, str, int], float] = {}
         #: capacity type -> queue entries read at once: more than a page once a batch's turn
         #: holds more items than one (K above 100).
         self.page = dict.fromkeys(CAPACITY_TYPES, PAGE)
@@ -166,6 +173,9 @@ class Dispatcher:
                 outcome = Outcome.BUSY
             if outcome in _AGAIN:  # a packed task's other items wait with it
                 self.buffers[entry.capacity].extendleft(reversed(riders))
+            elif outcome is Outcome.LAUNCHED and entry.turn:
+                # Its turn may have left items behind (max_running): not waited for long.
+                self.short[self._batch_of(entry)] = now
             self.counts[outcome] += 1
             bucket = self.buckets[entry.capacity]
             with bucket.lock:
@@ -243,8 +253,9 @@ class Dispatcher:
         """The head entry and its batch-mates in the buffer (one packed task's items), out
         of the buffer; None while fewer than its batch's items are queued (those of its
         turn, as the entries say) and the first of them was seen less than
-        :data:`GATHER_SECONDS` ago (they are read again then). A batch child queues its
-        turn's items at once, so its task is launched as soon as the turn is all read."""
+        :data:`TURN_SECONDS` ago (:data:`GATHER_SECONDS` when the entries do not say; they
+        are read again then). A batch child's Launch queues its turn's items at once, so
+        its task is launched as soon as the turn is all read."""
         head = buffer[0]
         run = self.runs.get(head.run_id)
         k, _ = packing_of(run)
@@ -257,11 +268,15 @@ class Dispatcher:
         seen = self.gathering.setdefault(key, now)
         for entry in group:
             buffer.remove(entry)
-        if len(group) < expected and now - seen < GATHER_SECONDS:
+        patience = TURN_SECONDS if head.turn and now - self.short.get(key, -TURN_SECONDS) \
+            >= TURN_SECONDS else GATHER_SECONDS
+        if len(group) < expected and now - seen < patience:
             # Read the queue again deep enough to hold the whole turn.
             self.page[head.capacity] = max(self.page[head.capacity], expected + PAGE)
             return None
         self.gathering.pop(key, None)
+        if len(group) < expected:
+            self.short[key] = now
         return group
 
     def _batch_of(self, entry: QueueEntry) -> tuple[str, str, int]:
