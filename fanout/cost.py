@@ -179,18 +179,27 @@ def attempt_compute_usd(*, cpu: int, memory: int, architecture: str, capacity: s
     return (billed_seconds(seconds) if billed is None else billed) * per_hour / 3600
 
 
-def control_plane_usage(*, items: int, attempts: int, usage: Usage = USAGE) -> ControlPlaneUsage:
-    """A run's transitions, Lambda requests and GB-seconds, DynamoDB writes and reads."""
-    retries = max(0, attempts - items)
+def control_plane_usage(*, items: int, attempts: int, usage: Usage = USAGE,
+                        packed: tuple[int, int, int] | None = None) -> ControlPlaneUsage:
+    """A run's transitions, Lambda requests and GB-seconds, DynamoDB writes and reads.
+
+    ``packed``: a packed run's (child executions, turns, tasks), docs/decisions/0020: its
+    state machine works per batch (one child execution, a Launch and 3 more transitions per
+    further turn), its Record and dispatcher per task, its records per item and attempt."""
+    if packed is None:
+        children, turns, launches, records = items, attempts, attempts, attempts
+    else:
+        children, turns, launches = packed
+        records = launches  # one STOPPED event, one Record, per task
+    calls = turns + records  # Launch, Record
     return ControlPlaneUsage(
-        transitions=(usage.transitions_per_run + usage.transitions_per_item * items
-                     + usage.transitions_per_retry * retries),
+        transitions=(usage.transitions_per_run + usage.transitions_per_item * children
+                     + usage.transitions_per_retry * max(0, turns - children)),
         invocations=(usage.lambda_invocations_per_run + usage.dispatcher_invocations_per_run
-                     + usage.lambda_invocations_per_attempt * attempts),
-        gb_seconds=((usage.lambda_invocations_per_run
-                     + usage.lambda_invocations_per_attempt * attempts)
+                     + calls),
+        gb_seconds=((usage.lambda_invocations_per_run + calls)
                     * usage.lambda_gb_seconds_per_invocation
-                    + usage.dispatcher_gb_seconds_per_attempt * attempts),
+                    + usage.dispatcher_gb_seconds_per_attempt * launches),
         writes=(usage.dynamodb_writes_per_item * items
                 + (usage.dynamodb_writes_per_attempt + usage.dispatcher_writes_per_attempt)
                 * attempts),
@@ -200,9 +209,9 @@ def control_plane_usage(*, items: int, attempts: int, usage: Usage = USAGE) -> C
 
 
 def control_plane_usd(*, items: int, attempts: int, prices: RegionPrices,
-                      usage: Usage = USAGE) -> float:
+                      usage: Usage = USAGE, packed: tuple[int, int, int] | None = None) -> float:
     """A run's Step Functions, Lambda and DynamoDB cost, by the usage model."""
-    used = control_plane_usage(items=items, attempts=attempts, usage=usage)
+    used = control_plane_usage(items=items, attempts=attempts, usage=usage, packed=packed)
     return (used.transitions * prices.transition + used.invocations * prices.lambda_request
             + used.gb_seconds * prices.lambda_gb_second + used.writes * prices.dynamodb_write
             + used.reads * prices.dynamodb_read)
@@ -230,9 +239,11 @@ def round_usd(value: float) -> float:
 
 
 def run_cost(attempts: Iterable[AttemptUsage], *, items: int, size: TaskSize,
-             prices: RegionPrices) -> dict[str, Any]:
+             prices: RegionPrices, packed: tuple[int, int, int] | None = None
+             ) -> dict[str, Any]:
     """The run's ``cost``: ``compute_usd``, ``control_plane_usd``, ``total_usd``,
-    ``prices_as_of`` (the sums are exact; each is rounded to a millionth of a dollar)."""
+    ``prices_as_of`` (the sums are exact; each is rounded to a millionth of a dollar);
+    ``packed``: a packed run's (child executions, turns, tasks)."""
     compute = 0.0
     count = 0
     for attempt in attempts:
@@ -241,6 +252,6 @@ def run_cost(attempts: Iterable[AttemptUsage], *, items: int, size: TaskSize,
             cpu=size.cpu, memory=size.memory, architecture=size.architecture,
             capacity=attempt.capacity, seconds=attempt.seconds, prices=prices,
             billed=attempt.billed)
-    plane = control_plane_usd(items=items, attempts=count, prices=prices)
+    plane = control_plane_usd(items=items, attempts=count, prices=prices, packed=packed)
     return {"compute_usd": round_usd(compute), "control_plane_usd": round_usd(plane),
             "total_usd": round_usd(compute + plane), "prices_as_of": prices.as_of}

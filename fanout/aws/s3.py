@@ -60,13 +60,15 @@ def array_items_at(body: Any, start: int = 0, chunk_size: int = CHUNK_SIZE
 
 
 def manifest_items(s3: Any, bucket: str, run_id: str) -> Iterator[dict[str, Any]]:
-    """The manifest lines of ``run_id`` in index order; none when it cannot be read
-    (removed by the bucket's lifecycle rule, or never written)."""
+    """The manifest lines of ``run_id`` in index order (a packed run's batches give their
+    items); none when it cannot be read (removed by the bucket's lifecycle rule, or never
+    written)."""
     try:
         body = s3.get_object(Bucket=bucket, Key=MANIFEST_KEY.format(run_id=run_id))["Body"]
     except Exception:  # botocore's NoSuchKey / AccessDenied
         return
-    yield from array_items(body)
+    for element in array_items(body):
+        yield from element["items"] if "batch" in element else (element,)
 
 
 def manifest_from(s3: Any, bucket: str, run_id: str, offset: int = 0
@@ -80,7 +82,17 @@ def manifest_from(s3: Any, bucket: str, run_id: str, offset: int = 0
                              **({"Range": f"bytes={offset}-"} if offset else {}))["Body"]
     except Exception:  # botocore's NoSuchKey / AccessDenied / InvalidRange (read to its end)
         return
-    yield from array_items_at(body, offset)
+    begun = offset
+    for element, end in array_items_at(body, offset):
+        if "batch" not in element:
+            yield element, end
+        else:  # a packed run's batch (docs/decisions/0020): its items, in index order
+            members = element["items"]
+            # Read on from mid-batch, the reader starts at the batch again: its items
+            # already read come again, before the ones it wanted.
+            for n, item in enumerate(members):
+                yield item, end if n == len(members) - 1 else begun
+        begun = end
 
 
 def _chunks(lines: Iterable[str], size: int) -> Iterator[bytes]:

@@ -355,7 +355,16 @@ class LiveRecords:
             rendered = json.loads(body.read())
         except Exception:  # pending items then show without their params
             return {}
-        return {int(i["index"]): i for i in rendered if isinstance(i, dict) and "index" in i}
+        return rendered_items(rendered)
+
+
+def rendered_items(manifest: Any) -> dict[int, dict[str, Any]]:
+    """The items of a manifest by index; a packed run's manifest holds batches of items
+    (docs/decisions/0020)."""
+    elements = manifest if isinstance(manifest, list) else []
+    items = [m for e in elements if isinstance(e, dict)
+             for m in (e.get("items") or [] if "batch" in e else [e])]
+    return {int(i["index"]): i for i in items if isinstance(i, dict) and "index" in i}
 
 
 def _replace(path: Path, lines: list[str]) -> None:

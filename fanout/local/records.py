@@ -182,3 +182,18 @@ def notification_of(store: DynamoRecords, run: RunRecord,
 
     priced = None if run.status == "REJECTED" else cost
     return {**message_of(run, failed_items_of(store, run), priced), "console_url": ""}
+
+
+def child_executions(sfn: Any, execution: Mapping[str, Any]) -> int:
+    """How many child executions the run's map started (its map run's count)."""
+    arn = execution.get("executionArn")
+    if not arn or sfn is None:
+        return 0
+    try:
+        runs = sfn.list_map_runs(executionArn=arn).get("mapRuns", [])
+        if not runs:
+            return 0
+        counts = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])
+        return int(counts.get("executionCounts", {}).get("total", 0))
+    except Exception:  # botocore's errors: the count is news, never in the run's way
+        return 0

@@ -369,7 +369,7 @@ class LocalRun:
     def _summary(self, stack: LocalStack, run_id: str, document: dict[str, Any],
                  execution: Mapping[str, Any], started: float,
                  config: FanoutConfig) -> RunSummary:
-        from fanout.local.records import notification_of, prices_of, size_of
+        from fanout.local.records import child_executions, notification_of, prices_of, size_of
         from fanout.records.dynamo import DynamoRecords
         from fanout.records.views import run_cost
 
@@ -411,7 +411,7 @@ class LocalRun:
             waiting=run.waiting if run else 0,
             cost=cost,
             orphans=self.orphans,
-            warnings=list(self.warnings),
+            warnings=list(self.warnings), child_executions=child_executions(self._sfn, execution),
         )
 
     def _write_records(self, stack: LocalStack, run_id: str, summary: RunSummary,

@@ -81,6 +81,9 @@ class RunSummary:
     orphans: int = 0
     #: What the spec says that is legal but likely not meant (an axis no template uses).
     warnings: list[str] = field(default_factory=list)
+    #: Child executions the run's map started: one per item, or one per batch of a packed
+    #: run (docs/decisions/0020); 0 when the run never reached its map.
+    child_executions: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

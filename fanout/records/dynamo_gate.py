@@ -135,11 +135,14 @@ class GateRecords:
             return None
         return [(int(i), int(a)) for i, a in json.loads(str(attrs["members"]))]
 
-    def requeue_attempt(self, attempt: AttemptRecord, why: str, now: str) -> bool:
+    def requeue_attempt(self, attempt: AttemptRecord, why: str, now: str,
+                        turn: int | None = None) -> bool:
         """Put an attempt whose packed task stopped before starting it back in the launch
-        queue, at its old place, its attempt not spent (docs/decisions/0020)."""
+        queue, at its old place, its attempt not spent (docs/decisions/0020); ``turn``: how
+        many of its batch go back with it."""
         pk = run_pk(attempt.run_id)
-        requeued = replace(attempt, queued=True, status="LAUNCHING", task_arn=None)
+        requeued = replace(attempt, queued=True, status="LAUNCHING", task_arn=None,
+                           turn=turn or attempt.turn)
         item = ItemRecord(attempt.run_id, attempt.index, "RUNNING",
                           expires_at=attempt.expires_at)
         waiting = {"why": why, "since": now, "tries": 0}
@@ -211,7 +214,9 @@ class GateRecords:
                                        ":prefix": {"S": f"Q#{capacity}#"}})
         return [QueueEntry(sk=a[SORT_KEY]["S"], run_id=a["run_id"]["S"],
                            index=int(a["index"]["N"]), attempt=int(a["attempt"]["N"]),
-                           capacity=a["capacity"]["S"]) for a in page.get("Items", [])]
+                           capacity=a["capacity"]["S"],
+                           turn=int(a["turn"]["N"]) if "turn" in a else 0)
+                for a in page.get("Items", [])]
 
     def drop_entry(self, sk: str) -> None:
         self.client.delete_item(TableName=self.table, Key=self._key(GATE_PK, sk))

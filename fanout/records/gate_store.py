@@ -31,6 +31,9 @@ class QueueEntry:
     index: int
     attempt: int
     capacity: str
+    #: How many attempts of its batch were queued with it (a packed run's batch child);
+    #: 0 when unknown (one item per task, or a dispatcher gathers its batch-mates).
+    turn: int = 0
 
 
 class GateStore(Protocol):

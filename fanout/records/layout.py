@@ -141,6 +141,8 @@ def queue_entry(item: ItemRecord, attempt: AttemptRecord) -> dict[str, Any]:
         "run_id": item.run_id, "index": item.index, "attempt": attempt.attempt,
         "capacity": attempt.capacity, "created_at": attempt.created_at,
     }
+    if attempt.turn:
+        entry["turn"] = attempt.turn
     if attempt.expires_at is not None:
         entry[TTL_ATTRIBUTE] = attempt.expires_at
     return entry

@@ -126,6 +126,13 @@ class AttemptRecord:
     #: The job whose ``max_running`` slot the attempt holds (from before RunTask until it
     #: settles); None when its job has no cap.
     slot: str | None = None
+    #: The batch whose child execution launched it (a packed run's batched manifest,
+    #: docs/decisions/0020): its token is the child's, shared by the batch's items and
+    #: answered once, when none of them has an attempt open (fanout.runtime.settle).
+    batch: int | None = None
+    #: How many of its batch's attempts were queued with it (by one Launch, or back from
+    #: one stopped task): the dispatcher launches them as one task once it sees them all.
+    turn: int | None = None
 
     @property
     def is_open(self) -> bool:

@@ -77,7 +77,8 @@ class RecordsStore(Protocol):
     def task_members(self, task_arn: str) -> list[tuple[int, int]] | None:
         """The (index, attempt) pairs of a packed task; None for a task of one item."""
         ...
-    def requeue_attempt(self, attempt: AttemptRecord, why: str, now: str) -> bool:
+    def requeue_attempt(self, attempt: AttemptRecord, why: str, now: str,
+                        turn: int | None = None) -> bool:
         """A packed task stopped before starting the attempt's item: back to the launch
         queue, its attempt not spent; False if it was settled or requeued already."""
         ...

@@ -14,6 +14,7 @@ live: :class:`fanout.runs.local.LocalRuns` (a records folder) and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -160,8 +161,14 @@ def run_cost(run: RunRecord, attempts: Iterable[AttemptRecord], prices: RegionPr
     """The run's ``cost`` from its attempts (an estimate: docs/cost.md)."""
     attempts = list(attempts)
     shares = packed_shares(attempts)
+    k = int((run.settings.get("packing") or {}).get("items_per_task", 1))
+    # A packed run's control plane works per batch, turn and task (docs/decisions/0020): a
+    # turn is one Launch of a batch's child, its attempts sharing the child's token.
+    packed = ((math.ceil(run.total / k),
+               len({(a.batch, a.task_token) for a in attempts if a.batch is not None}),
+               len({a.task_arn for a in attempts if a.task_arn})) if k > 1 else None)
     return _run_cost([usage(a, shares) for a in attempts], items=run.total,
-                     size=task_size(run.settings, fallback), prices=prices)
+                     size=task_size(run.settings, fallback), prices=prices, packed=packed)
 
 
 def usage(attempt: AttemptRecord, shares: Shares | None = None) -> AttemptUsage:

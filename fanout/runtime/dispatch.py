@@ -29,6 +29,7 @@ from fanout.runtime.bucket import Bucket
 from fanout.runtime.clock import SystemTimer, Timer
 from fanout.runtime.gate import (
     CAPACITY_TYPES,
+    PAGE,
     Gate,
     Outcome,
     QueueEntry,
@@ -36,10 +37,9 @@ from fanout.runtime.gate import (
     job_of,
     launch_batch,
     launch_entry,
-    packing_of,
     packs,
 )
-from fanout.runtime.packing import batch_number
+from fanout.runtime.packing import batch_number, packing_of
 from fanout.settings import DispatchEnv
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,13 @@ WORKERS = 16
 LEASE_MARGIN_SECONDS = 30
 #: Buckets are written back to the table at least this often (seconds).
 SAVE_EVERY_SECONDS = 5
-#: How long a packed run's batch waits for its other items to be queued (seconds).
+#: How long a packed run's batch waits for its other items to be queued (seconds), when
+#: its entries do not say how many there are (a run expanded before batch children).
 GATHER_SECONDS = 0.5
+#: How long a batch child's turn waits for the rest of its items, which its Launch is still
+#: queuing (seconds): Launch's timeout, past which no more of them come. A turn whose first
+#: task left some behind (a job at its ``max_running``) does not wait again that long.
+TURN_SECONDS = 30.0
 #: Outcomes after which the entry goes back to the head of its queue.
 _AGAIN = (Outcome.THROTTLED, Outcome.NO_CAPACITY, Outcome.BUSY, Outcome.CAPPED)
 
@@ -98,6 +103,11 @@ class Dispatcher:
         self.riders: dict[str, tuple[QueueEntry, str]] = {}
         #: (capacity type, run, batch) -> when its first queued item was seen (packed runs).
         self.gathering: dict[tuple[str, str, int], float] = {}
+        #: (capacity type, run, batch) -> when a task of its turn was launched short.
+        self.short: dict[tuple[str, str, int], float] = {}
+        #: capacity type -> queue entries read at once: more than a page once a batch's turn
+        #: holds more items than one (K above 100).
+        self.page = dict.fromkeys(CAPACITY_TYPES, PAGE)
 
     def run(self, budget_seconds: float) -> dict[str, Any]:
         """Drain the launch queue at the buckets' pace for up to ``budget_seconds``; returns
@@ -163,6 +173,9 @@ class Dispatcher:
                 outcome = Outcome.BUSY
             if outcome in _AGAIN:  # a packed task's other items wait with it
                 self.buffers[entry.capacity].extendleft(reversed(riders))
+            elif outcome is Outcome.LAUNCHED and entry.turn:
+                # Its turn may have left items behind (max_running): not waited for long.
+                self.short[self._batch_of(entry)] = now
             self.counts[outcome] += 1
             bucket = self.buckets[entry.capacity]
             with bucket.lock:
@@ -186,7 +199,7 @@ class Dispatcher:
         buffer, bucket, inflight = self.buffers[capacity], self.buckets[capacity], self.inflight
         pause = 1.0
         if not buffer and now >= self.quiet_until[capacity]:
-            buffer.extend(e for e in self.gate.entries(capacity)
+            buffer.extend(e for e in self.gate.entries(capacity, self.page[capacity])
                           if e.sk not in inflight and e.sk not in self.riders)
             # An empty queue is looked at again a moment later, not on every turn.
             self.quiet_until[capacity] = now + (0.0 if buffer else 0.25)
@@ -238,21 +251,32 @@ class Dispatcher:
 
     def _batch(self, buffer: deque[QueueEntry], now: float) -> list[QueueEntry] | None:
         """The head entry and its batch-mates in the buffer (one packed task's items), out
-        of the buffer; None while fewer than its batch's items are queued and the first of
-        them was seen less than :data:`GATHER_SECONDS` ago (they are read again then)."""
+        of the buffer; None while fewer than its batch's items are queued (those of its
+        turn, as the entries say) and the first of them was seen less than
+        :data:`TURN_SECONDS` ago (:data:`GATHER_SECONDS` when the entries do not say; they
+        are read again then). A batch child's Launch queues its turn's items at once, so
+        its task is launched as soon as the turn is all read."""
         head = buffer[0]
         run = self.runs.get(head.run_id)
         k, _ = packing_of(run)
         key = self._batch_of(head)
         group = [e for e in buffer if self._batch_of(e) == key and e.sk not in self.inflight
                  and e.sk not in self.riders][:k]
-        expected = min(k, max(1, (run.total if run else k) - key[2] * k))
+        # A batch child's Launch (or a stopped task) queued ``turn`` of them together;
+        # else the batch's items are queued one by one, each by its own child.
+        expected = head.turn or min(k, max(1, (run.total if run else k) - key[2] * k))
         seen = self.gathering.setdefault(key, now)
         for entry in group:
             buffer.remove(entry)
-        if len(group) < expected and now - seen < GATHER_SECONDS:
+        patience = TURN_SECONDS if head.turn and now - self.short.get(key, -TURN_SECONDS) \
+            >= TURN_SECONDS else GATHER_SECONDS
+        if len(group) < expected and now - seen < patience:
+            # Read the queue again deep enough to hold the whole turn.
+            self.page[head.capacity] = max(self.page[head.capacity], expected + PAGE)
             return None
         self.gathering.pop(key, None)
+        if len(group) < expected:
+            self.short[key] = now
         return group
 
     def _batch_of(self, entry: QueueEntry) -> tuple[str, str, int]:

@@ -7,6 +7,7 @@ names every bad field; nothing else is written and nothing is launched.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from fanout.records.model import RunRecord
 from fanout.records.store import RecordsStore
 from fanout.runtime import errors
 from fanout.runtime.clock import Clock, iso, parse, utcnow
+from fanout.runtime.packing import batch_lines
 from fanout.runtime.rerun import resolve_rerun
 from fanout.runtime.slots import guard_schedule
 from fanout.schema import MANIFEST_KEY, RESULTS_PREFIX
@@ -84,7 +86,15 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
 
     guard_schedule(store, spec, request.run_id, iso(plan.logical_time), clock())
     key = MANIFEST_KEY.format(run_id=request.run_id)
-    write_manifest(s3, env.fanout_bucket, key, plan.json_lines())
+    k, c = plan.packing.items_per_task, plan.packing.per_task_concurrency
+    lines = plan.json_lines()
+    try:
+        # Packed: one element (one child execution) per batch of K items (decisions/0020).
+        write_manifest(s3, env.fanout_bucket, key, batch_lines(lines, k) if k > 1 else lines)
+    except ValueError as exc:  # a batch over a child execution's input limit
+        error = SpecError([Problem("items_per_task", str(exc))])
+        _reject(store, request, raw, started, error, env.fanout_limits.record_ttl_days)
+        raise errors.InvalidRunSpec(error.message) from None
     settings = plan.settings
     expires = env.fanout_limits.records_expire(started)
     run = RunRecord(
@@ -102,14 +112,19 @@ def expand(request: ExpandInput, *, env: ExpandEnv, store: RecordsStore, s3: Any
     return ExpandOutput(
         run_id=request.run_id, job=spec.job, total=plan.count, bucket=env.fanout_bucket,
         manifest_key=key, results_prefix=RESULTS_PREFIX.format(run_id=request.run_id),
-        max_concurrency=settings.max_concurrency,
-        tolerated_failure_percent=settings.tolerated_failure_percent,
+        # Packed, the map's children are batches: max_concurrency // c tasks run
+        # max_concurrency items at once. A batch child fails when any of its items did, so
+        # the map tolerates them all and Finalize judges the run by its items' counts.
+        max_concurrency=max(1, settings.max_concurrency // c) if k > 1
+        else settings.max_concurrency,
+        tolerated_failure_percent=100.0 if k > 1 else settings.tolerated_failure_percent,
         timeout_seconds=settings.timeout_seconds,
         # An item may wait for its launch as long as its run lives (the launch gate), and
         # Reconcile ends a task at its own timeout, counted from its launch: the callback
-        # is given up on only when the run itself could no longer be running.
+        # is given up on only when the run itself could no longer be running. A batch's
+        # task runs its items ceil(K / c) rounds one after another.
         callback_timeout_seconds=max(env.fanout_limits.run_timeout_hours * 3600,
-                                     settings.timeout_seconds
+                                     math.ceil(k / c) * settings.timeout_seconds
                                      + env.fanout_limits.callback_grace_seconds),
     )
 

@@ -41,7 +41,7 @@ from fanout.runtime.bucket import AIMD_FLOOR, PERMIT_WAITED, Bucket
 from fanout.runtime.classify import Decision, StopClass
 from fanout.runtime.clock import Clock, iso, later, utcnow
 from fanout.runtime.leftovers import stop_if_run_ended
-from fanout.runtime.packing import batch_key, batch_location, write_batch
+from fanout.runtime.packing import batch_key, batch_location, packing_of, write_batch
 from fanout.runtime.settle import answer, final_stop, settle
 from fanout.schema import TASK_ENV_ATTEMPT, TASK_ENV_ITEM_INDEX, TASK_ENV_OUTPUT, TASK_ENV_RUN_ID
 from fanout.settings import LaunchEnv
@@ -291,13 +291,6 @@ def _note(store: RecordsStore, attempt: AttemptRecord, item: Any, why: str, now:
 
 #: The packed task's bound past its items' timeouts: it only catches a hung runner.
 PACKED_DEADLINE_GRACE_SECONDS = 60
-
-
-def packing_of(run: RunRecord | None) -> tuple[int, int]:
-    """The run's ``items_per_task`` ("auto" resolved at Expand) and ``per_task_concurrency``."""
-    packing = (run.settings.get("packing") if run is not None else None) or {}
-    return (max(1, int(packing.get("items_per_task", 1))),
-            max(1, int(packing.get("per_task_concurrency", 1))))
 
 
 def packs(env: LaunchEnv, run: RunRecord | None) -> bool:

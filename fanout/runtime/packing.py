@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fanout.aws.clients import client
 from fanout.outputs import is_s3, split_s3
+from fanout.records.model import RunRecord
 
 #: A packed task's folder in the run bucket (``batch.json``, ``items/``; docs/decisions/0021).
 TASK_KEY = "runs/{run_id}/tasks/{key}/"
@@ -119,6 +120,50 @@ def settle_batch(
         else:
             settled.append(ItemSettlement(index, Ending.REQUEUED, False))
     return settled
+
+
+# --- the batched manifest: one map element, one child execution per batch ------------------
+
+def packing_of(run: RunRecord | None) -> tuple[int, int]:
+    """The run's ``items_per_task`` ("auto" resolved at Expand) and ``per_task_concurrency``."""
+    packing = (run.settings.get("packing") if run is not None else None) or {}
+    return (max(1, int(packing.get("items_per_task", 1))),
+            max(1, int(packing.get("per_task_concurrency", 1))))
+
+
+#: The most a batch element of the manifest may weigh: a child execution's input is at most
+#: 256 KiB, and the map's ItemSelector and Launch's payload (the run id, the callback
+#: timeout, the task token) take a few more KiB of it.
+MAX_BATCH_BYTES = 256 * 1024 - 4096
+
+
+def batch_lines(lines: Iterable[str], items_per_task: int) -> Iterator[str]:
+    """The manifest's items (compact JSON lines, index order) as batches of
+    ``items_per_task``: element *b* is ``{"batch":b,"items":[...]}``. Raises
+    :class:`ValueError` naming the batch that weighs more than :data:`MAX_BATCH_BYTES`."""
+    number, members, size = 0, [], 0
+    for line in lines:
+        members.append(line)
+        size += len(line.encode()) + 1
+        if len(members) == items_per_task:
+            yield _batch_line(number, members, size)
+            number, members, size = number + 1, [], 0
+    if members:
+        yield _batch_line(number, members, size)
+
+
+def _batch_line(number: int, members: list[str], size: int) -> str:
+    if size + 32 > MAX_BATCH_BYTES:
+        raise ValueError(f"batch {number} of {len(members)} items weighs {size} bytes, over "
+                         f"the {MAX_BATCH_BYTES} a child execution takes; lower "
+                         "items_per_task")
+    return '{"batch":' + str(number) + ',"items":[' + ",".join(members) + "]}"
+
+
+def batch_indexes(batch: int, items_per_task: int, total: int) -> range:
+    """The indexes of the items of batch ``batch``."""
+    first = batch * items_per_task
+    return range(first, min(first + items_per_task, total))
 
 
 # --- a packed task's batch and its folder ----------------------------------------------------

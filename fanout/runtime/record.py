@@ -263,8 +263,11 @@ def record_packed_stop(task: dict[str, Any], members: list[tuple[int, int]], *,
     shared_tail: list[str] | None = None
     summary: dict[str, str] = {}
     slot = None
-    for settlement in settle_batch(list(numbers), started=started, results=results,
-                                   runner_ran=runner_ran):
+    settlements = settle_batch(list(numbers), started=started, results=results,
+                               runner_ran=runner_ran)
+    # The unstarted items go back together: the dispatcher launches them as one task.
+    back = sum(1 for s in settlements if s.ending is Ending.REQUEUED)
+    for settlement in settlements:
         index = settlement.index
         attempt = store.get_attempt(run.run_id, index, numbers[index])
         if attempt is None:
@@ -280,7 +283,8 @@ def record_packed_stop(task: dict[str, Any], members: list[tuple[int, int]], *,
         result = settlement.result
         if settlement.ending is Ending.REQUEUED:
             if run.status == "RUNNING":
-                requeued = store.requeue_attempt(attempt, REQUEUED_WHY, iso(clock()))
+                requeued = store.requeue_attempt(attempt, REQUEUED_WHY, iso(clock()),
+                                                 turn=back)
                 summary[str(index)] = "requeued" if requeued else "ignored"
                 continue
             stop = final_stop(StopClass.ABORTED, f"{ABORT_REASON}: run is {run.status}")

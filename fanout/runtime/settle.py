@@ -8,6 +8,7 @@ and answers it then: write once, answer at least once.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,10 +16,12 @@ from typing import Any
 from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.outputs import list_outputs, output_location
 from fanout.policy import Capacity, RetryPolicy
-from fanout.records.model import AttemptRecord, RunRecord, Settlement
+from fanout.records.model import TERMINAL, AttemptRecord, RunRecord, Settlement
 from fanout.records.store import RecordsStore
+from fanout.runtime import errors
 from fanout.runtime.classify import Decision, Stop, StopClass, decide, describe
 from fanout.runtime.clock import parse
+from fanout.runtime.packing import batch_indexes, packing_of
 
 log = logging.getLogger(__name__)
 #: (run id, item index) -> what the item wrote (its listing's record form), or None.
@@ -121,6 +124,11 @@ def output_of(attempt: AttemptRecord) -> dict[str, Any]:
 
 
 def answer(store: RecordsStore, callbacks: TaskCallbacks, attempt: AttemptRecord) -> None:
+    if attempt.batch is not None:  # the token is its batch child's: answered once for all
+        run = store.get_run(attempt.run_id, totals=False)
+        if run is not None:
+            answer_batch_now(store, callbacks, run, attempt.batch, attempt.task_token)
+        return
     reply: dict[str, Any] = attempt.answer or {}
     if reply.get("outcome") == "success":
         callbacks.succeed(attempt.task_token, reply.get("output") or output_of(attempt))
@@ -129,6 +137,71 @@ def answer(store: RecordsStore, callbacks: TaskCallbacks, attempt: AttemptRecord
     else:  # settled without an answer owed (the Lambda that raised was the answer)
         pass
     store.mark_answered(attempt.run_id, attempt.index, attempt.attempt)
+
+
+#: The error a batch child fails with, by the first of its items that did not succeed.
+FINAL_ERRORS = {"FAILED": errors.ITEM_FAILED, "TIMED_OUT": errors.ITEM_TIMED_OUT,
+                "ABORTED": errors.ITEM_ABORTED}
+#: The longest cause SendTaskFailure takes (characters).
+MAX_CAUSE = 32768
+
+
+def answer_batch_now(store: RecordsStore, callbacks: TaskCallbacks, run: RunRecord, batch: int,
+                     token: str) -> bool:
+    """Answer a batch child's token once none of its items has an attempt open
+    (docs/decisions/0020); returns whether it was answered (False: its turn goes on, and
+    the settlement of its last open attempt answers it).
+
+    - items that need another turn (a retry by their policy, or never begun): the child's
+      ``Fanout.Retry``, cause ``{"pending": [indexes], "delay_seconds": d}``, ``d`` the
+      shortest backoff of its retried items, for the child's Wait; its next Launch queues
+      exactly the items not settled for good (read from their records, not from the cause,
+      so a cause cut to fit SendTaskFailure's 32,768 characters loses nothing);
+    - else success when every item of the batch SUCCEEDED, else the first failed item's
+      error (``Fanout.ItemFailed``...) and how many did not succeed.
+
+    Two settlements that end a turn at once may both answer: the second answer finds the
+    token answered and changes nothing (TaskCallbacks returns False)."""
+    k, _ = packing_of(run)
+    indexes = batch_indexes(batch, k, run.total)
+    items = [store.get_item(run.run_id, i) for i in indexes]
+    if any(i is not None and i.open_attempt is not None for i in items):
+        return False
+    latest = [store.get_attempt(run.run_id, i.index, i.attempts)
+              for i in items if i is not None and i.attempts]
+    turn = [a for a in latest if a is not None and a.batch == batch and not a.answered]
+    tokens = list(dict.fromkeys([token, *(a.task_token for a in turn)]))
+    pending = [index for index, i in zip(indexes, items, strict=True)
+               if i is None or i.status not in TERMINAL]
+    for give in tokens:
+        if pending:
+            delays = [_delay(a) for a in turn if (a.answer or {}).get("outcome") == "retry"]
+            delay = min(delays) if delays else 0
+            cause = json.dumps({"pending": pending, "delay_seconds": delay})
+            if len(cause) > MAX_CAUSE:
+                cause = json.dumps({"pending_count": len(pending), "delay_seconds": delay})
+            callbacks.fail(give, errors.RETRY, cause)
+            continue
+        failed = [i for i in items if i is not None and i.status != "SUCCEEDED"]
+        if not failed:
+            callbacks.succeed(give, {"run_id": run.run_id, "batch": batch,
+                                     "items": len(items), "succeeded": len(items)})
+            continue
+        first = failed[0]
+        callbacks.fail(give, FINAL_ERRORS.get(first.status, errors.ITEM_FAILED),
+                       f"{len(failed)} of {len(items)} items of batch {batch} did not "
+                       f"succeed (item {first.index}: {first.status})")
+    for attempt in turn:
+        store.mark_answered(attempt.run_id, attempt.index, attempt.attempt)
+    return True
+
+
+def _delay(attempt: AttemptRecord) -> int:
+    try:
+        return int(json.loads(str((attempt.answer or {}).get("cause") or "{}"))
+                   .get("delay_seconds", 0))
+    except (ValueError, TypeError, AttributeError):
+        return 0
 
 
 def final_stop(kind: StopClass, reason: str, exit_code: int | None = None) -> Stop:

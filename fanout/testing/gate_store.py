@@ -36,7 +36,8 @@ class MemoryGateStore:
         with self.records._lock:
             keys = sorted(k for k in self.records.queue if k.startswith(f"Q#{capacity}#"))
             return [QueueEntry(sk=k, run_id=str(e["run_id"]), index=int(e["index"]),
-                               attempt=int(e["attempt"]), capacity=str(e["capacity"]))
+                               attempt=int(e["attempt"]), capacity=str(e["capacity"]),
+                               turn=int(e.get("turn") or 0))
                     for k, e in ((k, self.records.queue[k]) for k in keys[:limit])]
 
     def drop_entry(self, sk: str) -> None:

@@ -215,7 +215,8 @@ class MemoryRecords:
     def task_members(self, task_arn: str) -> list[tuple[int, int]] | None:
         return self.task_member_lists.get(task_arn)
 
-    def requeue_attempt(self, attempt: AttemptRecord, why: str, now: str) -> bool:
+    def requeue_attempt(self, attempt: AttemptRecord, why: str, now: str,
+                        turn: int | None = None) -> bool:
         with self._lock:
             key = (attempt.run_id, attempt.index, attempt.attempt)
             record = self.attempt_records.get(key)
@@ -223,7 +224,8 @@ class MemoryRecords:
                     or record.task_arn != attempt.task_arn):
                 return False
             requeued = replace(record, status="LAUNCHING", queued=True, task_arn=None,
-                               started_at=None, launch_lease_until=None, slot=None)
+                               started_at=None, launch_lease_until=None, slot=None,
+                               turn=turn or record.turn)
             self.attempt_records[key] = requeued
             item = self.item_records[key[:2]]
             self.item_records[key[:2]] = replace(

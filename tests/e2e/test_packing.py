@@ -69,6 +69,8 @@ def test_each_item_of_a_packed_run_has_its_record_log_retries_and_share(
     assert items[1]["tasks"][0] == first and items[2]["tasks"] == [first]
     assert items[3]["tasks"] == items[4]["tasks"] != [first]
     assert summary["launch"]["run_task_calls"] == 3
+    # And the map ran one child execution per batch, not per item
+    assert summary["child_executions"] == 2
     # And item 1 was retried alone: a task of its own; its batch-mates ran once
     assert items[1]["attempts"] == 2 and (items[0]["attempts"], items[2]["attempts"]) == (1, 1)
     retried_in = items[1]["tasks"][1]
@@ -111,7 +113,7 @@ def test_a_timed_out_item_is_stopped_alone_and_rerun_failed_reruns_it(
     assert (summary["timed_out"], summary["succeeded"]) == (1, 2)
     assert items[0]["status"] == "TIMED_OUT"
     assert items[0]["tasks"] == items[1]["tasks"] == items[2]["tasks"]
-    assert summary["launch"]["run_task_calls"] == 1
+    assert summary["launch"]["run_task_calls"] == 1 and summary["child_executions"] == 1
     timed_out = [a for a in attempts_of(summary) if a["index"] == 0]
     assert timed_out[0]["reason"] == "timed out after 2 s"
 
@@ -150,3 +152,32 @@ def test_a_task_interrupted_mid_batch_sends_its_unstarted_items_back_unspent(
     # spending an attempt: their one attempt ran in a later task, together
     assert (items[1]["attempts"], items[2]["attempts"]) == (1, 1)
     assert items[1]["tasks"] == items[2]["tasks"] and first not in items[1]["tasks"]
+    # And all of it was one child execution's turns
+    assert summary["child_executions"] == 1
+
+
+def test_a_packed_run_makes_one_task_and_one_child_execution_per_batch(
+        e2e_stack: Path, tmp_path: Path) -> None:
+    # Given twelve short items, four to a task, all at once
+    spec = {"job": "prog", "items_per_task": 4,
+            "items": [{"code": 0, "sleep": 0.05, "fail": 0} for _ in range(12)]}
+
+    # When the run ends
+    summary = run_spec(tmp_path, e2e_stack, spec)
+
+    # Then its twelve items SUCCEEDED in exactly three tasks, each of four items in index
+    # order, launched by exactly three child executions of the map
+    items = by_index(summary)
+    assert summary["status"] == "SUCCEEDED" and summary["succeeded"] == 12
+    assert summary["launch"]["run_task_calls"] == 3
+    assert summary["child_executions"] == 3
+    tasks = [items[i]["tasks"] for i in range(12)]
+    assert all(len(t) == 1 for t in tasks)
+    assert [len({t[0] for t in tasks[b * 4:b * 4 + 4]}) for b in range(3)] == [1, 1, 1]
+    assert len({t[0] for t in tasks}) == 3
+
+    # When the same items run one to a task
+    (tmp_path / "one").mkdir()
+    single = run_spec(tmp_path / "one", e2e_stack, {**spec, "items_per_task": 1})
+    # Then each item is a task and a child execution of its own, as before packing
+    assert (single["launch"]["run_task_calls"], single["child_executions"]) == (12, 12)

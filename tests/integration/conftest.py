@@ -138,6 +138,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         # moto's ECS backend is not safe for concurrent calls (the local mode serializes
         # them in its emulated Fargate): the dispatcher makes one RunTask call at a time here.
         monkeypatch.setattr("fanout.runtime.dispatch.WORKERS", 1)
+        # moto's DynamoDB is not either (the local mode serializes its calls): a batch's
+        # Launch queues its items one at a time here.
+        monkeypatch.setattr("fanout.runtime.launch.TURN_WORKERS", 1)
         wakes = WakeCounter()
         clients.provide("lambda", wakes)
         yield World(ddb, s3, ecs, sns, sqs, queue, topic, task_def, subnet, sg, wakes)

@@ -48,3 +48,20 @@ def test_a_manifest_read_resumes_at_the_byte_offset_it_gave(world: World) -> Non
     assert [line for line, _ in read + rest] == [json.loads(line) for line in lines]
     # And resuming at the end gives nothing
     assert list(manifest_from(world.s3, BUCKET, "r", rest[-1][1])) == []
+
+
+def test_a_packed_runs_manifest_reads_as_its_items_and_resumes_mid_batch(world: World) -> None:
+    # Given a packed run's manifest: ten items in batches of four
+    from fanout.runtime.packing import batch_lines
+
+    lines = [json.dumps({"index": i, "params": {"n": i}}, separators=(",", ":"))
+             for i in range(10)]
+    write_manifest(world.s3, BUCKET, "runs/p/items.json", batch_lines(lines, 4))
+    # When it is read, Then it gives its items, in index order
+    assert [i["index"] for i in manifest_items(world.s3, BUCKET, "p")] == list(range(10))
+    # When a reader stops after item 5 (mid-batch) and another resumes at its offset
+    read = manifest_from(world.s3, BUCKET, "p")
+    offset = next(end for item, end in read if item["index"] == 5)
+    resumed = [item["index"] for item, _ in manifest_from(world.s3, BUCKET, "p", offset)]
+    # Then it misses nothing after item 5 (the batch's earlier items come again first)
+    assert resumed == [4, 5, 6, 7, 8, 9]

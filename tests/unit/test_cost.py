@@ -133,3 +133,18 @@ def test_the_items_of_a_packed_task_share_its_billed_seconds() -> None:
     # And items that ran at once (their seconds add up past the task's) share it pro rata
     overlapped = task_shares(90.0, {0: 80.0, 1: 80.0})
     assert overlapped == pytest.approx({0: 45.0, 1: 45.0})
+
+
+def test_a_packed_runs_state_machine_and_lambdas_work_per_batch_and_task() -> None:
+    # Given 2,000 items at K = 50: 40 batch children, one turn each, 40 tasks
+    one = control_plane_usage(items=2000, attempts=2000)
+    packed = control_plane_usage(items=2000, attempts=2000, packed=(40, 40, 40))
+    # Then its transitions are the run's and one per child, not one per item
+    assert (one.transitions, packed.transitions) == (5 + 2000, 5 + 40)
+    # And its Launches are per turn, its Records per task: 80, not 4,000
+    assert one.invocations - packed.invocations == 4000 - 80
+    # And its records are still per item and attempt
+    assert (packed.writes, packed.reads) == (one.writes, one.reads)
+    # And a second turn (a retried item) costs the child's loop: 3 transitions
+    again = control_plane_usage(items=2000, attempts=2001, packed=(40, 41, 41))
+    assert again.transitions == packed.transitions + 3

@@ -204,3 +204,70 @@ def test_a_launch_refused_for_good_fails_the_item_and_answers_its_token() -> Non
     assert error == "Fanout.LaunchFailed" and "TaskDefinition is inactive" in cause
     [attempt] = world.attempts()
     assert not attempt.is_open and attempt.answered
+
+
+def test_a_batch_childs_turn_is_launched_as_one_task_without_waiting_for_its_batch(
+        tmp_path: Any) -> None:
+    from fanout.records.model import ItemRecord
+    from fanout.runtime.dispatch import GATHER_SECONDS
+    from fanout.runtime.launch import ManifestBatch
+
+    # Given a packed run (4 items to a task, outputs on local disk) whose batch 0 has items
+    # 0-2 settled, so that its child's next turn carries item 3 alone
+    d = deployment()
+    d.env = d.env.model_copy(update={"fanout_outputs": str(tmp_path)})
+    d.records.create_run(RunRecord(
+        RUN, "prog", "RUNNING", iso(d.timer.utcnow()), total=8,
+        settings={"capacity": "FARGATE", "timeout_seconds": 600,
+                  "packing": {"items_per_task": 4, "per_task_concurrency": 1}}))
+    for index in range(3):
+        assert d.records.settle_item(RUN, index, "ABORTED", "settled before",
+                                     first=ItemRecord(RUN, index, "PENDING"))
+    batch = ManifestBatch(batch=0, items=[ManifestItem(index=i, command=["--exit", "0"])
+                                          for i in range(4)])
+    # When the child's Launch queues its turn and the dispatcher runs
+    queued = launch(LaunchInput(token="token-b0", run_id=RUN, item=batch),
+                    store=d.records, callbacks=d.callbacks, gate=d.gate, clock=d.timer.utcnow)
+    begun = d.timer.time()
+    d.dispatch()
+    # Then item 3 alone went in one task, at once: the turn said it was whole, so the
+    # dispatcher did not wait for the batch's other three items
+    assert queued["queued"] == 1
+    [task] = d.launcher.launches(RUN)
+    assert task.at - begun < GATHER_SECONDS
+    [attempt] = d.attempts()
+    assert (attempt.index, attempt.batch, attempt.task_arn) == (3, 0, task.arn)
+
+
+def test_a_turn_its_launch_is_still_queuing_is_waited_for_and_launched_whole(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fanout.runtime.dispatch import GATHER_SECONDS
+    from fanout.runtime.launch import ManifestBatch
+
+    # Given a packed run's batch of four items whose Launch has queued them all, but whose
+    # last two the dispatcher sees only 2 s later (a Launch still writing, as moto's
+    # serialized writes make it)
+    d = deployment()
+    d.env = d.env.model_copy(update={"fanout_outputs": str(tmp_path)})
+    d.records.create_run(RunRecord(
+        RUN, "prog", "RUNNING", iso(d.timer.utcnow()), total=4,
+        settings={"capacity": "FARGATE", "timeout_seconds": 600,
+                  "packing": {"items_per_task": 4, "per_task_concurrency": 1}}))
+    batch = ManifestBatch(batch=0, items=[ManifestItem(index=i, command=["--exit", "0"])
+                                          for i in range(4)])
+    launch(LaunchInput(token="token-b0", run_id=RUN, item=batch),
+           store=d.records, callbacks=d.callbacks, gate=d.gate, clock=d.timer.utcnow)
+    begun = d.timer.time()
+    seen = d.gates.queue_entries
+
+    def late(capacity: str, limit: int) -> list[Any]:
+        return [e for e in seen(capacity, limit)
+                if e.index < 2 or d.timer.time() - begun >= 2.0]
+
+    monkeypatch.setattr(d.gates, "queue_entries", late)
+    # When the dispatcher runs
+    d.dispatch()
+    # Then it waited past its half second for the whole turn: one task of four items
+    [task] = d.launcher.launches(RUN)
+    assert task.at - begun >= 2.0 > GATHER_SECONDS
+    assert {a.task_arn for a in d.attempts()} == {task.arn}

@@ -112,3 +112,13 @@ def test_after_a_failed_snapshot_the_next_one_starts_over() -> None:
     snapshots.forget()
     again = snapshots.lines(RUN, None, table(), 1)
     assert again is not None and snapshots.converted == 6
+
+
+def test_the_live_records_read_a_packed_runs_items_out_of_their_batches() -> None:
+    from fanout.local.live import rendered_items
+
+    # Given a manifest of items, and a packed run's manifest of the same items in batches
+    items = [{"index": i, "params": {"n": i}} for i in range(5)]
+    batches = [{"batch": 0, "items": items[:3]}, {"batch": 1, "items": items[3:]}]
+    # When read, Then both give the same items by index (a pending item shows its params)
+    assert rendered_items(batches) == rendered_items(items) == {i["index"]: i for i in items}
