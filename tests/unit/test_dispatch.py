@@ -206,6 +206,17 @@ def test_a_launch_refused_for_good_fails_the_item_and_answers_its_token() -> Non
     assert not attempt.is_open and attempt.answered
 
 
+def _packed_run(tmp_path: Any, *, total: int) -> Any:
+    """A deployment with a running packed run (4 items to a task, outputs on local disk)."""
+    d = deployment()
+    d.env = d.env.model_copy(update={"fanout_outputs": str(tmp_path)})
+    d.records.create_run(RunRecord(
+        RUN, "prog", "RUNNING", iso(d.timer.utcnow()), total=total,
+        settings={"capacity": "FARGATE", "timeout_seconds": 600,
+                  "packing": {"items_per_task": 4, "per_task_concurrency": 1}}))
+    return d
+
+
 def test_a_batch_childs_turn_is_launched_as_one_task_without_waiting_for_its_batch(
         tmp_path: Any) -> None:
     from fanout.records.model import ItemRecord
@@ -214,12 +225,7 @@ def test_a_batch_childs_turn_is_launched_as_one_task_without_waiting_for_its_bat
 
     # Given a packed run (4 items to a task, outputs on local disk) whose batch 0 has items
     # 0-2 settled, so that its child's next turn carries item 3 alone
-    d = deployment()
-    d.env = d.env.model_copy(update={"fanout_outputs": str(tmp_path)})
-    d.records.create_run(RunRecord(
-        RUN, "prog", "RUNNING", iso(d.timer.utcnow()), total=8,
-        settings={"capacity": "FARGATE", "timeout_seconds": 600,
-                  "packing": {"items_per_task": 4, "per_task_concurrency": 1}}))
+    d = _packed_run(tmp_path, total=8)
     for index in range(3):
         assert d.records.settle_item(RUN, index, "ABORTED", "settled before",
                                      first=ItemRecord(RUN, index, "PENDING"))
@@ -247,12 +253,7 @@ def test_a_turn_its_launch_is_still_queuing_is_waited_for_and_launched_whole(
     # Given a packed run's batch of four items whose Launch has queued them all, but whose
     # last two the dispatcher sees only 2 s later (a Launch still writing, as moto's
     # serialized writes make it)
-    d = deployment()
-    d.env = d.env.model_copy(update={"fanout_outputs": str(tmp_path)})
-    d.records.create_run(RunRecord(
-        RUN, "prog", "RUNNING", iso(d.timer.utcnow()), total=4,
-        settings={"capacity": "FARGATE", "timeout_seconds": 600,
-                  "packing": {"items_per_task": 4, "per_task_concurrency": 1}}))
+    d = _packed_run(tmp_path, total=4)
     batch = ManifestBatch(batch=0, items=[ManifestItem(index=i, command=["--exit", "0"])
                                           for i in range(4)])
     launch(LaunchInput(token="token-b0", run_id=RUN, item=batch),
