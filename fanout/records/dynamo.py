@@ -253,33 +253,11 @@ class DynamoRecords(GateRecords):
                 ] * bool(waiting)
         return self._transact(ops)
 
-    def claim_launch(self, run_id: str, index: int, attempt: int, task_token: str,
-                     now: str, lease_until: str) -> bool:
-        pk, sk = run_pk(run_id), attempt_sk(index, attempt)
-        claimed = self._conditional(self._update(
-            pk, sk, "SET task_token = :token, launch_lease_until = :until",
-            {":token": task_token, ":until": lease_until, ":now": now, ":launching": "LAUNCHING"},
-            condition="#status = :launching AND attribute_not_exists(task_arn) AND "
-                      "(attribute_not_exists(launch_lease_until) OR launch_lease_until < :now)",
-            names={"#status": "status"},
-        ))
-        if not claimed:
-            # Someone else launches (or launched): the newest token is still the one to answer.
-            self._conditional(self._update(
-                pk, sk, "SET task_token = :token", {":token": task_token},
-                condition="attribute_exists(#open)", names={"#open": "open"},
-            ))
-        return claimed
-
-    def release_launch(self, run_id: str, index: int, attempt: int) -> None:
-        self._conditional(self._update(
-            run_pk(run_id), attempt_sk(index, attempt), "REMOVE launch_lease_until", {},
-            condition="attribute_exists(task_token)"))
-
     def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
                     started_at: str, expires_at: int | None = None,
                     deadline: str | None = None, waited: bool = False,
-                    members: list[tuple[int, int]] | None = None) -> bool:
+                    members: list[tuple[int, int]] | None = None,
+                    known: AttemptRecord | None = None) -> bool:
         task: dict[str, Any] = {PARTITION_KEY: f"TASK#{task_arn}", SORT_KEY: "TASK",
                                 "run_id": run_id, "index": index, "attempt": attempt}
         task.update({"members": json.dumps(members)} if members else {})  # packed: 0020
@@ -290,7 +268,10 @@ class DynamoRecords(GateRecords):
         # what a Launch that died after RunTask leaves, and is healed the same way (the
         # next claimant adopts the task; its STOPPED event attaches the ARN).
         self.client.put_item(TableName=self.table, Item=self._ser(task))
-        current = self.get_attempt(run_id, index, attempt)
+        # What is read of the attempt here (queued, created_at, deadline, expires_at) does
+        # not change while the caller holds its launch claim; the dequeue's conditions
+        # check the rest.
+        current = known or self.get_attempt(run_id, index, attempt)
         if deadline is None and current is not None:  # the timeout counts from the start
             deadline = deadline_from_start(current.created_at, current.deadline, started_at)
         if (current is not None and current.queued and current.status == "LAUNCHING"
@@ -340,11 +321,16 @@ class DynamoRecords(GateRecords):
             if value is not None:
                 sets.append(f"{name} = :{name}")
                 values[f":{name}"] = value
-        # As read: in the launch queue or not, holding a job's slot or not (else retried).
+        # As read: in the launch queue or not, holding a job's slot or not, its token, its
+        # task (else retried as it is now: the settled record is not read back).
         held = " AND " + ("queued = :yes" if attempt.queued else "attribute_not_exists(queued)") \
-            + " AND " + ("slot = :slot" if attempt.slot else "attribute_not_exists(slot)")
+            + " AND " + ("slot = :slot" if attempt.slot else "attribute_not_exists(slot)") \
+            + " AND task_token = :token AND " \
+            + ("task_arn = :arn" if attempt.task_arn else "attribute_not_exists(task_arn)")
         values.update({":yes": True} if attempt.queued else {})
         values.update({":slot": attempt.slot} if attempt.slot else {})
+        values.update({":token": attempt.task_token})
+        values.update({":arn": attempt.task_arn} if attempt.task_arn else {})
         ops: list[dict[str, Any]] = [{"Update": self._update(
             pk, attempt_sk(attempt.index, attempt.attempt),
             "SET " + ", ".join(sets) + " REMOVE #open, queued, slot", values,

@@ -23,14 +23,20 @@ from fanout.records.gate_store import KICK_EVERY_SECONDS, WAITED_SECONDS, QueueE
 from fanout.records.layout import (
     GATE_PK,
     attempt_sk,
+    from_attrs,
     item_sk,
     queue_entry,
     run_pk,
     slot_sk,
 )
-from fanout.records.model import AttemptRecord, ItemRecord, ItemStatus, Settlement
-from fanout.records.writes import serialized
+from fanout.records.model import AttemptRecord, ItemRecord, ItemStatus, Settlement, settled
+from fanout.records.writes import deserialized, serialized, write
 from fanout.schema import PARTITION_KEY, SORT_KEY
+
+
+def _held(attempt: AttemptRecord) -> tuple[Any, ...]:
+    """What a settlement's write checks of an attempt besides its being open."""
+    return attempt.queued, attempt.slot, attempt.task_token, attempt.task_arn
 
 
 def _moment(text: str) -> datetime:
@@ -69,18 +75,53 @@ class GateRecords:
         raise NotImplementedError
 
     # --- attempts and items ------------------------------------------------------------
-    def settle_attempt(self, attempt: AttemptRecord, s: Settlement) -> bool:
+    def settle_attempt(self, attempt: AttemptRecord, s: Settlement) -> AttemptRecord | None:
         for _ in range(3):
             if self._settle_attempt(attempt, s):
-                return True
-            # A queued attempt may have left the queue (or taken a job slot) since it was
-            # read: settle it as it is now.
+                # The write's conditions held the attempt to what was read of it (open,
+                # queued, slot, token, task): it is now as the settlement leaves it.
+                return settled(attempt, s)
+            # A queued attempt may have left the queue (or taken a job slot, or a Launch
+            # stored a newer token) since it was read: settle it as it is now.
             fresh = self.get_attempt(attempt.run_id, attempt.index, attempt.attempt)
-            if fresh is None or not fresh.is_open or (
-                    fresh.queued == attempt.queued and fresh.slot == attempt.slot):
-                return False
+            if fresh is None or not fresh.is_open or _held(fresh) == _held(attempt):
+                return None
             attempt = fresh
-        return False
+        return None
+
+    def claim_launch(self, run_id: str, index: int, attempt: int, now: str,
+                     lease_until: str) -> tuple[bool, AttemptRecord | None]:
+        """One conditional write, no read before it: the write answers the attempt as it
+        now is (claimed) or as it was (refused: another holds its lease, or it left the
+        queue)."""
+        pk, sk = run_pk(run_id), attempt_sk(index, attempt)
+        update = self._update(
+            pk, sk, "SET launch_lease_until = :until",
+            {":until": lease_until, ":now": now, ":launching": "LAUNCHING", ":yes": True},
+            condition="#status = :launching AND queued = :yes AND "
+                      "attribute_not_exists(task_arn) AND "
+                      "(attribute_not_exists(launch_lease_until) OR launch_lease_until < :now)",
+            names={"#status": "status"})
+        update.update(ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        seen: dict[str, Any] = {}
+
+        def call() -> None:
+            from botocore.exceptions import ClientError
+
+            try:
+                seen["attrs"] = self.client.update_item(**update).get("Attributes")
+            except ClientError as error:
+                seen["attrs"] = error.response.get("Item")
+                raise
+
+        claimed = write(call, "a launch claim")
+        attrs = seen.get("attrs")
+        return claimed, from_attrs(AttemptRecord, deserialized(attrs)) if attrs else None
+
+    def release_launch(self, run_id: str, index: int, attempt: int) -> None:
+        self._conditional(self._update(
+            run_pk(run_id), attempt_sk(index, attempt), "REMOVE launch_lease_until", {},
+            condition="attribute_exists(task_token)"))
 
     def keep_token(self, run_id: str, index: int, attempt: int, task_token: str) -> bool:
         return self._conditional(self._update(
@@ -234,6 +275,17 @@ class GateRecords:
         the last :data:`KICK_EVERY_SECONDS` (``again``: whenever)."""
         now = time.time()
         recent = now if again else now - KICK_EVERY_SECONDS
+        # Read first: nearly every Launch finds the lease held, and a read costs half a
+        # write unit where a refused conditional write costs one (and is one more write
+        # on the busiest record of the table). A lease released after this read is
+        # released by a dispatcher that then looks at the queue, where this Launch's
+        # entry already is (fanout.runtime.dispatch), so skipping the write loses nothing.
+        got = self.client.get_item(TableName=self.table, Key=self._key(GATE_PK, "DISPATCHER"),
+                                   ConsistentRead=True).get("Item") or {}
+        held = float(got.get("lease_until", {}).get("N", "0")) >= now
+        kicked = float(got["kicked_at"]["N"]) > recent if "kicked_at" in got else False
+        if held or kicked:
+            return False
         return self._lease(
             "SET kicked_at = :now",
             "(attribute_not_exists(lease_until) OR lease_until < :now) "

@@ -7,7 +7,7 @@ from its first write. Where the records are kept is :mod:`fanout.records.store`'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT", "REJECTED"]
@@ -161,3 +161,26 @@ class Settlement:
     image_digest: str | None = None
     #: What the item wrote (a final settlement only; see :attr:`ItemRecord.outputs`).
     outputs: dict[str, Any] | None = None
+
+
+def settled(attempt: AttemptRecord, s: Settlement) -> AttemptRecord:
+    """The attempt as its settlement leaves it: what the records store writes, field by
+    field (a field the settlement leaves out keeps its value), so a settlement that won
+    need not be read back. ``tests/integration/test_records_store.py`` holds each store's
+    record to it."""
+    def kept(new: Any, old: Any) -> Any:
+        return old if new is None else new
+
+    return replace(
+        attempt, status=s.status, stop_class=s.stop_class, stopped_at=s.stopped_at,
+        answer=s.answer, answered=False, queued=False, slot=None,
+        exit_code=kept(s.exit_code, attempt.exit_code),
+        stop_code=kept(s.stop_code, attempt.stop_code),
+        stopped_reason=kept(s.stopped_reason, attempt.stopped_reason),
+        started_at=kept(s.started_at, attempt.started_at),
+        duration_seconds=kept(s.duration_seconds, attempt.duration_seconds),
+        log_stream=kept(s.log_stream, attempt.log_stream),
+        event_version=kept(s.event_version, attempt.event_version),
+        reason=kept(s.reason, attempt.reason),
+        image_digest=kept(s.image_digest, attempt.image_digest),
+        log_tail=kept(s.log_tail, attempt.log_tail))

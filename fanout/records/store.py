@@ -53,9 +53,10 @@ class RecordsStore(Protocol):
     def begin_attempt(self, item: ItemRecord, attempt: AttemptRecord) -> bool:
         """Write attempt n (and the item at n = 1, moving it PENDING -> RUNNING)."""
         ...
-    def claim_launch(self, run_id: str, index: int, attempt: int, task_token: str,
-                     now: str, lease_until: str) -> bool:
-        """Store the newest token; win the right to call RunTask if no task and no live lease."""
+    def claim_launch(self, run_id: str, index: int, attempt: int, now: str,
+                     lease_until: str) -> tuple[bool, AttemptRecord | None]:
+        """Win the right to call RunTask for a queued attempt with no task and no live
+        lease; returns whether it was won and the attempt (None when there is none)."""
         ...
     def release_launch(self, run_id: str, index: int, attempt: int) -> None: ...
     def keep_token(self, run_id: str, index: int, attempt: int, task_token: str) -> bool:
@@ -67,11 +68,13 @@ class RecordsStore(Protocol):
     def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
                     started_at: str, expires_at: int | None = None,
                     deadline: str | None = None, waited: bool = False,
-                    members: list[tuple[int, int]] | None = None) -> bool:
+                    members: list[tuple[int, int]] | None = None,
+                    known: AttemptRecord | None = None) -> bool:
         """Write the task record (TTL ``expires_at``; a packed task's lists its
         ``members``), then the ARN on a LAUNCHING attempt (a queued one leaves the launch
         queue in the same write; ``deadline`` then replaces its deadline, counted from the
-        launch)."""
+        launch). ``known``: the attempt as the caller read it before its launch claim
+        (the write's conditions still check it), so it is not read again."""
         ...
     def find_task(self, task_arn: str) -> tuple[str, int, int] | None: ...
     def task_members(self, task_arn: str) -> list[tuple[int, int]] | None:
@@ -82,8 +85,10 @@ class RecordsStore(Protocol):
         """A packed task stopped before starting the attempt's item: back to the launch
         queue, its attempt not spent; False if it was settled or requeued already."""
         ...
-    def settle_attempt(self, attempt: AttemptRecord, settlement: Settlement) -> bool:
-        """Close an open attempt and move its item, once: False if already closed."""
+    def settle_attempt(self, attempt: AttemptRecord, settlement: Settlement
+                       ) -> AttemptRecord | None:
+        """Close an open attempt and move its item, once: the attempt as settled
+        (:func:`fanout.records.model.settled`), None if it was closed already."""
         ...
     def mark_answered(self, run_id: str, index: int, attempt: int) -> None: ...
     def settle_item(self, run_id: str, index: int, status: ItemStatus, reason: str,

@@ -169,10 +169,9 @@ def fail_for_good(store: RecordsStore, callbacks: TaskCallbacks, attempt: Attemp
                             stop_class=StopClass.START_FAILURE.value + ":launch_refused",
                             stopped_at=iso(clock()), answer=owed,
                             stopped_reason=reason[:1000])
-    if store.settle_attempt(attempt, settlement):
-        fresh = store.get_attempt(attempt.run_id, attempt.index, attempt.attempt)
-        if fresh is not None:
-            answer(store, callbacks, fresh)
+    done = store.settle_attempt(attempt, settlement)
+    if done is not None:
+        answer(store, callbacks, done)
 
 
 def job_of(runs: Runs, entry: QueueEntry) -> str | None:
@@ -209,10 +208,15 @@ def launch_entry(entry: QueueEntry, *, env: LaunchEnv, store: RecordsStore, gate
     ``waited``: the attempt was refused before; the attempt record keeps it, as it keeps
     a wait for ``permit`` (the bucket's, taken right before RunTask: seconds waited, or
     None when none came in time and the entry goes back to the queue)."""
-    attempt = store.get_attempt(entry.run_id, entry.index, entry.attempt)
+    now = clock()
+    # The claim is the first call: its answer is the attempt (no read before it).
+    claimed, attempt = store.claim_launch(entry.run_id, entry.index, entry.attempt, iso(now),
+                                          later(now, LAUNCH_LEASE_SECONDS))
     if attempt is None or not attempt.is_open or not attempt.queued or attempt.task_arn:
         gate.drop(entry.sk)
         return Outcome.GONE
+    if not claimed:  # another launcher holds its lease
+        return Outcome.BUSY
     run = runs.get(entry.run_id)
     if run is None or run.status != "RUNNING":
         reason = f"run is {run.status if run else 'gone'}"
@@ -222,10 +226,6 @@ def launch_entry(entry: QueueEntry, *, env: LaunchEnv, store: RecordsStore, gate
                    decision=Decision("fail", "ABORTED", errors.ITEM_ABORTED, reason))
         gate.drop(entry.sk)
         return Outcome.GONE
-    now = clock()
-    if not store.claim_launch(run.run_id, attempt.index, attempt.attempt, attempt.task_token,
-                              iso(now), later(now, LAUNCH_LEASE_SECONDS)):
-        return Outcome.BUSY
     item = store.get_item(run.run_id, attempt.index)
     limit = (max_running or {}).get(run.job)
     if limit and not attempt.slot:
@@ -270,7 +270,7 @@ def launch_entry(entry: QueueEntry, *, env: LaunchEnv, store: RecordsStore, gate
     started = clock()
     store.attach_task(run.run_id, attempt.index, attempt.attempt, arn, iso(started),
                       expires_at=run.expires_at, deadline=later(started, timeout),
-                      waited=waited)
+                      waited=waited, known=attempt)
     stop_if_run_ended(store, launcher, run.run_id, arn)  # the run stopped as RunTask ran
     return Outcome.LAUNCHED
 
@@ -322,12 +322,12 @@ def launch_batch(entries: list[QueueEntry], *, env: LaunchEnv, store: RecordsSto
     now = clock()
     members: list[AttemptRecord] = []
     for entry in entries:
-        attempt = store.get_attempt(entry.run_id, entry.index, entry.attempt)
+        claimed, attempt = store.claim_launch(run.run_id, entry.index, entry.attempt,
+                                              iso(now), later(now, LAUNCH_LEASE_SECONDS))
         if attempt is None or not attempt.is_open or not attempt.queued or attempt.task_arn:
             gate.drop(entry.sk)
             continue
-        if store.claim_launch(run.run_id, attempt.index, attempt.attempt, attempt.task_token,
-                              iso(now), later(now, LAUNCH_LEASE_SECONDS)):
+        if claimed:
             members.append(attempt)
     if not members:
         return Outcome.BUSY
@@ -406,7 +406,7 @@ def launch_batch(entries: list[QueueEntry], *, env: LaunchEnv, store: RecordsSto
                           expires_at=run.expires_at, deadline=deadline,
                           waited=waited or bool(((item.waiting if item else None) or {})
                                                 .get("tries")),
-                          members=pairs)
+                          members=pairs, known=attempt)
     stop_if_run_ended(store, launcher, run.run_id, arn)
     return Outcome.LAUNCHED
 

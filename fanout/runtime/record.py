@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import weakref
+from collections import OrderedDict
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -11,7 +13,7 @@ from fanout.aws.ecs import AGENT_CONTAINER, RUNNER_CONTAINER, TASK_ENV_BATCH
 from fanout.aws.logs import LogTail
 from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.outputs import is_s3
-from fanout.records.model import AttemptRecord
+from fanout.records.model import AttemptRecord, RunRecord
 from fanout.records.store import RecordsStore
 from fanout.runtime.classify import ABORT_REASON, TIMEOUT_REASON, Stop, StopClass, classify
 from fanout.runtime.clock import Clock, iso, utcnow
@@ -88,6 +90,32 @@ def find_attempt(store: RecordsStore, task: dict[str, Any]) -> AttemptRecord | N
     return attempt
 
 
+#: Runs read by this process, by store: at most this many each (the newest kept).
+CREATED_RUNS = 64
+_created: weakref.WeakKeyDictionary[Any, OrderedDict[str, RunRecord]] = \
+    weakref.WeakKeyDictionary()
+
+
+def run_as_created(store: RecordsStore, run_id: str) -> RunRecord | None:
+    """The run's record, read once per run by this process (a Lambda container settles
+    many of a run's items): what settling an item reads of it (the job, its retry policy
+    and timeout, its expiry) never changes once it is created. Its status and totals do,
+    and must not be read from it."""
+    try:
+        runs = _created.setdefault(store, OrderedDict())
+    except TypeError:  # a store that cannot be referred to weakly is read every time
+        return store.get_run(run_id, totals=False)
+    run = runs.get(run_id)
+    if run is None:
+        run = store.get_run(run_id, totals=False)
+        if run is None:
+            return None
+        runs[run_id] = run
+        while len(runs) > CREATED_RUNS:
+            runs.popitem(last=False)
+    return run
+
+
 def _iso(value: Any, default: str) -> str:
     if value is None or value == "":
         return default
@@ -128,7 +156,7 @@ def record_stop(task: dict[str, Any], *, store: RecordsStore, callbacks: TaskCal
              "attempt": attempt.attempt}
     if not attempt.is_open:
         return {**where, "result": heal(store, callbacks, attempt, version)}
-    run = store.get_run(attempt.run_id, totals=False)
+    run = run_as_created(store, attempt.run_id)
     if run is None:
         return {**where, "result": "unknown run"}
     container = container_name(task)

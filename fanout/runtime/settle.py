@@ -93,10 +93,9 @@ def settle(store: RecordsStore, callbacks: TaskCallbacks, run: RunRecord,
         outputs=outputs(attempt.run_id, attempt.index)
         if outputs is not None and decision.item_status is not None else None,
     )
-    if store.settle_attempt(attempt, settlement):
-        fresh = store.get_attempt(attempt.run_id, attempt.index, attempt.attempt)
-        if fresh is not None:
-            answer(store, callbacks, fresh)
+    done = store.settle_attempt(attempt, settlement)
+    if done is not None:
+        answer(store, callbacks, done)
         return decision.outcome
     return heal(store, callbacks, attempt, version)
 

@@ -18,6 +18,7 @@ from fanout.records.model import (
     RunRecord,
     RunStatus,
     Settlement,
+    settled,
 )
 
 
@@ -135,22 +136,20 @@ class MemoryRecords:
             self.attempt_records[key] = attempt
             return True
 
-    def claim_launch(self, run_id: str, index: int, attempt: int, task_token: str,
-                     now: str, lease_until: str) -> bool:
+    def claim_launch(self, run_id: str, index: int, attempt: int, now: str,
+                     lease_until: str) -> tuple[bool, AttemptRecord | None]:
         with self._lock:
             key = (run_id, index, attempt)
             record = self.attempt_records.get(key)
             if record is None:
-                return False
+                return False, None
             lease = record.launch_lease_until
-            if (record.status == "LAUNCHING" and record.task_arn is None
+            if (record.status == "LAUNCHING" and record.queued and record.task_arn is None
                     and (lease is None or lease < now)):
-                self.attempt_records[key] = replace(
-                    record, task_token=task_token, launch_lease_until=lease_until)
-                return True
-            if record.is_open:
-                self.attempt_records[key] = replace(record, task_token=task_token)
-            return False
+                record = replace(record, launch_lease_until=lease_until)
+                self.attempt_records[key] = record
+                return True, record
+            return False, record
 
     def release_launch(self, run_id: str, index: int, attempt: int) -> None:
         with self._lock:
@@ -162,7 +161,8 @@ class MemoryRecords:
     def attach_task(self, run_id: str, index: int, attempt: int, task_arn: str,
                     started_at: str, expires_at: int | None = None,
                     deadline: str | None = None, waited: bool = False,
-                    members: list[tuple[int, int]] | None = None) -> bool:
+                    members: list[tuple[int, int]] | None = None,
+                    known: AttemptRecord | None = None) -> bool:
         with self._lock:
             key = (run_id, index, attempt)
             self.tasks[task_arn] = key
@@ -234,33 +234,25 @@ class MemoryRecords:
             self.queue[attempt_queue_sk(requeued)] = queue_entry(item, requeued)
             return True
 
-    def settle_attempt(self, attempt: AttemptRecord, s: Settlement) -> bool:
+    def settle_attempt(self, attempt: AttemptRecord, s: Settlement) -> AttemptRecord | None:
         with self._lock:
             key = (attempt.run_id, attempt.index, attempt.attempt)
             record = self.attempt_records.get(key)
             item = self.item_records.get(key[:2])
             if record is None or not record.is_open or item is None:
-                return False
+                return None
             if item.open_attempt != attempt.attempt or item.status != "RUNNING":
-                return False
+                return None
             if s.item_status is not None and not self._move(
                     attempt.run_id, "RUNNING", s.item_status):
-                return False
+                return None
             if record.queued:
                 self._leave_queue(record)
                 item = self.item_records[key[:2]]
             if record.slot:
                 self.running[record.slot] = self.running.get(record.slot, 0) - 1
-            self.attempt_records[key] = replace(
-                record, status=s.status, stop_class=s.stop_class, stopped_at=s.stopped_at,
-                answer=s.answer, answered=False,
-                exit_code=s.exit_code if s.exit_code is not None else record.exit_code,
-                stop_code=s.stop_code or record.stop_code,
-                stopped_reason=s.stopped_reason or record.stopped_reason,
-                started_at=s.started_at or record.started_at,
-                duration_seconds=s.duration_seconds, log_stream=s.log_stream,
-                event_version=s.event_version, reason=s.reason, log_tail=s.log_tail, queued=False,
-                slot=None, image_digest=s.image_digest or record.image_digest)
+            done = settled(record, s)
+            self.attempt_records[key] = done
             final = s.item_status is not None
             self.item_records[key[:2]] = replace(
                 item, status=s.item_status or item.status, open_attempt=None,
@@ -269,7 +261,7 @@ class MemoryRecords:
                 outputs=s.outputs if final and s.outputs is not None else item.outputs,
                 exit_code=s.exit_code if s.exit_code is not None else item.exit_code,
                 on_demand=item.on_demand or s.on_demand)
-            return True
+            return done
 
     def mark_answered(self, run_id: str, index: int, attempt: int) -> None:
         with self._lock:

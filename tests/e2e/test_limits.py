@@ -330,6 +330,31 @@ def test_a_dynamodb_item_of_400_kb_is_stored_and_one_byte_more_refused(aws):
                         ExpressionAttributeValues={":e": {"S": "y"}})
 
 
+def test_an_item_is_weighed_whole_at_every_write_whatever_changed_in_it(aws):
+    ddb = aws["dynamodb"]
+    ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    key = {"pk": {"S": "a"}}
+    ddb.put_item(TableName="t", Item={**key, "s": {"S": "x"}, "m": {"M": {"k": {"S": "x"}}}})
+    # Given a scalar replaced by a larger one (its size measured anew)...
+    half = DYNAMODB_ITEM_BYTES // 2
+    ddb.update_item(TableName="t", Key=key, UpdateExpression="SET s = :s",
+                    ExpressionAttributeValues={":s": {"S": "x" * half}})
+    # ...and a map grown in place to past the limit with it (a nested SET)
+    ddb.update_item(TableName="t", Key=key, UpdateExpression="SET m.k = :k",
+                    ExpressionAttributeValues={":k": {"S": "y" * half}})
+    # When any attribute is written next, Then the item is refused: both counted as they are
+    with pytest.raises(ddb.exceptions.ClientError, match="exceeded the maximum allowed size"):
+        ddb.update_item(TableName="t", Key=key, UpdateExpression="SET e = :e",
+                        ExpressionAttributeValues={":e": {"S": "z"}})
+    # And once the scalar shrinks again, the same write goes through
+    ddb.update_item(TableName="t", Key=key, UpdateExpression="SET s = :s",
+                    ExpressionAttributeValues={":s": {"S": "x"}})
+    ddb.update_item(TableName="t", Key=key, UpdateExpression="SET e = :e",
+                    ExpressionAttributeValues={":e": {"S": "z"}})
+
+
 def test_dynamodb_sizes_are_counted_as_dynamodb_counts_them():
     from moto.dynamodb.models.dynamo_type import DynamoType
 

@@ -495,6 +495,50 @@ def test_a_query_on_an_index_answers_as_moto_s_own() -> None:
     assert ours == theirs and len(theirs[0]) > 10
 
 
+def test_query_results_answered_uncopied_are_moto_s_own_and_stay_as_answered() -> None:
+    # Given a table with an index, items holding nested values, some in the index
+    import copy
+
+    from fanout.local.aws import ACCOUNT, REGION
+    from fanout.local.direct import HOT_OPERATIONS, DirectClient
+    from fanout.local.moto.speedups import uncopied_query_results
+
+    def answers(*patches: Any) -> list[Any]:
+        with moto_table(*patches, keys=("pk", "sk"), indexes={"open": ("g",)}) as ddb:
+            direct = DirectClient(ddb, HOT_OPERATIONS["dynamodb"], account=ACCOUNT,
+                                  region=REGION)
+            for i in range(12):
+                item = {"pk": {"S": "RUN#r"}, "sk": {"S": f"ITEM#{i:02d}"},
+                        "m": {"M": {"l": {"L": [{"S": "x"}, {"N": str(i)}]}}}}
+                if i % 3:
+                    item["g"] = {"S": "yes"}
+                ddb.put_item(TableName="t", Item=item)
+            own = {"TableName": "t", "KeyConditionExpression": "pk = :p",
+                   "ExpressionAttributeValues": {":p": {"S": "RUN#r"}}}
+            index = {"TableName": "t", "IndexName": "open", "KeyConditionExpression": "g = :g",
+                     "ExpressionAttributeValues": {":g": {"S": "yes"}}}
+            # When they are queried, by both clients: whole, paged, projected, on the index
+            got = []
+            for client in (ddb, direct):
+                got.append(client.query(**own)["Items"])
+                got.append(client.query(**own, Limit=5)["Items"])
+                got.append(client.query(**own, ProjectionExpression="sk, m.l[1]")["Items"])
+                got.append(client.query(**index)["Items"])
+            # And an item a query answered is changed after, deep inside
+            before = copy.deepcopy(got[4])
+            ddb.update_item(TableName="t", Key={"pk": {"S": "RUN#r"}, "sk": {"S": "ITEM#00"}},
+                            UpdateExpression="SET m.l[1] = :n",
+                            ExpressionAttributeValues={":n": {"N": "99"}})
+            # Then what was answered is as it was answered
+            assert got[4] == before
+            got.append(direct.query(**own)["Items"][0]["m"])
+            return got
+
+    # And every answer is moto's own
+    ours, theirs = answers(uncopied_query_results), answers()
+    assert ours == theirs and ours[-1] == {"M": {"l": {"L": [{"S": "x"}, {"N": "99"}]}}}
+
+
 _NAMES = ("a", "b", "c", "n", "s", "g", "l", "m", "pk", "status")
 _VALUES = (
     {"S": "x"}, {"S": ""}, {"S": "other"}, {"N": "1"}, {"N": "-2.5"}, {"BOOL": True},
@@ -581,9 +625,11 @@ def test_updates_validated_in_one_walk_answer_as_moto_s_walks(
         with moto_table(*patches, indexes={"by_g": ("g",)}) as ddb:
             for n, case in enumerate(cases):
                 key = {"pk": {"S": f"k{n}"}}
+                # Each kind of return value (those that read moto's copy of the item too)
+                returned = ("ALL_NEW", "NONE", "ALL_OLD", "UPDATED_OLD", "UPDATED_NEW")[n % 5]
                 params: dict[str, Any] = {"TableName": "t", "Key": key,
                                           "UpdateExpression": case["expression"],
-                                          "ReturnValues": "ALL_NEW"}
+                                          "ReturnValues": returned}
                 if case["names"]:
                     params["ExpressionAttributeNames"] = case["names"]
                 if case["values"]:
@@ -593,7 +639,7 @@ def test_updates_validated_in_one_walk_answer_as_moto_s_walks(
                 for _ in range(3):
                     ddb.put_item(TableName="t", Item={**key, **case["item"]})
                     try:
-                        got.append(ddb.update_item(**params)["Attributes"])
+                        got.append(ddb.update_item(**params).get("Attributes"))
                     except ClientError as exc:
                         got.append(exc.response["Error"])
                     except Exception as exc:  # what moto itself cannot apply
@@ -603,7 +649,8 @@ def test_updates_validated_in_one_walk_answer_as_moto_s_walks(
 
     expressions._validated_in_one_walk = counted  # type: ignore[assignment]
     try:
-        ours = answers(speedups.cached_traversal_maps, speedups.cached_update_expressions)
+        ours = answers(speedups.cached_traversal_maps, speedups.cached_update_expressions,
+                       speedups.uncopied_updates)
     finally:
         expressions._validated_in_one_walk = one_walk  # type: ignore[assignment]
     theirs = answers()

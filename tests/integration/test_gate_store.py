@@ -101,7 +101,7 @@ def test_a_jobs_slots_are_taken_up_to_its_limit_and_given_back(stores: Stores) -
     assert held is not None and held.slot == "analyzer"
     assert records.settle_attempt(held, Settlement(
         status="FAILED", item_status="FAILED", stop_class="exit_nonzero",
-        stopped_at="2026-11-20T10:01:00Z", answer={"outcome": "fail"})) is True
+        stopped_at="2026-11-20T10:01:00Z", answer={"outcome": "fail"})) is not None
     assert gate.running_of("analyzer") == 1
 
 

@@ -72,7 +72,7 @@ def test_a_finished_run_s_totals_are_final(store):
     attempt = begin(store, "r2", 0)
     assert store.finish_run("r2", "ABORTED", "2026-11-20T10:02:00Z", "stopped")
     # When the straggler's stop is recorded, or a never-launched item settled
-    assert store.settle_attempt(attempt, done()) is False
+    assert store.settle_attempt(attempt, done()) is None
     assert store.settle_item("r2", 1, "ABORTED", "never launched") is False
     # Then the totals are those the run finished with
     got = store.get_run("r2")
@@ -177,7 +177,7 @@ def test_old_design_reads_a_conflict_as_a_lost_race_and_drops_the_stop(world, co
     assert not conflicts.rolled  # type: ignore[attr-defined]
     # Then the old store answers "another writer won": the event would be acknowledged as
     # ignored while the attempt is still open and its item still RUNNING
-    assert store.settle_attempt(attempt, done()) is False
+    assert store.settle_attempt(attempt, done()) is None
     assert conflicts.rolled == ["ddb_conflict"]  # type: ignore[attr-defined]
     still = store.get_attempt("o1", 0, 1)
     assert still is not None and still.is_open
@@ -192,7 +192,7 @@ def test_a_conflict_is_retried_until_it_goes_through(world, conflicts, monkeypat
     from_another_caller(lambda: store.mark_answered("n1", 0, 1))
     # When the STOPPED event is recorded / Then the transaction was cancelled for the
     # conflict, retried past the other caller's write, and the attempt settled
-    assert store.settle_attempt(attempt, done()) is True
+    assert store.settle_attempt(attempt, done()) is not None
     assert conflicts.rolled.count("ddb_conflict") >= 3  # type: ignore[attr-defined]
     got = store.get_run("n1")
     assert got is not None and got.count("SUCCEEDED") == 1

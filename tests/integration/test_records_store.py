@@ -72,16 +72,21 @@ def test_an_attempt_begins_once_and_moves_the_counters(records: RecordsStore) ->
 
 
 def test_launch_lease_lets_one_caller_run_the_task(records: RecordsStore) -> None:
-    # Given an attempt without a task
+    # Given an attempt queued for its launch
     run(records)
-    records.begin_attempt(ItemRecord("r1", 0, "PENDING"), attempt(1))
+    records.begin_attempt(ItemRecord("r1", 0, "PENDING"), replace(attempt(1), queued=True))
     now, until = "2026-11-20T10:00:00Z", "2026-11-20T10:02:00Z"
-    # When two callers claim it, Then one wins and the loser's token is kept
-    assert records.claim_launch("r1", 0, 1, "a", now, until) is True
-    assert records.claim_launch("r1", 0, 1, "b", now, until) is False
-    assert records.get_attempt("r1", 0, 1).task_token == "b"  # type: ignore[union-attr]
+    # When two callers claim it, Then one wins, and each is told the attempt as it is
+    won, mine = records.claim_launch("r1", 0, 1, now, until)
+    lost, theirs = records.claim_launch("r1", 0, 1, now, until)
+    assert (won, lost) == (True, False)
+    assert mine is not None and mine.launch_lease_until == until and mine.queued
+    assert theirs is not None and theirs.launch_lease_until == until
+    assert theirs.task_token == "tt1"  # the token Launch stored is left as it is
     # And after the lease runs out another caller may claim it
-    assert records.claim_launch("r1", 0, 1, "c", "2026-11-20T10:03:00Z", "x") is True
+    assert records.claim_launch("r1", 0, 1, "2026-11-20T10:03:00Z", "x")[0] is True
+    # And an attempt that is not there is told as None, never claimed
+    assert records.claim_launch("r1", 0, 9, now, until) == (False, None)
 
 
 def test_settling_twice_counts_once(records: RecordsStore) -> None:
@@ -92,13 +97,40 @@ def test_settling_twice_counts_once(records: RecordsStore) -> None:
     # When it is settled twice
     first = records.settle_attempt(attempt(1), ended("FAILED", "FAILED"))
     second = records.settle_attempt(attempt(1), ended("FAILED", "FAILED"))
-    # Then once; the item and the run agree; the task finds its attempt
-    assert (first, second) == (True, False)
+    # Then once, answered with the attempt exactly as stored (its task included, though
+    # the caller read it before the task was attached); the item and the run agree; the
+    # task finds its attempt
+    assert first is not None and second is None
+    assert first == records.get_attempt("r1", 0, 1)
+    assert (first.task_arn, first.status, first.is_open) == ("arn:task/1", "FAILED", False)
     assert records.get_item("r1", 0).status == "FAILED"  # type: ignore[union-attr]
     assert records.get_run("r1").totals()["failed"] == 1  # type: ignore[union-attr]
     assert records.get_run("r1").totals()["running"] == 0  # type: ignore[union-attr]
     assert records.find_task("arn:task/1") == ("r1", 0, 1)
     assert records.open_attempts() == []
+
+
+def test_a_settlement_answers_the_attempt_as_stored_with_its_newest_token(
+        records: RecordsStore) -> None:
+    # Given a running attempt, read by a caller before a retried Launch stored a newer token
+    run(records)
+    records.begin_attempt(ItemRecord("r1", 0, "PENDING"), attempt(1))
+    records.attach_task("r1", 0, 1, "arn:task/1", "2026-11-20T10:00:05Z")
+    read = records.get_attempt("r1", 0, 1)
+    assert read is not None
+    assert records.keep_token("r1", 0, 1, "newer") is True
+    # When that caller settles it with every field of a settlement given
+    done = records.settle_attempt(read, Settlement(
+        status="RETRY", item_status=None, stop_class="exit_nonzero",
+        stopped_at="2026-11-20T10:01:00Z", answer={"outcome": "retry", "error": "E"},
+        exit_code=3, stop_code="EssentialContainerExited", stopped_reason="exited",
+        started_at="2026-11-20T10:00:06Z", duration_seconds=54.25, log_stream="job/t/1",
+        event_version=4, reason="exit code 3", log_tail=["a", "b"],
+        image_digest="sha256:00"))
+    # Then what it is told is the record as stored, field for field: the newest token is
+    # the one its answer goes to
+    assert done is not None and done == records.get_attempt("r1", 0, 1)
+    assert (done.task_token, done.duration_seconds, done.is_open) == ("newer", 54.25, False)
 
 
 def test_retry_keeps_the_item_running_for_the_next_attempt(records: RecordsStore) -> None:

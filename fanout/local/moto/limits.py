@@ -202,21 +202,39 @@ def item_size(attributes: Mapping[str, Any]) -> int:
     return sum(utf8_size(name) + attribute_size(value) for name, value in attributes.items())
 
 
+#: DynamoDB types whose value moto never changes in place (a new value is a new object).
+_SCALARS = frozenset({"S", "N", "B", "BOOL", "NULL"})
+
+
 def dynamodb_item_size() -> Restore:
-    """An item is refused past 409,600 bytes as DynamoDB counts them (moto: 405,000 of its own)."""
+    """An item is refused past 409,600 bytes as DynamoDB counts them (moto: 405,000 of its own).
+
+    Every attribute set weighs the whole item again. A scalar attribute's size is kept
+    beside the item with the value it was measured on, and used while that very value is
+    still the attribute's (moto replaces a scalar, never changes it in place); maps, lists
+    and sets, which moto can change in place, are measured every time."""
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
 
     original = LimitedSizeDict.__setitem__
 
+    def weigh(sizes: dict[str, tuple[Any, int]], name: str, value: Any) -> int:
+        known = sizes.get(name)
+        if known is not None and known[0] is value:
+            return known[1]
+        if type(value) is DynamoType:
+            size = utf8_size(name) + attribute_size(value)
+            if value.type in _SCALARS:
+                sizes[name] = (value, size)
+            return size
+        return utf8_size(name) + utf8_size(str(value))
+
     def setitem(self: Any, key: str, value: Any) -> None:
-        size = utf8_size(key) + (attribute_size(value) if type(value) is DynamoType
-                                 else utf8_size(str(value)))
+        sizes = self.__dict__.setdefault("_fanout_sizes", {})
+        size = weigh(sizes, key, value)
         for name, existing in self.items():
             if name != key:
-                size += utf8_size(name) + (attribute_size(existing)
-                                           if type(existing) is DynamoType
-                                           else utf8_size(str(existing)))
+                size += weigh(sizes, name, existing)
         if size > DYNAMODB_ITEM_BYTES:
             raise ItemSizeTooLarge
         dict.__setitem__(self, key, value)

@@ -35,6 +35,8 @@ And the rest of moto's (the expression ones in :mod:`fanout.local.moto.expressio
   the values it names.
 - :func:`cheap_request_ids`: each answer's request id drawn at once, not letter by letter.
 - :func:`indexed_queries`: a query on an index looks only at the items with its key value.
+- :func:`uncopied_query_results`: a query's results answered without a deep copy first.
+- :func:`uncopied_updates`: an update copies its item only for the return values that read it.
 - :func:`fanout.local.direct.direct_clients` (applied by the local runner): the handlers'
   calls handed to moto's service code without the HTTP round trip.
 
@@ -177,6 +179,89 @@ def indexed_queries() -> Restore:
     return restore
 
 
+def uncopied_query_results() -> Restore:
+    """A query's results are not deep-copied before they are answered.
+
+    moto copies every item a query returns (each attribute, each nested value), then its
+    answer converts them to plain values again (``DynamoResult``), within the same
+    serialized call (:func:`fanout.local.moto.correctness.serialized_dynamodb`): nothing
+    can change them in between, and an index's or a projection's view is a new item
+    already. Closing a run reads its partition a page at a time, and the dispatcher reads
+    its queue every turn: each was paying for a copy nobody kept.
+    """
+    import copy
+    import types
+
+    from moto.dynamodb.models import table as table_module
+
+    original = table_module.Table.query
+    uncopied = types.SimpleNamespace(deepcopy=lambda value, memo=None: list(value))
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        table_module.copy = uncopied  # type: ignore[attr-defined,assignment]
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            table_module.copy = copy  # type: ignore[attr-defined]
+
+    table_module.Table.query = query  # type: ignore[method-assign]
+
+    def restore() -> None:
+        table_module.Table.query = original  # type: ignore[method-assign]
+
+    return restore
+
+
+#: A stand-in for the ``copy`` module where moto's copy is kept by nobody.
+_UNCOPIED = __import__("types").SimpleNamespace(deepcopy=lambda value, memo=None: value)
+
+
+def uncopied_updates() -> Restore:
+    """An UpdateItem copies the item only where the copy is read.
+
+    moto deep-copies the item twice per update: once to answer ``ALL_OLD`` or
+    ``UPDATED_*`` return values, once for the table's stream. An update that asks for
+    neither (``NONE``, ``ALL_NEW``) of a table without a stream gets the item itself where
+    the copy was taken; moto reads the copy only to build what those return values answer
+    (then dropped), so every answer is the same.
+    """
+    import copy
+
+    from moto.dynamodb import models as models_module
+    from moto.dynamodb import responses
+    from moto.dynamodb.models import DynamoDBBackend
+
+    backend_update = DynamoDBBackend.update_item
+    handler_update = responses.DynamoHandler.update_item
+
+    def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        if self.get_table(table_name).stream_shard is not None:
+            return backend_update(self, table_name, *args, **kwargs)
+        models_module.copy = _UNCOPIED  # type: ignore[attr-defined]
+        try:
+            return backend_update(self, table_name, *args, **kwargs)
+        finally:
+            models_module.copy = copy  # type: ignore[attr-defined]
+
+    def handler_update_item(self: Any) -> Any:
+        if self.body.get("ReturnValues", "NONE") not in ("NONE", "ALL_NEW"):
+            return handler_update(self)
+        responses.copy = _UNCOPIED  # type: ignore[attr-defined]
+        try:
+            return handler_update(self)
+        finally:
+            responses.copy = copy  # type: ignore[attr-defined]
+
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+    responses.DynamoHandler.update_item = handler_update_item  # type: ignore[method-assign]
+
+    def restore() -> None:
+        DynamoDBBackend.update_item = backend_update  # type: ignore[method-assign]
+        responses.DynamoHandler.update_item = handler_update  # type: ignore[method-assign]
+
+    return restore
+
+
 # --- the switch and the guard -------------------------------------------------------------
 
 #: Set to ``0`` to run the local mode on moto as it comes (slower, same answers).
@@ -205,4 +290,4 @@ def apply() -> list[Restore]:
     return [fast_dynamodb_serializer(), cached_json_paths(),
             cached_update_expressions(), cached_method_names(), cached_traversal_maps(),
             cached_condition_lexing(), cached_condition_parses(), cheap_request_ids(),
-            indexed_queries()]
+            indexed_queries(), uncopied_query_results(), uncopied_updates()]
