@@ -88,10 +88,13 @@ class Usage:
     DynamoDB: the dispatcher's writes per attempt are counted from the code
     (fanout.runtime.gate.launch_entry on the happy path: ``claim_launch`` 1 unit, the task
     record 1, the dequeue transaction of 3 updates 6, the queue entry's delete 1), its reads
-    too (the attempt twice, the item once; the run is cached); the rest are Launch's and
-    Record's (the queue entry's put and the wake among them), fitted to what
-    ``bench/cost.py --items 100`` measured at dcdbc7f in all: 25.85 write units and 10.64
-    read calls per item on the happy path, 27.96 and 11.62 with 10 retries per 100 items.
+    too (the item once: the claim's write answers the attempt and the run is cached), plus
+    its share of each turn's queue query and bucket read (0.4 per attempt, measured); the
+    rest are Launch's and Record's (the queue entry's put among them; Launch reads the
+    dispatcher's lease and writes a wake only when none holds it; Record reads a run once
+    per process), fitted to what ``bench/cost.py --items 100`` measured at 2e8bc36 (two
+    runs, 2026-12-05): 24.51 and 25.42 write units, 7.17 and 7.64 read calls per item on
+    the happy path; 27.20 and 27.68, 7.89 and 8.27 with 10 retries per 100 items.
     """
 
     transitions_per_run: int = 5
@@ -104,11 +107,11 @@ class Usage:
     dispatcher_gb_seconds_per_attempt: float = (
         DISPATCHER_SECONDS_PER_LAUNCH * DISPATCHER_MEMORY_MB / 1024)
     dynamodb_writes_per_item: int = 5
-    dynamodb_writes_per_attempt: int = 12  # Launch, Record
+    dynamodb_writes_per_attempt: int = 11  # Launch, Record
     dispatcher_writes_per_attempt: int = 9
     dynamodb_reads_per_item: int = 1
-    dynamodb_reads_per_attempt: int = 7  # Launch, Record
-    dispatcher_reads_per_attempt: int = 3
+    dynamodb_reads_per_attempt: int = 5  # Launch, Record
+    dispatcher_reads_per_attempt: float = 1.4
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ class ControlPlaneUsage:
     invocations: int
     gb_seconds: float
     writes: int
-    reads: int
+    reads: float
 
 
 USAGE = Usage()

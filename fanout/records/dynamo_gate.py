@@ -275,9 +275,10 @@ class GateRecords:
         the last :data:`KICK_EVERY_SECONDS` (``again``: whenever)."""
         now = time.time()
         recent = now if again else now - KICK_EVERY_SECONDS
-        # Read first: nearly every Launch finds the lease held, and a read costs half a
-        # write unit where a refused conditional write costs one (and is one more write
-        # on the busiest record of the table). A lease released after this read is
+        # Read first: nearly every Launch finds the lease held, and a strongly consistent
+        # read of this small record is one read unit (a fifth of a write unit's price)
+        # where a refused conditional write is a write unit (and one more write on the
+        # busiest record of the table). A lease released after this read is
         # released by a dispatcher that then looks at the queue, where this Launch's
         # entry already is (fanout.runtime.dispatch), so skipping the write loses nothing.
         got = self.client.get_item(TableName=self.table, Key=self._key(GATE_PK, "DISPATCHER"),

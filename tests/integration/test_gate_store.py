@@ -82,6 +82,29 @@ def test_one_dispatcher_holds_the_lease_and_wake_ups_are_rare(stores: Stores) ->
     assert gate.claim_wake(again=True) is True
 
 
+def test_a_launch_reads_the_lease_consistently_and_writes_only_to_wake(world: None) -> None:
+    # Given the DynamoDB gate store, its calls to DynamoDB seen as they are made
+    gate = DynamoRecords(TABLE)
+    calls: list[tuple[str, dict[str, object]]] = []
+
+    def seen(params: dict[str, object], model: object, **_: object) -> None:
+        calls.append((getattr(model, "name", ""), params))
+
+    gate.client.meta.events.register("provide-client-params.dynamodb.*", seen)
+    # When a Launch asks to wake the dispatcher while one holds the lease
+    assert gate.acquire_lease("a", 60) is True
+    calls.clear()
+    assert gate.claim_wake(again=False) is False
+    # Then it only read the lease, strongly consistent (ADR 0022: an eventually consistent
+    # read could show a lease given up after the dispatcher's last look at the queue)
+    assert [(op, p.get("ConsistentRead")) for op, p in calls] == [("GetItem", True)]
+    # And when no dispatcher holds it, the read is followed by the conditional write
+    gate.release_lease("a")
+    calls.clear()
+    assert gate.claim_wake(again=False) is True
+    assert [op for op, _ in calls] == ["GetItem", "UpdateItem"]
+
+
 def test_a_jobs_slots_are_taken_up_to_its_limit_and_given_back(stores: Stores) -> None:
     records, gate = stores
     # Given three queued attempts of a job that may run 2 tasks at once
