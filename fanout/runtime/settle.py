@@ -16,7 +16,7 @@ from typing import Any
 from fanout.aws.stepfunctions import TaskCallbacks
 from fanout.outputs import list_outputs, output_location
 from fanout.policy import Capacity, RetryPolicy
-from fanout.records.model import TERMINAL, AttemptRecord, RunRecord, Settlement
+from fanout.records.model import TERMINAL, AttemptRecord, ItemRecord, RunRecord, Settlement
 from fanout.records.store import RecordsStore
 from fanout.runtime import errors
 from fanout.runtime.classify import Decision, Stop, StopClass, decide, describe
@@ -163,9 +163,16 @@ def answer_batch_now(store: RecordsStore, callbacks: TaskCallbacks, run: RunReco
     token answered and changes nothing (TaskCallbacks returns False)."""
     k, _ = packing_of(run)
     indexes = batch_indexes(batch, k, run.total)
-    items = [store.get_item(run.run_id, i) for i in indexes]
-    if any(i is not None and i.open_attempt is not None for i in items):
-        return False
+    # Last first, up to the first item still open: a task runs its items in index order,
+    # so every settlement but a turn's last finds the batch's last item open in one read
+    # (reading all K on each of K settlements made a batch cost K x K reads).
+    read: dict[int, ItemRecord | None] = {}
+    for index in reversed(indexes):
+        item = store.get_item(run.run_id, index)
+        if item is not None and item.open_attempt is not None:
+            return False
+        read[index] = item
+    items = [read[index] for index in indexes]
     latest = [store.get_attempt(run.run_id, i.index, i.attempts)
               for i in items if i is not None and i.attempts]
     turn = [a for a in latest if a is not None and a.batch == batch and not a.answered]
