@@ -95,7 +95,7 @@ def settle(store: RecordsStore, callbacks: TaskCallbacks, run: RunRecord,
     )
     done = store.settle_attempt(attempt, settlement)
     if done is not None:
-        answer(store, callbacks, done)
+        answer(store, callbacks, done, run)
         return decision.outcome
     return heal(store, callbacks, attempt, version)
 
@@ -122,9 +122,12 @@ def output_of(attempt: AttemptRecord) -> dict[str, Any]:
             "task_arn": attempt.task_arn, "class": attempt.stop_class}
 
 
-def answer(store: RecordsStore, callbacks: TaskCallbacks, attempt: AttemptRecord) -> None:
+def answer(store: RecordsStore, callbacks: TaskCallbacks, attempt: AttemptRecord,
+           run: RunRecord | None = None) -> None:
+    """Answer the attempt's token as its settlement says (``run``: the attempt's run, when
+    the caller has it; read otherwise)."""
     if attempt.batch is not None:  # the token is its batch child's: answered once for all
-        run = store.get_run(attempt.run_id, totals=False)
+        run = run or store.get_run(attempt.run_id, totals=False)
         if run is not None:
             answer_batch_now(store, callbacks, run, attempt.batch, attempt.task_token)
         return
