@@ -7,7 +7,8 @@ from the wire), and back the same way. For a DynamoDB ``GetItem`` that plumbing 
 several times the lookup itself; a local run makes about a dozen such calls per item.
 
 :class:`DirectClient` keeps the two ends and drops the middle: the parameters go to
-moto's own request parser (so the service code sees them as it would from the wire),
+the service code as moto's own request parser would read them from the wire
+(:mod:`fanout.local.moto.params`; moto's parser itself for what that does not cover),
 moto's response class for the service runs the action as it does for an HTTP request,
 and botocore's own response parser reads the answer, raising the client's modelled
 exception for an error. What the handlers get back is what the boto3 client would give
@@ -30,6 +31,7 @@ from botocore.parsers import create_parser
 from botocore.response import StreamingBody
 
 from fanout.local.moto import answers
+from fanout.local.moto.params import ParamsWalk, Unsupported
 
 #: service -> (moto module holding the response class, its name)
 _RESPONSE_CLASSES = {
@@ -88,6 +90,8 @@ class DirectClient:
         self._content_type = f"application/x-amz-json-{self._service.metadata['jsonVersion']}"
         self._parser = _taking_handed(create_parser(self._service.protocol))
         self._request_parser = PROTOCOL_PARSERS[self._service.protocol]
+        self._params = ParamsWalk()
+        self._params_only = service == "dynamodb"
         self._account, self._region = account, region
         # DynamoDB's answers can be handed over parsed (fanout.local.moto.answers)
         self._parsed_answers = service == "dynamodb"
@@ -118,11 +122,9 @@ class DirectClient:
         events, event = self.meta.events, f"{self._service_id}.{operation}"
         events.emit(f"before-parameter-build.{event}", params=params, model=model,
                     context=context)
-        text = json.dumps(params)
         headers = {"X-Amz-Target": f"{self._target}.{operation}",
                    "Content-Type": self._content_type}
         handler = self._response_class()
-        handler.body = handler.raw_body = text
         handler.headers = headers
         handler.querystring = {}
         handler.uri_match = {}
@@ -130,11 +132,22 @@ class DirectClient:
         handler.response_headers = {}
         handler.current_account, handler.region = self._account, self._region
         handler.partition = "aws"
-        if handler.automated_parameter_parsing:
-            parser = self._request_parser(model, map_type=handler.PROTOCOL_PARSER_MAP_TYPE)
-            request: Any = {"method": "POST", "values": {}, "headers": headers, "body": text,
-                            "url_path": "/", "url_params": {}}
-            handler.params = parser.parse(request)
+        try:  # the parameters as moto's parser reads them, without the JSON (params.py)
+            if not handler.automated_parameter_parsing:
+                raise Unsupported("the handler reads its body")
+            handler.params = self._params.parse(params, model.input_shape)
+            # DynamoDB's handler reads the parsed parameters only (its body is set to them);
+            # the others' bodies are read too (the emulated Fargate reads RunTask's)
+            handler.body = handler.raw_body = None if self._params_only else json.dumps(params)
+        except Unsupported:
+            text = json.dumps(params)
+            handler.body = handler.raw_body = text
+            if handler.automated_parameter_parsing:
+                parser = self._request_parser(model,
+                                              map_type=handler.PROTOCOL_PARSER_MAP_TYPE)
+                request: Any = {"method": "POST", "values": {}, "headers": headers,
+                                "body": text, "url_path": "/", "url_params": {}}
+                handler.params = parser.parse(request)
         if self._parsed_answers:
             answers.want()
         try:

@@ -25,7 +25,8 @@ def both_serializers() -> Iterator[dict[str, Any]]:
     seen: dict[str, Any] = {"compared": [], "differences": []}
 
     def compare(self: Any, context: Any) -> Any:
-        theirs, ours = original(self, context), fast(self, context)
+        ours = fast(self, context)  # converts the answer kept as moto made it, as moto would
+        theirs = original(self, context)
         seen["compared"].append(context.operation_model.name)
         if theirs != ours:
             seen["differences"].append((context.operation_model.name, theirs, ours))
@@ -41,29 +42,45 @@ def both_serializers() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def both_parses() -> Iterator[dict[str, Any]]:
-    """Every DynamoDB answer walked into its parse, compared with botocore's parse of the
-    body moto's own serializer writes."""
+    """Every DynamoDB answer walked into its parse as moto made it (its items' own values,
+    not yet converted), compared with botocore's parse of the body moto's own serializer
+    writes for the converted answer."""
     from botocore.parsers import create_parser
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.utilities import dynamo_to_dict
     from moto.dynamodb.responses import DynamoResult
 
     from fanout.local.moto.answers import ParsedWalk, Unsupported
-    from fanout.local.moto.dynamodb import _ShapeWalk
+    from fanout.local.moto.dynamodb import _ShapeWalk, fast_dynamodb_serializer
 
     original = DynamoResult.execute_result
+    restore = fast_dynamodb_serializer()  # answers kept unconverted until written
     walk = ParsedWalk(_ShapeWalk().possible_keys)
     parser = create_parser("json")
-    seen: dict[str, Any] = {"compared": [], "differences": [], "refused": 0}
+    seen: dict[str, Any] = {"compared": [], "differences": [], "refused": 0, "unconverted": 0}
+
+    def holds_moto_s_own(value: Any) -> bool:
+        if isinstance(value, DynamoType):
+            return True
+        if isinstance(value, dict):
+            return any(holds_moto_s_own(v) for v in value.values())
+        return isinstance(value, list) and any(holds_moto_s_own(v) for v in value)
 
     def compare(self: Any, context: Any) -> Any:
-        status, headers, body = original(self, context)
+        raw = self.result
         shape = context.operation_model.output_shape
+        try:
+            ours = walk.parse(raw, shape) if shape is not None else None
+        except Unsupported:
+            ours = Unsupported
+        seen["unconverted"] += holds_moto_s_own(raw)
+        self._result, self.unconverted = dynamo_to_dict(raw), False  # as moto's own has it
+        status, headers, body = original(self, context)
         if status < 300 and shape is not None:
             theirs = parser.parse({"status_code": status, "headers": {}, "body": body.encode()},
                                   shape)
             theirs.pop("ResponseMetadata", None)
-            try:
-                ours = walk.parse(self.result, shape)
-            except Unsupported:
+            if ours is Unsupported:
                 seen["refused"] += 1
             else:
                 seen["compared"].append(context.operation_model.name)
@@ -75,7 +92,8 @@ def both_parses() -> Iterator[dict[str, Any]]:
     try:
         yield seen
     finally:
-        DynamoResult.execute_result = original  # type: ignore[method-assign]
+        restore()
+        assert DynamoResult.execute_result is original
 
 
 def test_dynamodb_answers_are_byte_for_byte_moto_s(both_serializers: dict[str, Any]) -> None:
@@ -93,9 +111,11 @@ def test_answers_handed_over_parsed_are_botocore_s_parse_of_moto_s(
     # Given the same table and calls, each answer also walked straight into its parse
     every_kind_of_call()
 
-    # Then each parse handed over is botocore's parse of the body moto's serializer writes,
-    # and what the walk refuses (the binary attribute) is left to that path
+    # Then each parse handed over, walked from moto's own items, is botocore's parse of the
+    # body moto's serializer writes, and what the walk refuses (the binary attribute) is
+    # left to that path
     assert len(both_parses["compared"]) >= 12
+    assert both_parses["unconverted"] >= 5
     assert both_parses["differences"] == []
     assert both_parses["refused"] >= 1
 
@@ -795,3 +815,149 @@ def test_a_condition_parsed_once_judges_as_moto_s_parse(
     # Then each call is judged as moto judges it (written, failed, refused with its error)
     ours = answers(cached_condition_lexing, cached_condition_parses)
     assert ours == answers()
+
+
+# --- parameters handed to moto without the JSON (fanout.local.moto.params) ------------------
+
+def _strict(value: Any) -> Any:
+    """A value with its types and its dicts' order spelt out: 1, 1.0 and True differ."""
+    if isinstance(value, dict):
+        return ("dict", [(_strict(k), _strict(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("list", [_strict(v) for v in value])
+    if isinstance(value, float) and value != value:
+        return ("float", "nan")
+    return (type(value).__name__, value)
+
+
+def _moto_s_parse(model: Any, params: dict[str, Any]) -> Any:
+    """What moto's own request parser reads from ``json.dumps(params)``, or its error."""
+    import json
+
+    from moto.core.parse import PROTOCOL_PARSERS
+
+    try:
+        text = json.dumps(params)
+        parser = PROTOCOL_PARSERS["json"](model, map_type=dict)
+        return _strict(parser.parse({"method": "POST", "values": {}, "headers": {},
+                                     "body": text, "url_path": "/", "url_params": {}}))
+    except Exception as failed:  # the walk must refuse what moto fails on
+        return failed
+
+
+def _junk() -> st.SearchStrategy[Any]:
+    """Values JSON changes or refuses, and values of the wrong type for any shape."""
+    return st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=3),
+                     st.binary(max_size=3), st.tuples(st.text(max_size=2)),
+                     st.dictionaries(st.integers(0, 3), st.text(max_size=2), max_size=2),
+                     st.lists(st.none(), max_size=2), st.just({}), st.just([]))
+
+
+def _from_shape(shape: Any, depth: int = 0, junk: bool = False) -> st.SearchStrategy[Any]:
+    """Parameters shaped by ``shape`` (attribute values nested a few levels); with
+    ``junk``, now and then a value of the wrong type or one JSON would change."""
+    kind = shape.type_name
+    deep = depth > 3
+    if kind == "structure":
+        members = {} if deep else {  # a member given as null now and then
+            name: st.one_of(*[_from_shape(member, depth + 1, junk)] * 6, st.none())
+            for name, member in list(shape.members.items())[:12]}
+        shaped = st.fixed_dictionaries({}, optional={**members, "Unknown": st.text(max_size=2)})
+    elif kind == "list":
+        shaped = st.lists(_from_shape(shape.member, depth + 1, junk), max_size=0 if deep else 3)
+    elif kind == "map":
+        shaped = st.dictionaries(st.text(max_size=3), _from_shape(shape.value, depth + 1, junk),
+                                 max_size=0 if deep else 3)
+    elif kind in ("integer", "long"):
+        shaped = st.one_of(st.integers(), st.booleans(), st.sampled_from(["7", "x"]))
+    elif kind in ("float", "double"):
+        shaped = st.one_of(st.floats(), st.integers(), st.sampled_from(["1.5", "inf"]))
+    elif kind == "boolean":
+        shaped = st.booleans()
+    elif kind == "blob":
+        shaped = st.one_of(st.binary(max_size=4), st.just("AAE="))
+    elif kind == "timestamp":
+        shaped = st.one_of(st.floats(0, 2e9), st.just("2026-12-05T00:00:00Z"))
+    else:
+        shaped = st.text(max_size=4)
+    if not junk:
+        return shaped
+    return st.one_of(*[shaped] * 12, _junk())
+
+
+_OPERATIONS = [("dynamodb", op) for op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem",
+                                           "Query", "TransactWriteItems")] + [
+    ("ecs", "RunTask"), ("ecs", "DescribeTasks"), ("ecs", "StopTask")]
+
+
+@settings(max_examples=200, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=list(HealthCheck))
+@given(data=st.data(), which=st.sampled_from(_OPERATIONS))
+def test_parameters_walked_are_moto_s_parse_of_their_json(data: st.DataObject,
+                                                           which: tuple[str, str]) -> None:
+    # Given an operation's parameters, shaped by its input or not, JSON-safe or not
+    import botocore.session
+
+    from fanout.local.moto.params import ParamsWalk, Unsupported
+
+    model = botocore.session.get_session().get_service_model(which[0]).operation_model(
+        which[1])
+    junk = data.draw(st.booleans())
+    params = data.draw(_from_shape(model.input_shape, junk=junk).filter(
+        lambda p: isinstance(p, dict)))
+    # When the walk reads them, Then it gives what moto's parser reads from their JSON,
+    # type for type and in the same order, or refuses them (moto's parser then runs)
+    theirs = _moto_s_parse(model, params)
+    try:
+        ours = _strict(ParamsWalk().parse(params, model.input_shape))
+    except Unsupported:
+        return
+    assert ours == theirs
+
+
+def test_every_call_of_a_run_is_read_as_moto_s_parser_reads_it(
+        e2e_stack: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a local run whose every direct call's parameters are also read by moto's parser
+    from fanout.local.moto import params as params_module
+    from fanout.local.runner import LocalOptions, LocalRun
+
+    walked, refused, differences = [], [], []
+    original = params_module.ParamsWalk.parse
+
+    def compared(self: Any, params: dict[str, Any], shape: Any) -> dict[str, Any]:
+        theirs = _moto_s_parse(_model_of(shape), params)
+        try:
+            ours = original(self, params, shape)
+        except params_module.Unsupported:
+            refused.append(shape.name)
+            raise
+        walked.append(shape.name)
+        if _strict(ours) != theirs:
+            differences.append((shape.name, params))
+        return ours
+
+    models: dict[str, Any] = {}
+
+    def _model_of(shape: Any) -> Any:
+        return models[shape.name]
+
+    import botocore.session
+
+    for service in ("dynamodb", "ecs", "stepfunctions"):
+        model = botocore.session.get_session().get_service_model(service)
+        for name in model.operation_names:
+            if model.operation_model(name).input_shape is not None:
+                models[model.operation_model(name).input_shape.name] = \
+                    model.operation_model(name)
+    monkeypatch.setattr(params_module.ParamsWalk, "parse", compared)
+    spec = {"job": "prog", "retry": {"max_attempts": 2},
+            "items": [{"code": 3 if i == 1 else 0, "sleep": 0, "fail": 0} for i in range(4)]}
+    # When it runs
+    summary = LocalRun(LocalOptions(config_path=e2e_stack, records_dir=tmp_path / "runs",
+                                    stop_grace_seconds=0.5)).run(spec)
+    # Then every call the walk read is read as moto's parser reads it, and it read nearly all
+    assert summary.status in ("SUCCEEDED", "FAILED")
+    assert differences == []
+    assert {"GetItemInput", "TransactWriteItemsInput", "UpdateItemInput",
+            "RunTaskRequest"} <= set(walked)
+    assert len(refused) <= len(walked) // 10

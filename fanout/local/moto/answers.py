@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -27,6 +28,8 @@ PossibleKeys = Callable[[Any, str], list[str]]
 
 
 _NOTHING: Any = object()
+#: Values moto's answers hold that ``dynamo_to_dict`` leaves as they are.
+_PLAIN = frozenset({dict, list, str, int, float, bool, type(None)})
 
 
 class Unsupported(Exception):
@@ -58,12 +61,33 @@ class _Structure:
 
 
 class ParsedWalk:
-    """moto's serialization of a DynamoDB answer and botocore's parse of it, in one walk."""
+    """moto's serialization of a DynamoDB answer and botocore's parse of it, in one walk.
+
+    The answer may hold moto's own objects (its items' attribute values, anything with a
+    ``to_json``) where moto's ``DynamoResult`` would have converted them to plain values
+    first: each is converted as ``dynamo_to_dict`` converts it, where the walk meets it,
+    so the answer is not walked once more beforehand. A binary value is refused (its
+    conversion decodes it; the wire path does it).
+    """
 
     def __init__(self, keys: PossibleKeys) -> None:
+        from moto.dynamodb.models.dynamo_type import DynamoType
+        from moto.dynamodb.models.utilities import dynamo_to_dict
+
         self._keys = keys
         self._structures: dict[int, tuple[Any, _Structure]] = {}
         self._lock = threading.Lock()
+        self._dynamo_type, self._to_dict = DynamoType, dynamo_to_dict
+
+    def _plain(self, value: Any) -> Any:
+        """One level of ``dynamo_to_dict``: what moto's answer would hold at this place."""
+        if type(value) is self._dynamo_type:
+            if value.type in ("B", "BS"):
+                raise Unsupported("binary")
+            return {value.type: value.value}  # nested values: converted as the walk meets them
+        if hasattr(value, "to_json") and not isinstance(value, datetime):
+            return self._to_dict(value)
+        return value
 
     def _structure(self, shape: Any) -> _Structure:
         known = self._structures.get(id(shape))
@@ -75,6 +99,8 @@ class ParsedWalk:
         return made
 
     def parse(self, value: Any, shape: Any) -> Any:
+        if type(value) not in _PLAIN:
+            value = self._plain(value)
         kind = shape.type_name
         if kind == "structure":
             return self._parse_structure(value, shape)

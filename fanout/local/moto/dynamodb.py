@@ -99,13 +99,33 @@ class _ShapeWalk:
 
 
 def fast_dynamodb_serializer() -> Restore:
-    """Serialize DynamoDB answers by :class:`_ShapeWalk`; moto's serializer for the rest."""
+    """Serialize DynamoDB answers by :class:`_ShapeWalk`; moto's serializer for the rest.
+
+    moto's ``DynamoResult`` converts its answer's items to plain values as it is made (a
+    walk over every attribute); here it keeps them as they are until the answer is
+    written, in the same serialized call: a direct client's parsed answer
+    (:class:`~fanout.local.moto.answers.ParsedWalk`) converts each value as it meets it,
+    every other path converts the answer first, as moto does.
+    """
     from moto import settings
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.models.utilities import dynamo_to_dict
     from moto.dynamodb.responses import DynamoResult
 
     walk = _ShapeWalk()
     parsed_walk = answers.ParsedWalk(walk.possible_keys)
     original = DynamoResult.execute_result
+    original_init = DynamoResult.__init__
+
+    def init(self: Any, result: object) -> None:
+        ActionResult.__init__(self, result)
+        self.unconverted = True
+
+    def converted(self: Any) -> Any:
+        if getattr(self, "unconverted", False):
+            self._result = dynamo_to_dict(self._result)
+            self.unconverted = False
+        return self._result
 
     def execute_result(self: Any, context: Any) -> Any:
         transformers = getattr(context.response, "RESPONSE_KEY_PATH_TO_TRANSFORMER", None)
@@ -113,6 +133,7 @@ def fast_dynamodb_serializer() -> Restore:
         result = self.result
         if (transformers or output_shape is None or isinstance(result, Exception)
                 or context.operation_model.has_event_stream_output):
+            converted(self)
             return original(self, context)
         serializer = context.serializer_class(
             operation_model=context.operation_model,
@@ -127,6 +148,7 @@ def fast_dynamodb_serializer() -> Restore:
                 resp = serializer._create_default_response()
                 resp["headers"]["Content-Type"] = serializer._get_protocol_specific_content_type()
                 return resp["status_code"], resp["headers"], ""
+        result = converted(self)
         body: dict[str, Any] = serializer.MAP_TYPE()
         try:
             walk.serialize(body, result, output_shape, "")
@@ -138,9 +160,11 @@ def fast_dynamodb_serializer() -> Restore:
         return resp["status_code"], resp["headers"], resp["body"]
 
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+    DynamoResult.__init__ = init  # type: ignore[method-assign]
 
     def restore() -> None:
         DynamoResult.execute_result = original  # type: ignore[method-assign]
+        DynamoResult.__init__ = original_init  # type: ignore[method-assign]
 
     return restore
 
