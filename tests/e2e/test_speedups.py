@@ -961,3 +961,234 @@ def test_every_call_of_a_run_is_read_as_moto_s_parser_reads_it(
     assert {"GetItemInput", "TransactWriteItemsInput", "UpdateItemInput",
             "RunTaskRequest"} <= set(walked)
     assert len(refused) <= len(walked) // 10
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=4),
+    max_leaves=20)
+
+
+@given(value=_JSON)
+@settings(max_examples=200, deadline=None)
+def test_the_interpreter_s_json_copies_are_deep_copies(value: Any) -> None:
+    # Given a JSON value (what the interpreter's states hold), and one holding an object
+    import copy
+
+    from fanout.local.moto.speedups import json_copy
+
+    class Held:
+        def __init__(self) -> None:
+            self.inner = [1]
+
+    # When it is copied, Then the copy equals deepcopy's and shares no list or dict with it
+    copied = json_copy(value)
+    assert copied == copy.deepcopy(value)
+
+    def containers(v: Any) -> list[int]:
+        if isinstance(v, dict):
+            return [id(v), *(i for x in v.values() for i in containers(x))]
+        if isinstance(v, list):
+            return [id(v), *(i for x in v for i in containers(x))]
+        return []
+
+    assert not set(containers(copied)) & set(containers(value))
+    held = Held()
+    wrapped = json_copy({"v": value, "held": [held]})
+    assert wrapped["held"][0] is not held and wrapped["held"][0].inner == [1]
+    assert wrapped["held"][0].inner is not held.inner
+
+
+def test_a_run_s_state_machine_copies_as_json() -> None:
+    # Given the speed-ups applied
+    import importlib
+
+    from fanout.local.moto.speedups import _INTERPRETER_COPIES, json_copies_in_step_functions
+
+    modules = [importlib.import_module(name) for name in _INTERPRETER_COPIES]
+    before = [m.copy for m in modules]
+    restore = json_copies_in_step_functions()
+    try:
+        # Then each module's deepcopy is the JSON copy; and after, moto's own again
+        assert all(m.copy.deepcopy.__name__ == "json_copy" for m in modules)
+    finally:
+        restore()
+    assert [m.copy for m in modules] == before
+
+
+_DYNAMO = st.recursive(
+    st.one_of(st.builds(lambda s: {"S": s}, st.text(max_size=6)),
+              st.builds(lambda n: {"N": str(n)}, st.integers(-10**6, 10**6)),
+              st.builds(lambda n: {"N": n}, st.sampled_from(["1.50", "-0.001", "7E+2"])),
+              st.builds(lambda b: {"BOOL": b}, st.booleans()), st.just({"NULL": True}),
+              st.builds(lambda s: {"SS": sorted(s)}, st.sets(st.text(max_size=4),
+                                                             min_size=1, max_size=3)),
+              st.builds(lambda s: {"NS": sorted(map(str, s))}, st.sets(st.integers(0, 99),
+                                                                       min_size=1, max_size=3)),
+              st.builds(lambda b: {"B": b}, st.binary(max_size=5))),
+    lambda inner: st.builds(lambda v: {"L": v}, st.lists(inner, max_size=3))
+    | st.builds(lambda v: {"M": v}, st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+    max_leaves=8)
+
+
+@given(pairs=st.lists(st.tuples(_DYNAMO, _DYNAMO), min_size=1, max_size=10))
+@settings(max_examples=200, deadline=None)
+def test_plain_strings_and_sizes_answer_as_moto_s_own(pairs: list[tuple[Any, Any]]) -> None:
+    # Given values of every type, in pairs, and moto's own hash, equality, order and size
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from fanout.local.moto.dynamodb import plain_strings_and_sizes
+
+    def answers() -> list[Any]:
+        out: list[Any] = []
+        for left, right in pairs:
+            a, b = DynamoType(left), DynamoType(right)
+            judges: list[tuple[str, Any]] = [
+                ("hash", lambda a, b: hash(a)), ("eq", lambda a, b: a == b),
+                ("lt", lambda a, b: a < b), ("size", lambda a, b: (a.size(), b.size()))]
+            for name, judge in judges:
+                try:
+                    out.append((name, judge(a, b)))
+                except Exception as error:  # moto's own refusal (unhashable, unordered)
+                    out.append((name, type(error).__name__))
+        item = Item(DynamoType({"S": "k"}), None,
+                    {f"a{n}": value for n, (value, _) in enumerate(pairs)})
+        out.append(("item size", item.size()))
+        return out
+
+    own = answers()
+    restore = plain_strings_and_sizes()
+    try:
+        # When the same are asked with the speed-up, Then every answer is moto's
+        assert answers() == own
+    finally:
+        restore()
+    assert answers() == own
+
+
+def test_clauses_of_a_parsed_update_are_found_once_and_handed_fresh() -> None:
+    # Given the update expressions cached, and a tree parsed through them
+    from moto.dynamodb.parsing import ast_nodes
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    from fanout.local.moto.expressions import cached_update_expressions
+
+    restore = cached_update_expressions()
+    try:
+        tree = UpdateExpressionParser.make("SET #a = :v, b = #c REMOVE #d")
+        kinds = [ast_nodes.ExpressionAttributeName]
+        # When its names are asked twice, Then both are moto's walk's answer, fresh lists
+        first = tree.find_clauses(kinds)
+        first.append("changed by the caller")
+        second = tree.find_clauses(kinds)
+        assert [n.get_attribute_name_placeholder() for n in second] == ["#a", "#c", "#d"]
+        assert second == ast_nodes.Node.find_clauses(tree, kinds)
+    finally:
+        restore()
+    assert "find_clauses" not in ast_nodes.UpdateExpression.__dict__
+
+
+def test_answers_serialized_with_kept_keys_are_moto_s_own() -> None:
+    # Given ECS and Step Functions on moto: a cluster, a task definition, a service with
+    # tags, a state machine and an execution
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from fanout.local.moto.speedups import cached_attribute_keys
+
+    with mock_aws():
+        ecs = boto3.client("ecs", region_name="us-east-1")
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        iam = "arn:aws:iam::123456789012:role/r"
+        ecs.create_cluster(clusterName="c", tags=[{"key": "k", "value": "v"}])
+        ecs.register_task_definition(
+            family="f", networkMode="bridge", requiresCompatibilities=["EC2"],
+            cpu="256", memory="512", executionRoleArn=iam,
+            containerDefinitions=[{"name": "main", "image": "busybox", "essential": True,
+                                   "memory": 512,
+                                   "environment": [{"name": "A", "value": "1"}]}])
+        ecs.create_service(cluster="c", serviceName="s", taskDefinition="f", desiredCount=0,
+                           launchType="EC2", tags=[{"key": "item", "value": "7"}])
+        machine = sfn.create_state_machine(
+            name="m", roleArn=iam,
+            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass",
+                                                                    "End": True}}}))
+        execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"],
+                                        input='{"a": 1}')["executionArn"]
+
+        def answers() -> list[Any]:
+            calls = [
+                ecs.describe_services(cluster="c", services=["s"]),
+                ecs.describe_services(cluster="c", services=["s"], include=["TAGS"]),
+                ecs.describe_task_definition(taskDefinition="f", include=["TAGS"]),
+                ecs.describe_clusters(clusters=["c"], include=["TAGS", "SETTINGS"]),
+                ecs.list_services(cluster="c"),
+                sfn.list_executions(stateMachineArn=machine["stateMachineArn"]),
+                sfn.describe_execution(executionArn=execution),
+                sfn.describe_state_machine(stateMachineArn=machine["stateMachineArn"]),
+            ]
+            for call in calls:
+                call.pop("ResponseMetadata")
+            return calls
+
+        own = answers()
+        restore = cached_attribute_keys()
+        try:
+            # When they are asked again with the keys kept (twice: found, then kept),
+            # Then every answer is the one moto's own picker gave
+            assert answers() == own
+            assert answers() == own
+        finally:
+            restore()
+        assert answers() == own
+    assert own[1]["services"][0]["tags"] == [{"key": "item", "value": "7"}]
+    assert own[6]["status"] in ("RUNNING", "SUCCEEDED")
+
+
+def test_kept_keys_are_where_moto_s_picker_looks() -> None:
+    # Given every field of every answer of three services, asked of values of several
+    # classes: a dict, classes named as the shapes' prefixes, one with serialization aliases
+    from moto.core import serialize
+    from moto.core.utils import get_service_model
+
+    from fanout.local.moto.speedups import cached_attribute_keys
+
+    class Service:
+        pass
+
+    class Task:
+        pass
+
+    class Aliased:
+        class Meta:
+            serialization_aliases = {"taskArn": "arn", "name": "title"}
+
+    values: list[Any] = [{}, Service(), Task(), Aliased()]
+    picker = serialize.XFormedAttributePicker
+    contexts = []
+    for service in ("ecs", "stepfunctions", "dynamodb"):
+        model = get_service_model(service)  # moto's shapes, as its serializer walks them
+        for operation in model.operation_names:
+            todo, seen = [model.operation_model(operation).output_shape], set()
+            while todo:
+                shape = todo.pop()
+                if shape is None or shape.name in seen:
+                    continue
+                seen.add(shape.name)
+                for name, member in getattr(shape, "members", {}).items():
+                    member.parent = shape  # as moto's serializer sets it
+                    contexts += [serialize.AttributePickerContext(obj=v, key=name, shape=member)
+                                 for v in values]
+                    todo += [member, getattr(member, "member", None)]
+    own = [list(picker().get_possible_keys(c)) for c in contexts]
+    assert len(contexts) > 2000 and len({tuple(k) for k in own}) > 100
+    restore = cached_attribute_keys()
+    try:
+        # When each is asked again with the keys kept, twice, Then each is moto's answer
+        for _ in range(2):
+            assert [list(picker().get_possible_keys(c)) for c in contexts] == own
+    finally:
+        restore()

@@ -98,6 +98,71 @@ class _ShapeWalk:
             raise _Unsupported(kind)
 
 
+def plain_strings_and_sizes() -> Restore:
+    """A string value's hash, equality and order, and an item's size, computed directly.
+
+    moto keys its tables by ``DynamoType``: every key lookup hashes and compares values
+    through ``cast_value``, which asks a value whether it is a number, a set, a list, a map
+    or null before it answers a string's own value; and a query weighs every item it
+    returns (its 1 MB page) by ``Item.size()``, which copies each map value before it
+    weighs it. For a string (``S``) the hash, equality and order are its value's; a size is
+    summed as moto sums it, without the copies. Any other type asks moto's own.
+    """
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    saved = {name: DynamoType.__dict__[name] for name in ("__hash__", "__eq__", "__lt__",
+                                                          "size")}
+    original_item_size = Item.__dict__["size"]
+    original_hash, original_eq = saved["__hash__"], saved["__eq__"]
+    original_lt, original_size = saved["__lt__"], saved["size"]
+
+    def hash_(self: Any) -> int:
+        if self.type == "S":
+            return hash(("S", self.value))
+        return int(original_hash(self))
+
+    def eq(self: Any, other: Any) -> bool:
+        if self.type == "S" and type(other) is DynamoType and other.type == "S":
+            return bool(self.value == other.value)
+        return bool(original_eq(self, other))
+
+    def lt(self: Any, other: Any) -> bool:
+        if self.type == "S" and type(other) is DynamoType and other.type == "S":
+            return bool(self.value < other.value)
+        return bool(original_lt(self, other))
+
+    def size(self: Any) -> int:
+        kind, value = self.type, self.value
+        if kind == "S":
+            return len(value if isinstance(value, bytes) else value.encode("utf-8"))
+        if kind == "N":
+            return len(str(value))
+        if kind == "M":
+            return sum(len(key if isinstance(key, bytes) else key.encode("utf-8"))
+                       + (held if type(held) is DynamoType else DynamoType(held)).size()
+                       for key, held in value.items())
+        if kind == "L":
+            return sum(held.size() for held in value)
+        return int(original_size(self))
+
+    def item_size(self: Any) -> int:
+        return sum(len(key if isinstance(key, bytes) else key.encode("utf-8")) + held.size()
+                   for key, held in self.attrs.items())
+
+    DynamoType.__hash__ = hash_  # type: ignore[method-assign]
+    DynamoType.__eq__ = eq  # type: ignore[method-assign]
+    DynamoType.__lt__ = lt  # type: ignore[method-assign]
+    DynamoType.size = size  # type: ignore[method-assign]
+    Item.size = item_size  # type: ignore[method-assign]
+
+    def restore() -> None:
+        for name, function in saved.items():
+            setattr(DynamoType, name, function)
+        Item.size = original_item_size  # type: ignore[method-assign]
+
+    return restore
+
+
 def fast_dynamodb_serializer() -> Restore:
     """Serialize DynamoDB answers by :class:`_ShapeWalk`; moto's serializer for the rest.
 

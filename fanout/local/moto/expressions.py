@@ -28,6 +28,9 @@ def cached_update_expressions() -> Restore:
       node asking for every clause below it. Once a tree has passed them with a set of
       names, later updates with the same tree and names skip them; a tree that failed
       is checked again (and fails again, with the same error).
+    - The clauses moto looks for in a parsed tree (the attribute names a transaction's
+      update uses) are found once per tree and clause types: a parsed tree is only read
+      (each call changes its own copy), so they are the same every time.
     - The other eight walk the tree once each to fill in the values and the item's
       attributes. Once a tree has passed all ten with a set of names and a table's keys,
       :func:`_validated_in_one_walk` does their work in one walk, for the shapes it knows
@@ -39,7 +42,7 @@ def cached_update_expressions() -> Restore:
     import copy
     import pickle
 
-    from moto.dynamodb.parsing import expressions, validators
+    from moto.dynamodb.parsing import ast_nodes, expressions, validators
 
     UpdateExpressionParser = getattr(expressions, "UpdateExpressionParser")  # noqa: B009
     Validator = getattr(validators, "Validator")  # noqa: B009
@@ -57,6 +60,20 @@ def cached_update_expressions() -> Restore:
     validated: set[tuple[Any, ...]] = set()
     one_walk_for = getattr(validators, "UpdateExpressionValidator")  # noqa: B009
 
+    Root = getattr(ast_nodes, "UpdateExpression")  # noqa: B009
+    find_in_node = getattr(ast_nodes, "Node").find_clauses  # noqa: B009
+    #: (id of a parsed tree, the clause types asked for) -> the clauses found in it
+    found: dict[tuple[int, tuple[type, ...]], list[Any]] = {}
+
+    def find_clauses(self: Any, clause_types: Any) -> Any:
+        if not known(self):
+            return find_in_node(self, clause_types)
+        key = (id(self), tuple(clause_types))
+        clauses = found.get(key)
+        if clauses is None:
+            clauses = found[key] = find_in_node(self, clause_types)
+        return list(clauses)
+
     def known(tree: Any) -> bool:
         entry = pickled.get(id(tree))
         return entry is not None and entry[0] is tree
@@ -70,6 +87,7 @@ def cached_update_expressions() -> Restore:
                 return tree
             if len(pickled) > 4096:  # the parse cache has moved on: start again
                 pickled.clear()
+                found.clear()
                 passed.clear()
                 validated.clear()
             pickled[id(tree)] = (tree, frozen)
@@ -122,8 +140,10 @@ def cached_update_expressions() -> Restore:
     setattr(validators, "deepcopy", deepcopy)  # noqa: B010
     Validator.__init__ = init
     Validator.validate = validate
+    Root.find_clauses = find_clauses
 
     def restore() -> None:
+        del Root.find_clauses
         setattr(UpdateExpressionParser, "make", original)  # noqa: B010
         setattr(validators, "deepcopy", original_deepcopy)  # noqa: B010
         Validator.__init__ = original_init

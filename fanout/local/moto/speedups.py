@@ -12,6 +12,8 @@ DynamoDB's (in :mod:`fanout.local.moto.dynamodb`):
   keys each field may be found under worked out by moto's own picker once per field
   rather than once per value. Anything the walk does not cover (blobs, timestamps,
   response transformers, errors) goes through moto's serializer as before.
+- :func:`plain_strings_and_sizes`: a string value's hash, equality and order, and an
+  item's size, without ``DynamoType``'s generic casts and copies.
 - :mod:`fanout.local.moto.answers`: for a direct client's call, that walk and botocore's
   parse of its JSON composed into one walk that hands the client its answer parsed (no
   JSON written and read back); what it does not cover takes the wire path.
@@ -29,7 +31,11 @@ And the rest of moto's (the expression ones in :mod:`fanout.local.moto.expressio
   unpickling, and its read-only form checks run once per tree and attribute names.
 - :func:`cached_traversal_maps`: the processor each node of an expression gets is worked
   out once per (processor class, node class), not by ``isinstance`` at every node.
+- :func:`cached_attribute_keys`: where moto's answer serializer looks for a field,
+  once per kind of value, field and key.
 - :func:`cached_method_names`: the list of a response class's actions, once per class.
+- :func:`json_copies_in_step_functions`: the interpreter's copies of its JSON values
+  without ``deepcopy``'s memo.
 - :func:`cached_condition_lexing`: a condition expression's tokens, once per expression.
 - :func:`cached_condition_parses`: a condition's parse, once per expression, names and
   the values it names.
@@ -49,12 +55,13 @@ checks each against moto's own answers.
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fanout.local.moto.dynamodb import fast_dynamodb_serializer
+from fanout.local.moto.dynamodb import fast_dynamodb_serializer, plain_strings_and_sizes
 from fanout.local.moto.expressions import (
     cached_condition_lexing,
     cached_condition_parses,
@@ -81,6 +88,102 @@ def cached_json_paths() -> Restore:
     return restore
 
 
+#: The Step Functions interpreter's modules whose copies are of JSON values.
+_INTERPRETER_COPIES = (
+    "moto.stepfunctions.parser.asl.component.common.string.string_expression",
+    "moto.stepfunctions.parser.asl.component.common.path.result_path",
+    "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
+    "moto.stepfunctions.parser.asl.eval.states",
+    "moto.stepfunctions.parser.asl.eval.environment",
+)
+
+
+def json_copy(value: Any, memo: Any = None) -> Any:
+    """``copy.deepcopy`` of a JSON value (dicts, lists, strings, numbers, booleans, None),
+    without its memo; anything else inside is deep-copied by ``copy.deepcopy``.
+
+    The one difference: a dict or list held twice in ``value`` is copied twice (deepcopy
+    copies it once and holds the copy twice); a JSON document holds nothing twice.
+    """
+    kind = type(value)
+    if kind is dict:
+        return {key: json_copy(item) for key, item in value.items()}
+    if kind is list:
+        return [json_copy(item) for item in value]
+    if kind in _JSON_SCALARS:
+        return value
+    return copy.deepcopy(value, memo)
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def json_copies_in_step_functions() -> Restore:
+    """The interpreter's copies of states' inputs, outputs and stacks as JSON copies.
+
+    moto's Step Functions interpreter deep-copies a state's input, its result, its stack
+    and the parameters it evaluates, several times per state: JSON values, which
+    ``copy.deepcopy`` walks with a memo of every object (to keep what is held twice held
+    twice, and cycles, neither of which JSON has). :func:`json_copy` copies them without
+    it; what is not JSON (the interpreter's own objects) is deep-copied as before.
+    """
+    import importlib
+    import types
+
+    modules = [importlib.import_module(name) for name in _INTERPRETER_COPIES]
+    saved = [(module, getattr(module, "copy")) for module in modules]  # noqa: B009
+    copier = types.SimpleNamespace(deepcopy=json_copy, copy=copy.copy)
+    for module in modules:
+        setattr(module, "copy", copier)  # noqa: B010
+
+    def restore() -> None:
+        for module, original in saved:
+            setattr(module, "copy", original)  # noqa: B010
+
+    return restore
+
+
+def cached_attribute_keys() -> Restore:
+    """Where moto's answer serializer looks for a field, worked out once per kind of value.
+
+    For each field of each answer (every field of an ECS task, every task), moto's picker
+    asks six alias rules where the value may hold the field, each made anew for the
+    question. Their answer depends on the value's class (its name, a ``Meta`` it holds),
+    the field's shape and its parent's, and the key: it is kept per those, for the rules
+    moto uses by default; a value with a ``Meta`` of its own, or a picker with other rules,
+    is asked as before.
+    """
+    from moto.core import serialize
+
+    Picker = getattr(serialize, "XFormedAttributePicker")  # noqa: B009
+    original = Picker.__dict__["get_possible_keys"]
+    defaults = getattr(serialize, "DEFAULT_ALIAS_PROVIDERS")  # noqa: B009
+    #: (value class, shape id, parent shape id, key) -> (shape, parent, the keys)
+    kept: dict[tuple[type, int, int, str], tuple[Any, Any, list[str]]] = {}
+
+    def get_possible_keys(self: Any, context: Any) -> Any:
+        obj, shape = context.obj, context.shape
+        if self.alias_providers is not defaults or "Meta" in getattr(obj, "__dict__", ()):
+            return original(self, context)
+        parent = getattr(shape, "parent", None)
+        key = (type(obj), id(shape), id(parent), context.key)
+        found = kept.get(key)
+        if found is None or found[0] is not shape or found[1] is not parent:
+            found = (shape, parent, list(original(self, context)))
+            if len(kept) > 65536:
+                kept.clear()
+            kept[key] = found  # the shapes kept: their ids stay their own
+        return iter(found[2])
+
+    Picker.get_possible_keys = get_possible_keys
+
+    def restore() -> None:
+        Picker.get_possible_keys = original
+
+    return restore
+
+
 def cached_method_names() -> Restore:
     """Work out once per response class which actions it has.
 
@@ -101,10 +204,11 @@ def cached_method_names() -> Restore:
 
 
 def cheap_request_ids() -> Restore:
-    """A request id per answer from 39 random bytes, not 52 calls of ``random.choice``.
+    """A request id per answer from 52 random bytes, not 52 calls of ``random.choice``.
 
     moto gives every answer an ``x-amzn-requestid`` of 52 letters and digits, picked one
-    at a time; the same shape (52 characters of ``[A-Za-z0-9]``) comes from one draw.
+    at a time; the same shape (52 characters of ``[A-Za-z0-9]``) comes from one draw, each
+    byte mapped to a letter or digit by one ``bytes.translate``.
     """
     import secrets
     import string
@@ -112,10 +216,11 @@ def cheap_request_ids() -> Restore:
     from moto.core import responses
 
     original = getattr(responses, "gen_amzn_requestid_long")  # noqa: B009
-    alphabet = string.ascii_letters + string.digits
+    alphabet = (string.ascii_letters + string.digits).encode()
+    letters = bytes(alphabet[b % len(alphabet)] for b in range(256))
 
     def gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
-        req_id = "".join(alphabet[b % len(alphabet)] for b in secrets.token_bytes(52))
+        req_id = secrets.token_bytes(52).translate(letters).decode("ascii")
         if isinstance(headerdict, dict):
             headerdict["x-amzn-requestid"] = req_id
         return req_id
@@ -287,7 +392,8 @@ def enabled(environ: Mapping[str, str] | None = None) -> tuple[bool, str]:
 
 def apply() -> list[Restore]:
     """Every speed-up, applied; the functions that undo them, in order."""
-    return [fast_dynamodb_serializer(), cached_json_paths(),
-            cached_update_expressions(), cached_method_names(), cached_traversal_maps(),
+    return [fast_dynamodb_serializer(), cached_json_paths(), cached_update_expressions(),
+            cached_method_names(), json_copies_in_step_functions(), cached_traversal_maps(),
             cached_condition_lexing(), cached_condition_parses(), cheap_request_ids(),
-            indexed_queries(), uncopied_query_results(), uncopied_updates()]
+            indexed_queries(), uncopied_query_results(), uncopied_updates(),
+            plain_strings_and_sizes(), cached_attribute_keys()]
