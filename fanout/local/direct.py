@@ -93,8 +93,9 @@ class DirectClient:
         self._params = ParamsWalk()
         self._params_only = service == "dynamodb"
         self._account, self._region = account, region
-        # DynamoDB's answers can be handed over parsed (fanout.local.moto.answers)
-        self._parsed_answers = service == "dynamodb"
+        # DynamoDB's and the emulated Fargate's answers can be handed over parsed
+        # (fanout.local.moto.answers)
+        self._parsed_answers = service in ("dynamodb", "ecs")
         # Load moto's model of the service now: its cache is filled by the first caller,
         # and fifty launches asking at once would each load it.
         get_service_model(service)
@@ -149,7 +150,7 @@ class DirectClient:
                                 "body": text, "url_path": "/", "url_params": {}}
                 handler.params = parser.parse(request)
         if self._parsed_answers:
-            answers.want()
+            answers.want(self._parser)
         try:
             answered, response_headers, body = handler.call_action()
         finally:

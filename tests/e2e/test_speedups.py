@@ -1192,3 +1192,46 @@ def test_kept_keys_are_where_moto_s_picker_looks() -> None:
             assert [list(picker().get_possible_keys(c)) for c in contexts] == own
     finally:
         restore()
+
+
+def test_the_emulated_fargate_s_answers_handed_over_are_botocore_s_parse_of_moto_s(
+        e2e_stack: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a local run (a retried item, a stopped one) whose every ECS answer handed over
+    # parsed is also written by moto's serializer and read by botocore's parser
+    from botocore.parsers import create_parser
+    from moto.core.responses import ActionResult
+
+    from fanout.local.moto import answers
+    from fanout.local.runner import LocalOptions, LocalRun
+
+    handed_class = answers._handed_result_class()
+    ours_of = handed_class.execute_result
+    parser = create_parser("json")
+    compared, differences = [], []
+
+    def both(self: Any, context: Any) -> Any:
+        wanted = answers.wanted()
+        status, headers, body = ours_of(self, context)
+        if not wanted:
+            return status, headers, body
+        ours = getattr(answers._local, "answer", None)
+        assert ours is not None, context.operation_model.name  # every answer is walked
+        _, _, written = ActionResult.execute_result(self, context)
+        theirs = parser.parse({"status_code": 200, "headers": {}, "body": written.encode()},
+                              context.operation_model.output_shape)
+        theirs.pop("ResponseMetadata", None)
+        compared.append(context.operation_model.name)
+        if theirs != ours:
+            differences.append((context.operation_model.name, theirs, ours))
+        return status, headers, body
+
+    monkeypatch.setattr(handed_class, "execute_result", both)
+    spec = {"job": "prog", "retry": {"max_attempts": 2},
+            "items": [{"code": 3 if i == 1 else 0, "sleep": 0, "fail": 0} for i in range(4)]}
+    # When it runs
+    summary = LocalRun(LocalOptions(config_path=e2e_stack, records_dir=tmp_path / "runs",
+                                    stop_grace_seconds=0.5)).run(spec)
+    # Then each answer handed over (timestamps among them) is botocore's parse of moto's
+    assert summary.status in ("SUCCEEDED", "FAILED")
+    assert compared.count("RunTask") >= 5
+    assert differences == []

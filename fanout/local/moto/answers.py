@@ -1,4 +1,4 @@
-"""DynamoDB answers handed to a direct client already parsed, without the JSON in between.
+"""Answers handed to a direct client already parsed, without the JSON in between.
 
 On a direct call (:class:`fanout.local.direct.DirectClient`) moto's answer was walked into
 its wire form (:class:`~fanout.local.moto.dynamodb._ShapeWalk`), written as JSON, read back
@@ -9,6 +9,10 @@ body moto's serializer would have written, value for value. What it does not cov
 (blobs, timestamps, document types, names that differ on the wire, a tagged union with
 other than one member) it refuses, and the call takes the wire path as before.
 
+The emulated Fargate's answers (plain values and datetimes) take the same walk
+(:func:`handed_result`), each timestamp written by moto's serializer's own timestamp rule
+and read by the client's own parser.
+
 Only the direct client asks for it (:func:`wanted`), and only on a success (an error goes
 through moto's serializer and botocore's error parsing as before); requests are still
 parsed from the wire by moto's own parser, so what moto checks of a request is unchanged.
@@ -17,6 +21,7 @@ parsed from the wire by moto's own parser, so what moto checks of a request is u
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -25,6 +30,8 @@ from typing import Any
 
 #: The keys moto's picker looks under for one field: ``(shape, key) -> keys``.
 PossibleKeys = Callable[[Any, str], list[str]]
+#: A timestamp as moto writes it and botocore reads it back: ``(value, shape) -> parsed``.
+Timestamps = Callable[[Any, Any], Any]
 
 
 _NOTHING: Any = object()
@@ -78,6 +85,16 @@ class ParsedWalk:
         self._structures: dict[int, tuple[Any, _Structure]] = {}
         self._lock = threading.Lock()
         self._dynamo_type, self._to_dict = DynamoType, dynamo_to_dict
+        self._call = threading.local()  # this call's timestamp conversion, if any
+
+    def parse_answer(self, value: Any, shape: Any, timestamps: Timestamps | None) -> Any:
+        """:meth:`parse`, with ``timestamps`` converting each timestamp it meets (refused
+        without one)."""
+        self._call.timestamps = timestamps
+        try:
+            return self.parse(value, shape)
+        finally:
+            self._call.timestamps = None
 
     def _plain(self, value: Any) -> Any:
         """One level of ``dynamo_to_dict``: what moto's answer would hold at this place."""
@@ -145,6 +162,10 @@ class ParsedWalk:
             if not isinstance(value, (bool, int)):
                 raise Unsupported("boolean")
             return value
+        if kind == "timestamp":
+            convert = getattr(self._call, "timestamps", None)
+            if convert is not None:
+                return convert(value, shape)
         raise Unsupported(kind)  # blob, timestamp: their own conversions on the wire path
 
     def _parse_structure(self, value: Any, shape: Any) -> Any:
@@ -192,14 +213,21 @@ def _none_of(shape: Any) -> Any:
 _local = threading.local()
 
 
-def want() -> None:
-    """This thread's next DynamoDB answer is to be handed over parsed (:func:`take`)."""
+def want(parser: Any = None) -> None:
+    """This thread's next answer is to be handed over parsed (:func:`take`); ``parser``:
+    the client's botocore parser, which reads the timestamps of an ECS answer."""
     _local.answer = None
     _local.wanted = True
+    _local.parser = parser
 
 
 def wanted() -> bool:
     return bool(getattr(_local, "wanted", False))
+
+
+def wanted_by() -> Any:
+    """The parser of the client that wants this thread's answer (None: not wanted)."""
+    return getattr(_local, "parser", None) if wanted() else None
 
 
 def hand_over(parsed: dict[str, Any]) -> None:
@@ -211,4 +239,73 @@ def take() -> dict[str, Any] | None:
     answer: dict[str, Any] | None = getattr(_local, "answer", None)
     _local.answer = None
     _local.wanted = False
+    _local.parser = None
     return answer
+
+
+# --- the emulated Fargate's answers -----------------------------------------------------
+
+
+def handed_result(result: dict[str, Any]) -> Any:
+    """moto's ``ActionResult`` of an answer of plain values and datetimes (the emulated
+    Fargate's), which a direct client's call gets parsed (:class:`ParsedWalk`): each
+    timestamp written as moto's serializer writes it and read as the client's parser
+    reads it; every other call, and what the walk refuses, goes through moto's serializer.
+    """
+    return _handed_result_class()(result)
+
+
+@functools.cache
+def _handed_result_class() -> type:
+    import json
+
+    from moto import settings
+    from moto.core.responses import ActionResult
+    from moto.core.serialize import BaseJSONSerializer, TimestampSerializer
+
+    from fanout.local.moto.dynamodb import dict_keys
+
+    walk = ParsedWalk(dict_keys)
+
+    class HandedResult(ActionResult):
+        def execute_result(self, context: Any) -> Any:
+            parser = wanted_by()
+            serializer_class = context.serializer_class
+            model = context.operation_model
+            shape = model.output_shape
+            if (parser is None or shape is None or isinstance(self.result, Exception)
+                    or model.has_event_stream_output
+                    or not issubclass(serializer_class, BaseJSONSerializer)
+                    or _transformed(context.response, shape)):
+                return super().execute_result(context)
+            stamps = TimestampSerializer(serializer_class.DEFAULT_TIMESTAMP_FORMAT)
+
+            def timestamp(value: Any, at: Any) -> Any:
+                # moto's serializer's timestamp (the JSON protocol's), as the body holds it
+                written: dict[str, Any] = {}
+                stamps.serialize(written, value, at, "timestamp")
+                return parser._parse_shape(at, json.loads(json.dumps(written["timestamp"])))
+
+            try:
+                parsed = walk.parse_answer(self.result, shape, timestamp)
+            except Unsupported:
+                return super().execute_result(context)
+            hand_over(parsed)
+            serializer = serializer_class(operation_model=model,
+                                          pretty_print=settings.PRETTIFY_RESPONSES)
+            resp = serializer._create_default_response()
+            resp["headers"]["Content-Type"] = serializer._get_protocol_specific_content_type()
+            return resp["status_code"], resp["headers"], ""
+
+    return HandedResult
+
+
+def _transformed(response: Any, shape: Any) -> bool:
+    """Whether moto's serializer may transform a field of this answer: a transformer
+    path not of another answer's shape (``<Name>Response.…``) may match within it."""
+    paths = getattr(response, "RESPONSE_KEY_PATH_TO_TRANSFORMER", None) or {}
+    for path in paths:
+        first = path.split(".", 1)[0]
+        if first == shape.name or not first.endswith("Response") or "." not in path:
+            return True
+    return False

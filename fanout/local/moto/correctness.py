@@ -31,13 +31,14 @@ _ECS_CALLS = ("run_task", "describe_tasks", "stop_task", "list_tasks")
 
 def _ecs_handlers(fargate: EmulatedFargate) -> dict[str, Callable[[Any], Any]]:
     from moto.core.exceptions import JsonRESTError
-    from moto.core.responses import ActionResult
+
+    from fanout.local.moto.answers import handed_result
 
     def call(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[Any], Any]:
         def handler(response: Any) -> Any:
             params = json.loads(response.body or "{}")
             try:
-                return ActionResult(fn(params))
+                return handed_result(fn(params))
             except EcsError as exc:
                 raise JsonRESTError(exc.code, exc.message) from None
 

@@ -163,6 +163,10 @@ def plain_strings_and_sizes() -> Restore:
     return restore
 
 
+#: Where moto's picker looks for a field in a dict (what every answer of this emulation is).
+dict_keys = _ShapeWalk().possible_keys
+
+
 def fast_dynamodb_serializer() -> Restore:
     """Serialize DynamoDB answers by :class:`_ShapeWalk`; moto's serializer for the rest.
 
