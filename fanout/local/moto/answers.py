@@ -39,6 +39,33 @@ _NOTHING: Any = object()
 _PLAIN = frozenset({dict, list, str, int, float, bool, type(None)})
 
 
+class DictKeys:
+    """Where moto's picker looks for a field in a dict: the same for every dict, so worked
+    out once per field (``(shape, key) -> keys``)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[int, str], tuple[Any, list[str]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, shape: Any, key: str) -> list[str]:
+        cached = self._keys.get((id(shape), key))
+        if cached is not None and cached[0] is shape:
+            return cached[1]
+        from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
+
+        context = AttributePickerContext(obj={}, key=key, shape=shape,
+                                         operation_model=None, service_model=None,
+                                         key_path="")
+        keys = list(XFormedAttributePicker().get_possible_keys(context))
+        with self._lock:
+            self._keys[(id(shape), key)] = (shape, keys)  # the shape kept: its id stays its own
+        return keys
+
+
+#: The one :class:`DictKeys` (every answer this emulation walks holds dicts).
+dict_keys = DictKeys()
+
+
 class Unsupported(Exception):
     """The composed walk does not cover this value: the wire path does it."""
 
@@ -116,6 +143,12 @@ class ParsedWalk:
         return made
 
     def parse(self, value: Any, shape: Any) -> Any:
+        if type(value) is self._dynamo_type and shape.name == "AttributeValue":
+            # A scalar attribute value: what the walk below gives it, in one step
+            kind, raw = value.type, value.value
+            if ((kind == "S" or kind == "N") and type(raw) is str) \
+                    or ((kind == "BOOL" or kind == "NULL") and type(raw) is bool):
+                return {kind: raw}
         if type(value) not in _PLAIN:
             value = self._plain(value)
         kind = shape.type_name
@@ -262,8 +295,6 @@ def _handed_result_class() -> type:
     from moto import settings
     from moto.core.responses import ActionResult
     from moto.core.serialize import BaseJSONSerializer, TimestampSerializer
-
-    from fanout.local.moto.dynamodb import dict_keys
 
     walk = ParsedWalk(dict_keys)
 

@@ -7,7 +7,6 @@ applied by :func:`fanout.local.moto.speedups.apply` with the others.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -25,24 +24,7 @@ class _Unsupported(Exception):
 class _ShapeWalk:
     """moto's JSON response serialization of plain dicts, with the field lookups cached."""
 
-    def __init__(self) -> None:
-        self._keys: dict[tuple[int, str], tuple[Any, list[str]]] = {}
-        self._lock = threading.Lock()
-
-    def possible_keys(self, shape: Any, key: str) -> list[str]:
-        """Where moto's picker looks for ``key`` in a dict: the same for every dict."""
-        cached = self._keys.get((id(shape), key))
-        if cached is not None and cached[0] is shape:
-            return cached[1]
-        from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
-
-        context = AttributePickerContext(obj={}, key=key, shape=shape,
-                                         operation_model=None, service_model=None,
-                                         key_path="")
-        keys = list(XFormedAttributePicker().get_possible_keys(context))
-        with self._lock:
-            self._keys[(id(shape), key)] = (shape, keys)  # the shape kept: its id stays its own
-        return keys
+    possible_keys = staticmethod(answers.dict_keys)
 
     def pick(self, value: Any, shape: Any, key: str) -> Any:
         if not isinstance(value, dict):
@@ -161,10 +143,6 @@ def plain_strings_and_sizes() -> Restore:
         Item.size = original_item_size  # type: ignore[method-assign]
 
     return restore
-
-
-#: Where moto's picker looks for a field in a dict (what every answer of this emulation is).
-dict_keys = _ShapeWalk().possible_keys
 
 
 def fast_dynamodb_serializer() -> Restore:

@@ -234,7 +234,9 @@ def dynamodb_item_size() -> Restore:
         size = weigh(sizes, key, value)
         for name, existing in self.items():
             if name != key:
-                size += weigh(sizes, name, existing)
+                known = sizes.get(name)  # weigh's first step, without the call
+                size += known[1] if known is not None and known[0] is existing \
+                    else weigh(sizes, name, existing)
         if size > DYNAMODB_ITEM_BYTES:
             raise ItemSizeTooLarge
         dict.__setitem__(self, key, value)

@@ -23,7 +23,8 @@ run's time grows with the square of its items and 300 items take 4 GB, so it is 
 applied, with the patches the local mode needs: :func:`fanout.local.aws.take_over`,
 docs/decisions/0007.)
 
-And the rest of moto's (the expression ones in :mod:`fanout.local.moto.expressions`):
+And the rest of moto's (the expression ones in :mod:`fanout.local.moto.expressions`
+and :mod:`fanout.local.moto.conditions`):
 
 - :func:`cached_json_paths`: one parsed JSONPath per path string (parsed paths are not
   changed by evaluating them).
@@ -33,7 +34,8 @@ And the rest of moto's (the expression ones in :mod:`fanout.local.moto.expressio
   out once per (processor class, node class), not by ``isinstance`` at every node.
 - :func:`cached_attribute_keys`: where moto's answer serializer looks for a field,
   once per kind of value, field and key.
-- :func:`cached_method_names`: the list of a response class's actions, once per class.
+- :func:`cached_method_names`: the list of a response class's actions, once per class;
+  an action's method name, once per action.
 - :func:`json_copies_in_step_functions`: the interpreter's copies of its JSON values
   without ``deepcopy``'s memo.
 - :func:`cached_condition_lexing`: a condition expression's tokens, once per expression.
@@ -61,13 +63,9 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fanout.local.moto.conditions import cached_condition_lexing, cached_condition_parses
 from fanout.local.moto.dynamodb import fast_dynamodb_serializer, plain_strings_and_sizes
-from fanout.local.moto.expressions import (
-    cached_condition_lexing,
-    cached_condition_parses,
-    cached_traversal_maps,
-    cached_update_expressions,
-)
+from fanout.local.moto.expressions import cached_traversal_maps, cached_update_expressions
 
 Restore = Callable[[], None]
 
@@ -185,20 +183,26 @@ def cached_attribute_keys() -> Restore:
 
 
 def cached_method_names() -> Restore:
-    """Work out once per response class which actions it has.
+    """Work out once per response class which actions it has, and once per action the
+    name of its method.
 
     moto lists a class's functions (``inspect.getmembers``) on every call to find the
     action's method. The local mode replaces some methods but never adds or removes one,
-    so the list is the same on every call.
+    so the list is the same on every call. The method's name is the action's, from
+    ``CamelCase`` to ``snake_case`` letter by letter: a function of the action's name alone.
     """
     from moto.core import responses
 
-    original = getattr(responses, "method_names_from_class")  # noqa: B009
-    cached = functools.cache(original)
-    setattr(responses, "method_names_from_class", cached)  # noqa: B010
+    saved = {name: getattr(responses, name)
+             for name in ("method_names_from_class", "camelcase_to_underscores")}
+    setattr(responses, "method_names_from_class",  # noqa: B010
+            functools.cache(saved["method_names_from_class"]))
+    setattr(responses, "camelcase_to_underscores",  # noqa: B010
+            functools.lru_cache(maxsize=1024)(saved["camelcase_to_underscores"]))
 
     def restore() -> None:
-        setattr(responses, "method_names_from_class", original)  # noqa: B010
+        for name, original in saved.items():
+            setattr(responses, name, original)
 
     return restore
 
