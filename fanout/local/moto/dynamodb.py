@@ -128,8 +128,15 @@ def plain_strings_and_sizes() -> Restore:
         return int(original_size(self))
 
     def item_size(self: Any) -> int:
-        return sum(len(key if isinstance(key, bytes) else key.encode("utf-8")) + held.size()
-                   for key, held in self.attrs.items())
+        total = 0
+        for key, held in self.attrs.items():
+            total += len(key if isinstance(key, bytes) else key.encode("utf-8"))
+            raw = held.value
+            if type(held) is DynamoType and type(raw) is str and held.type in ("S", "N"):
+                total += len(raw.encode("utf-8")) if held.type == "S" else len(raw)
+            else:
+                total += held.size()
+        return total
 
     DynamoType.__hash__ = hash_  # type: ignore[method-assign]
     DynamoType.__eq__ = eq  # type: ignore[method-assign]
