@@ -134,3 +134,13 @@ def quiet_emulation() -> None:
     for name in ("moto", "moto.stepfunctions"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def execution_status(arn: str) -> str:
+    """An execution's status as the emulated Step Functions holds it: what DescribeExecution
+    would answer, without writing (and reading back) the rest of its answer, the run's
+    whole input among it."""
+    from moto.stepfunctions.responses import get_backend
+
+    status = get_backend(ACCOUNT, REGION).describe_execution(arn).status
+    return str(getattr(status, "value", status))

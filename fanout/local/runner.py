@@ -274,14 +274,16 @@ class LocalRun:
         assert self.fargate is not None and self.bus is not None
         stopped: float | None = None
         execution: dict[str, Any] = {}
+        from fanout.local.aws import execution_status
+
         while True:
-            try:
-                execution = dict(sfn.describe_execution(executionArn=arn))
-                if execution["status"] in TERMINAL_EXECUTION:
+            try:  # the status looked at; the answer asked for once it counts
+                if stopped is not None or execution_status(arn) in TERMINAL_EXECUTION:
+                    execution = dict(sfn.describe_execution(executionArn=arn))
+                if execution.get("status") in TERMINAL_EXECUTION:
                     break
                 if stopped is not None and time.monotonic() - stopped > 1.0:
-                    # StopExecution ends an execution at once on AWS; moto's lingers until
-                    # its map's children are done. Go on as AWS would.
+                    # StopExecution ends an execution at once on AWS (moto's lingers)
                     execution = {**execution, "status": "ABORTED",
                                  "stopDate": datetime.now(UTC), **INTERRUPTED}
                     break
@@ -292,8 +294,7 @@ class LocalRun:
             except KeyboardInterrupt:
                 self._interrupted.set()
         if stopped is not None and execution["status"] == "FAILED":
-            # Stopped as it started, moto's execution may end FAILED (its interpreter was not
-            # ready); StopExecution on AWS ends it ABORTED.
+            # Stopped as it started, moto's may end FAILED; StopExecution on AWS: ABORTED.
             execution.update(status="ABORTED", **INTERRUPTED)
         from fanout.local.events import execution_status_event
 
@@ -309,8 +310,7 @@ class LocalRun:
                     break
                 if not self.fargate.unstopped(run_id):
                     continue  # every task left was asked to stop: let them end
-                # A task nothing stopped yet (a launch in flight as the run was stopped):
-                # the control plane stops it within a Reconcile period, or it is an orphan.
+                # A task nothing stopped (launched as the run stopped): Reconcile's, or an orphan.
                 unstopped_since = unstopped_since or time.monotonic()
                 if time.monotonic() - unstopped_since > self._orphan_grace():
                     break
