@@ -267,6 +267,14 @@ def hand_over(parsed: dict[str, Any]) -> None:
     _local.answer = parsed
 
 
+def handed_response(serializer: Any) -> tuple[int, dict[str, str], str]:
+    """moto's answer once its parse is handed over: the operation's status and content
+    type from ``serializer`` (moto's for the operation), no body."""
+    resp = serializer._create_default_response()
+    resp["headers"]["Content-Type"] = serializer._get_protocol_specific_content_type()
+    return resp["status_code"], resp["headers"], ""
+
+
 def take() -> dict[str, Any] | None:
     """The answer handed over since :func:`want` (None: it went the wire way); stops wanting."""
     answer: dict[str, Any] | None = getattr(_local, "answer", None)
@@ -322,11 +330,8 @@ def _handed_result_class() -> type:
             except Unsupported:
                 return super().execute_result(context)
             hand_over(parsed)
-            serializer = serializer_class(operation_model=model,
-                                          pretty_print=settings.PRETTIFY_RESPONSES)
-            resp = serializer._create_default_response()
-            resp["headers"]["Content-Type"] = serializer._get_protocol_specific_content_type()
-            return resp["status_code"], resp["headers"], ""
+            return handed_response(serializer_class(operation_model=model,
+                                                    pretty_print=settings.PRETTIFY_RESPONSES))
 
     return HandedResult
 

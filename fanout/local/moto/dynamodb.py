@@ -199,9 +199,7 @@ def fast_dynamodb_serializer() -> Restore:
             except answers.Unsupported:
                 pass
             else:
-                resp = serializer._create_default_response()
-                resp["headers"]["Content-Type"] = serializer._get_protocol_specific_content_type()
-                return resp["status_code"], resp["headers"], ""
+                return answers.handed_response(serializer)
         result = converted(self)
         body: dict[str, Any] = serializer.MAP_TYPE()
         try:

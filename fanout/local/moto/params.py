@@ -35,17 +35,18 @@ class Unsupported(Exception):
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def _copy(value: Any) -> Any:
-    """A JSON round trip of ``value`` without the JSON, or :class:`Unsupported`."""
+def json_round_trip(value: Any) -> Any:
+    """``json.loads(json.dumps(value))`` without the JSON, or :class:`Unsupported` for a
+    value JSON would change or refuse."""
     kind = type(value)
     if kind in _SCALARS:
         return value
     if kind is dict:
         if any(type(key) is not str for key in value):
             raise Unsupported("key")
-        return {key: _copy(item) for key, item in value.items()}
+        return {key: json_round_trip(item) for key, item in value.items()}
     if kind is list:
-        return [_copy(item) for item in value]
+        return [json_round_trip(item) for item in value]
     raise Unsupported(kind.__name__)
 
 
@@ -107,7 +108,7 @@ class ParamsWalk:
         """The walk of one shape (kept before its members' are made: shapes recur)."""
         kind = shape.type_name
         if kind == "structure" and shape.is_document_type:
-            plan: Walk = _copy
+            plan: Walk = json_round_trip
         elif kind == "structure":
             plan = self._structure(shape)
         elif kind == "list":
@@ -125,9 +126,12 @@ class ParamsWalk:
         self._making[shape.name] = plan
         return plan
 
+    # Each walk is kept (in ``_making``) before its members' plans are made, so a shape
+    # that holds itself gets this walk; the members' plans are the closure's, set after.
+
     def _structure(self, shape: Any) -> Walk:
-        members: list[tuple[str, str, list[Walk]]] = []
-        by_wire: dict[str, tuple[str, list[Walk]]] = {}
+        members: list[tuple[str, str, Walk]] = []
+        by_wire: dict[str, tuple[str, Walk]] = {}
         one_per_wire_name = False
 
         def walk(value: Any) -> Any:
@@ -140,7 +144,7 @@ class ParamsWalk:
                 (key, raw), = value.items()
                 found = by_wire.get(key)
                 if found is not None and raw is not None:
-                    parsed[found[0]] = found[1][0](raw)
+                    parsed[found[0]] = found[1](raw)
                 elif type(key) is not str:
                     raise Unsupported("key")
                 return parsed
@@ -149,42 +153,36 @@ class ParamsWalk:
             for name, wire, member in members:
                 raw = value.get(wire)
                 if raw is not None:
-                    parsed[name] = member[0](raw)
+                    parsed[name] = member(raw)
             return parsed
 
         self._making[shape.name] = walk
         for name, member_shape in shape.members.items():
             wire = member_shape.serialization.get("name", name)
-            holder = [self._plan(member_shape)]
-            members.append((name, wire, holder))
-            by_wire.setdefault(wire, (name, holder))
+            plan = self._plan(member_shape)
+            members.append((name, wire, plan))
+            by_wire.setdefault(wire, (name, plan))
         one_per_wire_name = len(by_wire) == len(members)  # else only the long way is right
         return walk
 
     def _list(self, shape: Any) -> Walk:
-        holder: list[Walk] = []
-
         def walk(value: Any) -> Any:
             if type(value) is not list:
                 raise Unsupported("list")
-            member = holder[0]
             return [member(item) for item in value]
 
         self._making[shape.name] = walk
-        holder.append(self._plan(shape.member))
+        member = self._plan(shape.member)
         return walk
 
     def _map(self, shape: Any) -> Walk:
-        holder: list[Walk] = []
-
         def walk(value: Any) -> Any:
             if type(value) is not dict:
                 raise Unsupported("map")
             if any(type(key) is not str for key in value):
                 raise Unsupported("key")  # JSON would make it a string
-            keys, values = holder
             return {keys(key): values(item) for key, item in value.items()}
 
         self._making[shape.name] = walk
-        holder += [self._plan(shape.key), self._plan(shape.value)]
+        keys, values = self._plan(shape.key), self._plan(shape.value)
         return walk

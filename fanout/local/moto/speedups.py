@@ -66,6 +66,8 @@ from typing import Any
 from fanout.local.moto.conditions import cached_condition_lexing, cached_condition_parses
 from fanout.local.moto.dynamodb import fast_dynamodb_serializer, plain_strings_and_sizes
 from fanout.local.moto.expressions import cached_traversal_maps, cached_update_expressions
+from fanout.local.moto.params import Unsupported as ParamsUnsupported
+from fanout.local.moto.params import json_round_trip
 
 Restore = Callable[[], None]
 
@@ -98,23 +100,17 @@ _INTERPRETER_COPIES = (
 
 
 def json_copy(value: Any, memo: Any = None) -> Any:
-    """``copy.deepcopy`` of a JSON value (dicts, lists, strings, numbers, booleans, None),
-    without its memo; anything else inside is deep-copied by ``copy.deepcopy``.
+    """``copy.deepcopy`` of a JSON value (dicts, lists, strings, numbers, booleans, None)
+    without its memo (:func:`fanout.local.moto.params.json_round_trip`); anything else is
+    deep-copied by ``copy.deepcopy``.
 
     The one difference: a dict or list held twice in ``value`` is copied twice (deepcopy
     copies it once and holds the copy twice); a JSON document holds nothing twice.
     """
-    kind = type(value)
-    if kind is dict:
-        return {key: json_copy(item) for key, item in value.items()}
-    if kind is list:
-        return [json_copy(item) for item in value]
-    if kind in _JSON_SCALARS:
-        return value
-    return copy.deepcopy(value, memo)
-
-
-_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+    try:
+        return json_round_trip(value)
+    except ParamsUnsupported:  # not JSON through and through
+        return copy.deepcopy(value, memo)
 
 
 def json_copies_in_step_functions() -> Restore:
