@@ -631,15 +631,21 @@ def test_updates_validated_in_one_walk_answer_as_moto_s_walks(
     # words, values not defined, attributes missing, empty key values, wrong key types)
     from botocore.exceptions import ClientError
 
-    from fanout.local.moto import expressions, speedups
+    from fanout.local.moto import expressions, speedups, updates
 
     walked_once: list[Any] = []
     one_walk = expressions._validated_in_one_walk
+    planned: list[Any] = []
+    apply = updates._apply
 
     def counted(validator: Any) -> Any:
         tree = one_walk(validator)
         walked_once.append(tree)
         return tree
+
+    def applied(item: Any, writes: Any) -> None:
+        planned.append(writes)
+        apply(item, writes)
 
     # (and one that the one walk is known to take)
     cases = [{"expression": "SET a = :v0, c = if_not_exists(c, :v0) REMOVE b ADD n :v1",
@@ -678,15 +684,25 @@ def test_updates_validated_in_one_walk_answer_as_moto_s_walks(
 
     expressions._validated_in_one_walk = counted  # type: ignore[assignment]
     try:
-        ours = answers(speedups.cached_traversal_maps, speedups.cached_update_expressions,
-                       speedups.uncopied_updates)
+        walked = answers(speedups.cached_traversal_maps, speedups.cached_update_expressions,
+                         speedups.uncopied_updates)
     finally:
         expressions._validated_in_one_walk = one_walk  # type: ignore[assignment]
+    updates._apply = applied  # type: ignore[assignment]
+    try:
+        ours = answers(speedups.cached_traversal_maps, speedups.cached_update_expressions,
+                       speedups.uncopied_updates, speedups.planned_updates)
+    finally:
+        updates._apply = apply  # type: ignore[assignment]
     theirs = answers()
-    # Then every answer, every error and every item is the one moto's own walks give
+    # Then every answer, every error and every item is the one moto's own walks give,
+    # whether the update was validated in one walk or applied from its plan
+    assert walked == theirs
     assert ours == theirs
-    # And the one walk validated the update it knows after the first time (at least)
+    # And the one walk validated the update it knows after the first time (at least),
+    # and the plan applied it after moto's walks had once
     assert len(walked_once) >= 2
+    assert len(planned) >= 2
 
 
 def test_one_walk_leaves_the_tree_moto_s_walks_leave() -> None:

@@ -206,6 +206,62 @@ def item_size(attributes: Mapping[str, Any]) -> int:
 _SCALARS = frozenset({"S", "N", "B", "BOOL", "NULL"})
 
 
+#: moto's ``DynamoType`` once :func:`dynamodb_item_size` is in place (moto is imported then).
+_DYNAMO_TYPE: Any = None
+
+
+def _weigh(sizes: dict[str, tuple[Any, int]], name: str, value: Any) -> int:
+    """One attribute's bytes, a scalar's kept beside the item with the value it was
+    measured on (see :func:`dynamodb_item_size`)."""
+    known = sizes.get(name)
+    if known is not None and known[0] is value:
+        return known[1]
+    if type(value) is _DYNAMO_TYPE:
+        size = utf8_size(name) + attribute_size(value)
+        if value.type in _SCALARS:
+            sizes[name] = (value, size)
+        return size
+    return utf8_size(name) + utf8_size(str(value))
+
+
+def _sizes(attrs: Any) -> dict[str, tuple[Any, int]]:
+    sizes: dict[str, tuple[Any, int]] = attrs.__dict__.setdefault("_fanout_sizes", {})
+    return sizes
+
+
+def _sized_setitem(self: Any, key: str, value: Any) -> None:
+    sizes = _sizes(self)
+    size = _weigh(sizes, key, value)
+    for name, existing in self.items():
+        if name != key:
+            known = sizes.get(name)  # _weigh's first step, without the call
+            size += known[1] if known is not None and known[0] is existing \
+                else _weigh(sizes, name, existing)
+    if size > DYNAMODB_ITEM_BYTES:
+        from moto.dynamodb.exceptions import ItemSizeTooLarge
+
+        raise ItemSizeTooLarge
+    dict.__setitem__(self, key, value)
+
+
+def item_size_enforced() -> bool:
+    """Whether items are weighed as DynamoDB weighs them (:func:`dynamodb_item_size`)."""
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+
+    return LimitedSizeDict.__setitem__ is _sized_setitem
+
+
+def attribute_weight(attrs: Any, name: str, value: Any) -> int:
+    """Bytes ``name`` holding ``value`` counts in the item ``attrs``, as a write weighs it."""
+    return _weigh(_sizes(attrs), name, value)
+
+
+def item_weight(attrs: Any) -> int:
+    """The item's bytes as a write weighs them (every attribute; the same figures)."""
+    sizes = _sizes(attrs)
+    return sum(_weigh(sizes, name, value) for name, value in attrs.items())
+
+
 def dynamodb_item_size() -> Restore:
     """An item is refused past 409,600 bytes as DynamoDB counts them (moto: 405,000 of its own).
 
@@ -213,35 +269,12 @@ def dynamodb_item_size() -> Restore:
     beside the item with the value it was measured on, and used while that very value is
     still the attribute's (moto replaces a scalar, never changes it in place); maps, lists
     and sets, which moto can change in place, are measured every time."""
-    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    global _DYNAMO_TYPE
     from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
 
+    _DYNAMO_TYPE = DynamoType
     original = LimitedSizeDict.__setitem__
-
-    def weigh(sizes: dict[str, tuple[Any, int]], name: str, value: Any) -> int:
-        known = sizes.get(name)
-        if known is not None and known[0] is value:
-            return known[1]
-        if type(value) is DynamoType:
-            size = utf8_size(name) + attribute_size(value)
-            if value.type in _SCALARS:
-                sizes[name] = (value, size)
-            return size
-        return utf8_size(name) + utf8_size(str(value))
-
-    def setitem(self: Any, key: str, value: Any) -> None:
-        sizes = self.__dict__.setdefault("_fanout_sizes", {})
-        size = weigh(sizes, key, value)
-        for name, existing in self.items():
-            if name != key:
-                known = sizes.get(name)  # weigh's first step, without the call
-                size += known[1] if known is not None and known[0] is existing \
-                    else weigh(sizes, name, existing)
-        if size > DYNAMODB_ITEM_BYTES:
-            raise ItemSizeTooLarge
-        dict.__setitem__(self, key, value)
-
-    LimitedSizeDict.__setitem__ = setitem  # type: ignore[method-assign]
+    LimitedSizeDict.__setitem__ = _sized_setitem  # type: ignore[method-assign]
 
     def restore() -> None:
         LimitedSizeDict.__setitem__ = original  # type: ignore[method-assign]

@@ -45,6 +45,8 @@ and :mod:`fanout.local.moto.conditions`):
 - :func:`indexed_queries`: a query on an index looks only at the items with its key value.
 - :func:`uncopied_query_results`: a query's results answered without a deep copy first.
 - :func:`uncopied_updates`: an update copies its item only for the return values that read it.
+- :func:`fanout.local.moto.updates.planned_updates`: an update of the shapes a run makes
+  applied from a plan read once per expression, once moto's walks have applied it.
 - :func:`fanout.local.direct.direct_clients` (applied by the local runner): the handlers'
   calls handed to moto's service code without the HTTP round trip.
 
@@ -68,6 +70,7 @@ from fanout.local.moto.dynamodb import fast_dynamodb_serializer, plain_strings_a
 from fanout.local.moto.expressions import cached_traversal_maps, cached_update_expressions
 from fanout.local.moto.params import Unsupported as ParamsUnsupported
 from fanout.local.moto.params import json_round_trip
+from fanout.local.moto.updates import planned_updates
 
 Restore = Callable[[], None]
 
@@ -396,4 +399,4 @@ def apply() -> list[Restore]:
             cached_method_names(), json_copies_in_step_functions(), cached_traversal_maps(),
             cached_condition_lexing(), cached_condition_parses(), cheap_request_ids(),
             indexed_queries(), uncopied_query_results(), uncopied_updates(),
-            plain_strings_and_sizes(), cached_attribute_keys()]
+            planned_updates(), plain_strings_and_sizes(), cached_attribute_keys()]
