@@ -220,3 +220,71 @@ def test_an_update_from_its_plan_is_weighed_as_each_of_its_sets_is_by_moto() -> 
                and "Message" in answer]
     assert len(refused) == 4 * 3
     assert all("exceeded the maximum allowed size" in message for message in refused)
+
+
+def _transactions(*patches: Callable[[], Callable[[], None]]) -> list[Any]:
+    from botocore.exceptions import ClientError
+
+    key = {"pk": {"S": "a"}}
+    put = {"TableName": "t", "Item": {**key, "v": {"N": "1"}},
+           "ConditionExpression": "attribute_not_exists(pk)"}
+    update = {"TableName": "t", "Key": {"pk": {"S": "b"}},
+              "UpdateExpression": "SET v = :v", "ConditionExpression": "v = :old",
+              "ExpressionAttributeValues": {":v": {"N": "2"}, ":old": {"N": "1"}}}
+    failing = {**update, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("put_item", {"TableName": "t", "Item": {"pk": {"S": "b"}, "v": {"N": "1"}}}),
+        ("transact_write_items", {"TransactItems": [{"Put": put}, {"Update": update}]}),
+        # the same again: the Put's item exists now, the Update's holds 2
+        ("transact_write_items", {"TransactItems": [{"Put": put}, {"Update": failing}]}),
+        ("transact_write_items", {"TransactItems": [{"Update": failing}]}),
+        # alone, outside a transaction, each condition judged as ever
+        ("put_item", put), ("update_item", update),
+        ("update_item", {**failing, "ExpressionAttributeValues": {
+            ":v": {"N": "3"}, ":old": {"N": "2"}}}),
+        ("put_item", {**put, "Item": {"pk": {"S": "c"}}}),
+    ]
+    got: list[Any] = []
+    with moto_table(*patches) as ddb:
+        for _ in range(2):  # the second time from the plan
+            for operation, params in calls:
+                try:
+                    answer = getattr(ddb, operation)(**params)
+                    got.append({k: v for k, v in answer.items() if k != "ResponseMetadata"})
+                except ClientError as exc:
+                    got.append((exc.response["Error"],
+                                exc.response.get("CancellationReasons")))
+                got.append(ddb.scan(TableName="t")["Items"])
+            for name in ("a", "b", "c"):
+                ddb.delete_item(TableName="t", Key={"pk": {"S": name}})
+    return got
+
+
+def test_a_transaction_s_writes_judged_once_answer_as_moto_s() -> None:
+    # Given transactions whose Put and Update conditions hold, then do not (one asking
+    # for the item it failed on), and the same writes made alone
+    from moto.dynamodb import comparisons
+
+    from fanout.local.moto import speedups
+
+    parses: list[str] = []
+    parse = comparisons.ConditionExpressionParser.parse
+
+    def counted(self: Any) -> Any:
+        parses.append(self.condition_expression)
+        return parse(self)
+
+    # When each is made with the conditions judged once, and on moto as it comes
+    comparisons.ConditionExpressionParser.parse = counted  # type: ignore[method-assign]
+    try:
+        ours = _transactions(speedups.cached_update_expressions, speedups.planned_updates,
+                             speedups.conditions_judged_once)
+        judged_once = len(parses)
+        parses.clear()
+        theirs = _transactions()
+    finally:
+        comparisons.ConditionExpressionParser.parse = parse  # type: ignore[method-assign]
+    # Then every answer, every cancellation reason and every item is moto's own
+    assert ours == theirs
+    # And fewer conditions were parsed: a transaction's writes were judged once
+    assert judged_once < len(parses)

@@ -7,6 +7,7 @@ them); ``tests/e2e/test_speedups.py`` checks each against moto's own parses.
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -153,5 +154,53 @@ def cached_condition_parses() -> Restore:
 
     def restore() -> None:
         Parser.parse = original
+
+    return restore
+
+
+#: Set while moto applies a transaction's writes, each condition judged just before
+#: (:func:`conditions_judged_once`); read by :mod:`fanout.local.moto.updates` too.
+JUDGED = threading.local()
+
+
+def in_judged_transaction() -> bool:
+    """Whether this write's condition was judged a moment ago by its transaction."""
+    return bool(getattr(JUDGED, "now", False))
+
+
+def conditions_judged_once() -> Restore:
+    """A transaction's Put judges its condition once, not twice.
+
+    moto's TransactWriteItems judges each write's condition on the item it reads, then
+    hands the write to PutItem or UpdateItem with the same condition, which read the same
+    item again and judge it again. Nothing can change the item in between (calls are
+    serialized, and a transaction names an item once), so the second verdict is the
+    first's: a Put made by a transaction is handed on without its condition (an update
+    from a plan skips it too, :mod:`fanout.local.moto.updates`).
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    transact, put = DynamoDBBackend.transact_write_items, DynamoDBBackend.put_item
+
+    def transact_write_items(self: Any, transact_items: Any) -> Any:
+        JUDGED.now = True
+        try:
+            return transact(self, transact_items)
+        finally:
+            JUDGED.now = False
+
+    def put_item(self: Any, table_name: str, item_attrs: Any, expected: Any = None,
+                 condition_expression: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        if getattr(JUDGED, "now", False) and not expected:
+            condition_expression = None
+        return put(self, table_name, item_attrs, expected, condition_expression,
+                   *args, **kwargs)
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    DynamoDBBackend.put_item = put_item  # type: ignore[method-assign]
+
+    def restore() -> None:
+        DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
+        DynamoDBBackend.put_item = put  # type: ignore[method-assign]
 
     return restore

@@ -265,18 +265,34 @@ def item_weight(attrs: Any) -> int:
 def dynamodb_item_size() -> Restore:
     """An item is refused past 409,600 bytes as DynamoDB counts them (moto: 405,000 of its own).
 
-    Every attribute set weighs the whole item again. A scalar attribute's size is kept
-    beside the item with the value it was measured on, and used while that very value is
-    still the attribute's (moto replaces a scalar, never changes it in place); maps, lists
-    and sets, which moto can change in place, are measured every time."""
+    Every attribute set weighs the whole item again (a new item, once it is built). A
+    scalar attribute's size is kept beside the item with the value it was measured on, and
+    used while that very value is still the attribute's (moto replaces a scalar, never
+    changes it in place); maps, lists and sets, which moto can change in place, are
+    measured every time."""
     global _DYNAMO_TYPE
-    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 
     _DYNAMO_TYPE = DynamoType
-    original = LimitedSizeDict.__setitem__
+    original, original_init = LimitedSizeDict.__setitem__, Item.__init__
+
+    def init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        # moto's own, weighed once built: adding attributes only grows an item, so it
+        # crosses the limit at one of its sets exactly when it is over it whole
+        self.hash_key, self.range_key = hash_key, range_key
+        built = LimitedSizeDict()
+        for key, value in attrs.items():
+            dict.__setitem__(built, key, DynamoType(value))
+        if item_weight(built) > DYNAMODB_ITEM_BYTES:
+            raise ItemSizeTooLarge
+        self.attrs = built
+
     LimitedSizeDict.__setitem__ = _sized_setitem  # type: ignore[method-assign]
+    Item.__init__ = init  # type: ignore[method-assign]
 
     def restore() -> None:
         LimitedSizeDict.__setitem__ = original  # type: ignore[method-assign]
+        Item.__init__ = original_init  # type: ignore[method-assign]
 
     return restore

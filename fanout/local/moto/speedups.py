@@ -41,6 +41,7 @@ and :mod:`fanout.local.moto.conditions`):
 - :func:`cached_condition_lexing`: a condition expression's tokens, once per expression.
 - :func:`cached_condition_parses`: a condition's parse, once per expression, names and
   the values it names.
+- :func:`conditions_judged_once`: a transaction's writes judged once, by the transaction.
 - :func:`cheap_request_ids`: each answer's request id drawn at once, not letter by letter.
 - :func:`indexed_queries`: a query on an index looks only at the items with its key value.
 - :func:`uncopied_query_results`: a query's results answered without a deep copy first.
@@ -65,7 +66,11 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fanout.local.moto.conditions import cached_condition_lexing, cached_condition_parses
+from fanout.local.moto.conditions import (
+    cached_condition_lexing,
+    cached_condition_parses,
+    conditions_judged_once,
+)
 from fanout.local.moto.dynamodb import fast_dynamodb_serializer, plain_strings_and_sizes
 from fanout.local.moto.expressions import cached_traversal_maps, cached_update_expressions
 from fanout.local.moto.params import Unsupported as ParamsUnsupported
@@ -399,4 +404,5 @@ def apply() -> list[Restore]:
             cached_method_names(), json_copies_in_step_functions(), cached_traversal_maps(),
             cached_condition_lexing(), cached_condition_parses(), cheap_request_ids(),
             indexed_queries(), uncopied_query_results(), uncopied_updates(),
-            planned_updates(), plain_strings_and_sizes(), cached_attribute_keys()]
+            planned_updates(), conditions_judged_once(), plain_strings_and_sizes(),
+            cached_attribute_keys()]

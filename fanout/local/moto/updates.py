@@ -23,8 +23,10 @@ to the item directly:
   of the table or an index. Any of these, an item that does not exist yet, legacy
   parameters or a table with a stream, and the update goes to moto's walks, which raise
   moto's error or do what moto does.
-- The condition is judged as moto judges it (its parser, its evaluation), then the writes
-  are made in moto's order: each ``SET`` and ``ADD`` in the order of the expression, the
+- The condition is judged as moto judges it (its parser, its evaluation; in a
+  transaction, which judged it a moment before, not again:
+  :func:`fanout.local.moto.conditions.conditions_judged_once`), then the writes are made
+  in moto's order: each ``SET`` and ``ADD`` in the order of the expression, the
   ``REMOVE`` actions before the next of those (moto's ``normalize``). With the item-size
   limit in place (:func:`fanout.local.moto.limits.dynamodb_item_size`) the item is
   weighed once and each set checked against that weight changed by its own attribute,
@@ -39,6 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fanout.local.moto import limits
+from fanout.local.moto.conditions import in_judged_transaction
 
 Restore = Callable[[], None]
 
@@ -266,12 +269,15 @@ def planned_updates() -> Restore:
                               None if range_name is None else DynamoType(key[range_name]))
         if item is None:  # moto makes it, as it does
             return walks()
-        condition = models_module.create_condition_expression_parser(
-            condition_expression, expression_attribute_names, expression_attribute_values)
-        if not condition.parse().expr(item):
-            if return_values_on_condition_check_failure == "ALL_OLD":
-                raise models_module.ConditionalCheckFailed(item=item.to_json()["Attributes"])
-            raise models_module.ConditionalCheckFailed
+        if not in_judged_transaction():  # (a transaction's was judged a moment ago)
+            condition = models_module.create_condition_expression_parser(
+                condition_expression, expression_attribute_names,
+                expression_attribute_values)
+            if not condition.parse().expr(item):
+                if return_values_on_condition_check_failure == "ALL_OLD":
+                    raise models_module.ConditionalCheckFailed(
+                        item=item.to_json()["Attributes"])
+                raise models_module.ConditionalCheckFailed
         try:
             writes = _writes(plan, item, expression_attribute_values, table)
         except _Unsure:
