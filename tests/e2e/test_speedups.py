@@ -988,6 +988,24 @@ _JSON = st.recursive(
 
 @given(value=_JSON)
 @settings(max_examples=200, deadline=None)
+def test_a_json_round_trip_without_the_json_is_json_s(value: Any) -> None:
+    # Given a JSON value, and values JSON would change (a key not a string, a tuple, bytes)
+    import json
+
+    from fanout.local.moto.params import Unsupported, json_round_trip
+
+    # When each goes round, Then it comes back as JSON's own round trip gives it
+    assert json_round_trip(value) == json.loads(json.dumps(value))
+    # And what JSON would change is refused, at the top or deep inside
+    for changed in ({1: "a"}, ("a",), b"a", {"k": [{"n": {2: 0}}]}, [{"t": (1,)}]):
+        with pytest.raises(Unsupported):
+            json_round_trip(changed)
+        with pytest.raises(Unsupported):
+            json_round_trip({"v": value, "changed": [changed]})
+
+
+@given(value=_JSON)
+@settings(max_examples=200, deadline=None)
 def test_the_interpreter_s_json_copies_are_deep_copies(value: Any) -> None:
     # Given a JSON value (what the interpreter's states hold), and one holding an object
     import copy

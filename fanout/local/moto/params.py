@@ -41,12 +41,15 @@ def json_round_trip(value: Any) -> Any:
     kind = type(value)
     if kind in _SCALARS:
         return value
-    if kind is dict:
-        if any(type(key) is not str for key in value):
-            raise Unsupported("key")
-        return {key: json_round_trip(item) for key, item in value.items()}
+    if kind is dict:  # (a scalar member kept without a call: most members are)
+        copied = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise Unsupported("key")
+            copied[key] = item if type(item) in _SCALARS else json_round_trip(item)
+        return copied
     if kind is list:
-        return [json_round_trip(item) for item in value]
+        return [item if type(item) in _SCALARS else json_round_trip(item) for item in value]
     raise Unsupported(kind.__name__)
 
 
