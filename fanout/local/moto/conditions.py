@@ -1,7 +1,8 @@
 """Cheaper paths through moto's DynamoDB condition expressions, same answers.
 
 Part of the local mode's speed-ups (:mod:`fanout.local.moto.speedups`, which applies
-them); ``tests/e2e/test_speedups.py`` checks each against moto's own parses.
+them); ``tests/e2e/test_speedups.py`` checks each against moto's own parses
+(``tests/e2e/test_planned_updates.py`` the conditions judged once).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """DynamoDB updates of the shapes a run makes, applied from a plan, with moto's answers.
 
 Part of the local mode's speed-ups (:mod:`fanout.local.moto.speedups` applies it);
-``tests/e2e/test_speedups.py`` holds it to moto's own walks.
+``tests/e2e/test_planned_updates.py`` holds it to moto's own walks.
 
 moto applies an update by copying its parsed tree, walking the copy with ten validators
 (values filled in, attributes read, functions evaluated, types and keys checked) and
