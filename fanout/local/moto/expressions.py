@@ -214,10 +214,7 @@ def _validated_in_one_walk(validator: Any) -> Any:
             return second if first is None else first
         raise _Unsure(type(node).__name__)
 
-    empty_keys: list[str] | None = None
-
     def walk(node: Any) -> None:
-        nonlocal empty_keys
         kind = type(node)
         if kind is a.UpdateExpressionSetAction:
             path, operand = node.children
@@ -229,15 +226,9 @@ def _validated_in_one_walk(validator: Any) -> Any:
                 raise _Unsure("an attribute that does not exist")
             result.parent = node
             node.children[1] = result
-            key, value = path.children[0].children[0], result.children[0]
-            for definition in table.attr:
-                if definition["AttributeName"] == key and \
-                        definition["AttributeType"] != value.type:
-                    raise _Unsure("a type mismatch")
-            if not value.value and value.type in ("S", "B"):
-                empty_keys = table.attribute_keys if empty_keys is None else empty_keys
-                if key in empty_keys:
-                    raise _Unsure("an empty key")
+            refused = set_refused(table, path.children[0].children[0], result.children[0])
+            if refused:
+                raise _Unsure(refused)
         elif kind is a.UpdateExpressionRemoveAction:
             if len(node.children) != 1:
                 raise _Unsure("a REMOVE")
@@ -261,6 +252,19 @@ def _validated_in_one_walk(validator: Any) -> Any:
     tree = validator.node_to_validate
     walk(tree)
     return tree
+
+
+def set_refused(table: Any, key: str, value: Any) -> str | None:
+    """Why moto's validators refuse a SET of ``value`` (a ``DynamoType``) to ``key``, or
+    None: a type other than the table's definition of it, or an empty string or binary on
+    a key of the table or an index. ``key`` is the name as the expression spells it (a
+    placeholder is not resolved: moto compares it as written)."""
+    for definition in table.attr:
+        if definition["AttributeName"] == key and definition["AttributeType"] != value.type:
+            return "a type the table does not define"
+    if not value.value and value.type in ("S", "B") and key in table.attribute_keys:
+        return "an empty key"
+    return None
 
 
 def cached_traversal_maps() -> Restore:

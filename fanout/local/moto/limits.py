@@ -203,7 +203,7 @@ def item_size(attributes: Mapping[str, Any]) -> int:
 
 
 #: DynamoDB types whose value moto never changes in place (a new value is a new object).
-_SCALARS = frozenset({"S", "N", "B", "BOOL", "NULL"})
+SCALAR_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL"})
 
 
 #: moto's ``DynamoType`` once :func:`dynamodb_item_size` is in place (moto is imported then).
@@ -218,7 +218,7 @@ def _weigh(sizes: dict[str, tuple[Any, int]], name: str, value: Any) -> int:
         return known[1]
     if type(value) is _DYNAMO_TYPE:
         size = utf8_size(name) + attribute_size(value)
-        if value.type in _SCALARS:
+        if value.type in SCALAR_TYPES:
             sizes[name] = (value, size)
         return size
     return utf8_size(name) + utf8_size(str(value))

@@ -42,6 +42,7 @@ from typing import Any
 
 from fanout.local.moto import limits
 from fanout.local.moto.conditions import in_judged_transaction
+from fanout.local.moto.expressions import set_refused
 
 Restore = Callable[[], None]
 
@@ -49,10 +50,6 @@ Restore = Callable[[], None]
 #: ("add", name, value placeholder) or ("remove", name). An operand is ("value", ":v"),
 #: ("read", name) or ("if_not_exists", name, ":v").
 Step = tuple[Any, ...]
-
-#: DynamoDB types whose values moto never changes in place (a new value is a new object).
-_SCALARS = frozenset({"S", "N", "B", "BOOL", "NULL"})
-
 
 class _Unsure(Exception):
     """This call is left to moto's walks."""
@@ -145,7 +142,8 @@ def _writes(plan: tuple[Step, ...], item: Any, values: Any, table: Any) -> list[
 
     def read(name: str) -> Any:
         held = attrs.get(name)
-        if held is not None and (type(held) is not DynamoType or held.type not in _SCALARS):
+        if held is not None and (type(held) is not DynamoType
+                                 or held.type not in limits.SCALAR_TYPES):
             raise _Unsure("a map, list or set read")
         return held
 
@@ -173,11 +171,9 @@ def _writes(plan: tuple[Step, ...], item: Any, values: Any, table: Any) -> list[
             fallback = value(args[1])
             new = read(args[0])
             new = fallback if new is None else new
-        for definition in table.attr:  # moto compares the name as the expression spells it
-            if definition["AttributeName"] == spelled and definition["AttributeType"] != new.type:
-                raise _Unsure("a type the table does not define")
-        if not new.value and new.type in ("S", "B") and spelled in table.attribute_keys:
-            raise _Unsure("an empty key")
+        refused = set_refused(table, spelled, new)
+        if refused:
+            raise _Unsure(refused)
         writes.append((name, new))
     return writes
 
